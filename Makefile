@@ -1,0 +1,128 @@
+# flightrec build.  `make` builds build/flightrec and build/flightrec-record;
+# `make test` and `make demo` are the README's commands; V=1 shows commands.
+
+BUILD ?= build
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -Wall -Wextra -Wno-missing-field-initializers -MMD -MP -I$(BUILD)
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIBS_FORMAT := -lzstd -lz
+LIBS_ANALYZE := -lsqlite3 -lpcap -ljansson -lcrypto -lpthread -lm
+LIBS_RECORD := -lbpf -lelf -ljansson -lcurl
+
+# Sources.  Every .c file in a folder belongs to its program; the mains are
+# named here.  Adding a protocol or a command needs no edit below.
+MAIN_ANALYZE := analyze/flightrec.c
+MAIN_RECORD := capture/main.c
+FORMAT_SRCS := $(wildcard formats/*.c)
+PCAP_SRCS := $(wildcard capture/pcap*.c)
+ANALYZE_SRCS := $(filter-out $(MAIN_ANALYZE),$(wildcard analyze/*.c analyze/protocols/*.c reports/*.c)) $(PCAP_SRCS)
+RECORD_SRCS := $(filter-out $(MAIN_RECORD) $(PCAP_SRCS),$(wildcard capture/*.c))
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/*.c)
+FUZZ_SRCS := $(filter-out tests/fuzz/driver.c,$(wildcard tests/fuzz/fuzz_*.c))
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+
+FORMAT_OBJS := $(call obj,$(FORMAT_SRCS))
+ANALYZE_OBJS := $(call obj,$(ANALYZE_SRCS))
+RECORD_OBJS := $(call obj,$(RECORD_SRCS))
+
+PROGRAMS := $(BUILD)/flightrec
+ifneq ($(wildcard $(MAIN_RECORD)),)
+PROGRAMS += $(BUILD)/flightrec-record
+endif
+FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRCS))
+BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
+
+.PHONY: all deps test demo unit fuzz-replay fuzz bench clean check-deps
+all: $(PROGRAMS) $(BENCHES)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+# Objects of the recorder include the BPF skeletons.
+$(RECORD_OBJS) $(call obj,$(MAIN_RECORD)): $(SKELS)
+
+$(BUILD)/flightrec: $(call obj,$(MAIN_ANALYZE)) $(ANALYZE_OBJS) $(FORMAT_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT)
+
+$(BUILD)/flightrec-record: $(call obj,$(MAIN_RECORD)) $(RECORD_OBJS) $(FORMAT_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_RECORD) $(LIBS_FORMAT)
+
+# BPF: compile against the vmlinux.h kept in the tree (CO-RE: the running
+# kernel plays no part in the build), then generate the skeleton.
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  BPF     $<")
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -Ibpf/$(ARCH) -c $< -o $@
+
+$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	@$(if $(Q),echo "  SKEL    $@")
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
+
+# Tests: one unit test binary, fuzz harnesses replayed without libFuzzer.
+$(BUILD)/test-unit: $(call obj,$(UNIT_SRCS)) $(ANALYZE_OBJS) $(FORMAT_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT)
+
+$(BUILD)/fuzz-replay/%: $(call obj,tests/fuzz/%.c tests/fuzz/driver.c) $(ANALYZE_OBJS) $(FORMAT_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT)
+
+$(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(ANALYZE_OBJS) $(FORMAT_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT)
+
+unit: $(BUILD)/test-unit
+fuzz-replay: $(FUZZ_REPLAY)
+
+# libFuzzer builds (clang), for fuzzing by hand: build/fuzz/<harness>.
+fuzz:
+	$(Q)mkdir -p $(BUILD)/fuzz
+	$(Q)for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
+	  echo "  FUZZ    $$n"; \
+	  $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -I$(BUILD) $$f \
+	    $(ANALYZE_SRCS) $(FORMAT_SRCS) -o $(BUILD)/fuzz/$$n \
+	    $(LIBS_ANALYZE) $(LIBS_FORMAT) || exit 1; done
+
+deps:
+	$(Q)bash tests/deps.sh
+
+check-deps:
+	$(Q)bash tests/deps.sh --check
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash tests/run.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash tests/e2e/demo.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,46 @@
+/* flightrec.c - the unprivileged `flightrec` program: one subcommand per
+ * task.  Each command lives beside the code it drives; this file only
+ * dispatches. */
+#include "../formats/cli.h"
+
+#include <string.h>
+
+static const struct fr_command commands[] = {
+	{"info", "describe segments: header, blocks, time range, records per kind", cmd_info},
+	{"cat", "print every record, as text or JSON lines", cmd_cat},
+	{"verify", "check every block; print damaged ranges", cmd_verify},
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: flightrec COMMAND [OPTIONS] [ARGS]\n"
+		   "\n"
+		   "The flightrec analyzer and tools (version " FLIGHTREC_VERSION ").\n"
+		   "\n"
+		   "Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'flightrec COMMAND --help' describes a command.\n"
+		   "Exit codes: 0 ok, 1 damaged input that was partly read, 2 usage or unreadable input.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("flightrec %s\n", FLIGHTREC_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "flightrec: unknown command '%s'; 'flightrec --help' lists them\n", argv[1]);
+	return EXIT_USAGE;
+}

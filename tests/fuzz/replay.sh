@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Replays every fuzz harness's corpus (tests/fuzz/corpus/<harness>/) through
+# its replay build (no libFuzzer needed).  One test per input file.
+set -uo pipefail
+dir=${1:?replay binaries folder}
+cd "$(dirname "$0")/../.."
+pass=0 fail=0
+for bin in "$dir"/fuzz_*; do
+  name=$(basename "$bin")
+  corpus=tests/fuzz/corpus/$name
+  [[ -d $corpus ]] || { echo "FAIL $name: no corpus in $corpus"; fail=$((fail + 1)); continue; }
+  out=$("$bin" "$corpus" 2>&1)
+  rc=$?
+  n=$(find "$corpus" -type f | wc -l)
+  if ((rc == 0)); then pass=$((pass + n)); echo "ok   $name ($n inputs)";
+  else fail=$((fail + 1)); echo "FAIL $name"; echo "$out" | tail -30; fi
+done
+echo "fuzz corpora: $pass passed, $fail failed"
+((fail == 0))

@@ -1,0 +1,533 @@
+/* test_segment.c - the segment format: round trips, recovery from a killed
+ * writer, truncation at every byte, random bit flips, compatibility. */
+#define _GNU_SOURCE
+#include "harness.h"
+#include "../../formats/segment.h"
+
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define S(str) ((struct fr_span){(const uint8_t *)(str), (uint32_t)strlen(str)})
+
+static void header(struct fr_header *h)
+{
+	memset(h, 0, sizeof(*h));
+	snprintf(h->node, sizeof(h->node), "node-a");
+	snprintf(h->boot_id, sizeof(h->boot_id), "0b5e1d1c-aaaa-bbbb-cccc-000000000001");
+	snprintf(h->kernel, sizeof(h->kernel), "6.1.0-test");
+	snprintf(h->recorder, sizeof(h->recorder), "flightrec-record test");
+	snprintf(h->source, sizeof(h->source), "synthetic");
+	snprintf(h->filters, sizeof(h->filters), "port 80");
+	snprintf(h->redaction, sizeof(h->redaction), "http:authorization");
+	h->wall_offset_ns = 1700000000000000000LL;
+	h->created_ns = 42;
+	h->segment_index = 7;
+	h->snaplen = 4096;
+}
+
+static uint8_t payload_buf[FR_MAX_SNAPLEN];
+
+/* Record number i of a deterministic mix of every kind. */
+static void make_record(uint64_t i, struct fr_record *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->seq = i + 1;
+	r->ts = 1000000 + i * 1000;
+	switch (i % 8) {
+	case 0: case 1: case 2: case 3: {
+		struct fr_data *d = &r->u.data;
+		r->kind = FR_DATA;
+		d->conn = (struct fr_connkey){100 + (uint32_t)(i % 3), 5, 1};
+		d->tid = 100;
+		d->dir = i & 1;
+		d->syscall = FR_SYS_WRITE;
+		d->stream_pos = i * 100;
+		int n = snprintf((char *)payload_buf, sizeof(payload_buf),
+				 "GET /item/%llu HTTP/1.1\r\nHost: svc\r\n\r\n", (unsigned long long)i);
+		d->payload = (struct fr_span){payload_buf, (uint32_t)n};
+		d->orig_len = (uint32_t)n + (i % 4 == 3 ? 10 : 0);
+		if (i % 4 == 3)
+			d->flags = FR_DATA_TRUNCATED;
+		if (i % 8 == 2) {
+			d->peer = (struct fr_addr){4, 17, 53, {10, 0, 0, 2}};
+			d->flags |= FR_DATA_NO_POS;
+		}
+		break;
+	}
+	case 4:
+		r->kind = FR_CONN_OPEN;
+		r->u.open = (struct fr_conn_open){{100, 5, 1}, 100, FR_ROLE_CLIENT, {0}, 4026531840u,
+			{4, 6, 40000, {10, 0, 0, 1}}, {6, 6, 80, {0xfd, 0, [15] = 2}}};
+		break;
+	case 5:
+		r->kind = FR_CONN_CLOSE;
+		r->u.close = (struct fr_conn_close){{100, 5, 1}, 100, 1234, 5678, 3, 4};
+		break;
+	case 6:
+		if (i % 16 == 6) {
+			r->kind = FR_PROCESS;
+			struct fr_process *p = &r->u.proc;
+			p->pid = 100;
+			p->ppid = 1;
+			p->cgroup_id = 777;
+			p->comm = S("nginx");
+			p->exe = S("/usr/sbin/nginx");
+			p->cmdline = (struct fr_span){(const uint8_t *)"nginx\0-g\0daemon off;", 20};
+			p->cgroup_path = S("/kubepods.slice/x.scope");
+			p->container_id = S("abcdef0123456789");
+		} else {
+			r->kind = FR_POD;
+			struct fr_pod *p = &r->u.pod;
+			p->uid = S("1111-2222");
+			p->namespace_ = S("shop");
+			p->name = S("web-7d9f-abcde");
+			p->node = S("node-a");
+			p->owner_kind = S("Deployment");
+			p->owner_name = S("web");
+			p->n_ips = 2;
+			p->ips[0] = S("10.0.0.1");
+			p->ips[1] = S("fd00::1");
+			p->n_labels = 1;
+			p->labels[0] = (struct fr_kv){S("app"), S("web")};
+			p->n_containers = 1;
+			p->containers[0] = (struct fr_container){S("abcdef0123456789"), S("nginx"), S("nginx:1.25")};
+		}
+		break;
+	case 7:
+		if (i % 16 == 7) {
+			r->kind = FR_SERVICE;
+			struct fr_service *s = &r->u.svc;
+			s->namespace_ = S("shop");
+			s->name = S("web");
+			s->n_ips = 1;
+			s->ips[0] = S("10.96.0.10");
+			s->n_ports = 1;
+			s->ports[0] = (struct fr_svc_port){80, 8080, 6, S("http")};
+			s->n_selector = 1;
+			s->selector[0] = (struct fr_kv){S("app"), S("web")};
+		} else if (i % 32 == 15) {
+			r->kind = FR_LOSS;
+			r->u.loss = (struct fr_loss){1, FR_LOSS_RINGBUF, 12, 3400, 900, 1900};
+		} else {
+			r->kind = FR_MARK;
+			r->u.mark.kind = S("note");
+			r->u.mark.text = S("operator note");
+		}
+		break;
+	}
+}
+
+/* Two records are equal when their kinds, times and encoded bodies are. */
+static int same_record(const struct fr_record *a, const struct fr_record *b)
+{
+	static uint8_t ba[FR_MAX_SNAPLEN + 4096], bb[FR_MAX_SNAPLEN + 4096];
+	if (a->kind != b->kind || a->ts != b->ts || a->seq != b->seq)
+		return 0;
+	long na = fr_record_encode(a, ba, sizeof(ba)), nb = fr_record_encode(b, bb, sizeof(bb));
+	return na >= 0 && na == nb && memcmp(ba, bb, (size_t)na) == 0;
+}
+
+static char *path_in_tmp(const char *name)
+{
+	char *p;
+	if (asprintf(&p, "%s/%s", t_tmpdir(), name) < 0)
+		abort();
+	return p;
+}
+
+/* Writes n records in blocks of about block_bytes; returns 0. */
+static int write_segment(const char *path, uint64_t n, uint32_t block_bytes, int close_it)
+{
+	struct fr_header h;
+	header(&h);
+	struct fr_writer_opts o = {.level = 3, .block_bytes = block_bytes};
+	char err[256];
+	struct fr_writer *w = fr_writer_open(path, &h, &o, err, sizeof(err));
+	if (!w)
+		return -1;
+	for (uint64_t i = 0; i < n; i++) {
+		struct fr_record r;
+		make_record(i, &r);
+		if (fr_writer_add(w, &r))
+			return -1;
+	}
+	if (close_it)
+		return fr_writer_close(w);
+	fr_writer_flush(w);
+	fr_writer_abandon(w);
+	return 0;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0)
+		return NULL;
+	uint8_t *b = malloc((size_t)st.st_size + 1);
+	*len = (size_t)read(fd, b, (size_t)st.st_size);
+	close(fd);
+	return b;
+}
+
+static void spit(const char *path, const uint8_t *b, size_t n)
+{
+	unlink(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (write(fd, b, n) != (ssize_t)n)
+		abort();
+	close(fd);
+}
+
+/* Reads every record of path; checks each against make_record(seq - 1).
+ * Returns the number read, -1 if open failed, -2 on a wrong record.  The
+ * seqs seen are marked in seen[] when given. */
+static long read_check(const char *path, unsigned char *seen, uint64_t n, size_t *ndamage)
+{
+	char err[256];
+	struct fr_reader *r = fr_reader_open(path, err, sizeof(err));
+	if (!r)
+		return -1;
+	struct fr_record rec, want;
+	long count = 0;
+	while (fr_reader_next(r, &rec) > 0) {
+		if (rec.seq == 0 || rec.seq > n)
+			return -2;
+		make_record(rec.seq - 1, &want);
+		if (!same_record(&rec, &want))
+			return -2;
+		if (seen)
+			seen[rec.seq - 1] = 1;
+		count++;
+	}
+	if (ndamage)
+		fr_reader_damage(r, ndamage);
+	fr_reader_free(r);
+	return count;
+}
+
+TEST(segment_roundtrip_every_kind)
+{
+	char *p = path_in_tmp("a.frs");
+	CHECK(write_segment(p, 400, 4096, 1) == 0);
+	struct stat st;
+	CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0600);
+	char err[256];
+	struct fr_reader *r = fr_reader_open(p, err, sizeof(err));
+	CHECK(r);
+	CHECK(fr_reader_has_footer(r));
+	const struct fr_header *h = fr_reader_header(r);
+	CHECK(!strcmp(h->node, "node-a") && !strcmp(h->kernel, "6.1.0-test"));
+	CHECK(!strcmp(h->redaction, "http:authorization") && !strcmp(h->filters, "port 80"));
+	CHECK(h->wall_offset_ns == 1700000000000000000LL && h->segment_index == 7 && h->snaplen == 4096);
+	CHECK(h->version == FR_FORMAT_VERSION && h->zstd_level == 3);
+	struct fr_record rec, want;
+	uint64_t i = 0;
+	int kinds_seen = 0;
+	while (fr_reader_next(r, &rec) > 0) {
+		make_record(i, &want);
+		CHECKF(same_record(&rec, &want), "record %llu differs", (unsigned long long)i);
+		kinds_seen |= 1 << rec.kind;
+		i++;
+	}
+	CHECK(i == 400);
+	for (int k = 1; k <= FR_KIND_MAX; k++)
+		CHECKF(kinds_seen & (1 << k), "kind %d not covered", k);
+	size_t nd;
+	fr_reader_damage(r, &nd);
+	CHECK(nd == 0);
+	CHECK(fr_reader_stats(r)->blocks > 3);
+	fr_reader_free(r);
+	free(p);
+}
+
+TEST(segment_fields_decode_as_written)
+{
+	char *p = path_in_tmp("b.frs");
+	CHECK(write_segment(p, 16, 1 << 20, 1) == 0);
+	char err[256];
+	struct fr_reader *r = fr_reader_open(p, err, sizeof(err));
+	CHECK(r);
+	struct fr_record rec;
+	int pods = 0, procs = 0;
+	while (fr_reader_next(r, &rec) > 0) {
+		if (rec.kind == FR_POD) {
+			CHECK(rec.u.pod.n_ips == 2 && rec.u.pod.ips[1].len == 7);
+			CHECK(!memcmp(rec.u.pod.containers[0].image.p, "nginx:1.25", 10));
+			CHECK(!memcmp(rec.u.pod.labels[0].value.p, "web", 3));
+			pods++;
+		}
+		if (rec.kind == FR_PROCESS) {
+			CHECK(rec.u.proc.cmdline.len == 20 && rec.u.proc.cgroup_id == 777);
+			procs++;
+		}
+		if (rec.kind == FR_CONN_OPEN)
+			CHECK(rec.u.open.remote.family == 6 && rec.u.open.remote.addr[15] == 2 &&
+			      rec.u.open.local.port == 40000);
+	}
+	CHECK(pods == 1 && procs == 1);
+	fr_reader_free(r);
+	free(p);
+}
+
+/* The writer dies after each block: every flushed block is read back, no
+ * damage is reported, and there is no footer. */
+TEST(segment_killed_writer_at_block_boundaries)
+{
+	for (uint64_t n = 1; n <= 200; n += 13) {
+		char *p = path_in_tmp("k.frs");
+		unlink(p);
+		CHECK(write_segment(p, n, 512, 0) == 0);
+		size_t nd = 9;
+		long got = read_check(p, NULL, n, &nd);
+		CHECKF(got == (long)n, "n=%llu got=%ld", (unsigned long long)n, got);
+		CHECK(nd == 0);
+		free(p);
+	}
+}
+
+/* Cut a small segment at every byte: the reader never crashes, never
+ * returns a wrong record, and returns every record of every block that
+ * ends before the cut. */
+TEST(segment_truncated_at_every_offset)
+{
+	char *p = path_in_tmp("full.frs"), *q = path_in_tmp("cut.frs");
+	const uint64_t n = 120;
+	CHECK(write_segment(p, n, 700, 1) == 0);
+	size_t len;
+	uint8_t *b = slurp(p, &len);
+	CHECK(b);
+	/* block ends and the records they complete, from the index */
+	char err[256];
+	struct fr_reader *r = fr_reader_open(p, err, sizeof(err));
+	CHECK(r);
+	uint64_t ends[512], upto[512], nb = 0, last_off = UINT64_MAX, header_end = 0;
+	struct fr_record rec;
+	long total = 0;
+	while (fr_reader_next(r, &rec) > 0) {
+		const struct fr_block_info *bi = fr_reader_block(r);
+		if (bi->offset != last_off) {
+			if (nb == 0)
+				header_end = bi->offset;
+			last_off = bi->offset;
+			ends[nb] = bi->offset + 40 + bi->comp_len;
+			upto[nb] = 0;
+			nb++;
+		}
+		upto[nb - 1]++;
+		total++;
+	}
+	fr_reader_free(r);
+	CHECK(total == (long)n && nb > 5);
+	for (size_t cut = 0; cut <= len; cut++) {
+		spit(q, b, cut);
+		long want = 0;
+		for (uint64_t k = 0; k < nb; k++)
+			if (ends[k] <= cut)
+				want += (long)upto[k];
+		long got = read_check(q, NULL, n, NULL);
+		if (got == -1) {
+			CHECKF(cut < header_end, "open failed at cut %zu", cut); /* only a cut header */
+			continue;
+		}
+		CHECKF(got == want, "cut %zu: got %ld want %ld", cut, got, want);
+	}
+	free(b);
+	free(p);
+	free(q);
+}
+
+/* Random single and multiple bit flips (seeded): no crash, no wrong record,
+ * every record outside the hit blocks is recovered. */
+TEST(segment_random_bit_flips)
+{
+	char *p = path_in_tmp("full.frs"), *q = path_in_tmp("flip.frs");
+	const uint64_t n = 300;
+	CHECK(write_segment(p, n, 1500, 1) == 0);
+	size_t len;
+	uint8_t *orig = slurp(p, &len);
+	CHECK(orig);
+	char err[256];
+	struct fr_reader *r = fr_reader_open(p, err, sizeof(err));
+	CHECK(r);
+	uint64_t boff[256], bend[256], nb = 0, last = UINT64_MAX;
+	uint64_t rec_block[400];
+	struct fr_record rec;
+	while (fr_reader_next(r, &rec) > 0) {
+		const struct fr_block_info *bi = fr_reader_block(r);
+		if (bi->offset != last) {
+			last = bi->offset;
+			boff[nb] = bi->offset;
+			bend[nb] = bi->offset + 40 + bi->comp_len;
+			nb++;
+		}
+		rec_block[rec.seq - 1] = nb - 1;
+	}
+	uint64_t header_end = boff[0];
+	fr_reader_free(r);
+	uint8_t *b = malloc(len);
+	srandom(20261124);
+	unsigned char seen[400];
+	int trials = 0, damaged_trials = 0;
+	for (int t = 0; t < 1200; t++) {
+		memcpy(b, orig, len);
+		int flips = 1 + (t % 3 == 0 ? (int)(random() % 4) : 0);
+		unsigned char hit[256] = {0};
+		int header_hit = 0;
+		for (int f = 0; f < flips; f++) {
+			size_t off = (size_t)random() % len;
+			b[off] ^= (uint8_t)(1u << (random() % 8));
+			if (off < header_end)
+				header_hit = 1;
+			for (uint64_t k = 0; k < nb; k++)
+				if (off >= boff[k] && off < bend[k])
+					hit[k] = 1;
+		}
+		spit(q, b, len);
+		memset(seen, 0, sizeof(seen));
+		size_t nd = 0;
+		long got = read_check(q, seen, n, &nd);
+		CHECKF(got != -2, "trial %d: a wrong record was returned", t);
+		if (got == -1) {
+			CHECKF(header_hit, "trial %d: open failed without header damage", t);
+			continue;
+		}
+		for (uint64_t s = 0; s < n; s++)
+			CHECKF(seen[s] || hit[rec_block[s]], "trial %d: record %llu of intact block %llu lost",
+			       t, (unsigned long long)s + 1, (unsigned long long)rec_block[s]);
+		damaged_trials += nd > 0;
+		trials++;
+	}
+	CHECK(trials > 1000 && damaged_trials > 500);
+	free(b);
+	free(orig);
+	free(p);
+	free(q);
+}
+
+TEST(segment_unknown_kind_is_skipped)
+{
+	char *p = path_in_tmp("u.frs");
+	struct fr_header h;
+	header(&h);
+	char err[256];
+	struct fr_writer *w = fr_writer_open(p, &h, NULL, err, sizeof(err));
+	CHECK(w);
+	struct fr_record r;
+	make_record(0, &r);
+	CHECK(fr_writer_add(w, &r) == 0);
+	CHECK(fr_writer_add_raw(w, 200, 5, 2, "future record kind", 18) == 0);
+	make_record(2, &r);
+	CHECK(fr_writer_add(w, &r) == 0);
+	/* a newer minor version appends bytes to a DATA body: still readable */
+	uint8_t body[256];
+	make_record(1, &r);
+	long bl = fr_record_encode(&r, body, sizeof(body));
+	CHECK(bl > 0);
+	CHECK(fr_writer_add_raw(w, FR_DATA, r.ts, 4, body, (uint32_t)bl) == 0);
+	CHECK(fr_writer_close(w) == 0);
+	struct fr_reader *rd = fr_reader_open(p, err, sizeof(err));
+	CHECK(rd);
+	struct fr_record got;
+	CHECK(fr_reader_next(rd, &got) == 1 && got.seq == 1);
+	CHECK(fr_reader_next(rd, &got) == 1 && got.seq == 3);
+	CHECK(fr_reader_next(rd, &got) == 1 && got.seq == 4 && got.kind == FR_DATA);
+	CHECK(fr_reader_next(rd, &got) == 0);
+	CHECK(fr_reader_stats(rd)->unknown_kinds == 1);
+	fr_reader_free(rd);
+	free(p);
+}
+
+TEST(segment_malformed_body_is_reported)
+{
+	char *p = path_in_tmp("m.frs");
+	struct fr_header h;
+	header(&h);
+	char err[256];
+	struct fr_writer *w = fr_writer_open(p, &h, NULL, err, sizeof(err));
+	CHECK(w);
+	CHECK(fr_writer_add_raw(w, FR_DATA, 1, 1, "short", 5) == 0);
+	struct fr_record r;
+	make_record(1, &r);
+	CHECK(fr_writer_add(w, &r) == 0);
+	CHECK(fr_writer_close(w) == 0);
+	size_t nd = 0;
+	long got = read_check(p, NULL, 10, &nd);
+	CHECK(got == 1 && nd == 1);
+	free(p);
+}
+
+TEST(segment_time_range_skips_blocks)
+{
+	char *p = path_in_tmp("t.frs");
+	CHECK(write_segment(p, 1000, 2048, 1) == 0);
+	char err[256];
+	struct fr_reader *r = fr_reader_open(p, err, sizeof(err));
+	CHECK(r);
+	uint64_t from = 1000000 + 500 * 1000, to = 1000000 + 520 * 1000;
+	fr_reader_set_range(r, from, to);
+	struct fr_record rec;
+	int in = 0, total = 0;
+	while (fr_reader_next(r, &rec) > 0) {
+		total++;
+		in += rec.ts >= from && rec.ts <= to;
+	}
+	CHECK(in == 21);
+	CHECKF(total < 100, "read %d records for a 21-record range", total);
+	CHECK(fr_reader_stats(r)->blocks <= 3);
+	fr_reader_free(r);
+	free(p);
+}
+
+TEST(segment_rejects_non_segments)
+{
+	char *p = path_in_tmp("x.frs");
+	char err[256];
+	spit(p, (const uint8_t *)"hello world, not a segment at all", 33);
+	CHECK(fr_reader_open(p, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "not a flightrec segment"));
+	spit(p, (const uint8_t *)"", 0);
+	CHECK(fr_reader_open(p, err, sizeof(err)) == NULL);
+	CHECK(fr_reader_open(t_tmpdir(), err, sizeof(err)) == NULL);
+	/* a newer major version is refused with a reason */
+	CHECK(write_segment(p, 3, 4096, 1) == 0 || (unlink(p), write_segment(p, 3, 4096, 1)) == 0);
+	size_t len;
+	uint8_t *b = slurp(p, &len);
+	b[8] = 9;
+	spit(p, b, len);
+	CHECK(fr_reader_open(p, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "newer"));
+	free(b);
+	free(p);
+}
+
+TEST(segment_writer_refuses_existing_file)
+{
+	char *p = path_in_tmp("e.frs");
+	spit(p, (const uint8_t *)"x", 1);
+	struct fr_header h;
+	header(&h);
+	char err[256];
+	CHECK(fr_writer_open(p, &h, NULL, err, sizeof(err)) == NULL);
+	CHECK(strstr(err, "cannot create"));
+	free(p);
+}
+
+TEST(segment_list_sorts_directory)
+{
+	char *a = path_in_tmp("seg-0002.frs"), *b = path_in_tmp("seg-0001.frs"), *c = path_in_tmp("notes.txt");
+	CHECK(write_segment(a, 3, 4096, 1) == 0 && write_segment(b, 3, 4096, 1) == 0);
+	spit(c, (const uint8_t *)"x", 1);
+	char **l, err[256];
+	int n = fr_list_segments(t_tmpdir(), &l, err, sizeof(err));
+	CHECK(n == 2);
+	CHECK(strstr(l[0], "seg-0001") && strstr(l[1], "seg-0002"));
+	fr_free_list(l, n);
+	free(a);
+	free(b);
+	free(c);
+}
