@@ -103,7 +103,7 @@ struct recorder {
 	struct ring_buffer *rb;
 	struct fr_writer *w;
 	char cur_path[PATH_MAX];
-	uint64_t seg_index, seg_open_ns, good_bytes, seq;
+	uint64_t seg_index, seg_open_ns, good_bytes, seg_start_bytes, seq;
 	char node[256], boot_id[64], kernel[128], filters[512], redaction[512];
 	struct fr_kube *kube;     /* --pods/--services or the API */
 	struct fr_kube *fallback; /* pods found in the node's files */
@@ -118,6 +118,7 @@ struct recorder {
 	int ncpu;
 	struct fr_loss_ctr *loss_prev, *loss_cur;
 	uint64_t n_events, n_data, n_lost, n_bad;
+	unsigned burst;
 	uint8_t payload[FR_EV_MAX_SNAP];
 };
 
@@ -173,10 +174,14 @@ static void handle_write_error(struct recorder *r, int rc);
 static int add(struct recorder *r, struct fr_record *rec);
 static void enforce_ring(struct recorder *r, uint64_t headroom);
 
+static uint32_t block_bytes(const struct opts *o);
+
+/* The most the next write can add to the disk: a block (its raw target, one
+ * more record of up to a full snap length, zstd's bound) and a footer. */
 static uint64_t headroom_bytes(const struct recorder *r)
 {
-	(void)r;
-	return (1u << 20) / 4 + 64 * 1024; /* one block (worst case) and a footer */
+	uint64_t b = block_bytes(r->o) + FR_EV_MAX_SNAP + 1024;
+	return b + b / 128 + 1024 + 16384;
 }
 
 static uint32_t block_bytes(const struct opts *o)
@@ -324,7 +329,7 @@ static int seg_open(struct recorder *r)
 				    .on_block = on_block,
 				    .arg = r};
 	char err[512];
-	enforce_ring(r, headroom_bytes(r) + 4096);
+	enforce_ring(r, headroom_bytes(r) + 4096); /* and a header */
 	r->w = fr_writer_open(r->cur_path, &h, &wo, err, sizeof(err));
 	if (!r->w) {
 		if (strstr(err, "No space left"))
@@ -336,7 +341,7 @@ static int seg_open(struct recorder *r)
 		stop_flag = 1;
 		return -1;
 	}
-	r->good_bytes = fr_writer_bytes(r->w);
+	r->good_bytes = r->seg_start_bytes = fr_writer_bytes(r->w);
 	r->seg_open_ns = h.created_ns;
 	r->seg_index++;
 	if (r->snap_active)
@@ -363,6 +368,14 @@ static void seg_close(struct recorder *r)
 		r->failed = 1;
 	}
 	r->cur_path[0] = 0;
+}
+
+/* Full when the next block could pass --segment-size (and at least one
+ * block was written since the segment began). */
+static int segment_full(struct recorder *r)
+{
+	return r->good_bytes > r->seg_start_bytes &&
+	       fr_writer_bytes(r->w) + headroom_bytes(r) > r->o->segment_size;
 }
 
 static void rotate(struct recorder *r)
@@ -766,7 +779,17 @@ static int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	add(r, &rec);
-	return r->failed ? -1 : 0;
+	if (r->failed)
+		return -1;
+	if (r->w && segment_full(r))
+		rotate(r);
+	/* Under sustained load libbpf would keep consuming in one poll call:
+	 * come back to the main loop now and then (timers, signals). */
+	if (++r->burst >= 4096) {
+		r->burst = 0;
+		return -EAGAIN;
+	}
+	return 0;
 }
 
 /* Per-CPU loss counters become LOSS records. */
@@ -1410,7 +1433,8 @@ int main(int argc, char **argv)
 	uint64_t t0 = mono_ns(), last_loss = t0, last_sec = t0;
 	while (!stop_flag) {
 		int n = ring_buffer__poll(r.rb, 100);
-		if (n < 0 && n != -EINTR && !r.failed) {
+		r.burst = 0;
+		if (n < 0 && n != -EINTR && n != -EAGAIN && !r.failed) {
 			logmsg("ring buffer: %s", strerror(-n));
 			break;
 		}
@@ -1444,12 +1468,12 @@ int main(int argc, char **argv)
 			if (r.snap_active && now >= r.snap_until)
 				snapshot_end(&r);
 			else if (r.w && ((o.segment_age > 0 && now - r.seg_open_ns >= o.segment_age * 1e9) ||
-				    fr_writer_bytes(r.w) + headroom_bytes(&r) > o.segment_size)) {
+					 segment_full(&r))) {
 				prune_procs(&r, now);
 				rotate(&r);
 			}
 			enforce_ring(&r, headroom_bytes(&r));
-		} else if (r.w && fr_writer_bytes(r.w) + headroom_bytes(&r) > o.segment_size) {
+		} else if (r.w && segment_full(&r)) {
 			rotate(&r);
 		}
 		if (o.duration > 0 && now - t0 >= o.duration * 1e9)
