@@ -128,8 +128,13 @@ check "ring: oldest segments were deleted" bash -c "! ls '$T/snap' | grep -q -- 
 check "ring: the ring was filled" test "$MAXR" -ge 600000
 check "ring: what remains verifies" "$FR" verify "$T/snap"
 
-# ---- 3. kill -9 mid-flood: every complete block is recovered
-fr_record -o "$T/kill" "${CG[@]}" || fr_die "recorder"
+# ---- 3. kill -9 mid-flood: every complete block is recovered.  No --pods
+# here: pods come from the node files fallback (pod UID in the cgroup path,
+# names from the kubelet's log directories).
+mkdir -p "$T/logpods/e2e_cli-abc_${FR_UID[cli]}/client" "$T/logcontainers"
+touch "$T/logcontainers/cli-abc_e2e_client-${FR_CID[cli/client]}.log"
+fr_record -o "$T/kill" "${CG[@]}" --log-pods "$T/logpods" --log-containers "$T/logcontainers" ||
+	fr_die "recorder"
 load 2 &
 LOADP=$!
 sleep 1.5
@@ -157,6 +162,10 @@ EOF
 BLOCKS=$(cat "$T/kill.blocks")
 check "kill -9: verify recovered all $BLOCKS complete blocks" grep -q " $BLOCKS blocks" "$T/kill.verify"
 check "kill -9: blocks were written before the kill" test "$BLOCKS" -ge 2
+"$FR" cat --json --kind POD "$T/kill" >"$T/kill.pods"
+check "node files fallback: POD from /var/log/pods and /var/log/containers" \
+	grep -q "\"uid\":\"${FR_UID[cli]}\",\"namespace\":\"e2e\",\"name\":\"cli-abc\".*\"id\":\"${FR_CID[cli/client]}\",\"name\":\"client\"" "$T/kill.pods"
+check "node files fallback: server pod known by its UID" grep -q "\"uid\":\"${FR_UID[srv]}\"" "$T/kill.pods"
 
 # ---- 4. a full disk ends cleanly
 mkdir -p "$T/full"
