@@ -25,6 +25,9 @@ const volatile __u32 snaplen = 4096;
 const volatile __u8 filter_pids = 0;
 const volatile __u8 filter_cgroups = 0;
 const volatile __u8 filter_ports = 0;
+/* Wake the reader only once this much is waiting (it also polls): one
+ * wakeup per event would cost the traced processes dearly. */
+const volatile __u64 wakeup_bytes = 0;
 
 /* Written by user space at run time (mmap'd .bss). */
 __u64 loss_epoch_ns = 0;
@@ -156,6 +159,13 @@ struct {
 	__type(key, __u32);
 	__type(value, struct fr_loss_ctr);
 } losses SEC(".maps");
+
+static __always_inline __u64 rb_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
 
 static __always_inline void count_loss(__u64 bytes)
 {
@@ -329,7 +339,7 @@ static __always_inline void emit_proc(__u64 id, __u32 flags)
 		n = 0;
 	e->cmdline_len = n;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, rb_flags());
 }
 
 static __always_inline int port_wanted(__u16 port)
@@ -372,7 +382,7 @@ static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct sock *sk
 	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	e->local = l;
 	e->remote = r;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, rb_flags());
 	return c;
 }
 
@@ -407,7 +417,6 @@ static __always_inline void emit_data(__u64 id, __u32 fd, struct conn *c, __u8 d
 {
 	if (c->ignored && !(peer && peer->family && filter_ports && port_wanted(peer->port)))
 		return;
-	emit_proc(id, 0);
 	__u64 pos;
 	if (dir) {
 		pos = __sync_fetch_and_add(&c->pos_in, bytes);
@@ -444,7 +453,7 @@ static __always_inline void emit_data(__u64 id, __u32 fd, struct conn *c, __u8 d
 		__builtin_memset(&d->peer, 0, sizeof(d->peer));
 	d->cap_len = cap;
 	__u64 size = sizeof(*d) + (cap & (2 * FR_EV_MAX_SNAP - 1));
-	if (bpf_ringbuf_output(&events, d, size, 0))
+	if (bpf_ringbuf_output(&events, d, size, rb_flags()))
 		count_loss(bytes);
 }
 
@@ -485,7 +494,7 @@ int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
 				e->bytes_in = c->pos_in;
 				e->calls_out = c->calls_out;
 				e->calls_in = c->calls_in;
-				bpf_ringbuf_submit(e, 0);
+				bpf_ringbuf_submit(e, rb_flags());
 			} else {
 				count_loss(0);
 			}

@@ -187,8 +187,8 @@ static uint64_t headroom_bytes(const struct recorder *r)
 static uint32_t block_bytes(const struct opts *o)
 {
 	uint64_t b = o->segment_size / 8;
-	if (b > (1u << 20) / 4)
-		b = (1u << 20) / 4;
+	if (b > (1u << 20))
+		b = 1u << 20;
 	if (b < 16384)
 		b = 16384;
 	return (uint32_t)b;
@@ -1368,6 +1368,7 @@ int main(int argc, char **argv)
 	r.skel->rodata->filter_pids = o.n_pids > 0;
 	r.skel->rodata->filter_cgroups = o.n_cgroups > 0;
 	r.skel->rodata->filter_ports = o.n_ports > 0;
+	r.skel->rodata->wakeup_bytes = o.ringbuf / 16;
 	bpf_map__set_max_entries(r.skel->maps.events, (__u32)o.ringbuf);
 	bpf_map__set_max_entries(r.skel->maps.scratch, (__u32)r.ncpu);
 	int err = flightrec_bpf__load(r.skel);
@@ -1432,7 +1433,12 @@ int main(int argc, char **argv)
 
 	uint64_t t0 = mono_ns(), last_loss = t0, last_sec = t0;
 	while (!stop_flag) {
-		int n = ring_buffer__poll(r.rb, 100);
+		/* The kernel side wakes us only when much is waiting: consume
+		 * after every timeout too. */
+		int n = ring_buffer__poll(r.rb, 50);
+		r.burst = 0;
+		if (n >= 0 || n == -EAGAIN)
+			n = ring_buffer__consume(r.rb);
 		r.burst = 0;
 		if (n < 0 && n != -EINTR && n != -EAGAIN && !r.failed) {
 			logmsg("ring buffer: %s", strerror(-n));

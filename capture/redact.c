@@ -30,6 +30,8 @@ int fr_redact_add_header(struct fr_redact *r, const char *name)
 		if (!strcmp(r->headers[i], low))
 			return 0;
 	memcpy(r->headers[r->n_headers++], low, n + 1);
+	if ((int)n > r->max_len)
+		r->max_len = (int)n;
 	return 0;
 }
 
@@ -73,7 +75,7 @@ static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, u
 			st->h_mode = secret_header(r, st) ? H_OWS : H_SKIP;
 		} else if (*c == '\n') {
 			st->h_len = 0;
-		} else if (is_tchar(*c) && st->h_len < FR_REDACT_NAME - 1) {
+		} else if (is_tchar(*c) && st->h_len < r->max_len) {
 			st->h_name[st->h_len++] = lower((char)*c);
 		} else {
 			st->h_mode = H_SKIP;
@@ -218,16 +220,65 @@ static size_t resp_byte(struct fr_redact_state *st, uint8_t *c)
 	}
 }
 
+/* Each machine runs over the chunk in its own pass, jumping over what
+ * cannot hold a secret (the rest of a line, the body of a bulk string). */
+static size_t http_pass(const struct fr_redact *r, struct fr_redact_state *st, uint8_t *p, size_t n)
+{
+	size_t red = 0, i = 0;
+	while (i < n) {
+		if (st->h_mode == H_SKIP) {
+			const uint8_t *nl = memchr(p + i, '\n', n - i);
+			if (!nl)
+				break;
+			i = (size_t)(nl - p) + 1;
+			st->h_mode = H_NAME;
+			st->h_len = 0;
+			continue;
+		}
+		red += http_byte(r, st, &p[i++]);
+	}
+	return red;
+}
+
+static size_t resp_pass(struct fr_redact_state *st, uint8_t *p, size_t n)
+{
+	size_t red = 0, i = 0;
+	while (i < n) {
+		if (st->r_mode == R_SKIP) {
+			const uint8_t *nl = memchr(p + i, '\n', n - i);
+			if (!nl)
+				break;
+			i = (size_t)(nl - p) + 1;
+			st->r_mode = R_LINE;
+			continue;
+		}
+		if (st->r_mode == R_BULK && ((st->r_idx > 0 && !st->r_auth) ||
+					     (st->r_idx == 0 && st->r_wlen > 4))) {
+			/* nothing to look at in this bulk string */
+			size_t k = n - i;
+			if ((int64_t)k > st->r_left)
+				k = (size_t)st->r_left;
+			if (st->r_idx == 0)
+				st->r_wlen = sizeof(st->r_word);
+			i += k;
+			st->r_left -= (int64_t)k;
+			if (st->r_left == 0)
+				st->r_mode = R_CRLF;
+			continue;
+		}
+		red += resp_byte(st, &p[i++]);
+	}
+	return red;
+}
+
 size_t fr_redact(const struct fr_redact *r, struct fr_redact_state *st, uint8_t *p, size_t n)
 {
 	size_t red = 0;
 	if (!r->enabled)
 		return 0;
-	for (size_t i = 0; i < n; i++) {
-		if (r->n_headers)
-			red += http_byte(r, st, &p[i]);
-		if (r->redis)
-			red += resp_byte(st, &p[i]);
-	}
+	if (r->n_headers)
+		red += http_pass(r, st, p, n);
+	if (r->redis)
+		red += resp_pass(st, p, n);
 	return red;
 }

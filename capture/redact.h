@@ -20,6 +20,7 @@ struct fr_redact {
 	int enabled;
 	int redis; /* Redis AUTH arguments */
 	int n_headers;
+	int max_len; /* longest header name */
 	char headers[FR_REDACT_MAX_HEADERS][FR_REDACT_NAME]; /* lower case */
 };
 
