@@ -93,16 +93,20 @@ struct {
 struct inflight {
 	__u32 nr;
 	__u32 fd;
+	__u32 active; /* between sys_enter and sys_exit (nr 0 is read) */
+	__u32 pad;
 	__u64 sk;   /* struct sock * at entry (0 for accept) */
 	__u64 buf;  /* buffer, iovec array, msghdr or mmsghdr array */
 	__u64 len;  /* iovcnt, vlen */
 	__u64 addr; /* sockaddr (sendto/recvfrom) */
 };
 
+/* Per-thread arguments between sys_enter and sys_exit: task storage is
+ * cheaper than a hash keyed by tid (no hashing, freed with the task). */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64);
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct inflight);
 } inflight SEC(".maps");
 
@@ -505,14 +509,17 @@ int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
 	struct sock *sk = fd_sock(fd);
 	if (!sk)
 		return 0;
-	struct inflight in = {};
-	in.nr = (__u32)nr;
-	in.fd = fd;
-	in.sk = (__u64)sk;
-	in.buf = regs->si;
-	in.len = regs->dx;
-	in.addr = regs->r8;
-	bpf_map_update_elem(&inflight, &id, &in, BPF_ANY);
+	struct inflight *in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
+						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!in)
+		return 0;
+	in->nr = (__u32)nr;
+	in->active = 1;
+	in->fd = fd;
+	in->sk = (__u64)sk;
+	in->buf = regs->si;
+	in->len = regs->dx;
+	in->addr = regs->r8;
 	return 0;
 }
 
@@ -541,12 +548,12 @@ static __always_inline void do_mmsg(__u64 id, struct inflight *in, struct conn *
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct inflight *p = bpf_map_lookup_elem(&inflight, &id);
-	if (!p)
+	struct inflight *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	if (!p || !p->active)
 		return 0;
 	struct inflight in = *p;
-	bpf_map_delete_elem(&inflight, &id);
+	p->active = 0;
+	__u64 id = bpf_get_current_pid_tgid();
 
 	if (in.nr == NR_accept || in.nr == NR_accept4) {
 		if (ret < 0)

@@ -177,7 +177,8 @@ def capture(rec, f):
             sc = find_conn(rec, srv, local_port=6379, remote_port=port)
             s_in = rec.stream(sc, "ingress")[0] if sc else b""
             s_out = rec.stream(sc, "egress")[0] if sc else b""
-            check("redis request bytes equal on both ends", c_out == s_in and len(c_out) > 0)
+            check("redis request bytes equal on both ends", c_out == s_in and len(c_out) > 0,
+                  "client %r, server %r (%r)" % (c_out, s_in, sc))
             check("redis reply bytes equal on both ends", c_in == s_out and b"+OK\r\n" in c_in)
             pw = f["redis_secret"].encode()
             check("redis AUTH argument redacted",
