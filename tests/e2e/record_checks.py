@@ -201,6 +201,18 @@ def capture(rec, f):
         check("keep-alive tuple from the socket", o["local"]["ip"] == ip_cli and o["remote"]["ip"] == ip_srv
               and o["remote"]["port"] == 6379, repr(o))
 
+    # ---- exec: the same pid announced again with its new program
+    comms = defaultdict(list)
+    for r in rec.recs:
+        if r["kind"] == "PROCESS":
+            comms[r["pid"]].append(r["comm"])
+    ex = [p for p, cs in comms.items() if "bash" in cs and "curl" in cs[cs.index("bash"):]]
+    check("exec: one pid announced as bash, then as curl", ex, repr(dict(comms)))
+    if ex:
+        out = {d: b"".join(payload(r) for r in rec.recs if r["kind"] == "DATA" and r["pid"] == ex[0]
+                           and r["dir"] == "egress" and d in payload(r)) for d in (b"before-exec", b"after-exec")}
+        check("exec: data before and after exec captured", all(out.values()), repr(out))
+
     # ---- DNS over UDP: dig -> dnsmasq
     dig = attribution(rec, f, "dig", "cli", "client")
     dnsm = attribution(rec, f, "dnsmasq", "srv", "dns")

@@ -60,6 +60,8 @@ fr_exec cli client redis-cli -h "$SRV" -a "$REDIS_SECRET" --no-auth-warning SET 
 check "redis-cli SET" grep -q OK "$T/redis.out"
 fr_exec cli client dig "@$SRV" svc.e2e.test A +short +tries=1 +time=2 >"$T/dig.out"
 check "dig got the answer" grep -qx "$DNS_ANSWER" "$T/dig.out"
+# a process that uses a socket, then execs another program that does too
+fr_exec cli client bash -c 'exec 3<>"/dev/tcp/$1/80"; printf "GET /index.html?before-exec HTTP/1.0\r\n\r\n" >&3; cat <&3 >/dev/null; exec 3<&-; exec curl -s -o /dev/null "http://$1/index.html?after-exec"' _ "$SRV"
 echo "SET keepkey keepvalue" >&7
 for i in $(seq 50); do grep -q OK "$T/keep.out" && break; sleep 0.05; done
 check "keep-alive client SET" grep -q OK "$T/keep.out"
