@@ -122,7 +122,8 @@ struct conn {
 	__u32 gen;
 	__u8 proto;
 	__u8 ignored;
-	__u8 pad[2];
+	__u8 announced; /* the process's PROC event was delivered */
+	__u8 pad;
 };
 
 struct {
@@ -310,19 +311,19 @@ static __always_inline void fill_hdr(struct fr_ev_hdr *h, __u32 type, __u64 id)
 
 /* Announces the current process the first time it is seen (or after it
  * moved to another cgroup), or on exec. */
-static __always_inline void emit_proc(__u64 id, __u32 flags)
+static __always_inline int emit_proc(__u64 id, __u32 flags)
 {
 	__u32 tgid = id >> 32;
 	__u64 cg = bpf_get_current_cgroup_id();
 	__u64 *old = bpf_map_lookup_elem(&seen, &tgid);
 	if (old && *old == cg && !flags)
-		return;
-	bpf_map_update_elem(&seen, &tgid, &cg, BPF_ANY);
+		return 1;
 	struct fr_ev_proc *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_loss(0);
-		return;
+		return 0; /* not announced: tried again with the next event */
 	}
+	bpf_map_update_elem(&seen, &tgid, &cg, BPF_ANY);
 	fill_hdr(&e->h, FR_EV_PROC, id);
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
 	e->ppid = BPF_CORE_READ(t, real_parent, tgid);
@@ -344,6 +345,7 @@ static __always_inline void emit_proc(__u64 id, __u32 flags)
 	e->cmdline_len = n;
 	e->pad = 0;
 	bpf_ringbuf_submit(e, rb_flags());
+	return 1;
 }
 
 static __always_inline int port_wanted(__u16 port)
@@ -372,7 +374,7 @@ static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct sock *sk
 	c = bpf_map_lookup_elem(&conns, &k);
 	if (!c || c->ignored)
 		return c;
-	emit_proc(id, 0);
+	c->announced = emit_proc(id, 0);
 	struct fr_ev_open *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_loss(0);
@@ -421,6 +423,8 @@ static __always_inline void emit_data(__u64 id, __u32 fd, struct conn *c, __u8 d
 {
 	if (c->ignored && !(peer && peer->family && filter_ports && port_wanted(peer->port)))
 		return;
+	if (!c->announced)
+		c->announced = emit_proc(id, 0);
 	__u64 pos;
 	if (dir) {
 		pos = __sync_fetch_and_add(&c->pos_in, bytes);

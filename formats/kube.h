@@ -29,7 +29,8 @@ int fr_kube_add_json(struct fr_kube *k, const char *text, size_t len, char *err,
 int fr_kube_add_file(struct fr_kube *k, const char *path, char *err, size_t errlen);
 
 /* Adds a pod known only from the node's files (fallback): strings are
- * copied.  Returns the pod or NULL. */
+ * copied.  Returns the pod (valid until the next fr_kube_add_* call on k)
+ * or NULL when out of memory. */
 struct fr_pod *fr_kube_add_pod(struct fr_kube *k, const char *uid, const char *ns,
 			       const char *name);
 /* Adds a container (copied strings) to a pod added by fr_kube_add_pod. */

@@ -217,7 +217,8 @@ fr_podlist() {
 	} >"$f"
 }
 
-# nginx (single process, one worker) serving DIR on IP:80.
+# nginx (single process, one worker) serving DIR/www on IP:80; sendfile off
+# (bodies go through write calls) except under /sf/.
 fr_nginx_conf() { # dir ip
 	cat >"$1/nginx.conf" <<EOF
 daemon off;
@@ -238,6 +239,7 @@ http {
 	server {
 		listen $2:80;
 		root $1/www;
+		location /sf/ { sendfile on; }
 	}
 }
 EOF

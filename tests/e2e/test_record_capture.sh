@@ -60,6 +60,9 @@ fr_exec cli client redis-cli -h "$SRV" -a "$REDIS_SECRET" --no-auth-warning SET 
 check "redis-cli SET" grep -q OK "$T/redis.out"
 fr_exec cli client dig "@$SRV" svc.e2e.test A +short +tries=1 +time=2 >"$T/dig.out"
 check "dig got the answer" grep -qx "$DNS_ANSWER" "$T/dig.out"
+mkdir -p "$T/www/sf" && head -c 50000 /dev/urandom >"$T/www/sf/blob"
+fr_exec cli client curl -s -o "$T/blob.out" "http://$SRV/sf/blob"
+check "curl got the sendfile body" cmp -s "$T/blob.out" "$T/www/sf/blob"
 # a process that uses a socket, then execs another program that does too
 fr_exec cli client bash -c 'exec 3<>"/dev/tcp/$1/80"; printf "GET /index.html?before-exec HTTP/1.0\r\n\r\n" >&3; cat <&3 >/dev/null; exec 3<&-; exec curl -s -o /dev/null "http://$1/index.html?after-exec"' _ "$SRV"
 echo "SET keepkey keepvalue" >&7
