@@ -102,7 +102,7 @@ for i in $(seq 60); do [[ -n $(ls "$T/snap/snapshots" 2>/dev/null) ]] && break; 
 SNAP1=$(ls -d "$T"/snap/snapshots/*-signal 2>/dev/null | head -1)
 check "snapshot: SIGUSR1 made snapshots/<utc>-signal" test -n "$SNAP1"
 fr_exec cli client curl -s -o /dev/null "http://$SRV/small.txt?after-trigger"
-sleep 2.5 # past --after
+sleep 3.5 # past --after (checked once a second)
 fr_exec cli client curl -s -o /dev/null "http://$SRV/small.txt?after-window"
 SNAP2=$("$FR_BUILD/flightrec-record" snapshot "$T/snap" --reason "disk latency")
 check "snapshot: command prints DIR/snapshots/<utc>-disk_latency" bash -c "[[ '$SNAP2' == $T/snap/snapshots/2*Z-disk_latency ]]"
