@@ -111,6 +111,7 @@ struct recorder {
 	struct proc *procs[NBUCKET];
 	size_t n_procs;
 	struct rstate *rst[NBUCKET];
+	size_t n_rst;
 	int failed;
 	int snap_active;
 	uint64_t snap_until;
@@ -653,9 +654,21 @@ static struct fr_redact_state *redact_state(struct recorder *r, const struct fr_
 	for (struct rstate *s = r->rst[b]; s; s = s->next)
 		if (s->k.pid == k->pid && s->k.fd == k->fd && s->k.gen == k->gen && s->dir == dir)
 			return &s->st;
+	if (r->n_rst >= 65536) {
+		/* connections that ended without a close we saw (the process
+		 * exited): start over rather than grow without bound */
+		for (int i = 0; i < NBUCKET; i++)
+			while (r->rst[i]) {
+				struct rstate *x = r->rst[i];
+				r->rst[i] = x->next;
+				free(x);
+			}
+		r->n_rst = 0;
+	}
 	struct rstate *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	r->n_rst++;
 	s->k = *k;
 	s->dir = dir;
 	s->next = r->rst[b];
@@ -672,6 +685,7 @@ static void redact_forget(struct recorder *r, const struct fr_connkey *k)
 			if (s->k.pid == k->pid && s->k.fd == k->fd && s->k.gen == k->gen && s->dir == dir) {
 				*pp = s->next;
 				free(s);
+				r->n_rst--;
 				break;
 			}
 		}
