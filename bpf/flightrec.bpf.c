@@ -40,6 +40,7 @@ __u32 gen_counter = 0;
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define EINPROGRESS 115
+#define MSG_PEEK 2
 
 /* x86_64 system call numbers. */
 #define NR_read 0
@@ -94,7 +95,7 @@ struct inflight {
 	__u32 nr;
 	__u32 fd;
 	__u32 active; /* between sys_enter and sys_exit (nr 0 is read) */
-	__u32 pad;
+	__u32 flags;  /* recvfrom/recvmsg flags */
 	__u64 sk;   /* struct sock * at entry (0 for accept) */
 	__u64 buf;  /* buffer, iovec array, msghdr or mmsghdr array */
 	__u64 len;  /* iovcnt, vlen */
@@ -524,6 +525,7 @@ int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
 	in->buf = regs->si;
 	in->len = regs->dx;
 	in->addr = regs->r8;
+	in->flags = nr == NR_recvfrom ? (__u32)regs->r10 : nr == NR_recvmsg ? (__u32)regs->dx : 0;
 	return 0;
 }
 
@@ -573,7 +575,7 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 			get_conn(id, in.fd, sk, 1, 1);
 		return 0;
 	}
-	if (ret <= 0)
+	if (ret <= 0 || (in.flags & MSG_PEEK)) /* a peek is read again later */
 		return 0;
 	struct conn *c = get_conn(id, in.fd, sk, 0, 0);
 	if (!c)

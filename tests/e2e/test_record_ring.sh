@@ -24,13 +24,15 @@ fr_wait_port "$SRV" 80 || fr_die "nginx did not start"
 fr_podlist "$T/pods.json"
 CG=(--cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)")
 
-segs_bytes() { # total size of the ring's segments (not snapshots)
-	local t=0 f s
-	for f in "$1"/*.frs; do
-		[[ -e $f ]] || continue
+segs_bytes() { # total size of the ring's segments (not snapshots), or
+	# nothing when a segment was deleted while measuring (no consistent sum)
+	local t=0 f s a b
+	a=$(ls "$1"/*.frs 2>/dev/null)
+	for f in $a; do
 		s=$(stat -c %s "$f" 2>/dev/null) && t=$((t + s))
 	done
-	echo "$t"
+	b=$(ls "$1"/*.frs 2>/dev/null)
+	[[ $a == "$b" ]] && echo "$t"
 }
 py_checks() {
 	cat "$1"
