@@ -231,7 +231,8 @@ static int list_segments(const char *dir, char ***out)
 		v[n++] = strdup(e->d_name);
 	}
 	closedir(d);
-	qsort(v, (size_t)n, sizeof(*v), name_cmp);
+	if (n > 1)
+		qsort(v, (size_t)n, sizeof(*v), name_cmp);
 	*out = v;
 	return n;
 }
@@ -379,8 +380,11 @@ static int segment_full(struct recorder *r)
 	       fr_writer_bytes(r->w) + headroom_bytes(r) > r->o->segment_size;
 }
 
+static void prune_procs(struct recorder *r, uint64_t now);
+
 static void rotate(struct recorder *r)
 {
+	prune_procs(r, mono_ns()); /* the next segment repeats only live ones */
 	seg_close(r);
 	if (!r->failed)
 		seg_open(r);
@@ -1489,7 +1493,6 @@ int main(int argc, char **argv)
 				snapshot_end(&r);
 			else if (r.w && ((o.segment_age > 0 && now - r.seg_open_ns >= o.segment_age * 1e9) ||
 					 segment_full(&r))) {
-				prune_procs(&r, now);
 				rotate(&r);
 			}
 			enforce_ring(&r, headroom_bytes(&r));
