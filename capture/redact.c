@@ -67,6 +67,15 @@ static int secret_header(const struct fr_redact *r, const struct fr_redact_state
 	return 0;
 }
 
+/* Is the name collected so far the beginning of a secret header's name? */
+static int name_prefix(const struct fr_redact *r, const struct fr_redact_state *st)
+{
+	for (int i = 0; i < r->n_headers; i++)
+		if (!memcmp(r->headers[i], st->h_name, st->h_len))
+			return 1;
+	return 0;
+}
+
 static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, uint8_t *c)
 {
 	switch (st->h_mode) {
@@ -77,6 +86,8 @@ static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, u
 			st->h_len = 0;
 		} else if (is_tchar(*c) && st->h_len < r->max_len) {
 			st->h_name[st->h_len++] = lower((char)*c);
+			if (!name_prefix(r, st)) /* most lines end here, after a byte or two */
+				st->h_mode = H_SKIP;
 		} else {
 			st->h_mode = H_SKIP;
 		}
@@ -142,9 +153,9 @@ static size_t resp_byte(struct fr_redact_state *st, uint8_t *c)
 			st->r_mode = R_NUM_BULK;
 		} else if (*c == '\r' || *c == '\n') {
 			/* stay */
-		} else if (*c != ' ') {
+		} else if (lower((char)*c) == 'a') { /* an inline command can only matter if AUTH */
 			st->r_mode = R_WORD;
-			st->r_word[st->r_wlen++] = lower((char)*c);
+			st->r_word[st->r_wlen++] = 'a';
 		} else {
 			st->r_mode = R_SKIP;
 		}
@@ -198,7 +209,7 @@ static size_t resp_byte(struct fr_redact_state *st, uint8_t *c)
 			st->r_mode = word_is_auth(st) ? R_INLINE : R_SKIP;
 		} else if (*c == '\n') {
 			st->r_mode = R_LINE;
-		} else if (st->r_wlen < sizeof(st->r_word)) {
+		} else if (st->r_wlen < 4 && lower((char)*c) == "auth"[st->r_wlen]) {
 			st->r_word[st->r_wlen++] = lower((char)*c);
 		} else {
 			st->r_mode = R_SKIP;
