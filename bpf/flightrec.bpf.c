@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
-/* flightrec.bpf.c - socket capture on the raw sys_enter/sys_exit
- * tracepoints (no kprobes, no fentry, no tracefs needed).
+/* flightrec.bpf.c - socket capture on the raw sys_exit tracepoint (no
+ * kprobes, no fentry, no tracefs needed).
  *
- * sys_enter keeps the arguments of the socket syscalls of interest in
- * `inflight` (per thread); sys_exit reads what the kernel moved (ingress
- * buffers are full by then; egress uses the byte count the call returned)
- * and sends DATA events; connect/accept/close and the first use of an fd
+ * At the exit of the socket syscalls of interest, the arguments are still
+ * in pt_regs: the program reads what the kernel moved (ingress buffers are
+ * full by then; egress uses the byte count the call returned) and sends
+ * DATA events; connect/accept/close and the first use of an fd
  * produce OPEN/CLOSE events with the tuple read from struct sock (CO-RE).
  * A process is announced (PROC) the first time it is seen and on exec.
  * Every event that does not fit in the ring buffer is counted per CPU in
@@ -91,25 +91,18 @@ struct {
 	__type(value, __u8);
 } port_filter SEC(".maps");
 
-struct inflight {
+/* The arguments of the call, as sys_exit finds them in pt_regs (x86_64
+ * keeps the caller's argument registers there). */
+struct args {
 	__u32 nr;
 	__u32 fd;
-	__u32 active; /* between sys_enter and sys_exit (nr 0 is read) */
-	__u32 flags;  /* recvfrom/recvmsg flags */
-	__u64 sk;   /* struct sock * at entry (0 for accept) */
+	__u32 flags; /* recvfrom/recvmsg flags */
+	__u32 pad;
 	__u64 buf;  /* buffer, iovec array, msghdr or mmsghdr array */
 	__u64 len;  /* iovcnt, vlen */
 	__u64 addr; /* sockaddr (sendto/recvfrom) */
 };
 
-/* Per-thread arguments between sys_enter and sys_exit: task storage is
- * cheaper than a hash keyed by tid (no hashing, freed with the task). */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct inflight);
-} inflight SEC(".maps");
 
 struct conn_key {
 	__u32 tgid;
@@ -472,64 +465,31 @@ static __always_inline void sk_peer(struct sock *sk, struct fr_ev_addr *a)
 	sk_tuple(sk, &l, a);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
+static __always_inline void do_close(__u64 id, __u32 fd)
 {
-	switch (nr) {
-	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_sendfile:
-	case NR_connect: case NR_accept: case NR_sendto: case NR_recvfrom:
-	case NR_sendmsg: case NR_recvmsg: case NR_accept4: case NR_recvmmsg:
-	case NR_sendmmsg: case NR_close:
-		break;
-	default:
-		return 0;
-	}
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!tgid_ok(id >> 32))
-		return 0;
-	__u32 fd = (__u32)regs->di;
-	if (nr == NR_close) {
-		struct conn_key k = {.tgid = id >> 32, .fd = fd};
-		struct conn *c = bpf_map_lookup_elem(&conns, &k);
-		if (!c)
-			return 0;
-		if (!c->ignored) {
-			struct fr_ev_close *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-			if (e) {
-				fill_hdr(&e->h, FR_EV_CLOSE, id);
-				e->fd = fd;
-				e->gen = c->gen;
-				e->bytes_out = c->pos_out;
-				e->bytes_in = c->pos_in;
-				e->calls_out = c->calls_out;
-				e->calls_in = c->calls_in;
-				bpf_ringbuf_submit(e, rb_flags());
-			} else {
-				count_loss(0);
-			}
+	struct conn_key k = {.tgid = id >> 32, .fd = fd};
+	struct conn *c = bpf_map_lookup_elem(&conns, &k);
+	if (!c)
+		return;
+	if (!c->ignored) {
+		struct fr_ev_close *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (e) {
+			fill_hdr(&e->h, FR_EV_CLOSE, id);
+			e->fd = fd;
+			e->gen = c->gen;
+			e->bytes_out = c->pos_out;
+			e->bytes_in = c->pos_in;
+			e->calls_out = c->calls_out;
+			e->calls_in = c->calls_in;
+			bpf_ringbuf_submit(e, rb_flags());
+		} else {
+			count_loss(0);
 		}
-		bpf_map_delete_elem(&conns, &k);
-		return 0;
 	}
-	struct sock *sk = fd_sock(fd);
-	if (!sk)
-		return 0;
-	struct inflight *in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
-						   BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!in)
-		return 0;
-	in->nr = (__u32)nr;
-	in->active = 1;
-	in->fd = fd;
-	in->sk = (__u64)sk;
-	in->buf = regs->si;
-	in->len = regs->dx;
-	in->addr = regs->r8;
-	in->flags = nr == NR_recvfrom ? (__u32)regs->r10 : nr == NR_recvmsg ? (__u32)regs->dx : 0;
-	return 0;
+	bpf_map_delete_elem(&conns, &k);
 }
 
-static __always_inline void do_mmsg(__u64 id, struct inflight *in, struct conn *c, struct sock *sk,
+static __always_inline void do_mmsg(__u64 id, struct args *in, struct conn *c, struct sock *sk,
 				    __u32 nmsg, __u8 dir)
 {
 	struct mmsghdr *v = (struct mmsghdr *)in->buf;
@@ -551,16 +511,39 @@ static __always_inline void do_mmsg(__u64 id, struct inflight *in, struct conn *
 	}
 }
 
+/* One program, at the exit of every system call: the kernel has filled
+ * the buffers and says how many bytes moved. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 {
-	struct inflight *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
-	if (!p || !p->active)
+	long nr = regs->orig_ax;
+	switch (nr) {
+	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_sendfile:
+	case NR_connect: case NR_accept: case NR_sendto: case NR_recvfrom:
+	case NR_sendmsg: case NR_recvmsg: case NR_accept4: case NR_recvmmsg:
+	case NR_sendmmsg: case NR_close:
+		break;
+	default:
 		return 0;
-	struct inflight in = *p;
-	p->active = 0;
+	}
+	if (ret < 0 && !(nr == NR_connect && ret == -EINPROGRESS))
+		return 0; /* failed calls (EAGAIN, ...) move nothing */
+	if (ret == 0 && nr != NR_connect && nr != NR_close && nr != NR_accept && nr != NR_accept4)
+		return 0; /* end of stream, or nothing sent */
 	__u64 id = bpf_get_current_pid_tgid();
-
+	if (!tgid_ok(id >> 32))
+		return 0;
+	struct args in = {};
+	in.nr = (__u32)nr;
+	in.fd = (__u32)regs->di;
+	in.buf = regs->si;
+	in.len = regs->dx;
+	in.addr = regs->r8;
+	in.flags = nr == NR_recvfrom ? (__u32)regs->r10 : nr == NR_recvmsg ? (__u32)regs->dx : 0;
+	if (nr == NR_close) {
+		do_close(id, in.fd);
+		return 0;
+	}
 	if (in.nr == NR_accept || in.nr == NR_accept4) {
 		if (ret < 0)
 			return 0;
@@ -569,7 +552,9 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 			get_conn(id, (__u32)ret, nsk, 2, 1);
 		return 0;
 	}
-	struct sock *sk = (struct sock *)in.sk;
+	struct sock *sk = fd_sock(in.fd);
+	if (!sk)
+		return 0;
 	if (in.nr == NR_connect) {
 		if (ret == 0 || ret == -EINPROGRESS)
 			get_conn(id, in.fd, sk, 1, 1);
