@@ -3,8 +3,12 @@
 #include "proto.h"
 
 extern const struct fr_proto fr_proto_http1;
+extern const struct fr_proto fr_proto_redis;
+extern const struct fr_proto fr_proto_dns;
 
 const struct fr_proto *const fr_protocols[] = {
 	&fr_proto_http1,
+	&fr_proto_redis,
+	&fr_proto_dns,
 	NULL,
 };

@@ -92,6 +92,16 @@ const char fr_post_sql[] =
 	"CREATE TEMP TABLE req_pair AS SELECT a.id AS cid, b.id AS sid FROM conn_pair x\n"
 	"  JOIN requests a ON a.conn_id = x.cid JOIN requests b ON b.conn_id = x.sid AND b.seq = a.seq\n"
 	"  AND b.protocol = a.protocol;\n"
+	/* datagrams: a client socket's request and the server socket's request
+	 * with the same summary, the addresses crossed, close in time */
+	"INSERT INTO req_pair SELECT a.id, min(b.id) FROM requests a\n"
+	"  JOIN connections ca ON ca.id = a.conn_id AND ca.transport = 'udp'\n"
+	"  JOIN requests b ON b.side = 'server' AND b.protocol = a.protocol AND b.summary = a.summary\n"
+	"  JOIN connections cb ON cb.id = b.conn_id AND cb.transport = 'udp'\n"
+	"  WHERE a.side = 'client' AND a.peer_addr = cb.local_addr AND a.peer_port = cb.local_port\n"
+	"  AND b.peer_addr = ca.local_addr AND b.peer_port = ca.local_port\n"
+	"  AND b.start_ns BETWEEN a.start_ns - 1000000000 AND a.end_ns + 1000000000\n"
+	"  GROUP BY a.id;\n"
 	"UPDATE requests SET peer_request_id = x.sid FROM req_pair x WHERE x.cid = requests.id;\n"
 	"UPDATE requests SET peer_request_id = x.cid FROM req_pair x WHERE x.sid = requests.id;\n"
 	"UPDATE requests SET network_ns = requests.latency_ns - s.latency_ns FROM requests s\n"
