@@ -35,9 +35,16 @@ static void put_value(FILE *out, sqlite3_stmt *st, int i)
 		break;
 	default: {
 		const unsigned char *p = sqlite3_column_text(st, i);
-		int n = sqlite3_column_bytes(st, i);
+		int n = sqlite3_column_bytes(st, i), run = 0;
 		for (int k = 0; k < n; k++) {
 			unsigned char c = p[k];
+			if (c >= 0x20 && c != 0x7f && c != '\\') {
+				run++;
+				continue;
+			}
+			if (run)
+				fwrite(p + k - run, 1, (size_t)run, out);
+			run = 0;
 			if (c == '\\')
 				fputs("\\\\", out);
 			else if (c == '\t')
@@ -46,11 +53,11 @@ static void put_value(FILE *out, sqlite3_stmt *st, int i)
 				fputs("\\n", out);
 			else if (c == '\r')
 				fputs("\\r", out);
-			else if (c < 0x20 || c == 0x7f)
-				fprintf(out, "\\x%02x", c);
 			else
-				fputc(c, out);
+				fprintf(out, "\\x%02x", c);
 		}
+		if (run)
+			fwrite(p + n - run, 1, (size_t)run, out);
 	}
 	}
 }

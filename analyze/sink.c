@@ -4,12 +4,13 @@
 #define _GNU_SOURCE
 #include "engine.h"
 
-#include <openssl/sha.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 enum {
@@ -32,7 +33,7 @@ static const char *const stmt_sql[S_N] = {
 	[S_CONN] = "INSERT INTO connections (id, node, pid, fd, gen, transport, role, protocol,"
 		   " local_addr, local_port, remote_addr, remote_port, start_ns, end_ns, bytes_out,"
 		   " bytes_in, gap_bytes, requests, closed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[S_REQ] = "INSERT INTO requests (id, conn_id, seq, protocol, side, start_ns, end_ns,"
+	[S_REQ] = "INSERT INTO load_requests (id, conn_id, seq, protocol, side, start_ns, end_ns,"
 		  " latency_ns, upload_ns, wait_ns, download_ns, summary, endpoint, status, error,"
 		  " reason, req_bytes, resp_bytes, peer_addr, peer_port)"
 		  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
@@ -50,6 +51,28 @@ struct sink {
 	uint64_t rows;
 	int failed;
 };
+
+static double t_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* FLIGHTREC_TIMING=1: phase times on stderr (for the benchmark). */
+static void phase(const char *what)
+{
+	static double t0;
+	static int on = -1;
+	if (on < 0)
+		on = getenv("FLIGHTREC_TIMING") != NULL;
+	if (!on)
+		return;
+	double t = t_now();
+	if (t0 > 0)
+		fprintf(stderr, "flightrec: %-12s %.2f s\n", what, t - t0);
+	t0 = t;
+}
 
 static int exec(sqlite3 *db, const char *sql)
 {
@@ -81,17 +104,28 @@ struct sink *sink_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create the schema in %s", path);
 		goto fail;
 	}
-	for (int i = 0; fr_protocols[i]; i++)
-		if (exec(s->db, fr_protocols[i]->schema) < 0) {
+	/* rows land in load_* tables in arrival order (appends are cheap) and
+	 * move to their final tables in canonical order at the end */
+	if (exec(s->db, "CREATE TABLE load_requests AS SELECT * FROM requests WHERE 0") < 0) {
+		snprintf(err, errlen, "cannot create the load tables in %s", path);
+		goto fail;
+	}
+	for (int i = 0; fr_protocols[i]; i++) {
+		char sql[256];
+		snprintf(sql, sizeof(sql), "CREATE TABLE load_%s AS SELECT * FROM %s WHERE 0",
+			 fr_protocols[i]->table, fr_protocols[i]->table);
+		if (exec(s->db, fr_protocols[i]->schema) < 0 || exec(s->db, sql) < 0) {
 			snprintf(err, errlen, "cannot create table %s", fr_protocols[i]->table);
 			goto fail;
 		}
+	}
 	for (int i = 0; i < S_N; i++)
 		if (sqlite3_prepare_v2(s->db, stmt_sql[i], -1, &s->st[i], NULL) != SQLITE_OK) {
 			snprintf(err, errlen, "sqlite: %s", sqlite3_errmsg(s->db));
 			goto fail;
 		}
 	exec(s->db, "BEGIN");
+	phase("open");
 	return s;
 fail:
 	for (int i = 0; i < S_N; i++)
@@ -417,10 +451,10 @@ static sqlite3_stmt *detail_stmt(struct sink *s, const struct fr_proto *p, const
 	FILE *f = open_memstream(&sql, &n);
 	if (!f)
 		return NULL;
-	fprintf(f, "INSERT INTO %s (request_id", p->table);
+	fprintf(f, "INSERT INTO load_%s (rowid, request_id", p->table);
 	for (int i = 0; i < r->n_fields; i++)
 		fprintf(f, ", %s", r->f[i].name);
-	fprintf(f, ") VALUES (?");
+	fprintf(f, ") VALUES (?, ?");
 	for (int i = 0; i < r->n_fields; i++)
 		fprintf(f, ", ?");
 	fprintf(f, ")");
@@ -447,12 +481,11 @@ static void bdiff(sqlite3_stmt *st, int i, uint64_t a, uint64_t b)
 void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const struct fr_proto *p,
 		  const struct fr_req *r)
 {
-	int64_t id = (int64_t)(c->id << 32 | seq);
 	uint64_t start = r->req_first_ns ? r->req_first_ns : r->resp_first_ns;
 	uint64_t end = r->resp_last_ns ? r->resp_last_ns : r->req_last_ns;
 	pthread_mutex_lock(&s->lock);
 	sqlite3_stmt *st = s->st[S_REQ];
-	bi(st, 1, id);
+	sqlite3_bind_null(st, 1);
 	bi(st, 2, (int64_t)c->id);
 	bi(st, 3, seq);
 	bt(st, 4, p->name);
@@ -482,17 +515,19 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 		baddr(st, 19, &a);
 	}
 	step(s, st);
+	int64_t id = sqlite3_last_insert_rowid(s->db);
 	sqlite3_stmt *d = detail_stmt(s, p, r);
-	if (d && sqlite3_bind_parameter_count(d) == r->n_fields + 1) {
+	if (d && sqlite3_bind_parameter_count(d) == r->n_fields + 2) {
 		bi(d, 1, id);
+		bi(d, 2, id);
 		for (int i = 0; i < r->n_fields; i++) {
 			const struct fr_field *f = &r->f[i];
 			if (f->type == FR_F_INT)
-				sqlite3_bind_int64(d, i + 2, f->i);
+				sqlite3_bind_int64(d, i + 3, f->i);
 			else if (f->type == FR_F_TEXT)
-				sqlite3_bind_text(d, i + 2, f->s, (int)f->len, SQLITE_TRANSIENT);
+				sqlite3_bind_text(d, i + 3, f->s, (int)f->len, SQLITE_TRANSIENT);
 			else
-				sqlite3_bind_null(d, i + 2);
+				sqlite3_bind_null(d, i + 3);
 		}
 		step(s, d);
 	}
@@ -512,22 +547,59 @@ void sink_anomaly(struct sink *s, uint64_t conn_id, uint64_t ts, const char *kin
 	pthread_mutex_unlock(&s->lock);
 }
 
-/* Request ids in canonical order (start, connection, sequence), the same for
- * every thread count. */
+static ssize_t hash_write(void *cookie, const char *buf, size_t n)
+{
+	return EVP_DigestUpdate(cookie, buf, n) ? (ssize_t)n : -1;
+}
+
+/* Columns of table t after the first, "a, b, c" with prefix pre.  malloc'd. */
+static char *rest_cols(sqlite3 *db, const char *t, const char *pre)
+{
+	char sql[256], *out = NULL;
+	size_t len = 0;
+	snprintf(sql, sizeof(sql), "SELECT name FROM pragma_table_info('%s') ORDER BY cid", t);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	FILE *f = open_memstream(&out, &len);
+	if (!f) {
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	int i = 0;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (i++)
+			fprintf(f, "%s%s%s", i > 2 ? ", " : "", pre, sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	fclose(f);
+	return out;
+}
+
+/* Moves the load tables into the final ones with request ids in canonical
+ * order (start, connection, sequence): the same for every thread count.
+ * A detail row's rowid is its request's load rowid. */
 static int renumber(struct sink *s)
 {
-	char sql[1024];
-	if (exec(s->db, "CREATE TEMP TABLE rmap (old INTEGER PRIMARY KEY, new INTEGER);"
-			"INSERT INTO rmap SELECT id, row_number() OVER (ORDER BY start_ns, conn_id, seq) FROM requests;"
-			"UPDATE requests SET id = -(SELECT new FROM rmap WHERE old = requests.id);"
-			"UPDATE requests SET id = -id;") < 0)
+	if (exec(s->db, "CREATE TEMP TABLE rmap (new INTEGER PRIMARY KEY, old INTEGER);"
+			"INSERT INTO rmap SELECT row_number() OVER (ORDER BY start_ns, conn_id, seq), rowid"
+			"  FROM load_requests ORDER BY 1;") < 0 ||
+	    exec(s->db, fr_requests_move_sql) < 0 || exec(s->db, "DROP TABLE load_requests") < 0)
 		return -1;
 	for (int i = 0; fr_protocols[i]; i++) {
-		snprintf(sql, sizeof(sql),
-			 "UPDATE %s SET request_id = -(SELECT new FROM rmap WHERE old = %s.request_id);"
-			 "UPDATE %s SET request_id = -request_id;",
-			 fr_protocols[i]->table, fr_protocols[i]->table, fr_protocols[i]->table);
-		if (exec(s->db, sql) < 0)
+		const char *t = fr_protocols[i]->table;
+		char *cols = rest_cols(s->db, t, "l.");
+		if (!cols)
+			return -1;
+		char *sql = NULL;
+		int r = asprintf(&sql,
+				 "INSERT INTO %s SELECT m.new, %s FROM rmap m CROSS JOIN load_%s l ON l.rowid = m.old"
+				 " ORDER BY m.new; DROP TABLE load_%s;", t, cols, t, t);
+		free(cols);
+		if (r < 0)
+			return -1;
+		r = exec(s->db, sql);
+		free(sql);
+		if (r < 0)
 			return -1;
 	}
 	return exec(s->db, "DROP TABLE rmap");
@@ -541,9 +613,18 @@ int sink_close(struct sink *s, int dim_cap)
 	for (int i = 0; i < MAX_PROTOS; i++)
 		sqlite3_finalize(s->detail[i]);
 	char sql[128];
+	phase("load");
 	snprintf(sql, sizeof(sql), "INSERT INTO settings VALUES ('dim_cap', %d)", dim_cap);
-	if (exec(s->db, sql) < 0 || renumber(s) < 0 || exec(s->db, fr_post_sql) < 0 ||
-	    exec(s->db, fr_views_sql) < 0)
+	if (exec(s->db, sql) < 0 || exec(s->db, fr_attr_sql) < 0)
+		rc = -1;
+	phase("attribution");
+	if (rc == 0 && renumber(s) < 0)
+		rc = -1;
+	phase("renumber");
+	if (exec(s->db, fr_post_sql) < 0)
+		rc = -1;
+	phase("post");
+	if (exec(s->db, fr_views_sql) < 0)
 		rc = -1;
 	/* counts */
 	exec(s->db, "INSERT OR REPLACE INTO recording SELECT 'count_connections', count(*) FROM connections;"
@@ -553,17 +634,23 @@ int sink_close(struct sink *s, int dim_cap)
 		    "INSERT OR REPLACE INTO recording SELECT 'time_last_ns', max(end_ns) FROM connections;");
 	if (exec(s->db, "COMMIT") < 0)
 		rc = -1;
-	/* the determinism hash: SHA-256 of the canonical dump */
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *f = open_memstream(&buf, &len);
+	phase("commit");
+	/* the determinism hash: SHA-256 of the canonical dump, streamed */
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	cookie_io_functions_t io = {.write = hash_write};
+	FILE *f = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? fopencookie(md, "w", io) : NULL;
+	if (f) {
+		static char fbuf[1 << 16];
+		setvbuf(f, fbuf, _IOFBF, sizeof(fbuf));
+	}
 	if (f && fr_dump_db((struct sqlite3 *)s->db, f) == 0) {
 		fclose(f);
-		unsigned char md[SHA256_DIGEST_LENGTH];
-		SHA256((const unsigned char *)buf, len, md);
-		char hex[2 * SHA256_DIGEST_LENGTH + 1];
-		for (int i = 0; i < SHA256_DIGEST_LENGTH; i++)
-			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		unsigned char dg[32];
+		unsigned int dl = 0;
+		EVP_DigestFinal_ex(md, dg, &dl);
+		char hex[65];
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", dg[i]);
 		snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO recording VALUES ('dump_sha256', '%s')", hex);
 		if (exec(s->db, sql) < 0)
 			rc = -1;
@@ -572,7 +659,8 @@ int sink_close(struct sink *s, int dim_cap)
 			fclose(f);
 		rc = -1;
 	}
-	free(buf);
+	EVP_MD_CTX_free(md);
+	phase("dump hash");
 	if (sqlite3_close(s->db) != SQLITE_OK)
 		rc = -1;
 	pthread_mutex_destroy(&s->lock);

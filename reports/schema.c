@@ -44,9 +44,7 @@ const char fr_schema_sql[] =
  * Remote side: pod IPs, then service cluster IPs (a service's workload is
  * the workload of the pods its selector matches).  Fallbacks say what they
  * are: "proc:<comm>", "svc:<ns/name>", "ip:<addr>". */
-const char fr_post_sql[] =
-	"CREATE INDEX requests_conn ON requests (conn_id, seq);\n"
-	"CREATE INDEX anomalies_conn ON anomalies (conn_id, ts);\n"
+const char fr_attr_sql[] =
 	"CREATE TEMP TABLE proc_pod AS SELECT pr.node, pr.pid, min(pc.pod_uid) AS uid\n"
 	"  FROM processes pr JOIN pod_containers pc ON pc.container_id = pr.container_id\n"
 	"  WHERE pr.container_id IS NOT NULL AND pr.container_id != '' GROUP BY pr.node, pr.pid;\n"
@@ -71,16 +69,15 @@ const char fr_post_sql[] =
 	"UPDATE connections SET local_workload = 'proc:' || comm WHERE local_workload IS NULL AND comm IS NOT NULL;\n"
 	"UPDATE connections SET remote_workload = 'ip:' || remote_addr WHERE remote_workload IS NULL AND remote_addr IS NOT NULL;\n"
 	/* per-datagram peers (a UDP server socket talks to many clients) */
-	"CREATE TEMP TABLE peer_wl AS SELECT DISTINCT r.peer_addr AS ip, coalesce(\n"
-	"  (SELECT p.workload FROM ip_pod x JOIN pods p ON p.uid = x.uid WHERE x.ip = r.peer_addr),\n"
-	"  (SELECT coalesce(w.workload, 'svc:' || x.svc) FROM ip_svc x LEFT JOIN svc_wl w ON w.namespace || '/' || w.name = x.svc WHERE x.ip = r.peer_addr),\n"
-	"  'ip:' || r.peer_addr) AS workload FROM requests r WHERE r.peer_addr IS NOT NULL;\n"
-	"UPDATE requests SET client_workload = CASE WHEN requests.side = 'client' THEN c.local_workload\n"
-	"    ELSE coalesce((SELECT workload FROM peer_wl WHERE ip = requests.peer_addr), c.remote_workload) END,\n"
-	"  server_workload = CASE WHEN requests.side = 'client'\n"
-	"    THEN coalesce((SELECT workload FROM peer_wl WHERE ip = requests.peer_addr), c.remote_workload)\n"
-	"    ELSE c.local_workload END\n"
-	"  FROM connections c WHERE c.id = requests.conn_id;\n"
+	"CREATE TEMP TABLE peer_wl AS SELECT ip, coalesce(\n"
+	"  (SELECT p.workload FROM ip_pod x JOIN pods p ON p.uid = x.uid WHERE x.ip = d.ip),\n"
+	"  (SELECT coalesce(w.workload, 'svc:' || x.svc) FROM ip_svc x LEFT JOIN svc_wl w ON w.namespace || '/' || w.name = x.svc WHERE x.ip = d.ip),\n"
+	"  'ip:' || d.ip) AS workload FROM (SELECT DISTINCT peer_addr AS ip FROM load_requests WHERE peer_addr IS NOT NULL) d;\n"
+	"CREATE UNIQUE INDEX temp.peer_wl_ip ON peer_wl (ip);\n";
+
+const char fr_post_sql[] =
+	"CREATE INDEX requests_conn ON requests (conn_id, seq);\n"
+	"CREATE INDEX anomalies_conn ON anomalies (conn_id, ts);\n"
 	/* both ends: the same connection seen from its client and its server */
 	"CREATE TEMP TABLE conn_pair AS SELECT a.id AS cid, min(b.id) AS sid FROM connections a JOIN connections b\n"
 	"  ON a.role = 'client' AND b.role = 'server' AND a.transport = 'tcp' AND b.transport = 'tcp'\n"
@@ -94,22 +91,39 @@ const char fr_post_sql[] =
 	"  AND b.protocol = a.protocol;\n"
 	/* datagrams: a client socket's request and the server socket's request
 	 * with the same summary, the addresses crossed, close in time */
-	"INSERT INTO req_pair SELECT a.id, min(b.id) FROM requests a\n"
-	"  JOIN connections ca ON ca.id = a.conn_id AND ca.transport = 'udp'\n"
-	"  JOIN requests b ON b.side = 'server' AND b.protocol = a.protocol AND b.summary = a.summary\n"
-	"  JOIN connections cb ON cb.id = b.conn_id AND cb.transport = 'udp'\n"
-	"  WHERE a.side = 'client' AND a.peer_addr = cb.local_addr AND a.peer_port = cb.local_port\n"
-	"  AND b.peer_addr = ca.local_addr AND b.peer_port = ca.local_port\n"
+	"CREATE TEMP TABLE udp_c AS SELECT r.id, r.protocol, r.summary, r.start_ns, r.end_ns, r.peer_addr,\n"
+	"  r.peer_port, c.local_addr, c.local_port FROM requests r JOIN connections c ON c.id = r.conn_id\n"
+	"  WHERE c.transport = 'udp' AND r.side = 'client' AND r.peer_addr IS NOT NULL;\n"
+	"CREATE TEMP TABLE udp_s AS SELECT r.id, r.protocol, r.summary, r.start_ns, r.peer_addr, r.peer_port,\n"
+	"  c.local_addr, c.local_port FROM requests r JOIN connections c ON c.id = r.conn_id\n"
+	"  WHERE c.transport = 'udp' AND r.side = 'server' AND r.peer_addr IS NOT NULL;\n"
+	"CREATE INDEX udp_s_key ON udp_s (summary, local_addr, local_port, start_ns);\n"
+	"INSERT INTO req_pair SELECT a.id, min(b.id) FROM udp_c a JOIN udp_s b\n"
+	"  ON b.summary = a.summary AND b.local_addr = a.peer_addr AND b.local_port = a.peer_port\n"
 	"  AND b.start_ns BETWEEN a.start_ns - 1000000000 AND a.end_ns + 1000000000\n"
+	"  AND b.protocol = a.protocol AND b.peer_addr = a.local_addr AND b.peer_port = a.local_port\n"
 	"  GROUP BY a.id;\n"
 	"UPDATE requests SET peer_request_id = x.sid FROM req_pair x WHERE x.cid = requests.id;\n"
 	"UPDATE requests SET peer_request_id = x.cid FROM req_pair x WHERE x.sid = requests.id;\n"
-	"UPDATE requests SET network_ns = requests.latency_ns - s.latency_ns FROM requests s\n"
-	"  WHERE s.id = requests.peer_request_id AND requests.side = 'client'\n"
+	"UPDATE requests SET network_ns = requests.latency_ns - s.latency_ns FROM req_pair x\n"
+	"  JOIN requests s ON s.id = x.sid WHERE requests.id = x.cid\n"
 	"  AND requests.latency_ns IS NOT NULL AND s.latency_ns IS NOT NULL;\n"
 	"CREATE INDEX requests_start ON requests (start_ns);\n"
 	"CREATE INDEX requests_latency ON requests (latency_ns);\n"
 	"CREATE INDEX connections_addr ON connections (remote_addr, remote_port);\n";
+
+/* Moves the loaded requests into their table in canonical id order, with
+ * the workloads of both ends (rmap: new id -> load rowid). */
+const char fr_requests_move_sql[] =
+	"INSERT INTO requests SELECT m.new, l.conn_id, l.seq, l.protocol, l.side, l.start_ns, l.end_ns,\n"
+	"  l.latency_ns, l.upload_ns, l.wait_ns, l.download_ns, l.network_ns, l.summary, l.endpoint,\n"
+	"  l.status, l.error, l.reason, l.req_bytes, l.resp_bytes, l.peer_addr, l.peer_port,\n"
+	"  CASE WHEN l.side = 'client' THEN c.local_workload ELSE coalesce(pw.workload, c.remote_workload) END,\n"
+	"  CASE WHEN l.side = 'client' THEN coalesce(pw.workload, c.remote_workload) ELSE c.local_workload END,\n"
+	"  NULL\n"
+	"  FROM rmap m CROSS JOIN load_requests l ON l.rowid = m.old\n"
+	"  LEFT JOIN connections c ON c.id = l.conn_id LEFT JOIN peer_wl pw ON pw.ip = l.peer_addr\n"
+	"  ORDER BY m.new;\n";
 
 /* Views.  Each request counts once: when both ends are recorded, the
  * client's row stands for the pair.  Dimensions keep the dim_cap (setting)
