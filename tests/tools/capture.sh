@@ -43,6 +43,21 @@ printf 'GET / HTTP/1.1\r\nHost: a\r\n\r\nGET /api/users/42 HTTP/1.1\r\nHost: a\r
 cat <&3 >/dev/null; exec 3<&-
 stopcap
 
+# ---- pods: distinct loopback addresses stand for pod IPs (see tests/corpus/README.md)
+cat > "$tmp/nginx2.conf" <<NG
+daemon off; pid $tmp/nginx2.pid; error_log $tmp/nginx2.err; worker_processes 1;
+events { worker_connections 64; }
+http { access_log off; client_body_temp_path $tmp; proxy_temp_path $tmp; fastcgi_temp_path $tmp; uwsgi_temp_path $tmp; scgi_temp_path $tmp;
+  server { listen 127.0.0.2:18081; root $tmp/www; location /fail { return 503; } } }
+NG
+nginx -c "$tmp/nginx2.conf" & pids+=($!)
+redis-server --port 16380 --bind 127.0.0.5 --save '' --appendonly no --daemonize no >/dev/null & pids+=($!); sleep 0.5
+cap pods 'tcp port 18081 or tcp port 16380'
+curl -s --interface 127.0.0.3 -o /dev/null -o /dev/null http://127.0.0.2:18081/ http://127.0.0.2:18081/fail
+redis-cli -h 127.0.0.5 -p 16380 SET cart:7 x >/dev/null
+redis-cli -h 127.0.0.5 -p 16380 HGET cart:7 f >/dev/null || true
+stopcap
+
 # ---- Redis: redis-server + redis-cli
 redis-server --port 16379 --bind 127.0.0.1 --save '' --appendonly no --daemonize no >/dev/null & pids+=($!); sleep 0.5
 cap redis_basic 'tcp port 16379'

@@ -8,7 +8,8 @@
  * beyond dropping bytes already seen; no IP reassembly.
  *
  * usage: pcap2frs [--both] [--node NAME] [--client-comm C] [--server-comm S]
- *                 [--pod IP=NAMESPACE/WORKLOAD]... IN.pcap OUT.frs
+ *                 [--pod IP=NAMESPACE/WORKLOAD]... [--local IP=WORKLOAD]...
+ *                 [--service IP:PORT=NAMESPACE/NAME/APP]... IN.pcap OUT.frs
  * build: cc -O2 -o pcap2frs tests/tools/pcap2frs.c formats/segment.c \
  *           formats/text.c -lpcap -lzstd -lz
  */
@@ -51,6 +52,12 @@ struct podopt {
 };
 static struct podopt pods[16];
 static int npods;
+struct svcopt {
+	char ip[32], ns[64], name[64], app[64];
+	uint16_t port;
+};
+static struct svcopt svcs[8];
+static int nsvcs;
 static uint32_t next_spid = 2000;
 
 static int ep_eq(const struct ep *a, const struct ep *b)
@@ -78,8 +85,21 @@ static void add(struct fr_record *r, uint64_t ts)
 	}
 }
 
+/* --local IP=WORKLOAD: sockets bound to IP belong to WORKLOAD's pod (stands
+ * for the DNAT of a ClusterIP, which loopback cannot do) */
+static struct {
+	struct ep ip;
+	char wl[64];
+} locals[8];
+static int nlocals;
+
 static const struct podopt *pod_of(const struct ep *e)
 {
+	for (int i = 0; i < nlocals; i++)
+		if (locals[i].ip.family == e->family && !memcmp(locals[i].ip.addr, e->addr, 4))
+			for (int k = 0; k < npods; k++)
+				if (!strcmp(pods[k].wl, locals[i].wl))
+					return &pods[k];
 	for (int i = 0; i < npods; i++)
 		if (pods[i].ip.family == e->family && !memcmp(pods[i].ip.addr, e->addr, e->family == 4 ? 4 : 16))
 			return &pods[i];
@@ -394,6 +414,20 @@ int main(int argc, char **argv)
 			snprintf(pods[npods].ns, sizeof(pods[npods].ns), "%.*s", (int)(sl - eq - 1), eq + 1);
 			snprintf(pods[npods].wl, sizeof(pods[npods].wl), "%s", sl + 1);
 			npods++;
+		} else if (!strcmp(argv[i], "--local") && i + 1 < argc && nlocals < 8) {
+			char ip[32];
+			if (sscanf(argv[++i], "%31[0-9.]=%63s", ip, locals[nlocals].wl) != 2 ||
+			    parse_ip(ip, &locals[nlocals].ip) < 0)
+				return 2;
+			nlocals++;
+		} else if (!strcmp(argv[i], "--service") && i + 1 < argc && nsvcs < 8) {
+			/* IP:PORT=NAMESPACE/NAME/APP (selector app=APP) */
+			struct svcopt *v = &svcs[nsvcs];
+			unsigned port;
+			if (sscanf(argv[++i], "%31[0-9.]:%u=%63[^/]/%63[^/]/%63s", v->ip, &port, v->ns, v->name, v->app) != 5)
+				return 2;
+			v->port = (uint16_t)port;
+			nsvcs++;
 		} else {
 			fprintf(stderr, "pcap2frs: unknown option %s\n", argv[i]);
 			return 2;
@@ -423,7 +457,7 @@ int main(int argc, char **argv)
 	struct pcap_pkthdr *ph;
 	const u_char *pkt;
 	int link = pcap_datalink(pc);
-	int first = 1;
+	int first = 1, first_svc = 1;
 	while (pcap_next_ex(pc, &ph, &pkt) == 1) {
 		uint64_t ts = (uint64_t)ph->ts.tv_sec * 1000000000ull + (uint64_t)ph->ts.tv_usec;
 		if (first) {
@@ -456,6 +490,26 @@ int main(int argc, char **argv)
 				r.u.pod.containers[0].id = SP(cid);
 				r.u.pod.containers[0].name = SP(owner);
 				r.u.pod.containers[0].image = SP("debian:12");
+				add(&r, ts);
+			}
+		}
+		if (first_svc) {
+			first_svc = 0;
+			for (int k = 0; k < nsvcs; k++) {
+				struct fr_record r;
+				memset(&r, 0, sizeof(r));
+				r.kind = FR_SERVICE;
+				r.u.svc.namespace_ = SP(svcs[k].ns);
+				r.u.svc.name = SP(svcs[k].name);
+				r.u.svc.n_ips = 1;
+				r.u.svc.ips[0] = SP(svcs[k].ip);
+				r.u.svc.n_ports = 1;
+				r.u.svc.ports[0].port = svcs[k].port;
+				r.u.svc.ports[0].target_port = svcs[k].port;
+				r.u.svc.ports[0].proto = 6;
+				r.u.svc.n_selector = 1;
+				r.u.svc.selector[0].key = SP("app");
+				r.u.svc.selector[0].value = SP(svcs[k].app);
 				add(&r, ts);
 			}
 		}
