@@ -1019,7 +1019,8 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 		}
 		if (nd)
 			rc = EXIT_DAMAGED;
-		sink_segment(e.sink, in[i].base, in[i].h, hex, size, fr_reader_stats(in[i].r), nd, in[i].first_ts,
+		sink_segment(e.sink, in[i].base, in[i].h, hex, size, fr_reader_stats(in[i].r), nd,
+			     fr_reader_has_footer(in[i].r), in[i].first_ts,
 			     in[i].last_ts);
 	}
 	{

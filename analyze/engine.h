@@ -33,7 +33,7 @@ struct sink *sink_open(const char *path, char *err, size_t errlen);
 void sink_kv(struct sink *s, const char *key, const char *value);
 void sink_segment(struct sink *s, const char *file, const struct fr_header *h,
 		  const char *sha256, uint64_t bytes, const struct fr_reader_stats *st,
-		  size_t damaged, uint64_t first_ts, uint64_t last_ts);
+		  size_t damaged, int has_footer, uint64_t first_ts, uint64_t last_ts);
 void sink_process(struct sink *s, const char *node, const struct fr_process *p);
 void sink_pod(struct sink *s, const struct fr_pod *p);
 void sink_service(struct sink *s, const struct fr_service *v);

@@ -178,8 +178,8 @@ void sink_kv(struct sink *s, const char *key, const char *value)
 }
 
 void sink_segment(struct sink *s, const char *file, const struct fr_header *h, const char *sha256,
-		  uint64_t bytes, const struct fr_reader_stats *stt, size_t damaged, uint64_t first_ts,
-		  uint64_t last_ts)
+		  uint64_t bytes, const struct fr_reader_stats *stt, size_t damaged, int has_footer,
+		  uint64_t first_ts, uint64_t last_ts)
 {
 	pthread_mutex_lock(&s->lock);
 	sqlite3_stmt *st = s->st[S_SEG];
@@ -193,7 +193,7 @@ void sink_segment(struct sink *s, const char *file, const struct fr_header *h, c
 	bi(st, 8, (int64_t)stt->blocks);
 	bi(st, 9, (int64_t)stt->records);
 	bi(st, 10, (int64_t)damaged);
-	bi(st, 11, 0);
+	bi(st, 11, has_footer);
 	bi(st, 12, (int64_t)first_ts);
 	bi(st, 13, (int64_t)last_ts);
 	bi(st, 14, h->wall_offset_ns);
