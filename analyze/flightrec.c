@@ -9,6 +9,7 @@ static const struct fr_command commands[] = {
 	{"info", "describe segments: header, blocks, time range, records per kind", cmd_info},
 	{"cat", "print every record, as text or JSON lines", cmd_cat},
 	{"verify", "check every block; print damaged ranges", cmd_verify},
+	{"import-pcap", "import pcap/pcapng captures into a recording", cmd_import_pcap},
 };
 
 static void usage(FILE *f)
