@@ -13,6 +13,7 @@ static const struct fr_command commands[] = {
 	{"dump", "canonical text dump of an analysis database", cmd_dump},
 	{"report", "terminal summary of an analysis: edges, slowest, failures", cmd_report},
 	{"corpus", "decoder regression corpus: check, add", cmd_corpus},
+	{"import-pcap", "import pcap/pcapng captures into a recording", cmd_import_pcap},
 };
 
 static void usage(FILE *f)
