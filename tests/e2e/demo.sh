@@ -60,7 +60,7 @@ echo '{"items":3}' >"$T/catalog/www/catalog/search"
 fr_run web nginx nginx -c "$T/web/nginx.conf" -p "$T/web"
 fr_run catalog nginx nginx -c "$T/catalog/nginx.conf" -p "$T/catalog"
 fr_run cache redis redis-server --bind "$CACHE" --port 6379 --save '' --appendonly no \
-	--enable-debug-command yes --dir "$T" --logfile "$T/redis.log"
+	--protected-mode no --enable-debug-command yes --dir "$T" --logfile "$T/redis.log"
 fr_run dns dnsmasq dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
 	--listen-address="$DNS" --bind-interfaces --local=/cluster.local/ \
 	--host-record="web.shop.svc.cluster.local,$WEB" --host-record="catalog.shop.svc.cluster.local,$CAT" \
@@ -83,7 +83,7 @@ i=0
 while ((SECONDS < end)); do
   i=\$((i + 1))
   dig @$DNS web.shop.svc.cluster.local A +short +tries=1 +time=1 >/dev/null
-  curl -s -o /dev/null http://$WEB/api/orders http://$WEB/api/orders/\$i http://$WEB/api/orders
+  curl -s http://$WEB/api/orders http://$WEB/api/orders/\$i http://$WEB/api/orders >/dev/null
   ((i % 3 == 0)) && curl -s -o /dev/null -X POST -d '{"cart":'\$i'}' http://$WEB/api/checkout
   curl -s -o /dev/null http://$CAT/catalog/search?q=\$i
   ((i % 10 == 0)) && curl -s -o /dev/null http://$CAT/catalog/export
