@@ -410,8 +410,9 @@ static __always_inline __u32 copy_iov(__u8 *dst, const struct iovec *iov, __u64 
 }
 
 /* One DATA event: bytes moved by the call; src is a buffer (niov == 0) or
- * an iovec array of niov entries (NULL: count only). */
-static __always_inline void emit_data(__u64 id, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
+ * an iovec array of niov entries (NULL: count only).  ts: when the call
+ * entered (egress), or 0 for now (ingress: when the bytes arrived). */
+static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
 				      __u32 bytes, const void *src, __u64 niov,
 				      const struct fr_ev_addr *peer)
 {
@@ -442,6 +443,8 @@ static __always_inline void emit_data(__u64 id, __u32 fd, struct conn *c, __u8 d
 		cap = want;
 	struct fr_ev_data *d = (struct fr_ev_data *)s->raw;
 	fill_hdr(&d->h, FR_EV_DATA, id);
+	if (ts && ts <= d->h.ts)
+		d->h.ts = ts;
 	d->fd = fd;
 	d->gen = c->gen;
 	d->dir = dir;
@@ -489,7 +492,7 @@ static __always_inline void do_close(__u64 id, __u32 fd)
 	bpf_map_delete_elem(&conns, &k);
 }
 
-static __always_inline void do_mmsg(__u64 id, struct args *in, struct conn *c, struct sock *sk,
+static __always_inline void do_mmsg(__u64 id, __u64 ts, struct args *in, struct conn *c, struct sock *sk,
 				    __u32 nmsg, __u8 dir)
 {
 	struct mmsghdr *v = (struct mmsghdr *)in->buf;
@@ -506,9 +509,40 @@ static __always_inline void do_mmsg(__u64 id, struct args *in, struct conn *c, s
 			else
 				sk_peer(sk, &peer);
 		}
-		emit_data(id, in->fd, c, dir, dir ? S_RECVMMSG : S_SENDMMSG, m.msg_len,
+		emit_data(id, ts, in->fd, c, dir, dir ? S_RECVMMSG : S_SENDMMSG, m.msg_len,
 			  m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen, &peer);
 	}
+}
+
+/* Entry time of the calls that send: a DATA egress event carries the time
+ * the process handed the bytes over, not the time the call returned.  On
+ * loopback and veth the receiver can read the bytes before the sender's
+ * call returns; with exit times a client's request could seem to start
+ * after the server read it, and the network's share of a latency would come
+ * out negative.  This program runs at every syscall entry and returns at
+ * once for all but the sending calls. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} enter_ts SEC(".maps");
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
+{
+	switch (nr) {
+	case NR_write: case NR_writev: case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
+	case NR_sendfile:
+		break;
+	default:
+		return 0;
+	}
+	__u64 *t = bpf_task_storage_get(&enter_ts, bpf_get_current_task_btf(), 0,
+					BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (t)
+		*t = bpf_ktime_get_ns();
+	return 0;
 }
 
 /* One program, at the exit of every system call: the kernel has filled
@@ -568,19 +602,28 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	struct fr_ev_addr peer = {};
 	int udp = c->proto == IPPROTO_UDP;
 	__u32 n = (__u32)ret;
+	__u64 ts = 0;
+	switch (in.nr) {
+	case NR_write: case NR_writev: case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
+	case NR_sendfile: {
+		__u64 *t = bpf_task_storage_get(&enter_ts, bpf_get_current_task_btf(), 0, 0);
+		if (t)
+			ts = *t;
+	}
+	}
 	switch (in.nr) {
 	case NR_read:
 	case NR_write:
 		if (udp)
 			sk_peer(sk, &peer);
-		emit_data(id, in.fd, c, in.nr == NR_read, in.nr == NR_read ? S_READ : S_WRITE, n,
+		emit_data(id, ts, in.fd, c, in.nr == NR_read, in.nr == NR_read ? S_READ : S_WRITE, n,
 			  (const void *)in.buf, 0, &peer);
 		break;
 	case NR_readv:
 	case NR_writev:
 		if (udp)
 			sk_peer(sk, &peer);
-		emit_data(id, in.fd, c, in.nr == NR_readv, in.nr == NR_readv ? S_READV : S_WRITEV,
+		emit_data(id, ts, in.fd, c, in.nr == NR_readv, in.nr == NR_readv ? S_READV : S_WRITEV,
 			  n, (const void *)in.buf, in.len, &peer);
 		break;
 	case NR_sendto:
@@ -591,7 +634,7 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 			else
 				sk_peer(sk, &peer);
 		}
-		emit_data(id, in.fd, c, in.nr == NR_recvfrom,
+		emit_data(id, ts, in.fd, c, in.nr == NR_recvfrom,
 			  in.nr == NR_recvfrom ? S_RECVFROM : S_SENDTO, n, (const void *)in.buf, 0,
 			  &peer);
 		break;
@@ -606,17 +649,17 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 			else
 				sk_peer(sk, &peer);
 		}
-		emit_data(id, in.fd, c, in.nr == NR_recvmsg,
+		emit_data(id, ts, in.fd, c, in.nr == NR_recvmsg,
 			  in.nr == NR_recvmsg ? S_RECVMSG : S_SENDMSG, n, m.msg_iov, m.msg_iovlen,
 			  &peer);
 		break;
 	}
 	case NR_sendmmsg:
 	case NR_recvmmsg:
-		do_mmsg(id, &in, c, sk, n, in.nr == NR_recvmmsg);
+		do_mmsg(id, ts, &in, c, sk, n, in.nr == NR_recvmmsg);
 		break;
 	case NR_sendfile:
-		emit_data(id, in.fd, c, 0, S_SENDFILE, n, NULL, 0, NULL);
+		emit_data(id, ts, in.fd, c, 0, S_SENDFILE, n, NULL, 0, NULL);
 		break;
 	}
 	return 0;
