@@ -8,14 +8,17 @@ decoder of the same capture:
          http.request.uri) and responses (http.response.code, paired with
          their request by http.request_in).
   dns    tshark's DNS dissector: queries (dns.id, dns.qry.name,
-         dns.qry.type) and responses (the same and dns.flags.rcode).
+         dns.qry.type) and responses (the same, dns.flags.rcode and
+         dns.count.answers).
   redis  tshark reassembles the TCP streams (tcp.seq_raw, tcp.payload); the
          RESP reader below (written from https://redis.io/docs/latest/
          develop/reference/protocol-spec/, sharing no code with
-         analyze/protocols/redis.c) splits them into commands and replies.
-         Wireshark 4.0's own `resp` dissector is not used for commands: it
-         has no command field, flattens nested arrays into one field list,
-         and does not decode inline commands ("PING\\r\\n") at all.
+         analyze/protocols/redis.c) splits them into commands (name, first
+         argument, argument count) and replies (type and error text of the
+         first reply to each).  Wireshark 4.0's own `resp` dissector is not
+         used for commands: it has no command field, flattens nested arrays
+         into one field list, and does not decode inline commands
+         ("PING\\r\\n") at all; its error replies (resp.error) are compared.
 
 --decode-as SPEC is passed to tshark as -d SPEC (a capture on an odd port).
 --except RULE switches on one documented difference (see EXCEPTIONS in
@@ -93,9 +96,9 @@ RCODES = {0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP',
 
 def dns(cap, db, decode_as, exc):
     queries, resps = [], []
-    for ids, isresp, names, types, rcodes in tshark(
+    for ids, isresp, names, types, rcodes, ancounts in tshark(
             cap, decode_as, 'dns', ['dns.id', 'dns.flags.response', 'dns.qry.name', 'dns.qry.type',
-                                    'dns.flags.rcode']):
+                                    'dns.flags.rcode', 'dns.count.answers']):
         rc = iter(rcodes)
         for i, txid in enumerate(ids):
             # one question per message in these captures; a message without
@@ -105,16 +108,17 @@ def dns(cap, db, decode_as, exc):
             key = (int(txid, 16), name, QTYPES.get(t, f'TYPE{t}'))
             if isresp[i] == '1':
                 r = int(next(rc, -1))
-                resps.append(key + (RCODES.get(r, f'RCODE{r}'),))
+                an = int(ancounts[i]) if i < len(ancounts) else None
+                resps.append(key + (RCODES.get(r, f'RCODE{r}'), an))
             else:
                 queries.append(key)
     h = sqlite3.connect(db)
-    rows = h.execute("SELECT d.txid, d.qname, d.qtype, d.rcode, r.reason FROM requests r "
+    rows = h.execute("SELECT d.txid, d.qname, d.qtype, d.rcode, d.answer_count, r.reason FROM requests r "
                      "JOIN dns d ON d.request_id = r.id ORDER BY r.id").fetchall()
-    ours_q = [(t, n, q) for t, n, q, rc, why in rows if not (why or '').startswith('response without')]
-    ours_r = [(t, n, q, rc) for t, n, q, rc, why in rows if rc is not None]
+    ours_q = [(t, n, q) for t, n, q, rc, an, why in rows if not (why or '').startswith('response without')]
+    ours_r = [(t, n, q, rc, an) for t, n, q, rc, an, why in rows if rc is not None]
     out = diff('query', queries, ours_q) + diff('response', resps, ours_r)
-    return out, len(queries) + len(resps), f"{len(queries)} queries, {len(resps)} responses (id, name, type, rcode) agree with tshark"
+    return out, len(queries) + len(resps), f"{len(queries)} queries, {len(resps)} responses (id, name, type, rcode, answer count) agree with tshark"
 
 
 # ---- Redis ------------------------------------------------------------------
@@ -274,6 +278,8 @@ def replies(buf):
     return out
 
 
+RTYPES = {'+': 'simple', '-': 'error', ':': 'integer', '$': 'bulk', '*': 'array', ',': 'double',
+          '#': 'boolean', '!': 'error', '=': 'verbatim', '(': 'bignum', '%': 'map', '~': 'set', '>': 'push'}
 SUBS = {b'SUBSCRIBE', b'PSUBSCRIBE', b'SSUBSCRIBE', b'UNSUBSCRIBE', b'PUNSUBSCRIBE', b'SUNSUBSCRIBE'}
 PUSHES = {b'message', b'pmessage', b'smessage'}
 
@@ -298,19 +304,27 @@ def redis(cap, db, decode_as, exc):
                     reps[k][1][0][1] in PUSHES:
                 k += 1
             answered = k + want <= len(reps)
+            rtype = err = None
+            if answered:
+                t, v = reps[k]
+                rtype = 'null' if v is None or t == '_' else RTYPES.get(t, '?')
+                err = text(v) if t in '-!' else None
             k += want
             key = text(c[1]) if len(c) > 1 else None
-            theirs.append((cli[1], text(name), key, len(c), answered))
+            theirs.append((cli[1], text(name), key, len(c), rtype, err))
             ncmd += 1
             nrep += answered
     h = sqlite3.connect(db)
-    ours = h.execute("SELECT c.local_port, d.command, d.key, d.argc, r.status IS NOT NULL FROM requests r "
+    ours = h.execute("SELECT c.local_port, d.command, d.key, d.argc, d.reply_type, d.error FROM requests r "
                      "JOIN redis d ON d.request_id = r.id JOIN connections c ON c.id = r.conn_id "
                      "ORDER BY r.id").fetchall()
-    ours = [(p, cmd, key or None, argc, bool(a)) for p, cmd, key, argc, a in ours]
-    theirs = [(p, cmd, key or None, argc, a) for p, cmd, key, argc, a in theirs]
-    out = diff('command (client port, name, key, argc, answered)', theirs, ours)
-    return out, ncmd, f"{ncmd} commands, {nrep} replies (name, key, argc) agree with the RESP reader on tshark's TCP streams"
+    ours = [(p, cmd, key or None, argc, rt, e) for p, cmd, key, argc, rt, e in ours]
+    theirs = [(p, cmd, key or None, argc, rt, e) for p, cmd, key, argc, rt, e in theirs]
+    out = diff('command (client port, name, key, argc, reply type, error)', theirs, ours)
+    # and the error replies as tshark's own `resp` dissector reads them
+    terr = [e for row in tshark(cap, decode_as, 'resp.error', ['resp.error']) for e in row[0]]
+    out += diff('error reply (tshark resp.error)', terr, [e for *_, e in ours if e is not None])
+    return out, ncmd, f"{ncmd} commands, {nrep} replies (name, key, argc, reply type, error) agree with the RESP reader on tshark's TCP streams"
 
 
 def main():
