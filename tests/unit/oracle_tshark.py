@@ -6,7 +6,8 @@ decoder of the same capture:
 
   http   tshark's HTTP dissector: requests (http.request.method,
          http.request.uri) and responses (http.response.code, paired with
-         their request by http.request_in).
+         their request by http.request_in); Host and Content-Length against
+         the body bytes, for messages alone in their frame.
   dns    tshark's DNS dissector: queries (dns.id, dns.qry.name,
          dns.qry.type) and responses (the same, dns.flags.rcode and
          dns.count.answers).
@@ -64,11 +65,11 @@ def diff(what, theirs, ours):
 # ---- HTTP -------------------------------------------------------------------
 
 def http(cap, db, decode_as, exc):
-    reqs, resps, byframe = [], [], {}
-    for frame, meth, uri, code, req_in in tshark(
+    reqs, resps, byframe, detail = [], [], {}, []
+    for frame, meth, uri, code, req_in, host, clen in tshark(
             cap, decode_as, 'http.request || http.response',
             ['frame.number', 'http.request.method', 'http.request.uri', 'http.response.code',
-             'http.request_in']):
+             'http.request_in', 'http.host', 'http.content_length']):
         for m, u in zip(meth, uri):
             reqs.append((m, u))
             byframe.setdefault(int(frame[0]), []).append((m, u))
@@ -77,13 +78,32 @@ def http(cap, db, decode_as, exc):
                 continue
             r = byframe.get(int(req_in[i]), [None])[0] if i < len(req_in) else None
             resps.append((r[0] if r else None, r[1] if r else None, int(c)))
+        # Host and Content-Length belong to their message only when the
+        # frame holds one message (tshark's field lists have no gaps)
+        if len(meth) + len(code) == 1:
+            if meth:
+                detail.append(('request', meth[0], uri[0], 'host', host[0] if host else None))
+            key = ('request',) + reqs[-1] if meth else ('response',) + resps[-1] if resps and code[0][0] != '1' else None
+            if key and clen:
+                detail.append(key + ('body bytes', int(clen[0])))
     h = sqlite3.connect(db)
-    rows = h.execute("SELECT h.method, h.path, h.status FROM requests r JOIN http h ON h.request_id = r.id "
-                     "ORDER BY r.id").fetchall()
-    ours_req = [(m, p) for m, p, s in rows if m is not None]
-    ours_resp = [(m, p, s) for m, p, s in rows if s is not None]
-    out = diff('request', reqs, ours_req) + diff('response', resps, ours_resp)
-    return out, len(reqs) + len(resps), f"{len(reqs)} requests, {len(resps)} responses (method, uri, status) agree with tshark"
+    rows = h.execute("SELECT h.method, h.path, h.status, h.host, h.req_body_bytes, h.resp_body_bytes "
+                     "FROM requests r JOIN http h ON h.request_id = r.id ORDER BY r.id").fetchall()
+    ours_req = [(m, p) for m, p, s, *_ in rows if m is not None]
+    ours_resp = [(m, p, s) for m, p, s, *_ in rows if s is not None]
+    ours_detail = []
+    for m, p, s, host, qb, rb in rows:
+        if m is not None:
+            ours_detail += [('request', m, p, 'host', host), ('request', m, p, 'body bytes', qb)]
+        if s is not None:
+            ours_detail.append(('response', m, p, s, 'body bytes', rb))
+    # only the details tshark could tell: the same keys as its own
+    keys = {d[:-1] for d in detail}
+    ours_detail = [d for d in ours_detail if d[:-1] in keys]
+    out = diff('request', reqs, ours_req) + diff('response', resps, ours_resp) + \
+        diff('detail', detail, ours_detail)
+    return out, len(reqs) + len(resps), (f"{len(reqs)} requests, {len(resps)} responses (method, uri, status; "
+                                         f"{len(detail)} hosts and Content-Lengths) agree with tshark")
 
 
 # ---- DNS --------------------------------------------------------------------
