@@ -65,7 +65,6 @@ int sink_close(struct sink *s, int dim_cap);
 /* ---- schema (reports/schema.c) ------------------------------------------ */
 extern const char fr_schema_sql[];     /* tables, before the load */
 extern const char fr_attr_sql[];       /* attribution of connections: after the load */
-extern const char fr_requests_move_sql[]; /* load_requests -> requests */
 extern const char fr_post_sql[];       /* peer links, indexes: last */
 extern const char fr_views_sql[];      /* views */
 
