@@ -28,6 +28,7 @@ void fr_opts_default(struct fr_opts *o)
 	o->jobs = 1;
 	o->max_memory = 256ull << 20;
 	o->dim_cap = 100;
+	o->idle_ns = 300ull * 1000000000; /* 5 minutes of recording time */
 }
 
 /* ---- messages from the reader to the workers ----------------------------- */
@@ -85,6 +86,7 @@ struct conn {
 	uint32_t nreq;
 	int closed, dead;
 	uint64_t mem;
+	uint64_t last_rec_ts; /* of its last record of any kind (idle sweep) */
 };
 
 struct worker {
@@ -102,7 +104,7 @@ struct worker {
 	int nq, done;
 	/* rows out (threads only): tagged (g, k), merged in canonical order */
 	uint64_t cur_g;
-	uint32_t cur_k;
+	uint64_t cur_k;
 	struct oblock *ocur, *ohead, *otail;
 	int onq, finished;
 };
@@ -117,6 +119,8 @@ struct oblock {
 };
 
 #define OQ_MAX 4
+#define MSG_SWEEP 100 /* engine-internal: end connections idle since ts - idle timeout */
+#define SWEEP_EVERY (1u << 18) /* connection records between sweeps */
 #define FINISH_BASE (1ull << 62) /* tags of rows emitted at the end */
 
 enum { ROW_REQ = 1, ROW_CONN, ROW_ANOM };
@@ -748,14 +752,54 @@ static struct conn *get_conn(struct worker *w, const struct msg *m, const struct
 	return c;
 }
 
+static int cmp_conn_id(const void *a, const void *b);
+
+/* Ends the connections with no record since ts - idle timeout: the same
+ * rule, on the same records, as the main thread's id map (idmap_sweep), so
+ * both forget a connection together.  Rows are tagged by connection id so
+ * that their order does not depend on which worker holds what. */
+static void sweep(struct worker *w, uint64_t ts)
+{
+	uint64_t idle = w->e->o->idle_ns;
+	if (!idle || ts < idle)
+		return;
+	size_t k = 0, cap = 0;
+	struct conn **v = NULL;
+	for (size_t i = 0; i < w->nb; i++)
+		for (struct conn *c = w->tab[i]; c; c = c->next)
+			if (c->last_rec_ts < ts - idle) {
+				if (k == cap) {
+					cap = cap ? cap * 2 : 64;
+					struct conn **nv = realloc(v, cap * sizeof(*v));
+					if (!nv)
+						abort();
+					v = nv;
+				}
+				v[k++] = c;
+			}
+	if (k)
+		qsort(v, k, sizeof(*v), cmp_conn_id);
+	for (size_t i = 0; i < k; i++) {
+		w->cur_k = v[i]->id << 20;
+		conn_unlink(w, v[i]);
+		conn_end(w, v[i], FR_END_EVICTED, v[i]->end_ns);
+	}
+	free(v);
+}
+
 static void process(struct worker *w, const struct msg *m, const uint8_t *payload)
 {
 	struct conn *c;
 	w->cur_g = m->g;
 	w->cur_k = 0;
+	if (m->kind == MSG_SWEEP) {
+		sweep(w, m->ts);
+		return;
+	}
 	switch (m->kind) {
 	case FR_CONN_OPEN:
 		c = get_conn(w, m, &m->u.o.conn);
+		c->last_rec_ts = m->ts;
 		c->have_open = 1;
 		c->role = m->u.o.role;
 		c->local = m->u.o.local;
@@ -766,6 +810,7 @@ static void process(struct worker *w, const struct msg *m, const uint8_t *payloa
 		const struct fr_data *d = &m->u.d;
 		c = get_conn(w, m, &d->conn);
 		c->end_ns = m->ts;
+		c->last_rec_ts = m->ts;
 		int rdir = d->dir ? FR_INGRESS : FR_EGRESS;
 		c->bytes[rdir] += d->orig_len;
 		if (!c->have_open && (d->peer.family || (d->flags & FR_DATA_NO_POS)) && c->transport == FR_TCP &&
@@ -915,9 +960,22 @@ static void flush_all(struct engine *e, uint64_t watermark)
 	}
 }
 
+static void dispatch_to(struct engine *e, struct worker *w, const struct msg *m, const uint8_t *payload,
+			size_t plen);
+
 static void dispatch(struct engine *e, const struct msg *m, const uint8_t *payload, size_t plen)
 {
-	struct worker *w = &e->w[e->nw == 1 ? 0 : hash64(m->conn_id) % (uint64_t)e->nw];
+	if (m->kind == MSG_SWEEP) {
+		for (int i = 0; i < e->nw; i++)
+			dispatch_to(e, &e->w[i], m, payload, plen);
+		return;
+	}
+	dispatch_to(e, &e->w[e->nw == 1 ? 0 : hash64(m->conn_id) % (uint64_t)e->nw], m, payload, plen);
+}
+
+static void dispatch_to(struct engine *e, struct worker *w, const struct msg *m, const uint8_t *payload,
+			size_t plen)
+{
 	if (e->nw == 1) {
 		process(w, m, payload);
 		return;
@@ -946,6 +1004,7 @@ struct idmap_ent {
 	uint16_t node;
 	struct fr_connkey k;
 	uint64_t id;
+	uint64_t last_ts;
 };
 
 struct idmap {
@@ -1008,6 +1067,23 @@ static void idmap_del(struct idmap *m, struct idmap_ent *e)
 		m->n--;
 		free(e);
 	}
+}
+
+static void idmap_sweep(struct idmap *m, uint64_t ts, uint64_t idle)
+{
+	if (!idle || ts < idle)
+		return;
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct idmap_ent **pp = &m->tab[i]; *pp;) {
+			struct idmap_ent *x = *pp;
+			if (x->last_ts < ts - idle) {
+				*pp = x->next;
+				m->n--;
+				free(x);
+			} else {
+				pp = &x->next;
+			}
+		}
 }
 
 static void idmap_free(struct idmap *m)
@@ -1226,6 +1302,8 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 		sink_kv(e.sink, "option_max_memory", buf);
 		snprintf(buf, sizeof(buf), "%d", o->dim_cap);
 		sink_kv(e.sink, "option_dim_cap", buf);
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)o->idle_ns);
+		sink_kv(e.sink, "option_idle_ns", buf);
 		char *names = NULL;
 		size_t nl = 0;
 		FILE *f = open_memstream(&names, &nl);
@@ -1266,7 +1344,7 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 		heap_down(&h, i);
 
 	struct idmap ids = {0};
-	uint64_t records = 0, last_ts = 0, gcount = 0;
+	uint64_t records = 0, last_ts = 0, gcount = 0, last_sweep = 0;
 	double t0 = now_s(), tlast = t0;
 	while (h.n) {
 		int ii = h.v[0];
@@ -1294,7 +1372,19 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 			case FR_CONN_CLOSE: {
 				const struct fr_connkey *k = r->kind == FR_DATA ? &r->u.data.conn :
 							     r->kind == FR_CONN_OPEN ? &r->u.open.conn : &r->u.close.conn;
+				if (o->idle_ns && gcount &&
+				    (gcount % SWEEP_EVERY == 0 || r->ts >= last_sweep + o->idle_ns)) {
+					last_sweep = r->ts;
+					struct msg sw;
+					memset(&sw, 0, sizeof(sw));
+					sw.kind = MSG_SWEEP;
+					sw.ts = r->ts;
+					sw.g = ++gcount;
+					idmap_sweep(&ids, r->ts, o->idle_ns);
+					dispatch(&e, &sw, NULL, 0);
+				}
 				struct idmap_ent *ent = idmap_get(&ids, (uint16_t)x->node, k, 1);
+				ent->last_ts = r->ts;
 				m.conn_id = ent->id;
 				m.g = ++gcount;
 				const uint8_t *payload = NULL;

@@ -16,6 +16,7 @@ struct fr_opts {
 	uint64_t max_conn_bytes; /* parser buffering per connection */
 	uint64_t max_memory;     /* all connection state together */
 	int dim_cap;             /* distinct values per view dimension */
+	uint64_t idle_ns;        /* end connections silent this long (0: never) */
 	int quiet;
 	int progress;            /* 1: draw a progress bar on stderr */
 	const char *pods_file, *services_file;
