@@ -333,7 +333,7 @@ static void q_pop(struct http1 *s)
 static struct pend *q_push(struct http1 *s, struct fr_pctx *ctx, uint64_t ts)
 {
 	if (s->qlen == PEND_MAX) {
-		ctx->anomaly(ctx, ts, "unpaired_request", "http1: more than 64 requests waiting; oldest dropped");
+		ctx->anomaly(ctx, ts, "bound_exceeded", "http1: more than 64 requests waiting; oldest reported unanswered");
 		emit(s, ctx, q_front(s), NULL, 0, 0, 0, "pipeline overflow");
 		q_pop(s);
 	}
@@ -604,7 +604,8 @@ static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_
 			cur_bytes(&c, &b, take);
 			uint32_t line_start = d->hlen;
 			if (hbuf_add(d, b, take) < 0) {
-				to_resync(s, ctx, dir, ts, "http1: message head longer than 16 KiB");
+				ctx->anomaly(ctx, ts, "bound_exceeded", "http1: message head longer than 16 KiB; skipped");
+				to_resync(s, ctx, dir, ts, NULL);
 				break;
 			}
 			if (!nl)
