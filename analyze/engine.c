@@ -1492,6 +1492,8 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)records);
 		sink_kv(e.sink, "count_records", buf);
 	}
+	if (o->progress)
+		fprintf(stderr, "finishing %s: attribution, peer links, indexes, views, dump hash...\n", db_path);
 	if (sink_close(e.sink, o->dim_cap) < 0) {
 		fprintf(stderr, "flightrec analyze: writing %s failed\n", db_path);
 		rc = EXIT_USAGE;
