@@ -813,7 +813,8 @@ static void process(struct worker *w, const struct msg *m, const uint8_t *payloa
 		c->last_rec_ts = m->ts;
 		int rdir = d->dir ? FR_INGRESS : FR_EGRESS;
 		c->bytes[rdir] += d->orig_len;
-		if (!c->have_open && (d->peer.family || (d->flags & FR_DATA_NO_POS)) && c->transport == FR_TCP &&
+		/* no CONN_OPEN: a datagram carries its peer (UDP); a stream does not */
+		if (!c->have_open && (d->peer.family || d->peer.proto == 17) && c->transport == FR_TCP &&
 		    !c->bytes[!rdir] && c->bytes[rdir] == d->orig_len)
 			c->transport = FR_UDP;
 		if (c->transport == FR_UDP && d->peer.family && !c->remote.family && c->role != FR_ROLE_SERVER)
