@@ -48,7 +48,7 @@ struct msg {
 	/* DATA payload follows */
 };
 
-#define BATCH_BYTES (1u << 20)
+#define BATCH_BYTES (256u << 10)
 #define QUEUE_MAX 4
 
 struct batch {
@@ -105,6 +105,7 @@ struct worker {
 	/* rows out (threads only): tagged (g, k), merged in canonical order */
 	uint64_t cur_g;
 	uint64_t cur_k;
+	uint64_t last_wm; /* watermark of the last whole batch */
 	struct oblock *ocur, *ohead, *otail;
 	int onq, finished;
 };
@@ -119,6 +120,7 @@ struct oblock {
 };
 
 #define OQ_MAX 4
+#define OBLOCK_MAX (2u << 20) /* an output block is handed over at this size */
 #define MSG_SWEEP 100 /* engine-internal: end connections idle since ts - idle timeout */
 #define SWEEP_EVERY (1u << 18) /* connection records between sweeps */
 #define FINISH_BASE (1ull << 62) /* tags of rows emitted at the end */
@@ -259,8 +261,13 @@ static const uint8_t *get_str(const uint8_t *p, const char **s, size_t *n)
 	return p + l + 1;
 }
 
+static void push_out(struct worker *w, uint64_t watermark);
+
 static uint8_t *row_begin(struct worker *w, uint32_t type, size_t body)
 {
+	/* a full block goes now, claiming no more than the last whole batch */
+	if (w->ocur && w->ocur->len > OBLOCK_MAX)
+		push_out(w, w->last_wm);
 	size_t size = (sizeof(struct rowhdr) + body + 7) & ~(size_t)7;
 	uint8_t *p = ob_reserve(w, size);
 	struct rowhdr h = {(uint32_t)size, type, w->cur_g, w->cur_k++};
@@ -894,6 +901,7 @@ static void run_batch(struct worker *w, struct batch *b)
 		off += m->size;
 	}
 	push_out(w, b->watermark);
+	w->last_wm = b->watermark;
 }
 
 static void *worker_main(void *arg)
