@@ -164,7 +164,7 @@ int fr_dump_db(struct sqlite3 *db, FILE *out)
 int fr_dump_path(const char *path, FILE *f)
 {
 	sqlite3 *db;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		fprintf(stderr, "flightrec dump: cannot open %s: %s\n", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return -1;
