@@ -79,12 +79,20 @@ const char fr_attr_sql[] =
 const char fr_post_sql[] =
 	"CREATE INDEX requests_conn ON request_rows (conn_id, seq);\n"
 	"CREATE INDEX anomalies_conn ON anomalies (conn_id, ts);\n"
-	/* both ends: the same connection seen from its client and its server */
-	"CREATE TEMP TABLE conn_pair AS SELECT a.id AS cid, min(b.id) AS sid FROM connections a JOIN connections b\n"
-	"  ON a.role = 'client' AND b.role = 'server' AND a.transport = 'tcp' AND b.transport = 'tcp'\n"
-	"  AND a.local_addr = b.remote_addr AND a.local_port = b.remote_port\n"
+	/* both ends: the same connection seen from its client and its server.
+	 * Times of different nodes compare on the wall clock (each node's
+	 * monotonic clock + its offset), with a second of slack for skew. */
+	"CREATE INDEX connections_addr ON connections (remote_addr, remote_port);\n"
+	"CREATE TEMP TABLE node_off AS SELECT node, min(wall_offset_ns) AS off FROM segments GROUP BY node;\n"
+	"CREATE TEMP TABLE conn_pair AS SELECT a.id AS cid, min(b.id) AS sid FROM connections a\n"
+	"  JOIN connections b ON b.remote_addr = a.local_addr AND b.remote_port = a.local_port\n"
 	"  AND a.remote_addr = b.local_addr AND a.remote_port = b.local_port\n"
-	"  AND a.start_ns <= b.end_ns AND b.start_ns <= a.end_ns GROUP BY a.id;\n"
+	"  AND b.role = 'server' AND b.transport = 'tcp'\n"
+	"  LEFT JOIN node_off oa ON oa.node = a.node LEFT JOIN node_off ob ON ob.node = b.node\n"
+	"  WHERE a.role = 'client' AND a.transport = 'tcp'\n"
+	"  AND a.start_ns + coalesce(oa.off, 0) <= b.end_ns + coalesce(ob.off, 0) + 1000000000\n"
+	"  AND b.start_ns + coalesce(ob.off, 0) <= a.end_ns + coalesce(oa.off, 0) + 1000000000\n"
+	"  GROUP BY a.id;\n"
 	"UPDATE connections SET peer_conn_id = x.sid FROM conn_pair x WHERE x.cid = connections.id;\n"
 	"UPDATE connections SET peer_conn_id = x.cid FROM conn_pair x WHERE x.sid = connections.id;\n"
 	"CREATE TEMP TABLE req_pair AS SELECT a.id AS cid, b.id AS sid FROM conn_pair x\n"
@@ -92,16 +100,18 @@ const char fr_post_sql[] =
 	"  AND b.protocol = a.protocol;\n"
 	/* datagrams: a client socket's request and the server socket's request
 	 * with the same summary, the addresses crossed, close in time */
-	"CREATE TEMP TABLE udp_c AS SELECT r.id, r.protocol, r.summary, r.start_ns, r.end_ns, r.peer_addr,\n"
-	"  r.peer_port, c.local_addr, c.local_port FROM request_rows r JOIN connections c ON c.id = r.conn_id\n"
+	"CREATE TEMP TABLE udp_c AS SELECT r.id, r.protocol, r.summary, r.start_ns + coalesce(o.off, 0) AS ws,\n"
+	"  r.end_ns + coalesce(o.off, 0) AS we, r.peer_addr, r.peer_port, c.local_addr, c.local_port\n"
+	"  FROM request_rows r JOIN connections c ON c.id = r.conn_id LEFT JOIN node_off o ON o.node = c.node\n"
 	"  WHERE c.transport = 'udp' AND r.side = 'client' AND r.peer_addr IS NOT NULL;\n"
-	"CREATE TEMP TABLE udp_s AS SELECT r.id, r.protocol, r.summary, r.start_ns, r.peer_addr, r.peer_port,\n"
-	"  c.local_addr, c.local_port FROM request_rows r JOIN connections c ON c.id = r.conn_id\n"
+	"CREATE TEMP TABLE udp_s AS SELECT r.id, r.protocol, r.summary, r.start_ns + coalesce(o.off, 0) AS ws,\n"
+	"  r.peer_addr, r.peer_port, c.local_addr, c.local_port\n"
+	"  FROM request_rows r JOIN connections c ON c.id = r.conn_id LEFT JOIN node_off o ON o.node = c.node\n"
 	"  WHERE c.transport = 'udp' AND r.side = 'server' AND r.peer_addr IS NOT NULL;\n"
-	"CREATE INDEX udp_s_key ON udp_s (summary, local_addr, local_port, start_ns);\n"
+	"CREATE INDEX udp_s_key ON udp_s (summary, local_addr, local_port, ws);\n"
 	"INSERT INTO req_pair SELECT a.id, min(b.id) FROM udp_c a JOIN udp_s b\n"
 	"  ON b.summary = a.summary AND b.local_addr = a.peer_addr AND b.local_port = a.peer_port\n"
-	"  AND b.start_ns BETWEEN a.start_ns - 1000000000 AND a.end_ns + 1000000000\n"
+	"  AND b.ws BETWEEN a.ws - 1000000000 AND a.we + 1000000000\n"
 	"  AND b.protocol = a.protocol AND b.peer_addr = a.local_addr AND b.peer_port = a.local_port\n"
 	"  GROUP BY a.id;\n"
 	"UPDATE request_rows SET peer_request_id = x.sid FROM req_pair x WHERE x.cid = request_rows.id;\n"
@@ -110,8 +120,7 @@ const char fr_post_sql[] =
 	"  JOIN request_rows s ON s.id = x.sid WHERE request_rows.id = x.cid\n"
 	"  AND request_rows.latency_ns IS NOT NULL AND s.latency_ns IS NOT NULL;\n"
 	"CREATE INDEX requests_start ON request_rows (start_ns);\n"
-	"CREATE INDEX requests_latency ON request_rows (latency_ns);\n"
-	"CREATE INDEX connections_addr ON connections (remote_addr, remote_port);\n";
+	"CREATE INDEX requests_latency ON request_rows (latency_ns);\n";
 
 /* Views.  Each request counts once: when both ends are recorded, the
  * client's row stands for the pair.  Dimensions keep the dim_cap (setting)
