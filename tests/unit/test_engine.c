@@ -89,3 +89,60 @@ TEST(engine_lost_request_is_a_gap_and_parsing_resumes)
 	free(a);
 	free(b);
 }
+
+/* Splits a one-node case into two nodes: the client processes (pid < 2000)
+ * on node-a, the servers on node-b whose monotonic clock reads 5 s less
+ * (its wall offset 5 s more).  Records of both kinds of metadata go to both. */
+static int split_nodes(const char *src, const char *a, const char *b)
+{
+	char err[256];
+	struct fr_reader *r = fr_reader_open(src, err, sizeof(err));
+	if (!r)
+		return -1;
+	struct fr_header ha = *fr_reader_header(r), hb = ha;
+	snprintf(ha.node, sizeof(ha.node), "node-a");
+	snprintf(hb.node, sizeof(hb.node), "node-b");
+	const int64_t shift = 5000000000LL;
+	hb.wall_offset_ns += shift;
+	struct fr_writer *wa = fr_writer_open(a, &ha, NULL, err, sizeof(err));
+	struct fr_writer *wb = fr_writer_open(b, &hb, NULL, err, sizeof(err));
+	if (!wa || !wb)
+		return -1;
+	struct fr_record rec;
+	while (fr_reader_next(r, &rec) > 0) {
+		uint32_t pid = rec.kind == FR_DATA ? rec.u.data.conn.pid :
+			       rec.kind == FR_CONN_OPEN ? rec.u.open.conn.pid :
+			       rec.kind == FR_CONN_CLOSE ? rec.u.close.conn.pid :
+			       rec.kind == FR_PROCESS ? rec.u.proc.pid : 0;
+		if (!pid || pid < 2000)
+			fr_writer_add(wa, &rec);
+		if (!pid || pid >= 2000) {
+			rec.ts -= (uint64_t)shift;
+			fr_writer_add(wb, &rec);
+		}
+	}
+	fr_reader_free(r);
+	return fr_writer_close(wa) | fr_writer_close(wb);
+}
+
+TEST(engine_two_nodes_link_both_ends_on_the_wall_clock)
+{
+	char a[300], b[300], dbp[300];
+	snprintf(a, sizeof(a), "%s/a.frs", t_tmpdir());
+	snprintf(b, sizeof(b), "%s/b.frs", t_tmpdir());
+	snprintf(dbp, sizeof(dbp), "%s/x.db", t_tmpdir());
+	CHECK(split_nodes("tests/corpus/mixed/pods_services/input.frs", a, b) == 0);
+	struct fr_opts o;
+	fr_opts_default(&o);
+	o.quiet = 1;
+	char *paths[2] = {a, b};
+	CHECK(fr_analyze(paths, 2, dbp, &o) == EXIT_OK);
+	sqlite3 *db;
+	CHECK(sqlite3_open(dbp, &db) == SQLITE_OK);
+	CHECKF(q1(db, "select count(distinct node) from connections") == 2, "two nodes");
+	CHECKF(q1(db, "select count(*) from requests where peer_request_id is not null") == 8, "all 8 linked");
+	CHECKF(q1(db, "select count(*) from requests_once") == 4, "each request once");
+	CHECKF(q1(db, "select count(*) from edges where client_workload = 'shop/frontend' and server_workload = 'shop/web'"
+		      " and requests = 2") == 1, "edge frontend -> web");
+	sqlite3_close(db);
+}
