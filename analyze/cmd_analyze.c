@@ -38,6 +38,9 @@ static void usage(FILE *f)
 		"                         or wall clock 2026-11-24T22:01:59[.123]Z\n"
 		"      --max-memory SIZE  bound on parser state for all connections (256M)\n"
 		"      --dim-cap N        distinct values per view dimension (100)\n"
+		"      --idle SECONDS     end connections silent this long in the recording;\n"
+		"                         their pending requests get reason 'connection evicted'\n"
+		"                         (300; 0 keeps them until the end)\n"
 		"      --pods FILE        kubectl get pods -o json (read for captures only)\n"
 		"      --services FILE    kubectl get services -o json (read for captures only)\n"
 		"  -q, --quiet            no progress bar\n"
@@ -176,6 +179,7 @@ int cmd_analyze(int argc, char **argv)
 		{"from", required_argument, 0, 'F'},   {"to", required_argument, 0, 'T'},
 		{"max-memory", required_argument, 0, 'M'}, {"dim-cap", required_argument, 0, 'D'},
 		{"pods", required_argument, 0, 'P'},   {"services", required_argument, 0, 'S'},
+		{"idle", required_argument, 0, 'I'},
 		{"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
@@ -209,6 +213,16 @@ int cmd_analyze(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			break;
+		case 'I': {
+			char *end;
+			double v = strtod(optarg, &end);
+			if (*end || v < 0) {
+				fprintf(stderr, "flightrec analyze: --idle wants seconds >= 0\n");
+				return EXIT_USAGE;
+			}
+			o.idle_ns = (uint64_t)(v * 1e9);
+			break;
+		}
 		case 'P': o.pods_file = optarg; break;
 		case 'S': o.services_file = optarg; break;
 		case 'q': o.quiet = 1; break;

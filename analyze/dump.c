@@ -21,21 +21,66 @@ static const char *const tables[] = {
 static const char recording_filter[] =
 	" WHERE key NOT IN ('dump_sha256', 'analyzer_version', 'threads', 'db')";
 
-static void put_value(FILE *out, sqlite3_stmt *st, int i)
+/* A row is built in a buffer and written at once. */
+struct line {
+	char *p;
+	size_t len, cap;
+};
+
+static void l_room(struct line *l, size_t n)
+{
+	if (l->len + n <= l->cap)
+		return;
+	size_t nc = l->cap ? l->cap : 4096;
+	while (nc < l->len + n)
+		nc *= 2;
+	char *np = realloc(l->p, nc);
+	if (!np)
+		abort();
+	l->p = np;
+	l->cap = nc;
+}
+
+static void l_put(struct line *l, const void *s, size_t n)
+{
+	l_room(l, n);
+	memcpy(l->p + l->len, s, n);
+	l->len += n;
+}
+
+static void l_int(struct line *l, long long v)
+{
+	char tmp[24];
+	int i = 24;
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do {
+		tmp[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		tmp[--i] = '-';
+	l_put(l, tmp + i, (size_t)(24 - i));
+}
+
+static void put_value(struct line *l, sqlite3_stmt *st, int i)
 {
 	switch (sqlite3_column_type(st, i)) {
 	case SQLITE_NULL:
-		fputs("\\N", out);
+		l_put(l, "\\N", 2);
 		break;
 	case SQLITE_INTEGER:
-		fprintf(out, "%lld", (long long)sqlite3_column_int64(st, i));
+		l_int(l, (long long)sqlite3_column_int64(st, i));
 		break;
-	case SQLITE_FLOAT:
-		fprintf(out, "%.10g", sqlite3_column_double(st, i));
+	case SQLITE_FLOAT: {
+		char b[40];
+		int n = snprintf(b, sizeof(b), "%.10g", sqlite3_column_double(st, i));
+		l_put(l, b, (size_t)n);
 		break;
+	}
 	default: {
 		const unsigned char *p = sqlite3_column_text(st, i);
 		int n = sqlite3_column_bytes(st, i), run = 0;
+		l_room(l, (size_t)n * 4 + 1);
 		for (int k = 0; k < n; k++) {
 			unsigned char c = p[k];
 			if (c >= 0x20 && c != 0x7f && c != '\\') {
@@ -43,21 +88,24 @@ static void put_value(FILE *out, sqlite3_stmt *st, int i)
 				continue;
 			}
 			if (run)
-				fwrite(p + k - run, 1, (size_t)run, out);
+				l_put(l, p + k - run, (size_t)run);
 			run = 0;
 			if (c == '\\')
-				fputs("\\\\", out);
+				l_put(l, "\\\\", 2);
 			else if (c == '\t')
-				fputs("\\t", out);
+				l_put(l, "\\t", 2);
 			else if (c == '\n')
-				fputs("\\n", out);
+				l_put(l, "\\n", 2);
 			else if (c == '\r')
-				fputs("\\r", out);
-			else
-				fprintf(out, "\\x%02x", c);
+				l_put(l, "\\r", 2);
+			else {
+				char b[5];
+				snprintf(b, sizeof(b), "\\x%02x", c);
+				l_put(l, b, 4);
+			}
 		}
 		if (run)
-			fwrite(p + n - run, 1, (size_t)run, out);
+			l_put(l, p + n - run, (size_t)run);
 	}
 	}
 }
@@ -86,14 +134,18 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out)
 		return -1;
 	}
 	int rc;
+	struct line l = {0};
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		l.len = 0;
 		for (int i = 0; i < n; i++) {
 			if (i)
-				fputc('\t', out);
-			put_value(out, st, i);
+				l_put(&l, "\t", 1);
+			put_value(&l, st, i);
 		}
-		fputc('\n', out);
+		l_put(&l, "\n", 1);
+		fwrite(l.p, 1, l.len, out);
 	}
+	free(l.p);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
@@ -112,7 +164,7 @@ int fr_dump_db(struct sqlite3 *db, FILE *out)
 int fr_dump_path(const char *path, FILE *f)
 {
 	sqlite3 *db;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		fprintf(stderr, "flightrec dump: cannot open %s: %s\n", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return -1;

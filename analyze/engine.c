@@ -14,6 +14,7 @@
 
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@ void fr_opts_default(struct fr_opts *o)
 	o->jobs = 1;
 	o->max_memory = 256ull << 20;
 	o->dim_cap = 100;
+	o->idle_ns = 300ull * 1000000000; /* 5 minutes of recording time */
 }
 
 /* ---- messages from the reader to the workers ----------------------------- */
@@ -37,6 +39,7 @@ struct msg {
 	uint16_t node;
 	uint64_t ts;
 	uint64_t conn_id;
+	uint64_t g; /* position in the canonical order: tags the rows it causes */
 	union {
 		struct fr_data d;
 		struct fr_conn_open o;
@@ -45,11 +48,12 @@ struct msg {
 	/* DATA payload follows */
 };
 
-#define BATCH_BYTES (1u << 20)
-#define QUEUE_MAX 8
+#define BATCH_BYTES (256u << 10)
+#define QUEUE_MAX 4
 
 struct batch {
 	struct batch *next;
+	uint64_t watermark; /* every record <= this was dispatched before */
 	size_t len;
 	uint8_t buf[BATCH_BYTES];
 };
@@ -82,6 +86,7 @@ struct conn {
 	uint32_t nreq;
 	int closed, dead;
 	uint64_t mem;
+	uint64_t last_rec_ts; /* of its last record of any kind (idle sweep) */
 };
 
 struct worker {
@@ -97,15 +102,49 @@ struct worker {
 	pthread_cond_t cv;
 	struct batch *head, *tail, *cur;
 	int nq, done;
+	/* rows out (threads only): tagged (g, k), merged in canonical order */
+	uint64_t cur_g;
+	uint64_t cur_k;
+	uint64_t last_wm; /* watermark of the last whole batch */
+	struct oblock *ocur, *ohead, *otail;
+	int onq, finished;
+};
+
+/* A block of serialized output rows of one worker.  All rows caused by
+ * records <= watermark are in this block or earlier ones. */
+struct oblock {
+	struct oblock *next;
+	uint64_t watermark;
+	size_t len, cap;
+	uint8_t *buf;
+};
+
+#define OQ_MAX 4
+#define OBLOCK_MAX (2u << 20) /* an output block is handed over at this size */
+#define MSG_SWEEP 100 /* engine-internal: end connections idle since ts - idle timeout */
+#define SWEEP_EVERY (1u << 18) /* connection records between sweeps */
+#define FINISH_BASE (1ull << 62) /* tags of rows emitted at the end */
+
+enum { ROW_REQ = 1, ROW_CONN, ROW_ANOM };
+
+struct rowhdr {
+	uint32_t size; /* whole row, multiple of 8 */
+	uint32_t type;
+	uint64_t g;
+	uint64_t k;
 };
 
 struct engine {
 	const struct fr_opts *o;
 	struct sink *sink;
+	pthread_mutex_t omu; /* output queues of all workers */
+	pthread_cond_t ocv;
 	char **nodes;
 	int nnodes;
 	struct worker *w;
 	int nw;
+	uint64_t last_ts; /* of the last record; set before the workers end */
+	pthread_t merger;
 };
 
 static uint64_t hash64(uint64_t x)
@@ -163,6 +202,320 @@ static void conn_unlink(struct worker *w, struct conn *c)
 	}
 }
 
+/* ---- output rows ----------------------------------------------------------
+ * With one worker, rows go straight to the sink.  With several, each worker
+ * serializes its rows tagged with the canonical position of the record that
+ * caused them, and the merger thread (merge_main) writes them in tag order:
+ * the database is the same for every N. */
+
+static uint8_t *ob_reserve(struct worker *w, size_t n)
+{
+	if (!w->ocur) {
+		w->ocur = calloc(1, sizeof(*w->ocur));
+		if (!w->ocur)
+			abort();
+	}
+	struct oblock *b = w->ocur;
+	if (b->len + n > b->cap) {
+		size_t nc = b->cap ? b->cap * 2 : 65536;
+		while (nc < b->len + n)
+			nc *= 2;
+		uint8_t *nb = realloc(b->buf, nc);
+		if (!nb)
+			abort();
+		b->buf = nb;
+		b->cap = nc;
+	}
+	uint8_t *p = b->buf + b->len;
+	b->len += n;
+	return p;
+}
+
+static size_t str_size(const char *s, size_t n) { return s ? 4 + n + 1 : 4; }
+
+static uint8_t *put_str(uint8_t *p, const char *s, size_t n)
+{
+	int32_t l = s ? (int32_t)n : -1;
+	memcpy(p, &l, 4);
+	p += 4;
+	if (s) {
+		memcpy(p, s, n);
+		p[n] = 0;
+		p += n + 1;
+	}
+	return p;
+}
+
+static const uint8_t *get_str(const uint8_t *p, const char **s, size_t *n)
+{
+	int32_t l;
+	memcpy(&l, p, 4);
+	p += 4;
+	if (l < 0) {
+		*s = NULL;
+		*n = 0;
+		return p;
+	}
+	*s = (const char *)p;
+	*n = (size_t)l;
+	return p + l + 1;
+}
+
+static void push_out(struct worker *w, uint64_t watermark);
+
+static uint8_t *row_begin(struct worker *w, uint32_t type, size_t body)
+{
+	/* a full block goes now, claiming no more than the last whole batch */
+	if (w->ocur && w->ocur->len > OBLOCK_MAX)
+		push_out(w, w->last_wm);
+	size_t size = (sizeof(struct rowhdr) + body + 7) & ~(size_t)7;
+	uint8_t *p = ob_reserve(w, size);
+	struct rowhdr h = {(uint32_t)size, type, w->cur_g, w->cur_k++};
+	memcpy(p, &h, sizeof(h));
+	return p + sizeof(h);
+}
+
+static int proto_index(const struct fr_proto *p)
+{
+	for (int i = 0; fr_protocols[i]; i++)
+		if (fr_protocols[i] == p)
+			return i;
+	return -1;
+}
+
+static void out_request(struct worker *w, const struct conn_row *row, uint32_t seq, const struct fr_proto *p,
+			const struct fr_req *r)
+{
+	if (w->e->nw == 1) {
+		sink_request(w->e->sink, row, seq, p, r);
+		return;
+	}
+	size_t ls = r->summary ? strlen(r->summary) : 0, le = r->endpoint ? strlen(r->endpoint) : 0;
+	size_t lt = r->status ? strlen(r->status) : 0, lr = r->reason ? strlen(r->reason) : 0;
+	size_t hd = offsetof(struct fr_req, f); /* the fields go compactly after */
+	size_t body = sizeof(*row) + 8 + hd + str_size(r->summary, ls) + str_size(r->endpoint, le) +
+		      str_size(r->status, lt) + str_size(r->reason, lr) + 16;
+	for (int i = 0; i < r->n_fields; i++)
+		body += sizeof(struct fr_field) + str_size(r->f[i].type == FR_F_TEXT ? r->f[i].s : NULL, r->f[i].len);
+	uint8_t *q = row_begin(w, ROW_REQ, body);
+	memcpy(q, row, sizeof(*row));
+	q += sizeof(*row);
+	uint32_t pi = (uint32_t)proto_index(p);
+	memcpy(q, &seq, 4);
+	memcpy(q + 4, &pi, 4);
+	q += 8;
+	memcpy(q, r, hd);
+	q += hd;
+	q = put_str(q, r->summary, ls);
+	q = put_str(q, r->endpoint, le);
+	q = put_str(q, r->status, lt);
+	q = put_str(q, r->reason, lr);
+	memset(q, 0, 16);
+	if (r->peer_addr && r->peer_family)
+		memcpy(q, r->peer_addr, r->peer_family == 4 ? 4 : 16);
+	q += 16;
+	for (int i = 0; i < r->n_fields; i++) {
+		memcpy(q, &r->f[i], sizeof(struct fr_field));
+		q += sizeof(struct fr_field);
+		q = put_str(q, r->f[i].type == FR_F_TEXT ? r->f[i].s : NULL, r->f[i].len);
+	}
+}
+
+static void out_conn(struct worker *w, const struct conn_row *row)
+{
+	if (w->e->nw == 1) {
+		sink_conn(w->e->sink, row);
+		return;
+	}
+	uint8_t *q = row_begin(w, ROW_CONN, sizeof(*row));
+	memcpy(q, row, sizeof(*row));
+}
+
+static void out_anomaly(struct worker *w, uint64_t conn_id, uint64_t ts, const char *kind, const char *detail)
+{
+	if (w->e->nw == 1) {
+		sink_anomaly(w->e->sink, conn_id, ts, kind, detail);
+		return;
+	}
+	size_t lk = strlen(kind), ld = detail ? strlen(detail) : 0;
+	uint8_t *q = row_begin(w, ROW_ANOM, 16 + str_size(kind, lk) + str_size(detail, ld));
+	memcpy(q, &conn_id, 8);
+	memcpy(q + 8, &ts, 8);
+	q = put_str(q + 16, kind, lk);
+	put_str(q, detail, ld);
+}
+
+/* The merger: decodes one row and hands it to the sink. */
+static void write_row(struct sink *sk, const uint8_t *p, const struct rowhdr *h)
+{
+	struct conn_row row;
+	if (h->type == ROW_CONN) {
+		memcpy(&row, p, sizeof(row));
+		sink_conn(sk, &row);
+	} else if (h->type == ROW_ANOM) {
+		uint64_t cid, ts;
+		memcpy(&cid, p, 8);
+		memcpy(&ts, p + 8, 8);
+		const char *kind, *detail;
+		size_t n;
+		p = get_str(p + 16, &kind, &n);
+		get_str(p, &detail, &n);
+		sink_anomaly(sk, cid, ts, kind, detail);
+	} else if (h->type == ROW_REQ) {
+		struct fr_req r;
+		uint32_t seq, pi;
+		memcpy(&row, p, sizeof(row));
+		p += sizeof(row);
+		memcpy(&seq, p, 4);
+		memcpy(&pi, p + 4, 4);
+		p += 8;
+		size_t hd = offsetof(struct fr_req, f);
+		memset(&r, 0, sizeof(r));
+		memcpy(&r, p, hd);
+		p += hd;
+		size_t n;
+		p = get_str(p, &r.summary, &n);
+		p = get_str(p, &r.endpoint, &n);
+		p = get_str(p, &r.status, &n);
+		p = get_str(p, &r.reason, &n);
+		r.peer_addr = r.peer_family ? p : NULL;
+		p += 16;
+		for (int i = 0; i < r.n_fields && i < FR_MAX_FIELDS; i++) {
+			const char *fs;
+			memcpy(&r.f[i], p, sizeof(struct fr_field));
+			p += sizeof(struct fr_field);
+			p = get_str(p, &fs, &n);
+			if (r.f[i].type == FR_F_TEXT) {
+				r.f[i].s = fs;
+				r.f[i].len = n;
+			}
+		}
+		sink_request(sk, &row, seq, fr_protocols[pi], &r);
+	}
+}
+
+/* Worker side: the rows of one input batch are done. */
+static void push_out(struct worker *w, uint64_t watermark)
+{
+	struct engine *e = w->e;
+	struct oblock *b = w->ocur;
+	if (!b) {
+		b = calloc(1, sizeof(*b));
+		if (!b)
+			abort();
+	}
+	w->ocur = NULL;
+	b->watermark = watermark;
+	pthread_mutex_lock(&e->omu);
+	while (w->onq >= OQ_MAX)
+		pthread_cond_wait(&e->ocv, &e->omu);
+	if (w->otail)
+		w->otail->next = b;
+	else
+		w->ohead = b;
+	w->otail = b;
+	w->onq++;
+	pthread_cond_broadcast(&e->ocv);
+	pthread_mutex_unlock(&e->omu);
+}
+
+struct mstate {
+	struct oblock *cur;
+	size_t off;
+	uint64_t wm; /* watermark of the last block taken */
+	int ended;
+};
+
+static void *merge_main(void *arg)
+{
+	struct engine *e = arg;
+	struct mstate *m = calloc((size_t)e->nw, sizeof(*m));
+	if (!m)
+		abort();
+	pthread_mutex_lock(&e->omu);
+	for (;;) {
+		/* take the next block of every worker whose current one is read */
+		int all_ended = 1;
+		for (int i = 0; i < e->nw; i++) {
+			struct worker *w = &e->w[i];
+			while ((!m[i].cur || m[i].off >= m[i].cur->len) && w->ohead) {
+				if (m[i].cur) {
+					free(m[i].cur->buf);
+					free(m[i].cur);
+				}
+				m[i].cur = w->ohead;
+				w->ohead = m[i].cur->next;
+				if (!w->ohead)
+					w->otail = NULL;
+				w->onq--;
+				m[i].off = 0;
+				m[i].wm = m[i].cur->watermark;
+				pthread_cond_broadcast(&e->ocv);
+			}
+			if (m[i].wm != UINT64_MAX || (m[i].cur && m[i].off < m[i].cur->len))
+				all_ended = 0;
+		}
+		/* the smallest tag among rows at hand */
+		int best = -1;
+		struct rowhdr bh = {0};
+		for (int i = 0; i < e->nw; i++) {
+			if (!m[i].cur || m[i].off >= m[i].cur->len)
+				continue;
+			struct rowhdr h;
+			memcpy(&h, m[i].cur->buf + m[i].off, sizeof(h));
+			if (best < 0 || h.g < bh.g || (h.g == bh.g && h.k < bh.k))
+				best = i, bh = h;
+		}
+		if (best < 0 && all_ended)
+			break;
+		/* safe when no worker without rows at hand can still produce a smaller tag */
+		int safe = best >= 0;
+		for (int i = 0; safe && i < e->nw; i++)
+			if ((!m[i].cur || m[i].off >= m[i].cur->len) && m[i].wm < bh.g)
+				safe = 0;
+		if (!safe) {
+			pthread_cond_wait(&e->ocv, &e->omu);
+			continue;
+		}
+		/* write a run of rows of the best worker without holding the lock */
+		pthread_mutex_unlock(&e->omu);
+		struct mstate *ms = &m[best];
+		do {
+			const uint8_t *p = ms->cur->buf + ms->off;
+			write_row(e->sink, p + sizeof(bh), &bh);
+			ms->off += bh.size;
+			if (ms->off >= ms->cur->len)
+				break;
+			memcpy(&bh, ms->cur->buf + ms->off, sizeof(bh));
+			/* go on while this row still comes before every other worker's */
+			int ok = 1;
+			for (int i = 0; ok && i < e->nw; i++) {
+				if (i == best)
+					continue;
+				if (m[i].cur && m[i].off < m[i].cur->len) {
+					struct rowhdr h;
+					memcpy(&h, m[i].cur->buf + m[i].off, sizeof(h));
+					if (h.g < bh.g || (h.g == bh.g && h.k < bh.k))
+						ok = 0;
+				} else if (m[i].wm < bh.g) {
+					ok = 0;
+				}
+			}
+			if (!ok)
+				break;
+		} while (1);
+		pthread_mutex_lock(&e->omu);
+	}
+	pthread_mutex_unlock(&e->omu);
+	for (int i = 0; i < e->nw; i++)
+		if (m[i].cur) {
+			free(m[i].cur->buf);
+			free(m[i].cur);
+		}
+	free(m);
+	return NULL;
+}
+
 /* ---- parser callbacks ---------------------------------------------------- */
 
 struct cbarg {
@@ -196,13 +549,13 @@ static void cb_emit(struct fr_pctx *ctx, const struct fr_req *r)
 	struct conn_row row;
 	a->c->nreq++;
 	conn_row(a->w, a->c, &row);
-	sink_request(a->w->e->sink, &row, a->c->nreq, a->c->proto, r);
+	out_request(a->w, &row, a->c->nreq, a->c->proto, r);
 }
 
 static void cb_anomaly(struct fr_pctx *ctx, uint64_t ts, const char *kind, const char *detail)
 {
 	struct cbarg *a = ctx->arg;
-	sink_anomaly(a->w->e->sink, a->c->id, ts, kind, detail);
+	out_anomaly(a->w, a->c->id, ts, kind, detail);
 }
 
 static void pctx_init(struct fr_pctx *ctx, struct cbarg *a, struct worker *w, struct conn *c)
@@ -287,7 +640,7 @@ static void start_parser(struct worker *w, struct conn *c, const struct fr_proto
 	if (w->mem + cost > w->mem_limit) {
 		c->detect = 3;
 		c->proto = NULL;
-		sink_anomaly(w->e->sink, c->id, c->start_ns, "bound_exceeded",
+		out_anomaly(w, c->id, c->start_ns, "bound_exceeded",
 			     "analyzer memory bound reached: connection not parsed (raise --max-memory)");
 		return;
 	}
@@ -359,7 +712,7 @@ static void on_gap(struct worker *w, struct conn *c, int rdir, uint64_t len, uin
 	c->gap_bytes += len;
 	snprintf(detail, sizeof(detail), "%s: %llu bytes missing (%s)", why, (unsigned long long)len,
 		 rdir == FR_EGRESS ? "egress" : "ingress");
-	sink_anomaly(w->e->sink, c->id, ts, "gap", detail);
+	out_anomaly(w, c->id, ts, "gap", detail);
 	if (c->detect == 0) {
 		c->plen[rdir] = 0; /* bytes before the gap cannot start a message */
 		return;
@@ -382,7 +735,7 @@ static void conn_end(struct worker *w, struct conn *c, int why, uint64_t ts)
 	}
 	struct conn_row row;
 	conn_row(w, c, &row);
-	sink_conn(w->e->sink, &row);
+	out_conn(w, &row);
 	free(c->pstate);
 	free(c->pbuf[0]);
 	free(c->pbuf[1]);
@@ -406,12 +759,54 @@ static struct conn *get_conn(struct worker *w, const struct msg *m, const struct
 	return c;
 }
 
+static int cmp_conn_id(const void *a, const void *b);
+
+/* Ends the connections with no record since ts - idle timeout: the same
+ * rule, on the same records, as the main thread's id map (idmap_sweep), so
+ * both forget a connection together.  Rows are tagged by connection id so
+ * that their order does not depend on which worker holds what. */
+static void sweep(struct worker *w, uint64_t ts)
+{
+	uint64_t idle = w->e->o->idle_ns;
+	if (!idle || ts < idle)
+		return;
+	size_t k = 0, cap = 0;
+	struct conn **v = NULL;
+	for (size_t i = 0; i < w->nb; i++)
+		for (struct conn *c = w->tab[i]; c; c = c->next)
+			if (c->last_rec_ts < ts - idle) {
+				if (k == cap) {
+					cap = cap ? cap * 2 : 64;
+					struct conn **nv = realloc(v, cap * sizeof(*v));
+					if (!nv)
+						abort();
+					v = nv;
+				}
+				v[k++] = c;
+			}
+	if (k)
+		qsort(v, k, sizeof(*v), cmp_conn_id);
+	for (size_t i = 0; i < k; i++) {
+		w->cur_k = v[i]->id << 20;
+		conn_unlink(w, v[i]);
+		conn_end(w, v[i], FR_END_EVICTED, v[i]->end_ns);
+	}
+	free(v);
+}
+
 static void process(struct worker *w, const struct msg *m, const uint8_t *payload)
 {
 	struct conn *c;
+	w->cur_g = m->g;
+	w->cur_k = 0;
+	if (m->kind == MSG_SWEEP) {
+		sweep(w, m->ts);
+		return;
+	}
 	switch (m->kind) {
 	case FR_CONN_OPEN:
 		c = get_conn(w, m, &m->u.o.conn);
+		c->last_rec_ts = m->ts;
 		c->have_open = 1;
 		c->role = m->u.o.role;
 		c->local = m->u.o.local;
@@ -422,9 +817,11 @@ static void process(struct worker *w, const struct msg *m, const uint8_t *payloa
 		const struct fr_data *d = &m->u.d;
 		c = get_conn(w, m, &d->conn);
 		c->end_ns = m->ts;
+		c->last_rec_ts = m->ts;
 		int rdir = d->dir ? FR_INGRESS : FR_EGRESS;
 		c->bytes[rdir] += d->orig_len;
-		if (!c->have_open && (d->peer.family || (d->flags & FR_DATA_NO_POS)) && c->transport == FR_TCP &&
+		/* no CONN_OPEN: a datagram carries its peer (UDP); a stream does not */
+		if (!c->have_open && (d->peer.family || d->peer.proto == 17) && c->transport == FR_TCP &&
 		    !c->bytes[!rdir] && c->bytes[rdir] == d->orig_len)
 			c->transport = FR_UDP;
 		if (c->transport == FR_UDP && d->peer.family && !c->remote.family && c->role != FR_ROLE_SERVER)
@@ -484,8 +881,11 @@ static void worker_finish(struct worker *w, uint64_t ts)
 		for (struct conn *c = w->tab[i]; c; c = c->next)
 			v[k++] = c;
 	qsort(v, k, sizeof(*v), cmp_conn_id);
-	for (size_t i = 0; i < k; i++)
+	for (size_t i = 0; i < k; i++) {
+		w->cur_g = FINISH_BASE + v[i]->id;
+		w->cur_k = 0;
 		conn_end(w, v[i], FR_END_RECORDING, ts > v[i]->end_ns ? ts : v[i]->end_ns);
+	}
 	free(v);
 	free(w->tab);
 	w->tab = NULL;
@@ -500,6 +900,8 @@ static void run_batch(struct worker *w, struct batch *b)
 		process(w, m, (const uint8_t *)(m + 1));
 		off += m->size;
 	}
+	push_out(w, b->watermark);
+	w->last_wm = b->watermark;
 }
 
 static void *worker_main(void *arg)
@@ -526,41 +928,70 @@ static void *worker_main(void *arg)
 			free(b);
 		}
 	}
+	worker_finish(w, w->e->last_ts);
+	push_out(w, UINT64_MAX);
 	return NULL;
 }
 
-static void push_batch(struct worker *w)
+/* Hands every worker its current batch (empty ones too) marked with the
+ * same watermark, after waiting for room in every queue: so the merger can
+ * always make progress (see merge_main). */
+static void flush_all(struct engine *e, uint64_t watermark)
 {
-	struct batch *b = w->cur;
-	w->cur = NULL;
-	if (!b || !b->len) {
-		free(b);
-		return;
+	for (int i = 0; i < e->nw; i++) {
+		struct worker *w = &e->w[i];
+		pthread_mutex_lock(&w->mu);
+		while (w->nq >= QUEUE_MAX)
+			pthread_cond_wait(&w->cv, &w->mu);
+		pthread_mutex_unlock(&w->mu);
 	}
-	b->next = NULL;
-	pthread_mutex_lock(&w->mu);
-	while (w->nq >= QUEUE_MAX)
-		pthread_cond_wait(&w->cv, &w->mu);
-	if (w->tail)
-		w->tail->next = b;
-	else
-		w->head = b;
-	w->tail = b;
-	w->nq++;
-	pthread_cond_broadcast(&w->cv);
-	pthread_mutex_unlock(&w->mu);
+	for (int i = 0; i < e->nw; i++) {
+		struct worker *w = &e->w[i];
+		struct batch *b = w->cur;
+		w->cur = NULL;
+		if (!b) {
+			b = malloc(sizeof(*b));
+			if (!b)
+				abort();
+			b->len = 0;
+		}
+		b->next = NULL;
+		b->watermark = watermark;
+		pthread_mutex_lock(&w->mu);
+		if (w->tail)
+			w->tail->next = b;
+		else
+			w->head = b;
+		w->tail = b;
+		w->nq++;
+		pthread_cond_broadcast(&w->cv);
+		pthread_mutex_unlock(&w->mu);
+	}
 }
+
+static void dispatch_to(struct engine *e, struct worker *w, const struct msg *m, const uint8_t *payload,
+			size_t plen);
 
 static void dispatch(struct engine *e, const struct msg *m, const uint8_t *payload, size_t plen)
 {
-	struct worker *w = &e->w[e->nw == 1 ? 0 : hash64(m->conn_id) % (uint64_t)e->nw];
+	if (m->kind == MSG_SWEEP) {
+		for (int i = 0; i < e->nw; i++)
+			dispatch_to(e, &e->w[i], m, payload, plen);
+		return;
+	}
+	dispatch_to(e, &e->w[e->nw == 1 ? 0 : hash64(m->conn_id) % (uint64_t)e->nw], m, payload, plen);
+}
+
+static void dispatch_to(struct engine *e, struct worker *w, const struct msg *m, const uint8_t *payload,
+			size_t plen)
+{
 	if (e->nw == 1) {
 		process(w, m, payload);
 		return;
 	}
 	size_t size = (sizeof(*m) + plen + 7) & ~(size_t)7;
 	if (w->cur && w->cur->len + size > BATCH_BYTES)
-		push_batch(w);
+		flush_all(e, m->g - 1);
 	if (!w->cur) {
 		w->cur = malloc(sizeof(*w->cur));
 		if (!w->cur)
@@ -582,6 +1013,7 @@ struct idmap_ent {
 	uint16_t node;
 	struct fr_connkey k;
 	uint64_t id;
+	uint64_t last_ts;
 };
 
 struct idmap {
@@ -644,6 +1076,23 @@ static void idmap_del(struct idmap *m, struct idmap_ent *e)
 		m->n--;
 		free(e);
 	}
+}
+
+static void idmap_sweep(struct idmap *m, uint64_t ts, uint64_t idle)
+{
+	if (!idle || ts < idle)
+		return;
+	for (size_t i = 0; i < m->nb; i++)
+		for (struct idmap_ent **pp = &m->tab[i]; *pp;) {
+			struct idmap_ent *x = *pp;
+			if (x->last_ts < ts - idle) {
+				*pp = x->next;
+				m->n--;
+				free(x);
+			} else {
+				pp = &x->next;
+			}
+		}
 }
 
 static void idmap_free(struct idmap *m)
@@ -862,6 +1311,8 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 		sink_kv(e.sink, "option_max_memory", buf);
 		snprintf(buf, sizeof(buf), "%d", o->dim_cap);
 		sink_kv(e.sink, "option_dim_cap", buf);
+		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)o->idle_ns);
+		sink_kv(e.sink, "option_idle_ns", buf);
 		char *names = NULL;
 		size_t nl = 0;
 		FILE *f = open_memstream(&names, &nl);
@@ -877,6 +1328,8 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 
 	e.nw = o->jobs < 1 ? 1 : o->jobs;
 	e.w = calloc((size_t)e.nw, sizeof(*e.w));
+	pthread_mutex_init(&e.omu, NULL);
+	pthread_cond_init(&e.ocv, NULL);
 	for (int i = 0; i < e.nw; i++) {
 		e.w[i].idx = i;
 		e.w[i].e = &e;
@@ -886,6 +1339,8 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 		if (e.nw > 1)
 			pthread_create(&e.w[i].th, NULL, worker_main, &e.w[i]);
 	}
+	if (e.nw > 1)
+		pthread_create(&e.merger, NULL, merge_main, &e);
 
 	struct heap h = {calloc((size_t)nin, sizeof(int)), 0, in};
 	for (int i = 0; i < nin; i++) {
@@ -898,7 +1353,7 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 		heap_down(&h, i);
 
 	struct idmap ids = {0};
-	uint64_t records = 0, last_ts = 0;
+	uint64_t records = 0, last_ts = 0, gcount = 0, last_sweep = 0;
 	double t0 = now_s(), tlast = t0;
 	while (h.n) {
 		int ii = h.v[0];
@@ -926,8 +1381,21 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 			case FR_CONN_CLOSE: {
 				const struct fr_connkey *k = r->kind == FR_DATA ? &r->u.data.conn :
 							     r->kind == FR_CONN_OPEN ? &r->u.open.conn : &r->u.close.conn;
+				if (o->idle_ns && gcount &&
+				    (gcount % SWEEP_EVERY == 0 || r->ts >= last_sweep + o->idle_ns)) {
+					last_sweep = r->ts;
+					struct msg sw;
+					memset(&sw, 0, sizeof(sw));
+					sw.kind = MSG_SWEEP;
+					sw.ts = r->ts;
+					sw.g = ++gcount;
+					idmap_sweep(&ids, r->ts, o->idle_ns);
+					dispatch(&e, &sw, NULL, 0);
+				}
 				struct idmap_ent *ent = idmap_get(&ids, (uint16_t)x->node, k, 1);
+				ent->last_ts = r->ts;
 				m.conn_id = ent->id;
+				m.g = ++gcount;
 				const uint8_t *payload = NULL;
 				size_t plen = 0;
 				if (r->kind == FR_DATA) {
@@ -984,23 +1452,28 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 	}
 	if (o->progress)
 		progress(in, nin, total_bytes, records, t0, 1);
-	/* drain the workers, then end the connections still open */
-	for (int i = 0; i < e.nw; i++) {
-		if (e.nw > 1) {
-			push_batch(&e.w[i]);
+	/* drain the workers; they end the connections still open */
+	e.last_ts = last_ts;
+	if (e.nw > 1) {
+		flush_all(&e, gcount);
+		for (int i = 0; i < e.nw; i++) {
 			pthread_mutex_lock(&e.w[i].mu);
 			e.w[i].done = 1;
 			pthread_cond_broadcast(&e.w[i].cv);
 			pthread_mutex_unlock(&e.w[i].mu);
 		}
+		for (int i = 0; i < e.nw; i++)
+			pthread_join(e.w[i].th, NULL);
+		pthread_join(e.merger, NULL);
+	} else {
+		worker_finish(&e.w[0], last_ts);
 	}
 	for (int i = 0; i < e.nw; i++) {
-		if (e.nw > 1)
-			pthread_join(e.w[i].th, NULL);
-		worker_finish(&e.w[i], last_ts);
 		pthread_mutex_destroy(&e.w[i].mu);
 		pthread_cond_destroy(&e.w[i].cv);
 	}
+	pthread_mutex_destroy(&e.omu);
+	pthread_cond_destroy(&e.ocv);
 	idmap_free(&ids);
 	free(h.v);
 
@@ -1028,6 +1501,8 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 		snprintf(buf, sizeof(buf), "%llu", (unsigned long long)records);
 		sink_kv(e.sink, "count_records", buf);
 	}
+	if (o->progress)
+		fprintf(stderr, "finishing %s: attribution, peer links, indexes, views, dump hash...\n", db_path);
 	if (sink_close(e.sink, o->dim_cap) < 0) {
 		fprintf(stderr, "flightrec analyze: writing %s failed\n", db_path);
 		rc = EXIT_USAGE;

@@ -16,6 +16,7 @@ struct fr_opts {
 	uint64_t max_conn_bytes; /* parser buffering per connection */
 	uint64_t max_memory;     /* all connection state together */
 	int dim_cap;             /* distinct values per view dimension */
+	uint64_t idle_ns;        /* end connections silent this long (0: never) */
 	int quiet;
 	int progress;            /* 1: draw a progress bar on stderr */
 	const char *pods_file, *services_file;
@@ -65,7 +66,6 @@ int sink_close(struct sink *s, int dim_cap);
 /* ---- schema (reports/schema.c) ------------------------------------------ */
 extern const char fr_schema_sql[];     /* tables, before the load */
 extern const char fr_attr_sql[];       /* attribution of connections: after the load */
-extern const char fr_requests_move_sql[]; /* load_requests -> requests */
 extern const char fr_post_sql[];       /* peer links, indexes: last */
 extern const char fr_views_sql[];      /* views */
 

@@ -65,7 +65,7 @@ int cmd_report(int argc, char **argv)
 	}
 	const char *path = argv[optind];
 	sqlite3 *db;
-	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		fprintf(stderr, "flightrec report: cannot open %s: %s\n", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return EXIT_USAGE;

@@ -32,12 +32,14 @@ const char fr_schema_sql[] =
 	"  remote_workload TEXT, start_ns INTEGER, end_ns INTEGER, bytes_out INTEGER,\n"
 	"  bytes_in INTEGER, gap_bytes INTEGER, requests INTEGER, closed INTEGER,\n"
 	"  peer_conn_id INTEGER);\n"
-	"CREATE TABLE requests (id INTEGER PRIMARY KEY, conn_id INTEGER, seq INTEGER,\n"
+	/* the stored part of `requests` (a view adding both ends' workloads) */
+	"CREATE TABLE request_rows (id INTEGER PRIMARY KEY, conn_id INTEGER, seq INTEGER,\n"
 	"  protocol TEXT, side TEXT, start_ns INTEGER, end_ns INTEGER, latency_ns INTEGER,\n"
 	"  upload_ns INTEGER, wait_ns INTEGER, download_ns INTEGER, network_ns INTEGER,\n"
 	"  summary TEXT, endpoint TEXT, status TEXT, error INTEGER, reason TEXT,\n"
 	"  req_bytes INTEGER, resp_bytes INTEGER, peer_addr TEXT, peer_port INTEGER,\n"
-	"  client_workload TEXT, server_workload TEXT, peer_request_id INTEGER);\n"
+	"  peer_request_id INTEGER);\n"
+	"CREATE TABLE peer_workloads (ip TEXT PRIMARY KEY, workload TEXT);\n"
 	"CREATE TABLE anomalies (conn_id INTEGER, ts INTEGER, kind TEXT, detail TEXT);\n";
 
 /* Run once every row is in.  Local side: process -> container -> pod.
@@ -69,66 +71,68 @@ const char fr_attr_sql[] =
 	"UPDATE connections SET local_workload = 'proc:' || comm WHERE local_workload IS NULL AND comm IS NOT NULL;\n"
 	"UPDATE connections SET remote_workload = 'ip:' || remote_addr WHERE remote_workload IS NULL AND remote_addr IS NOT NULL;\n"
 	/* per-datagram peers (a UDP server socket talks to many clients) */
-	"CREATE TEMP TABLE peer_wl AS SELECT ip, coalesce(\n"
+	"INSERT INTO peer_workloads SELECT ip, coalesce(\n"
 	"  (SELECT p.workload FROM ip_pod x JOIN pods p ON p.uid = x.uid WHERE x.ip = d.ip),\n"
 	"  (SELECT coalesce(w.workload, 'svc:' || x.svc) FROM ip_svc x LEFT JOIN svc_wl w ON w.namespace || '/' || w.name = x.svc WHERE x.ip = d.ip),\n"
-	"  'ip:' || d.ip) AS workload FROM (SELECT DISTINCT peer_addr AS ip FROM load_requests WHERE peer_addr IS NOT NULL) d;\n"
-	"CREATE UNIQUE INDEX temp.peer_wl_ip ON peer_wl (ip);\n";
+	"  'ip:' || d.ip) FROM (SELECT DISTINCT peer_addr AS ip FROM request_rows WHERE peer_addr IS NOT NULL) d;\n";
 
 const char fr_post_sql[] =
-	"CREATE INDEX requests_conn ON requests (conn_id, seq);\n"
+	"CREATE INDEX requests_conn ON request_rows (conn_id, seq);\n"
 	"CREATE INDEX anomalies_conn ON anomalies (conn_id, ts);\n"
-	/* both ends: the same connection seen from its client and its server */
-	"CREATE TEMP TABLE conn_pair AS SELECT a.id AS cid, min(b.id) AS sid FROM connections a JOIN connections b\n"
-	"  ON a.role = 'client' AND b.role = 'server' AND a.transport = 'tcp' AND b.transport = 'tcp'\n"
-	"  AND a.local_addr = b.remote_addr AND a.local_port = b.remote_port\n"
+	/* both ends: the same connection seen from its client and its server.
+	 * Times of different nodes compare on the wall clock (each node's
+	 * monotonic clock + its offset), with a second of slack for skew. */
+	"CREATE INDEX connections_addr ON connections (remote_addr, remote_port);\n"
+	"CREATE TEMP TABLE node_off AS SELECT node, min(wall_offset_ns) AS off FROM segments GROUP BY node;\n"
+	"CREATE TEMP TABLE conn_pair AS SELECT a.id AS cid, min(b.id) AS sid FROM connections a\n"
+	"  JOIN connections b ON b.remote_addr = a.local_addr AND b.remote_port = a.local_port\n"
 	"  AND a.remote_addr = b.local_addr AND a.remote_port = b.local_port\n"
-	"  AND a.start_ns <= b.end_ns AND b.start_ns <= a.end_ns GROUP BY a.id;\n"
+	"  AND b.role = 'server' AND b.transport = 'tcp'\n"
+	"  LEFT JOIN node_off oa ON oa.node = a.node LEFT JOIN node_off ob ON ob.node = b.node\n"
+	"  WHERE a.role = 'client' AND a.transport = 'tcp'\n"
+	"  AND a.start_ns + coalesce(oa.off, 0) <= b.end_ns + coalesce(ob.off, 0) + 1000000000\n"
+	"  AND b.start_ns + coalesce(ob.off, 0) <= a.end_ns + coalesce(oa.off, 0) + 1000000000\n"
+	"  GROUP BY a.id;\n"
 	"UPDATE connections SET peer_conn_id = x.sid FROM conn_pair x WHERE x.cid = connections.id;\n"
 	"UPDATE connections SET peer_conn_id = x.cid FROM conn_pair x WHERE x.sid = connections.id;\n"
 	"CREATE TEMP TABLE req_pair AS SELECT a.id AS cid, b.id AS sid FROM conn_pair x\n"
-	"  JOIN requests a ON a.conn_id = x.cid JOIN requests b ON b.conn_id = x.sid AND b.seq = a.seq\n"
+	"  JOIN request_rows a ON a.conn_id = x.cid JOIN request_rows b ON b.conn_id = x.sid AND b.seq = a.seq\n"
 	"  AND b.protocol = a.protocol;\n"
 	/* datagrams: a client socket's request and the server socket's request
 	 * with the same summary, the addresses crossed, close in time */
-	"CREATE TEMP TABLE udp_c AS SELECT r.id, r.protocol, r.summary, r.start_ns, r.end_ns, r.peer_addr,\n"
-	"  r.peer_port, c.local_addr, c.local_port FROM requests r JOIN connections c ON c.id = r.conn_id\n"
+	"CREATE TEMP TABLE udp_c AS SELECT r.id, r.protocol, r.summary, r.start_ns + coalesce(o.off, 0) AS ws,\n"
+	"  r.end_ns + coalesce(o.off, 0) AS we, r.peer_addr, r.peer_port, c.local_addr, c.local_port\n"
+	"  FROM request_rows r JOIN connections c ON c.id = r.conn_id LEFT JOIN node_off o ON o.node = c.node\n"
 	"  WHERE c.transport = 'udp' AND r.side = 'client' AND r.peer_addr IS NOT NULL;\n"
-	"CREATE TEMP TABLE udp_s AS SELECT r.id, r.protocol, r.summary, r.start_ns, r.peer_addr, r.peer_port,\n"
-	"  c.local_addr, c.local_port FROM requests r JOIN connections c ON c.id = r.conn_id\n"
+	"CREATE TEMP TABLE udp_s AS SELECT r.id, r.protocol, r.summary, r.start_ns + coalesce(o.off, 0) AS ws,\n"
+	"  r.peer_addr, r.peer_port, c.local_addr, c.local_port\n"
+	"  FROM request_rows r JOIN connections c ON c.id = r.conn_id LEFT JOIN node_off o ON o.node = c.node\n"
 	"  WHERE c.transport = 'udp' AND r.side = 'server' AND r.peer_addr IS NOT NULL;\n"
-	"CREATE INDEX udp_s_key ON udp_s (summary, local_addr, local_port, start_ns);\n"
+	"CREATE INDEX udp_s_key ON udp_s (summary, local_addr, local_port, ws);\n"
 	"INSERT INTO req_pair SELECT a.id, min(b.id) FROM udp_c a JOIN udp_s b\n"
 	"  ON b.summary = a.summary AND b.local_addr = a.peer_addr AND b.local_port = a.peer_port\n"
-	"  AND b.start_ns BETWEEN a.start_ns - 1000000000 AND a.end_ns + 1000000000\n"
+	"  AND b.ws BETWEEN a.ws - 1000000000 AND a.we + 1000000000\n"
 	"  AND b.protocol = a.protocol AND b.peer_addr = a.local_addr AND b.peer_port = a.local_port\n"
 	"  GROUP BY a.id;\n"
-	"UPDATE requests SET peer_request_id = x.sid FROM req_pair x WHERE x.cid = requests.id;\n"
-	"UPDATE requests SET peer_request_id = x.cid FROM req_pair x WHERE x.sid = requests.id;\n"
-	"UPDATE requests SET network_ns = requests.latency_ns - s.latency_ns FROM req_pair x\n"
-	"  JOIN requests s ON s.id = x.sid WHERE requests.id = x.cid\n"
-	"  AND requests.latency_ns IS NOT NULL AND s.latency_ns IS NOT NULL;\n"
-	"CREATE INDEX requests_start ON requests (start_ns);\n"
-	"CREATE INDEX requests_latency ON requests (latency_ns);\n"
-	"CREATE INDEX connections_addr ON connections (remote_addr, remote_port);\n";
-
-/* Moves the loaded requests into their table in canonical id order, with
- * the workloads of both ends (rmap: new id -> load rowid). */
-const char fr_requests_move_sql[] =
-	"INSERT INTO requests SELECT m.new, l.conn_id, l.seq, l.protocol, l.side, l.start_ns, l.end_ns,\n"
-	"  l.latency_ns, l.upload_ns, l.wait_ns, l.download_ns, l.network_ns, l.summary, l.endpoint,\n"
-	"  l.status, l.error, l.reason, l.req_bytes, l.resp_bytes, l.peer_addr, l.peer_port,\n"
-	"  CASE WHEN l.side = 'client' THEN c.local_workload ELSE coalesce(pw.workload, c.remote_workload) END,\n"
-	"  CASE WHEN l.side = 'client' THEN coalesce(pw.workload, c.remote_workload) ELSE c.local_workload END,\n"
-	"  NULL\n"
-	"  FROM rmap m CROSS JOIN load_requests l ON l.rowid = m.old\n"
-	"  LEFT JOIN connections c ON c.id = l.conn_id LEFT JOIN peer_wl pw ON pw.ip = l.peer_addr\n"
-	"  ORDER BY m.new;\n";
+	"UPDATE request_rows SET peer_request_id = x.sid FROM req_pair x WHERE x.cid = request_rows.id;\n"
+	"UPDATE request_rows SET peer_request_id = x.cid FROM req_pair x WHERE x.sid = request_rows.id;\n"
+	"UPDATE request_rows SET network_ns = request_rows.latency_ns - s.latency_ns FROM req_pair x\n"
+	"  JOIN request_rows s ON s.id = x.sid WHERE request_rows.id = x.cid\n"
+	"  AND request_rows.latency_ns IS NOT NULL AND s.latency_ns IS NOT NULL;\n"
+	"CREATE INDEX requests_start ON request_rows (start_ns);\n"
+	"CREATE INDEX requests_latency ON request_rows (latency_ns);\n";
 
 /* Views.  Each request counts once: when both ends are recorded, the
  * client's row stands for the pair.  Dimensions keep the dim_cap (setting)
  * most frequent values and fold the rest into '*'. */
 const char fr_views_sql[] =
+	"CREATE VIEW requests AS SELECT r.id, r.conn_id, r.seq, r.protocol, r.side, r.start_ns, r.end_ns,\n"
+	"  r.latency_ns, r.upload_ns, r.wait_ns, r.download_ns, r.network_ns, r.summary, r.endpoint,\n"
+	"  r.status, r.error, r.reason, r.req_bytes, r.resp_bytes, r.peer_addr, r.peer_port,\n"
+	"  CASE WHEN r.side = 'client' THEN c.local_workload ELSE coalesce(pw.workload, c.remote_workload) END AS client_workload,\n"
+	"  CASE WHEN r.side = 'client' THEN coalesce(pw.workload, c.remote_workload) ELSE c.local_workload END AS server_workload,\n"
+	"  r.peer_request_id\n"
+	"  FROM request_rows r LEFT JOIN connections c ON c.id = r.conn_id LEFT JOIN peer_workloads pw ON pw.ip = r.peer_addr;\n"
 	"CREATE VIEW requests_once AS SELECT * FROM requests\n"
 	"  WHERE NOT (side = 'server' AND peer_request_id IS NOT NULL);\n"
 	"CREATE VIEW top_server_workloads AS SELECT coalesce(server_workload, '?') AS w FROM requests_once\n"

@@ -308,7 +308,7 @@ static void on_message(struct dns *s, struct fr_pctx *ctx, const uint8_t *p, siz
 	}
 	if (!m.qr) {
 		if (s->nq == PEND_MAX) {
-			ctx->anomaly(ctx, ts, "unpaired_request", "dns: more than 1024 queries waiting; oldest dropped");
+			ctx->anomaly(ctx, ts, "bound_exceeded", "dns: more than 1024 queries waiting; oldest reported unanswered");
 			emit(ctx, &s->q[0], NULL, 0, 0, "too many queries waiting");
 			memmove(s->q, s->q + 1, (PEND_MAX - 1) * sizeof(s->q[0]));
 			s->nq--;

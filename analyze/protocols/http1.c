@@ -156,13 +156,16 @@ static int parse_status_line(const uint8_t *p, size_t n)
 	return s >= 100 ? s : -1;
 }
 
-static int looks_like_start(const uint8_t *p, size_t n)
+static int is_request_line(const uint8_t *p, size_t n)
 {
 	const uint8_t *a, *b;
 	size_t al, bl;
-	if (parse_request_line(p, n, &a, &al, &b, &bl) == 0)
-		return 1;
-	return parse_status_line(p, n) >= 0;
+	return parse_request_line(p, n, &a, &al, &b, &bl) == 0;
+}
+
+static int looks_like_start(const uint8_t *p, size_t n)
+{
+	return is_request_line(p, n) || parse_status_line(p, n) >= 0;
 }
 
 static int parse_u64(const uint8_t *p, size_t n, uint64_t *out, int base)
@@ -333,7 +336,7 @@ static void q_pop(struct http1 *s)
 static struct pend *q_push(struct http1 *s, struct fr_pctx *ctx, uint64_t ts)
 {
 	if (s->qlen == PEND_MAX) {
-		ctx->anomaly(ctx, ts, "unpaired_request", "http1: more than 64 requests waiting; oldest dropped");
+		ctx->anomaly(ctx, ts, "bound_exceeded", "http1: more than 64 requests waiting; oldest reported unanswered");
 		emit(s, ctx, q_front(s), NULL, 0, 0, 0, "pipeline overflow");
 		q_pop(s);
 	}
@@ -570,12 +573,7 @@ static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_
 			size_t ll = d->hlen;
 			while (ll && (d->h[ll - 1] == '\n' || d->h[ll - 1] == '\r'))
 				ll--;
-			int ok = dir == FR_C2S ? ({
-				const uint8_t *a, *t;
-				size_t al, tl;
-				parse_request_line(d->h, ll, &a, &al, &t, &tl) == 0;
-			})
-					       : parse_status_line(d->h, ll) >= 0;
+			int ok = dir == FR_C2S ? is_request_line(d->h, ll) : parse_status_line(d->h, ll) >= 0;
 			if (ok) {
 				d->st = ST_HEAD;
 				d->in_msg = 1;
@@ -604,7 +602,8 @@ static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_
 			cur_bytes(&c, &b, take);
 			uint32_t line_start = d->hlen;
 			if (hbuf_add(d, b, take) < 0) {
-				to_resync(s, ctx, dir, ts, "http1: message head longer than 16 KiB");
+				ctx->anomaly(ctx, ts, "bound_exceeded", "http1: message head longer than 16 KiB; skipped");
+				to_resync(s, ctx, dir, ts, NULL);
 				break;
 			}
 			if (!nl)

@@ -216,7 +216,7 @@ static void reset_msg(struct rdir *d)
 static void on_command(struct redis *s, struct fr_pctx *ctx, struct rdir *d)
 {
 	if (s->qlen == PEND_MAX) {
-		ctx->anomaly(ctx, d->last_ts, "unpaired_request", "redis: more than 4096 commands waiting; oldest dropped");
+		ctx->anomaly(ctx, d->last_ts, "bound_exceeded", "redis: more than 4096 commands waiting; oldest reported unanswered");
 		emit(ctx, q_front(s), NULL, 0, "pipeline overflow");
 		q_pop(s);
 	}
@@ -500,7 +500,8 @@ static void feed_dir(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_
 			d->bytes = take;
 		}
 		if (cut && d->line[0] != '+' && d->line[0] != '-') {
-			to_resync(s, ctx, dir, ts, "redis: line longer than 512 bytes");
+			ctx->anomaly(ctx, ts, "bound_exceeded", "redis: line longer than 512 bytes; skipped");
+			to_resync(s, ctx, dir, ts, NULL);
 			continue;
 		}
 		on_line(s, ctx, dir, d->line, ln, ts);

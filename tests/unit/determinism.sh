@@ -14,6 +14,15 @@ for j in 1 2 4 1; do
   $bin analyze -q -j $j $inputs -o "$tmp/j$j.db" || { echo "analyze -j$j failed"; fail=$((fail + 1)); }
   $bin dump "$tmp/j$j.db" > "$tmp/j$j.$RANDOM.dump"
 done
+# eviction of idle connections under a tiny --idle: still the same for every -j
+for j in 1 2 3; do
+  $bin analyze -q -j $j --idle 0.00005 $inputs -o "$tmp/idle$j.db" || fail=$((fail + 1))
+  $bin dump "$tmp/idle$j.db" > "$tmp/idle$j.out"
+done
+name="dump identical with connection eviction, -j1/-j2/-j3"
+check bash -c "cmp -s '$tmp/idle1.out' '$tmp/idle2.out' && cmp -s '$tmp/idle1.out' '$tmp/idle3.out'"
+name="eviction happened"
+check test "$(sqlite3 "$tmp/idle1.db" "select count(*) from requests where reason = 'connection evicted'")" -gt 0
 first=$(ls "$tmp"/*.dump | head -1)
 for d in "$tmp"/*.dump; do name="dump identical: $(basename "$d")"; check cmp -s "$first" "$d"; done
 name="dump_sha256 matches the dump"

@@ -318,3 +318,33 @@ TEST(http1_path_normalisation)
 	CHECK(strstr(o, "endpoint=/api/users/{id}/orders/{id}/items/{id}|"));
 	free(o);
 }
+
+TEST(http1_head_bound_then_resync)
+{
+	/* a 20 KiB header, then a normal request: the first is an anomaly, the
+	 * second is still found */
+	size_t n = 20000;
+	char *c = malloc(n + 200);
+	int o = sprintf(c, "GET /big HTTP/1.1\r\nX-Big: ");
+	memset(c + o, 'a', n);
+	o += (int)n;
+	o += sprintf(c + o, "\r\n\r\nGET /next HTTP/1.1\r\n\r\n");
+	const char *s = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+	char *out = feed_one(&fr_proto_http1, FR_TCP, c, (size_t)o, s, strlen(s));
+	CHECK(strstr(out, "bound_exceeded"));
+	CHECK(strstr(out, "REQ GET /next|200|0|"));
+	free(out);
+	free(c);
+}
+
+TEST(redis_pubsub_deliveries_are_not_replies)
+{
+	const char *c = "*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n";
+	const char *s = "*3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"
+			"*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$5\r\nhello\r\n"
+			">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n";
+	char *out = feed_one(&fr_proto_redis, FR_TCP, c, strlen(c), s, strlen(s));
+	CHECK(strstr(out, "REQ SUBSCRIBE ch|array|0|"));
+	CHECK(!strstr(out, "reply without command"));
+	free(out);
+}
