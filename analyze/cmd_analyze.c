@@ -41,8 +41,9 @@ static void usage(FILE *f)
 		"      --idle SECONDS     end connections silent this long in the recording;\n"
 		"                         their pending requests get reason 'connection evicted'\n"
 		"                         (300; 0 keeps them until the end)\n"
-		"      --pods FILE        kubectl get pods -o json (read for captures only)\n"
-		"      --services FILE    kubectl get services -o json (read for captures only)\n"
+		"      --pods FILE        kubectl get pods -A -o json: pods and their workloads, for\n"
+		"                         addresses and containers the recording does not describe\n"
+		"      --services FILE    kubectl get services -A -o json: cluster IPs to services\n"
 		"  -q, --quiet            no progress bar\n"
 		"  -h, --help\n"
 		"\n"
@@ -251,14 +252,23 @@ int cmd_analyze(int argc, char **argv)
 		}
 		o.have_to = 1;
 	}
+	struct fr_kube *kube = NULL;
+	if (o.pods_file || o.services_file) {
+		char err[512];
+		kube = fr_kube_new();
+		if (!kube || (o.pods_file && fr_kube_add_file(kube, o.pods_file, err, sizeof(err)) < 0) ||
+		    (o.services_file && fr_kube_add_file(kube, o.services_file, err, sizeof(err)) < 0)) {
+			fprintf(stderr, "flightrec analyze: %s\n", kube ? err : "out of memory");
+			fr_kube_free(kube);
+			return EXIT_USAGE;
+		}
+		o.kube = kube;
+	}
 	char tmpdir[4096];
 	int irc = import_captures(paths, &npaths, &o, tmpdir, sizeof(tmpdir));
-	if ((o.pods_file || o.services_file) && !tmpdir[0])
-		fprintf(stderr, "flightrec analyze: --pods/--services are accepted but not read yet "
-				"(the kubectl JSON parser formats/kube.c is on another branch); pods come "
-				"from POD/SERVICE records\n");
 	o.progress = !o.quiet && isatty(2);
 	int rc = irc == EXIT_USAGE ? EXIT_USAGE : fr_analyze(paths, npaths, out, &o);
+	fr_kube_free(kube);
 	if (tmpdir[0] && nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
 		fprintf(stderr, "flightrec analyze: cannot remove %s: %s\n", tmpdir, strerror(errno));
 	return rc == EXIT_OK ? irc : rc;

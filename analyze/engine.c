@@ -1322,8 +1322,12 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 			fclose(f);
 		sink_kv(e.sink, "input_files", names);
 		free(names);
-		if (o->pods_file || o->services_file)
-			sink_kv(e.sink, "kube_json", "not yet supported (formats/kube.c lands with branch record)");
+		/* pods and services given on the command line count as metadata
+		 * recorded before everything else (the same uid again is one pod) */
+		for (size_t i = 0; o->kube && i < fr_kube_n_pods(o->kube); i++)
+			sink_pod(e.sink, fr_kube_pod(o->kube, i));
+		for (size_t i = 0; o->kube && i < fr_kube_n_services(o->kube); i++)
+			sink_service(e.sink, fr_kube_service(o->kube, i));
 	}
 
 	e.nw = o->jobs < 1 ? 1 : o->jobs;

@@ -3,6 +3,7 @@
 #ifndef FLIGHTREC_ENGINE_H
 #define FLIGHTREC_ENGINE_H
 
+#include "../formats/kube.h"
 #include "../formats/segment.h"
 #include "proto.h"
 
@@ -20,6 +21,7 @@ struct fr_opts {
 	int quiet;
 	int progress;            /* 1: draw a progress bar on stderr */
 	const char *pods_file, *services_file;
+	const struct fr_kube *kube; /* pods and services from those files, or NULL */
 };
 
 void fr_opts_default(struct fr_opts *o);
