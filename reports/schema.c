@@ -84,15 +84,21 @@ const char fr_post_sql[] =
 	 * monotonic clock + its offset), with a second of slack for skew. */
 	"CREATE INDEX connections_addr ON connections (remote_addr, remote_port);\n"
 	"CREATE TEMP TABLE node_off AS SELECT node, min(wall_offset_ns) AS off FROM segments GROUP BY node;\n"
-	"CREATE TEMP TABLE conn_pair AS SELECT a.id AS cid, min(b.id) AS sid FROM connections a\n"
+	/* A server that forks after accept (dnsmasq over TCP) shows one socket
+	 * as two connections with the same tuple: the parent's, which only
+	 * accepted, and the child's, which carried the requests.  The one with
+	 * requests is the peer. */
+	"CREATE TEMP TABLE conn_pair AS SELECT cid, sid FROM (\n"
+	"  SELECT a.id AS cid, b.id AS sid, row_number() OVER (PARTITION BY a.id\n"
+	"    ORDER BY b.requests > 0 DESC, b.id) AS rank FROM connections a\n"
 	"  JOIN connections b ON b.remote_addr = a.local_addr AND b.remote_port = a.local_port\n"
 	"  AND a.remote_addr = b.local_addr AND a.remote_port = b.local_port\n"
 	"  AND b.role = 'server' AND b.transport = 'tcp'\n"
 	"  LEFT JOIN node_off oa ON oa.node = a.node LEFT JOIN node_off ob ON ob.node = b.node\n"
 	"  WHERE a.role = 'client' AND a.transport = 'tcp'\n"
 	"  AND a.start_ns + coalesce(oa.off, 0) <= b.end_ns + coalesce(ob.off, 0) + 1000000000\n"
-	"  AND b.start_ns + coalesce(ob.off, 0) <= a.end_ns + coalesce(oa.off, 0) + 1000000000\n"
-	"  GROUP BY a.id;\n"
+	"  AND b.start_ns + coalesce(ob.off, 0) <= a.end_ns + coalesce(oa.off, 0) + 1000000000)\n"
+	"  WHERE rank = 1;\n"
 	"UPDATE connections SET peer_conn_id = x.sid FROM conn_pair x WHERE x.cid = connections.id;\n"
 	"UPDATE connections SET peer_conn_id = x.cid FROM conn_pair x WHERE x.sid = connections.id;\n"
 	"CREATE TEMP TABLE req_pair AS SELECT a.id AS cid, b.id AS sid FROM conn_pair x\n"
