@@ -10,6 +10,7 @@ static const struct fr_command commands[] = {
 	{"cat", "print every record, as text or JSON lines", cmd_cat},
 	{"verify", "check every block; print damaged ranges", cmd_verify},
 	{"import-pcap", "import pcap/pcapng captures into a recording", cmd_import_pcap},
+	{"export-pcap", "write a recording as pcapng for Wireshark", cmd_export_pcap},
 };
 
 static void usage(FILE *f)
