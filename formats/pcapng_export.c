@@ -241,7 +241,7 @@ static void fake_addrs(struct exp *x, struct conn *c, const struct fr_addr *peer
 {
 	uint32_t n = ++x->fake;
 	if (!c->local.family) {
-		c->local = (struct fr_addr){4, c->udp ? 17 : 6, (uint16_t)(40000 + n / 65536 % 20000),
+		c->local = (struct fr_addr){4, c->udp ? 17 : 6, (uint16_t)(20000 + n % 40000),
 					    {10, 254, (uint8_t)(n >> 8), (uint8_t)n}};
 		c->faked = 1;
 	}

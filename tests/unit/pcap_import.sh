@@ -36,7 +36,39 @@ compare() { # capture recording
 n=0
 shopt -s nullglob
 caps=("$CAPS"/*/*.pcap "$CAPS"/*/*.pcapng)
-((${#caps[@]})) || { bad "no captures in $CAPS"; echo "pcap_import: $pass passed, $fail failed"; exit 1; }
+((${#caps[@]})) || { bad "no captures in $CAPS"; # --pods/--services: kubectl JSON becomes POD and SERVICE records at the
+# start of the segment; export-pcap --pod selects by the pod's address
+cat > "$tmp/pods.json" <<'JSON'
+{"apiVersion": "v1", "kind": "List", "items": [
+ {"metadata": {"name": "wget-7d9c-x2", "namespace": "lab", "uid": "u1",
+   "labels": {"app": "wget", "pod-template-hash": "7d9c"},
+   "ownerReferences": [{"kind": "ReplicaSet", "name": "wget-7d9c", "controller": true}]},
+  "spec": {"nodeName": "node-a"},
+  "status": {"podIP": "141.142.228.5", "podIPs": [{"ip": "141.142.228.5"}],
+   "containerStatuses": [{"name": "wget", "image": "busybox", "containerID": "containerd://abc123"}]}}]}
+JSON
+cat > "$tmp/svcs.json" <<'JSON'
+{"kind": "List", "items": [{"metadata": {"name": "bro", "namespace": "lab"},
+  "spec": {"clusterIP": "192.150.187.43", "clusterIPs": ["192.150.187.43"],
+   "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}], "selector": {"app": "bro"}}}]}
+JSON
+if "$FR" import-pcap -q "$cap" -o "$tmp/pods" --node node-a --pods "$tmp/pods.json" --services "$tmp/svcs.json" &&
+   "$FR" cat "$tmp/pods" | grep -q 'POD.*wget-7d9c-x2' && "$FR" cat --json "$tmp/pods" | grep -q '"owner_name":"wget"' &&
+   "$FR" cat "$tmp/pods" | grep -q 'SERVICE.*bro' && "$FR" info "$tmp/pods" | grep -q 'node:.*node-a'; then
+  ok "--pods/--services: POD (owner Deployment wget) and SERVICE records, --node"
+else bad "--pods/--services"; "$FR" cat "$tmp/pods" | head -5; fi
+"$FR" export-pcap "$tmp/pods" --pod lab/wget-7d9c-x2 -o "$tmp/pod.pcapng" 2>/dev/null
+p1=$(tshark -r "$tmp/pod.pcapng" 2>/dev/null | wc -l)
+"$FR" export-pcap "$tmp/pods" --pod nosuchpod -o "$tmp/nopod.pcapng" 2>/dev/null
+p2=$(tshark -r "$tmp/nopod.pcapng" 2>/dev/null | wc -l)
+((p1 > 0 && p2 == 0)) && ok "export-pcap --pod: $p1 packets for the pod, none for another" || bad "export --pod: $p1 / $p2"
+tshark -r "$tmp/pod.pcapng" -T fields -e frame.comment 2>/dev/null | head -1 | grep -q 'pod=lab/wget-7d9c-x2' &&
+  ok "packet comments name the pod" || bad "packet comments"
+echo '{"items": [' > "$tmp/badpods.json"
+"$FR" import-pcap -q "$cap" -o "$tmp/badpods" --pods "$tmp/badpods.json" 2>/dev/null
+(($? == 2)) && ok "a bad --pods file: exit 2" || bad "bad --pods file accepted"
+
+echo "pcap_import: $pass passed, $fail failed"; exit 1; }
 for cap in "${caps[@]}"; do
   name=$(basename "$(dirname "$cap")")/$(basename "$cap")
   rec=$tmp/rec$((n++))
@@ -91,6 +123,38 @@ if ((rc == 2)) && ! find "$tmp/junk" -name '*.frs' 2>/dev/null | grep -q .; then
 "$FR" import-pcap -q "$cap" -o "$tmp/plain" 2>/dev/null
 (($? == 2)) && ok "output holding segments is refused" || bad "output holding segments accepted"
 "$FR" import-pcap --help | grep -q 'ONE connection' && ok "--help describes the record model" || bad "--help"
+
+# --pods/--services: kubectl JSON becomes POD and SERVICE records at the
+# start of the segment; export-pcap --pod selects by the pod's address
+cat > "$tmp/pods.json" <<'JSON'
+{"apiVersion": "v1", "kind": "List", "items": [
+ {"metadata": {"name": "wget-7d9c-x2", "namespace": "lab", "uid": "u1",
+   "labels": {"app": "wget", "pod-template-hash": "7d9c"},
+   "ownerReferences": [{"kind": "ReplicaSet", "name": "wget-7d9c", "controller": true}]},
+  "spec": {"nodeName": "node-a"},
+  "status": {"podIP": "141.142.228.5", "podIPs": [{"ip": "141.142.228.5"}],
+   "containerStatuses": [{"name": "wget", "image": "busybox", "containerID": "containerd://abc123"}]}}]}
+JSON
+cat > "$tmp/svcs.json" <<'JSON'
+{"kind": "List", "items": [{"metadata": {"name": "bro", "namespace": "lab"},
+  "spec": {"clusterIP": "192.150.187.43", "clusterIPs": ["192.150.187.43"],
+   "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}], "selector": {"app": "bro"}}}]}
+JSON
+if "$FR" import-pcap -q "$cap" -o "$tmp/pods" --node node-a --pods "$tmp/pods.json" --services "$tmp/svcs.json" &&
+   "$FR" cat "$tmp/pods" | grep -q 'POD.*wget-7d9c-x2' && "$FR" cat --json "$tmp/pods" | grep -q '"owner_name":"wget"' &&
+   "$FR" cat "$tmp/pods" | grep -q 'SERVICE.*bro' && "$FR" info "$tmp/pods" | grep -q 'node:.*node-a'; then
+  ok "--pods/--services: POD (owner Deployment wget) and SERVICE records, --node"
+else bad "--pods/--services"; "$FR" cat "$tmp/pods" | head -5; fi
+"$FR" export-pcap "$tmp/pods" --pod lab/wget-7d9c-x2 -o "$tmp/pod.pcapng" 2>/dev/null
+p1=$(tshark -r "$tmp/pod.pcapng" 2>/dev/null | wc -l)
+"$FR" export-pcap "$tmp/pods" --pod nosuchpod -o "$tmp/nopod.pcapng" 2>/dev/null
+p2=$(tshark -r "$tmp/nopod.pcapng" 2>/dev/null | wc -l)
+((p1 > 0 && p2 == 0)) && ok "export-pcap --pod: $p1 packets for the pod, none for another" || bad "export --pod: $p1 / $p2"
+tshark -r "$tmp/pod.pcapng" -T fields -e frame.comment 2>/dev/null | head -1 | grep -q 'pod=lab/wget-7d9c-x2' &&
+  ok "packet comments name the pod" || bad "packet comments"
+echo '{"items": [' > "$tmp/badpods.json"
+"$FR" import-pcap -q "$cap" -o "$tmp/badpods" --pods "$tmp/badpods.json" 2>/dev/null
+(($? == 2)) && ok "a bad --pods file: exit 2" || bad "bad --pods file accepted"
 
 echo "pcap_import: $pass passed, $fail failed"
 ((fail == 0))
