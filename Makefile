@@ -20,7 +20,7 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-rec
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIBS_FORMAT := -lzstd -lz
+LIBS_FORMAT := -lzstd -lz -ljansson
 LIBS_ANALYZE := -lsqlite3 -lpcap -ljansson -lcrypto -lpthread -lm
 LIBS_RECORD := -lbpf -lelf -ljansson -lcurl
 
@@ -32,6 +32,8 @@ FORMAT_SRCS := $(wildcard formats/*.c)
 PCAP_SRCS := $(wildcard capture/pcap*.c)
 ANALYZE_SRCS := $(filter-out $(MAIN_ANALYZE),$(wildcard analyze/*.c analyze/protocols/*.c reports/*.c)) $(PCAP_SRCS)
 RECORD_SRCS := $(filter-out $(MAIN_RECORD) $(PCAP_SRCS),$(wildcard capture/*.c))
+# Pure functions of the recorder (no libbpf) that the unit tests link.
+RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/cgroup.c)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -75,14 +77,14 @@ $(BUILD)/flightrec-record: $(call obj,$(MAIN_RECORD)) $(RECORD_OBJS) $(FORMAT_OB
 $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  BPF     $<")
-	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ibpf -Ibpf/$(ARCH) -c $< -o $@
+	$(Q)$(CLANG) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Ibpf -Ibpf/$(ARCH) -c $< -o $@
 
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	@$(if $(Q),echo "  SKEL    $@")
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$*)_bpf > $@.tmp && mv $@.tmp $@
 
 # Tests: one unit test binary, fuzz harnesses replayed without libFuzzer.
-$(BUILD)/test-unit: $(call obj,$(UNIT_SRCS)) $(ANALYZE_OBJS) $(FORMAT_OBJS)
+$(BUILD)/test-unit: $(call obj,$(UNIT_SRCS)) $(ANALYZE_OBJS) $(FORMAT_OBJS) $(call obj,$(RECORD_PURE_SRCS))
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT)
 

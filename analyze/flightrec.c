@@ -9,6 +9,10 @@ static const struct fr_command commands[] = {
 	{"info", "describe segments: header, blocks, time range, records per kind", cmd_info},
 	{"cat", "print every record, as text or JSON lines", cmd_cat},
 	{"verify", "check every block; print damaged ranges", cmd_verify},
+	{"analyze", "replay recordings into a SQLite database of requests", cmd_analyze},
+	{"dump", "canonical text dump of an analysis database", cmd_dump},
+	{"report", "terminal summary of an analysis: edges, slowest, failures", cmd_report},
+	{"corpus", "decoder regression corpus: check, add", cmd_corpus},
 	{"import-pcap", "import pcap/pcapng captures into a recording", cmd_import_pcap},
 	{"export-pcap", "write a recording as pcapng for Wireshark", cmd_export_pcap},
 };

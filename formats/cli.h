@@ -21,6 +21,10 @@ struct fr_command {
 int cmd_info(int argc, char **argv);
 int cmd_cat(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
+int cmd_analyze(int argc, char **argv); /* analyze/cmd_analyze.c */
+int cmd_dump(int argc, char **argv);    /* analyze/dump.c */
+int cmd_corpus(int argc, char **argv);  /* analyze/corpus.c */
+int cmd_report(int argc, char **argv);  /* reports/report.c */
 int cmd_import_pcap(int argc, char **argv); /* capture/pcap_import.c */
 int cmd_export_pcap(int argc, char **argv); /* formats/pcapng_export.c */
 

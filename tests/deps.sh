@@ -10,7 +10,7 @@ pkgs=(
   # tools the tests and the demo drive
   sqlite3 zstd iproute2 procps psmisc util-linux python3 jq
   nginx-light redis-server redis-tools dnsmasq-base dnsutils curl wrk
-  tcpdump tshark
+  tcpdump tshark openssl bc
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -1,0 +1,85 @@
+/* engine.h - internal interfaces of the analyzer: the replay engine
+ * (engine.c), the SQLite sink (sink.c) and the canonical dump (dump.c). */
+#ifndef FLIGHTREC_ENGINE_H
+#define FLIGHTREC_ENGINE_H
+
+#include "../formats/segment.h"
+#include "proto.h"
+
+#include <stdint.h>
+#include <stdio.h>
+
+struct fr_opts {
+	int jobs;                /* worker threads, >= 1 */
+	uint64_t from_ns, to_ns; /* record time filter (monotonic ns) */
+	int have_from, have_to;
+	uint64_t max_conn_bytes; /* parser buffering per connection */
+	uint64_t max_memory;     /* all connection state together */
+	int dim_cap;             /* distinct values per view dimension */
+	int quiet;
+	int progress;            /* 1: draw a progress bar on stderr */
+	const char *pods_file, *services_file;
+};
+
+void fr_opts_default(struct fr_opts *o);
+
+/* ---- sink ---------------------------------------------------------------- */
+
+struct sink;
+
+/* Creates a new database at path (replacing a file there).  NULL + err. */
+struct sink *sink_open(const char *path, char *err, size_t errlen);
+/* Everything below may be called from any thread (one lock). */
+void sink_kv(struct sink *s, const char *key, const char *value);
+void sink_segment(struct sink *s, const char *file, const struct fr_header *h,
+		  const char *sha256, uint64_t bytes, const struct fr_reader_stats *st,
+		  size_t damaged, int has_footer, uint64_t first_ts, uint64_t last_ts);
+void sink_process(struct sink *s, const char *node, const struct fr_process *p);
+void sink_pod(struct sink *s, const struct fr_pod *p);
+void sink_service(struct sink *s, const struct fr_service *v);
+void sink_mark(struct sink *s, const char *node, uint64_t ts, const struct fr_mark *m);
+
+struct conn_row {
+	uint64_t id;
+	const char *node;
+	struct fr_connkey key;
+	int transport; /* FR_TCP / FR_UDP */
+	int role;      /* enum fr_role, after inference */
+	struct fr_addr local, remote;
+	const char *protocol; /* NULL: unknown */
+	uint64_t start_ns, end_ns;
+	uint64_t bytes_out, bytes_in, gap_bytes;
+	uint64_t requests;
+	int closed;
+};
+void sink_conn(struct sink *s, const struct conn_row *c);
+/* side: which end recorded the request ("client" or "server") */
+void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq,
+		  const struct fr_proto *p, const struct fr_req *r);
+void sink_anomaly(struct sink *s, uint64_t conn_id, uint64_t ts, const char *kind,
+		  const char *detail);
+/* Ends the load: indexes, attribution, peer links, stable ids, views, the
+ * dump hash.  Returns 0 or -1 (message on stderr).  Frees s. */
+int sink_close(struct sink *s, int dim_cap);
+
+/* ---- schema (reports/schema.c) ------------------------------------------ */
+extern const char fr_schema_sql[];     /* tables, before the load */
+extern const char fr_attr_sql[];       /* attribution of connections: after the load */
+extern const char fr_requests_move_sql[]; /* load_requests -> requests */
+extern const char fr_post_sql[];       /* peer links, indexes: last */
+extern const char fr_views_sql[];      /* views */
+
+/* ---- engine -------------------------------------------------------------- */
+
+/* Analyzes the inputs into db_path.  Returns an exit code (EXIT_*). */
+int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_opts *o);
+
+/* ---- dump ---------------------------------------------------------------- */
+
+struct sqlite3;
+/* Writes the canonical dump of an open database.  0 or -1. */
+int fr_dump_db(struct sqlite3 *db, FILE *out);
+/* Canonical dump of the database at path into f.  0 or -1. */
+int fr_dump_path(const char *path, FILE *f);
+
+#endif

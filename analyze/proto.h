@@ -1,0 +1,129 @@
+/* proto.h - the contract between the replay engine and a protocol parser.
+ *
+ * One protocol = one file analyze/protocols/<name>.c exporting one
+ * `const struct fr_proto fr_proto_<name>`, listed in analyze/registry.c.
+ *
+ * The engine hands a parser the bytes of each direction in stream order,
+ * chunk by chunk, as they were read or written by the syscalls.  A parser is
+ * a resumable state machine: any split of the same bytes gives the same
+ * output (tests/unit/test_split.c checks it).  Holes in a stream (snap-length
+ * truncation, loss, a recording that starts mid-connection) arrive as gap()
+ * calls; the parser resynchronises and reports what it skipped.
+ *
+ * Output goes through the callbacks in struct fr_pctx: one emit_request()
+ * per request/response pair (or unanswered request, or orphan response),
+ * anomaly() for everything odd.  Strings handed to the callbacks are owned
+ * by the parser and valid only during the call.
+ */
+#ifndef FLIGHTREC_PROTO_H
+#define FLIGHTREC_PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Directions as a parser sees them. */
+enum { FR_C2S = 0, FR_S2C = 1 };
+
+/* Return values of message parsers inside protocol files
+ * (picohttpparser's convention: consumed > 0, need more, malformed). */
+#define FR_NEED_MORE (-2)
+#define FR_MALFORMED (-1)
+
+/* probe() answers */
+enum {
+	FR_PROBE_NO = 0,    /* not this protocol */
+	FR_PROBE_MAYBE = 1, /* could be; show me more */
+	FR_PROBE_C2S = 2,   /* yes, and these bytes flow client -> server */
+	FR_PROBE_S2C = 3,   /* yes, and these bytes flow server -> client */
+};
+
+/* Transport of the connection. */
+enum { FR_TCP = 0, FR_UDP = 1 };
+
+/* One field of a protocol's detail table row. */
+enum { FR_F_NULL = 0, FR_F_INT, FR_F_TEXT };
+struct fr_field {
+	const char *name;
+	int type;
+	int64_t i;
+	const char *s; /* FR_F_TEXT: bytes, not necessarily NUL-terminated */
+	size_t len;
+};
+#define FR_MAX_FIELDS 16
+
+/* A request and its response, as a parser reports it.  Times are syscall
+ * timestamps (ns); 0 means "none" (no response, orphan response). */
+struct fr_req {
+	uint64_t req_first_ns, req_last_ns;
+	uint64_t resp_first_ns, resp_last_ns;
+	uint64_t req_bytes, resp_bytes;
+	const char *summary; /* "GET /api/users", "SET", "A example.com" */
+	const char *endpoint; /* low-cardinality dimension for the views:
+			       * "GET /api/users/{id}", "SET", "A" */
+	const char *status;  /* protocol-native status; NULL: no response */
+	int error;           /* 1: a failure (5xx, error reply, rcode != 0, none) */
+	const char *reason;  /* why there is no response / why odd; or NULL */
+	/* peer of this message when the transport has one per datagram */
+	const uint8_t *peer_addr; /* 4 or 16 bytes, or NULL */
+	int peer_family;
+	uint16_t peer_port;
+	/* the protocol's own table (fr_proto.table) */
+	int n_fields;
+	struct fr_field f[FR_MAX_FIELDS];
+};
+
+struct fr_pctx {
+	void *arg;
+	int transport; /* FR_TCP or FR_UDP */
+	void (*emit_request)(struct fr_pctx *ctx, const struct fr_req *r);
+	void (*anomaly)(struct fr_pctx *ctx, uint64_t ts, const char *kind,
+			const char *detail);
+};
+
+/* A chunk of one direction's stream. */
+struct fr_chunk {
+	int dir;      /* FR_C2S / FR_S2C */
+	uint64_t ts;  /* syscall timestamp */
+	const uint8_t *p;
+	size_t len;
+	/* UDP: the datagram's peer (else family 0) */
+	int peer_family;
+	const uint8_t *peer_addr;
+	uint16_t peer_port;
+};
+
+/* End-of-connection reasons for finish(). */
+enum { FR_END_CLOSE = 0, FR_END_RECORDING = 1, FR_END_EVICTED = 2 };
+
+struct fr_proto {
+	const char *name;   /* "http1", "redis", "dns": the protocol column */
+	const char *table;  /* detail table name: "http", "redis", "dns" */
+	const char *schema; /* CREATE TABLE for it (request_id first) */
+	size_t state_size;  /* bytes zeroed by the engine, then init() */
+	uint16_t ports[4];  /* well-known ports: a hint for the probe order */
+	int udp;            /* 1: also runs over UDP */
+	/* Looks at the first bytes seen in one direction; FR_PROBE_*. */
+	int (*probe)(const uint8_t *p, size_t n, int transport);
+	void (*init)(void *state, int transport);
+	/* Consumes a chunk.  Always consumes it all (buffering what it must,
+	 * within its own bounds); returns 0, or -1 when the stream is hopeless
+	 * (the engine then stops feeding this connection). */
+	int (*feed)(void *state, struct fr_pctx *ctx, const struct fr_chunk *c);
+	/* len bytes of direction dir are missing before the next chunk. */
+	void (*gap)(void *state, struct fr_pctx *ctx, int dir, uint64_t len, uint64_t ts);
+	/* End of the connection: report unanswered requests; free memory. */
+	void (*finish)(void *state, struct fr_pctx *ctx, int why, uint64_t ts);
+};
+
+/* The registry (analyze/registry.c), NULL-terminated. */
+extern const struct fr_proto *const fr_protocols[];
+
+/* Helpers shared by parsers (analyze/proto_util.c). */
+/* Case-insensitive compare of n bytes with a lowercase ASCII literal. */
+int fr_lc_eq(const uint8_t *p, size_t n, const char *lit);
+/* Appends a field to r; text fields are truncated to 4096 bytes. */
+void fr_field_int(struct fr_req *r, const char *name, int64_t v);
+void fr_field_text(struct fr_req *r, const char *name, const void *s, size_t len);
+void fr_field_str(struct fr_req *r, const char *name, const char *s);
+
+#endif

@@ -1,0 +1,621 @@
+/* redis.c - Redis serialization protocol RESP2 and RESP3, commands paired
+ * with replies FIFO (pipelining); push messages and pub/sub deliveries are
+ * not replies.
+ *
+ * Reference: https://redis.io/docs/latest/develop/reference/protocol-spec/
+ *
+ *   command  = "*" argc CRLF *( "$" len CRLF bytes CRLF )   | inline words CRLF
+ *   reply    = type-byte ... CRLF, where the type byte is one of
+ *     +  simple string   -  error         :  integer      $  bulk string
+ *     *  array           _  null (3)      ,  double (3)   #  boolean (3)
+ *     !  bulk error (3)  =  verbatim (3)  (  big number (3)
+ *     %  map (3)         ~  set (3)       >  push (3)     |  attribute (3)
+ *   aggregates: type count CRLF then count elements (maps and attributes
+ *   2*count); count -1 is a null.  Bulk: type len CRLF len bytes CRLF.
+ *
+ * The parser is a byte machine over lines and bulk payloads with a stack of
+ * remaining element counts, so any split of the input gives the same result.
+ * Bulk payloads are skipped without buffering (only the first bytes of the
+ * command name and key are kept).
+ */
+#include "../proto.h"
+#include "../../formats/bytes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINE_MAX 512   /* kept bytes of one line; longer lines are cut */
+#define DEPTH_MAX 32   /* nesting of aggregates */
+#define PEND_MAX 4096  /* commands waiting for replies */
+#define CAP 64         /* kept bytes of a command name / key / first elem */
+
+enum { ST_LINE = 0, ST_BULK, ST_RESYNC };
+
+struct rdir {
+	int st;
+	uint8_t line[LINE_MAX];
+	uint32_t llen;
+	int lcut;
+	int64_t rem[DEPTH_MAX];
+	int64_t top_n; /* element count of the top-level aggregate */
+	int depth;
+	uint64_t bulk_rem;
+	int cap_idx; /* which capture a bulk payload goes to, -1 none */
+	int in_msg;
+	uint64_t first_ts, last_ts, bytes;
+	uint8_t type; /* top-level type byte */
+	int attr;     /* top-level attribute in progress (RESP3 '|') */
+	int null;     /* top-level null ($-1, *-1 or _) */
+	/* captures: 0 command / first element, 1 key, 2 error text */
+	char cap[3][CAP + 1];
+	uint32_t caplen[3];
+	int64_t argc;
+};
+
+struct pend {
+	char cmd[CAP + 1];
+	char key[CAP + 1];
+	int64_t argc;
+	uint64_t first_ts, last_ts, bytes;
+};
+
+struct redis {
+	struct rdir d[2];
+	struct pend *q;
+	uint32_t qhead, qlen, qcap;
+	int pubsub;
+};
+
+static const char *type_name(uint8_t t)
+{
+	switch (t) {
+	case '+': return "simple";
+	case '-': return "error";
+	case ':': return "integer";
+	case '$': return "bulk";
+	case '*': return "array";
+	case '_': return "null";
+	case ',': return "double";
+	case '#': return "boolean";
+	case '!': return "error";
+	case '=': return "verbatim";
+	case '(': return "bignum";
+	case '%': return "map";
+	case '~': return "set";
+	case '>': return "push";
+	case '|': return "attribute";
+	default: return "?";
+	}
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static int parse_i64(const uint8_t *p, size_t n, int64_t *out)
+{
+	struct fr_cur c;
+	cur_init(&c, p, n);
+	int neg = 0;
+	int64_t v = 0;
+	size_t digits = 0;
+	if (cur_left(&c) && *c.p == '-') {
+		neg = 1;
+		cur_skip(&c, 1);
+	}
+	while (cur_left(&c)) {
+		uint8_t ch = cur_u8(&c);
+		if (ch < '0' || ch > '9' || ++digits > 18)
+			return -1;
+		v = v * 10 + (ch - '0');
+	}
+	if (!digits)
+		return -1;
+	*out = neg ? -v : v;
+	return 0;
+}
+
+static void cap_add(struct rdir *d, int i, const uint8_t *p, size_t n)
+{
+	if (i < 0 || i > 2)
+		return;
+	size_t room = CAP - d->caplen[i];
+	if (n > room)
+		n = room;
+	for (size_t k = 0; k < n; k++)
+		d->cap[i][d->caplen[i] + k] = (p[k] >= 0x20 && p[k] < 0x7f) ? (char)p[k] : '?';
+	d->caplen[i] += (uint32_t)n;
+	d->cap[i][d->caplen[i]] = 0;
+}
+
+static void upcase(char *s)
+{
+	for (; *s; s++)
+		if (*s >= 'a' && *s <= 'z')
+			*s = (char)(*s - 32);
+}
+
+static struct pend *q_front(struct redis *s)
+{
+	return s->qlen ? &s->q[s->qhead % s->qcap] : NULL;
+}
+
+static void q_pop(struct redis *s)
+{
+	if (s->qlen) {
+		s->qhead = (s->qhead + 1) % s->qcap;
+		s->qlen--;
+	}
+}
+
+static void emit(struct fr_pctx *ctx, const struct pend *p, const struct rdir *r, uint64_t ts, const char *reason)
+{
+	struct fr_req q;
+	memset(&q, 0, sizeof(q));
+	char summary[2 * CAP + 8], status[CAP + 16], err[CAP + 1];
+	if (p) {
+		if (p->key[0])
+			snprintf(summary, sizeof(summary), "%s %s", p->cmd, p->key);
+		else
+			snprintf(summary, sizeof(summary), "%s", p->cmd);
+		q.req_first_ns = p->first_ts;
+		q.req_last_ns = p->last_ts;
+		q.req_bytes = p->bytes;
+		q.endpoint = p->cmd;
+	} else {
+		snprintf(summary, sizeof(summary), "(reply without command)");
+	}
+	q.summary = summary;
+	err[0] = 0;
+	if (r) {
+		if (r->type == '-' || r->type == '!') {
+			/* the error prefix: first word of the error text */
+			snprintf(err, sizeof(err), "%s", r->cap[2]);
+			size_t w = strcspn(err, " ");
+			snprintf(status, sizeof(status), "%.*s", (int)w, err);
+			q.error = 1;
+		} else {
+			snprintf(status, sizeof(status), "%s", r->null ? "null" : type_name(r->type));
+		}
+		q.status = status;
+		q.resp_first_ns = r->first_ts;
+		q.resp_last_ns = ts;
+		q.resp_bytes = r->bytes;
+	} else {
+		q.error = 1;
+	}
+	q.reason = reason;
+	fr_field_str(&q, "command", p ? p->cmd : NULL);
+	fr_field_str(&q, "key", p && p->key[0] ? p->key : NULL);
+	if (p)
+		fr_field_int(&q, "argc", p->argc);
+	else
+		fr_field_str(&q, "argc", NULL);
+	fr_field_str(&q, "reply_type", r ? (r->null ? "null" : type_name(r->type)) : NULL);
+	fr_field_str(&q, "error", err[0] ? err : NULL);
+	ctx->emit_request(ctx, &q);
+}
+
+/* ---- messages ------------------------------------------------------------ */
+
+static void reset_msg(struct rdir *d)
+{
+	d->in_msg = 0;
+	d->depth = 0;
+	d->type = 0;
+	d->attr = 0;
+	d->null = 0;
+	d->bytes = 0;
+	d->argc = 0;
+	d->top_n = 0;
+	for (int i = 0; i < 3; i++) {
+		d->caplen[i] = 0;
+		d->cap[i][0] = 0;
+	}
+}
+
+static void on_command(struct redis *s, struct fr_pctx *ctx, struct rdir *d)
+{
+	if (s->qlen == PEND_MAX) {
+		ctx->anomaly(ctx, d->last_ts, "unpaired_request", "redis: more than 4096 commands waiting; oldest dropped");
+		emit(ctx, q_front(s), NULL, 0, "pipeline overflow");
+		q_pop(s);
+	}
+	if (s->qlen == s->qcap) {
+		uint32_t nc = s->qcap ? s->qcap * 2 : 8;
+		struct pend *nq = calloc(nc, sizeof(*nq));
+		if (!nq)
+			return;
+		for (uint32_t i = 0; i < s->qlen; i++)
+			nq[i] = s->q[(s->qhead + i) % s->qcap];
+		free(s->q);
+		s->q = nq;
+		s->qcap = nc;
+		s->qhead = 0;
+	}
+	struct pend *p = &s->q[(s->qhead + s->qlen) % s->qcap];
+	s->qlen++;
+	memset(p, 0, sizeof(*p));
+	memcpy(p->cmd, d->cap[0], sizeof(p->cmd));
+	upcase(p->cmd);
+	memcpy(p->key, d->cap[1], sizeof(p->key));
+	p->argc = d->argc;
+	p->first_ts = d->first_ts;
+	p->last_ts = d->last_ts;
+	p->bytes = d->bytes;
+	if (strstr(p->cmd, "SUBSCRIBE") && strncmp(p->cmd, "UN", 2) && strncmp(p->cmd, "PUN", 3) &&
+	    strncmp(p->cmd, "SUN", 3))
+		s->pubsub = 1;
+}
+
+static void on_reply(struct redis *s, struct fr_pctx *ctx, struct rdir *d, uint64_t ts)
+{
+	if (d->type == '>')
+		return; /* RESP3 push: out of band, not a reply */
+	if (s->pubsub && (d->type == '*')) {
+		char first[CAP + 1];
+		memcpy(first, d->cap[0], sizeof(first));
+		upcase(first);
+		if (!strcmp(first, "MESSAGE") || !strcmp(first, "PMESSAGE") || !strcmp(first, "SMESSAGE"))
+			return; /* a pub/sub delivery */
+		struct pend *h = q_front(s);
+		if (strstr(first, "SUBSCRIBE") && (!h || !strstr(h->cmd, "SUBSCRIBE")))
+			return; /* further confirmations of one (UN)SUBSCRIBE with many channels */
+	}
+	struct pend *p = q_front(s);
+	if (!p)
+		ctx->anomaly(ctx, ts, "unpaired_response", "redis: reply without a command");
+	emit(ctx, p, d, ts, p ? NULL : "reply without command");
+	q_pop(s);
+}
+
+/* One element ended at the current depth. */
+static void elem_done(struct redis *s, struct fr_pctx *ctx, int dir, uint64_t ts)
+{
+	struct rdir *d = &s->d[dir];
+	for (;;) {
+		if (d->depth == 0) {
+			if (d->attr) { /* the attribute ended; its reply follows */
+				d->attr = 0;
+				d->type = 0;
+				return;
+			}
+			d->last_ts = ts;
+			if (dir == FR_C2S)
+				on_command(s, ctx, d);
+			else
+				on_reply(s, ctx, d, ts);
+			reset_msg(d);
+			return;
+		}
+		if (--d->rem[d->depth - 1] > 0)
+			return;
+		d->depth--;
+	}
+}
+
+/* Index of the element starting now inside the top-level aggregate, or -1. */
+static int top_index(const struct rdir *d)
+{
+	if (d->depth != 1)
+		return -1;
+	return (int)(d->top_n - d->rem[0]);
+}
+
+static void to_resync(struct redis *s, struct fr_pctx *ctx, int dir, uint64_t ts, const char *why)
+{
+	struct rdir *d = &s->d[dir];
+	if (why)
+		ctx->anomaly(ctx, ts, "parse_error", why);
+	if (dir == FR_S2C) {
+		/* replies were lost: the commands waiting cannot be paired safely */
+		while (s->qlen) {
+			emit(ctx, q_front(s), NULL, 0, "reply lost in gap");
+			q_pop(s);
+		}
+	}
+	reset_msg(d);
+	d->st = ST_RESYNC;
+	d->llen = 0;
+	d->lcut = 0;
+}
+
+/* A complete line (without CR LF) in state ST_LINE. */
+static void on_line(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_t *l, size_t n, uint64_t ts)
+{
+	struct rdir *d = &s->d[dir];
+	if (!d->in_msg) {
+		if (n == 0)
+			return; /* stray CRLF */
+		d->in_msg = 1;
+		d->first_ts = ts;
+	}
+	if (n == 0) {
+		to_resync(s, ctx, dir, ts, "redis: empty line");
+		return;
+	}
+	uint8_t t = l[0];
+	int top = d->depth == 0 && !d->type;
+	int idx = top_index(d);
+	int64_t v = 0;
+	switch (t) {
+	case '*': case '~': case '>': case '%': case '|':
+		if (parse_i64(l + 1, n - 1, &v) < 0 || v > 1000000000) {
+			to_resync(s, ctx, dir, ts, "redis: bad aggregate length");
+			return;
+		}
+		if (top) {
+			d->type = t;
+			if (t == '|')
+				d->attr = 1;
+		}
+		if (t == '%' || t == '|')
+			v *= 2;
+		if (top && dir == FR_C2S)
+			d->argc = v;
+		if (top && v < 0)
+			d->null = 1;
+		if (v <= 0) {
+			elem_done(s, ctx, dir, ts);
+			return;
+		}
+		if (d->depth >= DEPTH_MAX) {
+			to_resync(s, ctx, dir, ts, "redis: nesting deeper than 32");
+			return;
+		}
+		d->rem[d->depth++] = v;
+		if (d->depth == 1)
+			d->top_n = v;
+		return;
+	case '$': case '=': case '!':
+		if (parse_i64(l + 1, n - 1, &v) < 0 || v < -1 || v > 1000000000000LL) {
+			to_resync(s, ctx, dir, ts, "redis: bad bulk length");
+			return;
+		}
+		if (top)
+			d->type = t;
+		if (v < 0) {
+			if (top)
+				d->null = 1;
+			elem_done(s, ctx, dir, ts);
+			return;
+		}
+		d->st = ST_BULK;
+		d->bulk_rem = (uint64_t)v + 2;
+		d->cap_idx = -1;
+		if (idx == 0 || idx == 1)
+			d->cap_idx = idx;
+		else if (top && t == '!')
+			d->cap_idx = 2;
+		return;
+	case '+': case '-': case ':': case '_': case ',': case '#': case '(':
+		if (top)
+			d->type = t;
+		if (top && t == '_')
+			d->null = 1;
+		if (idx == 0 || idx == 1)
+			cap_add(d, idx, l + 1, n - 1);
+		if (top && t == '-')
+			cap_add(d, 2, l + 1, n - 1);
+		elem_done(s, ctx, dir, ts);
+		return;
+	default:
+		if (top && dir == FR_C2S) {
+			/* inline command: words separated by spaces */
+			size_t i = 0, w = 0;
+			while (i < n) {
+				while (i < n && (l[i] == ' ' || l[i] == '\t'))
+					i++;
+				size_t j = i;
+				while (j < n && l[j] != ' ' && l[j] != '\t')
+					j++;
+				if (j > i) {
+					if (w < 2)
+						cap_add(d, (int)w, l + i, j - i);
+					w++;
+				}
+				i = j;
+			}
+			d->argc = (int64_t)w;
+			d->type = '*';
+			elem_done(s, ctx, dir, ts);
+			return;
+		}
+		to_resync(s, ctx, dir, ts, "redis: unknown type byte");
+	}
+}
+
+static void feed_dir(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
+{
+	struct rdir *d = &s->d[dir];
+	struct fr_cur c;
+	cur_init(&c, p, n);
+	while (cur_left(&c)) {
+		size_t left = cur_left(&c);
+		if (d->st == ST_BULK) {
+			size_t take = left < d->bulk_rem ? left : (size_t)d->bulk_rem;
+			const uint8_t *b = NULL;
+			cur_bytes(&c, &b, take);
+			d->bytes += take;
+			if (d->cap_idx >= 0 && d->bulk_rem > 2) {
+				size_t data = d->bulk_rem - 2 < take ? (size_t)(d->bulk_rem - 2) : take;
+				cap_add(d, d->cap_idx, b, data);
+			}
+			d->bulk_rem -= take;
+			if (!d->bulk_rem) {
+				d->st = ST_LINE;
+				elem_done(s, ctx, dir, ts);
+			}
+			continue;
+		}
+		const uint8_t *nl = memchr(c.p, '\n', left);
+		size_t take = nl ? (size_t)(nl - c.p) + 1 : left;
+		const uint8_t *b = NULL;
+		cur_bytes(&c, &b, take);
+		if (d->in_msg || d->st == ST_LINE)
+			d->bytes += take;
+		size_t keep = take;
+		if (d->llen + keep > LINE_MAX) {
+			keep = LINE_MAX - d->llen;
+			d->lcut = 1;
+		}
+		memcpy(d->line + d->llen, b, keep);
+		d->llen += (uint32_t)keep;
+		if (!nl)
+			continue;
+		size_t ln = d->llen;
+		if (!d->lcut) {
+			ln--; /* the LF */
+			if (ln && d->line[ln - 1] == '\r')
+				ln--;
+		}
+		d->llen = 0;
+		int cut = d->lcut;
+		d->lcut = 0;
+		if (d->st == ST_RESYNC) {
+			/* a command starts with "*<n>"; a reply with any type byte at
+			 * a line start.  Both are guesses after a gap. */
+			if (cut || ln < 1)
+				continue;
+			uint8_t t = d->line[0];
+			int64_t v;
+			int ok = dir == FR_C2S ? (t == '*' && parse_i64(d->line + 1, ln - 1, &v) == 0 && v > 0)
+					       : (strchr("+-:*%~_,#(", t) != NULL);
+			if (!ok)
+				continue;
+			d->st = ST_LINE;
+			reset_msg(d);
+			d->bytes = take;
+		}
+		if (cut && d->line[0] != '+' && d->line[0] != '-') {
+			to_resync(s, ctx, dir, ts, "redis: line longer than 512 bytes");
+			continue;
+		}
+		on_line(s, ctx, dir, d->line, ln, ts);
+	}
+}
+
+/* ---- the descriptor ------------------------------------------------------ */
+
+/* Commands recognised in the inline form ("SET k v\n", as redis-cli --pipe
+ * and telnet users send them). */
+static const char *const inline_cmds[] = {
+	"get", "set", "del", "incr", "decr", "incrby", "ping", "echo", "hget", "hset", "hgetall",
+	"hdel", "lpush", "rpush", "lpop", "rpop", "lrange", "llen", "sadd", "srem", "smembers",
+	"zadd", "zrange", "zrem", "expire", "ttl", "exists", "keys", "scan", "mget", "mset",
+	"auth", "select", "info", "hello", "client", "config", "subscribe", "psubscribe",
+	"publish", "multi", "exec", "discard", "watch", "flushall", "flushdb", "dbsize", "quit",
+	"setex", "setnx", "getset", "append", "type", "rename", "xadd", "xread", NULL,
+};
+
+static int inline_probe(const uint8_t *p, size_t n)
+{
+	size_t w = 0;
+	while (w < n && w < 16 && p[w] != ' ' && p[w] != '\r' && p[w] != '\n')
+		w++;
+	if (w == 0 || w == 16)
+		return FR_PROBE_NO;
+	int known = 0;
+	for (int i = 0; inline_cmds[i]; i++)
+		if (fr_lc_eq(p, w, inline_cmds[i]))
+			known = 1;
+	if (!known)
+		return FR_PROBE_NO;
+	for (size_t i = w; i < n; i++) {
+		if (p[i] == '\n')
+			return FR_PROBE_C2S;
+		if (p[i] < 0x20 && p[i] != '\r' && p[i] != '\t')
+			return FR_PROBE_NO;
+		if (i > 1024)
+			return FR_PROBE_NO;
+	}
+	return FR_PROBE_MAYBE;
+}
+
+static int redis_probe(const uint8_t *p, size_t n, int transport)
+{
+	if (transport != FR_TCP || n < 1)
+		return FR_PROBE_NO;
+	if (p[0] != '*')
+		return inline_probe(p, n);
+	/* a command: "*<digits>\r\n$<digits>\r\n" */
+	if (p[0] == '*') {
+		size_t i = 1;
+		while (i < n && i < 12 && p[i] >= '0' && p[i] <= '9')
+			i++;
+		if (i == 1)
+			return FR_PROBE_NO;
+		if (i >= n)
+			return FR_PROBE_MAYBE;
+		if (p[i] != '\r')
+			return FR_PROBE_NO;
+		if (i + 2 >= n)
+			return FR_PROBE_MAYBE;
+		if (p[i + 1] != '\n')
+			return FR_PROBE_NO;
+		return p[i + 2] == '$' ? FR_PROBE_C2S : FR_PROBE_NO;
+	}
+	return FR_PROBE_NO;
+}
+
+static void redis_init(void *state, int transport)
+{
+	(void)state;
+	(void)transport;
+}
+
+static int redis_feed(void *state, struct fr_pctx *ctx, const struct fr_chunk *ch)
+{
+	struct redis *s = state;
+	if (ch->dir < 0 || ch->dir > 1)
+		return -1;
+	feed_dir(s, ctx, ch->dir, ch->p, ch->len, ch->ts);
+	return 0;
+}
+
+static void redis_gap(void *state, struct fr_pctx *ctx, int dir, uint64_t len, uint64_t ts)
+{
+	struct redis *s = state;
+	if (dir < 0 || dir > 1)
+		return;
+	struct rdir *d = &s->d[dir];
+	if (d->st == ST_BULK && len + 2 <= d->bulk_rem) {
+		d->bulk_rem -= len; /* inside a bulk payload: still in sync */
+		d->bytes += len;
+		return;
+	}
+	if (d->st == ST_LINE && !d->in_msg && d->llen == 0 && dir == FR_C2S) {
+		to_resync(s, ctx, dir, ts, NULL);
+		return;
+	}
+	to_resync(s, ctx, dir, ts, NULL);
+}
+
+static void redis_finish(void *state, struct fr_pctx *ctx, int why, uint64_t ts)
+{
+	struct redis *s = state;
+	(void)ts;
+	const char *reason = why == FR_END_CLOSE ? "connection closed" :
+			     why == FR_END_EVICTED ? "connection evicted" : "end of recording";
+	while (s->qlen) {
+		emit(ctx, q_front(s), NULL, 0, reason);
+		q_pop(s);
+	}
+	free(s->q);
+	s->q = NULL;
+	s->qcap = 0;
+}
+
+const struct fr_proto fr_proto_redis = {
+	.name = "redis",
+	.table = "redis",
+	.schema = "CREATE TABLE redis (request_id INTEGER PRIMARY KEY, command TEXT, key TEXT, "
+		  "argc INTEGER, reply_type TEXT, error TEXT)",
+	.state_size = sizeof(struct redis),
+	.ports = {6379, 6380, 26379, 0},
+	.udp = 0,
+	.probe = redis_probe,
+	.init = redis_init,
+	.feed = redis_feed,
+	.gap = redis_gap,
+	.finish = redis_finish,
+};

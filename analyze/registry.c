@@ -1,0 +1,14 @@
+/* registry.c - the protocol registry: one line per protocol.  Detection tries
+ * them in this order (those whose well-known port matches first). */
+#include "proto.h"
+
+extern const struct fr_proto fr_proto_http1;
+extern const struct fr_proto fr_proto_redis;
+extern const struct fr_proto fr_proto_dns;
+
+const struct fr_proto *const fr_protocols[] = {
+	&fr_proto_http1,
+	&fr_proto_redis,
+	&fr_proto_dns,
+	NULL,
+};

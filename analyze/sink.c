@@ -1,0 +1,669 @@
+/* sink.c - the SQLite sink: prepared statements inside large transactions,
+ * one lock for all threads; indexes, attribution, peer links and stable
+ * request ids after the load. */
+#define _GNU_SOURCE
+#include "engine.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+	S_KV, S_SEG, S_PROC, S_POD, S_POD_IP, S_POD_LABEL, S_POD_CONT, S_SVC, S_SVC_IP,
+	S_SVC_SEL, S_MARK, S_CONN, S_REQ, S_ANOM, S_N
+};
+
+static const char *const stmt_sql[S_N] = {
+	[S_KV] = "INSERT OR REPLACE INTO recording (key, value) VALUES (?, ?)",
+	[S_SEG] = "INSERT INTO segments VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[S_PROC] = "INSERT OR IGNORE INTO processes VALUES (?,?,?,?,?,?,?,?,?,?)",
+	[S_POD] = "INSERT OR IGNORE INTO pods VALUES (?,?,?,?,?,?,?,?,?)",
+	[S_POD_IP] = "INSERT OR IGNORE INTO pod_ips VALUES (?,?)",
+	[S_POD_LABEL] = "INSERT OR IGNORE INTO pod_labels VALUES (?,?,?)",
+	[S_POD_CONT] = "INSERT OR IGNORE INTO pod_containers VALUES (?,?,?,?)",
+	[S_SVC] = "INSERT OR IGNORE INTO services VALUES (?,?,?,?,?)",
+	[S_SVC_IP] = "INSERT OR IGNORE INTO service_ips VALUES (?,?,?)",
+	[S_SVC_SEL] = "INSERT OR IGNORE INTO service_selector VALUES (?,?,?,?)",
+	[S_MARK] = "INSERT INTO marks VALUES (?,?,?,?)",
+	[S_CONN] = "INSERT INTO connections (id, node, pid, fd, gen, transport, role, protocol,"
+		   " local_addr, local_port, remote_addr, remote_port, start_ns, end_ns, bytes_out,"
+		   " bytes_in, gap_bytes, requests, closed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[S_REQ] = "INSERT INTO load_requests (id, conn_id, seq, protocol, side, start_ns, end_ns,"
+		  " latency_ns, upload_ns, wait_ns, download_ns, summary, endpoint, status, error,"
+		  " reason, req_bytes, resp_bytes, peer_addr, peer_port)"
+		  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+	[S_ANOM] = "INSERT INTO anomalies VALUES (?,?,?,?)",
+};
+
+#define MAX_PROTOS 16
+
+struct sink {
+	sqlite3 *db;
+	pthread_mutex_t lock;
+	sqlite3_stmt *st[S_N];
+	sqlite3_stmt *detail[MAX_PROTOS];
+	const struct fr_proto *detail_proto[MAX_PROTOS];
+	uint64_t rows;
+	int failed;
+};
+
+static double t_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* FLIGHTREC_TIMING=1: phase times on stderr (for the benchmark). */
+static void phase(const char *what)
+{
+	static double t0;
+	static int on = -1;
+	if (on < 0)
+		on = getenv("FLIGHTREC_TIMING") != NULL;
+	if (!on)
+		return;
+	double t = t_now();
+	if (t0 > 0)
+		fprintf(stderr, "flightrec: %-12s %.2f s\n", what, t - t0);
+	t0 = t;
+}
+
+static int exec(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "flightrec: sqlite: %s\n", msg ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+struct sink *sink_open(const char *path, char *err, size_t errlen)
+{
+	unlink(path);
+	struct sink *s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	if (sqlite3_open(path, &s->db) != SQLITE_OK) {
+		snprintf(err, errlen, "cannot create %s: %s", path, sqlite3_errmsg(s->db));
+		goto fail;
+	}
+	if (exec(s->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE;"
+			"PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;") < 0 ||
+	    exec(s->db, fr_schema_sql) < 0) {
+		snprintf(err, errlen, "cannot create the schema in %s", path);
+		goto fail;
+	}
+	/* rows land in load_* tables in arrival order (appends are cheap) and
+	 * move to their final tables in canonical order at the end */
+	if (exec(s->db, "CREATE TABLE load_requests AS SELECT * FROM requests WHERE 0") < 0) {
+		snprintf(err, errlen, "cannot create the load tables in %s", path);
+		goto fail;
+	}
+	for (int i = 0; fr_protocols[i]; i++) {
+		char sql[256];
+		snprintf(sql, sizeof(sql), "CREATE TABLE load_%s AS SELECT * FROM %s WHERE 0",
+			 fr_protocols[i]->table, fr_protocols[i]->table);
+		if (exec(s->db, fr_protocols[i]->schema) < 0 || exec(s->db, sql) < 0) {
+			snprintf(err, errlen, "cannot create table %s", fr_protocols[i]->table);
+			goto fail;
+		}
+	}
+	for (int i = 0; i < S_N; i++)
+		if (sqlite3_prepare_v2(s->db, stmt_sql[i], -1, &s->st[i], NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "sqlite: %s", sqlite3_errmsg(s->db));
+			goto fail;
+		}
+	exec(s->db, "BEGIN");
+	phase("open");
+	return s;
+fail:
+	for (int i = 0; i < S_N; i++)
+		sqlite3_finalize(s->st[i]);
+	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return NULL;
+}
+
+static void step(struct sink *s, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE && !s->failed) {
+		fprintf(stderr, "flightrec: sqlite insert: %s\n", sqlite3_errmsg(s->db));
+		s->failed = 1;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (++s->rows % 500000 == 0) {
+		exec(s->db, "COMMIT");
+		exec(s->db, "BEGIN");
+	}
+}
+
+static void bt(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+static void bspan(sqlite3_stmt *st, int i, struct fr_span sp)
+{
+	if (sp.p && sp.len)
+		sqlite3_bind_text(st, i, (const char *)sp.p, (int)sp.len, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(st, i);
+}
+static void bi(sqlite3_stmt *st, int i, int64_t v) { sqlite3_bind_int64(st, i, v); }
+
+void sink_kv(struct sink *s, const char *key, const char *value)
+{
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = s->st[S_KV];
+	bt(st, 1, key);
+	bt(st, 2, value);
+	step(s, st);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sink_segment(struct sink *s, const char *file, const struct fr_header *h, const char *sha256,
+		  uint64_t bytes, const struct fr_reader_stats *stt, size_t damaged, int has_footer,
+		  uint64_t first_ts, uint64_t last_ts)
+{
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = s->st[S_SEG];
+	bt(st, 1, file);
+	bt(st, 2, h->node);
+	bi(st, 3, (int64_t)h->segment_index);
+	bt(st, 4, h->source);
+	bt(st, 5, h->recorder);
+	bt(st, 6, sha256);
+	bi(st, 7, (int64_t)bytes);
+	bi(st, 8, (int64_t)stt->blocks);
+	bi(st, 9, (int64_t)stt->records);
+	bi(st, 10, (int64_t)damaged);
+	bi(st, 11, has_footer);
+	bi(st, 12, (int64_t)first_ts);
+	bi(st, 13, (int64_t)last_ts);
+	bi(st, 14, h->wall_offset_ns);
+	bi(st, 15, h->snaplen);
+	step(s, st);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Strips a runtime prefix ("containerd://", "docker://") from an id. */
+static struct fr_span strip_runtime(struct fr_span sp)
+{
+	for (uint32_t i = 0; i + 2 < sp.len; i++)
+		if (sp.p[i] == ':' && sp.p[i + 1] == '/' && sp.p[i + 2] == '/') {
+			sp.p += i + 3;
+			sp.len -= i + 3;
+			break;
+		}
+	return sp;
+}
+
+void sink_process(struct sink *s, const char *node, const struct fr_process *p)
+{
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = s->st[S_PROC];
+	bt(st, 1, node);
+	bi(st, 2, p->pid);
+	bi(st, 3, p->ppid);
+	bi(st, 4, (int64_t)p->start_ns);
+	bspan(st, 5, p->comm);
+	bspan(st, 6, p->exe);
+	/* cmdline: NUL-separated -> spaces */
+	if (p->cmdline.len) {
+		char *c = malloc(p->cmdline.len);
+		if (c) {
+			uint32_t n = p->cmdline.len;
+			memcpy(c, p->cmdline.p, n);
+			while (n && c[n - 1] == 0)
+				n--;
+			for (uint32_t i = 0; i < n; i++)
+				if (!c[i])
+					c[i] = ' ';
+			sqlite3_bind_text(st, 7, c, (int)n, SQLITE_TRANSIENT);
+			free(c);
+		}
+	}
+	bi(st, 8, (int64_t)p->cgroup_id);
+	bspan(st, 9, p->cgroup_path);
+	bspan(st, 10, strip_runtime(p->container_id));
+	step(s, st);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static char *span_dup(struct fr_span sp)
+{
+	char *c = malloc(sp.len + 1);
+	if (c) {
+		if (sp.len)
+			memcpy(c, sp.p, sp.len);
+		c[sp.len] = 0;
+	}
+	return c;
+}
+
+void sink_pod(struct sink *s, const struct fr_pod *p)
+{
+	char *ns = span_dup(p->namespace_), *name = span_dup(p->name), *owner = span_dup(p->owner_name);
+	char *uid = p->uid.len ? span_dup(p->uid) : NULL;
+	char *ips = NULL, *labels = NULL, *wl = NULL;
+	size_t il = 0, ll = 0;
+	FILE *fi = open_memstream(&ips, &il), *fl = open_memstream(&labels, &ll);
+	if (!ns || !name || !owner || !fi || !fl)
+		goto out;
+	if (!uid && asprintf(&uid, "%s/%s", ns, name) < 0)
+		uid = NULL;
+	if (asprintf(&wl, "%s/%s", ns, owner[0] ? owner : name) < 0)
+		wl = NULL;
+	for (uint32_t i = 0; i < p->n_ips; i++)
+		fprintf(fi, "%s%.*s", i ? "," : "", (int)p->ips[i].len, (const char *)p->ips[i].p);
+	for (uint32_t i = 0; i < p->n_labels; i++)
+		fprintf(fl, "%s%.*s=%.*s", i ? "," : "", (int)p->labels[i].key.len,
+			(const char *)p->labels[i].key.p, (int)p->labels[i].value.len,
+			(const char *)p->labels[i].value.p);
+	fclose(fi);
+	fclose(fl);
+	fi = fl = NULL;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = s->st[S_POD];
+	bt(st, 1, uid);
+	bt(st, 2, ns);
+	bt(st, 3, name);
+	bspan(st, 4, p->node);
+	bspan(st, 5, p->owner_kind);
+	bspan(st, 6, p->owner_name);
+	bt(st, 7, wl);
+	bt(st, 8, ips);
+	bt(st, 9, labels);
+	step(s, st);
+	for (uint32_t i = 0; i < p->n_ips; i++) {
+		st = s->st[S_POD_IP];
+		bspan(st, 1, p->ips[i]);
+		bt(st, 2, uid);
+		step(s, st);
+	}
+	for (uint32_t i = 0; i < p->n_labels; i++) {
+		st = s->st[S_POD_LABEL];
+		bt(st, 1, uid);
+		bspan(st, 2, p->labels[i].key);
+		bspan(st, 3, p->labels[i].value);
+		step(s, st);
+	}
+	for (uint32_t i = 0; i < p->n_containers; i++) {
+		st = s->st[S_POD_CONT];
+		bspan(st, 1, strip_runtime(p->containers[i].id));
+		bt(st, 2, uid);
+		bspan(st, 3, p->containers[i].name);
+		bspan(st, 4, p->containers[i].image);
+		step(s, st);
+	}
+	pthread_mutex_unlock(&s->lock);
+out:
+	if (fi)
+		fclose(fi);
+	if (fl)
+		fclose(fl);
+	free(ns), free(name), free(owner), free(uid), free(ips), free(labels), free(wl);
+}
+
+void sink_service(struct sink *s, const struct fr_service *v)
+{
+	char *ips = NULL, *ports = NULL, *sel = NULL;
+	size_t a = 0, b = 0, c = 0;
+	FILE *fi = open_memstream(&ips, &a), *fp = open_memstream(&ports, &b), *fs = open_memstream(&sel, &c);
+	if (!fi || !fp || !fs)
+		goto out;
+	for (uint32_t i = 0; i < v->n_ips; i++)
+		fprintf(fi, "%s%.*s", i ? "," : "", (int)v->ips[i].len, (const char *)v->ips[i].p);
+	for (uint32_t i = 0; i < v->n_ports; i++)
+		fprintf(fp, "%s%u->%u/%s", i ? "," : "", v->ports[i].port, v->ports[i].target_port,
+			v->ports[i].proto == 17 ? "udp" : "tcp");
+	for (uint32_t i = 0; i < v->n_selector; i++)
+		fprintf(fs, "%s%.*s=%.*s", i ? "," : "", (int)v->selector[i].key.len,
+			(const char *)v->selector[i].key.p, (int)v->selector[i].value.len,
+			(const char *)v->selector[i].value.p);
+	fclose(fi), fclose(fp), fclose(fs);
+	fi = fp = fs = NULL;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = s->st[S_SVC];
+	bspan(st, 1, v->namespace_);
+	bspan(st, 2, v->name);
+	bt(st, 3, ips);
+	bt(st, 4, ports);
+	bt(st, 5, sel);
+	step(s, st);
+	for (uint32_t i = 0; i < v->n_ips; i++) {
+		st = s->st[S_SVC_IP];
+		bspan(st, 1, v->ips[i]);
+		bspan(st, 2, v->namespace_);
+		bspan(st, 3, v->name);
+		step(s, st);
+	}
+	for (uint32_t i = 0; i < v->n_selector && i < FR_POD_MAX_LABELS; i++) {
+		st = s->st[S_SVC_SEL];
+		bspan(st, 1, v->namespace_);
+		bspan(st, 2, v->name);
+		bspan(st, 3, v->selector[i].key);
+		bspan(st, 4, v->selector[i].value);
+		step(s, st);
+	}
+	pthread_mutex_unlock(&s->lock);
+out:
+	if (fi)
+		fclose(fi);
+	if (fp)
+		fclose(fp);
+	if (fs)
+		fclose(fs);
+	free(ips), free(ports), free(sel);
+}
+
+void sink_mark(struct sink *s, const char *node, uint64_t ts, const struct fr_mark *m)
+{
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = s->st[S_MARK];
+	bt(st, 1, node);
+	bi(st, 2, (int64_t)ts);
+	bspan(st, 3, m->kind);
+	bspan(st, 4, m->text);
+	step(s, st);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void baddr(sqlite3_stmt *st, int i, const struct fr_addr *a)
+{
+	char buf[64];
+	if (a->family == 4)
+		snprintf(buf, sizeof(buf), "%u.%u.%u.%u", a->addr[0], a->addr[1], a->addr[2], a->addr[3]);
+	else if (a->family == 6) {
+		struct fr_addr b = *a;
+		b.port = 0;
+		fr_addr_str(&b, buf, sizeof(buf));
+		/* "[x::y]:0" -> "x::y" */
+		char *e = strrchr(buf, ']');
+		if (e)
+			*e = 0;
+		memmove(buf, buf + 1, strlen(buf));
+	} else {
+		sqlite3_bind_null(st, i);
+		sqlite3_bind_null(st, i + 1);
+		return;
+	}
+	sqlite3_bind_text(st, i, buf, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, i + 1, a->port);
+}
+
+static const char *role_name(int r)
+{
+	return r == FR_ROLE_CLIENT ? "client" : r == FR_ROLE_SERVER ? "server" : "unknown";
+}
+
+void sink_conn(struct sink *s, const struct conn_row *c)
+{
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = s->st[S_CONN];
+	bi(st, 1, (int64_t)c->id);
+	bt(st, 2, c->node);
+	bi(st, 3, c->key.pid);
+	bi(st, 4, c->key.fd);
+	bi(st, 5, c->key.gen);
+	bt(st, 6, c->transport == FR_UDP ? "udp" : "tcp");
+	bt(st, 7, role_name(c->role));
+	bt(st, 8, c->protocol);
+	baddr(st, 9, &c->local);
+	baddr(st, 11, &c->remote);
+	bi(st, 13, (int64_t)c->start_ns);
+	bi(st, 14, (int64_t)c->end_ns);
+	bi(st, 15, (int64_t)c->bytes_out);
+	bi(st, 16, (int64_t)c->bytes_in);
+	bi(st, 17, (int64_t)c->gap_bytes);
+	bi(st, 18, (int64_t)c->requests);
+	bi(st, 19, c->closed);
+	step(s, st);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static sqlite3_stmt *detail_stmt(struct sink *s, const struct fr_proto *p, const struct fr_req *r)
+{
+	int k;
+	for (k = 0; k < MAX_PROTOS && s->detail_proto[k]; k++)
+		if (s->detail_proto[k] == p)
+			return s->detail[k];
+	if (k == MAX_PROTOS)
+		return NULL;
+	char *sql = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&sql, &n);
+	if (!f)
+		return NULL;
+	fprintf(f, "INSERT INTO load_%s (rowid, request_id", p->table);
+	for (int i = 0; i < r->n_fields; i++)
+		fprintf(f, ", %s", r->f[i].name);
+	fprintf(f, ") VALUES (?, ?");
+	for (int i = 0; i < r->n_fields; i++)
+		fprintf(f, ", ?");
+	fprintf(f, ")");
+	fclose(f);
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "flightrec: sqlite: %s: %s\n", sql, sqlite3_errmsg(s->db));
+		st = NULL;
+	}
+	free(sql);
+	s->detail_proto[k] = p;
+	s->detail[k] = st;
+	return st;
+}
+
+static void bdiff(sqlite3_stmt *st, int i, uint64_t a, uint64_t b)
+{
+	if (a && b && b >= a)
+		sqlite3_bind_int64(st, i, (int64_t)(b - a));
+	else
+		sqlite3_bind_null(st, i);
+}
+
+void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const struct fr_proto *p,
+		  const struct fr_req *r)
+{
+	uint64_t start = r->req_first_ns ? r->req_first_ns : r->resp_first_ns;
+	uint64_t end = r->resp_last_ns ? r->resp_last_ns : r->req_last_ns;
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = s->st[S_REQ];
+	sqlite3_bind_null(st, 1);
+	bi(st, 2, (int64_t)c->id);
+	bi(st, 3, seq);
+	bt(st, 4, p->name);
+	bt(st, 5, c->role == FR_ROLE_SERVER ? "server" : "client");
+	bi(st, 6, (int64_t)start);
+	bi(st, 7, (int64_t)end);
+	if (r->req_first_ns && r->resp_last_ns)
+		bdiff(st, 8, r->req_first_ns, r->resp_last_ns);
+	if (r->req_first_ns)
+		bdiff(st, 9, r->req_first_ns, r->req_last_ns);
+	if (r->req_last_ns && r->resp_first_ns)
+		bdiff(st, 10, r->req_last_ns, r->resp_first_ns);
+	if (r->resp_first_ns)
+		bdiff(st, 11, r->resp_first_ns, r->resp_last_ns);
+	bt(st, 12, r->summary);
+	bt(st, 13, r->endpoint);
+	bt(st, 14, r->status);
+	bi(st, 15, r->error);
+	bt(st, 16, r->reason);
+	bi(st, 17, (int64_t)r->req_bytes);
+	bi(st, 18, (int64_t)r->resp_bytes);
+	if (r->peer_family && r->peer_addr) {
+		struct fr_addr a = {0};
+		a.family = (uint8_t)r->peer_family;
+		a.port = r->peer_port;
+		memcpy(a.addr, r->peer_addr, r->peer_family == 4 ? 4 : 16);
+		baddr(st, 19, &a);
+	}
+	step(s, st);
+	int64_t id = sqlite3_last_insert_rowid(s->db);
+	sqlite3_stmt *d = detail_stmt(s, p, r);
+	if (d && sqlite3_bind_parameter_count(d) == r->n_fields + 2) {
+		bi(d, 1, id);
+		bi(d, 2, id);
+		for (int i = 0; i < r->n_fields; i++) {
+			const struct fr_field *f = &r->f[i];
+			if (f->type == FR_F_INT)
+				sqlite3_bind_int64(d, i + 3, f->i);
+			else if (f->type == FR_F_TEXT)
+				sqlite3_bind_text(d, i + 3, f->s, (int)f->len, SQLITE_TRANSIENT);
+			else
+				sqlite3_bind_null(d, i + 3);
+		}
+		step(s, d);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+void sink_anomaly(struct sink *s, uint64_t conn_id, uint64_t ts, const char *kind, const char *detail)
+{
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = s->st[S_ANOM];
+	if (conn_id)
+		bi(st, 1, (int64_t)conn_id);
+	bi(st, 2, (int64_t)ts);
+	bt(st, 3, kind);
+	bt(st, 4, detail);
+	step(s, st);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static ssize_t hash_write(void *cookie, const char *buf, size_t n)
+{
+	return EVP_DigestUpdate(cookie, buf, n) ? (ssize_t)n : -1;
+}
+
+/* Columns of table t after the first, "a, b, c" with prefix pre.  malloc'd. */
+static char *rest_cols(sqlite3 *db, const char *t, const char *pre)
+{
+	char sql[256], *out = NULL;
+	size_t len = 0;
+	snprintf(sql, sizeof(sql), "SELECT name FROM pragma_table_info('%s') ORDER BY cid", t);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	FILE *f = open_memstream(&out, &len);
+	if (!f) {
+		sqlite3_finalize(st);
+		return NULL;
+	}
+	int i = 0;
+	while (sqlite3_step(st) == SQLITE_ROW)
+		if (i++)
+			fprintf(f, "%s%s%s", i > 2 ? ", " : "", pre, sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	fclose(f);
+	return out;
+}
+
+/* Moves the load tables into the final ones with request ids in canonical
+ * order (start, connection, sequence): the same for every thread count.
+ * A detail row's rowid is its request's load rowid. */
+static int renumber(struct sink *s)
+{
+	if (exec(s->db, "CREATE TEMP TABLE rmap (new INTEGER PRIMARY KEY, old INTEGER);"
+			"INSERT INTO rmap SELECT row_number() OVER (ORDER BY start_ns, conn_id, seq), rowid"
+			"  FROM load_requests ORDER BY 1;") < 0 ||
+	    exec(s->db, fr_requests_move_sql) < 0 || exec(s->db, "DROP TABLE load_requests") < 0)
+		return -1;
+	for (int i = 0; fr_protocols[i]; i++) {
+		const char *t = fr_protocols[i]->table;
+		char *cols = rest_cols(s->db, t, "l.");
+		if (!cols)
+			return -1;
+		char *sql = NULL;
+		int r = asprintf(&sql,
+				 "INSERT INTO %s SELECT m.new, %s FROM rmap m CROSS JOIN load_%s l ON l.rowid = m.old"
+				 " ORDER BY m.new; DROP TABLE load_%s;", t, cols, t, t);
+		free(cols);
+		if (r < 0)
+			return -1;
+		r = exec(s->db, sql);
+		free(sql);
+		if (r < 0)
+			return -1;
+	}
+	return exec(s->db, "DROP TABLE rmap");
+}
+
+int sink_close(struct sink *s, int dim_cap)
+{
+	int rc = s->failed ? -1 : 0;
+	for (int i = 0; i < S_N; i++)
+		sqlite3_finalize(s->st[i]);
+	for (int i = 0; i < MAX_PROTOS; i++)
+		sqlite3_finalize(s->detail[i]);
+	char sql[128];
+	phase("load");
+	snprintf(sql, sizeof(sql), "INSERT INTO settings VALUES ('dim_cap', %d)", dim_cap);
+	if (exec(s->db, sql) < 0 || exec(s->db, fr_attr_sql) < 0)
+		rc = -1;
+	phase("attribution");
+	if (rc == 0 && renumber(s) < 0)
+		rc = -1;
+	phase("renumber");
+	if (exec(s->db, fr_post_sql) < 0)
+		rc = -1;
+	phase("post");
+	if (exec(s->db, fr_views_sql) < 0)
+		rc = -1;
+	/* counts */
+	exec(s->db, "INSERT OR REPLACE INTO recording SELECT 'count_connections', count(*) FROM connections;"
+		    "INSERT OR REPLACE INTO recording SELECT 'count_requests', count(*) FROM requests;"
+		    "INSERT OR REPLACE INTO recording SELECT 'count_anomalies', count(*) FROM anomalies;"
+		    "INSERT OR REPLACE INTO recording SELECT 'time_first_ns', min(start_ns) FROM connections;"
+		    "INSERT OR REPLACE INTO recording SELECT 'time_last_ns', max(end_ns) FROM connections;");
+	if (exec(s->db, "COMMIT") < 0)
+		rc = -1;
+	phase("commit");
+	/* the determinism hash: SHA-256 of the canonical dump, streamed */
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	cookie_io_functions_t io = {.write = hash_write};
+	FILE *f = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? fopencookie(md, "w", io) : NULL;
+	if (f) {
+		static char fbuf[1 << 16];
+		setvbuf(f, fbuf, _IOFBF, sizeof(fbuf));
+	}
+	if (f && fr_dump_db((struct sqlite3 *)s->db, f) == 0) {
+		fclose(f);
+		unsigned char dg[32];
+		unsigned int dl = 0;
+		EVP_DigestFinal_ex(md, dg, &dl);
+		char hex[65];
+		for (int i = 0; i < 32; i++)
+			snprintf(hex + 2 * i, 3, "%02x", dg[i]);
+		snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO recording VALUES ('dump_sha256', '%s')", hex);
+		if (exec(s->db, sql) < 0)
+			rc = -1;
+	} else {
+		if (f)
+			fclose(f);
+		rc = -1;
+	}
+	EVP_MD_CTX_free(md);
+	phase("dump hash");
+	if (sqlite3_close(s->db) != SQLITE_OK)
+		rc = -1;
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+	return rc;
+}

@@ -1,0 +1,647 @@
+// SPDX-License-Identifier: GPL-2.0
+/* flightrec.bpf.c - socket capture on the raw sys_enter/sys_exit
+ * tracepoints (no kprobes, no fentry, no tracefs needed).
+ *
+ * sys_enter keeps the arguments of the socket syscalls of interest in
+ * `inflight` (per thread); sys_exit reads what the kernel moved (ingress
+ * buffers are full by then; egress uses the byte count the call returned)
+ * and sends DATA events; connect/accept/close and the first use of an fd
+ * produce OPEN/CLOSE events with the tuple read from struct sock (CO-RE).
+ * A process is announced (PROC) the first time it is seen and on exec.
+ * Every event that does not fit in the ring buffer is counted per CPU in
+ * `losses`.  The event ABI is bpf/flightrec.h. */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_endian.h>
+#include "flightrec.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+/* Settings, written by the loader before load. */
+const volatile __u32 self_tgid = 0;
+const volatile __u32 snaplen = 4096;
+const volatile __u8 filter_pids = 0;
+const volatile __u8 filter_cgroups = 0;
+const volatile __u8 filter_ports = 0;
+/* Wake the reader only once this much is waiting (it also polls): one
+ * wakeup per event would cost the traced processes dearly. */
+const volatile __u64 wakeup_bytes = 0;
+
+/* Written by user space at run time (mmap'd .bss). */
+__u64 loss_epoch_ns = 0;
+__u32 gen_counter = 0;
+
+#define AF_INET 2
+#define AF_INET6 10
+#define IPPROTO_TCP 6
+#define IPPROTO_UDP 17
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EINPROGRESS 115
+
+/* x86_64 system call numbers. */
+#define NR_read 0
+#define NR_write 1
+#define NR_close 3
+#define NR_readv 19
+#define NR_writev 20
+#define NR_sendfile 40
+#define NR_connect 42
+#define NR_accept 43
+#define NR_sendto 44
+#define NR_recvfrom 45
+#define NR_sendmsg 46
+#define NR_recvmsg 47
+#define NR_accept4 288
+#define NR_recvmmsg 299
+#define NR_sendmmsg 307
+
+/* enum fr_syscall of formats/segment.h */
+enum { S_READ = 1, S_WRITE, S_READV, S_WRITEV, S_SENDTO, S_RECVFROM, S_SENDMSG,
+       S_RECVMSG, S_SENDMMSG, S_RECVMMSG, S_SENDFILE };
+#define F_TRUNCATED 0x1
+#define F_NO_POS 0x4
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* set by the loader */
+} events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} pid_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u64);
+	__type(value, __u8);
+} cgroup_filter SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u16);
+	__type(value, __u8);
+} port_filter SEC(".maps");
+
+struct inflight {
+	__u32 nr;
+	__u32 fd;
+	__u32 active; /* between sys_enter and sys_exit (nr 0 is read) */
+	__u32 pad;
+	__u64 sk;   /* struct sock * at entry (0 for accept) */
+	__u64 buf;  /* buffer, iovec array, msghdr or mmsghdr array */
+	__u64 len;  /* iovcnt, vlen */
+	__u64 addr; /* sockaddr (sendto/recvfrom) */
+};
+
+/* Per-thread arguments between sys_enter and sys_exit: task storage is
+ * cheaper than a hash keyed by tid (no hashing, freed with the task). */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct inflight);
+} inflight SEC(".maps");
+
+struct conn_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+struct conn {
+	__u64 sk;
+	__u64 pos_out, pos_in;
+	__u64 calls_out, calls_in;
+	__u32 gen;
+	__u8 proto;
+	__u8 ignored;
+	__u8 announced; /* the process's PROC event was delivered */
+	__u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 32768);
+	__type(key, __u32);
+	__type(value, __u64);
+} seen SEC(".maps");
+
+/* DATA events are built here and copied with bpf_ringbuf_output (the size
+ * varies).  One entry per CPU (max_entries set by the loader); the syscall
+ * tracepoints run with preemption disabled.  Twice the snap length so that
+ * every (offset < 64K, length <= 64K) copy is provably in bounds. */
+_Static_assert(sizeof(struct fr_ev_data) == __builtin_offsetof(struct fr_ev_data, payload),
+	       "payload must start at sizeof(struct fr_ev_data)");
+
+struct scratch {
+	__u8 raw[sizeof(struct fr_ev_data) + 2 * FR_EV_MAX_SNAP];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1); /* possible CPUs, set by the loader */
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct fr_loss_ctr);
+} losses SEC(".maps");
+
+static __always_inline __u64 rb_flags(void)
+{
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	return BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline void count_loss(__u64 bytes)
+{
+	__u32 zero = 0;
+	struct fr_loss_ctr *l = bpf_map_lookup_elem(&losses, &zero);
+	if (!l)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	if (l->count == 0 || l->last_ns < loss_epoch_ns)
+		l->first_ns = now;
+	l->last_ns = now;
+	l->count++;
+	l->bytes += bytes;
+}
+
+static __always_inline int tgid_ok(__u32 tgid)
+{
+	if (tgid == self_tgid)
+		return 0;
+	if (filter_pids && !bpf_map_lookup_elem(&pid_filter, &tgid))
+		return 0;
+	if (filter_cgroups) {
+		__u64 id = bpf_get_current_cgroup_id();
+		if (bpf_map_lookup_elem(&cgroup_filter, &id))
+			return 1;
+		for (int l = 1; l < 16; l++) {
+			id = bpf_get_current_ancestor_cgroup_id(l);
+			if (id == 0)
+				break;
+			if (bpf_map_lookup_elem(&cgroup_filter, &id))
+				return 1;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+/* The struct sock behind fd of the current process if fd is a TCP or UDP
+ * socket of family inet/inet6, else NULL. */
+static __always_inline struct sock *fd_sock(__u32 fd)
+{
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *f = NULL;
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *so = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(so, sk);
+	if (!sk)
+		return NULL;
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (fam != AF_INET && fam != AF_INET6)
+		return NULL;
+	__u16 proto = BPF_CORE_READ(sk, sk_protocol);
+	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+		return NULL;
+	return sk;
+}
+
+/* IPv4-mapped IPv6 (::ffff:a.b.c.d) becomes IPv4. */
+static __always_inline void set_v6(struct fr_ev_addr *a, const __u8 *v6)
+{
+	__builtin_memcpy(a->addr, v6, 16);
+	a->family = 6;
+	__u32 w0, w1, w2;
+	__builtin_memcpy(&w0, v6, 4);
+	__builtin_memcpy(&w1, v6 + 4, 4);
+	__builtin_memcpy(&w2, v6 + 8, 4);
+	if (w0 == 0 && w1 == 0 && w2 == bpf_htonl(0xffff)) {
+		a->family = 4;
+		__builtin_memcpy(a->addr, v6 + 12, 4);
+		__builtin_memset(a->addr + 4, 0, 12);
+	}
+}
+
+static __always_inline void sk_tuple(struct sock *sk, struct fr_ev_addr *l, struct fr_ev_addr *r)
+{
+	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u8 proto = (__u8)BPF_CORE_READ(sk, sk_protocol);
+	l->proto = r->proto = proto;
+	if (fam == AF_INET) {
+		__u32 a = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 b = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		l->family = r->family = 4;
+		__builtin_memcpy(l->addr, &a, 4);
+		__builtin_memcpy(r->addr, &b, 4);
+	} else {
+		struct in6_addr a = BPF_CORE_READ(sk, __sk_common.skc_v6_rcv_saddr);
+		struct in6_addr b = BPF_CORE_READ(sk, __sk_common.skc_v6_daddr);
+		set_v6(l, a.in6_u.u6_addr8);
+		set_v6(r, b.in6_u.u6_addr8);
+	}
+	l->port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	r->port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (r->port == 0)
+		r->family = 0; /* not connected (UDP) */
+}
+
+/* A sockaddr from user memory into a. */
+static __always_inline void user_addr(struct fr_ev_addr *a, const void *p, __u8 proto)
+{
+	__u16 fam = 0;
+	if (!p || bpf_probe_read_user(&fam, sizeof(fam), p))
+		return;
+	if (fam == AF_INET) {
+		struct fr_sockaddr_in s;
+		if (bpf_probe_read_user(&s, sizeof(s), p))
+			return;
+		a->family = 4;
+		a->port = bpf_ntohs(s.sin_port);
+		__builtin_memcpy(a->addr, &s.sin_addr, 4);
+	} else if (fam == AF_INET6) {
+		struct fr_sockaddr_in6 s;
+		if (bpf_probe_read_user(&s, sizeof(s), p))
+			return;
+		set_v6(a, s.sin6_addr);
+		a->port = bpf_ntohs(s.sin6_port);
+	} else {
+		return;
+	}
+	a->proto = proto;
+}
+
+static __always_inline void fill_hdr(struct fr_ev_hdr *h, __u32 type, __u64 id)
+{
+	h->type = type;
+	h->version = FR_ABI_VERSION;
+	h->ts = bpf_ktime_get_ns();
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+}
+
+/* Announces the current process the first time it is seen (or after it
+ * moved to another cgroup), or on exec. */
+static __always_inline int emit_proc(__u64 id, __u32 flags)
+{
+	__u32 tgid = id >> 32;
+	__u64 cg = bpf_get_current_cgroup_id();
+	__u64 *old = bpf_map_lookup_elem(&seen, &tgid);
+	if (old && *old == cg && !flags)
+		return 1;
+	struct fr_ev_proc *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_loss(0);
+		return 0; /* not announced: tried again with the next event */
+	}
+	bpf_map_update_elem(&seen, &tgid, &cg, BPF_ANY);
+	fill_hdr(&e->h, FR_EV_PROC, id);
+	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
+	e->ppid = BPF_CORE_READ(t, real_parent, tgid);
+	e->flags = flags;
+	e->cgroup_id = cg;
+	e->start_ns = BPF_CORE_READ(t, group_leader, start_time);
+	BPF_CORE_READ_STR_INTO(&e->comm, t, group_leader, comm);
+	const unsigned char *name = BPF_CORE_READ(t, mm, exe_file, f_path.dentry, d_name.name);
+	e->exe[0] = 0;
+	if (name)
+		bpf_probe_read_kernel_str(e->exe, sizeof(e->exe), name);
+	unsigned long a0 = BPF_CORE_READ(t, mm, arg_start);
+	unsigned long a1 = BPF_CORE_READ(t, mm, arg_end);
+	__u32 n = a1 > a0 ? (__u32)(a1 - a0) : 0;
+	if (n > FR_EV_CMDLINE)
+		n = FR_EV_CMDLINE;
+	if (n && bpf_probe_read_user(e->cmdline, n, (const void *)a0))
+		n = 0;
+	e->cmdline_len = n;
+	e->pad = 0;
+	bpf_ringbuf_submit(e, rb_flags());
+	return 1;
+}
+
+static __always_inline int port_wanted(__u16 port)
+{
+	return bpf_map_lookup_elem(&port_filter, &port) != NULL;
+}
+
+/* The connection of (tgid, fd) whose socket is sk: the known one, or a new
+ * generation announced by an OPEN event (role 0 when first seen mid-way). */
+static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct sock *sk, __u8 role,
+					     int force_new)
+{
+	struct conn_key k = {.tgid = id >> 32, .fd = fd};
+	struct conn *c = bpf_map_lookup_elem(&conns, &k);
+	if (c && c->sk == (__u64)sk && !force_new)
+		return c;
+	struct fr_ev_addr l = {}, r = {};
+	sk_tuple(sk, &l, &r);
+	struct conn nc = {};
+	nc.sk = (__u64)sk;
+	nc.gen = __sync_fetch_and_add(&gen_counter, 1) + 1;
+	nc.proto = l.proto;
+	if (filter_ports && !port_wanted(l.port) && !(r.family && port_wanted(r.port)))
+		nc.ignored = 1;
+	bpf_map_update_elem(&conns, &k, &nc, BPF_ANY);
+	c = bpf_map_lookup_elem(&conns, &k);
+	if (!c || c->ignored)
+		return c;
+	c->announced = emit_proc(id, 0);
+	struct fr_ev_open *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_loss(0);
+		return c;
+	}
+	fill_hdr(&e->h, FR_EV_OPEN, id);
+	e->fd = fd;
+	e->gen = nc.gen;
+	e->role = role;
+	e->pad[0] = e->pad[1] = e->pad[2] = 0;
+	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	e->local = l;
+	e->remote = r;
+	bpf_ringbuf_submit(e, rb_flags());
+	return c;
+}
+
+/* Copies up to want bytes of an iovec array into dst; returns the count. */
+static __always_inline __u32 copy_iov(__u8 *dst, const struct iovec *iov, __u64 cnt, __u32 want)
+{
+	__u32 off = 0;
+	for (int i = 0; i < FR_EV_MAX_IOV; i++) {
+		if (i >= cnt || off >= want)
+			break;
+		struct iovec v;
+		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+			break;
+		__u64 n = v.iov_len;
+		if (n > want - off)
+			n = want - off;
+		if (n > FR_EV_MAX_SNAP)
+			n = FR_EV_MAX_SNAP;
+		__u32 o = off & (FR_EV_MAX_SNAP - 1);
+		if (bpf_probe_read_user(dst + o, n, v.iov_base))
+			break;
+		off += n;
+	}
+	return off;
+}
+
+/* One DATA event: bytes moved by the call; src is a buffer (niov == 0) or
+ * an iovec array of niov entries (NULL: count only). */
+static __always_inline void emit_data(__u64 id, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
+				      __u32 bytes, const void *src, __u64 niov,
+				      const struct fr_ev_addr *peer)
+{
+	if (c->ignored && !(peer && peer->family && filter_ports && port_wanted(peer->port)))
+		return;
+	if (!c->announced)
+		c->announced = emit_proc(id, 0);
+	__u64 pos;
+	if (dir) {
+		pos = __sync_fetch_and_add(&c->pos_in, bytes);
+		__sync_fetch_and_add(&c->calls_in, 1);
+	} else {
+		pos = __sync_fetch_and_add(&c->pos_out, bytes);
+		__sync_fetch_and_add(&c->calls_out, 1);
+	}
+	__u32 cpu = bpf_get_smp_processor_id();
+	struct scratch *s = bpf_map_lookup_elem(&scratch, &cpu);
+	if (!s)
+		return;
+	__u32 want = bytes < snaplen ? bytes : snaplen;
+	if (want > FR_EV_MAX_SNAP)
+		want = FR_EV_MAX_SNAP;
+	__u32 cap = 0;
+	__u8 *buf = s->raw + sizeof(struct fr_ev_data);
+	if (src && niov)
+		cap = copy_iov(buf, src, niov, want);
+	else if (src && want && !bpf_probe_read_user(buf, want, src))
+		cap = want;
+	struct fr_ev_data *d = (struct fr_ev_data *)s->raw;
+	fill_hdr(&d->h, FR_EV_DATA, id);
+	d->fd = fd;
+	d->gen = c->gen;
+	d->dir = dir;
+	d->syscall = sys;
+	d->flags = (cap < bytes ? F_TRUNCATED : 0) | (c->proto == IPPROTO_UDP ? F_NO_POS : 0);
+	d->orig_len = bytes;
+	d->stream_pos = pos;
+	if (peer)
+		d->peer = *peer;
+	else
+		__builtin_memset(&d->peer, 0, sizeof(d->peer));
+	d->cap_len = cap;
+	__u64 size = sizeof(*d) + (cap & (2 * FR_EV_MAX_SNAP - 1));
+	if (bpf_ringbuf_output(&events, d, size, rb_flags()))
+		count_loss(bytes);
+}
+
+static __always_inline void sk_peer(struct sock *sk, struct fr_ev_addr *a)
+{
+	struct fr_ev_addr l = {};
+	sk_tuple(sk, &l, a);
+}
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
+{
+	switch (nr) {
+	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_sendfile:
+	case NR_connect: case NR_accept: case NR_sendto: case NR_recvfrom:
+	case NR_sendmsg: case NR_recvmsg: case NR_accept4: case NR_recvmmsg:
+	case NR_sendmmsg: case NR_close:
+		break;
+	default:
+		return 0;
+	}
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!tgid_ok(id >> 32))
+		return 0;
+	__u32 fd = (__u32)regs->di;
+	if (nr == NR_close) {
+		struct conn_key k = {.tgid = id >> 32, .fd = fd};
+		struct conn *c = bpf_map_lookup_elem(&conns, &k);
+		if (!c)
+			return 0;
+		if (!c->ignored) {
+			struct fr_ev_close *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+			if (e) {
+				fill_hdr(&e->h, FR_EV_CLOSE, id);
+				e->fd = fd;
+				e->gen = c->gen;
+				e->bytes_out = c->pos_out;
+				e->bytes_in = c->pos_in;
+				e->calls_out = c->calls_out;
+				e->calls_in = c->calls_in;
+				bpf_ringbuf_submit(e, rb_flags());
+			} else {
+				count_loss(0);
+			}
+		}
+		bpf_map_delete_elem(&conns, &k);
+		return 0;
+	}
+	struct sock *sk = fd_sock(fd);
+	if (!sk)
+		return 0;
+	struct inflight *in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
+						   BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!in)
+		return 0;
+	in->nr = (__u32)nr;
+	in->active = 1;
+	in->fd = fd;
+	in->sk = (__u64)sk;
+	in->buf = regs->si;
+	in->len = regs->dx;
+	in->addr = regs->r8;
+	return 0;
+}
+
+static __always_inline void do_mmsg(__u64 id, struct inflight *in, struct conn *c, struct sock *sk,
+				    __u32 nmsg, __u8 dir)
+{
+	struct mmsghdr *v = (struct mmsghdr *)in->buf;
+	for (int i = 0; i < FR_EV_MAX_MMSG; i++) {
+		if (i >= nmsg)
+			break;
+		struct mmsghdr m;
+		if (bpf_probe_read_user(&m, sizeof(m), &v[i]))
+			break;
+		struct fr_ev_addr peer = {};
+		if (c->proto == IPPROTO_UDP) {
+			if (m.msg_hdr.msg_name)
+				user_addr(&peer, m.msg_hdr.msg_name, IPPROTO_UDP);
+			else
+				sk_peer(sk, &peer);
+		}
+		emit_data(id, in->fd, c, dir, dir ? S_RECVMMSG : S_SENDMMSG, m.msg_len,
+			  m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen, &peer);
+	}
+}
+
+SEC("tp_btf/sys_exit")
+int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
+{
+	struct inflight *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
+	if (!p || !p->active)
+		return 0;
+	struct inflight in = *p;
+	p->active = 0;
+	__u64 id = bpf_get_current_pid_tgid();
+
+	if (in.nr == NR_accept || in.nr == NR_accept4) {
+		if (ret < 0)
+			return 0;
+		struct sock *nsk = fd_sock((__u32)ret);
+		if (nsk)
+			get_conn(id, (__u32)ret, nsk, 2, 1);
+		return 0;
+	}
+	struct sock *sk = (struct sock *)in.sk;
+	if (in.nr == NR_connect) {
+		if (ret == 0 || ret == -EINPROGRESS)
+			get_conn(id, in.fd, sk, 1, 1);
+		return 0;
+	}
+	if (ret <= 0)
+		return 0;
+	struct conn *c = get_conn(id, in.fd, sk, 0, 0);
+	if (!c)
+		return 0;
+	struct fr_ev_addr peer = {};
+	int udp = c->proto == IPPROTO_UDP;
+	__u32 n = (__u32)ret;
+	switch (in.nr) {
+	case NR_read:
+	case NR_write:
+		if (udp)
+			sk_peer(sk, &peer);
+		emit_data(id, in.fd, c, in.nr == NR_read, in.nr == NR_read ? S_READ : S_WRITE, n,
+			  (const void *)in.buf, 0, &peer);
+		break;
+	case NR_readv:
+	case NR_writev:
+		if (udp)
+			sk_peer(sk, &peer);
+		emit_data(id, in.fd, c, in.nr == NR_readv, in.nr == NR_readv ? S_READV : S_WRITEV,
+			  n, (const void *)in.buf, in.len, &peer);
+		break;
+	case NR_sendto:
+	case NR_recvfrom:
+		if (udp) {
+			if (in.addr)
+				user_addr(&peer, (const void *)in.addr, IPPROTO_UDP);
+			else
+				sk_peer(sk, &peer);
+		}
+		emit_data(id, in.fd, c, in.nr == NR_recvfrom,
+			  in.nr == NR_recvfrom ? S_RECVFROM : S_SENDTO, n, (const void *)in.buf, 0,
+			  &peer);
+		break;
+	case NR_sendmsg:
+	case NR_recvmsg: {
+		struct user_msghdr m;
+		if (bpf_probe_read_user(&m, sizeof(m), (const void *)in.buf))
+			break;
+		if (udp) {
+			if (m.msg_name)
+				user_addr(&peer, m.msg_name, IPPROTO_UDP);
+			else
+				sk_peer(sk, &peer);
+		}
+		emit_data(id, in.fd, c, in.nr == NR_recvmsg,
+			  in.nr == NR_recvmsg ? S_RECVMSG : S_SENDMSG, n, m.msg_iov, m.msg_iovlen,
+			  &peer);
+		break;
+	}
+	case NR_sendmmsg:
+	case NR_recvmmsg:
+		do_mmsg(id, &in, c, sk, n, in.nr == NR_recvmmsg);
+		break;
+	case NR_sendfile:
+		emit_data(id, in.fd, c, 0, S_SENDFILE, n, NULL, 0, NULL);
+		break;
+	}
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(fr_exec, struct task_struct *p, pid_t old_pid, void *bprm)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (!bpf_map_lookup_elem(&seen, &tgid) || !tgid_ok(tgid))
+		return 0;
+	emit_proc(id, FR_PROC_EXEC);
+	return 0;
+}

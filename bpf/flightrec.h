@@ -1,0 +1,97 @@
+/* flightrec.h - the event ABI between bpf/flightrec.bpf.c and the recorder
+ * (capture/).  Fixed-width fields, explicit padding; every event starts
+ * with struct fr_ev_hdr.  Bump FR_ABI_VERSION on any change. */
+#ifndef FLIGHTREC_BPF_ABI_H
+#define FLIGHTREC_BPF_ABI_H
+
+#define FR_ABI_VERSION 1
+
+#define FR_EV_MAX_SNAP 65536 /* payload bytes per event, at most */
+#define FR_EV_CMDLINE 256
+#define FR_EV_COMM 16
+#define FR_EV_EXE 64
+#define FR_EV_MAX_IOV 8  /* iovecs copied per vectored call */
+#define FR_EV_MAX_MMSG 8 /* messages reported per sendmmsg/recvmmsg */
+
+enum fr_ev_type {
+	FR_EV_DATA = 1,
+	FR_EV_OPEN = 2,
+	FR_EV_CLOSE = 3,
+	FR_EV_PROC = 4,
+};
+
+/* Values of the DATA event's syscall field: those of enum fr_syscall in
+ * formats/segment.h. */
+
+struct fr_ev_hdr {
+	__u32 type; /* enum fr_ev_type */
+	__u32 version; /* FR_ABI_VERSION */
+	__u64 ts;   /* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u32 pid;  /* tgid */
+	__u32 tid;
+};
+
+struct fr_ev_addr {
+	__u8 family; /* 0, 4, 6 */
+	__u8 proto;  /* 6, 17 */
+	__u16 port;  /* host order */
+	__u8 addr[16];
+};
+
+struct fr_ev_data {
+	struct fr_ev_hdr h;
+	__u32 fd;
+	__u32 gen;
+	__u8 dir; /* 0 egress, 1 ingress */
+	__u8 syscall;
+	__u16 flags; /* FR_DATA_* of segment.h */
+	__u32 orig_len;
+	__u64 stream_pos;
+	struct fr_ev_addr peer;
+	__u32 cap_len;
+	__u8 payload[]; /* cap_len bytes, at offset 72 == sizeof */
+};
+
+struct fr_ev_open {
+	struct fr_ev_hdr h;
+	__u32 fd;
+	__u32 gen;
+	__u8 role; /* 0 unknown (seen mid-stream), 1 client, 2 server */
+	__u8 pad[3];
+	__u32 netns;
+	struct fr_ev_addr local;
+	struct fr_ev_addr remote;
+};
+
+struct fr_ev_close {
+	struct fr_ev_hdr h;
+	__u32 fd;
+	__u32 gen;
+	__u64 bytes_out, bytes_in;
+	__u64 calls_out, calls_in;
+};
+
+#define FR_PROC_EXEC 1 /* emitted by exec, not first sight */
+
+struct fr_ev_proc {
+	struct fr_ev_hdr h;
+	__u32 ppid;
+	__u32 flags;
+	__u64 cgroup_id;
+	__u64 start_ns;
+	char comm[FR_EV_COMM];
+	char exe[FR_EV_EXE]; /* base name of the executable */
+	__u32 cmdline_len;
+	__u32 pad;
+	char cmdline[FR_EV_CMDLINE];
+};
+
+/* Per-CPU loss counters (array map "losses", one entry). */
+struct fr_loss_ctr {
+	__u64 count;
+	__u64 bytes;
+	__u64 first_ns; /* first loss since loss_epoch_ns */
+	__u64 last_ns;
+};
+
+#endif

@@ -1,0 +1,55 @@
+/* redact.h - overwrite secrets in captured bytes before they reach disk.
+ *
+ * Values of chosen HTTP/1 headers (Authorization, Proxy-Authorization,
+ * Cookie, Set-Cookie by default) and the arguments of Redis AUTH commands
+ * (RESP arrays and inline commands) are replaced by '*', byte for byte, so
+ * lengths and stream positions stay true.  The scanner is resumable: a
+ * header or command split across chunks is redacted the same way (the
+ * caller keeps one struct fr_redact_state per direction of a connection,
+ * zeroed at the start of the stream).  Pure functions, no I/O. */
+#ifndef FLIGHTREC_REDACT_H
+#define FLIGHTREC_REDACT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FR_REDACT_MAX_HEADERS 32
+#define FR_REDACT_NAME 64
+
+struct fr_redact {
+	int enabled;
+	int redis; /* Redis AUTH arguments */
+	int n_headers;
+	int max_len; /* longest header name */
+	char headers[FR_REDACT_MAX_HEADERS][FR_REDACT_NAME]; /* lower case */
+};
+
+struct fr_redact_state {
+	/* HTTP header machine */
+	uint8_t h_mode;
+	uint8_t h_len;
+	char h_name[FR_REDACT_NAME];
+	/* RESP machine */
+	uint8_t r_mode;
+	uint8_t r_auth;
+	uint8_t r_wlen;
+	char r_word[8];
+	int64_t r_num;  /* number being parsed */
+	int64_t r_args; /* arguments left in the current array */
+	int64_t r_idx;  /* index of the current argument */
+	int64_t r_left; /* bytes left in the current bulk string */
+};
+
+/* The default rules (the four headers and Redis AUTH), enabled. */
+void fr_redact_init(struct fr_redact *r);
+/* Adds a header name (case-insensitive).  0, or -1 if the table is full or
+ * the name is empty or too long. */
+int fr_redact_add_header(struct fr_redact *r, const char *name);
+/* Overwrites secrets in p[0..n) in place, continuing from *st.  Returns the
+ * number of bytes overwritten. */
+size_t fr_redact(const struct fr_redact *r, struct fr_redact_state *st, uint8_t *p, size_t n);
+/* Describes the rules for the segment header: "" when disabled, else
+ * "http-header:authorization,...,redis:auth". */
+void fr_redact_describe(const struct fr_redact *r, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,148 @@
+/* report.c - `flightrec report DB`: the terminal summary of an analysis.
+ * Everything it prints comes from the views (edges, slowest, failures) and
+ * tables of the database; it computes nothing of its own. */
+#include "../formats/cli.h"
+
+#include <getopt.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *dur(sqlite3_stmt *st, int i, char *buf, size_t n)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL)
+		return "-";
+	double v = (double)sqlite3_column_int64(st, i);
+	if (v < 1e3)
+		snprintf(buf, n, "%.0fns", v);
+	else if (v < 1e6)
+		snprintf(buf, n, "%.1fus", v / 1e3);
+	else if (v < 1e9)
+		snprintf(buf, n, "%.1fms", v / 1e6);
+	else
+		snprintf(buf, n, "%.2fs", v / 1e9);
+	return buf;
+}
+
+static const char *txt(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	return s ? (const char *)s : "-";
+}
+
+static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "flightrec report: %s\n", sqlite3_errmsg(db));
+		return NULL;
+	}
+	return st;
+}
+
+int cmd_report(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"limit", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	int limit = 10, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
+		if (c == 'n')
+			limit = atoi(optarg) > 0 ? atoi(optarg) : 10;
+		else {
+			FILE *f = c == 'h' ? stdout : stderr;
+			fprintf(f, "usage: flightrec report DB [--limit N]\n\n"
+				   "Prints workload-to-workload edges (requests, error rate, p99), the\n"
+				   "slowest requests with their timing breakdown, and the failures grouped\n"
+				   "by workload and endpoint, from the views of DB.\n");
+			return c == 'h' ? EXIT_OK : EXIT_USAGE;
+		}
+	}
+	if (optind != argc - 1) {
+		fprintf(stderr, "usage: flightrec report DB [--limit N]\n");
+		return EXIT_USAGE;
+	}
+	const char *path = argv[optind];
+	sqlite3 *db;
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		fprintf(stderr, "flightrec report: cannot open %s: %s\n", path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		return EXIT_USAGE;
+	}
+	char a[32], b[32], d[32], e[32], f[32];
+	sqlite3_stmt *st = prep(db, "SELECT (SELECT value FROM recording WHERE key = 'count_requests'),"
+				    " (SELECT value FROM recording WHERE key = 'count_connections'),"
+				    " (SELECT count(*) FROM requests_once), (SELECT count(*) FROM anomalies),"
+				    " (SELECT max(end_ns) - min(start_ns) FROM connections)");
+	if (!st) {
+		sqlite3_close(db);
+		return EXIT_USAGE;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW)
+		printf("%s: %s request rows (%s counting both ends once) on %s connections over %s; %s anomalies\n",
+		       path, txt(st, 0), txt(st, 2), txt(st, 1), dur(st, 4, a, sizeof(a)), txt(st, 3));
+	sqlite3_finalize(st);
+
+	printf("\nEdges (client workload -> server workload)\n");
+	printf("  %-28s %-28s %-6s %8s %7s %10s\n", "client", "server", "proto", "requests", "errors", "p99");
+	char sql[512];
+	snprintf(sql, sizeof(sql),
+		 "SELECT client_workload, server_workload, protocol, requests, error_rate, p99_ns FROM edges"
+		 " ORDER BY requests DESC, 1, 2, 3 LIMIT %d", limit * 2);
+	if ((st = prep(db, sql))) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			printf("  %-28.28s %-28.28s %-6s %8lld %6.1f%% %10s\n", txt(st, 0), txt(st, 1), txt(st, 2),
+			       (long long)sqlite3_column_int64(st, 3), 100.0 * sqlite3_column_double(st, 4),
+			       dur(st, 5, a, sizeof(a)));
+		sqlite3_finalize(st);
+	}
+
+	printf("\nSlowest requests (upload / server wait / download; network = client - server latency)\n");
+	printf("  %-6s %-36s %-9s %9s %9s %9s %9s %9s  %s\n", "id", "request", "status", "latency", "upload", "wait",
+	       "download", "network", "client -> server");
+	snprintf(sql, sizeof(sql),
+		 "SELECT id, protocol || ' ' || summary, status, latency_ns, upload_ns, wait_ns, download_ns,"
+		 " network_ns, client_workload, server_workload FROM slowest LIMIT %d", limit);
+	if ((st = prep(db, sql))) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			printf("  %-6lld %-36.36s %-9.9s %9s %9s %9s %9s %9s  %s -> %s\n",
+			       (long long)sqlite3_column_int64(st, 0), txt(st, 1), txt(st, 2),
+			       dur(st, 3, a, sizeof(a)), dur(st, 4, b, sizeof(b)), dur(st, 5, d, sizeof(d)),
+			       dur(st, 6, e, sizeof(e)), dur(st, 7, f, sizeof(f)), txt(st, 8), txt(st, 9));
+		sqlite3_finalize(st);
+	}
+
+	printf("\nFailures by workload and endpoint\n");
+	printf("  %-28s %-6s %-32s %-14s %8s  %s\n", "server", "proto", "endpoint", "status", "requests",
+	       "example id / reason");
+	snprintf(sql, sizeof(sql),
+		 "SELECT server_workload, protocol, endpoint, status, requests, example_id, reason FROM failures"
+		 " ORDER BY requests DESC, 1, 2, 3, 4 LIMIT %d", limit * 2);
+	int nf = 0;
+	if ((st = prep(db, sql))) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			nf++;
+			const char *reason = txt(st, 6);
+			printf("  %-28.28s %-6s %-32.32s %-14.14s %8lld  #%lld%s%s\n", txt(st, 0), txt(st, 1),
+			       txt(st, 2), txt(st, 3), (long long)sqlite3_column_int64(st, 4),
+			       (long long)sqlite3_column_int64(st, 5), *reason ? " " : "", reason);
+		}
+		sqlite3_finalize(st);
+	}
+	if (!nf)
+		printf("  (none)\n");
+
+	printf("\nAnomalies by kind\n");
+	if ((st = prep(db, "SELECT kind, count(*) FROM anomalies GROUP BY kind ORDER BY 2 DESC, 1"))) {
+		int n = 0;
+		while (sqlite3_step(st) == SQLITE_ROW)
+			printf("  %-20s %lld\n", txt(st, 0), (long long)sqlite3_column_int64(st, 1)), n++;
+		if (!n)
+			printf("  (none)\n");
+		sqlite3_finalize(st);
+	}
+	printf("\nMore: sqlite3 %s  (views: golden_signals, edges, slowest, failures)\n", path);
+	sqlite3_close(db);
+	return EXIT_OK;
+}

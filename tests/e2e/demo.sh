@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# make demo: real servers in e2e "pods", about a minute of real traffic with
+# injected failures, recorded by flightrec-record, analyzed into SQLite, and
+# summarised from the database.
+#
+#   pod web       nginx: /api/orders (200), /api/checkout (500: the bug)
+#   pod catalog   nginx: /catalog/export, rate-limited (slow download)
+#   pod cache     redis-server: DEBUG SLEEP makes some commands slow;
+#                 INCR on a string is an error
+#   pod dns       dnsmasq, authoritative for cluster.local: a typo'd
+#                 service name is NXDOMAIN
+#   pod frontend  curl, redis-cli and dig in a loop
+#
+# Everything it creates (namespaces, veths, cgroups, processes) is removed on
+# exit and on Ctrl-C; the recording and the database stay in build/demo/.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source tests/e2e/lib.sh
+SECONDS_OF_TRAFFIC=${DEMO_SECONDS:-50}
+OUT=${DEMO_OUT:-$PWD/build/demo}
+FR="$FR_BUILD/flightrec"
+
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+fr_init
+T=$FR_TMP
+rm -rf "$OUT" && mkdir -p "$OUT"
+
+say "starting pods"
+for p in web catalog cache dns frontend; do fr_pod "$p"; done
+fr_container web nginx nginx:1.22
+fr_container catalog nginx nginx:1.22
+fr_container cache redis redis:7.0
+fr_container dns dnsmasq dnsmasq:2.89
+fr_container frontend app debian:12
+WEB=${FR_IP[web]} CAT=${FR_IP[catalog]} CACHE=${FR_IP[cache]} DNS=${FR_IP[dns]}
+
+mkdir -p "$T/web" "$T/catalog"
+# nginx_locations CONF TEXT: adds location blocks to a server of fr_nginx_conf
+nginx_locations() {
+	python3 - "$1" "$2" <<'PY'
+import re, sys
+path, extra = sys.argv[1], sys.argv[2]
+conf = open(path).read()
+conf = re.sub(r"(root [^;]*/www;)", lambda m: m.group(1) + "\n" + extra, conf, count=1)
+open(path, "w").write(conf)
+PY
+}
+fr_nginx_conf "$T/web" "$WEB"
+nginx_locations "$T/web/nginx.conf" '
+		location = /api/checkout { default_type application/json; return 500 "{\"error\":\"payment backend unavailable\"}\n"; }
+		location /api/orders { default_type application/json; try_files /orders.json =404; }'
+echo '{"orders":[{"id":1,"total":42.5},{"id":2,"total":7}]}' >"$T/web/www/orders.json"
+fr_nginx_conf "$T/catalog" "$CAT"
+nginx_locations "$T/catalog/nginx.conf" '
+		location /catalog/export { limit_rate 96k; }'
+mkdir -p "$T/catalog/www/catalog"
+head -c 160000 /dev/zero | tr '\0' 'x' >"$T/catalog/www/catalog/export"
+echo '{"items":3}' >"$T/catalog/www/catalog/search"
+
+fr_run web nginx nginx -c "$T/web/nginx.conf" -p "$T/web"
+fr_run catalog nginx nginx -c "$T/catalog/nginx.conf" -p "$T/catalog"
+fr_run cache redis redis-server --bind "$CACHE" --port 6379 --save '' --appendonly no \
+	--protected-mode no --enable-debug-command yes --dir "$T" --logfile "$T/redis.log"
+fr_run dns dnsmasq dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-file=/dev/null \
+	--listen-address="$DNS" --bind-interfaces --local=/cluster.local/ \
+	--host-record="web.shop.svc.cluster.local,$WEB" --host-record="catalog.shop.svc.cluster.local,$CAT" \
+	--host-record="cache.shop.svc.cluster.local,$CACHE" \
+	--pid-file="$T/dnsmasq.pid" --user=root --log-facility="$T/dnsmasq.log"
+fr_wait_port "$WEB" 80 && fr_wait_port "$CAT" 80 && fr_wait_port "$CACHE" 6379 &&
+	fr_wait_port "$DNS" 53 udp || fr_die "a server did not start"
+fr_podlist "$OUT/pods.json"
+
+say "recording with flightrec-record (${SECONDS_OF_TRAFFIC}s of traffic)"
+slices=()
+for p in "${FR_PODS[@]}"; do slices+=(--cgroup "$(fr_slice "$p")"); done
+fr_record -o "$OUT/recording" --pods "$OUT/pods.json" "${slices[@]}" || fr_die "recorder did not start"
+
+# The frontend's loop: keep-alive HTTP with a failing endpoint, a slow
+# download, pipelined Redis with a slow command and an error, DNS with a typo.
+cat >"$T/frontend.sh" <<EOF
+end=\$((SECONDS + $SECONDS_OF_TRAFFIC))
+i=0
+while ((SECONDS < end)); do
+  i=\$((i + 1))
+  dig @$DNS web.shop.svc.cluster.local A +short +tries=1 +time=1 >/dev/null
+  curl -s http://$WEB/api/orders http://$WEB/api/orders/\$i http://$WEB/api/orders >/dev/null
+  ((i % 3 == 0)) && curl -s -o /dev/null -X POST -d '{"cart":'\$i'}' http://$WEB/api/checkout
+  curl -s -o /dev/null http://$CAT/catalog/search?q=\$i
+  ((i % 10 == 0)) && curl -s -o /dev/null http://$CAT/catalog/export
+  printf 'SET user:%d alice\r\nGET user:%d\r\nINCR hits\r\n' \$i \$i | redis-cli -h $CACHE --pipe >/dev/null 2>&1
+  ((i % 7 == 0)) && redis-cli -h $CACHE DEBUG SLEEP 0.25 >/dev/null
+  ((i % 5 == 0)) && redis-cli -h $CACHE INCR user:\$i >/dev/null
+  ((i % 4 == 0)) && dig @$DNS cahce.shop.svc.cluster.local A +tries=1 +time=1 >/dev/null
+  sleep 0.2
+done
+echo "\$i rounds"
+EOF
+fr_exec frontend app bash "$T/frontend.sh" || fr_die "the traffic loop failed"
+sleep 1
+fr_record_stop || fr_die "the recorder did not stop cleanly: $(cat "$T/recorder.err")"
+"$FR" info "$OUT/recording" | sed -n '/^segments/,$p'
+
+say "analyzing into SQLite"
+"$FR" analyze "$OUT/recording" --pods "$OUT/pods.json" -o "$OUT/incident.db" || fr_die "analyze failed"
+
+say "report"
+"$FR" report "$OUT/incident.db" || fr_die "report failed"
+
+say "done"
+echo "recording: $OUT/recording"
+echo "database:  $OUT/incident.db"
+echo "go on with:  sqlite3 $OUT/incident.db 'select * from failures limit 20'"

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# e2e: flightrec-record's command line: --help documents every option, and
+# setup errors are one clear line with a non-zero status (not root, output
+# directory not writable, bad options), privileges are dropped after attach.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source tests/e2e/lib.sh
+fr_init
+T=$FR_TMP
+REC=$FR_BUILD/flightrec-record
+
+"$REC" --help >"$T/help" 2>&1
+check "--help exits 0" test $? = 0
+# every long option of the option table appears in --help
+opts=$(grep -o '{"[a-z-]*", [a-z_]*_argument' capture/main.c | sed 's/{"\([a-z-]*\)".*/\1/' | sort -u)
+check "option table read" test "$(echo "$opts" | wc -l)" -ge 20
+missing=""
+for o in $opts; do grep -q -- "--$o\b" "$T/help" || missing+=" $o"; done
+check "--help documents every option${missing:+ (missing:$missing)}" test -z "$missing"
+check "--help documents the snapshot command" grep -q "snapshot DIR \[--reason TEXT\]" "$T/help"
+
+one_line() { # expected-regex, command...: non-zero status, one stderr line matching
+	local re=$1
+	shift
+	"$@" >/dev/null 2>"$T/err"
+	local rc=$?
+	[[ $rc != 0 && $(wc -l <"$T/err") == 1 ]] && grep -qE "$re" "$T/err" ||
+		{ echo "  status $rc, stderr: $(cat "$T/err")"; return 1; }
+}
+check "not root: one clear line" one_line '^flightrec-record: must run as root' \
+	setpriv --reuid=65534 --regid=65534 --clear-groups "$REC" -o "$T/x"
+touch "$T/afile"
+check "output not a directory: one clear line" one_line '^flightrec-record: cannot create output directory' \
+	"$REC" -o "$T/afile/sub"
+mkdir -p "$T/ro"
+mount -t tmpfs -o ro,size=64k "fr$$ro" "$T/ro" || fr_die "cannot mount"
+check "output not writable: one clear line" one_line '^flightrec-record: output directory .* is not writable' \
+	"$REC" -o "$T/ro"
+umount "$T/ro"
+check "no -o: one clear line" one_line 'no output directory' "$REC"
+check "bad --snaplen: one clear line" one_line 'bad --snaplen' "$REC" -o "$T/y" --snaplen 70000
+check "bad --ringbuf: one clear line" one_line 'bad --ringbuf' "$REC" -o "$T/y" --ringbuf 5000
+check "bad --pods file: one clear line" one_line '^flightrec-record: --pods: .*nope.json' \
+	"$REC" -o "$T/y" --pods "$T/nope.json"
+check "bad --cgroup: one clear line" one_line 'no such cgroup' "$REC" -o "$T/y" --cgroup /no/such/cg
+check "snapshot with no recorder: one clear line" one_line 'no recorder running' \
+	"$REC" snapshot "$T/y"
+
+# capabilities after attach: only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH
+fr_record -o "$T/caps" --duration 5 || fr_die "recorder"
+eff=$(awk '/^CapEff/ {print $2}' "/proc/$FR_REC_PID/status")
+bnd=$(awk '/^CapBnd/ {print $2}' "/proc/$FR_REC_PID/status")
+check "privileges dropped after attach (CapEff $eff)" test "$eff" = 0000000000080004
+check "bounding set reduced (CapBnd $bnd)" test "$bnd" = 0000000000080004
+check "no_new_privs set" grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$FR_REC_PID/status"
+fr_record_stop
+check "recorder exits 0" test $? = 0
+check "segment directory 0700, files 0600" bash -c "[[ \$(stat -c %a '$T/caps') == 700 && \$(stat -c %a '$T'/caps/*.frs | sort -u) == 600 ]]"
+fr_finish

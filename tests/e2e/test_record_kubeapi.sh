@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# e2e: --kubeconfig / --kube-api against a stand-in API server: a real TLS
+# server (openssl s_server -WWW) serving a PodList for this node's field
+# selector and a ServiceList.  Not a real kube-apiserver: it checks the
+# client side (kubeconfig, CA verification, URLs, parsing, POD/SERVICE
+# records), not the API's behaviour.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source tests/e2e/lib.sh
+fr_init
+T=$FR_TMP
+PORT=$((20000 + $$ % 20000))
+NODE="node-$$"
+CID=$(printf 'ab%.0s' {1..32})
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/key.pem" \
+	-out "$T/cert.pem" -days 1 -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 2>/dev/null ||
+	fr_die "openssl req"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$T/other.key" \
+	-out "$T/other.pem" -days 1 -subj /CN=other 2>/dev/null || fr_die "openssl req"
+mkdir -p "$T/www/api/v1"
+cat >"$T/www/api/v1/pods?fieldSelector=spec.nodeName%3D$NODE" <<JSON
+{"kind":"PodList","apiVersion":"v1","items":[{"metadata":{"name":"api-7c9d8f6b5-abcde","namespace":"prod",
+"uid":"0e0e0e0e-1111-2222-3333-444455556666","labels":{"app":"api","pod-template-hash":"7c9d8f6b5"},
+"ownerReferences":[{"kind":"ReplicaSet","name":"api-7c9d8f6b5","controller":true}]},
+"spec":{"nodeName":"$NODE","containers":[{"name":"api","image":"api:1"}]},
+"status":{"podIP":"10.1.2.3","containerStatuses":[{"name":"api","image":"api:1","containerID":"containerd://$CID"}]}}]}
+JSON
+cat >"$T/www/api/v1/services" <<'JSON'
+{"kind":"ServiceList","apiVersion":"v1","items":[{"metadata":{"name":"api","namespace":"prod"},
+"spec":{"clusterIP":"10.96.7.7","clusterIPs":["10.96.7.7"],"selector":{"app":"api"},
+"ports":[{"name":"http","port":80,"targetPort":8080,"protocol":"TCP"}]}}]}
+JSON
+(cd "$T/www" && exec openssl s_server -accept "127.0.0.1:$PORT" -cert ../cert.pem -key ../key.pem \
+	-WWW -quiet >"$T/s_server.log" 2>&1) &
+FR_PIDS+=("$!")
+for i in $(seq 100); do ss -Hltn "sport = :$PORT" | grep -q . && break; sleep 0.05; done
+
+kubeconfig() { # CA file
+	cat <<YAML
+apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority: $1
+    server: https://127.0.0.1:$PORT
+  name: test
+users:
+- name: test
+  user:
+    token: not-a-real-token
+YAML
+}
+kubeconfig "$T/cert.pem" >"$T/kc"
+kubeconfig "$T/other.pem" >"$T/kc-bad"
+
+fr_record -o "$T/rec" --kubeconfig "$T/kc" --node "$NODE" --pid 1 --segment-age 1.5 || fr_die "recorder"
+sleep 3.5
+fr_record_stop
+check "recorder exits 0" test $? = 0
+"$FR_BUILD/flightrec" cat --json --kind POD --kind SERVICE "$T/rec" >"$T/meta.jsonl"
+check "POD from the API (owner Deployment api)" \
+	grep -q '"uid":"0e0e0e0e-1111-2222-3333-444455556666","namespace":"prod","name":"api-7c9d8f6b5-abcde","pod_node":"'"$NODE"'","owner_kind":"Deployment","owner_name":"api"' "$T/meta.jsonl"
+check "SERVICE from the API" grep -q '"namespace":"prod","name":"api","cluster_ips":\["10.96.7.7"\],"ports":\[{"port":80,"target_port":8080,"proto":6}\]' "$T/meta.jsonl"
+nseg=$(ls "$T"/rec/*.frs | wc -l)
+check "every later segment repeats the API metadata ($nseg segments)" bash -c \
+	"n=0; for f in \$(ls '$T'/rec/*.frs | tail -n +2); do '$FR_BUILD/flightrec' cat --kind POD \"\$f\" | grep -q api-7c9d8f6b5 || exit 1; n=\$((n+1)); done; ((n >= 1))"
+
+fr_record -o "$T/rec2" --kubeconfig "$T/kc-bad" --node "$NODE" --pid 1 || fr_die "recorder"
+sleep 1.5
+fr_record_stop
+check "wrong CA: recorder still exits 0" test $? = 0
+check "wrong CA: the TLS failure is reported" grep -q -- '--kube-api: https://127.0.0.1:.*SSL' "$T/recorder.err"
+fr_finish

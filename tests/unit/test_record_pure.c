@@ -1,0 +1,176 @@
+/* test_record_pure.c - the recorder's pure functions: container id and pod
+ * UID from cgroup paths, redaction (split at every byte), kube JSON. */
+#define _GNU_SOURCE
+#include "harness.h"
+#include "../../capture/cgroup.h"
+#include "../../capture/redact.h"
+#include "../../formats/kube.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define ID64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+TEST(cgroup_container_id_forms)
+{
+	char id[80];
+	CHECK(fr_cgroup_container_id("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+				     "1b2c3d4e_0000_1111_2222_333344445555.slice/cri-containerd-" ID64
+				     ".scope", id, sizeof(id)) == 64);
+	CHECK(!strcmp(id, ID64));
+	CHECK(fr_cgroup_container_id("/kubepods.slice/kubepods-pod1.slice/crio-" ID64 ".scope", id,
+				     sizeof(id)) == 64);
+	CHECK(fr_cgroup_container_id("/system.slice/docker-" ID64 ".scope", id, sizeof(id)) == 64);
+	CHECK(fr_cgroup_container_id("/kubepods/burstable/pod1b2c3d4e-0000-1111-2222-333344445555/" ID64,
+				     id, sizeof(id)) == 64);
+	CHECK(!strcmp(id, ID64));
+	CHECK(fr_cgroup_container_id("/docker/" ID64, id, sizeof(id)) == 64);
+	/* not containers */
+	CHECK(fr_cgroup_container_id("/kubepods.slice/crio-conmon-" ID64 ".scope", id, sizeof(id)) == 0);
+	CHECK(fr_cgroup_container_id("/user.slice/user-0.slice/session-1.scope", id, sizeof(id)) == 0);
+	CHECK(id[0] == 0);
+	CHECK(fr_cgroup_container_id("/x/cri-containerd-0123.scope", id, sizeof(id)) == 0);
+	CHECK(fr_cgroup_container_id("/", id, sizeof(id)) == 0);
+	CHECK(fr_cgroup_container_id("/docker/" ID64 "0", id, sizeof(id)) == 0); /* 65 hex */
+}
+
+TEST(cgroup_pod_uid_forms)
+{
+	char uid[64];
+	CHECK(fr_cgroup_pod_uid("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+				"1b2c3d4e_0000_1111_2222_333344445555.slice/cri-containerd-" ID64 ".scope",
+				uid, sizeof(uid)) == 36);
+	CHECK(!strcmp(uid, "1b2c3d4e-0000-1111-2222-333344445555"));
+	CHECK(fr_cgroup_pod_uid("/kubepods/besteffort/pod1b2c3d4e-0000-1111-2222-333344445555/" ID64,
+				uid, sizeof(uid)) == 36);
+	CHECK(!strcmp(uid, "1b2c3d4e-0000-1111-2222-333344445555"));
+	CHECK(fr_cgroup_pod_uid("/kubepods.slice/kubepods-besteffort.slice", uid, sizeof(uid)) == 0);
+	CHECK(fr_cgroup_pod_uid("/system.slice/podman.service", uid, sizeof(uid)) == 0);
+}
+
+static void redact_all(const char *in, char *out, size_t split)
+{
+	struct fr_redact r;
+	struct fr_redact_state st;
+	fr_redact_init(&r);
+	memset(&st, 0, sizeof(st));
+	size_t n = strlen(in);
+	memcpy(out, in, n + 1);
+	for (size_t off = 0; off < n; off += split)
+		fr_redact(&r, &st, (uint8_t *)out + off, n - off < split ? n - off : split);
+}
+
+/* Every split size gives the same result as the whole buffer. */
+static int check_split(const char *in, const char *want)
+{
+	size_t n = strlen(in);
+	char *out = malloc(n + 1);
+	int ok = 1;
+	for (size_t s = 1; s <= n && ok; s++) {
+		redact_all(in, out, s);
+		if (strcmp(out, want)) {
+			fprintf(stderr, "split %zu: got [%s]\n", s, out);
+			ok = 0;
+		}
+	}
+	free(out);
+	return ok;
+}
+
+TEST(redact_http_headers_any_split)
+{
+	CHECK(check_split("GET / HTTP/1.1\r\nHost: a\r\nAuthorization: Basic dXNlcjpwdw==\r\n"
+			  "cookie:  s=1; t=2\r\nX-Auth: keep\r\n\r\nbody",
+			  "GET / HTTP/1.1\r\nHost: a\r\nAuthorization: ******************\r\n"
+			  "cookie:  ********\r\nX-Auth: keep\r\n\r\nbody"));
+	CHECK(check_split("HTTP/1.1 200 OK\r\nSet-Cookie: id=42; HttpOnly\r\nProxy-Authorization: x\r\n\r\n",
+			  "HTTP/1.1 200 OK\r\nSet-Cookie: ***************\r\nProxy-Authorization: *\r\n\r\n"));
+}
+
+TEST(redact_extra_header_and_off)
+{
+	struct fr_redact r;
+	struct fr_redact_state st;
+	fr_redact_init(&r);
+	CHECK(fr_redact_add_header(&r, "X-Api-Key") == 0);
+	char buf[] = "x-api-key: secret\r\nX-Other: v\r\n";
+	memset(&st, 0, sizeof(st));
+	CHECK(fr_redact(&r, &st, (uint8_t *)buf, strlen(buf)) == 6);
+	CHECK(!strcmp(buf, "x-api-key: ******\r\nX-Other: v\r\n"));
+	char desc[512];
+	fr_redact_describe(&r, desc, sizeof(desc));
+	CHECK(strstr(desc, "http-header:x-api-key") && strstr(desc, "redis:auth"));
+	r.enabled = 0;
+	char b2[] = "Authorization: x\r\n";
+	memset(&st, 0, sizeof(st));
+	CHECK(fr_redact(&r, &st, (uint8_t *)b2, strlen(b2)) == 0);
+	fr_redact_describe(&r, desc, sizeof(desc));
+	CHECK(desc[0] == 0);
+}
+
+TEST(redact_redis_auth_any_split)
+{
+	CHECK(check_split("*2\r\n$4\r\nAUTH\r\n$6\r\nsecret\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nval\r\n",
+			  "*2\r\n$4\r\nAUTH\r\n$6\r\n******\r\n*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$3\r\nval\r\n"));
+	CHECK(check_split("*3\r\n$4\r\nauth\r\n$4\r\nuser\r\n$2\r\npw\r\nPING\r\n",
+			  "*3\r\n$4\r\nauth\r\n$4\r\n****\r\n$2\r\n**\r\nPING\r\n"));
+	CHECK(check_split("AUTH hunter2\r\nGET k\r\n", "AUTH *******\r\nGET k\r\n"));
+	/* a bulk value that contains "AUTH" is not a command */
+	CHECK(check_split("*3\r\n$3\r\nSET\r\n$4\r\nAUTH\r\n$2\r\nxy\r\n",
+			  "*3\r\n$3\r\nSET\r\n$4\r\nAUTH\r\n$2\r\nxy\r\n"));
+}
+
+static const char *podlist =
+	"{\"apiVersion\":\"v1\",\"kind\":\"PodList\",\"items\":[{\"metadata\":{\"name\":\"web-7d4b9c-x2x\","
+	"\"namespace\":\"shop\",\"uid\":\"1b2c3d4e-0000-1111-2222-333344445555\",\"labels\":{\"app\":\"web\","
+	"\"pod-template-hash\":\"7d4b9c\"},\"ownerReferences\":[{\"kind\":\"ReplicaSet\",\"name\":\"web-7d4b9c\","
+	"\"controller\":true}]},\"spec\":{\"nodeName\":\"n1\",\"containers\":[{\"name\":\"nginx\",\"image\":\"nginx:1\"}]},"
+	"\"status\":{\"podIP\":\"10.0.0.5\",\"podIPs\":[{\"ip\":\"10.0.0.5\"},{\"ip\":\"fd00::5\"}],"
+	"\"containerStatuses\":[{\"name\":\"nginx\",\"image\":\"nginx:1\",\"containerID\":\"containerd://" ID64 "\"}]}},"
+	"{\"metadata\":{\"name\":\"db-0\",\"namespace\":\"shop\",\"uid\":\"u2\",\"ownerReferences\":[{\"kind\":"
+	"\"StatefulSet\",\"name\":\"db\"}]},\"spec\":{\"containers\":[{\"name\":\"redis\",\"image\":\"redis\"}]},\"status\":{}}]}";
+
+TEST(kube_podlist)
+{
+	struct fr_kube *k = fr_kube_new();
+	char err[256];
+	CHECK(fr_kube_add_json(k, podlist, strlen(podlist), err, sizeof(err)) == 2);
+	CHECK(fr_kube_n_pods(k) == 2);
+	const struct fr_pod *p = fr_kube_find_uid(k, "1b2c3d4e-0000-1111-2222-333344445555");
+	CHECK(p);
+	CHECK(p->name.len == 14 && !memcmp(p->name.p, "web-7d4b9c-x2x", 14));
+	CHECK(p->owner_kind.len == 10 && !memcmp(p->owner_kind.p, "Deployment", 10));
+	CHECK(p->owner_name.len == 3 && !memcmp(p->owner_name.p, "web", 3));
+	CHECK(p->n_ips == 2 && p->n_labels == 2 && p->n_containers == 1);
+	CHECK(p->containers[0].id.len == 64 && !memcmp(p->containers[0].id.p, ID64, 64));
+	CHECK(p->node.len == 2);
+	const struct fr_pod *q = fr_kube_find_uid(k, "u2");
+	CHECK(q && q->owner_kind.len == 11 && q->n_containers == 1 && q->containers[0].id.len == 0);
+	CHECK(fr_kube_add_json(k, "{", 1, err, sizeof(err)) == -1);
+	CHECK(fr_kube_add_json(k, "{\"kind\":\"Node\"}", 15, err, sizeof(err)) == -1);
+	CHECK(fr_kube_n_pods(k) == 2);
+	fr_kube_free(k);
+}
+
+TEST(kube_services_and_owner_names)
+{
+	const char *svc = "{\"kind\":\"ServiceList\",\"items\":[{\"metadata\":{\"name\":\"web\",\"namespace\":\"shop\"},"
+			  "\"spec\":{\"clusterIP\":\"10.96.0.10\",\"clusterIPs\":[\"10.96.0.10\"],\"selector\":{\"app\":\"web\"},"
+			  "\"ports\":[{\"name\":\"http\",\"port\":80,\"targetPort\":8080,\"protocol\":\"TCP\"},"
+			  "{\"port\":53,\"targetPort\":\"dns\",\"protocol\":\"UDP\"}]}},"
+			  "{\"metadata\":{\"name\":\"hl\",\"namespace\":\"shop\"},\"spec\":{\"clusterIP\":\"None\"}}]}";
+	struct fr_kube *k = fr_kube_new();
+	char err[256];
+	CHECK(fr_kube_add_json(k, svc, strlen(svc), err, sizeof(err)) == 2);
+	CHECK(fr_kube_n_services(k) == 2);
+	const struct fr_service *s = fr_kube_service(k, 0);
+	CHECK(s->n_ips == 1 && s->n_ports == 2 && s->n_selector == 1);
+	CHECK(s->ports[0].port == 80 && s->ports[0].target_port == 8080 && s->ports[0].proto == 6);
+	CHECK(s->ports[1].proto == 17 && s->ports[1].target_port == 0);
+	CHECK(fr_kube_service(k, 1)->n_ips == 0);
+	fr_kube_free(k);
+	char out[128];
+	CHECK(!strcmp(fr_kube_deployment_of("api-5f8d9c7b6", NULL, out, sizeof(out)), "api"));
+	CHECK(!strcmp(fr_kube_deployment_of("api-v2-5f8d9c7b6", "5f8d9c7b6", out, sizeof(out)), "api-v2"));
+	CHECK(!strcmp(fr_kube_deployment_of("api-v2", "5f8d9c7b6", out, sizeof(out)), "api-v2"));
+}
