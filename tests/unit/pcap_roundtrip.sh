@@ -80,7 +80,7 @@ if [[ -f $cap ]]; then
   s=$(tshark -r "$tmp/none.pcapng" 2>/dev/null | wc -l)
   ((s == 0)) && ok "--from after the end exports nothing" || bad "--from: $s packets"
 fi
-"$FR" export-pcap --help | grep -q 'handshake' && ok "export-pcap --help" || bad "export-pcap --help"
+"$FR" export-pcap --help > "$tmp/help.txt"; grep -q 'handshake' "$tmp/help.txt" && ok "export-pcap --help" || bad "export-pcap --help"
 "$FR" export-pcap "$tmp/nonexistent" -o "$tmp/n.pcapng" 2>/dev/null
 (($? == 2)) && ok "missing recording: exit 2" || bad "missing recording: exit code"
 
