@@ -10,7 +10,9 @@
 #    gaps are missing sequence ranges, not made-up bytes;
 #  - tshark sees one TCP stream per recorded TCP connection;
 #  - import-pcap of the pcapng gives the same DATA records (connection,
-#    direction, position, bytes, time).
+#    direction, position, bytes, time);
+#  - when the analyzer is built, it gives the same per-protocol tables
+#    (`flightrec dump`: http, dns, redis, ...) for both recordings.
 # Prints one ok/FAIL line per check and "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,6 +33,12 @@ for line in sys.stdin:
     if r["kind"] == "DATA":
         print(r["fd"], r["dir"], r["stream_pos"], r["ts"], r["payload"].encode("latin-1").hex())'
 }
+
+# the per-protocol tables of a `flightrec dump` (http, dns, redis, ...):
+# what was requested and answered, not connection bookkeeping
+proto_tables() { awk '/^# /{keep = ($2 == "http" || $2 == "dns" || $2 == "redis" || $2 == "http2" || $2 == "grpc" || $2 == "kafka" || $2 == "mysql" || $2 == "pgsql")} keep'; }
+have_analyze=0
+"$FR" analyze --help >/dev/null 2>&1 && have_analyze=1
 
 shopt -s nullglob
 n=0
@@ -61,11 +69,23 @@ for cap in "$CAPS"/*/*.pcap; do
   ((ours == theirs)) || { bad "$name: $ours TCP connections recorded, tshark sees $theirs streams"; continue; }
   # re-import
   "$FR" import-pcap -q "$d/x.pcapng" -o "$d/again" || { bad "$name: re-import"; continue; }
-  if cmp -s <(data_records "$d/rec") <(data_records "$d/again"); then
-    ok "$name: $(tail -1 <<< "$out"), $theirs TCP streams, checksums good, re-import identical"
-  else
+  if ! cmp -s <(data_records "$d/rec") <(data_records "$d/again"); then
     bad "$name: re-imported DATA records differ"; diff <(data_records "$d/rec") <(data_records "$d/again") | head -5 | cut -c1-160
+    continue
   fi
+  # the analyzer sees the same requests in both (protocol tables of the dump)
+  extra=""
+  if ((have_analyze)); then
+    "$FR" analyze -q "$d/rec" -o "$d/a.db" && "$FR" analyze -q "$d/again" -o "$d/b.db" || { bad "$name: analyze"; continue; }
+    "$FR" dump "$d/a.db" | proto_tables > "$d/a.dump"
+    "$FR" dump "$d/b.db" | proto_tables > "$d/b.dump"
+    if ! cmp -s "$d/a.dump" "$d/b.dump"; then
+      bad "$name: the analyzer's protocol tables differ after the round trip"; diff "$d/a.dump" "$d/b.dump" | head -6 | cut -c1-160
+      continue
+    fi
+    extra=", analysis: same protocol tables ($(grep -vc "^#" "$d/a.dump") lines)"
+  fi
+  ok "$name: $(tail -1 <<< "$out"), $theirs TCP streams, checksums good, re-import identical$extra"
 done
 ((n)) || bad "no captures in $CAPS"
 
