@@ -92,6 +92,18 @@ if ((rc == 2)) && [[ -z $(find "$tmp/junk" -name '*.frs' 2>/dev/null) ]]; then o
 (($? == 2)) && ok "output holding segments is refused" || bad "output holding segments accepted"
 "$FR" import-pcap --help > "$tmp/help.txt"; grep -q 'ONE connection' "$tmp/help.txt" && ok "--help describes the record model" || bad "--help"
 
+# bounded memory: 20,000 connections that never finish, each with a hole and
+# 1000 bytes waiting behind it; with --max-flows 1000 --max-buffer 1M the
+# import holds at most 1000 flows and 1 MB (peak RSS of the plain build)
+python3 tests/unit/pcap_gen.py "$tmp/many.pcap" 20000
+PLAIN=${FR_BUILD:-build}/flightrec
+[[ -x $PLAIN ]] || PLAIN=$FR
+/usr/bin/time -f '%M' -o "$tmp/many.rss" "$PLAIN" import-pcap "$tmp/many.pcap" -o "$tmp/many" --max-flows 1000 --max-buffer 1M 2> "$tmp/many.err"
+rss=$(tail -1 "$tmp/many.rss")
+if grep -q 'at most 1000 flows' "$tmp/many.err" && grep -q '19000 evicted' "$tmp/many.err" && ((rss < 40000)); then
+  ok "bounded memory: 20000 open connections with holes, at most 1000 flows, peak RSS $((rss / 1024)) MB"
+else bad "bounded memory: rss ${rss} KB"; cat "$tmp/many.err"; fi
+
 # --pods/--services: kubectl JSON becomes POD and SERVICE records at the
 # start of the segment; export-pcap --pod selects by the pod's address
 cat > "$tmp/pods.json" <<'JSON'
