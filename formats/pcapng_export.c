@@ -9,7 +9,9 @@
  * becomes FIN, FIN-ACK, ACK.  UDP DATA becomes one datagram each.  The
  * ISNs are a hash of the two endpoints, so the client's and the server's
  * sockets of one connection (both recorded on one node) give the same
- * sequence numbers for the same bytes.  A connection without CONN_OPEN (open
+ * sequence numbers for the same bytes; a UDP datagram recorded by both its
+ * sender's and its receiver's socket (same addresses and bytes, within 2 s)
+ * is written once.  A connection without CONN_OPEN (open
  * before the recording) gets made-up addresses 10.254.x.y -> 10.255.0.1.
  * Every packet carries a comment: node, pid, comm, pod, connection and
  * stream position.  One pcapng interface per node.
@@ -75,7 +77,15 @@ struct exp {
 	int have_conn;
 	struct fr_connkey only;
 	const char *pod;
-	uint64_t packets, bytes, conns_out;
+	uint64_t packets, bytes, conns_out, udp_dups;
+	/* recent UDP datagrams, to write a datagram recorded by both its
+	 * sender's and its receiver's socket once */
+	struct {
+		uint32_t hash, node;
+		struct fr_connkey key;
+		uint64_t wall;
+	} recent[256];
+	uint32_t nrecent;
 	uint8_t frame[FR_SYNTH_MAX_FRAME];
 };
 
@@ -347,6 +357,21 @@ static int on_data(struct exp *x, uint32_t node, const struct fr_data *d, uint64
 		struct fr_addr save = c->remote;
 		c->remote = *peer;
 		uint32_t len = d->payload.len > FR_SYNTH_MAX_PAYLOAD ? FR_SYNTH_MAX_PAYLOAD : d->payload.len;
+		const struct fr_addr *src = out ? &c->local : peer, *dst = out ? peer : &c->local;
+		uint32_t hsh = h32(src, sizeof(*src), h32(dst, sizeof(*dst), h32(d->payload.p, len, 2166136261u)));
+		for (uint32_t i = 0; i < 256 && i < x->nrecent; i++) {
+			const __typeof__(x->recent[0]) *e = &x->recent[i];
+			if (e->hash == hsh && e->node == c->node && wall - e->wall < 2000000000ull &&
+			    (e->key.pid != c->key.pid || e->key.fd != c->key.fd || e->key.gen != c->key.gen)) {
+				x->udp_dups++; /* the other end's copy of the same datagram */
+				return 0;
+			}
+		}
+		x->recent[x->nrecent % 256].hash = hsh;
+		x->recent[x->nrecent % 256].node = c->node;
+		x->recent[x->nrecent % 256].key = c->key;
+		x->recent[x->nrecent % 256].wall = wall;
+		x->nrecent++;
 		snprintf(what, sizeof(what), "%s %u/%u bytes", out ? "sent" : "received", len, d->orig_len);
 		int rc = emit(x, c, wall, out, 0, 0, 0, d->payload.p, len, what);
 		c->remote = save;
@@ -591,8 +616,11 @@ int cmd_export_pcap(int argc, char **argv)
 		fprintf(stderr, "flightrec export-pcap: %s: %s\n", out, strerror(errno));
 		rc = EXIT_USAGE;
 	}
-	fprintf(stderr, "%s: %" PRIu64 " packets, %" PRIu64 " TCP connections, %" PRIu64 " payload bytes\n", out,
+	fprintf(stderr, "%s: %" PRIu64 " packets, %" PRIu64 " TCP connections, %" PRIu64 " payload bytes", out,
 		x->packets, x->conns_out, x->bytes);
+	if (x->udp_dups)
+		fprintf(stderr, "; %" PRIu64 " UDP datagrams recorded at both ends written once", x->udp_dups);
+	fputc('\n', stderr);
 	for (int i = 0; i < NB; i++) {
 		for (struct conn *a = x->conns[i], *n; a; a = n) {
 			n = a->next;
