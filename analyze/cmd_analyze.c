@@ -1,14 +1,18 @@
 /* cmd_analyze.c - `flightrec analyze PATH... -o DB`: options, then the
  * replay engine (engine.c). */
 #define _GNU_SOURCE
+#include "../capture/pcap_import.h"
 #include "../formats/cli.h"
 #include "engine.h"
 
+#include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 static void usage(FILE *f)
 {
@@ -20,6 +24,12 @@ static void usage(FILE *f)
 		"breakdown, per-protocol tables (http, redis, dns), anomalies, and the views\n"
 		"golden_signals, edges, slowest, failures.\n"
 		"\n"
+		"A PATH may also be a packet capture (pcap or pcapng, gzip-compressed or not;\n"
+		"recognised by its magic bytes, whatever its name): the captures are imported\n"
+		"together as by `flightrec import-pcap` (with --pods/--services) into a\n"
+		"temporary recording under $TMPDIR (default /tmp), which is analyzed with the\n"
+		"other PATHs and removed afterwards.\n"
+		"\n"
 		"  -o, --output DB        database to create (replaced if it exists)\n"
 		"  -j, --jobs N           worker threads (output is identical for every N)\n"
 		"      --from TIME        ignore records before TIME\n"
@@ -28,8 +38,8 @@ static void usage(FILE *f)
 		"                         or wall clock 2026-11-24T22:01:59[.123]Z\n"
 		"      --max-memory SIZE  bound on parser state for all connections (256M)\n"
 		"      --dim-cap N        distinct values per view dimension (100)\n"
-		"      --pods FILE        kubectl get pods -o json (not yet supported)\n"
-		"      --services FILE    kubectl get services -o json (not yet supported)\n"
+		"      --pods FILE        kubectl get pods -o json (read for captures only)\n"
+		"      --services FILE    kubectl get services -o json (read for captures only)\n"
 		"  -q, --quiet            no progress bar\n"
 		"  -h, --help\n"
 		"\n"
@@ -85,6 +95,78 @@ static int parse_time(const char *s, char **paths, int npaths, uint64_t *ns)
 	}
 	*ns = wall > off ? (uint64_t)(wall - off) : 0;
 	return 0;
+}
+
+/* 1 when path is a pcap or pcapng file, plain or gzip-compressed, by its
+ * first four (decompressed) bytes. */
+static int is_capture(const char *path)
+{
+	unsigned char m[4];
+	gzFile z = gzopen(path, "rb"); /* reads plain files as they are */
+	if (!z)
+		return 0;
+	int n = gzread(z, m, sizeof(m));
+	gzclose(z);
+	if (n != 4)
+		return 0;
+	uint32_t le = (uint32_t)m[0] | (uint32_t)m[1] << 8 | (uint32_t)m[2] << 16 | (uint32_t)m[3] << 24;
+	return le == 0xa1b2c3d4 || le == 0xd4c3b2a1 || le == 0xa1b23c4d || le == 0x4d3cb2a1 ||
+	       le == 0x0a0d0d0a;
+}
+
+static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st, (void)type, (void)ftw;
+	return remove(p);
+}
+
+/* Imports the captures among paths[0..*npaths) into a new temporary
+ * recording tmpdir and puts it in their place (first capture's slot).
+ * Returns EXIT_OK, EXIT_DAMAGED (something could not be read; what could is
+ * imported) or EXIT_USAGE (message printed); tmpdir is "" when there was
+ * no capture. */
+static int import_captures(char **paths, int *npaths, const struct fr_opts *o, char *tmpdir, size_t len)
+{
+	const char **caps = malloc(sizeof(char *) * (size_t)*npaths);
+	int ncap = 0, first = -1, k = 0;
+	tmpdir[0] = 0;
+	if (!caps)
+		return EXIT_USAGE;
+	for (int i = 0; i < *npaths; i++)
+		if (is_capture(paths[i])) {
+			caps[ncap++] = paths[i];
+			if (first < 0)
+				first = i;
+		}
+	if (!ncap) {
+		free(caps);
+		return EXIT_OK;
+	}
+	const char *t = getenv("TMPDIR");
+	snprintf(tmpdir, len, "%s/flightrec-analyze-XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		fprintf(stderr, "flightrec analyze: cannot create a temporary folder %s: %s (set TMPDIR)\n",
+			tmpdir, strerror(errno));
+		tmpdir[0] = 0;
+		free(caps);
+		return EXIT_USAGE;
+	}
+	struct fr_pcap_opts po = {.pods = o->pods_file, .services = o->services_file,
+				  .log = o->quiet ? NULL : stderr};
+	char err[1024] = "";
+	int rc = fr_pcap_import(caps, ncap, tmpdir, &po, NULL, err, sizeof(err));
+	free(caps);
+	if (rc != 0)
+		fprintf(stderr, "flightrec analyze: %s\n", err);
+	if (rc == 2)
+		return EXIT_USAGE;
+	for (int i = 0; i < *npaths; i++)
+		if (i == first)
+			paths[k++] = tmpdir;
+		else if (!is_capture(paths[i]))
+			paths[k++] = paths[i];
+	*npaths = k;
+	return rc ? EXIT_DAMAGED : EXIT_OK;
 }
 
 int cmd_analyze(int argc, char **argv)
@@ -155,10 +237,15 @@ int cmd_analyze(int argc, char **argv)
 		}
 		o.have_to = 1;
 	}
-	if (o.pods_file || o.services_file)
+	char tmpdir[4096];
+	int irc = import_captures(paths, &npaths, &o, tmpdir, sizeof(tmpdir));
+	if ((o.pods_file || o.services_file) && !tmpdir[0])
 		fprintf(stderr, "flightrec analyze: --pods/--services are accepted but not read yet "
 				"(the kubectl JSON parser formats/kube.c is on another branch); pods come "
 				"from POD/SERVICE records\n");
 	o.progress = !o.quiet && isatty(2);
-	return fr_analyze(paths, npaths, out, &o);
+	int rc = irc == EXIT_USAGE ? EXIT_USAGE : fr_analyze(paths, npaths, out, &o);
+	if (tmpdir[0] && nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		fprintf(stderr, "flightrec analyze: cannot remove %s: %s\n", tmpdir, strerror(errno));
+	return rc == EXIT_OK ? irc : rc;
 }

@@ -1,8 +1,8 @@
 /* corpus.c - the decoder regression corpus.
  *
  *   flightrec corpus check [--update] DIR...
- *       every case under DIR (a folder holding *.frs inputs and
- *       expected.dump) is analyzed and its dump compared with the expected
+ *       every case under DIR (a folder holding *.frs inputs, or a file
+ *       `source` naming packet captures, and expected.dump) is analyzed and its dump compared with the expected
  *       one; a unified diff for each mismatch; last line "N passed, N failed".
  *       --update rewrites expected.dump instead (tests/corpus/regen.sh).
  *   flightrec corpus add RECORDING (--conn ID | --from T --to T) --name NAME
@@ -12,11 +12,14 @@
  *       expected dump.
  */
 #define _GNU_SOURCE
+#include "../capture/pcap_import.h"
 #include "../formats/cli.h"
 #include "engine.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <sqlite3.h>
 #include <stdio.h>
@@ -56,15 +59,92 @@ static int case_inputs(const char *dir, char ***out)
 	return v ? k : -1;
 }
 
+static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st, (void)type, (void)ftw;
+	return remove(p);
+}
+
+/* A case without *.frs may hold a file `source`: one capture path a line,
+ * relative to the repository (e.g. ../shared/captures/http/zeek-get.pcap,
+ * kept outside the repository).  The paths are resolved against the case
+ * folder's ancestors, nearest first, and imported (with the path as
+ * written, so the MARK naming the inputs is the same wherever the check
+ * runs) into a new recording tmpdir.  0 or -1 with a message. */
+static int import_source(const char *dir, char *tmpdir, size_t len)
+{
+	char p[5200], *files[16], base[4096];
+	int n = 0, rc = -1;
+	snprintf(p, sizeof(p), "%s/source", dir);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return -1;
+	char line[1024];
+	while (n < 16 && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\r\n")] = 0;
+		if (line[0] && line[0] != '#')
+			files[n++] = strdup(line);
+	}
+	fclose(f);
+	if (!n || !realpath(dir, base)) {
+		fprintf(stderr, "%s: empty source file\n", dir);
+		goto out;
+	}
+	for (;;) { /* the nearest ancestor where the first path exists */
+		char *slash = strrchr(base, '/');
+		if (!slash || slash == base) {
+			fprintf(stderr, "%s: source %s not found beside any parent folder\n", dir, files[0]);
+			goto out;
+		}
+		*slash = 0;
+		snprintf(p, sizeof(p), "%s/%s", base, files[0]);
+		if (access(p, R_OK) == 0)
+			break;
+	}
+	const char *t = getenv("TMPDIR");
+	snprintf(tmpdir, len, "%s/fr-corpus-rec-XXXXXX", t && *t ? t : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		fprintf(stderr, "%s: cannot create %s: %s\n", dir, tmpdir, strerror(errno));
+		tmpdir[0] = 0;
+		goto out;
+	}
+	int cwd = open(".", O_RDONLY | O_DIRECTORY);
+	if (cwd < 0 || chdir(base) < 0) {
+		fprintf(stderr, "%s: cannot enter %s: %s\n", dir, base, strerror(errno));
+		if (cwd >= 0)
+			close(cwd);
+		goto out;
+	}
+	struct fr_pcap_opts po = {0};
+	char err[1024];
+	rc = fr_pcap_import((const char *const *)files, n, tmpdir, &po, NULL, err, sizeof(err)) == 2 ? -1 : 0;
+	if (rc < 0)
+		fprintf(stderr, "%s: %s\n", dir, err);
+	if (fchdir(cwd) < 0)
+		rc = -1;
+	close(cwd);
+out:
+	for (int i = 0; i < n; i++)
+		free(files[i]);
+	return rc;
+}
+
 /* Analyzes a case into a dump held in memory.  0 or -1. */
 static int run_case(const char *dir, char **dump, size_t *len)
 {
 	char **in;
+	char tmpdir[4096] = "";
 	int n = case_inputs(dir, &in);
+	if (n == 0 && import_source(dir, tmpdir, sizeof(tmpdir)) == 0) {
+		in[0] = strdup(tmpdir);
+		n = in[0] ? 1 : 0;
+	}
 	if (n <= 0) {
-		fprintf(stderr, "%s: no *.frs input\n", dir);
+		fprintf(stderr, "%s: no *.frs input and no usable source file\n", dir);
 		if (n == 0)
 			free(in);
+		if (tmpdir[0])
+			nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		return -1;
 	}
 	char db[] = "/tmp/fr-corpus-XXXXXX";
@@ -79,6 +159,8 @@ static int run_case(const char *dir, char **dump, size_t *len)
 	for (int i = 0; i < n; i++)
 		free(in[i]);
 	free(in);
+	if (tmpdir[0])
+		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 	if (rc == EXIT_USAGE) {
 		unlink(db);
 		return -1;
@@ -188,7 +270,9 @@ static void walk(const char *dir, struct tally *t)
 		free(in[i]);
 	if (nin >= 0)
 		free(in);
-	if (access(p, F_OK) == 0 || nin > 0) { /* a case */
+	char src[4096];
+	snprintf(src, sizeof(src), "%s/source", dir);
+	if (access(p, F_OK) == 0 || nin > 0 || access(src, F_OK) == 0) { /* a case */
 		check_case(dir, t);
 		return;
 	}
@@ -431,7 +515,9 @@ int cmd_corpus(int argc, char **argv)
 		   "       flightrec corpus add RECORDING (--conn ID | --from NS --to NS) --name NAME\n"
 		   "                            [--protocol P] [--corpus DIR]\n"
 		   "\n"
-		   "check: replays every case (a folder with *.frs inputs and expected.dump),\n"
+		   "check: replays every case (a folder with *.frs inputs, or a file 'source'\n"
+		   "naming captures relative to the repository, e.g. ../shared/captures/x.pcap,\n"
+		   "imported on the fly; and expected.dump),\n"
 		   "prints a diff per mismatch and 'N passed, N failed'; --update rewrites the\n"
 		   "expected dumps (review them!).  add: cuts a connection (with its peer) or a\n"
 		   "time range of a recording into a new case.\n");

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
-/* flightrec.bpf.c - socket capture on the raw sys_enter/sys_exit
- * tracepoints (no kprobes, no fentry, no tracefs needed).
+/* flightrec.bpf.c - socket capture on the raw sys_exit tracepoint (no
+ * kprobes, no fentry, no tracefs needed).
  *
- * sys_enter keeps the arguments of the socket syscalls of interest in
- * `inflight` (per thread); sys_exit reads what the kernel moved (ingress
- * buffers are full by then; egress uses the byte count the call returned)
- * and sends DATA events; connect/accept/close and the first use of an fd
+ * At the exit of the socket syscalls of interest, the arguments are still
+ * in pt_regs: the program reads what the kernel moved (ingress buffers are
+ * full by then; egress uses the byte count the call returned) and sends
+ * DATA events; connect/accept/close and the first use of an fd
  * produce OPEN/CLOSE events with the tuple read from struct sock (CO-RE).
  * A process is announced (PROC) the first time it is seen and on exec.
  * Every event that does not fit in the ring buffer is counted per CPU in
@@ -40,6 +40,7 @@ __u32 gen_counter = 0;
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define EINPROGRESS 115
+#define MSG_PEEK 2
 
 /* x86_64 system call numbers. */
 #define NR_read 0
@@ -90,25 +91,18 @@ struct {
 	__type(value, __u8);
 } port_filter SEC(".maps");
 
-struct inflight {
+/* The arguments of the call, as sys_exit finds them in pt_regs (x86_64
+ * keeps the caller's argument registers there). */
+struct args {
 	__u32 nr;
 	__u32 fd;
-	__u32 active; /* between sys_enter and sys_exit (nr 0 is read) */
+	__u32 flags; /* recvfrom/recvmsg flags */
 	__u32 pad;
-	__u64 sk;   /* struct sock * at entry (0 for accept) */
 	__u64 buf;  /* buffer, iovec array, msghdr or mmsghdr array */
 	__u64 len;  /* iovcnt, vlen */
 	__u64 addr; /* sockaddr (sendto/recvfrom) */
 };
 
-/* Per-thread arguments between sys_enter and sys_exit: task storage is
- * cheaper than a hash keyed by tid (no hashing, freed with the task). */
-struct {
-	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, int);
-	__type(value, struct inflight);
-} inflight SEC(".maps");
 
 struct conn_key {
 	__u32 tgid;
@@ -416,8 +410,9 @@ static __always_inline __u32 copy_iov(__u8 *dst, const struct iovec *iov, __u64 
 }
 
 /* One DATA event: bytes moved by the call; src is a buffer (niov == 0) or
- * an iovec array of niov entries (NULL: count only). */
-static __always_inline void emit_data(__u64 id, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
+ * an iovec array of niov entries (NULL: count only).  ts: when the call
+ * entered (egress), or 0 for now (ingress: when the bytes arrived). */
+static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
 				      __u32 bytes, const void *src, __u64 niov,
 				      const struct fr_ev_addr *peer)
 {
@@ -448,6 +443,8 @@ static __always_inline void emit_data(__u64 id, __u32 fd, struct conn *c, __u8 d
 		cap = want;
 	struct fr_ev_data *d = (struct fr_ev_data *)s->raw;
 	fill_hdr(&d->h, FR_EV_DATA, id);
+	if (ts && ts <= d->h.ts)
+		d->h.ts = ts;
 	d->fd = fd;
 	d->gen = c->gen;
 	d->dir = dir;
@@ -471,63 +468,31 @@ static __always_inline void sk_peer(struct sock *sk, struct fr_ev_addr *a)
 	sk_tuple(sk, &l, a);
 }
 
-SEC("tp_btf/sys_enter")
-int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
+static __always_inline void do_close(__u64 id, __u32 fd)
 {
-	switch (nr) {
-	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_sendfile:
-	case NR_connect: case NR_accept: case NR_sendto: case NR_recvfrom:
-	case NR_sendmsg: case NR_recvmsg: case NR_accept4: case NR_recvmmsg:
-	case NR_sendmmsg: case NR_close:
-		break;
-	default:
-		return 0;
-	}
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!tgid_ok(id >> 32))
-		return 0;
-	__u32 fd = (__u32)regs->di;
-	if (nr == NR_close) {
-		struct conn_key k = {.tgid = id >> 32, .fd = fd};
-		struct conn *c = bpf_map_lookup_elem(&conns, &k);
-		if (!c)
-			return 0;
-		if (!c->ignored) {
-			struct fr_ev_close *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-			if (e) {
-				fill_hdr(&e->h, FR_EV_CLOSE, id);
-				e->fd = fd;
-				e->gen = c->gen;
-				e->bytes_out = c->pos_out;
-				e->bytes_in = c->pos_in;
-				e->calls_out = c->calls_out;
-				e->calls_in = c->calls_in;
-				bpf_ringbuf_submit(e, rb_flags());
-			} else {
-				count_loss(0);
-			}
+	struct conn_key k = {.tgid = id >> 32, .fd = fd};
+	struct conn *c = bpf_map_lookup_elem(&conns, &k);
+	if (!c)
+		return;
+	if (!c->ignored) {
+		struct fr_ev_close *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (e) {
+			fill_hdr(&e->h, FR_EV_CLOSE, id);
+			e->fd = fd;
+			e->gen = c->gen;
+			e->bytes_out = c->pos_out;
+			e->bytes_in = c->pos_in;
+			e->calls_out = c->calls_out;
+			e->calls_in = c->calls_in;
+			bpf_ringbuf_submit(e, rb_flags());
+		} else {
+			count_loss(0);
 		}
-		bpf_map_delete_elem(&conns, &k);
-		return 0;
 	}
-	struct sock *sk = fd_sock(fd);
-	if (!sk)
-		return 0;
-	struct inflight *in = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0,
-						   BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (!in)
-		return 0;
-	in->nr = (__u32)nr;
-	in->active = 1;
-	in->fd = fd;
-	in->sk = (__u64)sk;
-	in->buf = regs->si;
-	in->len = regs->dx;
-	in->addr = regs->r8;
-	return 0;
+	bpf_map_delete_elem(&conns, &k);
 }
 
-static __always_inline void do_mmsg(__u64 id, struct inflight *in, struct conn *c, struct sock *sk,
+static __always_inline void do_mmsg(__u64 id, __u64 ts, struct args *in, struct conn *c, struct sock *sk,
 				    __u32 nmsg, __u8 dir)
 {
 	struct mmsghdr *v = (struct mmsghdr *)in->buf;
@@ -544,21 +509,75 @@ static __always_inline void do_mmsg(__u64 id, struct inflight *in, struct conn *
 			else
 				sk_peer(sk, &peer);
 		}
-		emit_data(id, in->fd, c, dir, dir ? S_RECVMMSG : S_SENDMMSG, m.msg_len,
+		emit_data(id, ts, in->fd, c, dir, dir ? S_RECVMMSG : S_SENDMMSG, m.msg_len,
 			  m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen, &peer);
 	}
 }
 
+/* Entry time of the calls that send: a DATA egress event carries the time
+ * the process handed the bytes over, not the time the call returned.  On
+ * loopback and veth the receiver can read the bytes before the sender's
+ * call returns; with exit times a client's request could seem to start
+ * after the server read it, and the network's share of a latency would come
+ * out negative.  This program runs at every syscall entry and returns at
+ * once for all but the sending calls. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u64);
+} enter_ts SEC(".maps");
+
+SEC("tp_btf/sys_enter")
+int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
+{
+	switch (nr) {
+	case NR_write: case NR_writev: case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
+	case NR_sendfile:
+		break;
+	default:
+		return 0;
+	}
+	__u64 *t = bpf_task_storage_get(&enter_ts, bpf_get_current_task_btf(), 0,
+					BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (t)
+		*t = bpf_ktime_get_ns();
+	return 0;
+}
+
+/* One program, at the exit of every system call: the kernel has filled
+ * the buffers and says how many bytes moved. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 {
-	struct inflight *p = bpf_task_storage_get(&inflight, bpf_get_current_task_btf(), 0, 0);
-	if (!p || !p->active)
+	long nr = regs->orig_ax;
+	switch (nr) {
+	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_sendfile:
+	case NR_connect: case NR_accept: case NR_sendto: case NR_recvfrom:
+	case NR_sendmsg: case NR_recvmsg: case NR_accept4: case NR_recvmmsg:
+	case NR_sendmmsg: case NR_close:
+		break;
+	default:
 		return 0;
-	struct inflight in = *p;
-	p->active = 0;
+	}
+	if (ret < 0 && !(nr == NR_connect && ret == -EINPROGRESS))
+		return 0; /* failed calls (EAGAIN, ...) move nothing */
+	if (ret == 0 && nr != NR_connect && nr != NR_close && nr != NR_accept && nr != NR_accept4)
+		return 0; /* end of stream, or nothing sent */
 	__u64 id = bpf_get_current_pid_tgid();
-
+	if (!tgid_ok(id >> 32))
+		return 0;
+	struct args in = {};
+	in.nr = (__u32)nr;
+	in.fd = (__u32)regs->di;
+	in.buf = regs->si;
+	in.len = regs->dx;
+	in.addr = regs->r8;
+	in.flags = nr == NR_recvfrom ? (__u32)regs->r10 : nr == NR_recvmsg ? (__u32)regs->dx : 0;
+	if (nr == NR_close) {
+		do_close(id, in.fd);
+		return 0;
+	}
 	if (in.nr == NR_accept || in.nr == NR_accept4) {
 		if (ret < 0)
 			return 0;
@@ -567,13 +586,15 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 			get_conn(id, (__u32)ret, nsk, 2, 1);
 		return 0;
 	}
-	struct sock *sk = (struct sock *)in.sk;
+	struct sock *sk = fd_sock(in.fd);
+	if (!sk)
+		return 0;
 	if (in.nr == NR_connect) {
 		if (ret == 0 || ret == -EINPROGRESS)
 			get_conn(id, in.fd, sk, 1, 1);
 		return 0;
 	}
-	if (ret <= 0)
+	if (ret <= 0 || (in.flags & MSG_PEEK)) /* a peek is read again later */
 		return 0;
 	struct conn *c = get_conn(id, in.fd, sk, 0, 0);
 	if (!c)
@@ -581,19 +602,28 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	struct fr_ev_addr peer = {};
 	int udp = c->proto == IPPROTO_UDP;
 	__u32 n = (__u32)ret;
+	__u64 ts = 0;
+	switch (in.nr) {
+	case NR_write: case NR_writev: case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
+	case NR_sendfile: {
+		__u64 *t = bpf_task_storage_get(&enter_ts, bpf_get_current_task_btf(), 0, 0);
+		if (t)
+			ts = *t;
+	}
+	}
 	switch (in.nr) {
 	case NR_read:
 	case NR_write:
 		if (udp)
 			sk_peer(sk, &peer);
-		emit_data(id, in.fd, c, in.nr == NR_read, in.nr == NR_read ? S_READ : S_WRITE, n,
+		emit_data(id, ts, in.fd, c, in.nr == NR_read, in.nr == NR_read ? S_READ : S_WRITE, n,
 			  (const void *)in.buf, 0, &peer);
 		break;
 	case NR_readv:
 	case NR_writev:
 		if (udp)
 			sk_peer(sk, &peer);
-		emit_data(id, in.fd, c, in.nr == NR_readv, in.nr == NR_readv ? S_READV : S_WRITEV,
+		emit_data(id, ts, in.fd, c, in.nr == NR_readv, in.nr == NR_readv ? S_READV : S_WRITEV,
 			  n, (const void *)in.buf, in.len, &peer);
 		break;
 	case NR_sendto:
@@ -604,7 +634,7 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 			else
 				sk_peer(sk, &peer);
 		}
-		emit_data(id, in.fd, c, in.nr == NR_recvfrom,
+		emit_data(id, ts, in.fd, c, in.nr == NR_recvfrom,
 			  in.nr == NR_recvfrom ? S_RECVFROM : S_SENDTO, n, (const void *)in.buf, 0,
 			  &peer);
 		break;
@@ -619,17 +649,17 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 			else
 				sk_peer(sk, &peer);
 		}
-		emit_data(id, in.fd, c, in.nr == NR_recvmsg,
+		emit_data(id, ts, in.fd, c, in.nr == NR_recvmsg,
 			  in.nr == NR_recvmsg ? S_RECVMSG : S_SENDMSG, n, m.msg_iov, m.msg_iovlen,
 			  &peer);
 		break;
 	}
 	case NR_sendmmsg:
 	case NR_recvmmsg:
-		do_mmsg(id, &in, c, sk, n, in.nr == NR_recvmmsg);
+		do_mmsg(id, ts, &in, c, sk, n, in.nr == NR_recvmmsg);
 		break;
 	case NR_sendfile:
-		emit_data(id, in.fd, c, 0, S_SENDFILE, n, NULL, 0, NULL);
+		emit_data(id, ts, in.fd, c, 0, S_SENDFILE, n, NULL, 0, NULL);
 		break;
 	}
 	return 0;

@@ -111,6 +111,7 @@ struct recorder {
 	struct proc *procs[NBUCKET];
 	size_t n_procs;
 	struct rstate *rst[NBUCKET];
+	size_t n_rst;
 	int failed;
 	int snap_active;
 	uint64_t snap_until;
@@ -230,7 +231,8 @@ static int list_segments(const char *dir, char ***out)
 		v[n++] = strdup(e->d_name);
 	}
 	closedir(d);
-	qsort(v, (size_t)n, sizeof(*v), name_cmp);
+	if (n > 1)
+		qsort(v, (size_t)n, sizeof(*v), name_cmp);
 	*out = v;
 	return n;
 }
@@ -378,8 +380,11 @@ static int segment_full(struct recorder *r)
 	       fr_writer_bytes(r->w) + headroom_bytes(r) > r->o->segment_size;
 }
 
+static void prune_procs(struct recorder *r, uint64_t now);
+
 static void rotate(struct recorder *r)
 {
+	prune_procs(r, mono_ns()); /* the next segment repeats only live ones */
 	seg_close(r);
 	if (!r->failed)
 		seg_open(r);
@@ -653,9 +658,21 @@ static struct fr_redact_state *redact_state(struct recorder *r, const struct fr_
 	for (struct rstate *s = r->rst[b]; s; s = s->next)
 		if (s->k.pid == k->pid && s->k.fd == k->fd && s->k.gen == k->gen && s->dir == dir)
 			return &s->st;
+	if (r->n_rst >= 65536) {
+		/* connections that ended without a close we saw (the process
+		 * exited): start over rather than grow without bound */
+		for (int i = 0; i < NBUCKET; i++)
+			while (r->rst[i]) {
+				struct rstate *x = r->rst[i];
+				r->rst[i] = x->next;
+				free(x);
+			}
+		r->n_rst = 0;
+	}
 	struct rstate *s = calloc(1, sizeof(*s));
 	if (!s)
 		return NULL;
+	r->n_rst++;
 	s->k = *k;
 	s->dir = dir;
 	s->next = r->rst[b];
@@ -672,6 +689,7 @@ static void redact_forget(struct recorder *r, const struct fr_connkey *k)
 			if (s->k.pid == k->pid && s->k.fd == k->fd && s->k.gen == k->gen && s->dir == dir) {
 				*pp = s->next;
 				free(s);
+				r->n_rst--;
 				break;
 			}
 		}
@@ -1475,7 +1493,6 @@ int main(int argc, char **argv)
 				snapshot_end(&r);
 			else if (r.w && ((o.segment_age > 0 && now - r.seg_open_ns >= o.segment_age * 1e9) ||
 					 segment_full(&r))) {
-				prune_procs(&r, now);
 				rotate(&r);
 			}
 			enforce_ring(&r, headroom_bytes(&r));

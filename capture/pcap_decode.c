@@ -455,7 +455,7 @@ int fr_decode(int dlt, const uint8_t *data, uint32_t caplen, uint64_t ts, struct
 {
 	struct fr_cur c;
 	cur_init(&c, data, caplen);
-	uint16_t type;
+	uint16_t type = 0; /* set on every path that reaches l3() */
 	st->frames++;
 	out->ts = ts;
 	switch (dlt) {

@@ -59,10 +59,24 @@ static int is_tchar(uint8_t c)
 	       (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
+/* Header names are matched byte by byte against the candidates left. */
+static uint32_t all_headers(const struct fr_redact *r)
+{
+	return r->n_headers >= 32 ? 0xffffffffu : (1u << r->n_headers) - 1;
+}
+
+static uint32_t match_byte(const struct fr_redact *r, uint32_t cand, unsigned pos, char c)
+{
+	for (int i = 0; i < r->n_headers; i++)
+		if ((cand >> i & 1) && r->headers[i][pos] != c)
+			cand &= ~(1u << i);
+	return cand;
+}
+
 static int secret_header(const struct fr_redact *r, const struct fr_redact_state *st)
 {
 	for (int i = 0; i < r->n_headers; i++)
-		if (strlen(r->headers[i]) == st->h_len && !memcmp(r->headers[i], st->h_name, st->h_len))
+		if ((st->h_cand >> i & 1) && r->headers[i][st->h_len] == 0)
 			return 1;
 	return 0;
 }
@@ -72,11 +86,15 @@ static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, u
 	switch (st->h_mode) {
 	case H_NAME:
 		if (*c == ':') {
-			st->h_mode = secret_header(r, st) ? H_OWS : H_SKIP;
+			st->h_mode = st->h_len && secret_header(r, st) ? H_OWS : H_SKIP;
 		} else if (*c == '\n') {
 			st->h_len = 0;
 		} else if (is_tchar(*c) && st->h_len < r->max_len) {
-			st->h_name[st->h_len++] = lower((char)*c);
+			st->h_cand = match_byte(r, st->h_len ? st->h_cand : all_headers(r), st->h_len,
+						lower((char)*c));
+			st->h_len++;
+			if (!st->h_cand) /* most lines end here, after a byte or two */
+				st->h_mode = H_SKIP;
 		} else {
 			st->h_mode = H_SKIP;
 		}
@@ -142,9 +160,9 @@ static size_t resp_byte(struct fr_redact_state *st, uint8_t *c)
 			st->r_mode = R_NUM_BULK;
 		} else if (*c == '\r' || *c == '\n') {
 			/* stay */
-		} else if (*c != ' ') {
+		} else if (lower((char)*c) == 'a') { /* an inline command can only matter if AUTH */
 			st->r_mode = R_WORD;
-			st->r_word[st->r_wlen++] = lower((char)*c);
+			st->r_word[st->r_wlen++] = 'a';
 		} else {
 			st->r_mode = R_SKIP;
 		}
@@ -198,7 +216,7 @@ static size_t resp_byte(struct fr_redact_state *st, uint8_t *c)
 			st->r_mode = word_is_auth(st) ? R_INLINE : R_SKIP;
 		} else if (*c == '\n') {
 			st->r_mode = R_LINE;
-		} else if (st->r_wlen < sizeof(st->r_word)) {
+		} else if (st->r_wlen < 4 && lower((char)*c) == "auth"[st->r_wlen]) {
 			st->r_word[st->r_wlen++] = lower((char)*c);
 		} else {
 			st->r_mode = R_SKIP;

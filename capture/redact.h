@@ -28,7 +28,7 @@ struct fr_redact_state {
 	/* HTTP header machine */
 	uint8_t h_mode;
 	uint8_t h_len;
-	char h_name[FR_REDACT_NAME];
+	uint32_t h_cand; /* headers whose names still match; valid when h_len > 0 */
 	/* RESP machine */
 	uint8_t r_mode;
 	uint8_t r_auth;

@@ -400,17 +400,30 @@ static void on_line(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_t
 		return;
 	default:
 		if (top && dir == FR_C2S) {
-			/* inline command: words separated by spaces */
+			/* inline command: words separated by spaces; a word
+			 * may be "quoted" (with \ escapes) or 'quoted', as
+			 * in redis's sdssplitargs (captured without unescaping) */
 			size_t i = 0, w = 0;
 			while (i < n) {
 				while (i < n && (l[i] == ' ' || l[i] == '\t'))
 					i++;
-				size_t j = i;
-				while (j < n && l[j] != ' ' && l[j] != '\t')
-					j++;
+				size_t j = i, a = i, b;
+				if (j < n && (l[j] == '"' || l[j] == '\'')) {
+					uint8_t q = l[j];
+					for (a = ++j; j < n && l[j] != q; j++)
+						if (l[j] == '\\' && j + 1 < n)
+							j++;
+					b = j;
+					if (j < n)
+						j++;
+				} else {
+					while (j < n && l[j] != ' ' && l[j] != '\t')
+						j++;
+					b = j;
+				}
 				if (j > i) {
 					if (w < 2)
-						cap_add(d, (int)w, l + i, j - i);
+						cap_add(d, (int)w, l + a, b - a);
 					w++;
 				}
 				i = j;

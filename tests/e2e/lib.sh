@@ -218,7 +218,8 @@ fr_podlist() {
 }
 
 # nginx (single process, one worker) serving DIR/www on IP:80; sendfile off
-# (bodies go through write calls) except under /sf/.
+# (bodies go through write calls) except under /sf/; and on a dual-stack
+# [::]:8080 socket (IPv4 clients appear as v4-mapped IPv6 to nginx).
 fr_nginx_conf() { # dir ip
 	cat >"$1/nginx.conf" <<EOF
 daemon off;
@@ -240,6 +241,10 @@ http {
 		listen $2:80;
 		root $1/www;
 		location /sf/ { sendfile on; }
+	}
+	server {
+		listen [::]:8080 ipv6only=off;
+		root $1/www;
 	}
 }
 EOF

@@ -209,6 +209,17 @@ def capture(rec, f):
         seen = sorted(set(r["syscall"] for r in rec.recs if r["kind"] == "DATA"))
         print("  syscalls seen: %s" % " ".join(seen))
 
+    # ---- IPv6 and v4-mapped addresses
+    if nginx:
+        o6 = [o for o in rec.opens.values() if o["pid"] == nginx and o["local"]["port"] == 8080
+              and o["remote"]["ip"] == "::1"]
+        check("IPv6 connection tuple ([::1]:8080)", o6 and o6[0]["local"]["ip"] == "::1", repr(o6))
+        o4 = [o for o in rec.opens.values() if o["pid"] == nginx and o["local"]["port"] == 8080
+              and o["remote"]["ip"] == ip_cli]
+        check("v4-mapped IPv6 normalised to IPv4", o4 and o4[0]["local"]["ip"] == ip_srv, repr(o4))
+        d6 = [r for r in rec.recs if r["kind"] == "DATA" and r["pid"] == nginx and b"over-ipv6" in payload(r)]
+        check("IPv6 request captured", d6)
+
     # ---- exec: the same pid announced again with its new program
     comms = defaultdict(list)
     for r in rec.recs:

@@ -50,6 +50,11 @@ check "keep-alive client connected before recording" grep -q PONG "$T/keep.out"
 
 fr_record -o "$T/rec" --snaplen 65536 --pods "$T/pods.json" \
 	--cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
+# a second recorder at the same time, filtering on port 53 in the kernel
+"$FR_BUILD/flightrec-record" -o "$T/rec53" --port 53 2>"$T/rec53.err" &
+REC53=$!
+FR_PIDS+=("$REC53")
+for i in $(seq 100); do grep -q "recording into" "$T/rec53.err" && break; sleep 0.05; done
 
 # the clients
 fr_exec cli client curl -s -o "$T/body.out" -H "Authorization: Bearer $HTTP_SECRET" \
@@ -65,6 +70,9 @@ fr_exec cli client curl -s -o "$T/blob.out" "http://$SRV/sf/blob"
 check "curl got the sendfile body" cmp -s "$T/blob.out" "$T/www/sf/blob"
 # a process that uses a socket, then execs another program that does too
 fr_exec cli client bash -c 'exec 3<>"/dev/tcp/$1/80"; printf "GET /index.html?before-exec HTTP/1.0\r\n\r\n" >&3; cat <&3 >/dev/null; exec 3<&-; exec curl -s -o /dev/null "http://$1/index.html?after-exec"' _ "$SRV"
+# IPv6, and IPv4 through a dual-stack socket (v4-mapped on the server side)
+fr_exec srv nginx curl -s -o /dev/null "http://[::1]:8080/index.html?over-ipv6"
+fr_exec cli client curl -s -o /dev/null "http://$SRV:8080/index.html?v4-mapped"
 echo "SET keepkey keepvalue" >&7
 for i in $(seq 50); do grep -q OK "$T/keep.out" && break; sleep 0.05; done
 check "keep-alive client SET" grep -q OK "$T/keep.out"
@@ -72,6 +80,22 @@ sleep 0.3
 
 fr_record_stop
 check "recorder exits 0 on SIGINT" test $? = 0
+kill -TERM "$REC53"
+wait "$REC53"
+check "second recorder exits 0 on SIGTERM" test $? = 0
+"$FR_BUILD/flightrec" cat --json "$T/rec53" >"$T/rec53.jsonl"
+check "port filter: DNS captured" grep -q '"kind":"DATA".*"peer":{"ip":"'"$SRV"'","port":53' "$T/rec53.jsonl"
+check "port filter: nothing else" python3 -c '
+import json, sys
+recs = list(map(json.loads, open(sys.argv[1])))
+opens = {(r["pid"], r["fd"], r["gen"]): r for r in recs if r["kind"] == "CONN_OPEN"}
+def ports(r):
+    o = opens.get((r["pid"], r["fd"], r["gen"]), {})
+    return {(x or {}).get("port") for x in (r.get("peer"), r.get("local"), r.get("remote"),
+                                            o.get("local"), o.get("remote"))}
+bad = [r for r in recs if r["kind"] in ("DATA", "CONN_OPEN") and 53 not in ports(r)]
+[print("  not port 53:", json.dumps(r)[:300]) for r in bad[:3]]
+sys.exit(1 if bad else 0)' "$T/rec53.jsonl"
 exec 7>&-
 check "no recorder error output" bash -c "! grep -v 'recording into' '$T/recorder.err'"
 check "segments are mode 0600" bash -c "[[ \$(stat -c %a '$T'/rec/*.frs | sort -u) == 600 ]]"

@@ -53,7 +53,17 @@ bnd=$(awk '/^CapBnd/ {print $2}' "/proc/$FR_REC_PID/status")
 check "privileges dropped after attach (CapEff $eff)" test "$eff" = 0000000000080004
 check "bounding set reduced (CapBnd $bnd)" test "$bnd" = 0000000000080004
 check "no_new_privs set" grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$FR_REC_PID/status"
+# a MSG_PEEK read is not data: the bytes are read again
+python3 -c '
+import socket, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+c = socket.create_connection(s.getsockname()); a, _ = s.accept()
+c.sendall(b"peek-then-read-'$$'"); time.sleep(0.1)
+a.recv(100, socket.MSG_PEEK); a.recv(100)' || fr_die "python peek"
+sleep 0.2
 fr_record_stop
 check "recorder exits 0" test $? = 0
+n=$("$FR_BUILD/flightrec" cat --json --kind DATA "$T/caps" | grep -c "peek-then-read-$$")
+check "MSG_PEEK not recorded as data (egress 1 + ingress 1 == $n)" test "$n" = 2
 check "segment directory 0700, files 0600" bash -c "[[ \$(stat -c %a '$T/caps') == 700 && \$(stat -c %a '$T'/caps/*.frs | sort -u) == 600 ]]"
 fr_finish

@@ -24,13 +24,15 @@ fr_wait_port "$SRV" 80 || fr_die "nginx did not start"
 fr_podlist "$T/pods.json"
 CG=(--cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)")
 
-segs_bytes() { # total size of the ring's segments (not snapshots)
-	local t=0 f s
-	for f in "$1"/*.frs; do
-		[[ -e $f ]] || continue
+segs_bytes() { # total size of the ring's segments (not snapshots), or
+	# nothing when a segment was deleted while measuring (no consistent sum)
+	local t=0 f s a b
+	a=$(ls "$1"/*.frs 2>/dev/null)
+	for f in $a; do
 		s=$(stat -c %s "$f" 2>/dev/null) && t=$((t + s))
 	done
-	echo "$t"
+	b=$(ls "$1"/*.frs 2>/dev/null)
+	[[ $a == "$b" ]] && echo "$t"
 }
 py_checks() {
 	cat "$1"
@@ -102,7 +104,7 @@ for i in $(seq 60); do [[ -n $(ls "$T/snap/snapshots" 2>/dev/null) ]] && break; 
 SNAP1=$(ls -d "$T"/snap/snapshots/*-signal 2>/dev/null | head -1)
 check "snapshot: SIGUSR1 made snapshots/<utc>-signal" test -n "$SNAP1"
 fr_exec cli client curl -s -o /dev/null "http://$SRV/small.txt?after-trigger"
-sleep 2.5 # past --after
+sleep 3.5 # past --after (checked once a second)
 fr_exec cli client curl -s -o /dev/null "http://$SRV/small.txt?after-window"
 SNAP2=$("$FR_BUILD/flightrec-record" snapshot "$T/snap" --reason "disk latency")
 check "snapshot: command prints DIR/snapshots/<utc>-disk_latency" bash -c "[[ '$SNAP2' == $T/snap/snapshots/2*Z-disk_latency ]]"

@@ -2,11 +2,13 @@
  * the corpus: each connection's chunks are fed whole, split in two at every
  * offset, and byte by byte; the output (requests and anomalies) must be the
  * same.  Every piece ends against a PROT_NONE page, so an over-read
- * crashes.  Plus regressions named after what they caught. */
+ * crashes.  Cases that name a capture in a file `source` are imported
+ * first.  Plus regressions named after what they caught. */
 #define _GNU_SOURCE
 #include "harness.h"
 
 #include "../../analyze/proto.h"
+#include "../../capture/pcap_import.h"
 #include "../../formats/segment.h"
 
 #include <dirent.h>
@@ -147,7 +149,9 @@ static int load(const char *path, struct conn **out)
 	int n = 0;
 	struct fr_record rec;
 	while (fr_reader_next(r, &rec) > 0) {
-		if (rec.kind == FR_CONN_OPEN && rec.u.open.role == FR_ROLE_CLIENT) {
+		/* imported captures: flows taken up mid-stream have role unknown
+		 * but are oriented from the client all the same */
+		if (rec.kind == FR_CONN_OPEN && rec.u.open.role != FR_ROLE_SERVER) {
 			v = realloc(v, (size_t)(n + 1) * sizeof(*v));
 			memset(&v[n], 0, sizeof(v[n]));
 			v[n].pid = rec.u.open.conn.pid;
@@ -186,10 +190,27 @@ static int check_dir(const struct fr_proto *p, const char *proto_dir)
 	}
 	int bad = 0, tested = 0;
 	for (int i = 0; i < nc; i++) {
-		char path[1024];
+		char path[1024], src[1024], cap[1024], tmp[64] = "";
 		snprintf(path, sizeof(path), "%s/%s/input.frs", dir, cases[i]->d_name);
+		snprintf(src, sizeof(src), "%s/%s/source", dir, cases[i]->d_name);
+		FILE *sf = access(path, F_OK) ? fopen(src, "r") : NULL;
+		if (sf) { /* a case naming a capture (../shared/captures/...): import it */
+			const char *files[1] = {cap};
+			char err[512];
+			if (fgets(cap, sizeof(cap), sf) && (cap[strcspn(cap, "\n")] = 0, 1) &&
+			    (strcpy(tmp, "/tmp/fr-split-XXXXXX"), mkdtemp(tmp)) &&
+			    fr_pcap_import(files, 1, tmp, NULL, NULL, err, sizeof(err)) != 2)
+				snprintf(path, sizeof(path), "%s/pcap-000000.frs", tmp);
+			else
+				fprintf(stderr, "    %s: cannot import %s\n", src, cap), bad = 1;
+			fclose(sf);
+		}
 		struct conn *v;
 		int n = cases[i]->d_name[0] == '.' ? -1 : load(path, &v);
+		if (tmp[0]) {
+			unlink(path);
+			rmdir(tmp);
+		}
 		for (int j = 0; j < n; j++) {
 			char *base = run(p, &v[j], 0, 0);
 			tested++;

@@ -1,0 +1,369 @@
+#!/usr/bin/env python3
+"""oracle_tshark.py PROTO CAPTURE DB [--decode-as SPEC] [--except RULE]...
+
+Compares what `flightrec analyze CAPTURE -o DB` found with an independent
+decoder of the same capture:
+
+  http   tshark's HTTP dissector: requests (http.request.method,
+         http.request.uri) and responses (http.response.code, paired with
+         their request by http.request_in); Host and Content-Length against
+         the body bytes, for messages alone in their frame.
+  dns    tshark's DNS dissector: queries (dns.id, dns.qry.name,
+         dns.qry.type) and responses (the same, dns.flags.rcode and
+         dns.count.answers).
+  redis  tshark reassembles the TCP streams (tcp.seq_raw, tcp.payload); the
+         RESP reader below (written from https://redis.io/docs/latest/
+         develop/reference/protocol-spec/, sharing no code with
+         analyze/protocols/redis.c) splits them into commands (name, first
+         argument, argument count) and replies (type and error text of the
+         first reply to each).  Wireshark 4.0's own `resp` dissector is not
+         used for commands: it has no command field, flattens nested arrays
+         into one field list, and does not decode inline commands
+         ("PING\\r\\n") at all; its error replies (resp.error) are compared.
+
+--decode-as SPEC is passed to tshark as -d SPEC (a capture on an odd port).
+--except RULE switches on one documented difference (see EXCEPTIONS in
+tests/unit/pcap_oracle_analyze.sh):
+  http-1xx   tshark's interim 1xx responses are not counted.
+
+Prints one summary line and exits 0 on agreement; else prints the
+differences and exits 1.
+"""
+import argparse
+import collections
+import sqlite3
+import subprocess
+import sys
+
+
+def tshark(cap, decode_as, display, fields):
+    cmd = ['tshark', '-n', '-r', cap, '-Y', display, '-T', 'fields', '-E', 'separator=\t',
+           '-E', 'occurrence=a', '-E', 'aggregator=\x1f']
+    for d in decode_as:
+        cmd += ['-d', d]
+    for f in fields:
+        cmd += ['-e', f]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, errors='surrogateescape').stdout
+    rows = []
+    for line in out.splitlines():
+        cols = line.split('\t')
+        cols += [''] * (len(fields) - len(cols))
+        rows.append([c.split('\x1f') if c else [] for c in cols])
+    return rows
+
+
+def diff(what, theirs, ours):
+    """Multiset difference of two lists, as printable lines."""
+    a, b = collections.Counter(theirs), collections.Counter(ours)
+    lines = []
+    for k in sorted(set(a) | set(b), key=repr):
+        if a[k] != b[k]:
+            lines.append(f"  {what} {k!r}: tshark {a[k]}, flightrec {b[k]}")
+    return lines
+
+
+# ---- HTTP -------------------------------------------------------------------
+
+def http(cap, db, decode_as, exc):
+    reqs, resps, byframe, detail = [], [], {}, []
+    for frame, meth, uri, code, req_in, host, clen in tshark(
+            cap, decode_as, 'http.request || http.response',
+            ['frame.number', 'http.request.method', 'http.request.uri', 'http.response.code',
+             'http.request_in', 'http.host', 'http.content_length']):
+        for m, u in zip(meth, uri):
+            reqs.append((m, u))
+            byframe.setdefault(int(frame[0]), []).append((m, u))
+        for i, c in enumerate(code):
+            if 'http-1xx' in exc and c.startswith('1'):
+                continue
+            r = byframe.get(int(req_in[i]), [None])[0] if i < len(req_in) else None
+            resps.append((r[0] if r else None, r[1] if r else None, int(c)))
+        # Host and Content-Length belong to their message only when the
+        # frame holds one message (tshark's field lists have no gaps)
+        if len(meth) + len(code) == 1:
+            if meth:
+                detail.append(('request', meth[0], uri[0], 'host', host[0] if host else None))
+            key = ('request',) + reqs[-1] if meth else ('response',) + resps[-1] if resps and code[0][0] != '1' else None
+            if key and clen:
+                detail.append(key + ('body bytes', int(clen[0])))
+    h = sqlite3.connect(db)
+    rows = h.execute("SELECT h.method, h.path, h.status, h.host, h.req_body_bytes, h.resp_body_bytes "
+                     "FROM requests r JOIN http h ON h.request_id = r.id ORDER BY r.id").fetchall()
+    ours_req = [(m, p) for m, p, s, *_ in rows if m is not None]
+    ours_resp = [(m, p, s) for m, p, s, *_ in rows if s is not None]
+    ours_detail = []
+    for m, p, s, host, qb, rb in rows:
+        if m is not None:
+            ours_detail += [('request', m, p, 'host', host), ('request', m, p, 'body bytes', qb)]
+        if s is not None:
+            ours_detail.append(('response', m, p, s, 'body bytes', rb))
+    # only the details tshark could tell: the same keys as its own
+    keys = {d[:-1] for d in detail}
+    ours_detail = [d for d in ours_detail if d[:-1] in keys]
+    out = diff('request', reqs, ours_req) + diff('response', resps, ours_resp) + \
+        diff('detail', detail, ours_detail)
+    return out, len(reqs) + len(resps), (f"{len(reqs)} requests, {len(resps)} responses (method, uri, status; "
+                                         f"{len(detail)} hosts and Content-Lengths) agree with tshark")
+
+
+# ---- DNS --------------------------------------------------------------------
+
+QTYPES = {1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA',
+          33: 'SRV', 35: 'NAPTR', 43: 'DS', 46: 'RRSIG', 48: 'DNSKEY', 64: 'SVCB', 65: 'HTTPS',
+          252: 'AXFR', 255: 'ANY', 257: 'CAA'}
+RCODES = {0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP', 5: 'REFUSED'}
+
+
+def dns(cap, db, decode_as, exc):
+    queries, resps = [], []
+    for ids, isresp, names, types, rcodes, ancounts in tshark(
+            cap, decode_as, 'dns', ['dns.id', 'dns.flags.response', 'dns.qry.name', 'dns.qry.type',
+                                    'dns.flags.rcode', 'dns.count.answers']):
+        rc = iter(rcodes)
+        for i, txid in enumerate(ids):
+            # one question per message in these captures; a message without
+            # one shows as a missing name
+            name = names[i] if i < len(names) else None
+            t = int(types[i]) if i < len(types) else None
+            key = (int(txid, 16), name, QTYPES.get(t, f'TYPE{t}'))
+            if isresp[i] == '1':
+                r = int(next(rc, -1))
+                an = int(ancounts[i]) if i < len(ancounts) else None
+                resps.append(key + (RCODES.get(r, f'RCODE{r}'), an))
+            else:
+                queries.append(key)
+    h = sqlite3.connect(db)
+    rows = h.execute("SELECT d.txid, d.qname, d.qtype, d.rcode, d.answer_count, r.reason FROM requests r "
+                     "JOIN dns d ON d.request_id = r.id ORDER BY r.id").fetchall()
+    ours_q = [(t, n, q) for t, n, q, rc, an, why in rows if not (why or '').startswith('response without')]
+    ours_r = [(t, n, q, rc, an) for t, n, q, rc, an, why in rows if rc is not None]
+    out = diff('query', queries, ours_q) + diff('response', resps, ours_r)
+    return out, len(queries) + len(resps), f"{len(queries)} queries, {len(resps)} responses (id, name, type, rcode, answer count) agree with tshark"
+
+
+# ---- Redis ------------------------------------------------------------------
+
+def streams(cap, decode_as):
+    """{(client, server): [client->server bytes, server->client bytes]} for
+    every TCP stream with payload, the server being the endpoint on a
+    server port (6379 or a --decode-as port)."""
+    ports = {6379}
+    for d in decode_as:
+        if d.startswith('tcp.port=='):
+            ports.add(int(d.split('==')[1].split(',')[0]))
+    st = {}
+    for s, src, src6, dst, dst6, sp, dp, seq, syn, pay in tshark(
+            cap, [], 'tcp', ['tcp.stream', 'ip.src', 'ipv6.src', 'ip.dst', 'ipv6.dst', 'tcp.srcport',
+                             'tcp.dstport', 'tcp.seq_raw', 'tcp.flags.syn', 'tcp.payload']):
+        a = ((src or src6)[0], int(sp[0]))
+        b = ((dst or dst6)[0], int(dp[0]))
+        c = st.setdefault(int(s[0]), {'eps': (a, b), 'base': {}, 'd': {}})
+        seq = int(seq[0])
+        if syn[0] == '1':
+            c['base'][a] = seq + 1
+            continue
+        if not pay:
+            continue
+        base = c['base'].setdefault(a, seq)
+        pos = (seq - base) % (1 << 32)
+        if pos >= 1 << 31:
+            continue
+        d = c['d'].setdefault(a, {})
+        for i, x in enumerate(bytes.fromhex(pay[0])):
+            d.setdefault(pos + i, x)
+    out = {}
+    for k in sorted(st):
+        a, b = st[k]['eps']
+        if a[1] in ports:
+            a, b = b, a
+        if b[1] not in ports:
+            continue
+
+        def contiguous(d):
+            n = 0
+            while n in d:
+                n += 1
+            return bytes(d[i] for i in range(n))
+        out[(a, b, k)] = [contiguous(st[k]['d'].get(a, {})), contiguous(st[k]['d'].get(b, {}))]
+    return out
+
+
+class Incomplete(Exception):
+    pass
+
+
+def resp_line(buf, i):
+    j = buf.find(b'\r\n', i)
+    if j < 0:
+        raise Incomplete
+    return buf[i:j], j + 2
+
+
+def resp_value(buf, i):
+    """One RESP2/RESP3 value at i: ((type, value), next offset)."""
+    if i >= len(buf):
+        raise Incomplete
+    t = chr(buf[i])
+    line, i = resp_line(buf, i + 1)
+    if t in '+-:_,#(':
+        return (t, line), i
+    if t in '$!=':
+        n = int(line)
+        if n < 0:
+            return (t, None), i
+        if len(buf) < i + n + 2:
+            raise Incomplete
+        return (t, buf[i:i + n]), i + n + 2
+    if t in '*~>%|':
+        n = int(line)
+        if n < 0:
+            return (t, None), i
+        items = []
+        for _ in range(n * 2 if t in '%|' else n):
+            v, i = resp_value(buf, i)
+            items.append(v)
+        if t == '|':  # an attribute comes before the value it describes
+            return resp_value(buf, i)
+        return (t, items), i
+    raise ValueError(f"bad RESP type byte {t!r}")
+
+
+def split_inline(line):
+    """Redis's sdssplitargs: words, "double quoted" with \\ escapes, 'single quoted'."""
+    args, i, n = [], 0, len(line)
+    while True:
+        while i < n and line[i] in b' \t\n\r\v\f':
+            i += 1
+        if i >= n:
+            return args
+        cur, q = bytearray(), None
+        while i < n:
+            c = line[i:i + 1]
+            if q == b'"':
+                if c == b'\\' and i + 1 < n:
+                    i += 1
+                    cur += {b'n': b'\n', b'r': b'\r', b't': b'\t', b'b': b'\b', b'a': b'\a'}.get(
+                        line[i:i + 1], line[i:i + 1])
+                elif c == b'"':
+                    q = None
+                    i += 1
+                    break
+                else:
+                    cur += c
+            elif q == b"'":
+                if c == b'\\' and line[i + 1:i + 2] == b"'":
+                    i += 1
+                    cur += b"'"
+                elif c == b"'":
+                    q = None
+                    i += 1
+                    break
+                else:
+                    cur += c
+            elif c in (b'"', b"'") and not cur:
+                q = c
+            elif c in b' \t\n\r\v\f':
+                break
+            else:
+                cur += c
+            i += 1
+        args.append(bytes(cur))
+
+
+def commands(buf):
+    cmds, i = [], 0
+    while i < len(buf):
+        try:
+            if buf[i:i + 1] == b'*':
+                (t, items), i = resp_value(buf, i)
+                cmds.append([v for _, v in items or []])
+            else:
+                line, i = resp_line(buf, i)
+                args = split_inline(line)
+                if args:
+                    cmds.append(args)
+        except Incomplete:
+            break
+    return cmds
+
+
+def replies(buf):
+    out, i = [], 0
+    while i < len(buf):
+        try:
+            v, i = resp_value(buf, i)
+        except Incomplete:
+            break
+        out.append(v)
+    return out
+
+
+RTYPES = {'+': 'simple', '-': 'error', ':': 'integer', '$': 'bulk', '*': 'array', ',': 'double',
+          '#': 'boolean', '!': 'error', '=': 'verbatim', '(': 'bignum', '%': 'map', '~': 'set', '>': 'push'}
+SUBS = {b'SUBSCRIBE', b'PSUBSCRIBE', b'SSUBSCRIBE', b'UNSUBSCRIBE', b'PUNSUBSCRIBE', b'SUNSUBSCRIBE'}
+PUSHES = {b'message', b'pmessage', b'smessage'}
+
+
+def text(b):
+    return b.decode('utf-8', 'backslashreplace') if b is not None else None
+
+
+def redis(cap, db, decode_as, exc):
+    theirs, ncmd, nrep = [], 0, 0
+    for (cli, srv, _), (up, down) in streams(cap, decode_as).items():
+        cmds = commands(up)
+        reps = replies(down)
+        subscribed = False
+        k = 0
+        for c in cmds:
+            name = c[0].upper() if c and c[0] is not None else b''
+            subscribed |= name in SUBS
+            want = max(1, len(c) - 1) if name in SUBS else 1
+            # pushed messages of a subscribed connection are not replies
+            while subscribed and k < len(reps) and reps[k][0] in '*>' and reps[k][1] and \
+                    reps[k][1][0][1] in PUSHES:
+                k += 1
+            answered = k + want <= len(reps)
+            rtype = err = None
+            if answered:
+                t, v = reps[k]
+                rtype = 'null' if v is None or t == '_' else RTYPES.get(t, '?')
+                err = text(v) if t in '-!' else None
+            k += want
+            key = text(c[1]) if len(c) > 1 else None
+            theirs.append((cli[1], text(name), key, len(c), rtype, err))
+            ncmd += 1
+            nrep += answered
+    h = sqlite3.connect(db)
+    ours = h.execute("SELECT c.local_port, d.command, d.key, d.argc, d.reply_type, d.error FROM requests r "
+                     "JOIN redis d ON d.request_id = r.id JOIN connections c ON c.id = r.conn_id "
+                     "ORDER BY r.id").fetchall()
+    ours = [(p, cmd, key or None, argc, rt, e) for p, cmd, key, argc, rt, e in ours]
+    theirs = [(p, cmd, key or None, argc, rt, e) for p, cmd, key, argc, rt, e in theirs]
+    out = diff('command (client port, name, key, argc, reply type, error)', theirs, ours)
+    # and the error replies as tshark's own `resp` dissector reads them
+    terr = [e for row in tshark(cap, decode_as, 'resp.error', ['resp.error']) for e in row[0]]
+    out += diff('error reply (tshark resp.error)', terr, [e for *_, e in ours if e is not None])
+    return out, ncmd, f"{ncmd} commands, {nrep} replies (name, key, argc, reply type, error) agree with the RESP reader on tshark's TCP streams"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('proto', choices=['http', 'dns', 'redis'])
+    ap.add_argument('capture')
+    ap.add_argument('db')
+    ap.add_argument('--decode-as', action='append', default=[])
+    ap.add_argument('--except', dest='exc', action='append', default=[])
+    a = ap.parse_args()
+    out, n, summary = {'http': http, 'dns': dns, 'redis': redis}[a.proto](a.capture, a.db, a.decode_as, set(a.exc))
+    if not n:
+        out.append("  the independent decoder found no message at all (an odd port needing --decode-as?)")
+    if out:
+        print('\n'.join(out))
+        return 1
+    print(summary)
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
