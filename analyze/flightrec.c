@@ -14,6 +14,7 @@ static const struct fr_command commands[] = {
 	{"report", "terminal summary of an analysis: edges, slowest, failures", cmd_report},
 	{"corpus", "decoder regression corpus: check, add", cmd_corpus},
 	{"import-pcap", "import pcap/pcapng captures into a recording", cmd_import_pcap},
+	{"export-pcap", "write a recording as pcapng for Wireshark", cmd_export_pcap},
 };
 
 static void usage(FILE *f)

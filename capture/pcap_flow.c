@@ -33,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HIST 2048u /* delivered bytes kept per direction to check overlaps */
+#define HIST 1024u /* delivered bytes kept per direction to check overlaps */
 
 struct seg {
 	struct seg *next;

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define DEFAULT_SEGMENT (64ull << 20)
@@ -377,7 +378,13 @@ int fr_pcap_import(const char *const *files, int n, const char *outdir, const st
 	memset(&dst, 0, sizeof(dst));
 	for (int i = 0; i < n; i++)
 		src_next(&srcs[i]);
-	int rc = 0;
+	int rc = 0, progress = o->log && isatty(fileno(o->log));
+	uint64_t total_bytes = 0, npkt = 0;
+	for (int i = 0; i < n && progress; i++) {
+		struct stat sb;
+		if (srcs[i].pc && !srcs[i].gz && !stat(files[i], &sb))
+			total_bytes += (uint64_t)sb.st_size;
+	}
 	for (;;) {
 		struct src *best = NULL;
 		for (int i = 0; i < n; i++)
@@ -391,7 +398,21 @@ int fr_pcap_import(const char *const *files, int n, const char *outdir, const st
 		    (rc = fr_flows_packet(flows, &p)))
 			break;
 		src_next(best);
+		if (progress && !(++npkt & 0xffff)) { /* a progress line on a terminal */
+			uint64_t at = 0;
+			for (int i = 0; i < n; i++) {
+				FILE *pf = srcs[i].pc && !srcs[i].gz ? pcap_file(srcs[i].pc) : NULL;
+				long off = pf ? ftell(pf) : -1;
+				at += off > 0 ? (uint64_t)off : 0;
+			}
+			fprintf(o->log, "\rimport-pcap: %" PRIu64 " packets, %" PRIu64 " MB", npkt, at >> 20);
+			if (total_bytes)
+				fprintf(o->log, " of %" PRIu64 " (%.0f%%)", total_bytes >> 20, 100.0 * (double)at / (double)total_bytes);
+			fflush(o->log);
+		}
 	}
+	if (progress && npkt > 0xffff)
+		fprintf(o->log, "\r\033[K");
 	if (!rc)
 		rc = fr_flows_finish(flows);
 	for (int i = 0; i < n; i++) {
@@ -510,8 +531,11 @@ static void usage(FILE *f)
 		"are counted), and missing bytes become gaps: jumps of stream_pos, the\n"
 		"offset in the direction's stream.  FIN from both sides or RST give\n"
 		"CONN_CLOSE.  UDP datagrams are DATA records with their peer.  Record times\n"
-		"are the capture's (ns since the epoch, clock offset 0).  Memory is bounded:\n"
-		"idle flows are evicted and out-of-order buffering is capped.\n"
+		"are the capture's (ns since the epoch, clock offset 0).  Memory is bounded,\n"
+		"whatever the capture's size: about 2.5 KB per tracked flow (--max-flows; the\n"
+		"least recently used is evicted, idle ones too), the out-of-order buffer\n"
+		"(--max-buffer) and 4 MB for IP fragments: about 230 MB at most with the\n"
+		"defaults, a few MB for typical captures.\n"
 		"\n"
 		"  -o, --output DIR       the new recording (created; must hold no segments)\n"
 		"      --node NAME        node name in the segment headers (default \"pcap\")\n"

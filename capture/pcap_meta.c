@@ -7,8 +7,9 @@
  *
  * Accepted shapes: a v1 List ({"items": [...]}), a single object, or an
  * array of objects.  The owner workload is the controller owner reference;
- * a ReplicaSet carrying a pod-template-hash label is reported as its
- * Deployment, a Job named <cronjob>-<digits> as its CronJob is not guessed.
+ * a ReplicaSet whose name ends in the pod's pod-template-hash label is
+ * reported as its Deployment (other owners, e.g. a CronJob's Job, as they
+ * are).
  */
 #include "pcap_internal.h"
 

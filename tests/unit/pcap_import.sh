@@ -77,7 +77,7 @@ head -c $((size - 700)) "$cap" > "$tmp/cut.pcap"
 "$FR" import-pcap -q "$tmp/cut.pcap" -o "$tmp/cut" 2> "$tmp/cut.err"
 rc=$?
 if ((rc == 1)) && grep -q 'stopped after packet' "$tmp/cut.err" &&
-   "$FR" cat "$tmp/cut" | grep -q 'GET /download'; then
+   "$FR" cat "$tmp/cut" > "$tmp/cut.txt" && grep -q 'GET /download' "$tmp/cut.txt"; then
   ok "truncated capture: exit 1, '$(grep -o 'stopped after packet [0-9]*' "$tmp/cut.err")', request kept"
 else bad "truncated capture: rc=$rc $(cat "$tmp/cut.err")"; fi
 
@@ -85,12 +85,59 @@ else bad "truncated capture: rc=$rc $(cat "$tmp/cut.err")"; fi
 head -c 5000 /dev/urandom > "$tmp/junk.pcap"
 "$FR" import-pcap -q "$tmp/junk.pcap" -o "$tmp/junk" 2>/dev/null
 rc=$?
-if ((rc == 2)) && ! find "$tmp/junk" -name '*.frs' 2>/dev/null | grep -q .; then ok "not a capture: exit 2"; else bad "not a capture: rc=$rc"; fi
+if ((rc == 2)) && [[ -z $(find "$tmp/junk" -name '*.frs' 2>/dev/null) ]]; then ok "not a capture: exit 2"; else bad "not a capture: rc=$rc"; fi
 "$FR" import-pcap -q "$tmp/nonexistent.pcap" -o "$tmp/none" 2>/dev/null
 (($? == 2)) && ok "missing file: exit 2" || bad "missing file: exit code"
 "$FR" import-pcap -q "$cap" -o "$tmp/plain" 2>/dev/null
 (($? == 2)) && ok "output holding segments is refused" || bad "output holding segments accepted"
-"$FR" import-pcap --help | grep -q 'ONE connection' && ok "--help describes the record model" || bad "--help"
+"$FR" import-pcap --help > "$tmp/help.txt"; grep -q 'ONE connection' "$tmp/help.txt" && ok "--help describes the record model" || bad "--help"
+
+# bounded memory: 20,000 connections that never finish, each with a hole and
+# 1000 bytes waiting behind it; with --max-flows 1000 --max-buffer 1M the
+# import holds at most 1000 flows and 1 MB (peak RSS of the plain build)
+python3 tests/unit/pcap_gen.py "$tmp/many.pcap" 20000
+PLAIN=${FR_BUILD:-build}/flightrec
+[[ -x $PLAIN ]] || PLAIN=$FR
+/usr/bin/time -f '%M' -o "$tmp/many.rss" "$PLAIN" import-pcap "$tmp/many.pcap" -o "$tmp/many" --max-flows 1000 --max-buffer 1M 2> "$tmp/many.err"
+rss=$(tail -1 "$tmp/many.rss")
+if grep -q 'at most 1000 flows' "$tmp/many.err" && grep -q '19000 evicted' "$tmp/many.err" && ((rss < 40000)); then
+  ok "bounded memory: 20000 open connections with holes, at most 1000 flows, peak RSS $((rss / 1024)) MB"
+else bad "bounded memory: rss ${rss} KB"; cat "$tmp/many.err"; fi
+
+# --pods/--services: kubectl JSON becomes POD and SERVICE records at the
+# start of the segment; export-pcap --pod selects by the pod's address
+cat > "$tmp/pods.json" <<'JSON'
+{"apiVersion": "v1", "kind": "List", "items": [
+ {"metadata": {"name": "wget-7d9c-x2", "namespace": "lab", "uid": "u1",
+   "labels": {"app": "wget", "pod-template-hash": "7d9c"},
+   "ownerReferences": [{"kind": "ReplicaSet", "name": "wget-7d9c", "controller": true}]},
+  "spec": {"nodeName": "node-a"},
+  "status": {"podIP": "141.142.228.5", "podIPs": [{"ip": "141.142.228.5"}],
+   "containerStatuses": [{"name": "wget", "image": "busybox", "containerID": "containerd://abc123"}]}}]}
+JSON
+cat > "$tmp/svcs.json" <<'JSON'
+{"kind": "List", "items": [{"metadata": {"name": "bro", "namespace": "lab"},
+  "spec": {"clusterIP": "192.150.187.43", "clusterIPs": ["192.150.187.43"],
+   "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}], "selector": {"app": "bro"}}}]}
+JSON
+if "$FR" import-pcap -q "$cap" -o "$tmp/pods" --node node-a --pods "$tmp/pods.json" --services "$tmp/svcs.json" &&
+   "$FR" cat "$tmp/pods" > "$tmp/pods.txt" && "$FR" cat --json "$tmp/pods" > "$tmp/pods.jsonl" &&
+   "$FR" info "$tmp/pods" > "$tmp/pods.info" && grep -q 'POD.*wget-7d9c-x2' "$tmp/pods.txt" &&
+   grep -q '"owner_name":"wget"' "$tmp/pods.jsonl" && grep -q 'SERVICE.*bro' "$tmp/pods.txt" &&
+   grep -q 'node:.*node-a' "$tmp/pods.info"; then
+  ok "--pods/--services: POD (owner Deployment wget) and SERVICE records, --node"
+else bad "--pods/--services"; "$FR" cat "$tmp/pods" | head -5; fi
+"$FR" export-pcap "$tmp/pods" --pod lab/wget-7d9c-x2 -o "$tmp/pod.pcapng" 2>/dev/null
+p1=$(tshark -r "$tmp/pod.pcapng" 2>/dev/null | wc -l)
+"$FR" export-pcap "$tmp/pods" --pod nosuchpod -o "$tmp/nopod.pcapng" 2>/dev/null
+p2=$(tshark -r "$tmp/nopod.pcapng" 2>/dev/null | wc -l)
+((p1 > 0 && p2 == 0)) && ok "export-pcap --pod: $p1 packets for the pod, none for another" || bad "export --pod: $p1 / $p2"
+tshark -r "$tmp/pod.pcapng" -T fields -e frame.comment 2>/dev/null > "$tmp/comments.txt"
+head -1 "$tmp/comments.txt" | grep -q 'pod=lab/wget-7d9c-x2' &&
+  ok "packet comments name the pod" || bad "packet comments"
+echo '{"items": [' > "$tmp/badpods.json"
+"$FR" import-pcap -q "$cap" -o "$tmp/badpods" --pods "$tmp/badpods.json" 2>/dev/null
+(($? == 2)) && ok "a bad --pods file: exit 2" || bad "bad --pods file accepted"
 
 echo "pcap_import: $pass passed, $fail failed"
 ((fail == 0))

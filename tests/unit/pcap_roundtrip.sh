@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# pcap_roundtrip.sh - export-pcap read back by tshark, and re-imported.
+#
+# For every capture under ../shared/captures: import it (a small recording),
+# export the recording to pcapng, then
+#  - tshark reads the pcapng with checksum validation on: no bad IP, TCP or
+#    UDP checksum, no malformed packet;
+#  - tshark's own decoding of the exported packets gives the recording's
+#    DATA bytes at the same stream positions (tests/unit/pcap_oracle.py), so
+#    gaps are missing sequence ranges, not made-up bytes;
+#  - tshark sees one TCP stream per recorded TCP connection;
+#  - import-pcap of the pcapng gives the same DATA records (connection,
+#    direction, position, bytes, time);
+#  - when the analyzer is built, it gives the same per-protocol tables
+#    (`flightrec dump`: http, dns, redis, ...) for both recordings.
+# Prints one ok/FAIL line per check and "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+FR=${FR_ASAN:-build/asan}/flightrec
+[[ -x $FR ]] || FR=${FR_BUILD:-build}/flightrec
+CAPS=${FR_CAPTURES:-../shared/captures}
+tmp=$(mktemp -d /tmp/fr-pcap-rt.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+pass=0 fail=0
+ok() { echo "ok   $*"; pass=$((pass + 1)); }
+bad() { echo "FAIL $*"; fail=$((fail + 1)); }
+
+data_records() { # recording -> DATA records without the node-independent noise
+  "$FR" cat --json "$1" | python3 -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    if r["kind"] == "DATA":
+        print(r["fd"], r["dir"], r["stream_pos"], r["ts"], r["payload"].encode("latin-1").hex())'
+}
+
+# the per-protocol tables of a `flightrec dump` (http, dns, redis, ...):
+# what was requested and answered, not connection bookkeeping
+proto_tables() { awk '/^# /{keep = ($2 == "http" || $2 == "dns" || $2 == "redis" || $2 == "http2" || $2 == "grpc" || $2 == "kafka" || $2 == "mysql" || $2 == "pgsql")} keep'; }
+have_analyze=0
+"$FR" analyze --help >/dev/null 2>&1 && have_analyze=1
+
+shopt -s nullglob
+n=0
+for cap in "$CAPS"/*/*.pcap; do
+  name=$(basename "$(dirname "$cap")")/$(basename "$cap")
+  d=$tmp/$((n++))
+  mkdir -p "$d"
+  "$FR" import-pcap -q "$cap" -o "$d/rec" || { bad "$name: import"; continue; }
+  if ! "$FR" export-pcap "$d/rec" -o "$d/x.pcapng" 2> "$d/export.err"; then bad "$name: export: $(cat "$d/export.err")"; continue; fi
+  # checksums; malformed packets no more than in the original (where an
+  # application dissector already finds some)
+  badck=$(tshark -r "$d/x.pcapng" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -o udp.check_checksum:TRUE \
+    -Y 'ip.checksum.status == 0 || tcp.checksum.status == 0 || udp.checksum.status == 0' 2>/dev/null | wc -l)
+  ((badck == 0)) || { bad "$name: $badck exported packets with a bad checksum"; continue; }
+  m1=$(tshark -r "$cap" -Y _ws.malformed 2>/dev/null | wc -l)
+  m2=$(tshark -r "$d/x.pcapng" -Y _ws.malformed 2>/dev/null | wc -l)
+  ((m2 <= m1)) || { bad "$name: $m2 malformed packets exported, $m1 in the original"; continue; }
+  # bytes and positions
+  tshark -r "$d/x.pcapng" -Y '(tcp || udp) && !icmp && !icmpv6' -T fields -E separator=/t -E occurrence=l \
+    -e tcp.stream -e udp.stream -e ip.src -e ipv6.src -e ip.dst -e ipv6.dst \
+    -e tcp.srcport -e tcp.dstport -e udp.srcport -e udp.dstport -e tcp.seq_raw -e tcp.flags.syn \
+    -e tcp.payload -e udp.payload 2>/dev/null > "$d/fields.txt"
+  "$FR" cat --json "$d/rec" > "$d/cat.json"
+  if out=$(python3 tests/unit/pcap_oracle.py "$d/fields.txt" "$d/cat.json"); then :; else bad "$name: exported bytes differ"; echo "$out" | sed 's/^/     /'; continue; fi
+  # streams
+  ours=$(grep -c '"kind":"CONN_OPEN".*"proto":6' "$d/cat.json")
+  theirs=$(tshark -r "$d/x.pcapng" -T fields -e tcp.stream 2>/dev/null | grep -v '^$' | sort -u | wc -l)
+  ((ours == theirs)) || { bad "$name: $ours TCP connections recorded, tshark sees $theirs streams"; continue; }
+  # re-import
+  "$FR" import-pcap -q "$d/x.pcapng" -o "$d/again" || { bad "$name: re-import"; continue; }
+  if ! cmp -s <(data_records "$d/rec") <(data_records "$d/again"); then
+    bad "$name: re-imported DATA records differ"; diff <(data_records "$d/rec") <(data_records "$d/again") | head -5 | cut -c1-160
+    continue
+  fi
+  # the analyzer sees the same requests in both (protocol tables of the dump)
+  extra=""
+  if ((have_analyze)); then
+    "$FR" analyze -q "$d/rec" -o "$d/a.db" && "$FR" analyze -q "$d/again" -o "$d/b.db" || { bad "$name: analyze"; continue; }
+    "$FR" dump "$d/a.db" | proto_tables > "$d/a.dump"
+    "$FR" dump "$d/b.db" | proto_tables > "$d/b.dump"
+    if ! cmp -s "$d/a.dump" "$d/b.dump"; then
+      bad "$name: the analyzer's protocol tables differ after the round trip"; diff "$d/a.dump" "$d/b.dump" | head -6 | cut -c1-160
+      continue
+    fi
+    extra=", analysis: same protocol tables ($(grep -vc "^#" "$d/a.dump") lines)"
+  fi
+  ok "$name: $(tail -1 <<< "$out"), $theirs TCP streams, checksums good, re-import identical$extra"
+done
+((n)) || bad "no captures in $CAPS"
+
+# --conn and --from/--to select
+cap=$CAPS/mysql/deepflow-mysql-statement.pcap
+if [[ -f $cap ]]; then
+  "$FR" import-pcap -q "$cap" -o "$tmp/sel"
+  "$FR" export-pcap "$tmp/sel" --conn 0:3 -o "$tmp/one.pcapng" 2>/dev/null
+  s=$(tshark -r "$tmp/one.pcapng" -T fields -e tcp.stream 2>/dev/null | sort -u | wc -l)
+  ((s == 1)) && ok "--conn 0:3 exports one connection" || bad "--conn: $s streams"
+  "$FR" export-pcap "$tmp/sel" --from 2030-01-01T00:00:00Z -o "$tmp/none.pcapng" 2>/dev/null
+  s=$(tshark -r "$tmp/none.pcapng" 2>/dev/null | wc -l)
+  ((s == 0)) && ok "--from after the end exports nothing" || bad "--from: $s packets"
+fi
+"$FR" export-pcap --help > "$tmp/help.txt"; grep -q 'handshake' "$tmp/help.txt" && ok "export-pcap --help" || bad "export-pcap --help"
+"$FR" export-pcap "$tmp/nonexistent" -o "$tmp/n.pcapng" 2>/dev/null
+(($? == 2)) && ok "missing recording: exit 2" || bad "missing recording: exit code"
+
+echo "pcap_roundtrip: $pass passed, $fail failed"
+((fail == 0))
