@@ -15,6 +15,7 @@
 #include "pcap_import.h"
 #include "pcap_internal.h"
 #include "../formats/cli.h"
+#include "../formats/kube.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -131,7 +132,7 @@ struct sink {
 	struct fr_header h;
 	struct fr_writer *w;
 	uint64_t seq, index, seg_bytes, segments, records;
-	const struct fr_meta *meta;
+	const struct fr_kube *meta; /* pods and services, or NULL */
 	const char *start_text; /* MARK start, first segment only */
 	char err[512];
 };
@@ -173,9 +174,18 @@ static int sink_open(struct sink *s, uint64_t ts)
 	}
 	s->segments++;
 	/* a segment stands alone: it repeats the metadata */
-	for (size_t i = 0; i < fr_meta_count(s->meta); i++) {
+	size_t npods = s->meta ? fr_kube_n_pods(s->meta) : 0;
+	size_t nsvcs = s->meta ? fr_kube_n_services(s->meta) : 0;
+	for (size_t i = 0; i < npods + nsvcs; i++) {
 		struct fr_record r;
-		fr_meta_record(s->meta, i, &r);
+		memset(&r, 0, sizeof(r));
+		if (i < npods) {
+			r.kind = FR_POD;
+			r.u.pod = *fr_kube_pod(s->meta, i);
+		} else {
+			r.kind = FR_SERVICE;
+			r.u.svc = *fr_kube_service(s->meta, i - npods);
+		}
 		r.ts = ts;
 		int rc = sink_add(s, &r);
 		if (rc)
@@ -270,7 +280,7 @@ int fr_pcap_import(const char *const *files, int n, const char *outdir, const st
 	struct src *srcs = calloc((size_t)(n > 0 ? n : 1), sizeof(*srcs));
 	struct sink sk;
 	memset(&sk, 0, sizeof(sk));
-	struct fr_meta *meta = NULL;
+	struct fr_kube *meta = NULL;
 	struct fr_flows *flows = NULL;
 	struct fr_defrag *df = NULL;
 	char *start = NULL;
@@ -279,8 +289,11 @@ int fr_pcap_import(const char *const *files, int n, const char *outdir, const st
 		return EXIT_USAGE;
 	}
 	if (o->pods || o->services) {
-		meta = fr_meta_load(o->pods, o->services, err, errlen);
-		if (!meta) {
+		meta = fr_kube_new();
+		if (!meta || (o->pods && fr_kube_add_file(meta, o->pods, err, errlen) < 0) ||
+		    (o->services && fr_kube_add_file(meta, o->services, err, errlen) < 0)) {
+			if (!meta)
+				snprintf(err, errlen, "out of memory");
 			worst = EXIT_USAGE;
 			goto out;
 		}
@@ -498,7 +511,7 @@ out:
 	free(srcs);
 	fr_flows_free(flows);
 	fr_defrag_free(df);
-	fr_meta_free(meta);
+	fr_kube_free(meta);
 	free(start);
 	return worst;
 }

@@ -108,16 +108,5 @@ void fr_flows_free(struct fr_flows *f); /* NULL accepted */
  * ports say nothing. */
 int fr_guess_server(uint16_t port_a, uint16_t port_b);
 
-/* ---- pod and service metadata -------------------------------------------- */
-
-struct fr_meta;
-/* Loads `kubectl get pods -A -o json` / `kubectl get services -A -o json`
- * output (a List, a single object or an array); either path may be NULL.
- * NULL on error with a message in err. */
-struct fr_meta *fr_meta_load(const char *pods, const char *services, char *err, size_t errlen);
-/* Number of records and record i (POD then SERVICE; spans owned by m). */
-size_t fr_meta_count(const struct fr_meta *m);
-void fr_meta_record(const struct fr_meta *m, size_t i, struct fr_record *r);
-void fr_meta_free(struct fr_meta *m);
 
 #endif

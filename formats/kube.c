@@ -267,6 +267,19 @@ static void add_service(struct fr_kube *k, json_t *item)
 	}
 }
 
+/* The kind of an object that does not say (an item of a generic List):
+ * a pod has containers or a pod IP, a service a cluster IP or ports. */
+static const char *shape_kind(json_t *o)
+{
+	json_t *spec = json_object_get(o, "spec"), *status = json_object_get(o, "status");
+	if (json_object_get(spec, "containers") || json_object_get(status, "podIP") ||
+	    json_object_get(status, "containerStatuses"))
+		return "Pod";
+	if (json_object_get(spec, "clusterIP") || json_object_get(spec, "ports"))
+		return "Service";
+	return NULL;
+}
+
 static int add_object(struct fr_kube *k, json_t *o)
 {
 	const char *kind = jstr(o, "kind");
@@ -283,7 +296,7 @@ static int add_object(struct fr_kube *k, json_t *o)
 		json_array_foreach(items, i, v) {
 			const char *ik = jstr(v, "kind");
 			if (!ik)
-				ik = item_kind;
+				ik = item_kind ? item_kind : shape_kind(v);
 			if (ik && !strcmp(ik, "Pod")) {
 				add_pod(k, v);
 				n++;

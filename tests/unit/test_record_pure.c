@@ -174,3 +174,22 @@ TEST(kube_services_and_owner_names)
 	CHECK(!strcmp(fr_kube_deployment_of("api-v2-5f8d9c7b6", "5f8d9c7b6", out, sizeof(out)), "api-v2"));
 	CHECK(!strcmp(fr_kube_deployment_of("api-v2", "5f8d9c7b6", out, sizeof(out)), "api-v2"));
 }
+
+/* Items of a generic List that do not say their kind are told apart by
+ * their shape (the analyzer and the importer get such files by hand). */
+TEST(kube_list_items_without_kind)
+{
+	static const char list[] =
+		"{\"kind\":\"List\",\"items\":["
+		"{\"metadata\":{\"name\":\"a-1\",\"namespace\":\"n\",\"uid\":\"ua\"},"
+		" \"status\":{\"podIP\":\"10.0.0.7\"}},"
+		"{\"metadata\":{\"name\":\"svc\",\"namespace\":\"n\"},"
+		" \"spec\":{\"clusterIP\":\"10.96.0.9\",\"ports\":[{\"port\":80}]}},"
+		"{\"metadata\":{\"name\":\"what\",\"namespace\":\"n\"}}]}";
+	struct fr_kube *k = fr_kube_new();
+	char err[256];
+	CHECK(fr_kube_add_json(k, list, strlen(list), err, sizeof(err)) == 2);
+	CHECK(fr_kube_n_pods(k) == 1 && fr_kube_n_services(k) == 1);
+	CHECK(fr_kube_pod(k, 0)->n_ips == 1 && fr_kube_service(k, 0)->n_ips == 1);
+	fr_kube_free(k);
+}
