@@ -361,7 +361,11 @@ static int on_data(struct exp *x, uint32_t node, const struct fr_data *d, uint64
 		uint32_t hsh = h32(src, sizeof(*src), h32(dst, sizeof(*dst), h32(d->payload.p, len, 2166136261u)));
 		for (uint32_t i = 0; i < 256 && i < x->nrecent; i++) {
 			const __typeof__(x->recent[0]) *e = &x->recent[i];
-			if (e->hash == hsh && e->node == c->node && wall - e->wall < 2000000000ull &&
+			/* either copy may come first in the file: a sender's copy
+			 * carries the time its call entered, the receiver's the
+			 * time its call returned */
+			uint64_t apart = wall > e->wall ? wall - e->wall : e->wall - wall;
+			if (e->hash == hsh && e->node == c->node && apart < 2000000000ull &&
 			    (e->key.pid != c->key.pid || e->key.fd != c->key.fd || e->key.gen != c->key.gen)) {
 				x->udp_dups++; /* the other end's copy of the same datagram */
 				return 0;
