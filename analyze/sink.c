@@ -131,7 +131,10 @@ fail:
 	return NULL;
 }
 
-static void step(struct sink *s, sqlite3_stmt *st)
+/* Steps and resets st.  Statements whose every parameter is bound before
+ * each step (requests and their details) keep their bindings: clearing
+ * them is work thrown away. */
+static void step_keep(struct sink *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && !s->failed) {
@@ -139,24 +142,29 @@ static void step(struct sink *s, sqlite3_stmt *st)
 		s->failed = 1;
 	}
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	if (++s->rows % 500000 == 0) {
 		exec(s->db, "COMMIT");
 		exec(s->db, "BEGIN");
 	}
 }
 
+static void step(struct sink *s, sqlite3_stmt *st)
+{
+	step_keep(s, st);
+	sqlite3_clear_bindings(st);
+}
+
 static void bt(sqlite3_stmt *st, int i, const char *v)
 {
 	if (v)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
 }
 static void bspan(sqlite3_stmt *st, int i, struct fr_span sp)
 {
 	if (sp.p && sp.len)
-		sqlite3_bind_text(st, i, (const char *)sp.p, (int)sp.len, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, i, (const char *)sp.p, (int)sp.len, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
 }
@@ -465,6 +473,7 @@ static sqlite3_stmt *detail_stmt(struct sink *s, const struct fr_proto *p, const
 	return st;
 }
 
+/* b - a, or NULL when either is missing (0) or b < a */
 static void bdiff(sqlite3_stmt *st, int i, uint64_t a, uint64_t b)
 {
 	if (a && b && b >= a)
@@ -488,14 +497,12 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	bt(st, 5, c->role == FR_ROLE_SERVER ? "server" : "client");
 	bi(st, 6, (int64_t)start);
 	bi(st, 7, (int64_t)end);
-	if (r->req_first_ns && r->resp_last_ns)
-		bdiff(st, 8, r->req_first_ns, r->resp_last_ns);
-	if (r->req_first_ns)
-		bdiff(st, 9, r->req_first_ns, r->req_last_ns);
-	if (r->req_last_ns && r->resp_first_ns)
-		bdiff(st, 10, r->req_last_ns, r->resp_first_ns);
-	if (r->resp_first_ns)
-		bdiff(st, 11, r->resp_first_ns, r->resp_last_ns);
+	/* every parameter is bound on every row: the statement keeps its
+	 * bindings (step_keep), and text is bound without a copy */
+	bdiff(st, 8, r->req_first_ns, r->resp_last_ns);
+	bdiff(st, 9, r->req_first_ns, r->req_last_ns);
+	bdiff(st, 10, r->req_last_ns, r->resp_first_ns);
+	bdiff(st, 11, r->resp_first_ns, r->resp_last_ns);
 	bt(st, 12, r->summary);
 	bt(st, 13, r->endpoint);
 	bt(st, 14, r->status);
@@ -503,14 +510,14 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	bt(st, 16, r->reason);
 	bi(st, 17, (int64_t)r->req_bytes);
 	bi(st, 18, (int64_t)r->resp_bytes);
+	struct fr_addr a = {0};
 	if (r->peer_family && r->peer_addr) {
-		struct fr_addr a = {0};
 		a.family = (uint8_t)r->peer_family;
 		a.port = r->peer_port;
 		memcpy(a.addr, r->peer_addr, r->peer_family == 4 ? 4 : 16);
-		baddr(st, 19, &a);
 	}
-	step(s, st);
+	baddr(st, 19, &a);
+	step_keep(s, st);
 	sqlite3_stmt *d = detail_stmt(s, p, r);
 	if (d && sqlite3_bind_parameter_count(d) == r->n_fields + 1) {
 		bi(d, 1, id);
@@ -519,11 +526,11 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 			if (f->type == FR_F_INT)
 				sqlite3_bind_int64(d, i + 2, f->i);
 			else if (f->type == FR_F_TEXT)
-				sqlite3_bind_text(d, i + 2, f->s, (int)f->len, SQLITE_TRANSIENT);
+				sqlite3_bind_text(d, i + 2, f->s, (int)f->len, SQLITE_STATIC);
 			else
 				sqlite3_bind_null(d, i + 2);
 		}
-		step(s, d);
+		step_keep(s, d);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
