@@ -62,24 +62,28 @@ static void l_int(struct line *l, long long v)
 	l_put(l, tmp + i, (size_t)(24 - i));
 }
 
+/* The value is read through sqlite3_column_value(): one call per column
+ * instead of a type call and a value call, each with its own checks.  The
+ * dump's connection is used by this thread only. */
 static void put_value(struct line *l, sqlite3_stmt *st, int i)
 {
-	switch (sqlite3_column_type(st, i)) {
+	sqlite3_value *v = sqlite3_column_value(st, i);
+	switch (sqlite3_value_type(v)) {
 	case SQLITE_NULL:
 		l_put(l, "\\N", 2);
 		break;
 	case SQLITE_INTEGER:
-		l_int(l, (long long)sqlite3_column_int64(st, i));
+		l_int(l, (long long)sqlite3_value_int64(v));
 		break;
 	case SQLITE_FLOAT: {
 		char b[40];
-		int n = snprintf(b, sizeof(b), "%.10g", sqlite3_column_double(st, i));
+		int n = snprintf(b, sizeof(b), "%.10g", sqlite3_value_double(v));
 		l_put(l, b, (size_t)n);
 		break;
 	}
 	default: {
-		const unsigned char *p = sqlite3_column_text(st, i);
-		int n = sqlite3_column_bytes(st, i), run = 0;
+		const unsigned char *p = sqlite3_value_text(v);
+		int n = sqlite3_value_bytes(v), run = 0;
 		l_room(l, (size_t)n * 4 + 1);
 		for (int k = 0; k < n; k++) {
 			unsigned char c = p[k];
