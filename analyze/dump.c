@@ -62,6 +62,38 @@ static void l_int(struct line *l, long long v)
 	l_put(l, tmp + i, (size_t)(24 - i));
 }
 
+static const char hexd[] = "0123456789abcdef";
+
+/* Appends text escaped: \\ \t \n \r, other control bytes and DEL as \xNN.
+ * Room for the worst case is made once. */
+static void l_text(struct line *l, const unsigned char *p, size_t n)
+{
+	l_room(l, n * 4 + 1);
+	char *o = l->p + l->len;
+	for (size_t k = 0; k < n; k++) {
+		unsigned char c = p[k];
+		if (c >= 0x20 && c != 0x7f && c != '\\') {
+			*o++ = (char)c;
+			continue;
+		}
+		*o++ = '\\';
+		if (c == '\\')
+			*o++ = '\\';
+		else if (c == '\t')
+			*o++ = 't';
+		else if (c == '\n')
+			*o++ = 'n';
+		else if (c == '\r')
+			*o++ = 'r';
+		else {
+			*o++ = 'x';
+			*o++ = hexd[c >> 4];
+			*o++ = hexd[c & 15];
+		}
+	}
+	l->len = (size_t)(o - l->p);
+}
+
 /* The value is read through sqlite3_column_value(): one call per column
  * instead of a type call and a value call, each with its own checks.  The
  * dump's connection is used by this thread only. */
@@ -83,33 +115,7 @@ static void put_value(struct line *l, sqlite3_stmt *st, int i)
 	}
 	default: {
 		const unsigned char *p = sqlite3_value_text(v);
-		int n = sqlite3_value_bytes(v), run = 0;
-		l_room(l, (size_t)n * 4 + 1);
-		for (int k = 0; k < n; k++) {
-			unsigned char c = p[k];
-			if (c >= 0x20 && c != 0x7f && c != '\\') {
-				run++;
-				continue;
-			}
-			if (run)
-				l_put(l, p + k - run, (size_t)run);
-			run = 0;
-			if (c == '\\')
-				l_put(l, "\\\\", 2);
-			else if (c == '\t')
-				l_put(l, "\\t", 2);
-			else if (c == '\n')
-				l_put(l, "\\n", 2);
-			else if (c == '\r')
-				l_put(l, "\\r", 2);
-			else {
-				char b[5];
-				snprintf(b, sizeof(b), "\\x%02x", c);
-				l_put(l, b, 4);
-			}
-		}
-		if (run)
-			l_put(l, p + n - run, (size_t)run);
+		l_text(l, p, (size_t)sqlite3_value_bytes(v));
 	}
 	}
 }
