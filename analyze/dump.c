@@ -15,8 +15,8 @@
 static const char *const tables[] = {
 	"recording", "settings", "segments", "pods", "pod_ips", "pod_labels", "pod_containers",
 	"services", "service_ips", "service_selector", "processes", "marks", "connections",
-	"requests", NULL,
-};
+	NULL,
+}; /* then requests, the protocols' tables, anomalies */
 
 static const char recording_filter[] =
 	" WHERE key NOT IN ('dump_sha256', 'analyzer_version', 'threads', 'db')";
@@ -120,7 +120,10 @@ static void put_value(struct line *l, sqlite3_stmt *st, int i)
 	}
 }
 
-static int dump_table(sqlite3 *db, const char *t, FILE *out)
+/* Dumps table t, or only its rows matching `where` (a condition on the
+ * first column, which then must be unique so the rows come in the same
+ * order), with or without the header lines. */
+static int dump_table(sqlite3 *db, const char *t, FILE *out, const char *where, int header)
 {
 	char sql[4096];
 	sqlite3_stmt *st;
@@ -130,13 +133,15 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out)
 		return -1;
 	}
 	int n = sqlite3_column_count(st);
-	fprintf(out, "# %s\n", t);
-	for (int i = 0; i < n; i++)
-		fprintf(out, "%s%s", i ? "\t" : "", sqlite3_column_name(st, i));
-	fputc('\n', out);
+	if (header) {
+		fprintf(out, "# %s\n", t);
+		for (int i = 0; i < n; i++)
+			fprintf(out, "%s%s", i ? "\t" : "", sqlite3_column_name(st, i));
+		fputc('\n', out);
+	}
 	sqlite3_finalize(st);
-	int o = snprintf(sql, sizeof(sql), "SELECT * FROM %s%s ORDER BY ", t,
-			 strcmp(t, "recording") ? "" : recording_filter);
+	int o = snprintf(sql, sizeof(sql), "SELECT * FROM %s%s%s ORDER BY ", t,
+			 strcmp(t, "recording") ? "" : recording_filter, where ? where : "");
 	for (int i = 1; i <= n && o < (int)sizeof(sql) - 16; i++)
 		o += snprintf(sql + o, sizeof(sql) - (size_t)o, "%s%d", i > 1 ? "," : "", i);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -160,15 +165,42 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int fr_dump_db(struct sqlite3 *db, FILE *out)
+/* The tables before requests */
+static int dump_head(sqlite3 *db, FILE *out)
 {
 	for (int i = 0; tables[i]; i++)
-		if (dump_table(db, tables[i], out) < 0)
+		if (dump_table(db, tables[i], out, NULL, 1) < 0)
 			return -1;
+	return 0;
+}
+
+/* The tables after requests */
+static int dump_tail(sqlite3 *db, FILE *out)
+{
 	for (int i = 0; fr_protocols[i]; i++)
-		if (dump_table(db, fr_protocols[i]->table, out) < 0)
+		if (dump_table(db, fr_protocols[i]->table, out, NULL, 1) < 0)
 			return -1;
-	return dump_table(db, "anomalies", out);
+	return dump_table(db, "anomalies", out, NULL, 1);
+}
+
+int fr_dump_db(struct sqlite3 *db, FILE *out)
+{
+	if (dump_head(db, out) < 0 || dump_table(db, "requests", out, NULL, 1) < 0)
+		return -1;
+	return dump_tail(db, out);
+}
+
+int fr_dump_half(struct sqlite3 *db, FILE *out, int half, int64_t split)
+{
+	/* requests' first column, id, is unique: rows with id <= split all
+	 * come before the others */
+	char w[64];
+	snprintf(w, sizeof(w), " WHERE id %s %lld", half == 0 ? "<=" : ">", (long long)split);
+	if (half == 0)
+		return dump_head(db, out) < 0 ? -1 : dump_table(db, "requests", out, w, 1);
+	if (dump_table(db, "requests", out, w, 0) < 0)
+		return -1;
+	return dump_tail(db, out);
 }
 
 int fr_dump_path(const char *path, FILE *f)

@@ -52,6 +52,7 @@ struct sink {
 	uint64_t next_req; /* request ids: the order rows arrive in, which the
 			    * engine makes canonical (see engine.c) */
 	int failed;
+	char *path;
 };
 
 static double t_now(void)
@@ -96,6 +97,7 @@ struct sink *sink_open(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	s->path = strdup(path);
 	/* NOMUTEX: every use of the connection is serialized by s->lock already;
 	 * SQLite's own per-call locking cost a fifth of the time */
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -127,6 +129,7 @@ fail:
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->lock);
+	free(s->path);
 	free(s);
 	return NULL;
 }
@@ -553,7 +556,69 @@ static ssize_t hash_write(void *cookie, const char *buf, size_t n)
 	return EVP_DigestUpdate(cookie, buf, n) ? (ssize_t)n : -1;
 }
 
-int sink_close(struct sink *s, int dim_cap)
+/* The second half of the dump (fr_dump_half), written by its own thread on
+ * its own read-only connection into a temporary file. */
+struct half {
+	const char *path;
+	int64_t split;
+	FILE *f;
+	int rc;
+};
+
+static void *half_main(void *arg)
+{
+	struct half *h = arg;
+	sqlite3 *db;
+	h->rc = -1;
+	if (sqlite3_open_v2(h->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+	    fr_dump_half(db, h->f, 1, h->split) == 0 && fflush(h->f) == 0)
+		h->rc = 0;
+	else
+		fprintf(stderr, "flightrec: dump hash: %s\n", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* Writes the canonical dump into f: with jobs > 1, the second half is
+ * written meanwhile by another thread and copied in after the first. */
+static int dump_into(struct sink *s, FILE *f, int jobs)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t maxid = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT max(id) FROM request_rows", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		maxid = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (jobs < 2)
+		return fr_dump_db((struct sqlite3 *)s->db, f);
+	/* the other connection may read once this one gives up its lock */
+	if (exec(s->db, "PRAGMA locking_mode=NORMAL; SELECT count(*) FROM settings;") < 0)
+		return -1;
+	/* the first half also holds the small tables; the requests view costs
+	 * more per row than the protocol tables of the second */
+	struct half h = {s->path, maxid / 2, tmpfile(), -1};
+	pthread_t th;
+	if (!h.f || pthread_create(&th, NULL, half_main, &h) != 0) {
+		if (h.f)
+			fclose(h.f);
+		return fr_dump_db((struct sqlite3 *)s->db, f);
+	}
+	int rc = fr_dump_half((struct sqlite3 *)s->db, f, 0, h.split);
+	pthread_join(th, NULL);
+	if (h.rc < 0 || fseek(h.f, 0, SEEK_SET) < 0)
+		rc = -1;
+	static char buf[1 << 16];
+	size_t n;
+	while (rc == 0 && (n = fread(buf, 1, sizeof(buf), h.f)) > 0)
+		if (fwrite(buf, 1, n, f) != n)
+			rc = -1;
+	if (ferror(h.f))
+		rc = -1;
+	fclose(h.f);
+	return rc;
+}
+
+int sink_close(struct sink *s, int dim_cap, int jobs)
 {
 	int rc = s->failed ? -1 : 0;
 	for (int i = 0; i < S_N; i++)
@@ -588,7 +653,7 @@ int sink_close(struct sink *s, int dim_cap)
 		static char fbuf[1 << 16];
 		setvbuf(f, fbuf, _IOFBF, sizeof(fbuf));
 	}
-	if (f && fr_dump_db((struct sqlite3 *)s->db, f) == 0) {
+	if (f && dump_into(s, f, jobs) == 0) {
 		fclose(f);
 		unsigned char dg[32];
 		unsigned int dl = 0;
@@ -609,6 +674,7 @@ int sink_close(struct sink *s, int dim_cap)
 	if (sqlite3_close(s->db) != SQLITE_OK)
 		rc = -1;
 	pthread_mutex_destroy(&s->lock);
+	free(s->path);
 	free(s);
 	return rc;
 }
