@@ -580,17 +580,18 @@ static void *half_main(void *arg)
 }
 
 /* Writes the canonical dump into f: with jobs > 1, the second half is
- * written meanwhile by another thread and copied in after the first. */
+ * written meanwhile by another thread into a temporary file (tmpfile(),
+ * on disk: memory stays bounded) and copied in after the first. */
 static int dump_into(struct sink *s, FILE *f, int jobs)
 {
+	if (jobs < 2)
+		return fr_dump_db((struct sqlite3 *)s->db, f);
 	sqlite3_stmt *st = NULL;
 	int64_t maxid = 0;
 	if (sqlite3_prepare_v2(s->db, "SELECT max(id) FROM request_rows", -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW)
 		maxid = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	if (jobs < 2)
-		return fr_dump_db((struct sqlite3 *)s->db, f);
 	/* the other connection may read once this one gives up its lock */
 	if (exec(s->db, "PRAGMA locking_mode=NORMAL; SELECT count(*) FROM settings;") < 0)
 		return -1;
