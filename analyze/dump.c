@@ -15,8 +15,8 @@
 static const char *const tables[] = {
 	"recording", "settings", "segments", "pods", "pod_ips", "pod_labels", "pod_containers",
 	"services", "service_ips", "service_selector", "processes", "marks", "connections",
-	"requests", NULL,
-};
+	NULL,
+}; /* then requests, the protocols' tables, anomalies */
 
 static const char recording_filter[] =
 	" WHERE key NOT IN ('dump_sha256', 'analyzer_version', 'threads', 'db')";
@@ -62,55 +62,68 @@ static void l_int(struct line *l, long long v)
 	l_put(l, tmp + i, (size_t)(24 - i));
 }
 
+static const char hexd[] = "0123456789abcdef";
+
+/* Appends text escaped: \\ \t \n \r, other control bytes and DEL as \xNN.
+ * Room for the worst case is made once. */
+static void l_text(struct line *l, const unsigned char *p, size_t n)
+{
+	l_room(l, n * 4 + 1);
+	char *o = l->p + l->len;
+	for (size_t k = 0; k < n; k++) {
+		unsigned char c = p[k];
+		if (c >= 0x20 && c != 0x7f && c != '\\') {
+			*o++ = (char)c;
+			continue;
+		}
+		*o++ = '\\';
+		if (c == '\\')
+			*o++ = '\\';
+		else if (c == '\t')
+			*o++ = 't';
+		else if (c == '\n')
+			*o++ = 'n';
+		else if (c == '\r')
+			*o++ = 'r';
+		else {
+			*o++ = 'x';
+			*o++ = hexd[c >> 4];
+			*o++ = hexd[c & 15];
+		}
+	}
+	l->len = (size_t)(o - l->p);
+}
+
+/* The value is read through sqlite3_column_value(): one call per column
+ * instead of a type call and a value call, each with its own checks.  The
+ * dump's connection is used by this thread only. */
 static void put_value(struct line *l, sqlite3_stmt *st, int i)
 {
-	switch (sqlite3_column_type(st, i)) {
+	sqlite3_value *v = sqlite3_column_value(st, i);
+	switch (sqlite3_value_type(v)) {
 	case SQLITE_NULL:
 		l_put(l, "\\N", 2);
 		break;
 	case SQLITE_INTEGER:
-		l_int(l, (long long)sqlite3_column_int64(st, i));
+		l_int(l, (long long)sqlite3_value_int64(v));
 		break;
 	case SQLITE_FLOAT: {
 		char b[40];
-		int n = snprintf(b, sizeof(b), "%.10g", sqlite3_column_double(st, i));
+		int n = snprintf(b, sizeof(b), "%.10g", sqlite3_value_double(v));
 		l_put(l, b, (size_t)n);
 		break;
 	}
 	default: {
-		const unsigned char *p = sqlite3_column_text(st, i);
-		int n = sqlite3_column_bytes(st, i), run = 0;
-		l_room(l, (size_t)n * 4 + 1);
-		for (int k = 0; k < n; k++) {
-			unsigned char c = p[k];
-			if (c >= 0x20 && c != 0x7f && c != '\\') {
-				run++;
-				continue;
-			}
-			if (run)
-				l_put(l, p + k - run, (size_t)run);
-			run = 0;
-			if (c == '\\')
-				l_put(l, "\\\\", 2);
-			else if (c == '\t')
-				l_put(l, "\\t", 2);
-			else if (c == '\n')
-				l_put(l, "\\n", 2);
-			else if (c == '\r')
-				l_put(l, "\\r", 2);
-			else {
-				char b[5];
-				snprintf(b, sizeof(b), "\\x%02x", c);
-				l_put(l, b, 4);
-			}
-		}
-		if (run)
-			l_put(l, p + n - run, (size_t)run);
+		const unsigned char *p = sqlite3_value_text(v);
+		l_text(l, p, (size_t)sqlite3_value_bytes(v));
 	}
 	}
 }
 
-static int dump_table(sqlite3 *db, const char *t, FILE *out)
+/* Dumps table t, or only its rows matching `where` (a condition on the
+ * first column, which then must be unique so the rows come in the same
+ * order), with or without the header lines. */
+static int dump_table(sqlite3 *db, const char *t, FILE *out, const char *where, int header)
 {
 	char sql[4096];
 	sqlite3_stmt *st;
@@ -120,13 +133,15 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out)
 		return -1;
 	}
 	int n = sqlite3_column_count(st);
-	fprintf(out, "# %s\n", t);
-	for (int i = 0; i < n; i++)
-		fprintf(out, "%s%s", i ? "\t" : "", sqlite3_column_name(st, i));
-	fputc('\n', out);
+	if (header) {
+		fprintf(out, "# %s\n", t);
+		for (int i = 0; i < n; i++)
+			fprintf(out, "%s%s", i ? "\t" : "", sqlite3_column_name(st, i));
+		fputc('\n', out);
+	}
 	sqlite3_finalize(st);
-	int o = snprintf(sql, sizeof(sql), "SELECT * FROM %s%s ORDER BY ", t,
-			 strcmp(t, "recording") ? "" : recording_filter);
+	int o = snprintf(sql, sizeof(sql), "SELECT * FROM %s%s%s ORDER BY ", t,
+			 strcmp(t, "recording") ? "" : recording_filter, where ? where : "");
 	for (int i = 1; i <= n && o < (int)sizeof(sql) - 16; i++)
 		o += snprintf(sql + o, sizeof(sql) - (size_t)o, "%s%d", i > 1 ? "," : "", i);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -150,15 +165,42 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-int fr_dump_db(struct sqlite3 *db, FILE *out)
+/* The tables before requests */
+static int dump_head(sqlite3 *db, FILE *out)
 {
 	for (int i = 0; tables[i]; i++)
-		if (dump_table(db, tables[i], out) < 0)
+		if (dump_table(db, tables[i], out, NULL, 1) < 0)
 			return -1;
+	return 0;
+}
+
+/* The tables after requests */
+static int dump_tail(sqlite3 *db, FILE *out)
+{
 	for (int i = 0; fr_protocols[i]; i++)
-		if (dump_table(db, fr_protocols[i]->table, out) < 0)
+		if (dump_table(db, fr_protocols[i]->table, out, NULL, 1) < 0)
 			return -1;
-	return dump_table(db, "anomalies", out);
+	return dump_table(db, "anomalies", out, NULL, 1);
+}
+
+int fr_dump_db(struct sqlite3 *db, FILE *out)
+{
+	if (dump_head(db, out) < 0 || dump_table(db, "requests", out, NULL, 1) < 0)
+		return -1;
+	return dump_tail(db, out);
+}
+
+int fr_dump_half(struct sqlite3 *db, FILE *out, int half, int64_t split)
+{
+	/* requests' first column, id, is unique: rows with id <= split all
+	 * come before the others */
+	char w[64];
+	snprintf(w, sizeof(w), " WHERE id %s %lld", half == 0 ? "<=" : ">", (long long)split);
+	if (half == 0)
+		return dump_head(db, out) < 0 ? -1 : dump_table(db, "requests", out, w, 1);
+	if (dump_table(db, "requests", out, w, 0) < 0)
+		return -1;
+	return dump_tail(db, out);
 }
 
 int fr_dump_path(const char *path, FILE *f)

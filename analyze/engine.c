@@ -1507,7 +1507,7 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 	}
 	if (o->progress)
 		fprintf(stderr, "finishing %s: attribution, peer links, indexes, views, dump hash...\n", db_path);
-	if (sink_close(e.sink, o->dim_cap) < 0) {
+	if (sink_close(e.sink, o->dim_cap, e.nw) < 0) {
 		fprintf(stderr, "flightrec analyze: writing %s failed\n", db_path);
 		rc = EXIT_USAGE;
 	}

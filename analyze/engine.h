@@ -62,8 +62,9 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq,
 void sink_anomaly(struct sink *s, uint64_t conn_id, uint64_t ts, const char *kind,
 		  const char *detail);
 /* Ends the load: indexes, attribution, peer links, stable ids, views, the
- * dump hash.  Returns 0 or -1 (message on stderr).  Frees s. */
-int sink_close(struct sink *s, int dim_cap);
+ * dump hash (with jobs > 1, its two halves written by two threads).
+ * Returns 0 or -1 (message on stderr).  Frees s. */
+int sink_close(struct sink *s, int dim_cap, int jobs);
 
 /* ---- schema (reports/schema.c) ------------------------------------------ */
 extern const char fr_schema_sql[];     /* tables, before the load */
@@ -81,6 +82,10 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 struct sqlite3;
 /* Writes the canonical dump of an open database.  0 or -1. */
 int fr_dump_db(struct sqlite3 *db, FILE *out);
+/* The same dump in two halves, so that two threads (two connections) can
+ * write them: half 0 then half 1 is exactly fr_dump_db's output.  The
+ * halves meet inside `requests`, after the row with id split.  0 or -1. */
+int fr_dump_half(struct sqlite3 *db, FILE *out, int half, int64_t split);
 /* Canonical dump of the database at path into f.  0 or -1. */
 int fr_dump_path(const char *path, FILE *f);
 

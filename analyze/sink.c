@@ -52,6 +52,7 @@ struct sink {
 	uint64_t next_req; /* request ids: the order rows arrive in, which the
 			    * engine makes canonical (see engine.c) */
 	int failed;
+	char *path;
 };
 
 static double t_now(void)
@@ -96,6 +97,7 @@ struct sink *sink_open(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&s->lock, NULL);
+	s->path = strdup(path);
 	/* NOMUTEX: every use of the connection is serialized by s->lock already;
 	 * SQLite's own per-call locking cost a fifth of the time */
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
@@ -127,11 +129,15 @@ fail:
 		sqlite3_finalize(s->st[i]);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->lock);
+	free(s->path);
 	free(s);
 	return NULL;
 }
 
-static void step(struct sink *s, sqlite3_stmt *st)
+/* Steps and resets st.  Statements whose every parameter is bound before
+ * each step (requests and their details) keep their bindings: clearing
+ * them is work thrown away. */
+static void step_keep(struct sink *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && !s->failed) {
@@ -139,24 +145,29 @@ static void step(struct sink *s, sqlite3_stmt *st)
 		s->failed = 1;
 	}
 	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
 	if (++s->rows % 500000 == 0) {
 		exec(s->db, "COMMIT");
 		exec(s->db, "BEGIN");
 	}
 }
 
+static void step(struct sink *s, sqlite3_stmt *st)
+{
+	step_keep(s, st);
+	sqlite3_clear_bindings(st);
+}
+
 static void bt(sqlite3_stmt *st, int i, const char *v)
 {
 	if (v)
-		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, i, v, -1, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
 }
 static void bspan(sqlite3_stmt *st, int i, struct fr_span sp)
 {
 	if (sp.p && sp.len)
-		sqlite3_bind_text(st, i, (const char *)sp.p, (int)sp.len, SQLITE_TRANSIENT);
+		sqlite3_bind_text(st, i, (const char *)sp.p, (int)sp.len, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
 }
@@ -465,6 +476,7 @@ static sqlite3_stmt *detail_stmt(struct sink *s, const struct fr_proto *p, const
 	return st;
 }
 
+/* b - a, or NULL when either is missing (0) or b < a */
 static void bdiff(sqlite3_stmt *st, int i, uint64_t a, uint64_t b)
 {
 	if (a && b && b >= a)
@@ -488,14 +500,12 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	bt(st, 5, c->role == FR_ROLE_SERVER ? "server" : "client");
 	bi(st, 6, (int64_t)start);
 	bi(st, 7, (int64_t)end);
-	if (r->req_first_ns && r->resp_last_ns)
-		bdiff(st, 8, r->req_first_ns, r->resp_last_ns);
-	if (r->req_first_ns)
-		bdiff(st, 9, r->req_first_ns, r->req_last_ns);
-	if (r->req_last_ns && r->resp_first_ns)
-		bdiff(st, 10, r->req_last_ns, r->resp_first_ns);
-	if (r->resp_first_ns)
-		bdiff(st, 11, r->resp_first_ns, r->resp_last_ns);
+	/* every parameter is bound on every row: the statement keeps its
+	 * bindings (step_keep), and text is bound without a copy */
+	bdiff(st, 8, r->req_first_ns, r->resp_last_ns);
+	bdiff(st, 9, r->req_first_ns, r->req_last_ns);
+	bdiff(st, 10, r->req_last_ns, r->resp_first_ns);
+	bdiff(st, 11, r->resp_first_ns, r->resp_last_ns);
 	bt(st, 12, r->summary);
 	bt(st, 13, r->endpoint);
 	bt(st, 14, r->status);
@@ -503,14 +513,14 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	bt(st, 16, r->reason);
 	bi(st, 17, (int64_t)r->req_bytes);
 	bi(st, 18, (int64_t)r->resp_bytes);
+	struct fr_addr a = {0};
 	if (r->peer_family && r->peer_addr) {
-		struct fr_addr a = {0};
 		a.family = (uint8_t)r->peer_family;
 		a.port = r->peer_port;
 		memcpy(a.addr, r->peer_addr, r->peer_family == 4 ? 4 : 16);
-		baddr(st, 19, &a);
 	}
-	step(s, st);
+	baddr(st, 19, &a);
+	step_keep(s, st);
 	sqlite3_stmt *d = detail_stmt(s, p, r);
 	if (d && sqlite3_bind_parameter_count(d) == r->n_fields + 1) {
 		bi(d, 1, id);
@@ -519,11 +529,11 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 			if (f->type == FR_F_INT)
 				sqlite3_bind_int64(d, i + 2, f->i);
 			else if (f->type == FR_F_TEXT)
-				sqlite3_bind_text(d, i + 2, f->s, (int)f->len, SQLITE_TRANSIENT);
+				sqlite3_bind_text(d, i + 2, f->s, (int)f->len, SQLITE_STATIC);
 			else
 				sqlite3_bind_null(d, i + 2);
 		}
-		step(s, d);
+		step_keep(s, d);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -546,7 +556,70 @@ static ssize_t hash_write(void *cookie, const char *buf, size_t n)
 	return EVP_DigestUpdate(cookie, buf, n) ? (ssize_t)n : -1;
 }
 
-int sink_close(struct sink *s, int dim_cap)
+/* The second half of the dump (fr_dump_half), written by its own thread on
+ * its own read-only connection into a temporary file. */
+struct half {
+	const char *path;
+	int64_t split;
+	FILE *f;
+	int rc;
+};
+
+static void *half_main(void *arg)
+{
+	struct half *h = arg;
+	sqlite3 *db;
+	h->rc = -1;
+	if (sqlite3_open_v2(h->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
+	    fr_dump_half(db, h->f, 1, h->split) == 0 && fflush(h->f) == 0)
+		h->rc = 0;
+	else
+		fprintf(stderr, "flightrec: dump hash: %s\n", sqlite3_errmsg(db));
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* Writes the canonical dump into f: with jobs > 1, the second half is
+ * written meanwhile by another thread into a temporary file (tmpfile(),
+ * on disk: memory stays bounded) and copied in after the first. */
+static int dump_into(struct sink *s, FILE *f, int jobs)
+{
+	if (jobs < 2)
+		return fr_dump_db((struct sqlite3 *)s->db, f);
+	sqlite3_stmt *st = NULL;
+	int64_t maxid = 0;
+	if (sqlite3_prepare_v2(s->db, "SELECT max(id) FROM request_rows", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		maxid = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	/* the other connection may read once this one gives up its lock */
+	if (exec(s->db, "PRAGMA locking_mode=NORMAL; SELECT count(*) FROM settings;") < 0)
+		return -1;
+	/* the first half also holds the small tables; the requests view costs
+	 * more per row than the protocol tables of the second */
+	struct half h = {s->path, maxid / 2, tmpfile(), -1};
+	pthread_t th;
+	if (!h.f || pthread_create(&th, NULL, half_main, &h) != 0) {
+		if (h.f)
+			fclose(h.f);
+		return fr_dump_db((struct sqlite3 *)s->db, f);
+	}
+	int rc = fr_dump_half((struct sqlite3 *)s->db, f, 0, h.split);
+	pthread_join(th, NULL);
+	if (h.rc < 0 || fseek(h.f, 0, SEEK_SET) < 0)
+		rc = -1;
+	static char buf[1 << 16];
+	size_t n;
+	while (rc == 0 && (n = fread(buf, 1, sizeof(buf), h.f)) > 0)
+		if (fwrite(buf, 1, n, f) != n)
+			rc = -1;
+	if (ferror(h.f))
+		rc = -1;
+	fclose(h.f);
+	return rc;
+}
+
+int sink_close(struct sink *s, int dim_cap, int jobs)
 {
 	int rc = s->failed ? -1 : 0;
 	for (int i = 0; i < S_N; i++)
@@ -581,7 +654,7 @@ int sink_close(struct sink *s, int dim_cap)
 		static char fbuf[1 << 16];
 		setvbuf(f, fbuf, _IOFBF, sizeof(fbuf));
 	}
-	if (f && fr_dump_db((struct sqlite3 *)s->db, f) == 0) {
+	if (f && dump_into(s, f, jobs) == 0) {
 		fclose(f);
 		unsigned char dg[32];
 		unsigned int dl = 0;
@@ -602,6 +675,7 @@ int sink_close(struct sink *s, int dim_cap)
 	if (sqlite3_close(s->db) != SQLITE_OK)
 		rc = -1;
 	pthread_mutex_destroy(&s->lock);
+	free(s->path);
 	free(s);
 	return rc;
 }
