@@ -542,6 +542,21 @@ static void to_resync(struct http1 *s, struct fr_pctx *ctx, int dir, uint64_t ts
 
 /* ---- the byte machine --------------------------------------------------- */
 
+/* Consumes up to `left` body bytes of the message (or chunk) in progress;
+ * returns 1 when it is complete. */
+static int take_body(struct http1 *s, int dir, struct fr_cur *c, size_t left, uint64_t ts)
+{
+	struct hdir *d = &s->d[dir];
+	size_t take = left < d->remain ? left : (size_t)d->remain;
+	cur_skip(c, take);
+	d->remain -= take;
+	d->msg_bytes += take;
+	d->last_ts = ts;
+	if (dir == FR_C2S && s->qlen)
+		s->q[(s->qhead + s->qlen - 1) % s->qcap].body += take;
+	return d->remain == 0;
+}
+
 static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct hdir *d = &s->d[dir];
@@ -648,18 +663,10 @@ static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_
 			}
 			break;
 		}
-		case ST_BODY: {
-			size_t take = left < d->remain ? left : (size_t)d->remain;
-			cur_skip(&c, take);
-			d->remain -= take;
-			d->msg_bytes += take;
-			d->last_ts = ts;
-			if (dir == FR_C2S && s->qlen)
-				s->q[(s->qhead + s->qlen - 1) % s->qcap].body += take;
-			if (!d->remain)
+		case ST_BODY:
+			if (take_body(s, dir, &c, left, ts))
 				msg_done(s, ctx, dir, ts);
 			break;
-		}
 		case ST_CLOSE:
 			d->msg_bytes += left;
 			d->last_ts = ts;
@@ -710,26 +717,15 @@ static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_
 				else
 					d->st = ST_CHUNK_DATA, d->remain = sz;
 			} else { /* trailer: ends at an empty line */
-				if (lnl == 0) {
-					uint64_t body = d->msg_bytes;
-					(void)body;
+				if (lnl == 0)
 					msg_done(s, ctx, dir, ts);
-				}
 			}
 			break;
 		}
-		case ST_CHUNK_DATA: {
-			size_t take = left < d->remain ? left : (size_t)d->remain;
-			cur_skip(&c, take);
-			d->remain -= take;
-			d->msg_bytes += take;
-			d->last_ts = ts;
-			if (dir == FR_C2S && s->qlen)
-				s->q[(s->qhead + s->qlen - 1) % s->qcap].body += take;
-			if (!d->remain)
+		case ST_CHUNK_DATA:
+			if (take_body(s, dir, &c, left, ts))
 				d->st = ST_CHUNK_CRLF;
 			break;
-		}
 		default:
 			cur_skip(&c, left);
 			break;
