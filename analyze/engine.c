@@ -652,7 +652,8 @@ static void start_parser(struct worker *w, struct conn *c, const struct fr_proto
 	}
 	w->mem += cost;
 	c->mem = cost;
-	p->init(c->pstate, c->transport);
+	if (p->init)
+		p->init(c->pstate, c->transport);
 }
 
 static void on_payload(struct worker *w, struct conn *c, int rdir, uint64_t ts, const uint8_t *p, size_t n,

@@ -104,6 +104,7 @@ struct fr_proto {
 	int udp;            /* 1: also runs over UDP */
 	/* Looks at the first bytes seen in one direction; FR_PROBE_*. */
 	int (*probe)(const uint8_t *p, size_t n, int transport);
+	/* Sets up the zeroed state; NULL when zeroes are the start state. */
 	void (*init)(void *state, int transport);
 	/* Consumes a chunk.  Always consumes it all (buffering what it must,
 	 * within its own bounds); returns 0, or -1 when the stream is hopeless

@@ -769,12 +769,6 @@ static int http1_probe(const uint8_t *p, size_t n, int transport)
 	return FR_PROBE_NO;
 }
 
-static void http1_init(void *state, int transport)
-{
-	(void)state;
-	(void)transport;
-}
-
 static int http1_feed(void *state, struct fr_pctx *ctx, const struct fr_chunk *ch)
 {
 	struct http1 *s = state;
@@ -863,7 +857,6 @@ const struct fr_proto fr_proto_http1 = {
 	.ports = {80, 8080, 8000, 3000},
 	.udp = 0,
 	.probe = http1_probe,
-	.init = http1_init,
 	.feed = http1_feed,
 	.gap = http1_gap,
 	.finish = http1_finish,

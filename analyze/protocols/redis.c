@@ -571,12 +571,6 @@ static int redis_probe(const uint8_t *p, size_t n, int transport)
 	return FR_PROBE_NO;
 }
 
-static void redis_init(void *state, int transport)
-{
-	(void)state;
-	(void)transport;
-}
-
 static int redis_feed(void *state, struct fr_pctx *ctx, const struct fr_chunk *ch)
 {
 	struct redis *s = state;
@@ -628,7 +622,6 @@ const struct fr_proto fr_proto_redis = {
 	.ports = {6379, 6380, 26379, 0},
 	.udp = 0,
 	.probe = redis_probe,
-	.init = redis_init,
 	.feed = redis_feed,
 	.gap = redis_gap,
 	.finish = redis_finish,

@@ -47,7 +47,8 @@ static int run_proto(const struct fr_proto *p, const uint8_t *data, size_t size)
 	ctx.transport = transport;
 	ctx.emit_request = h_emit;
 	ctx.anomaly = h_anomaly;
-	p->init(st, transport);
+	if (p->init)
+		p->init(st, transport);
 	size_t i = 1;
 	uint64_t ts = 1000;
 	static const uint8_t peer[16] = {10, 0, 0, 1};

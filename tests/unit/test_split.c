@@ -97,7 +97,8 @@ static char *run(const struct fr_proto *p, const struct conn *c, int mode, size_
 	ctx.emit_request = o_emit;
 	ctx.anomaly = o_anomaly;
 	void *st = calloc(1, p->state_size);
-	p->init(st, ctx.transport);
+	if (p->init)
+		p->init(st, ctx.transport);
 	static const uint8_t peer[16] = {127, 0, 0, 1};
 	uint64_t last = 0;
 	for (int i = 0; i < c->nc; i++) {
