@@ -397,6 +397,15 @@ static void ooo_insert(struct fr_flows *f, struct tdir *d, uint64_t off, const u
 		f->st.ooo_peak = f->st.ooo_now;
 }
 
+/* Drops the first k (< len) bytes of a segment of len bytes, cap of them
+ * captured at p. */
+static void drop_front(const uint8_t **p, uint32_t *cap, uint32_t *len, uint64_t k)
+{
+	*p += *cap > k ? k : *cap;
+	*cap = *cap > k ? *cap - (uint32_t)k : 0;
+	*len -= (uint32_t)k;
+}
+
 /* Segment [off, off+len) of direction e (off may be below next). */
 static int tcp_segment(struct fr_flows *f, struct flow *fl, int e, int64_t soff, const uint8_t *p,
 		       uint32_t cap, uint32_t len)
@@ -409,9 +418,7 @@ static int tcp_segment(struct fr_flows *f, struct flow *fl, int e, int64_t soff,
 			return 0;
 		}
 		f->st.before_start += k;
-		p += cap > k ? k : cap;
-		cap = cap > k ? cap - (uint32_t)k : 0;
-		len -= (uint32_t)k;
+		drop_front(&p, &cap, &len, k);
 		soff = 0;
 	}
 	uint64_t off = (uint64_t)soff;
@@ -430,9 +437,7 @@ static int tcp_segment(struct fr_flows *f, struct flow *fl, int e, int64_t soff,
 			return 0;
 		}
 		f->st.retrans_bytes += k;
-		p += cap > k ? k : cap;
-		cap = cap > k ? cap - (uint32_t)k : 0;
-		len -= (uint32_t)k;
+		drop_front(&p, &cap, &len, k);
 		off = d->next;
 	}
 	if (off == d->next && !d->ooo)
