@@ -46,6 +46,7 @@ struct hdir {
 	int skip_line; /* resync: current line too long, wait for \n */
 	uint64_t remain;
 	uint64_t msg_bytes;
+	uint64_t body; /* body bytes of the message, without chunk framing */
 	uint64_t first_ts, last_ts;
 	int in_msg;
 	int truncated; /* a gap fell inside this message's body */
@@ -382,7 +383,7 @@ static int on_head(struct http1 *s, struct fr_pctx *ctx, int dir, uint64_t ts)
 		if (status < 0)
 			return -1;
 	}
-	int chunked = 0, have_len = 0, conn_close = 0;
+	int chunked = 0, have_len = 0;
 	uint64_t clen = 0;
 	const uint8_t *host = NULL, *ua = NULL, *ct = NULL, *rid = NULL;
 	size_t hostl = 0, ual = 0, ctl = 0, ridl = 0;
@@ -409,13 +410,10 @@ static int on_head(struct http1 *s, struct fr_pctx *ctx, int dir, uint64_t ts)
 			ct = v, ctl = vl;
 		} else if (fr_lc_eq(line, nl, "x-request-id")) {
 			rid = v, ridl = vl;
-		} else if (fr_lc_eq(line, nl, "connection")) {
-			if (fr_lc_eq(v, vl, "close"))
-				conn_close = 1;
 		}
 	}
-	(void)conn_close;
 	d->msg_bytes = d->hlen;
+	d->body = 0;
 	if (dir == FR_C2S) {
 		struct pend *p = q_push(s, ctx, ts);
 		if (!p)
@@ -486,7 +484,7 @@ static void msg_done(struct http1 *s, struct fr_pctx *ctx, int dir, uint64_t ts)
 		}
 	} else if (s->resp_active) {
 		struct pend *p = q_front(s);
-		s->cur.body = d->msg_bytes - d->hlen;
+		s->cur.body = d->body;
 		emit(s, ctx, p, &s->cur, d->first_ts, ts, d->msg_bytes,
 		     d->truncated ? "truncated response" : (p ? NULL : "response without request"));
 		if (!p)
@@ -529,6 +527,7 @@ static void to_resync(struct http1 *s, struct fr_pctx *ctx, int dir, uint64_t ts
 		ctx->anomaly(ctx, ts, "parse_error", why);
 	if (dir == FR_S2C && s->resp_active) {
 		struct pend *p = q_front(s);
+		s->cur.body = d->body;
 		emit(s, ctx, p, &s->cur, d->first_ts, d->last_ts, d->msg_bytes, "truncated response");
 		q_pop(s);
 		s->resp_active = 0;
@@ -551,6 +550,7 @@ static int take_body(struct http1 *s, int dir, struct fr_cur *c, size_t left, ui
 	cur_skip(c, take);
 	d->remain -= take;
 	d->msg_bytes += take;
+	d->body += take;
 	d->last_ts = ts;
 	if (dir == FR_C2S && s->qlen)
 		s->q[(s->qhead + s->qlen - 1) % s->qcap].body += take;
@@ -669,6 +669,7 @@ static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_
 			break;
 		case ST_CLOSE:
 			d->msg_bytes += left;
+			d->body += left;
 			d->last_ts = ts;
 			cur_skip(&c, left);
 			break;
@@ -682,8 +683,6 @@ static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_
 			cur_bytes(&c, &b, take);
 			d->msg_bytes += take;
 			d->last_ts = ts;
-			if (dir == FR_C2S && s->qlen)
-				s->q[(s->qhead + s->qlen - 1) % s->qcap].body += take;
 			uint32_t base = d->hlen;
 			if (hbuf_add(d, b, take) < 0) {
 				to_resync(s, ctx, dir, ts, "http1: chunk line too long");
@@ -790,6 +789,7 @@ static void http1_gap(void *state, struct fr_pctx *ctx, int dir, uint64_t len, u
 		if (len <= d->remain) { /* the gap is inside a body of known size */
 			d->remain -= len;
 			d->msg_bytes += len;
+			d->body += len;
 			d->truncated = 1;
 			if (dir == FR_C2S && s->qlen)
 				s->q[(s->qhead + s->qlen - 1) % s->qcap].body += len;
@@ -804,14 +804,11 @@ static void http1_gap(void *state, struct fr_pctx *ctx, int dir, uint64_t len, u
 		break;
 	case ST_CLOSE:
 		d->msg_bytes += len;
+		d->body += len;
 		d->truncated = 1;
 		return;
 	case ST_OPAQUE:
 		return;
-	case ST_HEAD:
-		if (!d->in_msg && dir == FR_S2C && s->qlen == 0 && 0)
-			return;
-		break;
 	default:
 		break;
 	}
@@ -824,7 +821,7 @@ static void http1_finish(void *state, struct fr_pctx *ctx, int why, uint64_t ts)
 	struct hdir *d = &s->d[FR_S2C];
 	if (s->resp_active) {
 		struct pend *p = q_front(s);
-		s->cur.body = d->msg_bytes - (d->msg_bytes >= d->hlen ? d->hlen : 0);
+		s->cur.body = d->body;
 		emit(s, ctx, p, &s->cur, d->first_ts, d->last_ts ? d->last_ts : ts, d->msg_bytes,
 		     d->st == ST_CLOSE ? NULL : "truncated response");
 		q_pop(s);
