@@ -127,4 +127,22 @@ void fr_field_int(struct fr_req *r, const char *name, int64_t v);
 void fr_field_text(struct fr_req *r, const char *name, const void *s, size_t len);
 void fr_field_str(struct fr_req *r, const char *name, const char *s);
 
+/* "connection closed", "end of recording", ...: why a request that is
+ * still waiting at finish() got no response. */
+const char *fr_end_reason(int why);
+
+/* A FIFO of requests waiting for their responses, for protocols that pair
+ * in order (HTTP/1 and Redis pipelining).  Starts zeroed, grows by doubling;
+ * the protocol bounds its length.  Elements of esz bytes. */
+struct fr_fifo {
+	uint8_t *v;
+	uint32_t head, len, cap;
+};
+/* A zeroed new element at the back; NULL when out of memory. */
+void *fr_fifo_push(struct fr_fifo *q, size_t esz);
+/* The i-th element from the front, or NULL. */
+void *fr_fifo_at(const struct fr_fifo *q, size_t esz, uint32_t i);
+void fr_fifo_pop(struct fr_fifo *q);
+void fr_fifo_free(struct fr_fifo *q);
+
 #endif

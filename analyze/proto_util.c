@@ -1,6 +1,7 @@
 /* proto_util.c - small helpers shared by the protocol parsers. */
 #include "proto.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int fr_lc_eq(const uint8_t *p, size_t n, const char *lit)
@@ -48,4 +49,49 @@ void fr_field_text(struct fr_req *r, const char *name, const void *s, size_t len
 void fr_field_str(struct fr_req *r, const char *name, const char *s)
 {
 	fr_field_text(r, name, s, s ? strlen(s) : 0);
+}
+
+void *fr_fifo_push(struct fr_fifo *q, size_t esz)
+{
+	if (q->len == q->cap) {
+		uint32_t nc = q->cap ? q->cap * 2 : 4;
+		uint8_t *nv = malloc((size_t)nc * esz);
+		if (!nv)
+			return NULL;
+		for (uint32_t i = 0; i < q->len; i++)
+			memcpy(nv + (size_t)i * esz, fr_fifo_at(q, esz, i), esz);
+		free(q->v);
+		q->v = nv;
+		q->cap = nc;
+		q->head = 0;
+	}
+	uint8_t *e = q->v + (size_t)((q->head + q->len) % q->cap) * esz;
+	q->len++;
+	memset(e, 0, esz);
+	return e;
+}
+
+void *fr_fifo_at(const struct fr_fifo *q, size_t esz, uint32_t i)
+{
+	return i < q->len ? q->v + (size_t)((q->head + i) % q->cap) * esz : NULL;
+}
+
+void fr_fifo_pop(struct fr_fifo *q)
+{
+	if (q->len) {
+		q->head = (q->head + 1) % q->cap;
+		q->len--;
+	}
+}
+
+void fr_fifo_free(struct fr_fifo *q)
+{
+	free(q->v);
+	memset(q, 0, sizeof(*q));
+}
+
+const char *fr_end_reason(int why)
+{
+	return why == FR_END_CLOSE ? "connection closed" :
+	       why == FR_END_EVICTED ? "connection evicted" : "end of recording";
 }

@@ -73,8 +73,7 @@ struct resp {
 
 struct http1 {
 	struct hdir d[2];
-	struct pend *q;
-	uint32_t qhead, qlen, qcap;
+	struct fr_fifo q; /* of struct pend */
 	struct resp cur; /* response being received */
 	int resp_active;
 	int dead;
@@ -264,6 +263,10 @@ static void normalise(const char *path, char *out, size_t cap)
 
 /* ---- output ------------------------------------------------------------- */
 
+static struct pend *q_front(struct http1 *s) { return fr_fifo_at(&s->q, sizeof(struct pend), 0); }
+static struct pend *q_back(struct http1 *s) { return fr_fifo_at(&s->q, sizeof(struct pend), s->q.len - 1); }
+static void q_pop(struct http1 *s) { fr_fifo_pop(&s->q); }
+
 static void emit(struct http1 *s, struct fr_pctx *ctx, const struct pend *q, const struct resp *rs,
 		 uint64_t rfirst, uint64_t rlast, uint64_t rbytes, const char *reason)
 {
@@ -321,41 +324,16 @@ static void emit(struct http1 *s, struct fr_pctx *ctx, const struct pend *q, con
 	ctx->emit_request(ctx, &r);
 }
 
-static struct pend *q_front(struct http1 *s)
-{
-	return s->qlen ? &s->q[s->qhead % s->qcap] : NULL;
-}
-
-static void q_pop(struct http1 *s)
-{
-	if (s->qlen) {
-		s->qhead = (s->qhead + 1) % s->qcap;
-		s->qlen--;
-	}
-}
-
 static struct pend *q_push(struct http1 *s, struct fr_pctx *ctx, uint64_t ts)
 {
-	if (s->qlen == PEND_MAX) {
+	if (s->q.len == PEND_MAX) {
 		ctx->anomaly(ctx, ts, "bound_exceeded", "http1: more than 64 requests waiting; oldest reported unanswered");
 		emit(s, ctx, q_front(s), NULL, 0, 0, 0, "pipeline overflow");
 		q_pop(s);
 	}
-	if (s->qlen == s->qcap) {
-		uint32_t nc = s->qcap ? s->qcap * 2 : 4;
-		struct pend *nq = calloc(nc, sizeof(*nq));
-		if (!nq)
-			return NULL;
-		for (uint32_t i = 0; i < s->qlen; i++)
-			nq[i] = s->q[(s->qhead + i) % s->qcap];
-		free(s->q);
-		s->q = nq;
-		s->qcap = nc;
-		s->qhead = 0;
-	}
-	struct pend *p = &s->q[(s->qhead + s->qlen) % s->qcap];
-	s->qlen++;
-	memset(p, 0, sizeof(*p));
+	struct pend *p = fr_fifo_push(&s->q, sizeof(*p));
+	if (!p)
+		return NULL;
 	return p;
 }
 
@@ -475,8 +453,8 @@ static void msg_done(struct http1 *s, struct fr_pctx *ctx, int dir, uint64_t ts)
 	struct hdir *d = &s->d[dir];
 	if (dir == FR_C2S) {
 		/* the newest request is the one whose body just ended */
-		if (s->qlen) {
-			struct pend *p = &s->q[(s->qhead + s->qlen - 1) % s->qcap];
+		if (s->q.len) {
+			struct pend *p = q_back(s);
 			p->complete = 1;
 			p->last_ts = ts;
 			p->bytes = d->msg_bytes;
@@ -552,8 +530,8 @@ static int take_body(struct http1 *s, int dir, struct fr_cur *c, size_t left, ui
 	d->msg_bytes += take;
 	d->body += take;
 	d->last_ts = ts;
-	if (dir == FR_C2S && s->qlen)
-		s->q[(s->qhead + s->qlen - 1) % s->qcap].body += take;
+	if (dir == FR_C2S && s->q.len)
+		q_back(s)->body += take;
 	return d->remain == 0;
 }
 
@@ -791,8 +769,8 @@ static void http1_gap(void *state, struct fr_pctx *ctx, int dir, uint64_t len, u
 			d->msg_bytes += len;
 			d->body += len;
 			d->truncated = 1;
-			if (dir == FR_C2S && s->qlen)
-				s->q[(s->qhead + s->qlen - 1) % s->qcap].body += len;
+			if (dir == FR_C2S && s->q.len)
+				q_back(s)->body += len;
 			if (!d->remain) {
 				if (d->st == ST_BODY)
 					msg_done(s, ctx, dir, ts);
@@ -827,15 +805,12 @@ static void http1_finish(void *state, struct fr_pctx *ctx, int why, uint64_t ts)
 		q_pop(s);
 		s->resp_active = 0;
 	}
-	const char *reason = why == FR_END_CLOSE ? "connection closed" :
-			     why == FR_END_EVICTED ? "connection evicted" : "end of recording";
-	while (s->qlen) {
+	const char *reason = fr_end_reason(why);
+	while (s->q.len) {
 		emit(s, ctx, q_front(s), NULL, 0, 0, 0, reason);
 		q_pop(s);
 	}
-	free(s->q);
-	s->q = NULL;
-	s->qcap = 0;
+	fr_fifo_free(&s->q);
 	for (int i = 0; i < 2; i++) {
 		free(s->d[i].h);
 		s->d[i].h = NULL;

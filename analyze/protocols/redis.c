@@ -62,8 +62,7 @@ struct pend {
 
 struct redis {
 	struct rdir d[2];
-	struct pend *q;
-	uint32_t qhead, qlen, qcap;
+	struct fr_fifo q; /* of struct pend */
 	int pubsub;
 };
 
@@ -134,18 +133,8 @@ static void upcase(char *s)
 			*s = (char)(*s - 32);
 }
 
-static struct pend *q_front(struct redis *s)
-{
-	return s->qlen ? &s->q[s->qhead % s->qcap] : NULL;
-}
-
-static void q_pop(struct redis *s)
-{
-	if (s->qlen) {
-		s->qhead = (s->qhead + 1) % s->qcap;
-		s->qlen--;
-	}
-}
+static struct pend *q_front(struct redis *s) { return fr_fifo_at(&s->q, sizeof(struct pend), 0); }
+static void q_pop(struct redis *s) { fr_fifo_pop(&s->q); }
 
 static void emit(struct fr_pctx *ctx, const struct pend *p, const struct rdir *r, uint64_t ts, const char *reason)
 {
@@ -215,26 +204,14 @@ static void reset_msg(struct rdir *d)
 
 static void on_command(struct redis *s, struct fr_pctx *ctx, struct rdir *d)
 {
-	if (s->qlen == PEND_MAX) {
+	if (s->q.len == PEND_MAX) {
 		ctx->anomaly(ctx, d->last_ts, "bound_exceeded", "redis: more than 4096 commands waiting; oldest reported unanswered");
 		emit(ctx, q_front(s), NULL, 0, "pipeline overflow");
 		q_pop(s);
 	}
-	if (s->qlen == s->qcap) {
-		uint32_t nc = s->qcap ? s->qcap * 2 : 8;
-		struct pend *nq = calloc(nc, sizeof(*nq));
-		if (!nq)
-			return;
-		for (uint32_t i = 0; i < s->qlen; i++)
-			nq[i] = s->q[(s->qhead + i) % s->qcap];
-		free(s->q);
-		s->q = nq;
-		s->qcap = nc;
-		s->qhead = 0;
-	}
-	struct pend *p = &s->q[(s->qhead + s->qlen) % s->qcap];
-	s->qlen++;
-	memset(p, 0, sizeof(*p));
+	struct pend *p = fr_fifo_push(&s->q, sizeof(*p));
+	if (!p)
+		return;
 	memcpy(p->cmd, d->cap[0], sizeof(p->cmd));
 	upcase(p->cmd);
 	memcpy(p->key, d->cap[1], sizeof(p->key));
@@ -308,7 +285,7 @@ static void to_resync(struct redis *s, struct fr_pctx *ctx, int dir, uint64_t ts
 		ctx->anomaly(ctx, ts, "parse_error", why);
 	if (dir == FR_S2C) {
 		/* replies were lost: the commands waiting cannot be paired safely */
-		while (s->qlen) {
+		while (s->q.len) {
 			emit(ctx, q_front(s), NULL, 0, "reply lost in gap");
 			q_pop(s);
 		}
@@ -602,15 +579,12 @@ static void redis_finish(void *state, struct fr_pctx *ctx, int why, uint64_t ts)
 {
 	struct redis *s = state;
 	(void)ts;
-	const char *reason = why == FR_END_CLOSE ? "connection closed" :
-			     why == FR_END_EVICTED ? "connection evicted" : "end of recording";
-	while (s->qlen) {
+	const char *reason = fr_end_reason(why);
+	while (s->q.len) {
 		emit(ctx, q_front(s), NULL, 0, reason);
 		q_pop(s);
 	}
-	free(s->q);
-	s->q = NULL;
-	s->qcap = 0;
+	fr_fifo_free(&s->q);
 }
 
 const struct fr_proto fr_proto_redis = {
