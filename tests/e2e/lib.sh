@@ -252,8 +252,9 @@ EOF
 }
 
 # The recorder in the background; its pid in FR_REC_PID.
+FR_REC_WRAP=() # a command the recorder runs under (e.g. unshare), or nothing
 fr_record() {
-	"$FR_BUILD/flightrec-record" "$@" 2>"$FR_TMP/recorder.err" &
+	"${FR_REC_WRAP[@]}" "$FR_BUILD/flightrec-record" "$@" 2>"$FR_TMP/recorder.err" &
 	FR_REC_PID=$!
 	FR_PIDS+=("$FR_REC_PID")
 	local i

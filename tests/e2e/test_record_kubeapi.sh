@@ -66,6 +66,26 @@ nseg=$(ls "$T"/rec/*.frs | wc -l)
 check "every later segment repeats the API metadata ($nseg segments)" bash -c \
 	"n=0; for f in \$(ls '$T'/rec/*.frs | tail -n +2); do '$FR_BUILD/flightrec' cat --kind POD \"\$f\" | grep -q api-7c9d8f6b5 || exit 1; n=\$((n+1)); done; ((n >= 1))"
 
+# In a pod: the service account's token and CA at the standard path (put
+# there by a private mount namespace) and the API's address from
+# KUBERNETES_SERVICE_HOST/PORT, as the kubelet provides them.
+cat >"$T/incluster.sh" <<EOF
+mount -t tmpfs tmpfs /run || exit 1
+SA=/var/run/secrets/kubernetes.io/serviceaccount
+mkdir -p \$SA && cp "$T/cert.pem" \$SA/ca.crt && echo in-cluster-token >\$SA/token || exit 1
+exec "\$@"
+EOF
+FR_REC_WRAP=(env KUBERNETES_SERVICE_HOST=127.0.0.1 KUBERNETES_SERVICE_PORT="$PORT"
+	unshare -m --propagation private bash "$T/incluster.sh")
+fr_record -o "$T/rec3" --kube-api --node "$NODE" --pid 1 || fr_die "recorder"
+FR_REC_WRAP=()
+sleep 1.5
+fr_record_stop
+check "in-cluster: recorder exits 0" test $? = 0
+check "in-cluster: POD from the API (token and CA from the service account)" bash -c \
+	"'$FR_BUILD/flightrec' cat --kind POD '$T/rec3' | grep -q api-7c9d8f6b5-abcde"
+check "in-cluster: no API error" bash -c "! grep -q -- '--kube-api' '$T/recorder.err'"
+
 fr_record -o "$T/rec2" --kubeconfig "$T/kc-bad" --node "$NODE" --pid 1 || fr_die "recorder"
 sleep 1.5
 fr_record_stop
