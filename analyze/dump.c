@@ -16,7 +16,7 @@ static const char *const tables[] = {
 	"recording", "settings", "segments", "pods", "pod_ips", "pod_labels", "pod_containers",
 	"services", "service_ips", "service_selector", "processes", "marks", "connections",
 	NULL,
-}; /* then requests, the protocols' tables, anomalies */
+}; /* then requests, the protocols' tables, messages, anomalies */
 
 static const char recording_filter[] =
 	" WHERE key NOT IN ('dump_sha256', 'analyzer_version', 'threads', 'db')";
@@ -180,6 +180,8 @@ static int dump_tail(sqlite3 *db, FILE *out)
 	for (int i = 0; fr_protocols[i]; i++)
 		if (dump_table(db, fr_protocols[i]->table, out, NULL, 1) < 0)
 			return -1;
+	if (dump_table(db, "messages", out, NULL, 1) < 0)
+		return -1;
 	return dump_table(db, "anomalies", out, NULL, 1);
 }
 

@@ -125,7 +125,7 @@ struct oblock {
 #define SWEEP_EVERY (1u << 18) /* connection records between sweeps */
 #define FINISH_BASE (1ull << 62) /* tags of rows emitted at the end */
 
-enum { ROW_REQ = 1, ROW_CONN, ROW_ANOM };
+enum { ROW_REQ = 1, ROW_CONN, ROW_ANOM, ROW_MSG };
 
 struct rowhdr {
 	uint32_t size; /* whole row, multiple of 8 */
@@ -345,6 +345,22 @@ static void out_anomaly(struct worker *w, uint64_t conn_id, uint64_t ts, const c
 	put_str(q, detail, ld);
 }
 
+static void out_message(struct worker *w, uint64_t conn_id, const struct fr_proto *p, const struct fr_msg *m)
+{
+	if (w->e->nw == 1) {
+		sink_message(w->e->sink, conn_id, p, m);
+		return;
+	}
+	size_t lk = m->kind ? strlen(m->kind) : 0, lt = m->topic ? strlen(m->topic) : 0;
+	uint8_t *q = row_begin(w, ROW_MSG, 16 + sizeof(*m) + str_size(m->kind, lk) + str_size(m->topic, lt));
+	uint64_t pi = (uint64_t)proto_index(p);
+	memcpy(q, &conn_id, 8);
+	memcpy(q + 8, &pi, 8);
+	memcpy(q + 16, m, sizeof(*m));
+	q = put_str(q + 16 + sizeof(*m), m->kind, lk);
+	put_str(q, m->topic, lt);
+}
+
 /* The merger: decodes one row and hands it to the sink. */
 static void write_row(struct sink *sk, const uint8_t *p, const struct rowhdr *h)
 {
@@ -361,6 +377,16 @@ static void write_row(struct sink *sk, const uint8_t *p, const struct rowhdr *h)
 		p = get_str(p + 16, &kind, &n);
 		get_str(p, &detail, &n);
 		sink_anomaly(sk, cid, ts, kind, detail);
+	} else if (h->type == ROW_MSG) {
+		uint64_t cid, pi;
+		struct fr_msg m;
+		size_t n;
+		memcpy(&cid, p, 8);
+		memcpy(&pi, p + 8, 8);
+		memcpy(&m, p + 16, sizeof(m));
+		p = get_str(p + 16 + sizeof(m), &m.kind, &n);
+		get_str(p, &m.topic, &n);
+		sink_message(sk, cid, fr_protocols[pi], &m);
 	} else if (h->type == ROW_REQ) {
 		struct fr_req r;
 		uint32_t seq, pi;
@@ -552,6 +578,12 @@ static void cb_emit(struct fr_pctx *ctx, const struct fr_req *r)
 	out_request(a->w, &row, a->c->nreq, a->c->proto, r);
 }
 
+static void cb_message(struct fr_pctx *ctx, const struct fr_msg *m)
+{
+	struct cbarg *a = ctx->arg;
+	out_message(a->w, a->c->id, a->c->proto, m);
+}
+
 static void cb_anomaly(struct fr_pctx *ctx, uint64_t ts, const char *kind, const char *detail)
 {
 	struct cbarg *a = ctx->arg;
@@ -566,6 +598,7 @@ static void pctx_init(struct fr_pctx *ctx, struct cbarg *a, struct worker *w, st
 	ctx->arg = a;
 	ctx->transport = c->transport;
 	ctx->emit_request = cb_emit;
+	ctx->emit_message = cb_message;
 	ctx->anomaly = cb_anomaly;
 }
 

@@ -12,6 +12,7 @@
  *
  * Output goes through the callbacks in struct fr_pctx: one emit_request()
  * per request/response pair (or unanswered request, or orphan response),
+ * emit_message() for messages outside any pair (pub/sub deliveries, pushes),
  * anomaly() for everything odd.  Strings handed to the callbacks are owned
  * by the parser and valid only during the call.
  */
@@ -72,10 +73,21 @@ struct fr_req {
 	struct fr_field f[FR_MAX_FIELDS];
 };
 
+/* A message that is not half of a request/response pair: a pub/sub
+ * delivery, a RESP3 push.  One row of the messages table. */
+struct fr_msg {
+	uint64_t first_ns, last_ns;
+	uint64_t bytes;
+	int dir;           /* FR_C2S / FR_S2C: who sent it */
+	const char *kind;  /* "message", "pmessage", "invalidate", "subscribe" */
+	const char *topic; /* channel (pattern for pmessage), or NULL */
+};
+
 struct fr_pctx {
 	void *arg;
 	int transport; /* FR_TCP or FR_UDP */
 	void (*emit_request)(struct fr_pctx *ctx, const struct fr_req *r);
+	void (*emit_message)(struct fr_pctx *ctx, const struct fr_msg *m);
 	void (*anomaly)(struct fr_pctx *ctx, uint64_t ts, const char *kind,
 			const char *detail);
 };

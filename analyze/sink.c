@@ -15,7 +15,7 @@
 
 enum {
 	S_KV, S_SEG, S_PROC, S_POD, S_POD_IP, S_POD_LABEL, S_POD_CONT, S_SVC, S_SVC_IP,
-	S_SVC_SEL, S_MARK, S_CONN, S_REQ, S_ANOM, S_N
+	S_SVC_SEL, S_MARK, S_CONN, S_REQ, S_ANOM, S_MSG, S_N
 };
 
 static const char *const stmt_sql[S_N] = {
@@ -38,6 +38,7 @@ static const char *const stmt_sql[S_N] = {
 		  " reason, req_bytes, resp_bytes, peer_addr, peer_port)"
 		  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[S_ANOM] = "INSERT INTO anomalies VALUES (?,?,?,?)",
+	[S_MSG] = "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?)",
 };
 
 #define MAX_PROTOS 16
@@ -551,6 +552,22 @@ void sink_anomaly(struct sink *s, uint64_t conn_id, uint64_t ts, const char *kin
 	pthread_mutex_unlock(&s->lock);
 }
 
+void sink_message(struct sink *s, uint64_t conn_id, const struct fr_proto *p, const struct fr_msg *m)
+{
+	pthread_mutex_lock(&s->lock);
+	sqlite3_stmt *st = s->st[S_MSG];
+	bi(st, 1, (int64_t)conn_id);
+	bt(st, 2, p->name);
+	bi(st, 3, (int64_t)m->first_ns);
+	bi(st, 4, (int64_t)m->last_ns);
+	bt(st, 5, m->dir == FR_C2S ? "client" : "server");
+	bt(st, 6, m->kind);
+	bt(st, 7, m->topic);
+	bi(st, 8, (int64_t)m->bytes);
+	step(s, st);
+	pthread_mutex_unlock(&s->lock);
+}
+
 static ssize_t hash_write(void *cookie, const char *buf, size_t n)
 {
 	return EVP_DigestUpdate(cookie, buf, n) ? (ssize_t)n : -1;
@@ -641,6 +658,7 @@ int sink_close(struct sink *s, int dim_cap, int jobs)
 	exec(s->db, "INSERT OR REPLACE INTO recording SELECT 'count_connections', count(*) FROM connections;"
 		    "INSERT OR REPLACE INTO recording SELECT 'count_requests', count(*) FROM request_rows;"
 		    "INSERT OR REPLACE INTO recording SELECT 'count_anomalies', count(*) FROM anomalies;"
+		    "INSERT OR REPLACE INTO recording SELECT 'count_messages', count(*) FROM messages;"
 		    "INSERT OR REPLACE INTO recording SELECT 'time_first_ns', min(start_ns) FROM connections;"
 		    "INSERT OR REPLACE INTO recording SELECT 'time_last_ns', max(end_ns) FROM connections;");
 	if (exec(s->db, "COMMIT") < 0)

@@ -40,7 +40,10 @@ const char fr_schema_sql[] =
 	"  req_bytes INTEGER, resp_bytes INTEGER, peer_addr TEXT, peer_port INTEGER,\n"
 	"  peer_request_id INTEGER);\n"
 	"CREATE TABLE peer_workloads (ip TEXT PRIMARY KEY, workload TEXT);\n"
-	"CREATE TABLE anomalies (conn_id INTEGER, ts INTEGER, kind TEXT, detail TEXT);\n";
+	"CREATE TABLE anomalies (conn_id INTEGER, ts INTEGER, kind TEXT, detail TEXT);\n"
+	/* messages outside request/response pairs: pub/sub deliveries, pushes */
+	"CREATE TABLE messages (conn_id INTEGER, protocol TEXT, start_ns INTEGER, end_ns INTEGER,\n"
+	"  sender TEXT, kind TEXT, topic TEXT, bytes INTEGER);\n";
 
 /* Run once every row is in.  Local side: process -> container -> pod.
  * Remote side: pod IPs, then service cluster IPs (a service's workload is
@@ -79,6 +82,7 @@ const char fr_attr_sql[] =
 const char fr_post_sql[] =
 	"CREATE INDEX requests_conn ON request_rows (conn_id, seq);\n"
 	"CREATE INDEX anomalies_conn ON anomalies (conn_id, ts);\n"
+	"CREATE INDEX messages_conn ON messages (conn_id, start_ns);\n"
 	/* both ends: the same connection seen from its client and its server.
 	 * Times of different nodes compare on the wall clock (each node's
 	 * monotonic clock + its offset), with a second of slack for skew. */

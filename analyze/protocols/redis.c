@@ -1,6 +1,6 @@
 /* redis.c - Redis serialization protocol RESP2 and RESP3, commands paired
  * with replies FIFO (pipelining); push messages and pub/sub deliveries are
- * not replies.
+ * not replies: they go to the messages table.
  *
  * Reference: https://redis.io/docs/latest/develop/reference/protocol-spec/
  *
@@ -64,6 +64,7 @@ struct redis {
 	struct rdir d[2];
 	struct fr_fifo q; /* of struct pend */
 	int pubsub;
+	int64_t confirm_left; /* confirmations still due for the last SUBSCRIBE */
 };
 
 static const char *type_name(uint8_t t)
@@ -222,21 +223,51 @@ static void on_command(struct redis *s, struct fr_pctx *ctx, struct rdir *d)
 	if (strstr(p->cmd, "SUBSCRIBE") && strncmp(p->cmd, "UN", 2) && strncmp(p->cmd, "PUN", 3) &&
 	    strncmp(p->cmd, "SUN", 3))
 		s->pubsub = 1;
+	else if (!strcmp(p->cmd, "RESET"))
+		s->pubsub = 0;
+}
+
+static void on_message(struct fr_pctx *ctx, const struct rdir *d, uint64_t ts)
+{
+	if (!ctx->emit_message)
+		return;
+	char kind[CAP + 1];
+	memcpy(kind, d->cap[0], sizeof(kind));
+	for (char *c = kind; *c; c++)
+		if (*c >= 'A' && *c <= 'Z')
+			*c = (char)(*c + 32);
+	struct fr_msg m = {
+		.first_ns = d->first_ts,
+		.last_ns = ts,
+		.bytes = d->bytes,
+		.dir = FR_S2C,
+		.kind = kind[0] ? kind : "push",
+		.topic = d->caplen[1] ? d->cap[1] : NULL,
+	};
+	ctx->emit_message(ctx, &m);
 }
 
 static void on_reply(struct redis *s, struct fr_pctx *ctx, struct rdir *d, uint64_t ts)
 {
-	if (d->type == '>')
-		return; /* RESP3 push: out of band, not a reply */
-	if (s->pubsub && (d->type == '*')) {
+	int push = d->type == '>';
+	if (push || (s->pubsub && d->type == '*')) {
 		char first[CAP + 1];
 		memcpy(first, d->cap[0], sizeof(first));
 		upcase(first);
-		if (!strcmp(first, "MESSAGE") || !strcmp(first, "PMESSAGE") || !strcmp(first, "SMESSAGE"))
-			return; /* a pub/sub delivery */
 		struct pend *h = q_front(s);
-		if (strstr(first, "SUBSCRIBE") && (!h || !strstr(h->cmd, "SUBSCRIBE")))
-			return; /* further confirmations of one (UN)SUBSCRIBE with many channels */
+		int confirm = strstr(first, "SUBSCRIBE") != NULL;
+		int delivery = !strcmp(first, "MESSAGE") || !strcmp(first, "PMESSAGE") || !strcmp(first, "SMESSAGE");
+		/* a delivery, a RESP3 push that answers no command, or one of the
+		 * further confirmations of a (UN)SUBSCRIBE naming many channels */
+		if (delivery || (confirm && s->confirm_left) || (push && !confirm) ||
+		    (confirm && (!h || !strstr(h->cmd, "SUBSCRIBE")))) {
+			if (confirm && s->confirm_left)
+				s->confirm_left--;
+			on_message(ctx, d, ts);
+			return;
+		}
+		if (confirm && h->argc > 2)
+			s->confirm_left = h->argc - 2;
 	}
 	struct pend *p = q_front(s);
 	if (!p)

@@ -28,6 +28,12 @@ static void h_emit(struct fr_pctx *ctx, const struct fr_req *r)
 		sink_bytes += r->peer_addr[0];
 }
 
+static void h_message(struct fr_pctx *ctx, const struct fr_msg *m)
+{
+	(void)ctx;
+	sink_bytes += m->bytes + strlen(m->kind) + (m->topic ? strlen(m->topic) : 0);
+}
+
 static void h_anomaly(struct fr_pctx *ctx, uint64_t ts, const char *kind, const char *detail)
 {
 	(void)ctx;
@@ -46,6 +52,7 @@ static int run_proto(const struct fr_proto *p, const uint8_t *data, size_t size)
 	struct fr_pctx ctx = {0};
 	ctx.transport = transport;
 	ctx.emit_request = h_emit;
+	ctx.emit_message = h_message;
 	ctx.anomaly = h_anomaly;
 	if (p->init)
 		p->init(st, transport);

@@ -80,6 +80,13 @@ static void o_emit(struct fr_pctx *ctx, const struct fr_req *r)
 	fputc('\n', f);
 }
 
+static void o_message(struct fr_pctx *ctx, const struct fr_msg *m)
+{
+	fprintf((FILE *)ctx->arg, "MSG %llu %llu %d %s %s %llu\n", (unsigned long long)m->first_ns,
+		(unsigned long long)m->last_ns, m->dir, m->kind, m->topic ? m->topic : "-",
+		(unsigned long long)m->bytes);
+}
+
 static void o_anomaly(struct fr_pctx *ctx, uint64_t ts, const char *kind, const char *detail)
 {
 	fprintf((FILE *)ctx->arg, "ANOM %llu %s %s\n", (unsigned long long)ts, kind, detail);
@@ -95,6 +102,7 @@ static char *run(const struct fr_proto *p, const struct conn *c, int mode, size_
 	ctx.arg = f;
 	ctx.transport = c->udp ? FR_UDP : FR_TCP;
 	ctx.emit_request = o_emit;
+	ctx.emit_message = o_message;
 	ctx.anomaly = o_anomaly;
 	void *st = calloc(1, p->state_size);
 	if (p->init)
@@ -346,6 +354,43 @@ TEST(redis_pubsub_deliveries_are_not_replies)
 			">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nhi\r\n";
 	char *out = feed_one(&fr_proto_redis, FR_TCP, c, strlen(c), s, strlen(s));
 	CHECK(strstr(out, "REQ SUBSCRIBE ch|array|0|"));
+	CHECK(!strstr(out, "reply without command"));
+	CHECK(strstr(out, "MSG 20 20 1 message ch 36\n"));
+	CHECK(strstr(out, "MSG 20 20 1 message ch 33\n"));
+	free(out);
+}
+
+/* Three channels: one reply to the command, two more confirmations that
+ * are messages; the next command pairs with its own reply. */
+TEST(redis_subscribe_many_channels)
+{
+	const char *c = "*4\r\n$9\r\nSUBSCRIBE\r\n$1\r\na\r\n$1\r\nb\r\n$1\r\nc\r\n"
+			"*1\r\n$4\r\nPING\r\n";
+	const char *s = "*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n"
+			"*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n"
+			"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:3\r\n"
+			"*2\r\n$4\r\npong\r\n$0\r\n\r\n";
+	char *out = feed_one(&fr_proto_redis, FR_TCP, c, strlen(c), s, strlen(s));
+	CHECK(strstr(out, "REQ SUBSCRIBE a|array|0|"));
+	CHECK(strstr(out, " subscribe b "));
+	CHECK(strstr(out, " subscribe c "));
+	CHECK(strstr(out, "REQ PING|array|0|"));
+	CHECK(!strstr(out, "reply without command"));
+	free(out);
+}
+
+/* RESP3: the confirmation of SUBSCRIBE is a push, and still its reply;
+ * an invalidation push answers no command. */
+TEST(redis_resp3_push)
+{
+	const char *c = "*2\r\n$9\r\nSUBSCRIBE\r\n$2\r\nch\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+	const char *s = ">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n"
+			">2\r\n$10\r\ninvalidate\r\n*1\r\n$1\r\nk\r\n"
+			"$1\r\nv\r\n";
+	char *out = feed_one(&fr_proto_redis, FR_TCP, c, strlen(c), s, strlen(s));
+	CHECK(strstr(out, "REQ SUBSCRIBE ch|push|0|"));
+	CHECK(strstr(out, "MSG 20 20 1 invalidate - 32\n"));
+	CHECK(strstr(out, "REQ GET k|bulk|0|"));
 	CHECK(!strstr(out, "reply without command"));
 	free(out);
 }
