@@ -1081,7 +1081,7 @@ struct fr_writer *fr_writer_open(const char *path, const struct fr_header *h,
 	if (w->o.level == 0)
 		w->o.level = 3;
 	if (w->o.block_bytes == 0)
-		w->o.block_bytes = 1u << 20;
+		w->o.block_bytes = 4u << 20;
 	if (w->o.block_bytes > FR_MAX_BLOCK_RAW / 2)
 		w->o.block_bytes = FR_MAX_BLOCK_RAW / 2;
 	w->cctx = ZSTD_createCCtx();

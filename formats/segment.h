@@ -205,7 +205,7 @@ enum fr_fsync { FR_FSYNC_NONE = 0, FR_FSYNC_CLOSE = 1, FR_FSYNC_BLOCK = 2 };
 
 struct fr_writer_opts {
 	int level;            /* zstd level, default 3 */
-	uint32_t block_bytes; /* flush a block at this raw size, default 1 MiB */
+	uint32_t block_bytes; /* flush a block at this raw size, default 4 MiB */
 	int fsync;            /* enum fr_fsync, default FR_FSYNC_CLOSE */
 	/* 0: the current format (FR_FORMAT_VERSION, columnar blocks); 1: a
 	 * version 1.0 file, for readers older than version 2 (and tests). */
