@@ -640,12 +640,18 @@ enum { S_KIND, S_FLAGS, S_TSLO, S_TS, S_SEQ, S_LEN, S_BODY, S_MASK, S_CONN, S_NE
 #define M_ORIG 0x40u
 #define M_PEER 0x80u
 
+/* KIND low bits: the DATA streams hold the record; its payload repeats. */
+#define K_DATA 0x1u
+#define K_REPEAT 0x2u
+#define K_SHIFT 2
+
 struct col_slot {
 	uint32_t pid, fd, gen, tid;
 	uint32_t hpos; /* writer: its entry in the hash table */
 	struct {
 		uint64_t next_pos;
 		uint32_t cap;
+		uint32_t pay_off; /* where the last payload is in the block's records */
 		uint16_t flags;
 		uint8_t sys;
 	} d[2];
@@ -743,10 +749,12 @@ static size_t slot_find(struct col_enc *e, uint32_t pid, uint32_t fd, uint32_t g
 	return e->n_slots - 1;
 }
 
-/* Encodes one well-formed DATA body (b, DATA_FIXED + cap bytes) into the
- * DATA streams; 1 when done, 0 when it must be written whole, -1 on
- * allocation failure. */
-static int col_put_data(struct col_enc *e, const uint8_t *b, size_t blen)
+/* Encodes one well-formed DATA body (b, DATA_FIXED + cap bytes, inside the
+ * block's records at raw) into the DATA streams.  Returns the KIND low bits
+ * (K_DATA, and K_REPEAT when the payload repeats the slot's last one in
+ * that direction), 0 when it must be written whole, -1 on allocation
+ * failure. */
+static int col_put_data(struct col_enc *e, const uint8_t *raw, const uint8_t *b, size_t blen)
 {
 	struct fr_cur c;
 	cur_init(&c, b, blen);
@@ -781,6 +789,9 @@ static int col_put_data(struct col_enc *e, const uint8_t *b, size_t blen)
 		m |= M_ORIG;
 	if (memcmp(peer, s->peer, ADDR_LEN) != 0)
 		m |= M_PEER;
+	int done = K_DATA;
+	if (cap == s->d[dir].cap && (cap == 0 || !memcmp(raw + s->d[dir].pay_off, pl, cap)))
+		done |= K_REPEAT;
 	uint8_t mb = (uint8_t)m;
 	if (sb_mem(&e->s[S_MASK], &mb, 1) || sb_uv(&e->s[S_CONN], si))
 		return -1;
@@ -793,15 +804,16 @@ static int col_put_data(struct col_enc *e, const uint8_t *b, size_t blen)
 	    ((m & M_CAP) && sb_uv(&e->s[S_CAP], cap)) ||
 	    ((m & M_ORIG) && sb_uv(&e->s[S_ORIG], orig - cap)) ||
 	    ((m & M_PEER) && sb_mem(&e->s[S_PEER], peer, ADDR_LEN)) ||
-	    sb_mem(&e->s[S_PAY], pl, cap))
+	    (!(done & K_REPEAT) && sb_mem(&e->s[S_PAY], pl, cap)))
 		return -1;
+	s->d[dir].pay_off = (uint32_t)(pl - raw);
 	s->tid = tid;
 	s->d[dir].sys = sys;
 	s->d[dir].flags = flags;
 	s->d[dir].next_pos = pos + orig;
 	s->d[dir].cap = cap;
 	memcpy(s->peer, peer, ADDR_LEN);
-	return 1;
+	return done;
 }
 
 /* Splits n version 1 records (raw, len bytes) into streams.  0, or -1 when
@@ -828,9 +840,9 @@ static int col_encode(struct col_enc *e, const uint8_t *raw, size_t len, uint32_
 		uint64_t dts = zigzag(ts - prev_ts);
 		uint8_t tlo = (uint8_t)dts;
 		int done = 0;
-		if (kind == FR_DATA && (done = col_put_data(e, body, blen)) < 0)
+		if (kind == FR_DATA && (done = col_put_data(e, raw, body, blen)) < 0)
 			goto out;
-		if (sb_uv(&e->s[S_KIND], (uint64_t)kind << 1 | (unsigned)done) ||
+		if (sb_uv(&e->s[S_KIND], (uint64_t)kind << K_SHIFT | (unsigned)done) ||
 		    sb_uv(&e->s[S_FLAGS], flags) || sb_mem(&e->s[S_TSLO], &tlo, 1) ||
 		    sb_uv(&e->s[S_TS], dts >> 8) ||
 		    sb_uv(&e->s[S_SEQ], zigzag(seq - prev_seq - 1)))
@@ -923,7 +935,8 @@ static int col_decode(const uint8_t *col, size_t clen, uint32_t count, uint8_t *
 		if (s[S_KIND].bad || s[S_FLAGS].bad || s[S_TSLO].bad || s[S_TS].bad || s[S_SEQ].bad)
 			return -1;
 		*why = "bad record header";
-		if (k >> 1 > 0xffff || flags > 0xffff || ((k & 1) && k >> 1 != FR_DATA))
+		if (k >> K_SHIFT > 0xffff || flags > 0xffff ||
+		    ((k & K_DATA) && k >> K_SHIFT != FR_DATA) || (k & 3) == K_REPEAT)
 			return -1;
 		uint8_t *rh = out + o; /* the record header, written below */
 		if (out_len - o < REC_HDR) {
@@ -932,7 +945,7 @@ static int col_decode(const uint8_t *col, size_t clen, uint32_t count, uint8_t *
 		}
 		o += REC_HDR;
 		uint32_t blen;
-		if (!(k & 1)) {
+		if (!(k & K_DATA)) {
 			uint64_t n = cur_uv(&s[S_LEN]);
 			const uint8_t *b;
 			*why = "bad body length";
@@ -980,9 +993,18 @@ static int col_decode(const uint8_t *col, size_t clen, uint32_t count, uint8_t *
 			if (s[S_TID].bad || s[S_SYS].bad || s[S_DFLAGS].bad || s[S_POS].bad ||
 			    s[S_CAP].bad || s[S_ORIG].bad || s[S_PEER].bad || tid > UINT32_MAX ||
 			    flg > 0xffff || cap > FR_MAX_RECORD - DATA_FIXED ||
-			    extra > UINT32_MAX - cap || DATA_FIXED + cap > out_len - o ||
-			    cur_bytes(&s[S_PAY], &pl, (size_t)cap))
+			    extra > UINT32_MAX - cap || DATA_FIXED + cap > out_len - o)
 				return -1;
+			if (!(k & K_REPEAT)) {
+				if (cur_bytes(&s[S_PAY], &pl, (size_t)cap))
+					return -1;
+			} else {
+				/* the slot's last payload, rebuilt before this record */
+				uint64_t po = sl->d[dir].pay_off;
+				if ((m & M_CAP) || po + cap > o - REC_HDR)
+					return -1;
+				pl = out + po;
+			}
 			uint8_t *q = out + o;
 			q = put_le32(q, sl->pid);
 			q = put_le32(q, sl->fd);
@@ -1002,11 +1024,12 @@ static int col_decode(const uint8_t *col, size_t clen, uint32_t count, uint8_t *
 			sl->d[dir].flags = (uint16_t)flg;
 			sl->d[dir].next_pos = pos + cap + extra;
 			sl->d[dir].cap = (uint32_t)cap;
+			sl->d[dir].pay_off = (uint32_t)(o + DATA_FIXED);
 			if (peer != sl->peer)
 				memcpy(sl->peer, peer, ADDR_LEN);
 		}
 		o += blen;
-		rh = put_le16(rh, (uint16_t)(k >> 1));
+		rh = put_le16(rh, (uint16_t)(k >> K_SHIFT));
 		rh = put_le16(rh, (uint16_t)flags);
 		rh = put_le32(rh, blen);
 		rh = put_le64(rh, ts);

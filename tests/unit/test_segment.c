@@ -51,7 +51,8 @@ static void make_record(uint64_t i, struct fr_record *r)
 		d->syscall = FR_SYS_WRITE;
 		d->stream_pos = i * 100;
 		int n = snprintf((char *)payload_buf, sizeof(payload_buf),
-				 "GET /item/%llu HTTP/1.1\r\nHost: svc\r\n\r\n", (unsigned long long)i);
+				 "GET /item/%llu HTTP/1.1\r\nHost: svc\r\n\r\n",
+				 (unsigned long long)(i / 24)); /* repeats on a connection */
 		d->payload = (struct fr_span){payload_buf, (uint32_t)n};
 		d->orig_len = (uint32_t)n + (i % 4 == 3 ? 10 : 0);
 		if (i % 4 == 3)
