@@ -879,8 +879,10 @@ static void col_gather(const struct col_enc *e, uint8_t *dst)
 
 /* Reads a LEB128 varint of at most 10 bytes; sets c->bad on a short or
  * over-long one. */
-static uint64_t cur_uv(struct fr_cur *c)
+static inline uint64_t cur_uv(struct fr_cur *c)
 {
+	if (c->p < c->end && *c->p < 0x80)
+		return *c->p++; /* the common case: one byte */
 	uint64_t v = 0;
 	for (int sh = 0; sh < 70; sh += 7) {
 		uint8_t b = cur_u8(c);
