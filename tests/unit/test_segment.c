@@ -752,15 +752,22 @@ TEST(segment_columnar_reads_as_v1)
  * written whole and read back the same. */
 TEST(segment_columnar_slot_overflow)
 {
-	const size_t n = 70000;
-	struct op *ops = calloc(n, sizeof(*ops));
-	CHECK(ops);
-	for (size_t i = 0; i < n; i++)
-		ops[i].r = data_rec(i, i + 1, (uint32_t)(i < 66000 ? i : i % 7), (uint8_t)(i & 1), 0, 4,
-				    (const uint8_t *)"ping", 4);
+	const uint64_t n = 70000;
 	char *a = path_in_tmp("v1.frs"), *b = path_in_tmp("v2.frs");
-	CHECK(write_ops(a, 1, ops, n, 32u << 20) == 0);
-	CHECK(write_ops(b, 0, ops, n, 32u << 20) == 0);
+	for (int format = 1; format >= 0; format--) {
+		struct fr_header h;
+		header(&h);
+		struct fr_writer_opts o = {.block_bytes = 32u << 20, .format = format};
+		char err[256];
+		struct fr_writer *w = fr_writer_open(format ? a : b, &h, &o, err, sizeof(err));
+		CHECK(w);
+		for (uint64_t i = 0; i < n; i++) {
+			struct fr_record r = data_rec(i, i + 1, (uint32_t)(i < 66000 ? i : i % 7),
+						      (uint8_t)(i & 1), 0, 4, (const uint8_t *)"ping", 4);
+			CHECK(fr_writer_add(w, &r) == 0);
+		}
+		CHECK(fr_writer_close(w) == 0);
+	}
 	CHECK(same_reading(a, b) == (long)n);
 	char err[256];
 	struct fr_reader *r = fr_reader_open(b, err, sizeof(err));
@@ -769,7 +776,6 @@ TEST(segment_columnar_slot_overflow)
 	CHECK(fr_reader_stats(r)->blocks == 1);
 	fr_reader_free(r);
 	CHECK(first_block_magic_is(b, "FRB2"));
-	free(ops);
 	free(a);
 	free(b);
 }
