@@ -1,6 +1,7 @@
 /* segment.c - writer and reader of flightrec segment files.
  *
- * Reference: formats/SEGMENT.md (the byte layout, version 1.0).  This file
+ * Reference: formats/SEGMENT.md (the byte layout, version 2.0; 1.0 is still
+ * read, and written on request).  This file
  * and that document change together.
  */
 #define _GNU_SOURCE
@@ -22,7 +23,8 @@
 #include <zstd.h>
 
 static const uint8_t file_magic[8] = {'F', 'R', 'S', 'E', 'G', '\r', '\n', 0x1a};
-#define BLOCK_MAGIC 0x31425246u /* "FRB1" */
+#define BLOCK_MAGIC 0x31425246u /* "FRB1": records as they are */
+#define COL_MAGIC 0x32425246u /* "FRB2": records split into streams (v2) */
 #define INDEX_MAGIC 0x58495246u /* "FRIX" */
 #define TRAILER_MAGIC 0x4e455246u /* "FREN" */
 #define BLOCK_HDR 40
@@ -529,8 +531,8 @@ static uint8_t *put_hu32(uint8_t *p, uint16_t tag, uint32_t v)
 static size_t encode_header(uint8_t *buf, const struct fr_header *h)
 {
 	uint8_t *p = put_mem(buf, file_magic, 8);
-	p = put_le16(p, FR_FORMAT_VERSION);
-	p = put_le16(p, FR_FORMAT_MINOR);
+	p = put_le16(p, h->version);
+	p = put_le16(p, h->minor);
 	uint8_t *lenp = p;
 	p += 4;
 	p = HSTR(p, H_NODE, h->node);
@@ -595,6 +597,457 @@ static int decode_header(const uint8_t *buf, size_t hlen, struct fr_header *h)
 	return c.bad ? -1 : 0;
 }
 
+static int grow(void **buf, size_t *cap, size_t need, size_t elem)
+{
+	if (need <= *cap)
+		return 0;
+	size_t n = *cap ? *cap : 16;
+	while (n < need)
+		n *= 2;
+	void *p = realloc(*buf, n * elem);
+	if (!p)
+		return -ENOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+/* ---- columnar blocks (FRB2) ----------------------------------------------- */
+
+/* A version 2 block holds the same records as a version 1 block, split into
+ * streams before compression (SEGMENT.md, "Columnar block"): record headers
+ * become varints and deltas, DATA fixed parts are predicted from the
+ * previous DATA record of the same connection and direction, payloads are
+ * concatenated.  The writer keeps building version 1 records (col_encode
+ * turns them into streams at flush); the reader turns streams back into
+ * version 1 records (col_decode), so record parsing is shared. */
+
+enum { S_KIND, S_FLAGS, S_TSLO, S_TS, S_SEQ, S_LEN, S_BODY, S_MASK, S_CONN, S_NEW, S_TID,
+       S_SYS, S_DFLAGS, S_POS, S_CAP, S_ORIG, S_PEER, S_PAY, N_STREAMS };
+
+#define COL_MAX_SLOTS 65536u /* connections per block with predicted DATA */
+#define COL_HASH (2 * COL_MAX_SLOTS)
+#define COL_HDR_MAX (1 + 10 * N_STREAMS)
+#define DATA_FIXED 56
+
+/* DATA mask bits: which fields differ from their prediction. */
+#define M_DIR 0x01u
+#define M_TID 0x02u
+#define M_SYS 0x04u
+#define M_FLAGS 0x08u
+#define M_POS 0x10u
+#define M_CAP 0x20u
+#define M_ORIG 0x40u
+#define M_PEER 0x80u
+
+/* KIND low bits: the DATA streams hold the record; its payload repeats. */
+#define K_DATA 0x1u
+#define K_REPEAT 0x2u
+#define K_SHIFT 2
+
+struct col_slot {
+	uint32_t pid, fd, gen, tid;
+	uint32_t hpos; /* writer: its entry in the hash table */
+	struct {
+		uint64_t next_pos;
+		uint32_t cap;
+		uint32_t pay_off; /* where the last payload is in the block's records */
+		uint16_t flags;
+		uint8_t sys;
+	} d[2];
+	uint8_t peer[ADDR_LEN];
+};
+
+static void slot_init(struct col_slot *s, uint32_t pid, uint32_t fd, uint32_t gen)
+{
+	memset(s, 0, sizeof(*s));
+	s->pid = pid;
+	s->fd = fd;
+	s->gen = gen;
+	s->tid = pid;
+}
+
+struct sbuf {
+	uint8_t *p;
+	size_t len, cap;
+};
+
+struct col_enc {
+	struct sbuf s[N_STREAMS];
+	struct col_slot *slots;
+	size_t n_slots, slots_cap;
+	uint32_t *hash; /* COL_HASH entries: slot index + 1, 0 when free */
+	uint8_t hdr[COL_HDR_MAX];
+	size_t hdr_len, total; /* header bytes; header + streams */
+};
+
+static void col_enc_fini(struct col_enc *e)
+{
+	for (int i = 0; i < N_STREAMS; i++)
+		free(e->s[i].p);
+	free(e->slots);
+	free(e->hash);
+}
+
+static int sb_need(struct sbuf *b, size_t n)
+{
+	return b->len + n <= b->cap ? 0 : grow((void **)&b->p, &b->cap, b->len + n, 1);
+}
+
+static uint8_t *put_uv(uint8_t *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (uint8_t)v;
+	return p;
+}
+
+static int sb_uv(struct sbuf *b, uint64_t v)
+{
+	if (sb_need(b, 10))
+		return -1;
+	b->len = (size_t)(put_uv(b->p + b->len, v) - b->p);
+	return 0;
+}
+
+static uint64_t zigzag(uint64_t d) { return (d << 1) ^ (uint64_t)-(int64_t)(d >> 63); }
+static uint64_t unzigzag(uint64_t z) { return (z >> 1) ^ (uint64_t)-(int64_t)(z & 1); }
+
+static int sb_mem(struct sbuf *b, const void *p, size_t n)
+{
+	if (sb_need(b, n))
+		return -1;
+	b->len = (size_t)(put_mem(b->p + b->len, p, n) - b->p);
+	return 0;
+}
+
+/* Finds or adds the slot of (pid, fd, gen); returns its index, the slot
+ * count when the table is full, and sets *fresh for a new slot. */
+static size_t slot_find(struct col_enc *e, uint32_t pid, uint32_t fd, uint32_t gen, int *fresh)
+{
+	uint32_t h = (pid * 0x9e3779b1u) ^ (fd * 0x85ebca77u) ^ (gen * 0xc2b2ae3du);
+	h = (h ^ h >> 15) & (COL_HASH - 1);
+	*fresh = 0;
+	for (;; h = (h + 1) & (COL_HASH - 1)) {
+		uint32_t v = e->hash[h];
+		if (v == 0)
+			break;
+		struct col_slot *s = &e->slots[v - 1];
+		if (s->pid == pid && s->fd == fd && s->gen == gen)
+			return v - 1;
+	}
+	if (e->n_slots >= COL_MAX_SLOTS ||
+	    grow((void **)&e->slots, &e->slots_cap, e->n_slots + 1, sizeof(*e->slots)))
+		return e->n_slots + 1; /* full: the caller writes the record whole */
+	struct col_slot *s = &e->slots[e->n_slots];
+	slot_init(s, pid, fd, gen);
+	s->hpos = h;
+	e->hash[h] = (uint32_t)++e->n_slots;
+	*fresh = 1;
+	return e->n_slots - 1;
+}
+
+/* Encodes one well-formed DATA body (b, DATA_FIXED + cap bytes, inside the
+ * block's records at raw) into the DATA streams.  Returns the KIND low bits
+ * (K_DATA, and K_REPEAT when the payload repeats the slot's last one in
+ * that direction), 0 when it must be written whole, -1 on allocation
+ * failure. */
+static int col_put_data(struct col_enc *e, const uint8_t *raw, const uint8_t *b, size_t blen)
+{
+	struct fr_cur c;
+	cur_init(&c, b, blen);
+	uint32_t pid = cur_le32(&c), fd = cur_le32(&c), gen = cur_le32(&c), tid = cur_le32(&c);
+	uint8_t dir = cur_u8(&c), sys = cur_u8(&c);
+	uint16_t flags = cur_le16(&c);
+	uint32_t orig = cur_le32(&c);
+	uint64_t pos = cur_le64(&c);
+	const uint8_t *peer, *pl;
+	cur_bytes(&c, &peer, ADDR_LEN);
+	uint32_t cap = cur_le32(&c);
+	if (c.bad || dir > 1 || cap > orig || cur_left(&c) != cap)
+		return 0;
+	pl = c.p;
+	int fresh;
+	size_t si = slot_find(e, pid, fd, gen, &fresh);
+	if (si > e->n_slots)
+		return 0;
+	struct col_slot *s = &e->slots[si];
+	unsigned m = dir;
+	if (tid != s->tid)
+		m |= M_TID;
+	if (sys != s->d[dir].sys)
+		m |= M_SYS;
+	if (flags != s->d[dir].flags)
+		m |= M_FLAGS;
+	if (pos != s->d[dir].next_pos)
+		m |= M_POS;
+	if (cap != s->d[dir].cap)
+		m |= M_CAP;
+	if (orig != cap)
+		m |= M_ORIG;
+	if (memcmp(peer, s->peer, ADDR_LEN) != 0)
+		m |= M_PEER;
+	int done = K_DATA;
+	if (cap == s->d[dir].cap && (cap == 0 || !memcmp(raw + s->d[dir].pay_off, pl, cap)))
+		done |= K_REPEAT;
+	uint8_t mb = (uint8_t)m;
+	if (sb_mem(&e->s[S_MASK], &mb, 1) || sb_uv(&e->s[S_CONN], si))
+		return -1;
+	if (fresh && (sb_uv(&e->s[S_NEW], pid) || sb_uv(&e->s[S_NEW], fd) || sb_uv(&e->s[S_NEW], gen)))
+		return -1;
+	if (((m & M_TID) && sb_uv(&e->s[S_TID], tid)) ||
+	    ((m & M_SYS) && sb_mem(&e->s[S_SYS], &sys, 1)) ||
+	    ((m & M_FLAGS) && sb_uv(&e->s[S_DFLAGS], flags)) ||
+	    ((m & M_POS) && sb_uv(&e->s[S_POS], zigzag(pos - s->d[dir].next_pos))) ||
+	    ((m & M_CAP) && sb_uv(&e->s[S_CAP], cap)) ||
+	    ((m & M_ORIG) && sb_uv(&e->s[S_ORIG], orig - cap)) ||
+	    ((m & M_PEER) && sb_mem(&e->s[S_PEER], peer, ADDR_LEN)) ||
+	    (!(done & K_REPEAT) && sb_mem(&e->s[S_PAY], pl, cap)))
+		return -1;
+	s->d[dir].pay_off = (uint32_t)(pl - raw);
+	s->tid = tid;
+	s->d[dir].sys = sys;
+	s->d[dir].flags = flags;
+	s->d[dir].next_pos = pos + orig;
+	s->d[dir].cap = cap;
+	memcpy(s->peer, peer, ADDR_LEN);
+	return done;
+}
+
+/* Splits n version 1 records (raw, len bytes) into streams.  0, or -1 when
+ * out of memory or the records do not parse (the caller then writes a
+ * version 1 block). */
+static int col_encode(struct col_enc *e, const uint8_t *raw, size_t len, uint32_t n)
+{
+	int rc = -1;
+	if (!e->hash && !(e->hash = calloc(COL_HASH, sizeof(*e->hash))))
+		return -1;
+	for (int i = 0; i < N_STREAMS; i++)
+		e->s[i].len = 0;
+	e->n_slots = 0;
+	struct fr_cur c;
+	cur_init(&c, raw, len);
+	uint64_t prev_ts = 0, prev_seq = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint16_t kind = cur_le16(&c), flags = cur_le16(&c);
+		uint32_t blen = cur_le32(&c);
+		uint64_t ts = cur_le64(&c), seq = cur_le64(&c);
+		const uint8_t *body;
+		if (c.bad || cur_bytes(&c, &body, blen))
+			goto out;
+		uint64_t dts = zigzag(ts - prev_ts);
+		uint8_t tlo = (uint8_t)dts;
+		int done = 0;
+		if (kind == FR_DATA && (done = col_put_data(e, raw, body, blen)) < 0)
+			goto out;
+		if (sb_uv(&e->s[S_KIND], (uint64_t)kind << K_SHIFT | (unsigned)done) ||
+		    sb_uv(&e->s[S_FLAGS], flags) || sb_mem(&e->s[S_TSLO], &tlo, 1) ||
+		    sb_uv(&e->s[S_TS], dts >> 8) ||
+		    sb_uv(&e->s[S_SEQ], zigzag(seq - prev_seq - 1)))
+			goto out;
+		if (!done && (sb_uv(&e->s[S_LEN], blen) || sb_mem(&e->s[S_BODY], body, blen)))
+			goto out;
+		prev_ts = ts;
+		prev_seq = seq;
+	}
+	if (cur_left(&c) != 0)
+		goto out;
+	uint8_t *p = put_u8(e->hdr, N_STREAMS);
+	e->total = 0;
+	for (int i = 0; i < N_STREAMS; i++) {
+		p = put_uv(p, e->s[i].len);
+		e->total += e->s[i].len;
+	}
+	e->hdr_len = (size_t)(p - e->hdr);
+	e->total += e->hdr_len;
+	rc = 0;
+out:
+	for (size_t i = 0; i < e->n_slots; i++)
+		e->hash[e->slots[i].hpos] = 0;
+	return rc;
+}
+
+/* Copies the encoded block (e->total bytes) to dst. */
+static void col_gather(const struct col_enc *e, uint8_t *dst)
+{
+	dst = put_mem(dst, e->hdr, e->hdr_len);
+	for (int i = 0; i < N_STREAMS; i++)
+		dst = put_mem(dst, e->s[i].p, e->s[i].len);
+}
+
+/* Reads a LEB128 varint of at most 10 bytes; sets c->bad on a short or
+ * over-long one. */
+static inline uint64_t cur_uv(struct fr_cur *c)
+{
+	if (c->p < c->end && *c->p < 0x80)
+		return *c->p++; /* the common case: one byte */
+	uint64_t v = 0;
+	for (int sh = 0; sh < 70; sh += 7) {
+		uint8_t b = cur_u8(c);
+		if (c->bad)
+			return 0;
+		if (sh == 63 && b > 1)
+			break;
+		v |= (uint64_t)(b & 0x7f) << sh;
+		if (!(b & 0x80))
+			return v;
+	}
+	c->bad = 1;
+	return 0;
+}
+
+/* Rebuilds the version 1 records of a columnar block: col (clen bytes)
+ * must decode to exactly count records of out_len bytes in out.  slots is
+ * the caller's scratch table (grown here, at most COL_MAX_SLOTS).  Returns
+ * 0, or -1 with a reason in *why when the block is malformed. */
+static int col_decode(const uint8_t *col, size_t clen, uint32_t count, uint8_t *out,
+		      size_t out_len, struct col_slot **slots, size_t *slots_cap,
+		      const char **why)
+{
+	struct fr_cur h, s[N_STREAMS];
+	cur_init(&h, col, clen);
+	*why = "bad stream table";
+	if (cur_u8(&h) != N_STREAMS)
+		return -1;
+	uint64_t lens[N_STREAMS], sum = 0;
+	for (int i = 0; i < N_STREAMS; i++) {
+		lens[i] = cur_uv(&h);
+		sum += lens[i];
+		if (h.bad || lens[i] > clen || sum > clen)
+			return -1;
+	}
+	if (sum != cur_left(&h))
+		return -1;
+	const uint8_t *p = h.p;
+	for (int i = 0; i < N_STREAMS; i++) {
+		cur_init(&s[i], p, (size_t)lens[i]);
+		p += lens[i];
+	}
+	size_t n_slots = 0, o = 0;
+	uint64_t prev_ts = 0, prev_seq = 0;
+	*why = "stream ended early";
+	for (uint32_t i = 0; i < count; i++) {
+		uint64_t k = cur_uv(&s[S_KIND]);
+		uint64_t flags = cur_uv(&s[S_FLAGS]);
+		uint64_t tlo = cur_u8(&s[S_TSLO]);
+		uint64_t ts = prev_ts + unzigzag(cur_uv(&s[S_TS]) << 8 | tlo);
+		uint64_t seq = prev_seq + 1 + unzigzag(cur_uv(&s[S_SEQ]));
+		if (s[S_KIND].bad || s[S_FLAGS].bad || s[S_TSLO].bad || s[S_TS].bad || s[S_SEQ].bad)
+			return -1;
+		*why = "bad record header";
+		if (k >> K_SHIFT > 0xffff || flags > 0xffff ||
+		    ((k & K_DATA) && k >> K_SHIFT != FR_DATA) || (k & 3) == K_REPEAT)
+			return -1;
+		uint8_t *rh = out + o; /* the record header, written below */
+		if (out_len - o < REC_HDR) {
+			*why = "records longer than raw_len";
+			return -1;
+		}
+		o += REC_HDR;
+		uint32_t blen;
+		if (!(k & K_DATA)) {
+			uint64_t n = cur_uv(&s[S_LEN]);
+			const uint8_t *b;
+			*why = "bad body length";
+			if (s[S_LEN].bad || n > FR_MAX_RECORD || n > out_len - o ||
+			    cur_bytes(&s[S_BODY], &b, (size_t)n))
+				return -1;
+			blen = (uint32_t)n;
+			put_mem(out + o, b, blen);
+		} else {
+			*why = "bad DATA fields";
+			unsigned m = cur_u8(&s[S_MASK]);
+			uint64_t si = cur_uv(&s[S_CONN]);
+			if (s[S_MASK].bad || s[S_CONN].bad || si > n_slots)
+				return -1;
+			if (si == n_slots) {
+				uint64_t pid = cur_uv(&s[S_NEW]), fd = cur_uv(&s[S_NEW]),
+					 gen = cur_uv(&s[S_NEW]);
+				if (s[S_NEW].bad || pid > UINT32_MAX || fd > UINT32_MAX ||
+				    gen > UINT32_MAX || n_slots >= COL_MAX_SLOTS ||
+				    grow((void **)slots, slots_cap, n_slots + 1, sizeof(**slots)))
+					return -1;
+				slot_init(&(*slots)[n_slots++], (uint32_t)pid, (uint32_t)fd,
+					  (uint32_t)gen);
+			}
+			struct col_slot *sl = &(*slots)[si];
+			unsigned dir = m & M_DIR;
+			uint64_t tid = sl->tid, flg = sl->d[dir].flags, cap = sl->d[dir].cap;
+			uint64_t pos = sl->d[dir].next_pos, extra = 0;
+			uint8_t sys = sl->d[dir].sys;
+			const uint8_t *peer = sl->peer, *pl;
+			if (m & M_TID)
+				tid = cur_uv(&s[S_TID]);
+			if (m & M_SYS)
+				sys = cur_u8(&s[S_SYS]);
+			if (m & M_FLAGS)
+				flg = cur_uv(&s[S_DFLAGS]);
+			if (m & M_POS)
+				pos += unzigzag(cur_uv(&s[S_POS]));
+			if (m & M_CAP)
+				cap = cur_uv(&s[S_CAP]);
+			if (m & M_ORIG)
+				extra = cur_uv(&s[S_ORIG]);
+			if (m & M_PEER)
+				cur_bytes(&s[S_PEER], &peer, ADDR_LEN);
+			if (s[S_TID].bad || s[S_SYS].bad || s[S_DFLAGS].bad || s[S_POS].bad ||
+			    s[S_CAP].bad || s[S_ORIG].bad || s[S_PEER].bad || tid > UINT32_MAX ||
+			    flg > 0xffff || cap > FR_MAX_RECORD - DATA_FIXED ||
+			    extra > UINT32_MAX - cap || DATA_FIXED + cap > out_len - o)
+				return -1;
+			if (!(k & K_REPEAT)) {
+				if (cur_bytes(&s[S_PAY], &pl, (size_t)cap))
+					return -1;
+			} else {
+				/* the slot's last payload, rebuilt before this record */
+				uint64_t po = sl->d[dir].pay_off;
+				if ((m & M_CAP) || po + cap > o - REC_HDR)
+					return -1;
+				pl = out + po;
+			}
+			uint8_t *q = out + o;
+			q = put_le32(q, sl->pid);
+			q = put_le32(q, sl->fd);
+			q = put_le32(q, sl->gen);
+			q = put_le32(q, (uint32_t)tid);
+			q = put_u8(q, (uint8_t)dir);
+			q = put_u8(q, sys);
+			q = put_le16(q, (uint16_t)flg);
+			q = put_le32(q, (uint32_t)(cap + extra));
+			q = put_le64(q, pos);
+			q = put_mem(q, peer, ADDR_LEN);
+			q = put_le32(q, (uint32_t)cap);
+			put_mem(q, pl, (size_t)cap);
+			blen = DATA_FIXED + (uint32_t)cap;
+			sl->tid = (uint32_t)tid;
+			sl->d[dir].sys = sys;
+			sl->d[dir].flags = (uint16_t)flg;
+			sl->d[dir].next_pos = pos + cap + extra;
+			sl->d[dir].cap = (uint32_t)cap;
+			sl->d[dir].pay_off = (uint32_t)(o + DATA_FIXED);
+			if (peer != sl->peer)
+				memcpy(sl->peer, peer, ADDR_LEN);
+		}
+		o += blen;
+		rh = put_le16(rh, (uint16_t)(k >> K_SHIFT));
+		rh = put_le16(rh, (uint16_t)flags);
+		rh = put_le32(rh, blen);
+		rh = put_le64(rh, ts);
+		put_le64(rh, seq);
+		prev_ts = ts;
+		prev_seq = seq;
+		*why = "stream ended early";
+	}
+	*why = "streams longer than their records";
+	for (int i = 0; i < N_STREAMS; i++)
+		if (cur_left(&s[i]) != 0)
+			return -1;
+	*why = "records shorter than raw_len";
+	return o == out_len ? 0 : -1;
+}
+
 /* ---- writer -------------------------------------------------------------- */
 
 struct idx_entry {
@@ -617,6 +1070,9 @@ struct fr_writer {
 	uint64_t records;
 	struct idx_entry *idx;
 	size_t n_idx, idx_cap;
+	struct col_enc col; /* version 2: stream buffers, reused per block */
+	uint8_t *colbuf;    /* the streams gathered for zstd */
+	size_t colbuf_cap;
 };
 
 static int write_all(int fd, const void *buf, size_t n)
@@ -635,21 +1091,6 @@ static int write_all(int fd, const void *buf, size_t n)
 	return 0;
 }
 
-static int grow(void **buf, size_t *cap, size_t need, size_t elem)
-{
-	if (need <= *cap)
-		return 0;
-	size_t n = *cap ? *cap : 16;
-	while (n < need)
-		n *= 2;
-	void *p = realloc(*buf, n * elem);
-	if (!p)
-		return -ENOMEM;
-	*buf = p;
-	*cap = n;
-	return 0;
-}
-
 struct fr_writer *fr_writer_open(const char *path, const struct fr_header *h,
 				 const struct fr_writer_opts *o, char *err, size_t errlen)
 {
@@ -665,7 +1106,7 @@ struct fr_writer *fr_writer_open(const char *path, const struct fr_header *h,
 	if (w->o.level == 0)
 		w->o.level = 3;
 	if (w->o.block_bytes == 0)
-		w->o.block_bytes = 1u << 20;
+		w->o.block_bytes = 4u << 20;
 	if (w->o.block_bytes > FR_MAX_BLOCK_RAW / 2)
 		w->o.block_bytes = FR_MAX_BLOCK_RAW / 2;
 	w->cctx = ZSTD_createCCtx();
@@ -681,6 +1122,8 @@ struct fr_writer *fr_writer_open(const char *path, const struct fr_header *h,
 	}
 	struct fr_header hh = *h;
 	hh.zstd_level = (uint32_t)w->o.level;
+	hh.version = w->o.format == 1 ? 1 : FR_FORMAT_VERSION;
+	hh.minor = w->o.format == 1 ? 0 : FR_FORMAT_MINOR;
 	size_t hlen = encode_header(hdr, &hh);
 	int rc = write_all(w->fd, hdr, hlen);
 	if (rc) {
@@ -778,11 +1221,24 @@ int fr_writer_flush(struct fr_writer *w)
 	int rc = grow((void **)&w->comp, &w->comp_cap, BLOCK_HDR + bound, 1);
 	if (rc)
 		return w->failed = rc;
-	size_t clen = ZSTD_compress2(w->cctx, w->comp + BLOCK_HDR, bound, w->raw, w->raw_len);
+	/* Version 2: streams when they encode (they are never longer than the
+	 * records in practice; if they are, the block stays version 1). */
+	const uint8_t *src = w->raw;
+	size_t src_len = w->raw_len;
+	uint32_t magic = BLOCK_MAGIC;
+	if (w->o.format != 1 && col_encode(&w->col, w->raw, w->raw_len, w->count) == 0 &&
+	    w->col.total <= w->raw_len &&
+	    grow((void **)&w->colbuf, &w->colbuf_cap, w->col.total, 1) == 0) {
+		col_gather(&w->col, w->colbuf);
+		src = w->colbuf;
+		src_len = w->col.total;
+		magic = COL_MAGIC;
+	}
+	size_t clen = ZSTD_compress2(w->cctx, w->comp + BLOCK_HDR, bound, src, src_len);
 	if (ZSTD_isError(clen))
 		return w->failed = -EIO;
 	uint8_t *p = w->comp;
-	p = put_le32(p, BLOCK_MAGIC);
+	p = put_le32(p, magic);
 	p = put_le32(p, (uint32_t)clen);
 	p = put_le32(p, (uint32_t)w->raw_len);
 	p = put_le32(p, w->count);
@@ -837,6 +1293,8 @@ static int write_footer(struct fr_writer *w)
 static void writer_free(struct fr_writer *w)
 {
 	ZSTD_freeCCtx(w->cctx);
+	col_enc_fini(&w->col);
+	free(w->colbuf);
 	free(w->raw);
 	free(w->comp);
 	free(w->idx);
@@ -888,6 +1346,10 @@ struct fr_reader {
 	size_t comp_cap;
 	uint8_t *raw;
 	size_t raw_cap, raw_len, raw_pos;
+	uint8_t *col; /* version 2 block: decompressed streams */
+	size_t col_cap;
+	struct col_slot *slots; /* version 2 block: connections */
+	size_t slots_cap;
 	struct fr_block_info cur;
 	struct fr_damage *damage;
 	size_t n_damage, damage_cap;
@@ -1056,6 +1518,8 @@ void fr_reader_free(struct fr_reader *r)
 	free(r->idx);
 	free(r->comp);
 	free(r->raw);
+	free(r->col);
+	free(r->slots);
 	free(r->damage);
 	free(r);
 }
@@ -1078,7 +1542,7 @@ void fr_reader_set_range(struct fr_reader *r, uint64_t from, uint64_t to)
 }
 
 struct bhdr {
-	uint32_t comp_len, raw_len, count, pcrc;
+	uint32_t magic, comp_len, raw_len, count, pcrc;
 	uint64_t first_ts, last_ts;
 };
 
@@ -1087,7 +1551,8 @@ static int parse_bhdr(const uint8_t *b, struct bhdr *h)
 {
 	struct fr_cur c;
 	cur_init(&c, b, BLOCK_HDR);
-	if (cur_le32(&c) != BLOCK_MAGIC)
+	h->magic = cur_le32(&c);
+	if (h->magic != BLOCK_MAGIC && h->magic != COL_MAGIC)
 		return -1;
 	h->comp_len = cur_le32(&c);
 	h->raw_len = cur_le32(&c);
@@ -1176,12 +1641,27 @@ static uint64_t load_block(struct fr_reader *r, uint64_t off, int *ok)
 		add_damage(r, off, BLOCK_HDR + (uint64_t)h.comp_len, "block checksum mismatch (%u records lost)", h.count);
 		return next;
 	}
-	size_t n = ZSTD_decompressDCtx(r->dctx, r->raw, h.raw_len, r->comp, h.comp_len);
-	if (ZSTD_isError(n) || n != h.raw_len) {
+	int col = h.magic == COL_MAGIC;
+	if (col && grow((void **)&r->col, &r->col_cap, h.raw_len ? h.raw_len : 1, 1)) {
+		add_damage(r, off, BLOCK_HDR + (uint64_t)h.comp_len, "out of memory for block");
+		return next;
+	}
+	/* A columnar block's streams are at most raw_len bytes. */
+	size_t n = ZSTD_decompressDCtx(r->dctx, col ? r->col : r->raw, h.raw_len, r->comp,
+				       h.comp_len);
+	if (ZSTD_isError(n) || (!col && n != h.raw_len)) {
 		add_damage(r, off, BLOCK_HDR + (uint64_t)h.comp_len, "zstd: %s",
 			   ZSTD_isError(n) ? ZSTD_getErrorName(n) : "size mismatch");
 		return next;
 	}
+	const char *why;
+	if (col && col_decode(r->col, n, h.count, r->raw, h.raw_len, &r->slots, &r->slots_cap,
+			      &why) < 0) {
+		add_damage(r, off, BLOCK_HDR + (uint64_t)h.comp_len,
+			   "malformed columnar block: %s (%u records lost)", why, h.count);
+		return next;
+	}
+	n = h.raw_len;
 	r->raw_len = n;
 	r->raw_pos = 0;
 	r->st.blocks++;

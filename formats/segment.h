@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FR_FORMAT_VERSION 1        /* major: a reader refuses a larger one */
-#define FR_FORMAT_MINOR 0          /* minor: additions a v1 reader can skip */
+#define FR_FORMAT_VERSION 2        /* major: a reader refuses a larger one */
+#define FR_FORMAT_MINOR 0          /* minor: additions a reader of the same major can skip */
 #define FR_SEGMENT_SUFFIX ".frs"
 
 #define FR_MAX_SNAPLEN (64u * 1024)
@@ -205,8 +205,11 @@ enum fr_fsync { FR_FSYNC_NONE = 0, FR_FSYNC_CLOSE = 1, FR_FSYNC_BLOCK = 2 };
 
 struct fr_writer_opts {
 	int level;            /* zstd level, default 3 */
-	uint32_t block_bytes; /* flush a block at this raw size, default 1 MiB */
+	uint32_t block_bytes; /* flush a block at this raw size, default 4 MiB */
 	int fsync;            /* enum fr_fsync, default FR_FSYNC_CLOSE */
+	/* 0: the current format (FR_FORMAT_VERSION, columnar blocks); 1: a
+	 * version 1.0 file, for readers older than version 2 (and tests). */
+	int format;
 	/* Called after each block reaches the file, with the file's size. */
 	void (*on_block)(void *arg, uint64_t file_bytes);
 	void *arg;

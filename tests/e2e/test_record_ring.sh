@@ -151,14 +151,14 @@ import struct, sys, zlib
 n = 0
 for p in sys.argv[1:]:
     b = open(p, "rb").read()
-    i = b.find(b"FRB1")
+    i = b.find(b"FRB")
     while i >= 0:
         h = b[i:i + 40]
-        if len(h) == 40 and zlib.crc32(h[:36]) == struct.unpack("<I", h[36:40])[0]:
+        if h[3:4] in (b"1", b"2") and len(h) == 40 and zlib.crc32(h[:36]) == struct.unpack("<I", h[36:40])[0]:
             comp = struct.unpack("<I", h[4:8])[0]
             if i + 40 + comp <= len(b):
                 n += 1
-        i = b.find(b"FRB1", i + 1)
+        i = b.find(b"FRB", i + 1)
 print(n)
 EOF
 BLOCKS=$(cat "$T/kill.blocks")

@@ -1,5 +1,7 @@
 /* test_segment.c - the segment format: round trips, recovery from a killed
- * writer, truncation at every byte, random bit flips, compatibility. */
+ * writer, truncation at every byte, random bit flips, compatibility.  The
+ * same tests run on version 2 files (columnar blocks) and version 1.0 files
+ * (plain blocks); the columnar decoder also gets malformed streams. */
 #define _GNU_SOURCE
 #include "harness.h"
 #include "../../formats/segment.h"
@@ -10,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
 
 #define S(str) ((struct fr_span){(const uint8_t *)(str), (uint32_t)strlen(str)})
 
@@ -47,7 +51,8 @@ static void make_record(uint64_t i, struct fr_record *r)
 		d->syscall = FR_SYS_WRITE;
 		d->stream_pos = i * 100;
 		int n = snprintf((char *)payload_buf, sizeof(payload_buf),
-				 "GET /item/%llu HTTP/1.1\r\nHost: svc\r\n\r\n", (unsigned long long)i);
+				 "GET /item/%llu HTTP/1.1\r\nHost: svc\r\n\r\n",
+				 (unsigned long long)(i / 24)); /* repeats on a connection */
 		d->payload = (struct fr_span){payload_buf, (uint32_t)n};
 		d->orig_len = (uint32_t)n + (i % 4 == 3 ? 10 : 0);
 		if (i % 4 == 3)
@@ -139,12 +144,15 @@ static char *path_in_tmp(const char *name)
 	return p;
 }
 
+/* The format write_segment writes: 0 the current one, 1 version 1.0. */
+static int g_format;
+
 /* Writes n records in blocks of about block_bytes; returns 0. */
 static int write_segment(const char *path, uint64_t n, uint32_t block_bytes, int close_it)
 {
 	struct fr_header h;
 	header(&h);
-	struct fr_writer_opts o = {.level = 3, .block_bytes = block_bytes};
+	struct fr_writer_opts o = {.level = 3, .block_bytes = block_bytes, .format = g_format};
 	char err[256];
 	struct fr_writer *w = fr_writer_open(path, &h, &o, err, sizeof(err));
 	if (!w)
@@ -210,7 +218,17 @@ static long read_check(const char *path, unsigned char *seen, uint64_t n, size_t
 	return count;
 }
 
-TEST(segment_roundtrip_every_kind)
+/* The magic of the block at off: "FRB1" or "FRB2". */
+static int block_magic_is(const char *path, uint64_t off, const char *magic)
+{
+	size_t len;
+	uint8_t *b = slurp(path, &len);
+	int ok = b && off + 4 <= len && memcmp(b + off, magic, 4) == 0;
+	free(b);
+	return ok;
+}
+
+static void roundtrip_every_kind(void)
 {
 	char *p = path_in_tmp("a.frs");
 	CHECK(write_segment(p, 400, 4096, 1) == 0);
@@ -224,11 +242,12 @@ TEST(segment_roundtrip_every_kind)
 	CHECK(!strcmp(h->node, "node-a") && !strcmp(h->kernel, "6.1.0-test"));
 	CHECK(!strcmp(h->redaction, "http:authorization") && !strcmp(h->filters, "port 80"));
 	CHECK(h->wall_offset_ns == 1700000000000000000LL && h->segment_index == 7 && h->snaplen == 4096);
-	CHECK(h->version == FR_FORMAT_VERSION && h->zstd_level == 3);
+	CHECK(h->version == (g_format == 1 ? 1 : FR_FORMAT_VERSION) && h->zstd_level == 3);
 	struct fr_record rec, want;
 	uint64_t i = 0;
 	int kinds_seen = 0;
 	while (fr_reader_next(r, &rec) > 0) {
+		CHECK(block_magic_is(p, fr_reader_block(r)->offset, g_format == 1 ? "FRB1" : "FRB2"));
 		make_record(i, &want);
 		CHECKF(same_record(&rec, &want), "record %llu differs", (unsigned long long)i);
 		kinds_seen |= 1 << rec.kind;
@@ -243,6 +262,13 @@ TEST(segment_roundtrip_every_kind)
 	CHECK(fr_reader_stats(r)->blocks > 3);
 	fr_reader_free(r);
 	free(p);
+}
+
+TEST(segment_roundtrip_every_kind) { roundtrip_every_kind(); }
+TEST(segment_v1_roundtrip_every_kind)
+{
+	g_format = 1;
+	roundtrip_every_kind();
 }
 
 TEST(segment_fields_decode_as_written)
@@ -276,7 +302,7 @@ TEST(segment_fields_decode_as_written)
 
 /* The writer dies after each block: every flushed block is read back, no
  * damage is reported, and there is no footer. */
-TEST(segment_killed_writer_at_block_boundaries)
+static void killed_writer_at_block_boundaries(void)
 {
 	for (uint64_t n = 1; n <= 200; n += 13) {
 		char *p = path_in_tmp("k.frs");
@@ -290,10 +316,17 @@ TEST(segment_killed_writer_at_block_boundaries)
 	}
 }
 
+TEST(segment_killed_writer_at_block_boundaries) { killed_writer_at_block_boundaries(); }
+TEST(segment_v1_killed_writer_at_block_boundaries)
+{
+	g_format = 1;
+	killed_writer_at_block_boundaries();
+}
+
 /* Cut a small segment at every byte: the reader never crashes, never
  * returns a wrong record, and returns every record of every block that
  * ends before the cut. */
-TEST(segment_truncated_at_every_offset)
+static void truncated_at_every_offset(void)
 {
 	char *p = path_in_tmp("full.frs"), *q = path_in_tmp("cut.frs");
 	const uint64_t n = 120;
@@ -341,9 +374,16 @@ TEST(segment_truncated_at_every_offset)
 	free(q);
 }
 
+TEST(segment_truncated_at_every_offset) { truncated_at_every_offset(); }
+TEST(segment_v1_truncated_at_every_offset)
+{
+	g_format = 1;
+	truncated_at_every_offset();
+}
+
 /* Random single and multiple bit flips (seeded): no crash, no wrong record,
  * every record outside the hit blocks is recovered. */
-TEST(segment_random_bit_flips)
+static void random_bit_flips(void)
 {
 	char *p = path_in_tmp("full.frs"), *q = path_in_tmp("flip.frs");
 	const uint64_t n = 300;
@@ -407,6 +447,13 @@ TEST(segment_random_bit_flips)
 	free(orig);
 	free(p);
 	free(q);
+}
+
+TEST(segment_random_bit_flips) { random_bit_flips(); }
+TEST(segment_v1_random_bit_flips)
+{
+	g_format = 1;
+	random_bit_flips();
 }
 
 TEST(segment_unknown_kind_is_skipped)
@@ -530,4 +577,327 @@ TEST(segment_list_sorts_directory)
 	free(a);
 	free(b);
 	free(c);
+}
+
+/* ---- version 2: columnar blocks ------------------------------------------ */
+
+/* The magic of the first block of path. */
+static int first_block_magic_is(const char *path, const char *magic)
+{
+	char err[256];
+	struct fr_reader *r = fr_reader_open(path, err, sizeof(err));
+	struct fr_record rec;
+	int ok = r && fr_reader_next(r, &rec) == 1 &&
+		 block_magic_is(path, fr_reader_block(r)->offset, magic);
+	fr_reader_free(r);
+	return ok;
+}
+
+/* One writer call of a differential test: a record, or a raw body. */
+struct op {
+	int raw;
+	struct fr_record r;
+	uint16_t kind;
+	uint64_t ts, seq;
+	const uint8_t *body;
+	uint32_t len;
+};
+
+/* Writes ops to a file of the given format in blocks of block_bytes. */
+static int write_ops(const char *path, int format, const struct op *ops, size_t n,
+		     uint32_t block_bytes)
+{
+	struct fr_header h;
+	header(&h);
+	struct fr_writer_opts o = {.level = 3, .block_bytes = block_bytes, .format = format};
+	char err[256];
+	unlink(path);
+	struct fr_writer *w = fr_writer_open(path, &h, &o, err, sizeof(err));
+	if (!w)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int rc = ops[i].raw ? fr_writer_add_raw(w, ops[i].kind, ops[i].ts, ops[i].seq,
+							 ops[i].body, ops[i].len)
+				    : fr_writer_add(w, &ops[i].r);
+		if (rc)
+			return -1;
+	}
+	return fr_writer_close(w);
+}
+
+/* Reads a and b side by side: the same records, the same number of damage
+ * reports and of unknown kinds.  Returns the records read, or -1. */
+static long same_reading(const char *a, const char *b)
+{
+	char err[256];
+	struct fr_reader *ra = fr_reader_open(a, err, sizeof(err));
+	struct fr_reader *rb = fr_reader_open(b, err, sizeof(err));
+	if (!ra || !rb)
+		return -1;
+	struct fr_record x, y;
+	long n = 0;
+	for (;;) {
+		int ga = fr_reader_next(ra, &x), gb = fr_reader_next(rb, &y);
+		if (ga != gb)
+			return -1;
+		if (!ga)
+			break;
+		if (!same_record(&x, &y) || x.flags != y.flags)
+			return -1;
+		n++;
+	}
+	size_t da, db;
+	fr_reader_damage(ra, &da);
+	fr_reader_damage(rb, &db);
+	if (da != db || fr_reader_stats(ra)->unknown_kinds != fr_reader_stats(rb)->unknown_kinds)
+		n = -1;
+	fr_reader_free(ra);
+	fr_reader_free(rb);
+	return n;
+}
+
+static struct fr_record data_rec(uint64_t ts, uint64_t seq, uint32_t pid, uint8_t dir,
+				 uint64_t pos, uint32_t orig, const uint8_t *pl, uint32_t cap)
+{
+	struct fr_record r;
+	memset(&r, 0, sizeof(r));
+	r.kind = FR_DATA;
+	r.ts = ts;
+	r.seq = seq;
+	r.u.data.conn = (struct fr_connkey){pid, 3, 1};
+	r.u.data.tid = pid;
+	r.u.data.dir = dir;
+	r.u.data.syscall = dir ? FR_SYS_READ : FR_SYS_WRITE;
+	r.u.data.stream_pos = pos;
+	r.u.data.orig_len = orig;
+	r.u.data.payload = (struct fr_span){pl, cap};
+	return r;
+}
+
+/* Records that stress every prediction, and bodies the DATA streams cannot
+ * hold: a version 2 file reads exactly as the version 1 file of the same
+ * writer calls, blocks of any size. */
+TEST(segment_columnar_reads_as_v1)
+{
+	enum { N = 64 };
+	static struct op ops[N + 16];
+	static uint8_t big[FR_MAX_SNAPLEN];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7);
+	size_t n = 0;
+	const uint8_t *pl = (const uint8_t *)"GET / HTTP/1.1\r\n\r\n";
+	uint64_t ts = 5000;
+	for (int i = 0; i < N; i++) {
+		struct fr_record r;
+		switch (i % 16) {
+		case 0: r = data_rec(ts += 10, (uint64_t)i + 1, 7, 0, 0, 18, pl, 18); break;
+		case 1: r = data_rec(ts += 1, (uint64_t)i + 1, 7, 0, 18, 18, pl, 18); break;
+		case 2: r = data_rec(ts -= 3000, (uint64_t)i + 1, 7, 1, 5, 70000, pl, 18); break;
+		case 3: r = data_rec(ts += UINT64_C(1) << 40, 1ull << 62, 8, 1, UINT64_MAX - 3, 18, pl, 18); break;
+		case 4: r = data_rec(ts, 3, 8, 1, 14, UINT32_MAX, big, FR_MAX_SNAPLEN); break;
+		case 5: r = data_rec(0, 4, 8, 0, 0, 0, NULL, 0); break;
+		case 6: r = data_rec(UINT64_MAX, UINT64_MAX, UINT32_MAX, 0, 1, 1, pl, 1); break;
+		case 7:
+			r = data_rec(ts += 5, (uint64_t)i + 100, 7, 1, 12345, 18, pl, 18);
+			r.u.data.tid = 99;
+			r.u.data.flags = FR_DATA_REDACTED | FR_DATA_NO_POS;
+			r.u.data.syscall = FR_SYS_SSL_READ;
+			r.u.data.peer = (struct fr_addr){6, 17, 53, {0xfe, 0x80, [15] = 1}};
+			r.flags = 0x8001;
+			break;
+		case 8:
+			r = data_rec(ts += 5, (uint64_t)i + 100, 7, 1, 0, 18, pl, 18);
+			r.u.data.conn.gen = 2; /* a reused fd: a new connection */
+			break;
+		default:
+			make_record((uint64_t)i, &r);
+		}
+		ops[n++] = (struct op){.r = r};
+	}
+	/* raw bodies: not DATA-shaped, a future longer DATA body, unknown kind */
+	static uint8_t body[256];
+	struct fr_record r = data_rec(9, 9, 7, 1, 0, 18, pl, 18);
+	long bl = fr_record_encode(&r, body, sizeof(body) - 8);
+	memcpy(body + bl, "appended", 8);
+	ops[n++] = (struct op){.raw = 1, .kind = FR_DATA, .ts = 9, .seq = 200, .body = body, .len = (uint32_t)bl + 8};
+	ops[n++] = (struct op){.raw = 1, .kind = FR_DATA, .ts = 9, .seq = 201, .body = body, .len = 30};
+	ops[n++] = (struct op){.raw = 1, .kind = FR_DATA, .ts = 9, .seq = 202, .body = body, .len = 0};
+	static uint8_t odd[256];
+	memcpy(odd, body, (size_t)bl);
+	odd[16] = 2; /* dir 2 */
+	ops[n++] = (struct op){.raw = 1, .kind = FR_DATA, .ts = 9, .seq = 203, .body = odd, .len = (uint32_t)bl};
+	static uint8_t odd2[256];
+	memcpy(odd2, body, (size_t)bl);
+	odd2[20] = 1; /* orig_len 1 < cap_len 18 */
+	odd2[21] = odd2[22] = odd2[23] = 0;
+	ops[n++] = (struct op){.raw = 1, .kind = FR_DATA, .ts = 9, .seq = 204, .body = odd2, .len = (uint32_t)bl};
+	ops[n++] = (struct op){.raw = 1, .kind = 0, .ts = 9, .seq = 205, .body = body, .len = 5};
+	ops[n++] = (struct op){.raw = 1, .kind = 0xffff, .ts = 9, .seq = 206, .body = body, .len = 0};
+	make_record(1, &r);
+	ops[n++] = (struct op){.r = r};
+	char *a = path_in_tmp("v1.frs"), *b = path_in_tmp("v2.frs");
+	uint32_t sizes[] = {1, 100, 4096, 1 << 20};
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		CHECK(write_ops(a, 1, ops, n, sizes[k]) == 0);
+		CHECK(write_ops(b, 0, ops, n, sizes[k]) == 0);
+		CHECK(first_block_magic_is(b, "FRB2"));
+		long got = same_reading(a, b);
+		CHECKF(got == (long)n - 6, "block %u: %ld records", sizes[k], got);
+	}
+	free(a);
+	free(b);
+}
+
+/* More connections in one block than the slot table holds: the rest are
+ * written whole and read back the same. */
+TEST(segment_columnar_slot_overflow)
+{
+	const uint64_t n = 70000;
+	char *a = path_in_tmp("v1.frs"), *b = path_in_tmp("v2.frs");
+	for (int format = 1; format >= 0; format--) {
+		struct fr_header h;
+		header(&h);
+		struct fr_writer_opts o = {.block_bytes = 32u << 20, .format = format};
+		char err[256];
+		struct fr_writer *w = fr_writer_open(format ? a : b, &h, &o, err, sizeof(err));
+		CHECK(w);
+		for (uint64_t i = 0; i < n; i++) {
+			struct fr_record r = data_rec(i, i + 1, (uint32_t)(i < 66000 ? i : i % 7),
+						      (uint8_t)(i & 1), 0, 4, (const uint8_t *)"ping", 4);
+			CHECK(fr_writer_add(w, &r) == 0);
+		}
+		CHECK(fr_writer_close(w) == 0);
+	}
+	CHECK(same_reading(a, b) == (long)n);
+	char err[256];
+	struct fr_reader *r = fr_reader_open(b, err, sizeof(err));
+	struct fr_record rec;
+	CHECK(r && fr_reader_next(r, &rec) == 1);
+	CHECK(fr_reader_stats(r)->blocks == 1);
+	fr_reader_free(r);
+	CHECK(first_block_magic_is(b, "FRB2"));
+	free(a);
+	free(b);
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* A segment without footer whose middle block's streams (col, clen bytes,
+ * valid zstd and crcs) replace the original ones; the other blocks are
+ * untouched.  Returns the file length in out. */
+static size_t with_streams(uint8_t *out, const uint8_t *file, uint64_t boff, uint64_t bend,
+			   size_t flen, const uint8_t *col, size_t clen)
+{
+	memcpy(out, file, boff);
+	uint8_t *h = out + boff;
+	memcpy(h, file + boff, 40);
+	size_t z = ZSTD_compress(h + 40, ZSTD_compressBound(clen), col, clen, 1);
+	put32(h + 4, (uint32_t)z);
+	put32(h + 32, (uint32_t)crc32(0, h + 40, (uInt)z));
+	put32(h + 36, (uint32_t)crc32(0, h, 36));
+	memcpy(h + 40 + z, file + bend, flen - bend);
+	return boff + 40 + z + flen - bend;
+}
+
+/* Malformed streams in a block whose checksums hold: truncated at every
+ * length, a byte appended, every byte changed in several ways, the stream
+ * count wrong.  The reader never crashes nor returns a record of another
+ * block wrongly; the blocks around it are read whole; a cut or a longer
+ * frame is always reported. */
+TEST(segment_columnar_malformed_streams)
+{
+	char *p = path_in_tmp("c.frs"), *q = path_in_tmp("cm.frs");
+	const uint64_t n = 60;
+	CHECK(write_segment(p, n, 900, 0) == 0);
+	size_t flen;
+	uint8_t *file = slurp(p, &flen);
+	CHECK(file);
+	/* blocks: the header length, then 40-byte headers and frames */
+	uint64_t off = get32(file + 12), boff[64], bend[64], nb = 0;
+	while (off + 40 <= flen && nb < 64) {
+		boff[nb] = off;
+		bend[nb] = off + 40 + get32(file + off + 4);
+		off = bend[nb++];
+	}
+	CHECK(nb >= 3 && !memcmp(file + boff[1], "FRB2", 4));
+	uint32_t raw_len = get32(file + boff[1] + 8);
+	uint8_t *col = malloc(raw_len + 1), *mut = malloc(raw_len + 1);
+	size_t clen = ZSTD_decompress(col, raw_len, file + bend[0] + 40, bend[1] - boff[1] - 40);
+	CHECK(!ZSTD_isError(clen) && clen <= raw_len && clen > 40);
+	uint8_t *out = malloc(flen + ZSTD_compressBound(raw_len + 1) + 64);
+	/* records of blocks 0 and 2.. (all but block 1) */
+	long want_others = 0;
+	{
+		char err[256];
+		struct fr_reader *r = fr_reader_open(p, err, sizeof(err));
+		struct fr_record rec;
+		while (r && fr_reader_next(r, &rec) > 0)
+			want_others += fr_reader_block(r)->offset != boff[1];
+		fr_reader_free(r);
+	}
+	int reported = 0, trials = 0;
+	for (size_t t = 0; t <= clen + 1 + 5 * clen; t++) {
+		size_t mlen = clen;
+		memcpy(mut, col, clen);
+		int must_report = 0;
+		if (t < clen) { /* cut */
+			mlen = t;
+			must_report = 1;
+		} else if (t == clen) {
+			continue; /* the original */
+		} else if (t == clen + 1) { /* a byte appended */
+			mut[mlen++] = 0;
+			must_report = 1;
+		} else { /* byte k changed */
+			size_t k = (t - clen - 2) / 5;
+			static const uint8_t how[5] = {0x01, 0x80, 0xff, 0x40, 0};
+			uint8_t x = how[(t - clen - 2) % 5];
+			mut[k] = x ? mut[k] ^ x : 0;
+			if (k == 0 && mut[0] != col[0])
+				must_report = 1; /* the stream count */
+		}
+		size_t olen = with_streams(out, file, boff[1], bend[1], flen, mut, mlen);
+		spit(q, out, olen);
+		char err[256];
+		struct fr_reader *r = fr_reader_open(q, err, sizeof(err));
+		CHECK(r);
+		struct fr_record rec;
+		long others = 0, mine = 0;
+		while (fr_reader_next(r, &rec) > 0) {
+			if (fr_reader_block(r)->offset == boff[1]) {
+				mine++;
+				continue; /* may differ: its bytes were changed */
+			}
+			struct fr_record want;
+			CHECK(rec.seq >= 1 && rec.seq <= n);
+			make_record(rec.seq - 1, &want);
+			CHECKF(same_record(&rec, &want), "trial %zu: wrong record in an intact block", t);
+			others++;
+		}
+		size_t nd;
+		const struct fr_damage *d = fr_reader_damage(r, &nd);
+		CHECKF(others == want_others, "trial %zu: %ld of %ld records of intact blocks", t,
+		       others, want_others);
+		if (must_report)
+			CHECKF(nd == 1 && d[0].offset == boff[1] && strstr(d[0].what, "columnar") && mine == 0,
+			       "trial %zu: not reported (%zu damage)", t, nd);
+		reported += nd > 0;
+		trials++;
+		fr_reader_free(r);
+	}
+	CHECKF(trials > 1000 && reported > (int)clen + 100, "%d trials, %d reported, %zu stream bytes", trials, reported, clen);
+	free(col);
+	free(mut);
+	free(out);
+	free(file);
+	free(p);
+	free(q);
 }
