@@ -9,7 +9,8 @@
  * becomes FIN, FIN-ACK, ACK.  UDP DATA becomes one datagram each.  The
  * ISNs are a hash of the two endpoints, so the client's and the server's
  * sockets of one connection (both recorded on one node) give the same
- * sequence numbers for the same bytes; a UDP datagram recorded by both its
+ * sequence numbers for the same bytes, one handshake, and each end's FIN
+ * at its own close (the other end may still send until it closes); a UDP datagram recorded by both its
  * sender's and its receiver's socket (same addresses and bytes, within 2 s)
  * is written once.  A connection without CONN_OPEN (open
  * before the recording) gets made-up addresses 10.254.x.y -> 10.255.0.1.
@@ -33,10 +34,12 @@
 
 struct conn {
 	struct conn *next;
+	struct conn *tnext; /* in the table by addresses (TCP, from CONN_OPEN) */
 	uint32_t node; /* interface id */
 	struct fr_connkey key;
 	struct fr_addr local, remote;
-	uint8_t udp, role, hs_done, closed, faked;
+	uint8_t udp, role, hs_done, closed, faked, in_tuples;
+	uint8_t peer_fin; /* the other end's socket closed: its FIN is out */
 	uint32_t isn_l, isn_r;
 	uint64_t end_l, end_r; /* stream bytes sent so far by local / remote */
 };
@@ -66,6 +69,7 @@ struct podct {
 struct exp {
 	struct fr_pcapng *w;
 	struct conn *conns[NB];
+	struct conn *tuples[NB];
 	struct proc *procs[NB];
 	struct podip *ips[NB];
 	struct podct *cts[NB];
@@ -115,8 +119,47 @@ static struct conn *conn_get(struct exp *x, uint32_t node, const struct fr_connk
 	return c;
 }
 
+/* The sockets of one TCP connection recorded on one node (its two ends,
+ * or two generations of one socket) share a packet flow: one handshake,
+ * each end's FIN when that end closes.  They are found by addresses. */
+static uint32_t tuple_hash(const struct conn *c)
+{
+	return (h32(&c->local, sizeof(c->local), 2166136261u) ^ h32(&c->remote, sizeof(c->remote), 2166136261u) ^
+		c->node) % NB;
+}
+
+static int same_addr(const struct fr_addr *a, const struct fr_addr *b)
+{
+	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
+}
+
+static void tuple_add(struct exp *x, struct conn *c)
+{
+	uint32_t h = tuple_hash(c);
+	c->tnext = x->tuples[h];
+	x->tuples[h] = c;
+	c->in_tuples = 1;
+}
+
+/* Another socket of c's connection: of the other end (reversed 1) or of
+ * the same end (reversed 0). */
+static struct conn *tuple_twin(struct exp *x, const struct conn *c, int reversed)
+{
+	const struct fr_addr *l = reversed ? &c->remote : &c->local, *r = reversed ? &c->local : &c->remote;
+	for (struct conn *t = x->tuples[tuple_hash(c)]; t; t = t->tnext)
+		if (t != c && t->node == c->node && same_addr(&t->local, l) && same_addr(&t->remote, r))
+			return t;
+	return NULL;
+}
+
 static void conn_drop(struct exp *x, struct conn *c)
 {
+	if (c->in_tuples)
+		for (struct conn **pp = &x->tuples[tuple_hash(c)]; *pp; pp = &(*pp)->tnext)
+			if (*pp == c) {
+				*pp = c->tnext;
+				break;
+			}
 	uint32_t h = h32(&c->key, sizeof(c->key), h32(&c->node, 4, 2166136261u)) % NB;
 	for (struct conn **pp = &x->conns[h]; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
@@ -411,9 +454,18 @@ static int on_close(struct exp *x, uint32_t node, const struct fr_conn_close *cc
 	int rc = 0;
 	if (!c->udp && c->hs_done && wanted(x, c, wall)) {
 		uint32_t fl = c->isn_l + 1 + (uint32_t)c->end_l, fr = c->isn_r + 1 + (uint32_t)c->end_r;
-		rc |= emit(x, c, wall, 1, FIN | ACK, fl, fr, NULL, 0, "close (synthesised)");
-		rc |= emit(x, c, wall, 0, FIN | ACK, fr, fl + 1, NULL, 0, "close (synthesised)");
-		rc |= emit(x, c, wall, 1, ACK, fl + 1, fr + 1, NULL, 0, "close (synthesised)");
+		struct conn *t = c->in_tuples ? tuple_twin(x, c, 1) : NULL;
+		rc |= emit(x, c, wall, 1, FIN | ACK, fl, fr + c->peer_fin, NULL, 0, "close (synthesised)");
+		if (t || c->peer_fin) {
+			/* the other end was recorded: its FIN comes (or came) with
+			 * its own close; it may still send until then */
+			rc |= emit(x, c, wall, 0, ACK, fr + c->peer_fin, fl + 1, NULL, 0, "close (synthesised)");
+			if (t)
+				t->peer_fin = 1;
+		} else {
+			rc |= emit(x, c, wall, 0, FIN | ACK, fr, fl + 1, NULL, 0, "close (synthesised)");
+			rc |= emit(x, c, wall, 1, ACK, fl + 1, fr + 1, NULL, 0, "close (synthesised)");
+		}
 	}
 	conn_drop(x, c);
 	return rc;
@@ -450,6 +502,21 @@ static int on_record(struct exp *x, uint32_t node, const struct fr_header *h, co
 		c->role = o->role;
 		c->udp = o->local.proto == 17 || o->remote.proto == 17;
 		fake_addrs(x, c, NULL);
+		if (!c->udp && !c->faked) {
+			struct conn *t = tuple_twin(x, c, 0);
+			if (t && t->key.pid == c->key.pid && t->key.fd == c->key.fd) {
+				/* a second connect() on the same socket: one flow */
+				c->hs_done = t->hs_done;
+				c->peer_fin = t->peer_fin;
+				conn_drop(x, t);
+				t = NULL;
+			}
+			if (!t)
+				t = tuple_twin(x, c, 1);
+			if (t) /* the other end (or a sharer of the socket) made the handshake */
+				c->hs_done |= t->hs_done;
+			tuple_add(x, c);
+		}
 		if (!c->udp && wanted(x, c, wall))
 			return handshake(x, c, wall);
 		return 0;

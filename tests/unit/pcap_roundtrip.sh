@@ -89,6 +89,29 @@ for cap in "$CAPS"/*/*.pcap; do
 done
 ((n)) || bad "no captures in $CAPS"
 
+# Recordings of both ends (the corpus's recorded-* cases, made by
+# flightrec-record): one TCP stream per connection, however many sockets
+# recorded it, and the client's requests survive the round trip, also when
+# the server answered and closed before the request arrived
+# (redis/recorded-server-first: redis-server in protected mode).
+for case in tests/corpus/*/recorded-*/; do
+  name=${case#tests/corpus/}
+  d=$tmp/$((n++))
+  mkdir -p "$d"
+  "$FR" export-pcap "$case" -o "$d/x.pcapng" 2>/dev/null || { bad "$name: export"; continue; }
+  ours=$("$FR" analyze -q "$case" -o "$d/a.db" && sqlite3 "$d/a.db" \
+    "select count(distinct min(local_addr||':'||local_port, remote_addr||':'||remote_port)||max(local_addr||':'||local_port, remote_addr||':'||remote_port)) from connections where transport = 'tcp'")
+  theirs=$(tshark -r "$d/x.pcapng" -T fields -e tcp.stream 2>/dev/null | grep -v '^$' | sort -u | wc -l)
+  ((ours == theirs)) || { bad "$name: $ours TCP connections, tshark sees $theirs streams"; continue; }
+  "$FR" import-pcap -q "$d/x.pcapng" -o "$d/again" && "$FR" analyze -q "$d/again" -o "$d/b.db" || { bad "$name: re-import"; continue; }
+  q="select protocol, summary from requests where side = 'client' order by 1, 2"
+  if ! cmp -s <(sqlite3 "$d/a.db" "$q") <(sqlite3 "$d/b.db" "$q"); then
+    bad "$name: the client's requests differ after the round trip"; diff <(sqlite3 "$d/a.db" "$q") <(sqlite3 "$d/b.db" "$q") | head -6
+    continue
+  fi
+  ok "$name: both ends, $theirs TCP streams, the client's $(sqlite3 "$d/a.db" "$q" | wc -l) requests re-imported"
+done
+
 # --conn and --from/--to select
 cap=$CAPS/mysql/deepflow-mysql-statement.pcap
 if [[ -f $cap ]]; then
