@@ -110,6 +110,7 @@ struct conn_key {
 };
 
 struct conn {
+	__u64 file; /* the open file: a reused fd number has another */
 	__u64 sk;
 	__u64 pos_out, pos_in;
 	__u64 calls_out, calls_in;
@@ -159,9 +160,19 @@ struct {
 	__type(value, struct fr_loss_ctr);
 } losses SEC(".maps");
 
-static __always_inline __u64 rb_flags(void)
+/* The reader is woken when the bytes waiting cross a multiple of
+ * wakeup_bytes, once per crossing.  Waking on every event above the mark
+ * (until the reader catches up) sent one inter-processor interrupt per event
+ * under load.  pending: bytes of this event not yet counted by the ring
+ * (bpf_ringbuf_output: all of them; reserve/submit: none).  A crossing
+ * missed in a race between CPUs costs latency only: the reader also polls. */
+static __always_inline __u64 rb_flags(__u64 size, __u64 pending)
 {
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (!wakeup_bytes)
+		return 0;
+	__u64 after = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + pending;
+	__u64 before = after > size ? after - size : 0;
+	if (after / wakeup_bytes != before / wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -202,17 +213,30 @@ static __always_inline int tgid_ok(__u32 tgid)
 	return 1;
 }
 
-/* The struct sock behind fd of the current process if fd is a TCP or UDP
- * socket of family inet/inet6, else NULL. */
-static __always_inline struct sock *fd_sock(__u32 fd)
+/* The open file behind fd of the current process, or NULL.  The walk to
+ * the file table uses direct loads through the task's BTF pointer (no
+ * helper call); the slot itself takes one bpf_probe_read_kernel. */
+static __always_inline struct file *fd_file(__u32 fd)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct files_struct *files = t->files;
+	if (!files)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return NULL;
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return NULL;
+	return f;
+}
+
+/* The struct sock behind file f if it is a TCP or UDP socket of family
+ * inet/inet6, else NULL. */
+static __always_inline struct sock *file_sock(struct file *f)
+{
+	if (!f)
 		return NULL;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT) != S_IFSOCK)
@@ -338,7 +362,7 @@ static __always_inline int emit_proc(__u64 id, __u32 flags)
 		n = 0;
 	e->cmdline_len = n;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, rb_flags());
+	bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
 	return 1;
 }
 
@@ -347,18 +371,27 @@ static __always_inline int port_wanted(__u16 port)
 	return bpf_map_lookup_elem(&port_filter, &port) != NULL;
 }
 
-/* The connection of (tgid, fd) whose socket is sk: the known one, or a new
- * generation announced by an OPEN event (role 0 when first seen mid-way). */
-static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct sock *sk, __u8 role,
-					     int force_new)
+/* The connection of (tgid, fd): the known one when fd still holds the
+ * same open file f, or a new generation announced by an OPEN event (role 0
+ * when first seen mid-way).  *skp: its socket (found from f when new;
+ * NULL: f is no TCP/UDP socket, and the result is NULL). */
+static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct file *f, struct sock **skp,
+					     __u8 role, int force_new)
 {
 	struct conn_key k = {.tgid = id >> 32, .fd = fd};
 	struct conn *c = bpf_map_lookup_elem(&conns, &k);
-	if (c && c->sk == (__u64)sk && !force_new)
+	if (c && c->file == (__u64)f && !force_new) {
+		*skp = (struct sock *)c->sk;
 		return c;
+	}
+	struct sock *sk = file_sock(f);
+	*skp = sk;
+	if (!sk)
+		return NULL;
 	struct fr_ev_addr l = {}, r = {};
 	sk_tuple(sk, &l, &r);
 	struct conn nc = {};
+	nc.file = (__u64)f;
 	nc.sk = (__u64)sk;
 	nc.gen = __sync_fetch_and_add(&gen_counter, 1) + 1;
 	nc.proto = l.proto;
@@ -382,7 +415,7 @@ static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct sock *sk
 	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	e->local = l;
 	e->remote = r;
-	bpf_ringbuf_submit(e, rb_flags());
+	bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
 	return c;
 }
 
@@ -458,7 +491,7 @@ static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn 
 		__builtin_memset(&d->peer, 0, sizeof(d->peer));
 	d->cap_len = cap;
 	__u64 size = sizeof(*d) + (cap & (2 * FR_EV_MAX_SNAP - 1));
-	if (bpf_ringbuf_output(&events, d, size, rb_flags()))
+	if (bpf_ringbuf_output(&events, d, size, rb_flags(size + 8, size + 8)))
 		count_loss(bytes);
 }
 
@@ -484,7 +517,7 @@ static __always_inline void do_close(__u64 id, __u32 fd)
 			e->bytes_in = c->pos_in;
 			e->calls_out = c->calls_out;
 			e->calls_in = c->calls_in;
-			bpf_ringbuf_submit(e, rb_flags());
+			bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
 		} else {
 			count_loss(0);
 		}
@@ -581,23 +614,23 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	if (in.nr == NR_accept || in.nr == NR_accept4) {
 		if (ret < 0)
 			return 0;
-		struct sock *nsk = fd_sock((__u32)ret);
-		if (nsk)
-			get_conn(id, (__u32)ret, nsk, 2, 1);
+		struct sock *nsk;
+		get_conn(id, (__u32)ret, fd_file((__u32)ret), &nsk, 2, 1);
 		return 0;
 	}
-	struct sock *sk = fd_sock(in.fd);
-	if (!sk)
+	struct file *f = fd_file(in.fd);
+	if (!f)
 		return 0;
+	struct sock *sk = NULL;
 	if (in.nr == NR_connect) {
 		if (ret == 0 || ret == -EINPROGRESS)
-			get_conn(id, in.fd, sk, 1, 1);
+			get_conn(id, in.fd, f, &sk, 1, 1);
 		return 0;
 	}
 	if (ret <= 0 || (in.flags & MSG_PEEK)) /* a peek is read again later */
 		return 0;
-	struct conn *c = get_conn(id, in.fd, sk, 0, 0);
-	if (!c)
+	struct conn *c = get_conn(id, in.fd, f, &sk, 0, 0);
+	if (!c || !sk)
 		return 0;
 	struct fr_ev_addr peer = {};
 	int udp = c->proto == IPPROTO_UDP;
