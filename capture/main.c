@@ -652,8 +652,9 @@ static void on_proc(struct recorder *r, const struct fr_ev_proc *e)
 }
 
 static struct fr_redact_state *redact_state(struct recorder *r, const struct fr_connkey *k,
-					    uint8_t dir)
+					    uint8_t dir, int *created)
 {
+	*created = 0;
 	unsigned b = (k->pid * 31u + k->fd * 7u + k->gen + dir) % NBUCKET;
 	for (struct rstate *s = r->rst[b]; s; s = s->next)
 		if (s->k.pid == k->pid && s->k.fd == k->fd && s->k.gen == k->gen && s->dir == dir)
@@ -677,6 +678,7 @@ static struct fr_redact_state *redact_state(struct recorder *r, const struct fr_
 	s->dir = dir;
 	s->next = r->rst[b];
 	r->rst[b] = s;
+	*created = 1;
 	return &s->st;
 }
 
@@ -742,8 +744,12 @@ static int on_event(void *ctx, void *data, size_t size)
 		if (r->o->redact.enabled && e->cap_len) {
 			memcpy(r->payload, e->payload, e->cap_len);
 			struct fr_redact_state fresh, *st;
+			int created = 0;
 			memset(&fresh, 0, sizeof(fresh));
-			st = (d->flags & FR_DATA_NO_POS) ? &fresh : redact_state(r, &d->conn, d->dir);
+			st = (d->flags & FR_DATA_NO_POS) ? &fresh
+							 : redact_state(r, &d->conn, d->dir, &created);
+			if (st && created && d->stream_pos == 0)
+				fr_redact_stream_start(st, r->payload, e->cap_len);
 			if (st && fr_redact(&r->o->redact, st, r->payload, e->cap_len))
 				d->flags |= FR_DATA_REDACTED;
 			pl = r->payload;

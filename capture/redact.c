@@ -289,14 +289,42 @@ static size_t resp_pass(struct fr_redact_state *st, uint8_t *p, size_t n)
 	return red;
 }
 
+static int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+
+/* "METHOD SP target SP HTTP/1.x" or "HTTP/1.x SP status", whole first
+ * line in p. */
+static int http_start(const uint8_t *p, size_t n)
+{
+	if (n >= 8 && !memcmp(p, "HTTP/1.", 7))
+		return 1;
+	size_t i = 0;
+	while (i < n && i < 24 && p[i] >= 'A' && p[i] <= 'Z')
+		i++;
+	if (i == 0 || i >= n || p[i] != ' ')
+		return 0;
+	const uint8_t *nl = memchr(p, '\n', n);
+	size_t end = nl ? (size_t)(nl - p) : 0;
+	if (end > 0 && p[end - 1] == '\r')
+		end--;
+	return end >= i + 11 && !memcmp(p + end - 9, " HTTP/1.", 8) && is_digit(p[end - 1]);
+}
+
+void fr_redact_stream_start(struct fr_redact_state *st, const uint8_t *p, size_t n)
+{
+	if (n >= 2 && (p[0] == '*' || p[0] == '$') && is_digit(p[1]))
+		st->only = FR_REDACT_ONLY_RESP;
+	else if (http_start(p, n))
+		st->only = FR_REDACT_ONLY_HTTP;
+}
+
 size_t fr_redact(const struct fr_redact *r, struct fr_redact_state *st, uint8_t *p, size_t n)
 {
 	size_t red = 0;
 	if (!r->enabled)
 		return 0;
-	if (r->n_headers)
+	if (r->n_headers && st->only != FR_REDACT_ONLY_RESP)
 		red += http_pass(r, st, p, n);
-	if (r->redis)
+	if (r->redis && st->only != FR_REDACT_ONLY_HTTP)
 		red += resp_pass(st, p, n);
 	return red;
 }
