@@ -28,6 +28,9 @@ const volatile __u8 filter_ports = 0;
 /* Wake the reader only once this much is waiting (it also polls): one
  * wakeup per event would cost the traced processes dearly. */
 const volatile __u64 wakeup_bytes = 0;
+/* The kernel has bpf_loop (5.17+): without it a close_range or an exit
+ * looks at the first FALLBACK_SCAN_FDS fds of the range only. */
+const volatile __u8 has_loop = 0;
 
 /* Written by user space at run time (mmap'd .bss). */
 __u64 loss_epoch_ns = 0;
@@ -56,6 +59,10 @@ __u32 gen_counter = 0;
 #define NR_sendmsg 46
 #define NR_recvmsg 47
 #define NR_accept4 288
+#define NR_close_range 436
+#define CLOSE_RANGE_CLOEXEC 4
+#define MAX_SCAN_FDS 65536 /* fds looked at on exit and close_range, at most */
+#define FALLBACK_SCAN_FDS 64
 #define NR_recvmmsg 299
 #define NR_sendmmsg 307
 
@@ -374,13 +381,14 @@ static __always_inline int port_wanted(__u16 port)
 /* The connection of (tgid, fd): the known one when fd still holds the
  * same open file f, or a new generation announced by an OPEN event (role 0
  * when first seen mid-way).  *skp: its socket (found from f when new;
- * NULL: f is no TCP/UDP socket, and the result is NULL). */
+ * NULL: f is no TCP/UDP socket, and the result is NULL).  force_new: 1
+ * always a new generation, 2 unless the same TCP socket. */
 static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct file *f, struct sock **skp,
 					     __u8 role, int force_new)
 {
 	struct conn_key k = {.tgid = id >> 32, .fd = fd};
 	struct conn *c = bpf_map_lookup_elem(&conns, &k);
-	if (c && c->file == (__u64)f && !force_new) {
+	if (c && c->file == (__u64)f && (!force_new || (force_new == 2 && c->proto == IPPROTO_TCP))) {
 		*skp = (struct sock *)c->sk;
 		return c;
 	}
@@ -525,6 +533,68 @@ static __always_inline void do_close(__u64 id, __u32 fd)
 	bpf_map_delete_elem(&conns, &k);
 }
 
+/* Closes of many fds at once: close_range(2), and the exit of a process
+ * (its last thread: the kernel closes its files right after the
+ * sched_process_exit tracepoint).  bpf_loop (5.17+) keeps the verifier's
+ * work independent of the count; older kernels get a short bounded loop
+ * (the branch not taken is dead code to the verifier: has_loop is
+ * constant). */
+struct scan {
+	__u64 id;
+	__u32 first;
+	__u32 only_open; /* look only at fds open in the bitmap */
+	unsigned long *open_fds;
+	unsigned long word;
+};
+
+static long scan_fd(__u64 i, void *arg)
+{
+	struct scan *s = arg;
+	__u32 fd = s->first + (__u32)i;
+	if (s->only_open) {
+		if ((fd & 63) == 0 || i == 0) {
+			s->word = 0;
+			bpf_probe_read_kernel(&s->word, sizeof(s->word), &s->open_fds[fd / 64]);
+		}
+		if (!(s->word >> (fd & 63) & 1))
+			return 0;
+	}
+	do_close(s->id, fd);
+	return 0;
+}
+
+static __always_inline void scan_close(__u64 id, __u32 first, __u32 last, int only_open)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct files_struct *files = t->files;
+	if (!files)
+		return;
+	struct fdtable *fdt = files->fdt;
+	if (!fdt)
+		return;
+	__u32 max = fdt->max_fds;
+	if (max == 0 || first >= max)
+		return;
+	if (last >= max)
+		last = max - 1;
+	if (last < first)
+		return;
+	__u32 n = last - first + 1;
+	if (n > MAX_SCAN_FDS)
+		n = MAX_SCAN_FDS;
+	struct scan s = {.id = id, .first = first, .only_open = only_open,
+			 .open_fds = fdt->open_fds};
+	if (has_loop) {
+		bpf_loop(n, scan_fd, &s, 0);
+		return;
+	}
+	for (__u32 i = 0; i < FALLBACK_SCAN_FDS; i++) {
+		if (i >= n)
+			break;
+		scan_fd(i, &s);
+	}
+}
+
 static __always_inline void do_mmsg(__u64 id, __u64 ts, struct args *in, struct conn *c, struct sock *sk,
 				    __u32 nmsg, __u8 dir)
 {
@@ -588,14 +658,15 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_sendfile:
 	case NR_connect: case NR_accept: case NR_sendto: case NR_recvfrom:
 	case NR_sendmsg: case NR_recvmsg: case NR_accept4: case NR_recvmmsg:
-	case NR_sendmmsg: case NR_close:
+	case NR_sendmmsg: case NR_close: case NR_close_range:
 		break;
 	default:
 		return 0;
 	}
 	if (ret < 0 && !(nr == NR_connect && ret == -EINPROGRESS))
 		return 0; /* failed calls (EAGAIN, ...) move nothing */
-	if (ret == 0 && nr != NR_connect && nr != NR_close && nr != NR_accept && nr != NR_accept4)
+	if (ret == 0 && nr != NR_connect && nr != NR_close && nr != NR_close_range && nr != NR_accept &&
+	    nr != NR_accept4)
 		return 0; /* end of stream, or nothing sent */
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tgid_ok(id >> 32))
@@ -611,6 +682,12 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 		do_close(id, in.fd);
 		return 0;
 	}
+	if (nr == NR_close_range) {
+		/* the fds are closed by now; CLOEXEC only marks them */
+		if (!(regs->dx & CLOSE_RANGE_CLOEXEC))
+			scan_close(id, (__u32)regs->di, (__u32)regs->si, 0);
+		return 0;
+	}
 	if (in.nr == NR_accept || in.nr == NR_accept4) {
 		if (ret < 0)
 			return 0;
@@ -624,7 +701,10 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	struct sock *sk = NULL;
 	if (in.nr == NR_connect) {
 		if (ret == 0 || ret == -EINPROGRESS)
-			get_conn(id, in.fd, f, &sk, 1, 1);
+			/* 2: a TCP socket's second connect (non-blocking: the
+			 * one that finds it connected) is the same connection;
+			 * a UDP socket connects anew to each peer */
+			get_conn(id, in.fd, f, &sk, 1, 2);
 		return 0;
 	}
 	if (ret <= 0 || (in.flags & MSG_PEEK)) /* a peek is read again later */
@@ -706,5 +786,24 @@ int BPF_PROG(fr_exec, struct task_struct *p, pid_t old_pid, void *bprm)
 	if (!bpf_map_lookup_elem(&seen, &tgid) || !tgid_ok(tgid))
 		return 0;
 	emit_proc(id, FR_PROC_EXEC);
+	return 0;
+}
+
+/* The exit of a process's last thread closes its files without a close
+ * call: each of its connections gets its CLOSE here, at the exit time.
+ * (A killed client otherwise looked like a connection still open at the
+ * end of the recording.)  Processes never announced made no connection. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(fr_exit, struct task_struct *p)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (!bpf_map_lookup_elem(&seen, &tgid))
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (BPF_CORE_READ(t, signal, live.counter) != 0)
+		return 0; /* other threads still run */
+	scan_close(id, 0, ~0u, 1);
+	bpf_map_delete_elem(&seen, &tgid); /* a new process with this pid is announced anew */
 	return 0;
 }

@@ -1266,8 +1266,8 @@ static int check_environment(const struct opts *o)
 	uname(&u);
 	int maj = 0, min = 0;
 	sscanf(u.release, "%d.%d", &maj, &min);
-	if (maj < 5 || (maj == 5 && min < 8)) {
-		logmsg("kernel %s is too old: needs 5.8 or later (BPF ring buffer, BTF tracepoints)",
+	if (maj < 5 || (maj == 5 && min < 11)) {
+		logmsg("kernel %s is too old: needs 5.11 or later (BPF ring buffer, BTF tracepoints, task storage)",
 		       u.release);
 		return -1;
 	}
@@ -1393,6 +1393,8 @@ int main(int argc, char **argv)
 	r.skel->rodata->filter_cgroups = o.n_cgroups > 0;
 	r.skel->rodata->filter_ports = o.n_ports > 0;
 	r.skel->rodata->wakeup_bytes = o.ringbuf / 16;
+	r.skel->rodata->has_loop =
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACING, BPF_FUNC_loop, NULL) == 1;
 	bpf_map__set_max_entries(r.skel->maps.events, (__u32)o.ringbuf);
 	bpf_map__set_max_entries(r.skel->maps.scratch, (__u32)r.ncpu);
 	int err = flightrec_bpf__load(r.skel);
