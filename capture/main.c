@@ -742,17 +742,16 @@ static int on_event(void *ctx, void *data, size_t size)
 		conv_addr(&d->peer, &e->peer);
 		const uint8_t *pl = e->payload;
 		if (r->o->redact.enabled && e->cap_len) {
-			memcpy(r->payload, e->payload, e->cap_len);
+			/* scanned in the ring buffer; copied only to overwrite */
 			struct fr_redact_state fresh, *st;
 			int created = 0;
 			memset(&fresh, 0, sizeof(fresh));
 			st = (d->flags & FR_DATA_NO_POS) ? &fresh
 							 : redact_state(r, &d->conn, d->dir, &created);
 			if (st && created && d->stream_pos == 0)
-				fr_redact_stream_start(st, r->payload, e->cap_len);
-			if (st && fr_redact(&r->o->redact, st, r->payload, e->cap_len))
+				fr_redact_stream_start(st, e->payload, e->cap_len);
+			if (st && fr_redact_copy(&r->o->redact, st, e->payload, e->cap_len, r->payload, &pl))
 				d->flags |= FR_DATA_REDACTED;
-			pl = r->payload;
 		}
 		d->payload = (struct fr_span){pl, e->cap_len};
 		r->n_data++;

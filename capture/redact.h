@@ -51,6 +51,12 @@ int fr_redact_add_header(struct fr_redact *r, const char *name);
 /* Overwrites secrets in p[0..n) in place, continuing from *st.  Returns the
  * number of bytes overwritten. */
 size_t fr_redact(const struct fr_redact *r, struct fr_redact_state *st, uint8_t *p, size_t n);
+/* The same on bytes that cannot be written (the kernel's ring buffer):
+ * when a secret is found, src[0..n) is copied into buf (n bytes) and
+ * redacted there, and *out is buf; else buf is untouched and *out is src.
+ * Returns the number of bytes overwritten; st advances as with fr_redact. */
+size_t fr_redact_copy(const struct fr_redact *r, struct fr_redact_state *st, const uint8_t *src,
+		      size_t n, uint8_t *buf, const uint8_t **out);
 /* Looks at the first bytes of a stream (p[0] is its byte 0; st is
  * zeroed): a stream that starts with an HTTP/1 request line or status line
  * is scanned for HTTP headers only from then on, one that starts with a

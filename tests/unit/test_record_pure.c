@@ -120,6 +120,34 @@ TEST(redact_redis_auth_any_split)
 			  "*3\r\n$3\r\nSET\r\n$4\r\nAUTH\r\n$2\r\nxy\r\n"));
 }
 
+/* fr_redact_copy gives fr_redact's bytes and state, and copies only
+ * chunks that hold a secret. */
+TEST(redact_copy_same_as_in_place)
+{
+	struct fr_redact r;
+	struct fr_redact_state a, b;
+	fr_redact_init(&r);
+	const char *in = "GET / HTTP/1.1\r\nHost: x\r\nCookie: s=1\r\n\r\n*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\nbody\n";
+	size_t n = strlen(in);
+	for (size_t split = 1; split <= n; split++) {
+		char inplace[128], buf[128];
+		memcpy(inplace, in, n);
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		for (size_t off = 0; off < n; off += split) {
+			size_t k = n - off < split ? n - off : split;
+			size_t ra = fr_redact(&r, &a, (uint8_t *)inplace + off, k);
+			const uint8_t *out;
+			memset(buf, 0, sizeof(buf));
+			size_t rb = fr_redact_copy(&r, &b, (const uint8_t *)in + off, k, (uint8_t *)buf, &out);
+			CHECK(ra == rb);
+			CHECK(out == (rb ? (const uint8_t *)buf : (const uint8_t *)in + off));
+			CHECK(!memcmp(out, inplace + off, k));
+			CHECK(!memcmp(&a, &b, sizeof(a)));
+		}
+	}
+}
+
 /* A stream that starts as HTTP/1 is scanned for headers only, one that
  * starts as RESP for AUTH only; anything else by both. */
 TEST(redact_stream_start_picks_the_scanner)
