@@ -454,9 +454,11 @@ static __always_inline void data_hdr(struct fr_ev_data *d, __u64 id, __u64 ts, _
 				     const struct conn *c, __u8 dir, __u8 sys, __u32 bytes, __u64 pos,
 				     __u32 cap, const struct fr_ev_addr *peer)
 {
-	fill_hdr(&d->h, FR_EV_DATA, id);
-	if (ts && ts <= d->h.ts)
-		d->h.ts = ts;
+	d->h.type = FR_EV_DATA;
+	d->h.version = FR_ABI_VERSION;
+	d->h.ts = ts ? ts : bpf_ktime_get_ns(); /* the entry time of a send: no second clock read */
+	d->h.pid = id >> 32;
+	d->h.tid = (__u32)id;
 	d->fd = fd;
 	d->gen = c->gen;
 	d->dir = dir;
