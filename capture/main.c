@@ -104,6 +104,8 @@ struct recorder {
 	struct fr_writer *w;
 	char cur_path[PATH_MAX];
 	uint64_t seg_index, seg_open_ns, good_bytes, seg_start_bytes, seq;
+	uint64_t ring_bytes, ring_cur_bytes; /* at the last directory scan: all, current */
+	int ring_scanned;
 	char node[256], boot_id[64], kernel[128], filters[512], redaction[512];
 	struct fr_kube *kube;     /* --pods/--services or the API */
 	struct fr_kube *fallback; /* pods found in the node's files */
@@ -195,10 +197,18 @@ static uint32_t block_bytes(const struct opts *o)
 	return (uint32_t)b;
 }
 
+/* After each block.  The ring's size is known from the last scan of the
+ * directory plus what the current segment grew since (closed segments do
+ * not grow; a new segment scans): the directory is scanned again only when
+ * that could pass --ring-size, not at every block (hundreds per second
+ * under load; --ring-age is enforced by the scan every second). */
 static void on_block(void *arg, uint64_t file_bytes)
 {
 	struct recorder *r = arg;
 	r->good_bytes = file_bytes;
+	uint64_t grown = file_bytes > r->ring_cur_bytes ? file_bytes - r->ring_cur_bytes : 0;
+	if (r->ring_scanned && r->ring_bytes + grown + headroom_bytes(r) <= r->o->ring_size)
+		return;
 	enforce_ring(r, headroom_bytes(r));
 }
 
@@ -255,6 +265,7 @@ static void enforce_ring(struct recorder *r, uint64_t headroom)
 	time_t *mt = calloc((size_t)n + 1, sizeof(*mt));
 	if (!sz || !mt)
 		goto out;
+	uint64_t cur = 0;
 	for (int i = 0; i < n; i++) {
 		char p[PATH_MAX];
 		struct stat st;
@@ -263,6 +274,8 @@ static void enforce_ring(struct recorder *r, uint64_t headroom)
 			sz[i] = (uint64_t)st.st_size;
 			mt[i] = st.st_mtime;
 		}
+		if (!strcmp(p, r->cur_path))
+			cur = sz[i];
 		total += sz[i];
 	}
 	time_t now = time(NULL);
@@ -281,6 +294,9 @@ static void enforce_ring(struct recorder *r, uint64_t headroom)
 				logmsg("ring: deleted %s", v[i]);
 		}
 	}
+	r->ring_bytes = total;
+	r->ring_cur_bytes = cur;
+	r->ring_scanned = 1;
 out:
 	free(sz);
 	free(mt);
