@@ -472,47 +472,15 @@ static __always_inline void data_hdr(struct fr_ev_data *d, __u64 id, __u64 ts, _
 	d->cap_len = cap;
 }
 
-/* A DATA event of one user buffer is built in the ring buffer itself: the
- * reservation (whose size must be a constant) is the smallest of these
- * payload classes that holds the bytes, steps of 1.5x at most, so a record
- * wastes under a third of its ring space and the payload is copied once
- * (with per-CPU scratch and bpf_ringbuf_output it was copied twice).  The
- * reader trusts cap_len, not the record size.  Returns 0 if reserved. */
-#define DATA_CLASSES(X)                                                                            \
-	X(128) X(192) X(256) X(384) X(512) X(768) X(1024) X(1536) X(2048) X(3072) X(4096) X(6144)  \
-	X(8192) X(12288) X(16384) X(24576) X(32768) X(49152) X(65536)
-
-static __always_inline int emit_direct(__u64 id, __u64 ts, __u32 fd, const struct conn *c, __u8 dir,
-				       __u8 sys, __u32 bytes, __u64 pos, const void *src, __u32 want,
-				       const struct fr_ev_addr *peer)
-{
-	struct fr_ev_data *d = NULL;
-	__u32 cap = 0;
-	__u64 size = 0;
-#define TRY_CLASS(C)                                                                               \
-	if (!d && want <= (C)) {                                                                   \
-		size = sizeof(*d) + (C);                                                           \
-		d = bpf_ringbuf_reserve(&events, sizeof(*d) + (C), 0);                            \
-		if (!d)                                                                            \
-			return -1;                                                                 \
-		if (!bpf_probe_read_user(d->payload, want, src))                                   \
-			cap = want;                                                                \
-	}
-	DATA_CLASSES(TRY_CLASS)
-#undef TRY_CLASS
-	if (!d)
-		return -1;
-	data_hdr(d, id, ts, fd, c, dir, sys, bytes, pos, cap, peer);
-	bpf_ringbuf_submit(d, rb_flags(size + 8, 0));
-	return 0;
-}
-
 /* One DATA event: bytes moved by the call; src is a buffer (niov == 0) or
  * an iovec array of niov entries (NULL: count only).  ts: when the call
  * entered (egress), or 0 for now (ingress: when the bytes arrived).
- * Vectored calls are gathered in the per-CPU scratch and copied with
- * bpf_ringbuf_output (their bounds cannot be proven against a reservation
- * of the exact class). */
+ * The event is built in the per-CPU scratch and copied with
+ * bpf_ringbuf_output.  (Reading the payload straight into a ring
+ * reservation saves that copy, but holds the record busy for the whole
+ * user-memory read: the reader then kept finding a busy record at the head
+ * and polled again at once instead of sleeping, which cost it more than
+ * the copy saved on the nginx bench.) */
 static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
 				      __u32 bytes, const void *src, __u64 niov,
 				      const struct fr_ev_addr *peer)
@@ -532,11 +500,6 @@ static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn 
 	__u32 want = bytes < snaplen ? bytes : snaplen;
 	if (want > FR_EV_MAX_SNAP)
 		want = FR_EV_MAX_SNAP;
-	if (src && !niov && want) {
-		if (emit_direct(id, ts, fd, c, dir, sys, bytes, pos, src, want, peer))
-			count_loss(bytes);
-		return;
-	}
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!s)
@@ -545,6 +508,8 @@ static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn 
 	__u8 *buf = s->raw + sizeof(struct fr_ev_data);
 	if (src && niov)
 		cap = copy_iov(buf, src, niov, want);
+	else if (src && want && !bpf_probe_read_user(buf, want, src))
+		cap = want;
 	struct fr_ev_data *d = (struct fr_ev_data *)s->raw;
 	data_hdr(d, id, ts, fd, c, dir, sys, bytes, pos, cap, peer);
 	__u64 size = sizeof(*d) + (cap & (2 * FR_EV_MAX_SNAP - 1));
