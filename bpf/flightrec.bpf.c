@@ -28,6 +28,9 @@ const volatile __u8 filter_ports = 0;
 /* Wake the reader only once this much is waiting (it also polls): one
  * wakeup per event would cost the traced processes dearly. */
 const volatile __u64 wakeup_bytes = 0;
+/* The kernel has bpf_loop (5.17+): without it a close_range or an exit
+ * looks at the first FALLBACK_SCAN_FDS fds of the range only. */
+const volatile __u8 has_loop = 0;
 
 /* Written by user space at run time (mmap'd .bss). */
 __u64 loss_epoch_ns = 0;
@@ -56,6 +59,10 @@ __u32 gen_counter = 0;
 #define NR_sendmsg 46
 #define NR_recvmsg 47
 #define NR_accept4 288
+#define NR_close_range 436
+#define CLOSE_RANGE_CLOEXEC 4
+#define MAX_SCAN_FDS 65536 /* fds looked at on exit and close_range, at most */
+#define FALLBACK_SCAN_FDS 64
 #define NR_recvmmsg 299
 #define NR_sendmmsg 307
 
@@ -110,6 +117,7 @@ struct conn_key {
 };
 
 struct conn {
+	__u64 file; /* the open file: a reused fd number has another */
 	__u64 sk;
 	__u64 pos_out, pos_in;
 	__u64 calls_out, calls_in;
@@ -159,9 +167,19 @@ struct {
 	__type(value, struct fr_loss_ctr);
 } losses SEC(".maps");
 
-static __always_inline __u64 rb_flags(void)
+/* The reader is woken when the bytes waiting cross a multiple of
+ * wakeup_bytes, once per crossing.  Waking on every event above the mark
+ * (until the reader catches up) sent one inter-processor interrupt per event
+ * under load.  pending: bytes of this event not yet counted by the ring
+ * (bpf_ringbuf_output: all of them; reserve/submit: none).  A crossing
+ * missed in a race between CPUs costs latency only: the reader also polls. */
+static __always_inline __u64 rb_flags(__u64 size, __u64 pending)
 {
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+	if (!wakeup_bytes)
+		return 0;
+	__u64 after = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + pending;
+	__u64 before = after > size ? after - size : 0;
+	if (after / wakeup_bytes != before / wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
 	return BPF_RB_NO_WAKEUP;
 }
@@ -202,17 +220,30 @@ static __always_inline int tgid_ok(__u32 tgid)
 	return 1;
 }
 
-/* The struct sock behind fd of the current process if fd is a TCP or UDP
- * socket of family inet/inet6, else NULL. */
-static __always_inline struct sock *fd_sock(__u32 fd)
+/* The open file behind fd of the current process, or NULL.  The walk to
+ * the file table uses direct loads through the task's BTF pointer (no
+ * helper call); the slot itself takes one bpf_probe_read_kernel. */
+static __always_inline struct file *fd_file(__u32 fd)
 {
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(t, files, fdt);
-	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct files_struct *files = t->files;
+	if (!files)
 		return NULL;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct fdtable *fdt = files->fdt;
+	if (!fdt || fd >= fdt->max_fds)
+		return NULL;
+	struct file **fds = fdt->fd;
 	struct file *f = NULL;
-	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]) || !f)
+	if (bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]))
+		return NULL;
+	return f;
+}
+
+/* The struct sock behind file f if it is a TCP or UDP socket of family
+ * inet/inet6, else NULL. */
+static __always_inline struct sock *file_sock(struct file *f)
+{
+	if (!f)
 		return NULL;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT) != S_IFSOCK)
@@ -338,7 +369,7 @@ static __always_inline int emit_proc(__u64 id, __u32 flags)
 		n = 0;
 	e->cmdline_len = n;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, rb_flags());
+	bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
 	return 1;
 }
 
@@ -347,18 +378,27 @@ static __always_inline int port_wanted(__u16 port)
 	return bpf_map_lookup_elem(&port_filter, &port) != NULL;
 }
 
-/* The connection of (tgid, fd) whose socket is sk: the known one, or a new
- * generation announced by an OPEN event (role 0 when first seen mid-way). */
-static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct sock *sk, __u8 role,
-					     int force_new)
+/* The connection of (tgid, fd): the known one when fd still holds the
+ * same open file f, or a new generation announced by an OPEN event (role 0
+ * when first seen mid-way).  *skp: its socket (found from f when new;
+ * NULL: f is no TCP/UDP socket, and the result is NULL). */
+static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct file *f, struct sock **skp,
+					     __u8 role, int force_new)
 {
 	struct conn_key k = {.tgid = id >> 32, .fd = fd};
 	struct conn *c = bpf_map_lookup_elem(&conns, &k);
-	if (c && c->sk == (__u64)sk && !force_new)
+	if (c && c->file == (__u64)f && !force_new) {
+		*skp = (struct sock *)c->sk;
 		return c;
+	}
+	struct sock *sk = file_sock(f);
+	*skp = sk;
+	if (!sk)
+		return NULL;
 	struct fr_ev_addr l = {}, r = {};
 	sk_tuple(sk, &l, &r);
 	struct conn nc = {};
+	nc.file = (__u64)f;
 	nc.sk = (__u64)sk;
 	nc.gen = __sync_fetch_and_add(&gen_counter, 1) + 1;
 	nc.proto = l.proto;
@@ -382,7 +422,7 @@ static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct sock *sk
 	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	e->local = l;
 	e->remote = r;
-	bpf_ringbuf_submit(e, rb_flags());
+	bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
 	return c;
 }
 
@@ -409,9 +449,38 @@ static __always_inline __u32 copy_iov(__u8 *dst, const struct iovec *iov, __u64 
 	return off;
 }
 
+static __always_inline void data_hdr(struct fr_ev_data *d, __u64 id, __u64 ts, __u32 fd,
+				     const struct conn *c, __u8 dir, __u8 sys, __u32 bytes, __u64 pos,
+				     __u32 cap, const struct fr_ev_addr *peer)
+{
+	d->h.type = FR_EV_DATA;
+	d->h.version = FR_ABI_VERSION;
+	d->h.ts = ts ? ts : bpf_ktime_get_ns(); /* the entry time of a send: no second clock read */
+	d->h.pid = id >> 32;
+	d->h.tid = (__u32)id;
+	d->fd = fd;
+	d->gen = c->gen;
+	d->dir = dir;
+	d->syscall = sys;
+	d->flags = (cap < bytes ? F_TRUNCATED : 0) | (c->proto == IPPROTO_UDP ? F_NO_POS : 0);
+	d->orig_len = bytes;
+	d->stream_pos = pos;
+	if (peer)
+		d->peer = *peer;
+	else
+		__builtin_memset(&d->peer, 0, sizeof(d->peer));
+	d->cap_len = cap;
+}
+
 /* One DATA event: bytes moved by the call; src is a buffer (niov == 0) or
  * an iovec array of niov entries (NULL: count only).  ts: when the call
- * entered (egress), or 0 for now (ingress: when the bytes arrived). */
+ * entered (egress), or 0 for now (ingress: when the bytes arrived).
+ * The event is built in the per-CPU scratch and copied with
+ * bpf_ringbuf_output.  (Reading the payload straight into a ring
+ * reservation saves that copy, but holds the record busy for the whole
+ * user-memory read: the reader then kept finding a busy record at the head
+ * and polled again at once instead of sleeping, which cost it more than
+ * the copy saved on the nginx bench.) */
 static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
 				      __u32 bytes, const void *src, __u64 niov,
 				      const struct fr_ev_addr *peer)
@@ -428,13 +497,13 @@ static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn 
 		pos = __sync_fetch_and_add(&c->pos_out, bytes);
 		__sync_fetch_and_add(&c->calls_out, 1);
 	}
+	__u32 want = bytes < snaplen ? bytes : snaplen;
+	if (want > FR_EV_MAX_SNAP)
+		want = FR_EV_MAX_SNAP;
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!s)
 		return;
-	__u32 want = bytes < snaplen ? bytes : snaplen;
-	if (want > FR_EV_MAX_SNAP)
-		want = FR_EV_MAX_SNAP;
 	__u32 cap = 0;
 	__u8 *buf = s->raw + sizeof(struct fr_ev_data);
 	if (src && niov)
@@ -442,23 +511,9 @@ static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn 
 	else if (src && want && !bpf_probe_read_user(buf, want, src))
 		cap = want;
 	struct fr_ev_data *d = (struct fr_ev_data *)s->raw;
-	fill_hdr(&d->h, FR_EV_DATA, id);
-	if (ts && ts <= d->h.ts)
-		d->h.ts = ts;
-	d->fd = fd;
-	d->gen = c->gen;
-	d->dir = dir;
-	d->syscall = sys;
-	d->flags = (cap < bytes ? F_TRUNCATED : 0) | (c->proto == IPPROTO_UDP ? F_NO_POS : 0);
-	d->orig_len = bytes;
-	d->stream_pos = pos;
-	if (peer)
-		d->peer = *peer;
-	else
-		__builtin_memset(&d->peer, 0, sizeof(d->peer));
-	d->cap_len = cap;
+	data_hdr(d, id, ts, fd, c, dir, sys, bytes, pos, cap, peer);
 	__u64 size = sizeof(*d) + (cap & (2 * FR_EV_MAX_SNAP - 1));
-	if (bpf_ringbuf_output(&events, d, size, rb_flags()))
+	if (bpf_ringbuf_output(&events, d, size, rb_flags(size + 8, size + 8)))
 		count_loss(bytes);
 }
 
@@ -484,12 +539,74 @@ static __always_inline void do_close(__u64 id, __u32 fd)
 			e->bytes_in = c->pos_in;
 			e->calls_out = c->calls_out;
 			e->calls_in = c->calls_in;
-			bpf_ringbuf_submit(e, rb_flags());
+			bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
 		} else {
 			count_loss(0);
 		}
 	}
 	bpf_map_delete_elem(&conns, &k);
+}
+
+/* Closes of many fds at once: close_range(2), and the exit of a process
+ * (its last thread: the kernel closes its files right after the
+ * sched_process_exit tracepoint).  bpf_loop (5.17+) keeps the verifier's
+ * work independent of the count; older kernels get a short bounded loop
+ * (the branch not taken is dead code to the verifier: has_loop is
+ * constant). */
+struct scan {
+	__u64 id;
+	__u32 first;
+	__u32 only_open; /* look only at fds open in the bitmap */
+	unsigned long *open_fds;
+	unsigned long word;
+};
+
+static long scan_fd(__u64 i, void *arg)
+{
+	struct scan *s = arg;
+	__u32 fd = s->first + (__u32)i;
+	if (s->only_open) {
+		if ((fd & 63) == 0 || i == 0) {
+			s->word = 0;
+			bpf_probe_read_kernel(&s->word, sizeof(s->word), &s->open_fds[fd / 64]);
+		}
+		if (!(s->word >> (fd & 63) & 1))
+			return 0;
+	}
+	do_close(s->id, fd);
+	return 0;
+}
+
+static __always_inline void scan_close(__u64 id, __u32 first, __u32 last, int only_open)
+{
+	struct task_struct *t = bpf_get_current_task_btf();
+	struct files_struct *files = t->files;
+	if (!files)
+		return;
+	struct fdtable *fdt = files->fdt;
+	if (!fdt)
+		return;
+	__u32 max = fdt->max_fds;
+	if (max == 0 || first >= max)
+		return;
+	if (last >= max)
+		last = max - 1;
+	if (last < first)
+		return;
+	__u32 n = last - first + 1;
+	if (n > MAX_SCAN_FDS)
+		n = MAX_SCAN_FDS;
+	struct scan s = {.id = id, .first = first, .only_open = only_open,
+			 .open_fds = fdt->open_fds};
+	if (has_loop) {
+		bpf_loop(n, scan_fd, &s, 0);
+		return;
+	}
+	for (__u32 i = 0; i < FALLBACK_SCAN_FDS; i++) {
+		if (i >= n)
+			break;
+		scan_fd(i, &s);
+	}
 }
 
 static __always_inline void do_mmsg(__u64 id, __u64 ts, struct args *in, struct conn *c, struct sock *sk,
@@ -555,14 +672,15 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_sendfile:
 	case NR_connect: case NR_accept: case NR_sendto: case NR_recvfrom:
 	case NR_sendmsg: case NR_recvmsg: case NR_accept4: case NR_recvmmsg:
-	case NR_sendmmsg: case NR_close:
+	case NR_sendmmsg: case NR_close: case NR_close_range:
 		break;
 	default:
 		return 0;
 	}
 	if (ret < 0 && !(nr == NR_connect && ret == -EINPROGRESS))
 		return 0; /* failed calls (EAGAIN, ...) move nothing */
-	if (ret == 0 && nr != NR_connect && nr != NR_close && nr != NR_accept && nr != NR_accept4)
+	if (ret == 0 && nr != NR_connect && nr != NR_close && nr != NR_close_range && nr != NR_accept &&
+	    nr != NR_accept4)
 		return 0; /* end of stream, or nothing sent */
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tgid_ok(id >> 32))
@@ -578,26 +696,32 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 		do_close(id, in.fd);
 		return 0;
 	}
+	if (nr == NR_close_range) {
+		/* the fds are closed by now; CLOEXEC only marks them */
+		if (!(regs->dx & CLOSE_RANGE_CLOEXEC))
+			scan_close(id, (__u32)regs->di, (__u32)regs->si, 0);
+		return 0;
+	}
 	if (in.nr == NR_accept || in.nr == NR_accept4) {
 		if (ret < 0)
 			return 0;
-		struct sock *nsk = fd_sock((__u32)ret);
-		if (nsk)
-			get_conn(id, (__u32)ret, nsk, 2, 1);
+		struct sock *nsk;
+		get_conn(id, (__u32)ret, fd_file((__u32)ret), &nsk, 2, 1);
 		return 0;
 	}
-	struct sock *sk = fd_sock(in.fd);
-	if (!sk)
+	struct file *f = fd_file(in.fd);
+	if (!f)
 		return 0;
+	struct sock *sk = NULL;
 	if (in.nr == NR_connect) {
 		if (ret == 0 || ret == -EINPROGRESS)
-			get_conn(id, in.fd, sk, 1, 1);
+			get_conn(id, in.fd, f, &sk, 1, 1);
 		return 0;
 	}
 	if (ret <= 0 || (in.flags & MSG_PEEK)) /* a peek is read again later */
 		return 0;
-	struct conn *c = get_conn(id, in.fd, sk, 0, 0);
-	if (!c)
+	struct conn *c = get_conn(id, in.fd, f, &sk, 0, 0);
+	if (!c || !sk)
 		return 0;
 	struct fr_ev_addr peer = {};
 	int udp = c->proto == IPPROTO_UDP;
@@ -673,5 +797,24 @@ int BPF_PROG(fr_exec, struct task_struct *p, pid_t old_pid, void *bprm)
 	if (!bpf_map_lookup_elem(&seen, &tgid) || !tgid_ok(tgid))
 		return 0;
 	emit_proc(id, FR_PROC_EXEC);
+	return 0;
+}
+
+/* The exit of a process's last thread closes its files without a close
+ * call: each of its connections gets its CLOSE here, at the exit time.
+ * (A killed client otherwise looked like a connection still open at the
+ * end of the recording.)  Processes never announced made no connection. */
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(fr_exit, struct task_struct *p)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (!bpf_map_lookup_elem(&seen, &tgid))
+		return 0;
+	struct task_struct *t = bpf_get_current_task_btf();
+	if (BPF_CORE_READ(t, signal, live.counter) != 0)
+		return 0; /* other threads still run */
+	scan_close(id, 0, ~0u, 1);
+	bpf_map_delete_elem(&seen, &tgid); /* a new process with this pid is announced anew */
 	return 0;
 }

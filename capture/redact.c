@@ -81,17 +81,17 @@ static int secret_header(const struct fr_redact *r, const struct fr_redact_state
 	return 0;
 }
 
-static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, uint8_t *c)
+static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, uint8_t c)
 {
 	switch (st->h_mode) {
 	case H_NAME:
-		if (*c == ':') {
+		if (c == ':') {
 			st->h_mode = st->h_len && secret_header(r, st) ? H_OWS : H_SKIP;
-		} else if (*c == '\n') {
+		} else if (c == '\n') {
 			st->h_len = 0;
-		} else if (is_tchar(*c) && st->h_len < r->max_len) {
+		} else if (is_tchar(c) && st->h_len < r->max_len) {
 			st->h_cand = match_byte(r, st->h_len ? st->h_cand : all_headers(r), st->h_len,
-						lower((char)*c));
+						lower((char)c));
 			st->h_len++;
 			if (!st->h_cand) /* most lines end here, after a byte or two */
 				st->h_mode = H_SKIP;
@@ -100,22 +100,21 @@ static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, u
 		}
 		return 0;
 	case H_OWS:
-		if (*c == ' ' || *c == '\t')
+		if (c == ' ' || c == '\t')
 			return 0;
 		st->h_mode = H_VALUE;
 		/* fall through */
 	case H_VALUE:
-		if (*c == '\r')
+		if (c == '\r')
 			return 0;
-		if (*c == '\n') {
+		if (c == '\n') {
 			st->h_mode = H_NAME;
 			st->h_len = 0;
 			return 0;
 		}
-		*c = '*';
 		return 1;
 	default: /* H_SKIP */
-		if (*c == '\n') {
+		if (c == '\n') {
 			st->h_mode = H_NAME;
 			st->h_len = 0;
 		}
@@ -146,21 +145,21 @@ static void next_arg(struct fr_redact_state *st)
 		st->r_auth = 0;
 }
 
-static size_t resp_byte(struct fr_redact_state *st, uint8_t *c)
+static size_t resp_byte(struct fr_redact_state *st, uint8_t c)
 {
 	switch (st->r_mode) {
 	case R_LINE:
 		st->r_num = 0;
 		st->r_wlen = 0;
-		if (*c == '*') {
+		if (c == '*') {
 			st->r_mode = R_NUM_ARRAY;
-		} else if (*c == '$') { /* a bare bulk string: one argument */
+		} else if (c == '$') { /* a bare bulk string: one argument */
 			st->r_args = 1;
 			st->r_idx = 0;
 			st->r_mode = R_NUM_BULK;
-		} else if (*c == '\r' || *c == '\n') {
+		} else if (c == '\r' || c == '\n') {
 			/* stay */
-		} else if (lower((char)*c) == 'a') { /* an inline command can only matter if AUTH */
+		} else if (lower((char)c) == 'a') { /* an inline command can only matter if AUTH */
 			st->r_mode = R_WORD;
 			st->r_word[st->r_wlen++] = 'a';
 		} else {
@@ -169,10 +168,10 @@ static size_t resp_byte(struct fr_redact_state *st, uint8_t *c)
 		return 0;
 	case R_NUM_ARRAY:
 	case R_NUM_BULK:
-		if (*c >= '0' && *c <= '9') {
+		if (c >= '0' && c <= '9') {
 			if (st->r_num < (1LL << 40))
-				st->r_num = st->r_num * 10 + (*c - '0');
-		} else if (*c == '\n') {
+				st->r_num = st->r_num * 10 + (c - '0');
+		} else if (c == '\n') {
 			if (st->r_mode == R_NUM_ARRAY) {
 				st->r_args = st->r_num;
 				st->r_idx = 0;
@@ -186,21 +185,20 @@ static size_t resp_byte(struct fr_redact_state *st, uint8_t *c)
 					st->r_mode = R_CRLF;
 			}
 			st->r_num = 0;
-		} else if (*c != '\r' && *c != '-') {
+		} else if (c != '\r' && c != '-') {
 			st->r_mode = R_SKIP;
 		}
 		return 0;
 	case R_DOLLAR:
-		st->r_mode = *c == '$' ? R_NUM_BULK : R_SKIP;
+		st->r_mode = c == '$' ? R_NUM_BULK : R_SKIP;
 		return 0;
 	case R_BULK: {
 		size_t red = 0;
 		if (st->r_idx == 0 && st->r_wlen < sizeof(st->r_word))
-			st->r_word[st->r_wlen++] = lower((char)*c);
+			st->r_word[st->r_wlen++] = lower((char)c);
 		else if (st->r_idx == 0)
 			st->r_wlen = sizeof(st->r_word); /* too long to be AUTH */
 		if (st->r_idx > 0 && st->r_auth) {
-			*c = '*';
 			red = 1;
 		}
 		if (--st->r_left == 0)
@@ -208,31 +206,30 @@ static size_t resp_byte(struct fr_redact_state *st, uint8_t *c)
 		return red;
 	}
 	case R_CRLF:
-		if (*c == '\n')
+		if (c == '\n')
 			next_arg(st);
 		return 0;
 	case R_WORD:
-		if (*c == ' ') {
+		if (c == ' ') {
 			st->r_mode = word_is_auth(st) ? R_INLINE : R_SKIP;
-		} else if (*c == '\n') {
+		} else if (c == '\n') {
 			st->r_mode = R_LINE;
-		} else if (st->r_wlen < 4 && lower((char)*c) == "auth"[st->r_wlen]) {
-			st->r_word[st->r_wlen++] = lower((char)*c);
+		} else if (st->r_wlen < 4 && lower((char)c) == "auth"[st->r_wlen]) {
+			st->r_word[st->r_wlen++] = lower((char)c);
 		} else {
 			st->r_mode = R_SKIP;
 		}
 		return 0;
 	case R_INLINE:
-		if (*c == '\n') {
+		if (c == '\n') {
 			st->r_mode = R_LINE;
 			return 0;
 		}
-		if (*c == '\r' || *c == ' ')
+		if (c == '\r' || c == ' ')
 			return 0;
-		*c = '*';
 		return 1;
 	default: /* R_SKIP */
-		if (*c == '\n')
+		if (c == '\n')
 			st->r_mode = R_LINE;
 		return 0;
 	}
@@ -240,7 +237,8 @@ static size_t resp_byte(struct fr_redact_state *st, uint8_t *c)
 
 /* Each machine runs over the chunk in its own pass, jumping over what
  * cannot hold a secret (the rest of a line, the body of a bulk string). */
-static size_t http_pass(const struct fr_redact *r, struct fr_redact_state *st, uint8_t *p, size_t n)
+static size_t http_pass(const struct fr_redact *r, struct fr_redact_state *st, const uint8_t *p,
+			uint8_t *w, size_t n)
 {
 	size_t red = 0, i = 0;
 	while (i < n) {
@@ -253,12 +251,17 @@ static size_t http_pass(const struct fr_redact *r, struct fr_redact_state *st, u
 			st->h_len = 0;
 			continue;
 		}
-		red += http_byte(r, st, &p[i++]);
+		if (http_byte(r, st, p[i])) {
+			red++;
+			if (w)
+				w[i] = '*';
+		}
+		i++;
 	}
 	return red;
 }
 
-static size_t resp_pass(struct fr_redact_state *st, uint8_t *p, size_t n)
+static size_t resp_pass(struct fr_redact_state *st, const uint8_t *p, uint8_t *w, size_t n)
 {
 	size_t red = 0, i = 0;
 	while (i < n) {
@@ -284,19 +287,72 @@ static size_t resp_pass(struct fr_redact_state *st, uint8_t *p, size_t n)
 				st->r_mode = R_CRLF;
 			continue;
 		}
-		red += resp_byte(st, &p[i++]);
+		if (resp_byte(st, p[i])) {
+			red++;
+			if (w)
+				w[i] = '*';
+		}
+		i++;
 	}
+	return red;
+}
+
+static int is_digit(uint8_t c) { return c >= '0' && c <= '9'; }
+
+/* "METHOD SP target SP HTTP/1.x" or "HTTP/1.x SP status", whole first
+ * line in p. */
+static int http_start(const uint8_t *p, size_t n)
+{
+	if (n >= 8 && !memcmp(p, "HTTP/1.", 7))
+		return 1;
+	size_t i = 0;
+	while (i < n && i < 24 && p[i] >= 'A' && p[i] <= 'Z')
+		i++;
+	if (i == 0 || i >= n || p[i] != ' ')
+		return 0;
+	const uint8_t *nl = memchr(p, '\n', n);
+	size_t end = nl ? (size_t)(nl - p) : 0;
+	if (end > 0 && p[end - 1] == '\r')
+		end--;
+	return end >= i + 11 && !memcmp(p + end - 9, " HTTP/1.", 8) && is_digit(p[end - 1]);
+}
+
+void fr_redact_stream_start(struct fr_redact_state *st, const uint8_t *p, size_t n)
+{
+	if (n >= 2 && (p[0] == '*' || p[0] == '$') && is_digit(p[1]))
+		st->only = FR_REDACT_ONLY_RESP;
+	else if (http_start(p, n))
+		st->only = FR_REDACT_ONLY_HTTP;
+}
+
+/* w: where overwritten bytes go (p itself), or NULL to count only. */
+static size_t redact(const struct fr_redact *r, struct fr_redact_state *st, const uint8_t *p,
+		     uint8_t *w, size_t n)
+{
+	size_t red = 0;
+	if (!r->enabled)
+		return 0;
+	if (r->n_headers && st->only != FR_REDACT_ONLY_RESP)
+		red += http_pass(r, st, p, w, n);
+	if (r->redis && st->only != FR_REDACT_ONLY_HTTP)
+		red += resp_pass(st, p, w, n);
 	return red;
 }
 
 size_t fr_redact(const struct fr_redact *r, struct fr_redact_state *st, uint8_t *p, size_t n)
 {
-	size_t red = 0;
-	if (!r->enabled)
-		return 0;
-	if (r->n_headers)
-		red += http_pass(r, st, p, n);
-	if (r->redis)
-		red += resp_pass(st, p, n);
-	return red;
+	return redact(r, st, p, p, n);
+}
+
+size_t fr_redact_copy(const struct fr_redact *r, struct fr_redact_state *st, const uint8_t *src,
+		      size_t n, uint8_t *buf, const uint8_t **out)
+{
+	struct fr_redact_state saved = *st;
+	*out = src;
+	if (redact(r, st, src, NULL, n) == 0)
+		return 0; /* nothing overwritten: the passes saw what fr_redact would */
+	*st = saved;
+	memcpy(buf, src, n);
+	*out = buf;
+	return fr_redact(r, st, buf, n);
 }

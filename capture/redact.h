@@ -38,7 +38,10 @@ struct fr_redact_state {
 	int64_t r_args; /* arguments left in the current array */
 	int64_t r_idx;  /* index of the current argument */
 	int64_t r_left; /* bytes left in the current bulk string */
+	uint8_t only; /* FR_REDACT_ONLY_*: set by fr_redact_stream_start */
 };
+
+enum { FR_REDACT_ONLY_HTTP = 1, FR_REDACT_ONLY_RESP = 2 };
 
 /* The default rules (the four headers and Redis AUTH), enabled. */
 void fr_redact_init(struct fr_redact *r);
@@ -48,6 +51,20 @@ int fr_redact_add_header(struct fr_redact *r, const char *name);
 /* Overwrites secrets in p[0..n) in place, continuing from *st.  Returns the
  * number of bytes overwritten. */
 size_t fr_redact(const struct fr_redact *r, struct fr_redact_state *st, uint8_t *p, size_t n);
+/* The same on bytes that cannot be written (the kernel's ring buffer):
+ * when a secret is found, src[0..n) is copied into buf (n bytes) and
+ * redacted there, and *out is buf; else buf is untouched and *out is src.
+ * Returns the number of bytes overwritten; st advances as with fr_redact. */
+size_t fr_redact_copy(const struct fr_redact *r, struct fr_redact_state *st, const uint8_t *src,
+		      size_t n, uint8_t *buf, const uint8_t **out);
+/* Looks at the first bytes of a stream (p[0] is its byte 0; st is
+ * zeroed): a stream that starts with an HTTP/1 request line or status line
+ * is scanned for HTTP headers only from then on, one that starts with a
+ * RESP array or bulk string ("*<digit>", "$<digit>") for Redis AUTH only;
+ * otherwise, or mid-stream, both scanners run.  Halves the scanning of the
+ * common case.  (Redis itself closes a connection that sends an HTTP
+ * request, so an AUTH cannot follow one.) */
+void fr_redact_stream_start(struct fr_redact_state *st, const uint8_t *p, size_t n);
 /* Describes the rules for the segment header: "" when disabled, else
  * "http-header:authorization,...,redis:auth". */
 void fr_redact_describe(const struct fr_redact *r, char *buf, size_t len);

@@ -113,6 +113,7 @@ struct file {
 struct fdtable {
 	unsigned int max_fds;
 	struct file **fd;
+	unsigned long *open_fds;
 };
 
 struct files_struct {
@@ -125,6 +126,14 @@ struct mm_struct {
 	struct file *exe_file;
 };
 
+typedef struct {
+	int counter;
+} atomic_t;
+
+struct signal_struct {
+	atomic_t live; /* threads not yet in do_exit */
+};
+
 struct task_struct {
 	pid_t pid;
 	pid_t tgid;
@@ -132,6 +141,7 @@ struct task_struct {
 	struct task_struct *group_leader;
 	struct files_struct *files;
 	struct mm_struct *mm;
+	struct signal_struct *signal;
 	u64 start_time;
 	char comm[16];
 };

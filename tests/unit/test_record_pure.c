@@ -120,6 +120,75 @@ TEST(redact_redis_auth_any_split)
 			  "*3\r\n$3\r\nSET\r\n$4\r\nAUTH\r\n$2\r\nxy\r\n"));
 }
 
+/* fr_redact_copy gives fr_redact's bytes and state, and copies only
+ * chunks that hold a secret. */
+TEST(redact_copy_same_as_in_place)
+{
+	struct fr_redact r;
+	struct fr_redact_state a, b;
+	fr_redact_init(&r);
+	const char *in = "GET / HTTP/1.1\r\nHost: x\r\nCookie: s=1\r\n\r\n*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\nbody\n";
+	size_t n = strlen(in);
+	for (size_t split = 1; split <= n; split++) {
+		char inplace[128], buf[128];
+		memcpy(inplace, in, n);
+		memset(&a, 0, sizeof(a));
+		memset(&b, 0, sizeof(b));
+		for (size_t off = 0; off < n; off += split) {
+			size_t k = n - off < split ? n - off : split;
+			size_t ra = fr_redact(&r, &a, (uint8_t *)inplace + off, k);
+			const uint8_t *out;
+			memset(buf, 0, sizeof(buf));
+			size_t rb = fr_redact_copy(&r, &b, (const uint8_t *)in + off, k, (uint8_t *)buf, &out);
+			CHECK(ra == rb);
+			CHECK(out == (rb ? (const uint8_t *)buf : (const uint8_t *)in + off));
+			CHECK(!memcmp(out, inplace + off, k));
+			CHECK(!memcmp(&a, &b, sizeof(a)));
+		}
+	}
+}
+
+/* A stream that starts as HTTP/1 is scanned for headers only, one that
+ * starts as RESP for AUTH only; anything else by both. */
+TEST(redact_stream_start_picks_the_scanner)
+{
+	struct fr_redact r;
+	struct fr_redact_state st;
+	fr_redact_init(&r);
+	const char *http[] = {"GET /index.html HTTP/1.1\r\nHost: a\r\n", "HTTP/1.1 200 OK\r\n",
+			      "POST /x HTTP/1.0\n"};
+	for (size_t i = 0; i < 3; i++) {
+		memset(&st, 0, sizeof(st));
+		fr_redact_stream_start(&st, (const uint8_t *)http[i], strlen(http[i]));
+		CHECK(st.only == FR_REDACT_ONLY_HTTP);
+	}
+	const char *resp[] = {"*2\r\n$4\r\nAUTH\r\n", "$6\r\nsecret\r\n"};
+	for (size_t i = 0; i < 2; i++) {
+		memset(&st, 0, sizeof(st));
+		fr_redact_stream_start(&st, (const uint8_t *)resp[i], strlen(resp[i]));
+		CHECK(st.only == FR_REDACT_ONLY_RESP);
+	}
+	const char *neither[] = {"AUTH hunter2\r\n", "GET k\r\n", "GET /x HTTP/1.1", "*", "get / HTTP/1.1\r\n",
+				 "GET /x HTTP/2.0\r\n"};
+	for (size_t i = 0; i < 6; i++) {
+		memset(&st, 0, sizeof(st));
+		fr_redact_stream_start(&st, (const uint8_t *)neither[i], strlen(neither[i]));
+		CHECK(st.only == 0);
+	}
+	/* pinned to HTTP: headers still redacted, an inline AUTH line not */
+	char b[] = "GET / HTTP/1.1\r\nCookie: s=1\r\nAUTH pw\r\n\r\n";
+	memset(&st, 0, sizeof(st));
+	fr_redact_stream_start(&st, (const uint8_t *)b, strlen(b));
+	CHECK(fr_redact(&r, &st, (uint8_t *)b, strlen(b)) == 3);
+	CHECK(!strcmp(b, "GET / HTTP/1.1\r\nCookie: ***\r\nAUTH pw\r\n\r\n"));
+	/* pinned to RESP: AUTH redacted, a header-like value not */
+	char c[] = "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$3\r\nGET\r\n$9\r\nCookie: x\r\n";
+	memset(&st, 0, sizeof(st));
+	fr_redact_stream_start(&st, (const uint8_t *)c, strlen(c));
+	CHECK(fr_redact(&r, &st, (uint8_t *)c, strlen(c)) == 2);
+	CHECK(strstr(c, "$2\r\n**\r\n") && strstr(c, "Cookie: x"));
+}
+
 static const char *podlist =
 	"{\"apiVersion\":\"v1\",\"kind\":\"PodList\",\"items\":[{\"metadata\":{\"name\":\"web-7d4b9c-x2x\","
 	"\"namespace\":\"shop\",\"uid\":\"1b2c3d4e-0000-1111-2222-333344445555\",\"labels\":{\"app\":\"web\","
