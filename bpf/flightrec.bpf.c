@@ -381,13 +381,14 @@ static __always_inline int port_wanted(__u16 port)
 /* The connection of (tgid, fd): the known one when fd still holds the
  * same open file f, or a new generation announced by an OPEN event (role 0
  * when first seen mid-way).  *skp: its socket (found from f when new;
- * NULL: f is no TCP/UDP socket, and the result is NULL). */
+ * NULL: f is no TCP/UDP socket, and the result is NULL).  force_new: 1
+ * always a new generation, 2 unless the same TCP socket. */
 static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct file *f, struct sock **skp,
 					     __u8 role, int force_new)
 {
 	struct conn_key k = {.tgid = id >> 32, .fd = fd};
 	struct conn *c = bpf_map_lookup_elem(&conns, &k);
-	if (c && c->file == (__u64)f && !force_new) {
+	if (c && c->file == (__u64)f && (!force_new || (force_new == 2 && c->proto == IPPROTO_TCP))) {
 		*skp = (struct sock *)c->sk;
 		return c;
 	}
@@ -715,7 +716,10 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	struct sock *sk = NULL;
 	if (in.nr == NR_connect) {
 		if (ret == 0 || ret == -EINPROGRESS)
-			get_conn(id, in.fd, f, &sk, 1, 1);
+			/* 2: a TCP socket's second connect (non-blocking: the
+			 * one that finds it connected) is the same connection;
+			 * a UDP socket connects anew to each peer */
+			get_conn(id, in.fd, f, &sk, 1, 2);
 		return 0;
 	}
 	if (ret <= 0 || (in.flags & MSG_PEEK)) /* a peek is read again later */

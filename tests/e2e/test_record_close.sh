@@ -68,13 +68,11 @@ check "killed client: its connection has a CONN_CLOSE after the kill" python3 -c
 import json, sys
 recs = [json.loads(l) for l in open(sys.argv[1])]
 pid, kill_ns = int(sys.argv[2]), int(open(sys.argv[3]).read())
-# the last generation: a non-blocking connect that completes on its second
-# call has two CONN_OPENs (the first generation never carries data)
 opens = [r for r in recs if r["kind"] == "CONN_OPEN" and r["pid"] == pid
          and r["remote"]["port"] == 6379]
 closes = [r for r in recs if r["kind"] == "CONN_CLOSE" and r["pid"] == pid]
-ok = len(opens) >= 1 and len(closes) == 1 and \
-     (closes[0]["fd"], closes[0]["gen"]) == (opens[-1]["fd"], opens[-1]["gen"]) and closes[0]["ts"] >= kill_ns
+ok = len(opens) == 1 and len(closes) == 1 and \
+     (closes[0]["fd"], closes[0]["gen"]) == (opens[0]["fd"], opens[0]["gen"]) and closes[0]["ts"] >= kill_ns
 if not ok:
     print("  opens", opens, "closes", closes, "kill", kill_ns)
 sys.exit(0 if ok else 1)' "$T/rec.jsonl" "$KILLED" "$T/kill.ns"
