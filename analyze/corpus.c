@@ -294,6 +294,8 @@ static int corpus_check(int argc, char **argv)
 {
 	struct tally t = {0};
 	int i = 1;
+	if (i < argc && (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")))
+		return cmd_corpus(2, (char *[]){"corpus", "--help", NULL});
 	if (i < argc && !strcmp(argv[i], "--update")) {
 		t.update = 1;
 		i++;
@@ -340,25 +342,31 @@ static int corpus_add(int argc, char **argv)
 		{"conn", required_argument, 0, 'c'}, {"from", required_argument, 0, 'F'},
 		{"to", required_argument, 0, 'T'},   {"name", required_argument, 0, 'n'},
 		{"protocol", required_argument, 0, 'p'}, {"corpus", required_argument, 0, 'C'},
-		{0, 0, 0, 0},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
-	long long conn = -1;
+	uint64_t conn = 0;
 	const char *name = NULL, *proto = NULL, *corpus = "tests/corpus";
 	uint64_t from = 0, to = UINT64_MAX;
 	int have_range = 0, c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		const char *bad = NULL;
 		switch (c) {
-		case 'c': conn = atoll(optarg); break;
-		case 'F': from = strtoull(optarg, NULL, 10), have_range = 1; break;
-		case 'T': to = strtoull(optarg, NULL, 10), have_range = 1; break;
+		case 'c': bad = fr_parse_u64(optarg, &conn) || !conn ? "--conn: a connection id (1, 2, ...)" : NULL; break;
+		case 'F': bad = fr_parse_u64(optarg, &from) ? "--from: ns as in the recording" : NULL, have_range = 1; break;
+		case 'T': bad = fr_parse_u64(optarg, &to) ? "--to: ns as in the recording" : NULL, have_range = 1; break;
 		case 'n': name = optarg; break;
 		case 'p': proto = optarg; break;
 		case 'C': corpus = optarg; break;
+		case 'h': return cmd_corpus(2, (char *[]){"corpus", "--help", NULL});
 		default: return EXIT_USAGE;
 		}
+		if (bad) {
+			fprintf(stderr, "flightrec corpus add: %s, not '%s'\n", bad, optarg);
+			return EXIT_USAGE;
+		}
 	}
-	if (optind != argc - 1 || !name || (conn < 0) == !have_range || strchr(name, '/')) {
+	if (optind != argc - 1 || !name || !conn == !have_range || strchr(name, '/')) {
 		fprintf(stderr, "usage: flightrec corpus add RECORDING (--conn ID | --from NS --to NS) --name NAME\n"
 				"                            [--protocol P] [--corpus DIR]\n");
 		return EXIT_USAGE;
@@ -367,7 +375,7 @@ static int corpus_add(int argc, char **argv)
 	struct sel sel[2];
 	int nsel = 0;
 	char proto_buf[64] = "mixed";
-	if (conn >= 0) {
+	if (conn) {
 		/* which kernel connection(s) is database connection ID? */
 		char db[] = "/tmp/fr-corpus-add-XXXXXX";
 		int fd = mkstemp(db);
@@ -392,7 +400,7 @@ static int corpus_add(int argc, char **argv)
 			unlink(db);
 			return EXIT_USAGE;
 		}
-		sqlite3_bind_int64(st, 1, conn);
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)conn);
 		while (sqlite3_step(st) == SQLITE_ROW && nsel < 2) {
 			snprintf(sel[nsel].node, sizeof(sel[nsel].node), "%s", sqlite3_column_text(st, 0));
 			sel[nsel].k.pid = (uint32_t)sqlite3_column_int64(st, 1);
@@ -405,7 +413,7 @@ static int corpus_add(int argc, char **argv)
 		sqlite3_close(h);
 		unlink(db);
 		if (!nsel) {
-			fprintf(stderr, "flightrec corpus add: no connection %lld in %s\n", conn, rec);
+			fprintf(stderr, "flightrec corpus add: no connection %llu in %s\n", (unsigned long long)conn, rec);
 			return EXIT_USAGE;
 		}
 	}
@@ -470,7 +478,7 @@ static int corpus_add(int argc, char **argv)
 			const struct fr_connkey *k = rr.kind == FR_DATA ? &rr.u.data.conn :
 						     rr.kind == FR_CONN_OPEN ? &rr.u.open.conn :
 						     rr.kind == FR_CONN_CLOSE ? &rr.u.close.conn : NULL;
-			if (conn >= 0) {
+			if (conn) {
 				for (int s = 0; s < nsel; s++) {
 					if (strcmp(sel[s].node, h->node))
 						continue;

@@ -57,6 +57,11 @@ t "corpus check reports a mismatch with a diff" grep -q '^-.*SIMPLE' "$tmp/check
 t "corpus check exits 1 on a mismatch" test $rc = 1
 t "corpus check ends with the tally" bash -c "tail -1 '$tmp/check' | grep -q '0 passed, 1 failed'"
 
+$bin corpus add $pods --conn 3x --name bad --corpus "$tmp/corpus" 2> "$tmp/err"; rc=$?
+t "corpus add --conn 3x: exit 2 with a clear error" bash -c "[[ $rc == 2 ]] && grep -q 'connection id' '$tmp/err'"
+$bin corpus add --help > "$tmp/help"; rc=$?
+t "corpus add --help: usage on stdout, exit 0" bash -c "[[ $rc == 0 ]] && grep -q 'corpus add RECORDING' '$tmp/help'"
+
 $bin dump "$tmp/p.db" > "$tmp/d1"; $bin dump "$tmp/p.db" > "$tmp/d2"
 t "dump is stable" cmp -s "$tmp/d1" "$tmp/d2"
 t "dump has no absolute paths" bash -c "! grep -q '$PWD' '$tmp/d1'"
