@@ -88,6 +88,38 @@ static int exec(sqlite3 *db, const char *sql)
 	return 0;
 }
 
+/* exec(), and with FLIGHTREC_TIMING=2 the time of every statement on
+ * stderr (for the benchmark: which index or update costs what). */
+static int exec_timed(sqlite3 *db, const char *sql)
+{
+	const char *t = getenv("FLIGHTREC_TIMING");
+	if (!t || strcmp(t, "2"))
+		return exec(db, sql);
+	while (*sql) {
+		sqlite3_stmt *st = NULL;
+		const char *tail = NULL;
+		double t0 = t_now();
+		if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK) {
+			fprintf(stderr, "flightrec: sqlite: %s\n", sqlite3_errmsg(db));
+			return -1;
+		}
+		if (!st)
+			break;
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			;
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE) {
+			fprintf(stderr, "flightrec: sqlite: %s\n", sqlite3_errmsg(db));
+			return -1;
+		}
+		fprintf(stderr, "flightrec:   %6.2f s  %.*s\n", t_now() - t0,
+			(int)strcspn(sql + strspn(sql, " \n"), "\n"), sql + strspn(sql, " \n"));
+		sql = tail;
+	}
+	return 0;
+}
+
 struct sink *sink_open(const char *path, char *err, size_t errlen)
 {
 	unlink(path);
@@ -629,10 +661,10 @@ int sink_close(struct sink *s, int dim_cap, int jobs)
 	char sql[128];
 	phase("load");
 	snprintf(sql, sizeof(sql), "INSERT INTO settings VALUES ('dim_cap', %d)", dim_cap);
-	if (exec(s->db, sql) < 0 || exec(s->db, fr_attr_sql) < 0)
+	if (exec(s->db, sql) < 0 || exec_timed(s->db, fr_attr_sql) < 0)
 		rc = -1;
 	phase("attribution");
-	if (exec(s->db, fr_post_sql) < 0)
+	if (exec_timed(s->db, fr_post_sql) < 0)
 		rc = -1;
 	phase("post");
 	if (exec(s->db, fr_views_sql) < 0)
