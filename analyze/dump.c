@@ -7,6 +7,7 @@
 #include "../formats/cli.h"
 #include "engine.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,10 +121,16 @@ static void put_value(struct line *l, sqlite3_stmt *st, int i)
 	}
 }
 
-/* Dumps table t, or only its rows matching `where` (a condition on the
- * first column, which then must be unique so the rows come in the same
- * order), with or without the header lines. */
-static int dump_table(sqlite3 *db, const char *t, FILE *out, const char *where, int header)
+/* A part of a table: the rows whose first column (unique: a rowid) is in
+ * (lo, hi]; lo = INT64_MIN and hi = INT64_MAX for the whole table.  The
+ * parts of a table, in order, give the same lines as the whole. */
+struct range {
+	int64_t lo, hi;
+};
+static const struct range whole = {INT64_MIN, INT64_MAX};
+
+/* Dumps the rows of table t in range r, with or without the header lines. */
+static int dump_table(sqlite3 *db, const char *t, FILE *out, struct range r, int header)
 {
 	char sql[4096];
 	sqlite3_stmt *st;
@@ -139,9 +146,13 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out, const char *where, 
 			fprintf(out, "%s%s", i ? "\t" : "", sqlite3_column_name(st, i));
 		fputc('\n', out);
 	}
+	char where[256] = "";
+	if (r.lo != INT64_MIN || r.hi != INT64_MAX)
+		snprintf(where, sizeof(where), " WHERE \"%s\" > %lld AND \"%s\" <= %lld", sqlite3_column_name(st, 0),
+			 (long long)r.lo, sqlite3_column_name(st, 0), (long long)r.hi);
 	sqlite3_finalize(st);
 	int o = snprintf(sql, sizeof(sql), "SELECT * FROM %s%s%s ORDER BY ", t,
-			 strcmp(t, "recording") ? "" : recording_filter, where ? where : "");
+			 strcmp(t, "recording") ? "" : recording_filter, where);
 	for (int i = 1; i <= n && o < (int)sizeof(sql) - 16; i++)
 		o += snprintf(sql + o, sizeof(sql) - (size_t)o, "%s%d", i > 1 ? "," : "", i);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -169,38 +180,148 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out, const char *where, 
 static int dump_head(sqlite3 *db, FILE *out)
 {
 	for (int i = 0; tables[i]; i++)
-		if (dump_table(db, tables[i], out, NULL, 1) < 0)
+		if (dump_table(db, tables[i], out, whole, 1) < 0)
 			return -1;
 	return 0;
 }
 
-/* The tables after requests */
-static int dump_tail(sqlite3 *db, FILE *out)
-{
-	for (int i = 0; fr_protocols[i]; i++)
-		if (dump_table(db, fr_protocols[i]->table, out, NULL, 1) < 0)
-			return -1;
-	return dump_table(db, "anomalies", out, NULL, 1);
-}
-
 int fr_dump_db(struct sqlite3 *db, FILE *out)
 {
-	if (dump_head(db, out) < 0 || dump_table(db, "requests", out, NULL, 1) < 0)
+	if (dump_head(db, out) < 0 || dump_table(db, "requests", out, whole, 1) < 0)
 		return -1;
-	return dump_tail(db, out);
+	for (int i = 0; fr_protocols[i]; i++)
+		if (dump_table(db, fr_protocols[i]->table, out, whole, 1) < 0)
+			return -1;
+	return dump_table(db, "anomalies", out, whole, 1);
 }
 
-int fr_dump_half(struct sqlite3 *db, FILE *out, int half, int64_t split)
+/* ---- the same dump by several threads ------------------------------------
+ * The dump is cut into pieces: the small tables, then requests and each
+ * protocol table in PARTS ranges of request ids, then anomalies.  Threads
+ * take pieces in order, each writing its piece into a temporary file on its
+ * own read-only connection; the caller's thread copies the finished pieces
+ * into out in order.  At most `ahead` pieces wait on disk. */
+
+#define PARTS 8
+
+struct piece {
+	const char *table; /* NULL: the small tables before requests */
+	struct range r;
+	int header;
+	FILE *f;
+	int state; /* 0 waiting, 1 taken, 2 done, -1 failed */
+};
+
+struct pdump {
+	const char *path;
+	struct piece *p;
+	int n, next, copied, ahead;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void *pdump_main(void *arg)
 {
-	/* requests' first column, id, is unique: rows with id <= split all
-	 * come before the others */
-	char w[64];
-	snprintf(w, sizeof(w), " WHERE id %s %lld", half == 0 ? "<=" : ">", (long long)split);
-	if (half == 0)
-		return dump_head(db, out) < 0 ? -1 : dump_table(db, "requests", out, w, 1);
-	if (dump_table(db, "requests", out, w, 0) < 0)
+	struct pdump *d = arg;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(d->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		fprintf(stderr, "flightrec dump: cannot open %s: %s\n", d->path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		db = NULL;
+	}
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		while (d->next < d->n && d->next >= d->copied + d->ahead)
+			pthread_cond_wait(&d->cv, &d->mu);
+		if (d->next >= d->n)
+			break;
+		struct piece *p = &d->p[d->next++];
+		p->state = 1;
+		pthread_mutex_unlock(&d->mu);
+		int rc = -1;
+		p->f = db ? tmpfile() : NULL;
+		if (p->f) {
+			if (p->table)
+				rc = dump_table(db, p->table, p->f, p->r, p->header);
+			else
+				rc = dump_head(db, p->f);
+			if (rc == 0 && (fflush(p->f) != 0 || fseek(p->f, 0, SEEK_SET) != 0))
+				rc = -1;
+		}
+		pthread_mutex_lock(&d->mu);
+		p->state = rc == 0 ? 2 : -1;
+		pthread_cond_broadcast(&d->cv);
+	}
+	pthread_mutex_unlock(&d->mu);
+	sqlite3_close(db);
+	return NULL;
+}
+
+int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
+{
+	int ntab = 0;
+	while (fr_protocols[ntab])
+		ntab++;
+	struct pdump d = {.path = path, .ahead = 2 * jobs + 2};
+	d.p = calloc((size_t)(2 + PARTS * (1 + ntab)), sizeof(*d.p));
+	if (!d.p)
 		return -1;
-	return dump_tail(db, out);
+	d.p[d.n++] = (struct piece){NULL, whole, 1, NULL, 0};
+	for (int t = -1; t < ntab; t++)
+		for (int k = 0; k < PARTS; k++) {
+			struct range r = {k ? max_id * k / PARTS : INT64_MIN,
+					  k < PARTS - 1 ? max_id * (k + 1) / PARTS : INT64_MAX};
+			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_protocols[t]->table, r, k == 0, NULL, 0};
+		}
+	d.p[d.n++] = (struct piece){"anomalies", whole, 1, NULL, 0};
+	pthread_mutex_init(&d.mu, NULL);
+	pthread_cond_init(&d.cv, NULL);
+	pthread_t th[64];
+	int nth = 0;
+	for (int i = 0; i < jobs && i < 64; i++)
+		if (pthread_create(&th[nth], NULL, pdump_main, &d) == 0)
+			nth++;
+	int rc = nth ? 0 : -1;
+	static char buf[1 << 16];
+	for (int i = 0; i < d.n && rc == 0; i++) {
+		pthread_mutex_lock(&d.mu);
+		while (d.p[i].state == 0 || d.p[i].state == 1)
+			pthread_cond_wait(&d.cv, &d.mu);
+		pthread_mutex_unlock(&d.mu);
+		if (d.p[i].state < 0) {
+			rc = -1;
+			break;
+		}
+		size_t n;
+		while ((n = fread(buf, 1, sizeof(buf), d.p[i].f)) > 0)
+			if (fwrite(buf, 1, n, out) != n) {
+				rc = -1;
+				break;
+			}
+		if (ferror(d.p[i].f))
+			rc = -1;
+		fclose(d.p[i].f);
+		d.p[i].f = NULL;
+		pthread_mutex_lock(&d.mu);
+		d.copied = i + 1;
+		pthread_cond_broadcast(&d.cv);
+		pthread_mutex_unlock(&d.mu);
+	}
+	/* on failure, let the threads run out of pieces */
+	pthread_mutex_lock(&d.mu);
+	d.copied = d.n;
+	d.next = rc == 0 ? d.next : d.n;
+	pthread_cond_broadcast(&d.cv);
+	pthread_mutex_unlock(&d.mu);
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < d.n; i++)
+		if (d.p[i].f)
+			fclose(d.p[i].f);
+	pthread_mutex_destroy(&d.mu);
+	pthread_cond_destroy(&d.cv);
+	free(d.p);
+	return rc;
 }
 
 int fr_dump_path(const char *path, FILE *f)

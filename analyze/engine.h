@@ -82,10 +82,13 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 struct sqlite3;
 /* Writes the canonical dump of an open database.  0 or -1. */
 int fr_dump_db(struct sqlite3 *db, FILE *out);
-/* The same dump in two halves, so that two threads (two connections) can
- * write them: half 0 then half 1 is exactly fr_dump_db's output.  The
- * halves meet inside `requests`, after the row with id split.  0 or -1. */
-int fr_dump_half(struct sqlite3 *db, FILE *out, int half, int64_t split);
+/* The same dump, written by `jobs` threads, each with its own read-only
+ * connection to the database at path (which must be readable by other
+ * connections: no exclusive lock held), in pieces split by request id
+ * (max_id: the largest); the pieces wait in temporary files and are
+ * copied into out in order, by the calling thread.  Gives exactly
+ * fr_dump_db's output.  0 or -1. */
+int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs);
 /* Canonical dump of the database at path into f.  0 or -1. */
 int fr_dump_path(const char *path, FILE *f);
 

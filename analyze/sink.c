@@ -760,67 +760,16 @@ static ssize_t hash_write(void *cookie, const char *buf, size_t n)
 	return EVP_DigestUpdate(cookie, buf, n) ? (ssize_t)n : -1;
 }
 
-/* The second half of the dump (fr_dump_half), written by its own thread on
- * its own read-only connection into a temporary file. */
-struct half {
-	const char *path;
-	int64_t split;
-	FILE *f;
-	int rc;
-};
-
-static void *half_main(void *arg)
-{
-	struct half *h = arg;
-	sqlite3 *db;
-	h->rc = -1;
-	if (sqlite3_open_v2(h->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
-	    fr_dump_half(db, h->f, 1, h->split) == 0 && fflush(h->f) == 0)
-		h->rc = 0;
-	else
-		fprintf(stderr, "flightrec: dump hash: %s\n", sqlite3_errmsg(db));
-	sqlite3_close(db);
-	return NULL;
-}
-
-/* Writes the canonical dump into f: with jobs > 1, the second half is
- * written meanwhile by another thread into a temporary file (tmpfile(),
- * on disk: memory stays bounded) and copied in after the first. */
+/* Writes the canonical dump into f: with jobs > 1, by that many threads
+ * on their own read-only connections (fr_dump_parallel). */
 static int dump_into(struct sink *s, FILE *f, int jobs)
 {
 	if (jobs < 2)
 		return fr_dump_db((struct sqlite3 *)s->db, f);
-	sqlite3_stmt *st = NULL;
-	int64_t maxid = 0;
-	if (sqlite3_prepare_v2(s->db, "SELECT max(id) FROM request_rows", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		maxid = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	/* the other connection may read once this one gives up its lock */
+	/* the other connections may read once this one gives up its lock */
 	if (exec(s->db, "PRAGMA locking_mode=NORMAL; SELECT count(*) FROM settings;") < 0)
 		return -1;
-	/* the first half also holds the small tables; the requests view costs
-	 * more per row than the protocol tables of the second */
-	struct half h = {s->path, maxid / 2, tmpfile(), -1};
-	pthread_t th;
-	if (!h.f || pthread_create(&th, NULL, half_main, &h) != 0) {
-		if (h.f)
-			fclose(h.f);
-		return fr_dump_db((struct sqlite3 *)s->db, f);
-	}
-	int rc = fr_dump_half((struct sqlite3 *)s->db, f, 0, h.split);
-	pthread_join(th, NULL);
-	if (h.rc < 0 || fseek(h.f, 0, SEEK_SET) < 0)
-		rc = -1;
-	static char buf[1 << 16];
-	size_t n;
-	while (rc == 0 && (n = fread(buf, 1, sizeof(buf), h.f)) > 0)
-		if (fwrite(buf, 1, n, f) != n)
-			rc = -1;
-	if (ferror(h.f))
-		rc = -1;
-	fclose(h.f);
-	return rc;
+	return fr_dump_parallel(s->path, (int64_t)s->next_req, f, jobs);
 }
 
 int sink_close(struct sink *s, int dim_cap, int jobs)
