@@ -764,16 +764,47 @@ static ssize_t hash_write(void *cookie, const char *buf, size_t n)
 	return EVP_DigestUpdate(cookie, buf, n) ? (ssize_t)n : -1;
 }
 
-/* Writes the canonical dump into f: with jobs > 1, by that many threads
- * on their own read-only connections (fr_dump_parallel). */
-static int dump_into(struct sink *s, FILE *f, int jobs)
+/* The determinism hash: SHA-256 of the canonical dump, streamed.  With
+ * jobs > 1 the dump is written by that many threads on their own read-only
+ * connections (fr_dump_parallel), else on the sink's connection. */
+struct hasher {
+	const char *path;
+	sqlite3 *db;
+	int64_t max_id;
+	int jobs;
+	int rc;
+	char hex[65];
+};
+
+static void *hasher_main(void *arg)
 {
-	if (jobs < 2)
-		return fr_dump_db((struct sqlite3 *)s->db, f);
-	/* the other connections may read once this one gives up its lock */
-	if (exec(s->db, "PRAGMA locking_mode=NORMAL; SELECT count(*) FROM settings;") < 0)
-		return -1;
-	return fr_dump_parallel(s->path, (int64_t)s->next_req, f, jobs);
+	struct hasher *h = arg;
+	h->rc = -1;
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	cookie_io_functions_t io = {.write = hash_write};
+	FILE *f = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? fopencookie(md, "w", io) : NULL;
+	if (!f) {
+		EVP_MD_CTX_free(md);
+		return NULL;
+	}
+	static char fbuf[1 << 16];
+	setvbuf(f, fbuf, _IOFBF, sizeof(fbuf));
+	int rc;
+	if (h->jobs < 2)
+		rc = fr_dump_db((struct sqlite3 *)h->db, f);
+	else
+		rc = fr_dump_parallel(h->path, h->max_id, f, h->jobs);
+	if (fclose(f) != 0)
+		rc = -1;
+	unsigned char dg[32];
+	unsigned int dl = 0;
+	if (rc == 0 && EVP_DigestFinal_ex(md, dg, &dl)) {
+		for (int i = 0; i < 32; i++)
+			snprintf(h->hex + 2 * i, 3, "%02x", dg[i]);
+		h->rc = 0;
+	}
+	EVP_MD_CTX_free(md);
+	return NULL;
 }
 
 int sink_close(struct sink *s, int dim_cap, int jobs)
@@ -810,39 +841,52 @@ int sink_close(struct sink *s, int dim_cap, int jobs)
 	if (exec(s->db, fr_views_sql) < 0)
 		rc = -1;
 	/* counts */
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO recording VALUES ('count_requests', '%llu')",
+		 (unsigned long long)s->next_req);
+	exec(s->db, sql);
 	exec(s->db, "INSERT OR REPLACE INTO recording SELECT 'count_connections', count(*) FROM connections;"
-		    "INSERT OR REPLACE INTO recording SELECT 'count_requests', count(*) FROM request_rows;"
 		    "INSERT OR REPLACE INTO recording SELECT 'count_anomalies', count(*) FROM anomalies;"
 		    "INSERT OR REPLACE INTO recording SELECT 'time_first_ns', min(start_ns) FROM connections;"
 		    "INSERT OR REPLACE INTO recording SELECT 'time_last_ns', max(end_ns) FROM connections;");
+	/* with -j > 1 the last indexes are built while other connections
+	 * read for the dump hash: that needs WAL (readers and a writer at
+	 * once); the database goes back to one file at the end */
+	int overlap = 0;
+	if (jobs >= 2 && exec(s->db, "COMMIT; PRAGMA locking_mode=NORMAL;") == 0) {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(st, 0), "wal"))
+			overlap = 1;
+		sqlite3_finalize(st);
+		exec(s->db, "PRAGMA wal_autocheckpoint=0; BEGIN");
+	}
+	if (!overlap) {
+		if (exec_timed(s->db, fr_late_index_sql) < 0)
+			rc = -1;
+		phase("indexes");
+	}
 	if (exec(s->db, "COMMIT") < 0)
 		rc = -1;
 	phase("commit");
-	/* the determinism hash: SHA-256 of the canonical dump, streamed */
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	cookie_io_functions_t io = {.write = hash_write};
-	FILE *f = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? fopencookie(md, "w", io) : NULL;
-	if (f) {
-		static char fbuf[1 << 16];
-		setvbuf(f, fbuf, _IOFBF, sizeof(fbuf));
+	struct hasher h = {.path = s->path, .db = s->db, .max_id = (int64_t)s->next_req, .jobs = jobs};
+	pthread_t th;
+	if (overlap && pthread_create(&th, NULL, hasher_main, &h) == 0) {
+		if (exec_timed(s->db, fr_late_index_sql) < 0)
+			rc = -1;
+		phase("indexes");
+		pthread_join(th, NULL);
+	} else {
+		hasher_main(&h);
 	}
-	if (f && dump_into(s, f, jobs) == 0) {
-		fclose(f);
-		unsigned char dg[32];
-		unsigned int dl = 0;
-		EVP_DigestFinal_ex(md, dg, &dl);
-		char hex[65];
-		for (int i = 0; i < 32; i++)
-			snprintf(hex + 2 * i, 3, "%02x", dg[i]);
-		snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO recording VALUES ('dump_sha256', '%s')", hex);
+	if (h.rc < 0)
+		rc = -1;
+	else {
+		snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO recording VALUES ('dump_sha256', '%s')", h.hex);
 		if (exec(s->db, sql) < 0)
 			rc = -1;
-	} else {
-		if (f)
-			fclose(f);
-		rc = -1;
 	}
-	EVP_MD_CTX_free(md);
+	if (overlap && exec(s->db, "PRAGMA journal_mode=DELETE") < 0)
+		rc = -1;
 	phase("dump hash");
 	if (sqlite3_close(s->db) != SQLITE_OK)
 		rc = -1;
