@@ -228,6 +228,9 @@ static void *pdump_main(void *arg)
 		fprintf(stderr, "flightrec dump: cannot open %s: %s\n", d->path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		db = NULL;
+	} else {
+		/* a WAL reader may meet a writer's commit: wait, do not fail */
+		sqlite3_busy_timeout(db, 60000);
 	}
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
