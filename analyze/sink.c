@@ -576,29 +576,32 @@ static void bind_val(struct rbuf *b, sqlite3_stmt *st, int i, const struct val *
 		sqlite3_bind_null(st, i);
 }
 
+static void step_batch(struct sink *s, sqlite3_stmt *st)
+{
+	if (sqlite3_step(st) != SQLITE_DONE && !s->failed) {
+		fprintf(stderr, "flightrec: sqlite insert: %s\n", sqlite3_errmsg(s->db));
+		s->failed = 1;
+	}
+	sqlite3_reset(st);
+}
+
+/* Inserts the buffered rows: a full batch with one step, else row by row. */
 static void rbuf_flush(struct sink *s, struct rbuf *b)
 {
 	if (!b->n)
 		return;
-	uint64_t before = s->rows;
-	int rows = b->n;
 	if (b->n == BATCH_ROWS) {
 		for (int k = 0; k < BATCH_ROWS * b->ncols; k++)
 			bind_val(b, b->many, k + 1, &b->v[k]);
-		rows = 1; /* one step */
-	}
-	for (int r = 0; r < rows; r++) {
-		sqlite3_stmt *st = b->n == BATCH_ROWS ? b->many : b->one;
-		if (st == b->one)
+		step_batch(s, b->many);
+	} else {
+		for (int r = 0; r < b->n; r++) {
 			for (int c = 0; c < b->ncols; c++)
-				bind_val(b, st, c + 1, &b->v[r * b->ncols + c]);
-		int rc = sqlite3_step(st);
-		if (rc != SQLITE_DONE && !s->failed) {
-			fprintf(stderr, "flightrec: sqlite insert: %s\n", sqlite3_errmsg(s->db));
-			s->failed = 1;
+				bind_val(b, b->one, c + 1, &b->v[r * b->ncols + c]);
+			step_batch(s, b->one);
 		}
-		sqlite3_reset(st);
 	}
+	uint64_t before = s->rows;
 	s->rows += (uint64_t)b->n;
 	b->n = 0;
 	b->alen = 0;
