@@ -416,7 +416,8 @@ static void *pdump_main(void *arg)
 		sqlite3_close(db);
 		db = NULL;
 	} else {
-		/* a WAL reader may meet a writer's commit: wait, do not fail */
+		/* a lock still held for a moment by another connection (the
+		 * sink's) is waited for, not an error */
 		sqlite3_busy_timeout(db, 60000);
 	}
 	pthread_mutex_lock(&d->mu);

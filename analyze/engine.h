@@ -62,9 +62,8 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq,
 void sink_anomaly(struct sink *s, uint64_t conn_id, uint64_t ts, const char *kind,
 		  const char *detail);
 /* Ends the load: attribution, peer links, indexes, views, the dump hash
- * (with jobs > 1, written by that many threads on their own connections
- * while the last indexes are built).  Returns 0 or -1 (message on
- * stderr).  Frees s. */
+ * (with jobs > 1, written by that many threads on their own
+ * connections).  Returns 0 or -1 (message on stderr).  Frees s. */
 int sink_close(struct sink *s, int dim_cap, int jobs);
 
 /* ---- schema (reports/schema.c) ------------------------------------------ */

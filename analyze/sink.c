@@ -851,36 +851,18 @@ int sink_close(struct sink *s, int dim_cap, int jobs)
 		    "INSERT OR REPLACE INTO recording SELECT 'count_anomalies', count(*) FROM anomalies;"
 		    "INSERT OR REPLACE INTO recording SELECT 'time_first_ns', min(start_ns) FROM connections;"
 		    "INSERT OR REPLACE INTO recording SELECT 'time_last_ns', max(end_ns) FROM connections;");
-	/* with -j > 1 the last indexes are built while other connections
-	 * read for the dump hash: that needs WAL (readers and a writer at
-	 * once); the database goes back to one file at the end */
-	int overlap = 0;
-	if (jobs >= 2 && exec(s->db, "COMMIT; PRAGMA locking_mode=NORMAL;") == 0) {
-		sqlite3_stmt *st = NULL;
-		if (sqlite3_prepare_v2(s->db, "PRAGMA journal_mode=WAL", -1, &st, NULL) == SQLITE_OK &&
-		    sqlite3_step(st) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(st, 0), "wal"))
-			overlap = 1;
-		sqlite3_finalize(st);
-		exec(s->db, "PRAGMA wal_autocheckpoint=0; BEGIN");
-	}
-	if (!overlap) {
-		if (exec_timed(s->db, fr_late_index_sql) < 0)
-			rc = -1;
-		phase("indexes");
-	}
+	if (exec_timed(s->db, fr_late_index_sql) < 0)
+		rc = -1;
+	phase("indexes");
 	if (exec(s->db, "COMMIT") < 0)
 		rc = -1;
 	phase("commit");
+	/* with -j > 1 other connections read for the dump hash: this one
+	 * gives up its exclusive lock (at its next read) */
+	if (jobs >= 2 && exec(s->db, "PRAGMA locking_mode=NORMAL; SELECT count(*) FROM settings;") < 0)
+		rc = -1;
 	struct hasher h = {.path = s->path, .db = s->db, .max_id = (int64_t)s->next_req, .jobs = jobs};
-	pthread_t th;
-	if (overlap && pthread_create(&th, NULL, hasher_main, &h) == 0) {
-		if (exec_timed(s->db, fr_late_index_sql) < 0)
-			rc = -1;
-		phase("indexes");
-		pthread_join(th, NULL);
-	} else {
-		hasher_main(&h);
-	}
+	hasher_main(&h);
 	if (h.rc < 0)
 		rc = -1;
 	else {
@@ -888,8 +870,6 @@ int sink_close(struct sink *s, int dim_cap, int jobs)
 		if (exec(s->db, sql) < 0)
 			rc = -1;
 	}
-	if (overlap && exec(s->db, "PRAGMA journal_mode=DELETE") < 0)
-		rc = -1;
 	phase("dump hash");
 	if (sqlite3_close(s->db) != SQLITE_OK)
 		rc = -1;

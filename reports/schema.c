@@ -131,8 +131,8 @@ const char fr_post_sql[] =
 	"";
 
 /* Indexes for the reader of the database that nothing in the analysis
- * (peer links, views, dump) reads: with -j > 1 they are built while the
- * dump hash is computed. */
+ * (peer links, views, dump) reads: built last (FLIGHTREC_TIMING shows
+ * them as "indexes"). */
 const char fr_late_index_sql[] =
 	/* no view reads by time, but "what happened between T1 and T2" is the
 	 * first question of a post-mortem */
