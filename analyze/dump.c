@@ -7,6 +7,7 @@
 #include "../formats/cli.h"
 #include "engine.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,12 +95,9 @@ static void l_text(struct line *l, const unsigned char *p, size_t n)
 	l->len = (size_t)(o - l->p);
 }
 
-/* The value is read through sqlite3_column_value(): one call per column
- * instead of a type call and a value call, each with its own checks.  The
- * dump's connection is used by this thread only. */
-static void put_value(struct line *l, sqlite3_stmt *st, int i)
+/* Appends one value: \N for NULL. */
+static void put_sqlvalue(struct line *l, sqlite3_value *v)
 {
-	sqlite3_value *v = sqlite3_column_value(st, i);
 	switch (sqlite3_value_type(v)) {
 	case SQLITE_NULL:
 		l_put(l, "\\N", 2);
@@ -120,10 +118,204 @@ static void put_value(struct line *l, sqlite3_stmt *st, int i)
 	}
 }
 
-/* Dumps table t, or only its rows matching `where` (a condition on the
- * first column, which then must be unique so the rows come in the same
- * order), with or without the header lines. */
-static int dump_table(sqlite3 *db, const char *t, FILE *out, const char *where, int header)
+/* The value is read through sqlite3_column_value(): one call per column
+ * instead of a type call and a value call, each with its own checks.  The
+ * dump's connection is used by this thread only. */
+static void put_value(struct line *l, sqlite3_stmt *st, int i)
+{
+	put_sqlvalue(l, sqlite3_column_value(st, i));
+}
+
+/* ---- requests without the view -------------------------------------------
+ * The requests view joins every request row to its connection and to its
+ * datagram peer's workload, and picks the two workloads with CASE: about
+ * a sixth of the dump's time.  When the database's view is exactly the one
+ * this program creates (fr_views_sql), the same values are made here from
+ * request_rows, with the connection and peer rows looked up through small
+ * caches; any other view is read as it is. */
+
+#define WL_CACHE 1024
+
+static const char req_cols[] =
+	"id, conn_id, seq, protocol, side, start_ns, end_ns, latency_ns, upload_ns, wait_ns,"
+	" download_ns, network_ns, summary, endpoint, status, error, reason, req_bytes, resp_bytes,"
+	" peer_addr, peer_port, peer_request_id";
+enum { RC_CONN = 1, RC_SIDE = 4, RC_PEER = 19, RC_WL = 21 /* the workloads go before column 21 */ };
+
+struct wl_conn {
+	int used;
+	int64_t id;
+	sqlite3_value *local, *remote; /* NULL: no row or SQL NULL */
+};
+
+struct wl_peer {
+	char *ip;
+	int len;
+	sqlite3_value *wl;
+};
+
+struct wlc {
+	sqlite3_stmt *cq, *pq;
+	struct wl_conn c[WL_CACHE];
+	struct wl_peer p[WL_CACHE];
+};
+
+/* 1 when the database's requests view is the one fr_views_sql creates */
+static int view_is_ours(sqlite3 *db)
+{
+	const char *a = strstr(fr_views_sql, "CREATE VIEW requests AS ");
+	const char *e = a ? strchr(a, ';') : NULL;
+	sqlite3_stmt *st;
+	int ok = 0;
+	if (!e || sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_master WHERE type = 'view' AND name = 'requests'",
+				     -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const void *t = sqlite3_column_text(st, 0);
+		ok = t && sqlite3_column_bytes(st, 0) == (int)(e - a) && !memcmp(t, a, (size_t)(e - a));
+	}
+	sqlite3_finalize(st);
+	return ok;
+}
+
+static sqlite3_value *dup_col(sqlite3_stmt *st, int i)
+{
+	sqlite3_value *v = sqlite3_column_value(st, i);
+	if (sqlite3_value_type(v) == SQLITE_NULL)
+		return NULL;
+	sqlite3_value *d = sqlite3_value_dup(v);
+	if (!d)
+		abort();
+	return d;
+}
+
+/* The connection's row for conn_id (c.id = r.conn_id) */
+static struct wl_conn *wl_conn(struct wlc *w, sqlite3_value *conn_id)
+{
+	static struct wl_conn none;
+	if (sqlite3_value_type(conn_id) != SQLITE_INTEGER)
+		return &none; /* NULL matches nothing; the column's affinity makes numbers integers */
+	int64_t id = sqlite3_value_int64(conn_id);
+	struct wl_conn *e = &w->c[(uint64_t)id % WL_CACHE];
+	if (e->used && e->id == id)
+		return e;
+	sqlite3_value_free(e->local);
+	sqlite3_value_free(e->remote);
+	e->used = 1;
+	e->id = id;
+	e->local = e->remote = NULL;
+	sqlite3_bind_int64(w->cq, 1, id);
+	if (sqlite3_step(w->cq) == SQLITE_ROW) {
+		e->local = dup_col(w->cq, 0);
+		e->remote = dup_col(w->cq, 1);
+	}
+	sqlite3_reset(w->cq);
+	return e;
+}
+
+/* pw.workload for peer_addr (pw.ip = r.peer_addr), or NULL */
+static sqlite3_value *wl_peer(struct wlc *w, sqlite3_value *addr)
+{
+	if (sqlite3_value_type(addr) != SQLITE_TEXT)
+		return NULL; /* NULL: no peer; the column's affinity makes the rest text */
+	const char *ip = (const char *)sqlite3_value_text(addr);
+	int n = sqlite3_value_bytes(addr);
+	uint32_t h = 2166136261u;
+	for (int i = 0; i < n; i++)
+		h = (h ^ (uint8_t)ip[i]) * 16777619u;
+	struct wl_peer *e = &w->p[h % WL_CACHE];
+	if (e->ip && e->len == n && !memcmp(e->ip, ip, (size_t)n))
+		return e->wl;
+	free(e->ip);
+	sqlite3_value_free(e->wl);
+	e->wl = NULL;
+	e->ip = malloc((size_t)n + 1);
+	if (!e->ip)
+		abort();
+	memcpy(e->ip, ip, (size_t)n);
+	e->len = n;
+	sqlite3_bind_text(w->pq, 1, e->ip, n, SQLITE_STATIC);
+	if (sqlite3_step(w->pq) == SQLITE_ROW)
+		e->wl = dup_col(w->pq, 0);
+	sqlite3_reset(w->pq);
+	return e->wl;
+}
+
+static void put_wl(struct line *l, sqlite3_value *v)
+{
+	if (v)
+		put_sqlvalue(l, v);
+	else
+		l_put(l, "\\N", 2);
+}
+
+/* The rows of the requests view matching where, as dump_table writes them. */
+static int dump_requests_fast(sqlite3 *db, FILE *out, const char *where)
+{
+	char sql[1024];
+	snprintf(sql, sizeof(sql), "SELECT %s FROM request_rows%s ORDER BY id", req_cols, where);
+	struct wlc *w = calloc(1, sizeof(*w));
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+	if (!w || sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT local_workload, remote_workload FROM connections WHERE id = ?", -1,
+			       &w->cq, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT workload FROM peer_workloads WHERE ip = ?", -1, &w->pq, NULL) !=
+		    SQLITE_OK) {
+		fprintf(stderr, "flightrec dump: %s\n", sqlite3_errmsg(db));
+		goto out;
+	}
+	struct line l = {0};
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		l.len = 0;
+		for (int i = 0; i < RC_WL; i++) {
+			if (i)
+				l_put(&l, "\t", 1);
+			put_value(&l, st, i);
+		}
+		struct wl_conn *c = wl_conn(w, sqlite3_column_value(st, RC_CONN));
+		sqlite3_value *pw = wl_peer(w, sqlite3_column_value(st, RC_PEER));
+		sqlite3_value *far = pw ? pw : c->remote; /* coalesce(pw.workload, c.remote_workload) */
+		sqlite3_value *side = sqlite3_column_value(st, RC_SIDE);
+		int client = sqlite3_value_type(side) == SQLITE_TEXT && sqlite3_value_bytes(side) == 6 &&
+			     !memcmp(sqlite3_value_text(side), "client", 6);
+		l_put(&l, "\t", 1);
+		put_wl(&l, client ? c->local : far);
+		l_put(&l, "\t", 1);
+		put_wl(&l, client ? far : c->local);
+		l_put(&l, "\t", 1);
+		put_value(&l, st, RC_WL);
+		l_put(&l, "\n", 1);
+		fwrite(l.p, 1, l.len, out);
+	}
+	free(l.p);
+	rc = rc == SQLITE_DONE ? 0 : -1;
+out:
+	sqlite3_finalize(st);
+	if (w) {
+		sqlite3_finalize(w->cq);
+		sqlite3_finalize(w->pq);
+		for (int i = 0; i < WL_CACHE; i++) {
+			sqlite3_value_free(w->c[i].local);
+			sqlite3_value_free(w->c[i].remote);
+			free(w->p[i].ip);
+			sqlite3_value_free(w->p[i].wl);
+		}
+		free(w);
+	}
+	return rc;
+}
+
+/* A part of a table: the rows whose first column (unique: a rowid) is in
+ * (lo, hi]; lo = INT64_MIN and hi = INT64_MAX for the whole table.  The
+ * parts of a table, in order, give the same lines as the whole. */
+struct range {
+	int64_t lo, hi;
+};
+static const struct range whole = {INT64_MIN, INT64_MAX};
+
+/* Dumps the rows of table t in range r, with or without the header lines. */
+static int dump_table(sqlite3 *db, const char *t, FILE *out, struct range r, int header)
 {
 	char sql[4096];
 	sqlite3_stmt *st;
@@ -139,9 +331,15 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out, const char *where, 
 			fprintf(out, "%s%s", i ? "\t" : "", sqlite3_column_name(st, i));
 		fputc('\n', out);
 	}
+	char where[256] = "";
+	if (r.lo != INT64_MIN || r.hi != INT64_MAX)
+		snprintf(where, sizeof(where), " WHERE \"%s\" > %lld AND \"%s\" <= %lld", sqlite3_column_name(st, 0),
+			 (long long)r.lo, sqlite3_column_name(st, 0), (long long)r.hi);
 	sqlite3_finalize(st);
+	if (!strcmp(t, "requests") && n == 24 && view_is_ours(db))
+		return dump_requests_fast(db, out, where);
 	int o = snprintf(sql, sizeof(sql), "SELECT * FROM %s%s%s ORDER BY ", t,
-			 strcmp(t, "recording") ? "" : recording_filter, where ? where : "");
+			 strcmp(t, "recording") ? "" : recording_filter, where);
 	for (int i = 1; i <= n && o < (int)sizeof(sql) - 16; i++)
 		o += snprintf(sql + o, sizeof(sql) - (size_t)o, "%s%d", i > 1 ? "," : "", i);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -169,40 +367,155 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out, const char *where, 
 static int dump_head(sqlite3 *db, FILE *out)
 {
 	for (int i = 0; tables[i]; i++)
-		if (dump_table(db, tables[i], out, NULL, 1) < 0)
+		if (dump_table(db, tables[i], out, whole, 1) < 0)
 			return -1;
 	return 0;
 }
 
-/* The tables after requests */
-static int dump_tail(sqlite3 *db, FILE *out)
-{
-	for (int i = 0; fr_protocols[i]; i++)
-		if (dump_table(db, fr_protocols[i]->table, out, NULL, 1) < 0)
-			return -1;
-	if (dump_table(db, "messages", out, NULL, 1) < 0)
-		return -1;
-	return dump_table(db, "anomalies", out, NULL, 1);
-}
-
 int fr_dump_db(struct sqlite3 *db, FILE *out)
 {
-	if (dump_head(db, out) < 0 || dump_table(db, "requests", out, NULL, 1) < 0)
+	if (dump_head(db, out) < 0 || dump_table(db, "requests", out, whole, 1) < 0)
 		return -1;
-	return dump_tail(db, out);
+	for (int i = 0; fr_protocols[i]; i++)
+		if (dump_table(db, fr_protocols[i]->table, out, whole, 1) < 0)
+			return -1;
+	if (dump_table(db, "messages", out, whole, 1) < 0)
+		return -1;
+	return dump_table(db, "anomalies", out, whole, 1);
 }
 
-int fr_dump_half(struct sqlite3 *db, FILE *out, int half, int64_t split)
+/* ---- the same dump by several threads ------------------------------------
+ * The dump is cut into pieces: the small tables, then requests and each
+ * protocol table in PARTS ranges of request ids, then messages and anomalies.  Threads
+ * take pieces in order, each writing its piece into a temporary file on its
+ * own read-only connection; the caller's thread copies the finished pieces
+ * into out in order.  At most `ahead` pieces wait on disk. */
+
+#define PARTS 8
+
+struct piece {
+	const char *table; /* NULL: the small tables before requests */
+	struct range r;
+	int header;
+	FILE *f;
+	int state; /* 0 waiting, 1 taken, 2 done, -1 failed */
+};
+
+struct pdump {
+	const char *path;
+	struct piece *p;
+	int n, next, copied, ahead;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void *pdump_main(void *arg)
 {
-	/* requests' first column, id, is unique: rows with id <= split all
-	 * come before the others */
-	char w[64];
-	snprintf(w, sizeof(w), " WHERE id %s %lld", half == 0 ? "<=" : ">", (long long)split);
-	if (half == 0)
-		return dump_head(db, out) < 0 ? -1 : dump_table(db, "requests", out, w, 1);
-	if (dump_table(db, "requests", out, w, 0) < 0)
+	struct pdump *d = arg;
+	sqlite3 *db = NULL;
+	if (sqlite3_open_v2(d->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		fprintf(stderr, "flightrec dump: cannot open %s: %s\n", d->path, sqlite3_errmsg(db));
+		sqlite3_close(db);
+		db = NULL;
+	} else {
+		/* a lock still held for a moment by another connection (the
+		 * sink's) is waited for, not an error */
+		sqlite3_busy_timeout(db, 60000);
+	}
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		while (d->next < d->n && d->next >= d->copied + d->ahead)
+			pthread_cond_wait(&d->cv, &d->mu);
+		if (d->next >= d->n)
+			break;
+		struct piece *p = &d->p[d->next++];
+		p->state = 1;
+		pthread_mutex_unlock(&d->mu);
+		int rc = -1;
+		p->f = db ? tmpfile() : NULL;
+		if (p->f) {
+			if (p->table)
+				rc = dump_table(db, p->table, p->f, p->r, p->header);
+			else
+				rc = dump_head(db, p->f);
+			if (rc == 0 && (fflush(p->f) != 0 || fseek(p->f, 0, SEEK_SET) != 0))
+				rc = -1;
+		}
+		pthread_mutex_lock(&d->mu);
+		p->state = rc == 0 ? 2 : -1;
+		pthread_cond_broadcast(&d->cv);
+	}
+	pthread_mutex_unlock(&d->mu);
+	sqlite3_close(db);
+	return NULL;
+}
+
+int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
+{
+	int ntab = 0;
+	while (fr_protocols[ntab])
+		ntab++;
+	struct pdump d = {.path = path, .ahead = 2 * jobs + 2};
+	d.p = calloc((size_t)(3 + PARTS * (1 + ntab)), sizeof(*d.p));
+	if (!d.p)
 		return -1;
-	return dump_tail(db, out);
+	d.p[d.n++] = (struct piece){NULL, whole, 1, NULL, 0};
+	for (int t = -1; t < ntab; t++)
+		for (int k = 0; k < PARTS; k++) {
+			struct range r = {k ? max_id * k / PARTS : INT64_MIN,
+					  k < PARTS - 1 ? max_id * (k + 1) / PARTS : INT64_MAX};
+			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_protocols[t]->table, r, k == 0, NULL, 0};
+		}
+	d.p[d.n++] = (struct piece){"messages", whole, 1, NULL, 0};
+	d.p[d.n++] = (struct piece){"anomalies", whole, 1, NULL, 0};
+	pthread_mutex_init(&d.mu, NULL);
+	pthread_cond_init(&d.cv, NULL);
+	pthread_t th[64];
+	int nth = 0;
+	for (int i = 0; i < jobs && i < 64; i++)
+		if (pthread_create(&th[nth], NULL, pdump_main, &d) == 0)
+			nth++;
+	int rc = nth ? 0 : -1;
+	static char buf[1 << 16];
+	for (int i = 0; i < d.n && rc == 0; i++) {
+		pthread_mutex_lock(&d.mu);
+		while (d.p[i].state == 0 || d.p[i].state == 1)
+			pthread_cond_wait(&d.cv, &d.mu);
+		pthread_mutex_unlock(&d.mu);
+		if (d.p[i].state < 0) {
+			rc = -1;
+			break;
+		}
+		size_t n;
+		while ((n = fread(buf, 1, sizeof(buf), d.p[i].f)) > 0)
+			if (fwrite(buf, 1, n, out) != n) {
+				rc = -1;
+				break;
+			}
+		if (ferror(d.p[i].f))
+			rc = -1;
+		fclose(d.p[i].f);
+		d.p[i].f = NULL;
+		pthread_mutex_lock(&d.mu);
+		d.copied = i + 1;
+		pthread_cond_broadcast(&d.cv);
+		pthread_mutex_unlock(&d.mu);
+	}
+	/* on failure, let the threads run out of pieces */
+	pthread_mutex_lock(&d.mu);
+	d.copied = d.n;
+	d.next = rc == 0 ? d.next : d.n;
+	pthread_cond_broadcast(&d.cv);
+	pthread_mutex_unlock(&d.mu);
+	for (int i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < d.n; i++)
+		if (d.p[i].f)
+			fclose(d.p[i].f);
+	pthread_mutex_destroy(&d.mu);
+	pthread_cond_destroy(&d.cv);
+	free(d.p);
+	return rc;
 }
 
 int fr_dump_path(const char *path, FILE *f)

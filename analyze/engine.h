@@ -62,15 +62,16 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq,
 void sink_anomaly(struct sink *s, uint64_t conn_id, uint64_t ts, const char *kind,
 		  const char *detail);
 void sink_message(struct sink *s, uint64_t conn_id, const struct fr_proto *p, const struct fr_msg *m);
-/* Ends the load: indexes, attribution, peer links, stable ids, views, the
- * dump hash (with jobs > 1, its two halves written by two threads).
- * Returns 0 or -1 (message on stderr).  Frees s. */
+/* Ends the load: attribution, peer links, indexes, views, the dump hash
+ * (with jobs > 1, written by that many threads on their own
+ * connections).  Returns 0 or -1 (message on stderr).  Frees s. */
 int sink_close(struct sink *s, int dim_cap, int jobs);
 
 /* ---- schema (reports/schema.c) ------------------------------------------ */
 extern const char fr_schema_sql[];     /* tables, before the load */
 extern const char fr_attr_sql[];       /* attribution of connections: after the load */
 extern const char fr_post_sql[];       /* peer links, indexes: last */
+extern const char fr_late_index_sql[]; /* indexes nothing in the analysis reads */
 extern const char fr_views_sql[];      /* views */
 
 /* ---- engine -------------------------------------------------------------- */
@@ -83,10 +84,13 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 struct sqlite3;
 /* Writes the canonical dump of an open database.  0 or -1. */
 int fr_dump_db(struct sqlite3 *db, FILE *out);
-/* The same dump in two halves, so that two threads (two connections) can
- * write them: half 0 then half 1 is exactly fr_dump_db's output.  The
- * halves meet inside `requests`, after the row with id split.  0 or -1. */
-int fr_dump_half(struct sqlite3 *db, FILE *out, int half, int64_t split);
+/* The same dump, written by `jobs` threads, each with its own read-only
+ * connection to the database at path (which must be readable by other
+ * connections: no exclusive lock held), in pieces split by request id
+ * (max_id: the largest); the pieces wait in temporary files and are
+ * copied into out in order, by the calling thread.  Gives exactly
+ * fr_dump_db's output.  0 or -1. */
+int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs);
 /* Canonical dump of the database at path into f.  0 or -1. */
 int fr_dump_path(const char *path, FILE *f);
 

@@ -15,7 +15,7 @@
 
 enum {
 	S_KV, S_SEG, S_PROC, S_POD, S_POD_IP, S_POD_LABEL, S_POD_CONT, S_SVC, S_SVC_IP,
-	S_SVC_SEL, S_MARK, S_CONN, S_REQ, S_ANOM, S_MSG, S_N
+	S_SVC_SEL, S_MARK, S_CONN, S_ANOM, S_MSG, S_N
 };
 
 static const char *const stmt_sql[S_N] = {
@@ -33,21 +33,41 @@ static const char *const stmt_sql[S_N] = {
 	[S_CONN] = "INSERT INTO connections (id, node, pid, fd, gen, transport, role, protocol,"
 		   " local_addr, local_port, remote_addr, remote_port, start_ns, end_ns, bytes_out,"
 		   " bytes_in, gap_bytes, requests, closed) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-	[S_REQ] = "INSERT INTO request_rows (id, conn_id, seq, protocol, side, start_ns, end_ns,"
-		  " latency_ns, upload_ns, wait_ns, download_ns, summary, endpoint, status, error,"
-		  " reason, req_bytes, resp_bytes, peer_addr, peer_port)"
-		  " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[S_ANOM] = "INSERT INTO anomalies VALUES (?,?,?,?)",
 	[S_MSG] = "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?)",
 };
 
+static const char req_insert[] =
+	"INSERT INTO request_rows (conn_id, seq, protocol, side, start_ns, end_ns, latency_ns,"
+	" upload_ns, wait_ns, download_ns, summary, endpoint, status, error, reason, req_bytes,"
+	" resp_bytes, peer_addr, peer_port)";
+#define REQ_COLS 19
+
 #define MAX_PROTOS 16
+
+#define BATCH_ROWS 64
+
+struct val {
+	int type; /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_TEXT */
+	int len;
+	int64_t i; /* the integer, or the text's offset in the arena */
+};
+
+struct rbuf {
+	sqlite3_stmt *one, *many;
+	int ncols, n;
+	struct val *v; /* BATCH_ROWS rows of ncols values */
+	char *arena;
+	size_t alen, acap;
+};
+
 
 struct sink {
 	sqlite3 *db;
 	pthread_mutex_t lock;
 	sqlite3_stmt *st[S_N];
-	sqlite3_stmt *detail[MAX_PROTOS];
+	struct rbuf req;                 /* request_rows */
+	struct rbuf detail[MAX_PROTOS]; /* each protocol's table */
 	const struct fr_proto *detail_proto[MAX_PROTOS];
 	uint64_t rows;
 	uint64_t next_req; /* request ids: the order rows arrive in, which the
@@ -55,6 +75,10 @@ struct sink {
 	int failed;
 	char *path;
 };
+
+static int rbuf_init(struct sink *s, struct rbuf *b, const char *head, int ncols);
+static void rbuf_flush(struct sink *s, struct rbuf *b);
+static void rbuf_fini(struct rbuf *b);
 
 static double t_now(void)
 {
@@ -89,6 +113,38 @@ static int exec(sqlite3 *db, const char *sql)
 	return 0;
 }
 
+/* exec(), and with FLIGHTREC_TIMING=2 the time of every statement on
+ * stderr (for the benchmark: which index or update costs what). */
+static int exec_timed(sqlite3 *db, const char *sql)
+{
+	const char *t = getenv("FLIGHTREC_TIMING");
+	if (!t || strcmp(t, "2"))
+		return exec(db, sql);
+	while (*sql) {
+		sqlite3_stmt *st = NULL;
+		const char *tail = NULL;
+		double t0 = t_now();
+		if (sqlite3_prepare_v2(db, sql, -1, &st, &tail) != SQLITE_OK) {
+			fprintf(stderr, "flightrec: sqlite: %s\n", sqlite3_errmsg(db));
+			return -1;
+		}
+		if (!st)
+			break;
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			;
+		sqlite3_finalize(st);
+		if (rc != SQLITE_DONE) {
+			fprintf(stderr, "flightrec: sqlite: %s\n", sqlite3_errmsg(db));
+			return -1;
+		}
+		fprintf(stderr, "flightrec:   %6.2f s  %.*s\n", t_now() - t0,
+			(int)strcspn(sql + strspn(sql, " \n"), "\n"), sql + strspn(sql, " \n"));
+		sql = tail;
+	}
+	return 0;
+}
+
 struct sink *sink_open(const char *path, char *err, size_t errlen)
 {
 	unlink(path);
@@ -106,8 +162,12 @@ struct sink *sink_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "cannot create %s: %s", path, sqlite3_errmsg(s->db));
 		goto fail;
 	}
-	if (exec(s->db, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; PRAGMA locking_mode=EXCLUSIVE;"
-			"PRAGMA cache_size=-65536;") < 0 ||
+	/* 64 KiB pages: a tenth less CPU than 4 KiB over the whole analysis
+	 * (fewer pages to balance, write and read back) and half the system
+	 * time.  The page size comes before the cache size: SQLite turns a
+	 * cache size in KiB into pages when it is set. */
+	if (exec(s->db, "PRAGMA page_size=65536; PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;"
+			"PRAGMA locking_mode=EXCLUSIVE; PRAGMA cache_size=-65536;") < 0 ||
 	    exec(s->db, fr_schema_sql) < 0) {
 		snprintf(err, errlen, "cannot create the schema in %s", path);
 		goto fail;
@@ -122,12 +182,17 @@ struct sink *sink_open(const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "sqlite: %s", sqlite3_errmsg(s->db));
 			goto fail;
 		}
+	if (rbuf_init(s, &s->req, req_insert, REQ_COLS) < 0) {
+		snprintf(err, errlen, "sqlite: %s", sqlite3_errmsg(s->db));
+		goto fail;
+	}
 	exec(s->db, "BEGIN");
 	phase("open");
 	return s;
 fail:
 	for (int i = 0; i < S_N; i++)
 		sqlite3_finalize(s->st[i]);
+	rbuf_fini(&s->req);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->lock);
 	free(s->path);
@@ -135,10 +200,8 @@ fail:
 	return NULL;
 }
 
-/* Steps and resets st.  Statements whose every parameter is bound before
- * each step (requests and their details) keep their bindings: clearing
- * them is work thrown away. */
-static void step_keep(struct sink *s, sqlite3_stmt *st)
+/* Steps, resets and unbinds st. */
+static void step(struct sink *s, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE && !s->failed) {
@@ -146,16 +209,11 @@ static void step_keep(struct sink *s, sqlite3_stmt *st)
 		s->failed = 1;
 	}
 	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	if (++s->rows % 500000 == 0) {
 		exec(s->db, "COMMIT");
 		exec(s->db, "BEGIN");
 	}
-}
-
-static void step(struct sink *s, sqlite3_stmt *st)
-{
-	step_keep(s, st);
-	sqlite3_clear_bindings(st);
 }
 
 static void bt(sqlite3_stmt *st, int i, const char *v)
@@ -392,26 +450,35 @@ void sink_mark(struct sink *s, const char *node, uint64_t ts, const struct fr_ma
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* An address as stored: "10.0.0.1" or "fd00::1" (no brackets, no port).
+ * Returns its length, or -1 for no address. */
+static int addr_text(const struct fr_addr *a, char *buf, size_t len)
+{
+	if (a->family == 4)
+		return snprintf(buf, len, "%u.%u.%u.%u", a->addr[0], a->addr[1], a->addr[2], a->addr[3]);
+	if (a->family != 6)
+		return -1;
+	struct fr_addr b = *a;
+	b.port = 0;
+	fr_addr_str(&b, buf, len);
+	/* "[x::y]:0" -> "x::y" */
+	char *e = strrchr(buf, ']');
+	if (e)
+		*e = 0;
+	memmove(buf, buf + 1, strlen(buf));
+	return (int)strlen(buf);
+}
+
 static void baddr(sqlite3_stmt *st, int i, const struct fr_addr *a)
 {
 	char buf[64];
-	if (a->family == 4)
-		snprintf(buf, sizeof(buf), "%u.%u.%u.%u", a->addr[0], a->addr[1], a->addr[2], a->addr[3]);
-	else if (a->family == 6) {
-		struct fr_addr b = *a;
-		b.port = 0;
-		fr_addr_str(&b, buf, sizeof(buf));
-		/* "[x::y]:0" -> "x::y" */
-		char *e = strrchr(buf, ']');
-		if (e)
-			*e = 0;
-		memmove(buf, buf + 1, strlen(buf));
-	} else {
+	int n = addr_text(a, buf, sizeof(buf));
+	if (n < 0) {
 		sqlite3_bind_null(st, i);
 		sqlite3_bind_null(st, i + 1);
 		return;
 	}
-	sqlite3_bind_text(st, i, buf, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, i, buf, n, SQLITE_TRANSIENT);
 	sqlite3_bind_int(st, i + 1, a->port);
 }
 
@@ -445,14 +512,166 @@ void sink_conn(struct sink *s, const struct conn_row *c)
 	pthread_mutex_unlock(&s->lock);
 }
 
-static sqlite3_stmt *detail_stmt(struct sink *s, const struct fr_proto *p, const struct fr_req *r)
+/* ---- requests and their protocol rows, in batches ------------------------
+ * One INSERT per row costs SQLite a statement start, a write cursor opened
+ * and a descent from the root for every row; an INSERT of BATCH_ROWS rows
+ * (a multi-row VALUES) does that once per batch.  Rows are buffered here
+ * with their text copied into an arena (the parser's spans do not outlive
+ * the call), then bound without copies and stepped once.  A partial batch
+ * at the end goes row by row. */
+
+/* Prepares "INSERT INTO head VALUES (?,..)" for one and for BATCH_ROWS rows. */
+static int rbuf_init(struct sink *s, struct rbuf *b, const char *head, int ncols)
+{
+	memset(b, 0, sizeof(*b));
+	b->ncols = ncols;
+	b->v = calloc((size_t)BATCH_ROWS * (size_t)ncols, sizeof(*b->v));
+	b->acap = 1 << 16;
+	b->arena = malloc(b->acap);
+	size_t rowlen = 2 * (size_t)ncols + 3, cap = strlen(head) + 16 + BATCH_ROWS * rowlen;
+	char *sql = malloc(cap);
+	if (!b->v || !b->arena || !sql) {
+		free(sql);
+		return -1;
+	}
+	int rc = 0;
+	for (int pass = 0; pass < 2 && rc == 0; pass++) {
+		int rows = pass ? BATCH_ROWS : 1;
+		size_t o = (size_t)snprintf(sql, cap, "%s VALUES ", head);
+		for (int r = 0; r < rows; r++) {
+			sql[o++] = r ? ',' : ' ';
+			sql[o++] = '(';
+			for (int c = 0; c < ncols; c++) {
+				if (c)
+					sql[o++] = ',';
+				sql[o++] = '?';
+			}
+			sql[o++] = ')';
+		}
+		sql[o] = 0;
+		if (sqlite3_prepare_v2(s->db, sql, -1, pass ? &b->many : &b->one, NULL) != SQLITE_OK) {
+			fprintf(stderr, "flightrec: sqlite: %s: %s\n", head, sqlite3_errmsg(s->db));
+			rc = -1;
+		}
+	}
+	free(sql);
+	return rc;
+}
+
+static void rbuf_fini(struct rbuf *b)
+{
+	sqlite3_finalize(b->one);
+	sqlite3_finalize(b->many);
+	free(b->v);
+	free(b->arena);
+	memset(b, 0, sizeof(*b));
+}
+
+static void bind_val(struct rbuf *b, sqlite3_stmt *st, int i, const struct val *v)
+{
+	if (v->type == SQLITE_INTEGER)
+		sqlite3_bind_int64(st, i, v->i);
+	else if (v->type == SQLITE_TEXT)
+		sqlite3_bind_text(st, i, b->arena + v->i, v->len, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, i);
+}
+
+static void step_batch(struct sink *s, sqlite3_stmt *st)
+{
+	if (sqlite3_step(st) != SQLITE_DONE && !s->failed) {
+		fprintf(stderr, "flightrec: sqlite insert: %s\n", sqlite3_errmsg(s->db));
+		s->failed = 1;
+	}
+	sqlite3_reset(st);
+}
+
+/* Inserts the buffered rows: a full batch with one step, else row by row. */
+static void rbuf_flush(struct sink *s, struct rbuf *b)
+{
+	if (!b->n)
+		return;
+	if (b->n == BATCH_ROWS) {
+		for (int k = 0; k < BATCH_ROWS * b->ncols; k++)
+			bind_val(b, b->many, k + 1, &b->v[k]);
+		step_batch(s, b->many);
+	} else {
+		for (int r = 0; r < b->n; r++) {
+			for (int c = 0; c < b->ncols; c++)
+				bind_val(b, b->one, c + 1, &b->v[r * b->ncols + c]);
+			step_batch(s, b->one);
+		}
+	}
+	uint64_t before = s->rows;
+	s->rows += (uint64_t)b->n;
+	b->n = 0;
+	b->alen = 0;
+	if (s->rows / 500000 != before / 500000) {
+		exec(s->db, "COMMIT");
+		exec(s->db, "BEGIN");
+	}
+}
+
+/* The values of the next row (flushes a full batch first). */
+static struct val *rbuf_row(struct sink *s, struct rbuf *b)
+{
+	if (b->n == BATCH_ROWS)
+		rbuf_flush(s, b);
+	return &b->v[b->n++ * b->ncols];
+}
+
+static void v_int(struct val *v, int64_t i)
+{
+	v->type = SQLITE_INTEGER;
+	v->i = i;
+}
+
+/* p == NULL: NULL, as sqlite3_bind_text would store it */
+static void v_text(struct rbuf *b, struct val *v, const char *p, size_t n)
+{
+	if (!p || n > INT32_MAX) {
+		v->type = SQLITE_NULL;
+		return;
+	}
+	if (b->alen + n > b->acap) {
+		size_t nc = b->acap * 2;
+		while (nc < b->alen + n)
+			nc *= 2;
+		char *na = realloc(b->arena, nc);
+		if (!na)
+			abort();
+		b->arena = na;
+		b->acap = nc;
+	}
+	memcpy(b->arena + b->alen, p, n);
+	v->type = SQLITE_TEXT;
+	v->len = (int)n;
+	v->i = (int64_t)b->alen;
+	b->alen += n;
+}
+
+static void v_str(struct rbuf *b, struct val *v, const char *p) { v_text(b, v, p, p ? strlen(p) : 0); }
+
+/* b - a, or NULL when either is missing (0) or b < a */
+static void v_diff(struct val *v, uint64_t a, uint64_t b)
+{
+	if (a && b && b >= a)
+		v_int(v, (int64_t)(b - a));
+	else
+		v->type = SQLITE_NULL;
+}
+
+/* The detail rows of protocol p, its statement built from the field names
+ * of its first request; NULL when it cannot be. */
+static struct rbuf *detail_buf(struct sink *s, const struct fr_proto *p, const struct fr_req *r)
 {
 	int k;
 	for (k = 0; k < MAX_PROTOS && s->detail_proto[k]; k++)
 		if (s->detail_proto[k] == p)
-			return s->detail[k];
+			return s->detail[k].ncols ? &s->detail[k] : NULL;
 	if (k == MAX_PROTOS)
 		return NULL;
+	s->detail_proto[k] = p;
 	char *sql = NULL;
 	size_t n = 0;
 	FILE *f = open_memstream(&sql, &n);
@@ -461,29 +680,12 @@ static sqlite3_stmt *detail_stmt(struct sink *s, const struct fr_proto *p, const
 	fprintf(f, "INSERT INTO %s (request_id", p->table);
 	for (int i = 0; i < r->n_fields; i++)
 		fprintf(f, ", %s", r->f[i].name);
-	fprintf(f, ") VALUES (?");
-	for (int i = 0; i < r->n_fields; i++)
-		fprintf(f, ", ?");
 	fprintf(f, ")");
 	fclose(f);
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "flightrec: sqlite: %s: %s\n", sql, sqlite3_errmsg(s->db));
-		st = NULL;
-	}
+	if (rbuf_init(s, &s->detail[k], sql, r->n_fields + 1) < 0)
+		rbuf_fini(&s->detail[k]);
 	free(sql);
-	s->detail_proto[k] = p;
-	s->detail[k] = st;
-	return st;
-}
-
-/* b - a, or NULL when either is missing (0) or b < a */
-static void bdiff(sqlite3_stmt *st, int i, uint64_t a, uint64_t b)
-{
-	if (a && b && b >= a)
-		sqlite3_bind_int64(st, i, (int64_t)(b - a));
-	else
-		sqlite3_bind_null(st, i);
+	return s->detail[k].ncols ? &s->detail[k] : NULL;
 }
 
 void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const struct fr_proto *p,
@@ -491,50 +693,59 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 {
 	uint64_t start = r->req_first_ns ? r->req_first_ns : r->resp_first_ns;
 	uint64_t end = r->resp_last_ns ? r->resp_last_ns : r->req_last_ns;
-	pthread_mutex_lock(&s->lock);
-	sqlite3_stmt *st = s->st[S_REQ];
-	int64_t id = (int64_t)++s->next_req;
-	bi(st, 1, id);
-	bi(st, 2, (int64_t)c->id);
-	bi(st, 3, seq);
-	bt(st, 4, p->name);
-	bt(st, 5, c->role == FR_ROLE_SERVER ? "server" : "client");
-	bi(st, 6, (int64_t)start);
-	bi(st, 7, (int64_t)end);
-	/* every parameter is bound on every row: the statement keeps its
-	 * bindings (step_keep), and text is bound without a copy */
-	bdiff(st, 8, r->req_first_ns, r->resp_last_ns);
-	bdiff(st, 9, r->req_first_ns, r->req_last_ns);
-	bdiff(st, 10, r->req_last_ns, r->resp_first_ns);
-	bdiff(st, 11, r->resp_first_ns, r->resp_last_ns);
-	bt(st, 12, r->summary);
-	bt(st, 13, r->endpoint);
-	bt(st, 14, r->status);
-	bi(st, 15, r->error);
-	bt(st, 16, r->reason);
-	bi(st, 17, (int64_t)r->req_bytes);
-	bi(st, 18, (int64_t)r->resp_bytes);
-	struct fr_addr a = {0};
+	char peer[64];
+	int peerlen = -1;
 	if (r->peer_family && r->peer_addr) {
+		struct fr_addr a = {0};
 		a.family = (uint8_t)r->peer_family;
 		a.port = r->peer_port;
 		memcpy(a.addr, r->peer_addr, r->peer_family == 4 ? 4 : 16);
+		peerlen = addr_text(&a, peer, sizeof(peer));
 	}
-	baddr(st, 19, &a);
-	step_keep(s, st);
-	sqlite3_stmt *d = detail_stmt(s, p, r);
-	if (d && sqlite3_bind_parameter_count(d) == r->n_fields + 1) {
-		bi(d, 1, id);
+	pthread_mutex_lock(&s->lock);
+	struct rbuf *b = &s->req;
+	struct val *v = rbuf_row(s, b);
+	/* the id is not bound: SQLite appends with max(id) + 1, which in
+	 * this new table is the count so far (checked in sink_close) and
+	 * saves a lookup per row */
+	int64_t id = (int64_t)++s->next_req;
+	v--;
+	v_int(&v[1], (int64_t)c->id);
+	v_int(&v[2], seq);
+	v_str(b, &v[3], p->name);
+	v_str(b, &v[4], c->role == FR_ROLE_SERVER ? "server" : "client");
+	v_int(&v[5], (int64_t)start);
+	v_int(&v[6], (int64_t)end);
+	v_diff(&v[7], r->req_first_ns, r->resp_last_ns);
+	v_diff(&v[8], r->req_first_ns, r->req_last_ns);
+	v_diff(&v[9], r->req_last_ns, r->resp_first_ns);
+	v_diff(&v[10], r->resp_first_ns, r->resp_last_ns);
+	v_str(b, &v[11], r->summary);
+	v_str(b, &v[12], r->endpoint);
+	v_str(b, &v[13], r->status);
+	v_int(&v[14], r->error);
+	v_str(b, &v[15], r->reason);
+	v_int(&v[16], (int64_t)r->req_bytes);
+	v_int(&v[17], (int64_t)r->resp_bytes);
+	if (peerlen >= 0) {
+		v_text(b, &v[18], peer, (size_t)peerlen);
+		v_int(&v[19], r->peer_port);
+	} else {
+		v[18].type = v[19].type = SQLITE_NULL;
+	}
+	struct rbuf *d = detail_buf(s, p, r);
+	if (d && d->ncols == r->n_fields + 1) {
+		v = rbuf_row(s, d);
+		v_int(&v[0], id);
 		for (int i = 0; i < r->n_fields; i++) {
 			const struct fr_field *f = &r->f[i];
 			if (f->type == FR_F_INT)
-				sqlite3_bind_int64(d, i + 2, f->i);
+				v_int(&v[i + 1], f->i);
 			else if (f->type == FR_F_TEXT)
-				sqlite3_bind_text(d, i + 2, f->s, (int)f->len, SQLITE_STATIC);
+				v_text(d, &v[i + 1], f->s, f->len);
 			else
-				sqlite3_bind_null(d, i + 2);
+				v[i + 1].type = SQLITE_NULL;
 		}
-		step_keep(s, d);
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -573,67 +784,47 @@ static ssize_t hash_write(void *cookie, const char *buf, size_t n)
 	return EVP_DigestUpdate(cookie, buf, n) ? (ssize_t)n : -1;
 }
 
-/* The second half of the dump (fr_dump_half), written by its own thread on
- * its own read-only connection into a temporary file. */
-struct half {
+/* The determinism hash: SHA-256 of the canonical dump, streamed.  With
+ * jobs > 1 the dump is written by that many threads on their own read-only
+ * connections (fr_dump_parallel), else on the sink's connection. */
+struct hasher {
 	const char *path;
-	int64_t split;
-	FILE *f;
+	sqlite3 *db;
+	int64_t max_id;
+	int jobs;
 	int rc;
+	char hex[65];
 };
 
-static void *half_main(void *arg)
+static void *hasher_main(void *arg)
 {
-	struct half *h = arg;
-	sqlite3 *db;
+	struct hasher *h = arg;
 	h->rc = -1;
-	if (sqlite3_open_v2(h->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) == SQLITE_OK &&
-	    fr_dump_half(db, h->f, 1, h->split) == 0 && fflush(h->f) == 0)
-		h->rc = 0;
-	else
-		fprintf(stderr, "flightrec: dump hash: %s\n", sqlite3_errmsg(db));
-	sqlite3_close(db);
-	return NULL;
-}
-
-/* Writes the canonical dump into f: with jobs > 1, the second half is
- * written meanwhile by another thread into a temporary file (tmpfile(),
- * on disk: memory stays bounded) and copied in after the first. */
-static int dump_into(struct sink *s, FILE *f, int jobs)
-{
-	if (jobs < 2)
-		return fr_dump_db((struct sqlite3 *)s->db, f);
-	sqlite3_stmt *st = NULL;
-	int64_t maxid = 0;
-	if (sqlite3_prepare_v2(s->db, "SELECT max(id) FROM request_rows", -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		maxid = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	/* the other connection may read once this one gives up its lock */
-	if (exec(s->db, "PRAGMA locking_mode=NORMAL; SELECT count(*) FROM settings;") < 0)
-		return -1;
-	/* the first half also holds the small tables; the requests view costs
-	 * more per row than the protocol tables of the second */
-	struct half h = {s->path, maxid / 2, tmpfile(), -1};
-	pthread_t th;
-	if (!h.f || pthread_create(&th, NULL, half_main, &h) != 0) {
-		if (h.f)
-			fclose(h.f);
-		return fr_dump_db((struct sqlite3 *)s->db, f);
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	cookie_io_functions_t io = {.write = hash_write};
+	FILE *f = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? fopencookie(md, "w", io) : NULL;
+	if (!f) {
+		EVP_MD_CTX_free(md);
+		return NULL;
 	}
-	int rc = fr_dump_half((struct sqlite3 *)s->db, f, 0, h.split);
-	pthread_join(th, NULL);
-	if (h.rc < 0 || fseek(h.f, 0, SEEK_SET) < 0)
+	static char fbuf[1 << 16];
+	setvbuf(f, fbuf, _IOFBF, sizeof(fbuf));
+	int rc;
+	if (h->jobs < 2)
+		rc = fr_dump_db((struct sqlite3 *)h->db, f);
+	else
+		rc = fr_dump_parallel(h->path, h->max_id, f, h->jobs);
+	if (fclose(f) != 0)
 		rc = -1;
-	static char buf[1 << 16];
-	size_t n;
-	while (rc == 0 && (n = fread(buf, 1, sizeof(buf), h.f)) > 0)
-		if (fwrite(buf, 1, n, f) != n)
-			rc = -1;
-	if (ferror(h.f))
-		rc = -1;
-	fclose(h.f);
-	return rc;
+	unsigned char dg[32];
+	unsigned int dl = 0;
+	if (rc == 0 && EVP_DigestFinal_ex(md, dg, &dl)) {
+		for (int i = 0; i < 32; i++)
+			snprintf(h->hex + 2 * i, 3, "%02x", dg[i]);
+		h->rc = 0;
+	}
+	EVP_MD_CTX_free(md);
+	return NULL;
 }
 
 int sink_close(struct sink *s, int dim_cap, int jobs)
@@ -641,54 +832,62 @@ int sink_close(struct sink *s, int dim_cap, int jobs)
 	int rc = s->failed ? -1 : 0;
 	for (int i = 0; i < S_N; i++)
 		sqlite3_finalize(s->st[i]);
-	for (int i = 0; i < MAX_PROTOS; i++)
-		sqlite3_finalize(s->detail[i]);
+	rbuf_flush(s, &s->req);
+	rbuf_fini(&s->req);
+	for (int i = 0; i < MAX_PROTOS; i++) {
+		rbuf_flush(s, &s->detail[i]);
+		rbuf_fini(&s->detail[i]);
+	}
+	rc = s->failed ? -1 : rc;
+	{
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(s->db, "SELECT coalesce(max(id), 0) FROM request_rows", -1, &st,
+				       NULL) != SQLITE_OK || sqlite3_step(st) != SQLITE_ROW ||
+		    sqlite3_column_int64(st, 0) != (int64_t)s->next_req) {
+			fprintf(stderr, "flightrec: request ids do not follow the order of the rows\n");
+			rc = -1;
+		}
+		sqlite3_finalize(st);
+	}
 	char sql[128];
 	phase("load");
 	snprintf(sql, sizeof(sql), "INSERT INTO settings VALUES ('dim_cap', %d)", dim_cap);
-	if (exec(s->db, sql) < 0 || exec(s->db, fr_attr_sql) < 0)
+	if (exec(s->db, sql) < 0 || exec_timed(s->db, fr_attr_sql) < 0)
 		rc = -1;
 	phase("attribution");
-	if (exec(s->db, fr_post_sql) < 0)
+	if (exec_timed(s->db, fr_post_sql) < 0)
 		rc = -1;
 	phase("post");
 	if (exec(s->db, fr_views_sql) < 0)
 		rc = -1;
 	/* counts */
+	snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO recording VALUES ('count_requests', '%llu')",
+		 (unsigned long long)s->next_req);
+	exec(s->db, sql);
 	exec(s->db, "INSERT OR REPLACE INTO recording SELECT 'count_connections', count(*) FROM connections;"
-		    "INSERT OR REPLACE INTO recording SELECT 'count_requests', count(*) FROM request_rows;"
 		    "INSERT OR REPLACE INTO recording SELECT 'count_anomalies', count(*) FROM anomalies;"
 		    "INSERT OR REPLACE INTO recording SELECT 'count_messages', count(*) FROM messages;"
 		    "INSERT OR REPLACE INTO recording SELECT 'time_first_ns', min(start_ns) FROM connections;"
 		    "INSERT OR REPLACE INTO recording SELECT 'time_last_ns', max(end_ns) FROM connections;");
+	if (exec_timed(s->db, fr_late_index_sql) < 0)
+		rc = -1;
+	phase("indexes");
 	if (exec(s->db, "COMMIT") < 0)
 		rc = -1;
 	phase("commit");
-	/* the determinism hash: SHA-256 of the canonical dump, streamed */
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	cookie_io_functions_t io = {.write = hash_write};
-	FILE *f = md && EVP_DigestInit_ex(md, EVP_sha256(), NULL) ? fopencookie(md, "w", io) : NULL;
-	if (f) {
-		static char fbuf[1 << 16];
-		setvbuf(f, fbuf, _IOFBF, sizeof(fbuf));
-	}
-	if (f && dump_into(s, f, jobs) == 0) {
-		fclose(f);
-		unsigned char dg[32];
-		unsigned int dl = 0;
-		EVP_DigestFinal_ex(md, dg, &dl);
-		char hex[65];
-		for (int i = 0; i < 32; i++)
-			snprintf(hex + 2 * i, 3, "%02x", dg[i]);
-		snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO recording VALUES ('dump_sha256', '%s')", hex);
+	/* with -j > 1 other connections read for the dump hash: this one
+	 * gives up its exclusive lock (at its next read) */
+	if (jobs >= 2 && exec(s->db, "PRAGMA locking_mode=NORMAL; SELECT count(*) FROM settings;") < 0)
+		rc = -1;
+	struct hasher h = {.path = s->path, .db = s->db, .max_id = (int64_t)s->next_req, .jobs = jobs};
+	hasher_main(&h);
+	if (h.rc < 0)
+		rc = -1;
+	else {
+		snprintf(sql, sizeof(sql), "INSERT OR REPLACE INTO recording VALUES ('dump_sha256', '%s')", h.hex);
 		if (exec(s->db, sql) < 0)
 			rc = -1;
-	} else {
-		if (f)
-			fclose(f);
-		rc = -1;
 	}
-	EVP_MD_CTX_free(md);
 	phase("dump hash");
 	if (sqlite3_close(s->db) != SQLITE_OK)
 		rc = -1;
