@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const tables[] = {
 	"recording", "settings", "segments", "pods", "pod_ips", "pod_labels", "pod_containers",
@@ -386,12 +387,31 @@ int fr_dump_db(struct sqlite3 *db, FILE *out)
 
 /* ---- the same dump by several threads ------------------------------------
  * The dump is cut into pieces: the small tables, then requests and each
- * protocol table in PARTS ranges of request ids, then messages and anomalies.  Threads
- * take pieces in order, each writing its piece into a temporary file on its
- * own read-only connection; the caller's thread copies the finished pieces
- * into out in order.  At most `ahead` pieces wait on disk. */
+ * protocol table in ranges of PIECE_IDS request ids, then messages and
+ * anomalies.  Threads take pieces in order, each writing its piece into a
+ * temporary file under $TMPDIR on its own read-only connection; the
+ * caller's thread copies the finished pieces into out in order.  At most
+ * `ahead` pieces wait on disk: some 15 MB each, whatever the recording's
+ * size (a request's dump line is about 200 bytes). */
 
-#define PARTS 8
+#define PIECE_IDS 65536
+#define MAX_PARTS 65536
+
+/* A temporary file under $TMPDIR (default /tmp), already unlinked. */
+static FILE *tmp_file(void)
+{
+	const char *t = getenv("TMPDIR");
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/flightrec-dump-XXXXXX", t && *t ? t : "/tmp");
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	unlink(path);
+	FILE *f = fdopen(fd, "w+");
+	if (!f)
+		close(fd);
+	return f;
+}
 
 struct piece {
 	const char *table; /* NULL: the small tables before requests */
@@ -432,7 +452,7 @@ static void *pdump_main(void *arg)
 		p->state = 1;
 		pthread_mutex_unlock(&d->mu);
 		int rc = -1;
-		p->f = db ? tmpfile() : NULL;
+		p->f = db ? tmp_file() : NULL;
 		if (p->f) {
 			if (p->table)
 				rc = dump_table(db, p->table, p->f, p->r, p->header);
@@ -456,14 +476,17 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 	while (fr_protocols[ntab])
 		ntab++;
 	struct pdump d = {.path = path, .ahead = 2 * jobs + 2};
-	d.p = calloc((size_t)(3 + PARTS * (1 + ntab)), sizeof(*d.p));
+	if (max_id < 0)
+		max_id = 0;
+	int64_t step = max_id / MAX_PARTS + 1 > PIECE_IDS ? max_id / MAX_PARTS + 1 : PIECE_IDS;
+	int64_t parts = max_id / step + 1;
+	d.p = calloc((size_t)(3 + parts * (1 + ntab)), sizeof(*d.p));
 	if (!d.p)
 		return -1;
 	d.p[d.n++] = (struct piece){NULL, whole, 1, NULL, 0};
 	for (int t = -1; t < ntab; t++)
-		for (int k = 0; k < PARTS; k++) {
-			struct range r = {k ? max_id * k / PARTS : INT64_MIN,
-					  k < PARTS - 1 ? max_id * (k + 1) / PARTS : INT64_MAX};
+		for (int64_t k = 0; k < parts; k++) {
+			struct range r = {k ? k * step : INT64_MIN, k < parts - 1 ? (k + 1) * step : INT64_MAX};
 			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_protocols[t]->table, r, k == 0, NULL, 0};
 		}
 	d.p[d.n++] = (struct piece){"messages", whole, 1, NULL, 0};
