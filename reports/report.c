@@ -133,6 +133,21 @@ int cmd_report(int argc, char **argv)
 	if (!nf)
 		printf("  (none)\n");
 
+	/* only when there are any (most recordings have no pub/sub; a database
+	 * from before the messages table has none) */
+	if (sqlite3_prepare_v2(db, "SELECT protocol, kind, coalesce(topic, '-'), count(*), sum(bytes) FROM messages "
+			       "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT 10", -1, &st, NULL) == SQLITE_OK) {
+		int n = 0;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (!n++)
+				printf("\nMessages outside request/response (pub/sub, pushes)\n"
+				       "  %-6s %-12s %-30s %8s %10s\n", "proto", "kind", "topic", "messages", "bytes");
+			printf("  %-6s %-12s %-30.30s %8lld %10lld\n", txt(st, 0), txt(st, 1), txt(st, 2),
+			       (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
+		}
+		sqlite3_finalize(st);
+	}
+
 	printf("\nAnomalies by kind\n");
 	if ((st = prep(db, "SELECT kind, count(*) FROM anomalies GROUP BY kind ORDER BY 2 DESC, 1"))) {
 		int n = 0;
