@@ -147,8 +147,7 @@ static int import_captures(char **paths, int *npaths, const struct fr_opts *o, c
 		free(caps);
 		return EXIT_OK;
 	}
-	const char *t = getenv("TMPDIR");
-	snprintf(tmpdir, len, "%s/flightrec-analyze-XXXXXX", t && *t ? t : "/tmp");
+	snprintf(tmpdir, len, "%s/flightrec-analyze-XXXXXX", fr_tmpdir());
 	if (!mkdtemp(tmpdir)) {
 		fprintf(stderr, "flightrec analyze: cannot create a temporary folder %s: %s (set TMPDIR)\n",
 			tmpdir, strerror(errno));

@@ -101,8 +101,7 @@ static int import_source(const char *dir, char *tmpdir, size_t len)
 		if (access(p, R_OK) == 0)
 			break;
 	}
-	const char *t = getenv("TMPDIR");
-	snprintf(tmpdir, len, "%s/fr-corpus-rec-XXXXXX", t && *t ? t : "/tmp");
+	snprintf(tmpdir, len, "%s/fr-corpus-rec-XXXXXX", fr_tmpdir());
 	if (!mkdtemp(tmpdir)) {
 		fprintf(stderr, "%s: cannot create %s: %s\n", dir, tmpdir, strerror(errno));
 		tmpdir[0] = 0;

@@ -400,9 +400,8 @@ int fr_dump_db(struct sqlite3 *db, FILE *out)
 /* A temporary file under $TMPDIR (default /tmp), already unlinked. */
 static FILE *tmp_file(void)
 {
-	const char *t = getenv("TMPDIR");
 	char path[4096];
-	snprintf(path, sizeof(path), "%s/flightrec-dump-XXXXXX", t && *t ? t : "/tmp");
+	snprintf(path, sizeof(path), "%s/flightrec-dump-XXXXXX", fr_tmpdir());
 	int fd = mkstemp(path);
 	if (fd < 0)
 		return NULL;

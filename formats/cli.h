@@ -39,6 +39,8 @@ const char *fr_time_str(int64_t wall_ns, char *buf, size_t len);
 /* Parses a decimal count with optional K/M/G suffix (powers of 1024).
  * Returns 0 or -1. */
 int fr_parse_size(const char *s, uint64_t *out);
+/* Where temporary files go: $TMPDIR, or /tmp when it is unset or empty. */
+const char *fr_tmpdir(void);
 /* Parses a plain decimal number (digits only).  Returns 0 or -1. */
 int fr_parse_u64(const char *s, uint64_t *out);
 

@@ -100,3 +100,9 @@ int fr_parse_u64(const char *s, uint64_t *out)
 	*out = v;
 	return 0;
 }
+
+const char *fr_tmpdir(void)
+{
+	const char *t = getenv("TMPDIR");
+	return t && *t ? t : "/tmp";
+}
