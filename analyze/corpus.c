@@ -59,6 +59,19 @@ static int case_inputs(const char *dir, char ***out)
 	return v ? k : -1;
 }
 
+/* An empty file of our own under $TMPDIR (default /tmp), its name in buf. */
+static int tmp_name(char *buf, size_t len, const char *stem)
+{
+	snprintf(buf, len, "%s/%s-XXXXXX", fr_tmpdir(), stem);
+	int fd = mkstemp(buf);
+	if (fd < 0) {
+		fprintf(stderr, "flightrec corpus: cannot create %s: %s\n", buf, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
 {
 	(void)st, (void)type, (void)ftw;
@@ -146,11 +159,9 @@ static int run_case(const char *dir, char **dump, size_t *len)
 			nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 		return -1;
 	}
-	char db[] = "/tmp/fr-corpus-XXXXXX";
-	int fd = mkstemp(db);
-	if (fd < 0)
+	char db[4096];
+	if (tmp_name(db, sizeof(db), "fr-corpus") < 0)
 		return -1;
-	close(fd);
 	struct fr_opts o;
 	fr_opts_default(&o);
 	o.quiet = 1;
@@ -241,10 +252,8 @@ static void check_case(const char *dir, struct tally *t)
 		t->pass++;
 	} else {
 		printf("FAIL %s: dump differs from expected.dump\n", dir);
-		char act[] = "/tmp/fr-actual-XXXXXX";
-		int fd = mkstemp(act);
-		if (fd >= 0) {
-			close(fd);
+		char act[4096];
+		if (tmp_name(act, sizeof(act), "fr-actual") == 0) {
 			write_all(act, got, gl);
 			char cmd[8400];
 			snprintf(cmd, sizeof(cmd), "diff -u '%s' '%s' | head -200", exp ? exp_path : "/dev/null", act);
@@ -376,11 +385,9 @@ static int corpus_add(int argc, char **argv)
 	char proto_buf[64] = "mixed";
 	if (conn) {
 		/* which kernel connection(s) is database connection ID? */
-		char db[] = "/tmp/fr-corpus-add-XXXXXX";
-		int fd = mkstemp(db);
-		if (fd < 0)
+		char db[4096];
+		if (tmp_name(db, sizeof(db), "fr-corpus-add") < 0)
 			return EXIT_USAGE;
-		close(fd);
 		struct fr_opts o;
 		fr_opts_default(&o);
 		o.quiet = 1;
