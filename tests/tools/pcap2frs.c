@@ -2,10 +2,13 @@
  * file, as the recorder would have seen them from the client's sockets (and,
  * with --both, also from the server's sockets, so both ends are recorded).
  *
- * This is NOT the product's pcap import (that is `flightrec import-pcap`,
- * capture/pcap*.c on branch pcap); it exists only to turn real loopback
- * captures into corpus inputs until that lands.  No retransmission handling
- * beyond dropping bytes already seen; no IP reassembly.
+ * This is NOT the product's pcap import (`flightrec import-pcap`,
+ * capture/pcap*.c), which records each flow once, from its client.  It stays
+ * for the corpus cases that need what import-pcap does not make: both ends
+ * of a connection (--both, for peer links and the network's share) and
+ * POD/SERVICE records made up from the command line.  New cases from real
+ * captures should use import-pcap.  No retransmission handling beyond
+ * dropping bytes already seen; no IP reassembly.
  *
  * usage: pcap2frs [--both] [--node NAME] [--client-comm C] [--server-comm S]
  *                 [--pod IP=NAMESPACE/WORKLOAD]... [--local IP=WORKLOAD]...
