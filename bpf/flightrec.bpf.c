@@ -128,6 +128,9 @@ struct conn {
 	__u8 ignored;
 	__u8 announced; /* the process's PROC event was delivered */
 	__u8 pad;
+	__u32 ino; /* the socket's inode number: a new socket can get the
+		    * address of a file closed unseen, not its number */
+	__u32 pad2;
 };
 
 struct {
@@ -419,17 +422,33 @@ static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct file *f,
 {
 	struct conn_key k = {.tgid = id >> 32, .fd = fd};
 	struct conn *c = bpf_map_lookup_elem(&conns, &k);
-	if (c && c->file == (__u64)f && (!force_new || (force_new == 2 && c->proto == IPPROTO_TCP))) {
-		*skp = (struct sock *)c->sk;
-		return c;
-	}
-	/* fd holds another open file than the one remembered: the old one was
-	 * closed without a close call we saw (dup2 over it is seen, but not an
-	 * io_uring close, or a process sharing the fd table), and its
-	 * connection ends now, before the fd's new file starts one (or none:
-	 * later calls on the fd then find no entry at all). */
-	if (c && c->file != (__u64)f)
+	__u32 ino = 0;
+	if (c && c->file == (__u64)f) {
+		if (!force_new) {
+			*skp = (struct sock *)c->sk;
+			return c;
+		}
+		/* connect and accept only (rare): is it the same socket, or a
+		 * new one whose struct file took the address of one closed
+		 * unseen (see below)?  The inode number tells. */
+		ino = (__u32)BPF_CORE_READ(f, f_inode, i_ino);
+		if (c->ino == ino && force_new == 2 && c->proto == IPPROTO_TCP) {
+			*skp = (struct sock *)c->sk;
+			return c;
+		}
+		/* a UDP socket connecting anew: a new generation, the old one
+		 * is not closed */
+		if (c->ino != ino)
+			do_close(id, fd, 0);
+	} else if (c) {
+		/* fd holds another open file than the one remembered: the old
+		 * one was closed without a close call seen here (dup2 over it
+		 * is seen, but not an io_uring close, or a close by a process
+		 * sharing the fd table), and its connection ends now, before
+		 * the fd's new file starts one (or none: later calls on the fd
+		 * then find no entry at all). */
 		do_close(id, fd, (__u64)f);
+	}
 	struct sock *sk = file_sock(f);
 	*skp = sk;
 	if (!sk)
@@ -439,6 +458,7 @@ static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct file *f,
 	struct conn nc = {};
 	nc.file = (__u64)f;
 	nc.sk = (__u64)sk;
+	nc.ino = ino ? ino : (__u32)BPF_CORE_READ(f, f_inode, i_ino);
 	nc.gen = __sync_fetch_and_add(&gen_counter, 1) + 1;
 	nc.proto = l.proto;
 	if (filter_ports && !port_wanted(l.port) && !(r.family && port_wanted(r.port)))
