@@ -3,7 +3,10 @@
 # a client killed with SIGKILL in the middle of a request (redis-cli
 # blocked in BLPOP; the kernel closes its files at exit), sockets closed
 # by close_range(2) (Python's os.closerange), by dup2/dup3 over their fd,
-# and by execve (close-on-exec).  The analyzer then ends the pending
+# by execve (close-on-exec), and by another process sharing the fd table
+# (clone(CLONE_FILES): a close the recorder does not see, found when the
+# fd number is used again).  A socket closed by another thread, and one
+# used by a forked child, are checked too.  The analyzer then ends the pending
 # requests of those clients with "connection closed", not "end of
 # recording".
 set -uo pipefail
@@ -119,6 +122,74 @@ print(os.getpid(), r.fileno(), k.fileno(), now(), flush=True)
 os.execv("/bin/sleep", ["sleep", "0.5"])' "$SRV" >"$T/exec.out"
 python3 -c 'import time; print(time.clock_gettime_ns(time.CLOCK_MONOTONIC))' >>"$T/exec.out"
 check "the exec client ran" test "$(wc -w <"$T/exec.out")" = 5
+
+# 5. close(2) by another thread of the process (connections are the
+# process's, not the thread's)
+fr_exec cli client python3 -c '
+import os, socket, sys, threading, time
+now = lambda: time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+r = socket.create_connection((sys.argv[1], 6379))
+r.sendall(b"*3\r\n$5\r\nBLPOP\r\n$10\r\ne2e:thread\r\n$1\r\n0\r\n")
+time.sleep(0.2)
+fd = r.detach()
+t1 = now()
+th = threading.Thread(target=os.close, args=(fd,))
+th.start()
+th.join()
+print(os.getpid(), fd, t1, now())
+time.sleep(0.3)' "$SRV" >"$T/thread.out"
+check "the thread client ran" test "$(wc -w <"$T/thread.out")" = 4
+
+# 6. fork: the child uses and closes the inherited socket (a connection of
+# its own, seen mid-stream), the parent goes on using it afterwards
+fr_exec cli client python3 -c '
+import os, socket, sys, time
+now = lambda: time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+req = lambda q: b"GET /index.html?%s HTTP/1.1\r\nHost: x\r\n\r\n" % q
+s = socket.create_connection((sys.argv[1], 80))
+s.sendall(req(b"fork-parent-1"))
+s.recv(4096)
+pid = os.fork()
+if pid == 0:
+    s.sendall(req(b"fork-child"))
+    s.recv(4096)
+    s.close()
+    os._exit(0)
+os.waitpid(pid, 0)
+t1 = now()
+s.sendall(req(b"fork-parent-2"))
+s.recv(4096)
+fd = s.fileno()
+s.close()
+print(os.getpid(), pid, fd, t1, now())' "$SRV" >"$T/fork.out"
+check "the fork client ran" test "$(wc -w <"$T/fork.out")" = 5
+
+# 7. a process sharing the fd table (clone with CLONE_FILES, not a thread)
+# closes a redis client's socket blocked in BLPOP; the client's next socket
+# gets the same fd number: the old connection is closed then, before the new
+# one is opened.  On one CPU the new socket's struct file usually takes the
+# address of the one just freed: only its inode number tells it is new.
+fr_exec cli client python3 -c '
+import ctypes, os, socket, sys, time
+now = lambda: time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+libc = ctypes.CDLL(None, use_errno=True)
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+r = socket.create_connection((sys.argv[1], 6379))
+r.sendall(b"*3\r\n$5\r\nBLPOP\r\n$10\r\ne2e:shared\r\n$1\r\n0\r\n")
+time.sleep(0.2)
+fd = r.detach()
+pid = libc.syscall(56, 0x400 | 17, 0, 0, 0, 0) # clone(CLONE_FILES | SIGCHLD)
+if pid == 0:
+    os.close(fd)
+    os._exit(0)
+os.waitpid(pid, 0)
+t1 = now()
+h = socket.create_connection((sys.argv[1], 80))
+h.sendall(b"GET /index.html?shared HTTP/1.1\r\nHost: x\r\n\r\n")
+h.recv(4096)
+print(os.getpid(), fd, h.fileno(), t1)
+time.sleep(0.3)' "$SRV" >"$T/shared.out"
+check "the CLONE_FILES client ran" test "$(wc -w <"$T/shared.out")" = 4
 sleep 0.3
 fr_record_stop
 check "recorder exits 0" test $? = 0
@@ -197,6 +268,53 @@ if not ok:
     print("  redis", ro, rc, "kept", ko, kc, "exec", t_exec, "end", t_end)
 sys.exit(0 if ok else 1)' "$T/rec.jsonl" "$T/exec.out"
 
+check "another thread's close(2) closes the process's connection" python3 -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+pid, fd, t1, t2 = map(int, open(sys.argv[2]).read().split())
+opens = [r for r in recs if r["kind"] == "CONN_OPEN" and r["pid"] == pid and r["fd"] == fd]
+closes = [r for r in recs if r["kind"] == "CONN_CLOSE" and r["pid"] == pid and r["fd"] == fd]
+ok = len(opens) == 1 and len(closes) == 1 and closes[0]["gen"] == opens[0]["gen"] and \
+     t1 <= closes[0]["ts"] <= t2 and closes[0]["tid"] != pid
+if not ok:
+    print("  opens", opens, "closes", closes, "close between", t1, t2)
+sys.exit(0 if ok else 1)' "$T/rec.jsonl" "$T/thread.out"
+
+check "fork: the child's use of the socket is its own connection, the parent's goes on" python3 -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+ppid, cpid, fd, t1, t2 = map(int, open(sys.argv[2]).read().split())
+def conn(pid):
+    o = [r for r in recs if r["kind"] == "CONN_OPEN" and r["pid"] == pid and r["fd"] == fd]
+    c = [r for r in recs if r["kind"] == "CONN_CLOSE" and r["pid"] == pid and r["fd"] == fd]
+    d = [r for r in recs if r["kind"] == "DATA" and r["pid"] == pid and r["fd"] == fd]
+    return o, c, d
+po, pc, pd = conn(ppid)
+co, cc, cd = conn(cpid)
+gens = lambda rs: {r["gen"] for r in rs}
+ok = len(po) == 1 and po[0]["role"] == "client" and len(pc) == 1 and gens(pc) == gens(po) and \
+     gens(pd) == gens(po) and len(pd) == 4 and t1 <= pc[0]["ts"] <= t2 and \
+     len(co) == 1 and co[0]["role"] == "unknown" and len(cc) == 1 and gens(cc) == gens(co) and \
+     gens(cd) == gens(co) and len(cd) == 2 and cc[0]["ts"] <= t1 and \
+     co[0]["local"] == po[0]["local"] and co[0]["gen"] != po[0]["gen"]
+if not ok:
+    print("  parent", po, pc, len(pd), "child", co, cc, len(cd), "parent again between", t1, t2)
+sys.exit(0 if ok else 1)' "$T/rec.jsonl" "$T/fork.out"
+
+check "CLONE_FILES: the socket closed by the other process is closed before its fd's next OPEN" python3 -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+pid, fd, hfd, t1 = map(int, open(sys.argv[2]).read().split())
+opens = [r for r in recs if r["kind"] == "CONN_OPEN" and r["pid"] == pid and r["fd"] == fd]
+closes = {r["gen"]: r for r in recs if r["kind"] == "CONN_CLOSE" and r["pid"] == pid and r["fd"] == fd}
+old = [r for r in opens if r["remote"]["port"] == 6379]
+new = [r for r in opens if r["remote"]["port"] == 80]
+ok = hfd == fd and len(old) == 1 and len(new) == 1 and old[0]["gen"] in closes and \
+     t1 <= closes[old[0]["gen"]]["ts"] <= new[0]["ts"] and closes[old[0]["gen"]]["seq"] < new[0]["seq"]
+if not ok:
+    print("  opens", opens, "closes", list(closes.values()), "t1", t1)
+sys.exit(0 if ok else 1)' "$T/rec.jsonl" "$T/shared.out"
+
 "$FR_BUILD/flightrec" analyze -q "$T/rec" -o "$T/a.db" -j 1
 check "analyze exit 0" test $? = 0
 reason=$(sqlite3 -batch -noheader "$T/a.db" "select r.reason from requests r join redis x on
@@ -207,7 +325,9 @@ check "the killed client's BLPOP ends with 'connection closed' (got '$reason')" 
 # process exited
 read -r _ _ _ dup_end _ <"$T/dup.out"
 exec_end=$(($(awk 'NR == 1 { print $4 }' "$T/exec.out") + 400000000))
-for ke in "e2e:dup2 $dup_end" "e2e:exec $exec_end"; do
+thread_end=$(awk '{ print $4 }' "$T/thread.out")
+shared_end=$(awk '{ print $4 + 200000000 }' "$T/shared.out")
+for ke in "e2e:dup2 $dup_end" "e2e:exec $exec_end" "e2e:thread $thread_end" "e2e:shared $shared_end"; do
 	set -- $ke
 	got=$(sqlite3 -batch -noheader -separator ' ' "$T/a.db" "select r.reason, c.closed, c.end_ns <= $2
 		from requests r join redis x on x.request_id = r.id join connections c on c.id = r.conn_id
