@@ -52,6 +52,7 @@ __u32 gen_counter = 0;
 #define NR_readv 19
 #define NR_writev 20
 #define NR_sendfile 40
+#define NR_dup2 33
 #define NR_connect 42
 #define NR_accept 43
 #define NR_sendto 44
@@ -63,6 +64,7 @@ __u32 gen_counter = 0;
 #define CLOSE_RANGE_CLOEXEC 4
 #define MAX_SCAN_FDS 65536 /* fds looked at on exit and close_range, at most */
 #define FALLBACK_SCAN_FDS 64
+#define NR_dup3 292
 #define NR_recvmmsg 299
 #define NR_sendmmsg 307
 
@@ -126,6 +128,9 @@ struct conn {
 	__u8 ignored;
 	__u8 announced; /* the process's PROC event was delivered */
 	__u8 pad;
+	__u32 ino; /* the socket's inode number: a new socket can get the
+		    * address of a file closed unseen, not its number */
+	__u32 pad2;
 };
 
 struct {
@@ -378,6 +383,35 @@ static __always_inline int port_wanted(__u16 port)
 	return bpf_map_lookup_elem(&port_filter, &port) != NULL;
 }
 
+/* The CLOSE of the connection of (tgid, fd), if there is one, and its
+ * entry goes.  keep_file: unless fd still holds that open file (0: in any
+ * case).  The file is checked again here, not by the caller, so that of two
+ * threads finding the same stale entry the second does not close the new
+ * connection the first just made. */
+static __always_inline void do_close(__u64 id, __u32 fd, __u64 keep_file)
+{
+	struct conn_key k = {.tgid = id >> 32, .fd = fd};
+	struct conn *c = bpf_map_lookup_elem(&conns, &k);
+	if (!c || (keep_file && c->file == keep_file))
+		return;
+	if (!c->ignored) {
+		struct fr_ev_close *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		if (e) {
+			fill_hdr(&e->h, FR_EV_CLOSE, id);
+			e->fd = fd;
+			e->gen = c->gen;
+			e->bytes_out = c->pos_out;
+			e->bytes_in = c->pos_in;
+			e->calls_out = c->calls_out;
+			e->calls_in = c->calls_in;
+			bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
+		} else {
+			count_loss(0);
+		}
+	}
+	bpf_map_delete_elem(&conns, &k);
+}
+
 /* The connection of (tgid, fd): the known one when fd still holds the
  * same open file f, or a new generation announced by an OPEN event (role 0
  * when first seen mid-way).  *skp: its socket (found from f when new;
@@ -388,9 +422,32 @@ static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct file *f,
 {
 	struct conn_key k = {.tgid = id >> 32, .fd = fd};
 	struct conn *c = bpf_map_lookup_elem(&conns, &k);
-	if (c && c->file == (__u64)f && (!force_new || (force_new == 2 && c->proto == IPPROTO_TCP))) {
-		*skp = (struct sock *)c->sk;
-		return c;
+	__u32 ino = 0;
+	if (c && c->file == (__u64)f) {
+		if (!force_new) {
+			*skp = (struct sock *)c->sk;
+			return c;
+		}
+		/* connect and accept only (rare): is it the same socket, or a
+		 * new one whose struct file took the address of one closed
+		 * unseen (see below)?  The inode number tells. */
+		ino = (__u32)BPF_CORE_READ(f, f_inode, i_ino);
+		if (c->ino == ino && force_new == 2 && c->proto == IPPROTO_TCP) {
+			*skp = (struct sock *)c->sk;
+			return c;
+		}
+		/* a UDP socket connecting anew: a new generation, the old one
+		 * is not closed */
+		if (c->ino != ino)
+			do_close(id, fd, 0);
+	} else if (c) {
+		/* fd holds another open file than the one remembered: the old
+		 * one was closed without a close call seen here (dup2 over it
+		 * is seen, but not an io_uring close, or a close by a process
+		 * sharing the fd table), and its connection ends now, before
+		 * the fd's new file starts one (or none: later calls on the fd
+		 * then find no entry at all). */
+		do_close(id, fd, (__u64)f);
 	}
 	struct sock *sk = file_sock(f);
 	*skp = sk;
@@ -401,6 +458,7 @@ static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct file *f,
 	struct conn nc = {};
 	nc.file = (__u64)f;
 	nc.sk = (__u64)sk;
+	nc.ino = ino ? ino : (__u32)BPF_CORE_READ(f, f_inode, i_ino);
 	nc.gen = __sync_fetch_and_add(&gen_counter, 1) + 1;
 	nc.proto = l.proto;
 	if (filter_ports && !port_wanted(l.port) && !(r.family && port_wanted(r.port)))
@@ -524,41 +582,21 @@ static __always_inline void sk_peer(struct sock *sk, struct fr_ev_addr *a)
 	sk_tuple(sk, &l, a);
 }
 
-static __always_inline void do_close(__u64 id, __u32 fd)
-{
-	struct conn_key k = {.tgid = id >> 32, .fd = fd};
-	struct conn *c = bpf_map_lookup_elem(&conns, &k);
-	if (!c)
-		return;
-	if (!c->ignored) {
-		struct fr_ev_close *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-		if (e) {
-			fill_hdr(&e->h, FR_EV_CLOSE, id);
-			e->fd = fd;
-			e->gen = c->gen;
-			e->bytes_out = c->pos_out;
-			e->bytes_in = c->pos_in;
-			e->calls_out = c->calls_out;
-			e->calls_in = c->calls_in;
-			bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
-		} else {
-			count_loss(0);
-		}
-	}
-	bpf_map_delete_elem(&conns, &k);
-}
-
 /* Closes of many fds at once: close_range(2), and the exit of a process
  * (its last thread: the kernel closes its files right after the
  * sched_process_exit tracepoint).  bpf_loop (5.17+) keeps the verifier's
  * work independent of the count; older kernels get a short bounded loop
  * (the branch not taken is dead code to the verifier: has_loop is
  * constant). */
+enum { SCAN_ALL, SCAN_OPEN, SCAN_STALE };
+
 struct scan {
 	__u64 id;
 	__u32 first;
-	__u32 only_open; /* look only at fds open in the bitmap */
+	__u32 mode; /* SCAN_OPEN: only fds open in the bitmap; SCAN_STALE: only
+		     * connections whose fd no longer holds their file */
 	unsigned long *open_fds;
+	struct file **fds;
 	unsigned long word;
 };
 
@@ -566,7 +604,17 @@ static long scan_fd(__u64 i, void *arg)
 {
 	struct scan *s = arg;
 	__u32 fd = s->first + (__u32)i;
-	if (s->only_open) {
+	if (s->mode == SCAN_STALE) {
+		/* the map first: the fd slot is read for known fds only */
+		struct conn_key k = {.tgid = s->id >> 32, .fd = fd};
+		if (!bpf_map_lookup_elem(&conns, &k))
+			return 0;
+		struct file *f = NULL;
+		bpf_probe_read_kernel(&f, sizeof(f), &s->fds[fd]);
+		do_close(s->id, fd, (__u64)f);
+		return 0;
+	}
+	if (s->mode == SCAN_OPEN) {
 		if ((fd & 63) == 0 || i == 0) {
 			s->word = 0;
 			bpf_probe_read_kernel(&s->word, sizeof(s->word), &s->open_fds[fd / 64]);
@@ -574,11 +622,11 @@ static long scan_fd(__u64 i, void *arg)
 		if (!(s->word >> (fd & 63) & 1))
 			return 0;
 	}
-	do_close(s->id, fd);
+	do_close(s->id, fd, 0);
 	return 0;
 }
 
-static __always_inline void scan_close(__u64 id, __u32 first, __u32 last, int only_open)
+static __always_inline void scan_close(__u64 id, __u32 first, __u32 last, __u32 mode)
 {
 	struct task_struct *t = bpf_get_current_task_btf();
 	struct files_struct *files = t->files;
@@ -597,8 +645,8 @@ static __always_inline void scan_close(__u64 id, __u32 first, __u32 last, int on
 	__u32 n = last - first + 1;
 	if (n > MAX_SCAN_FDS)
 		n = MAX_SCAN_FDS;
-	struct scan s = {.id = id, .first = first, .only_open = only_open,
-			 .open_fds = fdt->open_fds};
+	struct scan s = {.id = id, .first = first, .mode = mode,
+			 .open_fds = fdt->open_fds, .fds = fdt->fd};
 	if (has_loop) {
 		bpf_loop(n, scan_fd, &s, 0);
 		return;
@@ -673,7 +721,7 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	case NR_read: case NR_write: case NR_readv: case NR_writev: case NR_sendfile:
 	case NR_connect: case NR_accept: case NR_sendto: case NR_recvfrom:
 	case NR_sendmsg: case NR_recvmsg: case NR_accept4: case NR_recvmmsg:
-	case NR_sendmmsg: case NR_close: case NR_close_range:
+	case NR_sendmmsg: case NR_close: case NR_close_range: case NR_dup2: case NR_dup3:
 		break;
 	default:
 		return 0;
@@ -681,7 +729,7 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	if (ret < 0 && !(nr == NR_connect && ret == -EINPROGRESS))
 		return 0; /* failed calls (EAGAIN, ...) move nothing */
 	if (ret == 0 && nr != NR_connect && nr != NR_close && nr != NR_close_range && nr != NR_accept &&
-	    nr != NR_accept4)
+	    nr != NR_accept4 && nr != NR_dup2 && nr != NR_dup3)
 		return 0; /* end of stream, or nothing sent */
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tgid_ok(id >> 32))
@@ -694,13 +742,21 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	in.addr = regs->r8;
 	in.flags = nr == NR_recvfrom ? (__u32)regs->r10 : nr == NR_recvmsg ? (__u32)regs->dx : 0;
 	if (nr == NR_close) {
-		do_close(id, in.fd);
+		do_close(id, in.fd, 0);
+		return 0;
+	}
+	if (nr == NR_dup2 || nr == NR_dup3) {
+		/* the kernel closed newfd's file, if newfd was open and not
+		 * oldfd's file already (dup2(fd, fd), or a dup of the same
+		 * socket: the connection goes on) */
+		__u32 nfd = (__u32)ret;
+		do_close(id, nfd, (__u64)fd_file(nfd));
 		return 0;
 	}
 	if (nr == NR_close_range) {
 		/* the fds are closed by now; CLOEXEC only marks them */
 		if (!(regs->dx & CLOSE_RANGE_CLOEXEC))
-			scan_close(id, (__u32)regs->di, (__u32)regs->si, 0);
+			scan_close(id, (__u32)regs->di, (__u32)regs->si, SCAN_ALL);
 		return 0;
 	}
 	if (in.nr == NR_accept || in.nr == NR_accept4) {
@@ -793,14 +849,21 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	return 0;
 }
 
+/* By this tracepoint the exec has closed the close-on-exec fds (Python's
+ * sockets, SOCK_CLOEXEC ones) without a close call: each connection of
+ * the process whose fd no longer holds its file gets its CLOSE here, before
+ * the PROC event of the new program.  Inherited sockets stay connections of
+ * the same process.  Processes never announced made no connection. */
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(fr_exec, struct task_struct *p, pid_t old_pid, void *bprm)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
-	if (!bpf_map_lookup_elem(&seen, &tgid) || !tgid_ok(tgid))
+	if (!bpf_map_lookup_elem(&seen, &tgid))
 		return 0;
-	emit_proc(id, FR_PROC_EXEC);
+	scan_close(id, 0, ~0u, SCAN_STALE);
+	if (tgid_ok(tgid))
+		emit_proc(id, FR_PROC_EXEC);
 	return 0;
 }
 
@@ -818,7 +881,7 @@ int BPF_PROG(fr_exit, struct task_struct *p)
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (BPF_CORE_READ(t, signal, live.counter) != 0)
 		return 0; /* other threads still run */
-	scan_close(id, 0, ~0u, 1);
+	scan_close(id, 0, ~0u, SCAN_OPEN);
 	bpf_map_delete_elem(&seen, &tgid); /* a new process with this pid is announced anew */
 	return 0;
 }

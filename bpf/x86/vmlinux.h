@@ -92,6 +92,7 @@ struct socket {
 
 struct inode {
 	umode_t i_mode;
+	unsigned long i_ino;
 };
 
 struct qstr {
