@@ -23,17 +23,20 @@ static const char *const tables[] = {
 static const char recording_filter[] =
 	" WHERE key NOT IN ('dump_sha256', 'analyzer_version', 'threads', 'db')";
 
-/* A row is built in a buffer and written at once. */
+/* Rows are built in a buffer and written OUT_CHUNK bytes or more at a
+ * time: one stdio call per chunk instead of per row, and a chunk at least
+ * as big as the stream's buffer goes to its writer (the hasher's
+ * EVP_DigestUpdate) without a copy. */
+#define OUT_CHUNK (1 << 16)
+
 struct line {
 	char *p;
 	size_t len, cap;
 };
 
-static void l_room(struct line *l, size_t n)
+static __attribute__((noinline)) void l_grow(struct line *l, size_t n)
 {
-	if (l->len + n <= l->cap)
-		return;
-	size_t nc = l->cap ? l->cap : 4096;
+	size_t nc = l->cap ? l->cap : 2 * OUT_CHUNK;
 	while (nc < l->len + n)
 		nc *= 2;
 	char *np = realloc(l->p, nc);
@@ -43,41 +46,99 @@ static void l_room(struct line *l, size_t n)
 	l->cap = nc;
 }
 
-static void l_put(struct line *l, const void *s, size_t n)
+/* Makes room for n more bytes; returns where they go. */
+static inline char *l_room(struct line *l, size_t n)
 {
-	l_room(l, n);
-	memcpy(l->p + l->len, s, n);
+	if (l->cap - l->len < n)
+		l_grow(l, n);
+	return l->p + l->len;
+}
+
+static inline void l_put(struct line *l, const void *s, size_t n)
+{
+	memcpy(l_room(l, n), s, n);
 	l->len += n;
 }
 
-static void l_int(struct line *l, long long v)
+static inline void l_tab(struct line *l)
 {
-	char tmp[24];
-	int i = 24;
-	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-	do {
-		tmp[--i] = (char)('0' + u % 10);
-		u /= 10;
-	} while (u);
-	if (v < 0)
-		tmp[--i] = '-';
-	l_put(l, tmp + i, (size_t)(24 - i));
+	*l_room(l, 1) = '\t';
+	l->len++;
+}
+
+/* Writes the whole rows gathered so far once there are OUT_CHUNK bytes. */
+static inline void l_flush(struct line *l, FILE *out, size_t min)
+{
+	if (l->len >= min && l->len) {
+		fwrite(l->p, 1, l->len, out);
+		l->len = 0;
+	}
+}
+
+static const char digits2[] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+			      "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+			      "8081828384858687888990919293949596979899";
+
+static const unsigned long long pow10[20] = {
+	1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull, 100000000ull,
+	1000000000ull, 10000000000ull, 100000000000ull, 1000000000000ull, 10000000000000ull,
+	100000000000000ull, 1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+	1000000000000000000ull, 10000000000000000000ull,
+};
+
+/* The digits are counted first (from the bit length) and written in place
+ * from the end, two per division: the timestamps have 10 to 19 digits. */
+static inline void l_int(struct line *l, long long v)
+{
+	char *o = l_room(l, 21);
+	unsigned long long u = (unsigned long long)v;
+	if (v < 0) {
+		*o++ = '-';
+		u = 0ull - u;
+	}
+	if (u < 10) {
+		*o++ = (char)('0' + u);
+		l->len = (size_t)(o - l->p);
+		return;
+	}
+	int t = ((64 - __builtin_clzll(u)) * 1233) >> 12; /* log10(u) or one less */
+	int nd = t + (u >= pow10[t]);
+	char *e = o + nd;
+	o = e;
+	while (u >= 100) {
+		unsigned r = (unsigned)(u % 100);
+		u /= 100;
+		e -= 2;
+		memcpy(e, digits2 + 2 * r, 2);
+	}
+	if (u >= 10)
+		memcpy(e - 2, digits2 + 2 * u, 2);
+	else
+		e[-1] = (char)('0' + u);
+	l->len = (size_t)(o - l->p);
 }
 
 static const char hexd[] = "0123456789abcdef";
 
+/* 1 for the bytes l_text escapes: control bytes, DEL and the backslash */
+static const unsigned char esc[256] = {[0 ... 0x1f] = 1, ['\\'] = 1, [0x7f] = 1};
+
 /* Appends text escaped: \\ \t \n \r, other control bytes and DEL as \xNN.
- * Room for the worst case is made once. */
+ * Room for the worst case is made once; the runs between escapes (most
+ * texts are one run) are copied whole. */
 static void l_text(struct line *l, const unsigned char *p, size_t n)
 {
-	l_room(l, n * 4 + 1);
-	char *o = l->p + l->len;
-	for (size_t k = 0; k < n; k++) {
-		unsigned char c = p[k];
-		if (c >= 0x20 && c != 0x7f && c != '\\') {
-			*o++ = (char)c;
-			continue;
-		}
+	char *o = l_room(l, n * 4 + 1);
+	size_t k = 0;
+	for (;;) {
+		size_t s = k;
+		while (k < n && !esc[p[k]])
+			k++;
+		memcpy(o, p + s, k - s);
+		o += k - s;
+		if (k == n)
+			break;
+		unsigned char c = p[k++];
 		*o++ = '\\';
 		if (c == '\\')
 			*o++ = '\\';
@@ -268,10 +329,9 @@ static int dump_requests_fast(sqlite3 *db, FILE *out, const char *where)
 	}
 	struct line l = {0};
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		l.len = 0;
 		for (int i = 0; i < RC_WL; i++) {
 			if (i)
-				l_put(&l, "\t", 1);
+				l_tab(&l);
 			put_value(&l, st, i);
 		}
 		struct wl_conn *c = wl_conn(w, sqlite3_column_value(st, RC_CONN));
@@ -280,15 +340,16 @@ static int dump_requests_fast(sqlite3 *db, FILE *out, const char *where)
 		sqlite3_value *side = sqlite3_column_value(st, RC_SIDE);
 		int client = sqlite3_value_type(side) == SQLITE_TEXT && sqlite3_value_bytes(side) == 6 &&
 			     !memcmp(sqlite3_value_text(side), "client", 6);
-		l_put(&l, "\t", 1);
+		l_tab(&l);
 		put_wl(&l, client ? c->local : far);
-		l_put(&l, "\t", 1);
+		l_tab(&l);
 		put_wl(&l, client ? far : c->local);
-		l_put(&l, "\t", 1);
+		l_tab(&l);
 		put_value(&l, st, RC_WL);
 		l_put(&l, "\n", 1);
-		fwrite(l.p, 1, l.len, out);
+		l_flush(&l, out, OUT_CHUNK);
 	}
+	l_flush(&l, out, 0);
 	free(l.p);
 	rc = rc == SQLITE_DONE ? 0 : -1;
 out:
@@ -350,15 +411,15 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out, struct range r, int
 	int rc;
 	struct line l = {0};
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		l.len = 0;
 		for (int i = 0; i < n; i++) {
 			if (i)
-				l_put(&l, "\t", 1);
+				l_tab(&l);
 			put_value(&l, st, i);
 		}
 		l_put(&l, "\n", 1);
-		fwrite(l.p, 1, l.len, out);
+		l_flush(&l, out, OUT_CHUNK);
 	}
+	l_flush(&l, out, 0);
 	free(l.p);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
