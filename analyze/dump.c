@@ -120,25 +120,48 @@ static inline void l_int(struct line *l, long long v)
 
 static const char hexd[] = "0123456789abcdef";
 
-/* 1 for the bytes l_text escapes: control bytes, DEL and the backslash */
-static const unsigned char esc[256] = {[0 ... 0x1f] = 1, ['\\'] = 1, [0x7f] = 1};
+#define ONES 0x0101010101010101ull
+
+/* The high bit set in each byte of x that l_text escapes (below 0x20, the
+ * backslash, DEL), eight bytes at a time.  A borrow can only set a false
+ * flag above a true one, so the lowest flag is exact. */
+static inline uint64_t esc8(uint64_t x)
+{
+	uint64_t bs = x ^ (ONES * '\\'), del = x ^ (ONES * 0x7f);
+	return (((x - ONES * 0x20) & ~x) | ((bs - ONES) & ~bs) | ((del - ONES) & ~del)) & (ONES * 0x80);
+}
 
 /* Appends text escaped: \\ \t \n \r, other control bytes and DEL as \xNN.
- * Room for the worst case is made once; the runs between escapes (most
- * texts are one run) are copied whole. */
+ * Room for the worst case is made once.  Most texts need no escape: they
+ * are copied whole and checked in the copy a word at a time (the room
+ * covers the word read past the end), and only from the first byte that
+ * needs one on is the text copied byte by byte. */
 static void l_text(struct line *l, const unsigned char *p, size_t n)
 {
-	char *o = l_room(l, n * 4 + 1);
-	size_t k = 0;
-	for (;;) {
-		size_t s = k;
-		while (k < n && !esc[p[k]])
-			k++;
-		memcpy(o, p + s, k - s);
-		o += k - s;
-		if (k == n)
+	char *o = l_room(l, n * 4 + 8);
+	size_t k;
+	memcpy(o, p, n);
+	for (k = 0; k < n; k += 8) {
+		uint64_t x, m;
+		memcpy(&x, o + k, 8);
+		m = esc8(x);
+		if (n - k < 8)
+			m &= (1ull << 8 * (n - k)) - 1;
+		if (m) {
+			k += (size_t)__builtin_ctzll(m) / 8;
 			break;
-		unsigned char c = p[k++];
+		}
+	}
+	if (k >= n) {
+		l->len += n;
+		return;
+	}
+	for (o += k; k < n; k++) {
+		unsigned char c = p[k];
+		if (c >= 0x20 && c != 0x7f && c != '\\') {
+			*o++ = (char)c;
+			continue;
+		}
 		*o++ = '\\';
 		if (c == '\\')
 			*o++ = '\\';
