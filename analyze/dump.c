@@ -157,16 +157,11 @@ static inline int needs_esc(const unsigned char *p, size_t n)
 }
 
 /* Appends text escaped: \\ \t \n \r, other control bytes and DEL as \xNN.
- * Room for the worst case is made once.  Most texts need no escape and are
- * copied whole. */
-static void l_text(struct line *l, const unsigned char *p, size_t n)
+ * Room for the worst case is made once.  Out of line: the clean texts'
+ * path below stays small. */
+static __attribute__((noinline)) void l_text_esc(struct line *l, const unsigned char *p, size_t n)
 {
-	char *o = l_room(l, n * 4 + 1);
-	if (!needs_esc(p, n)) {
-		memcpy(o, p, n);
-		l->len += n;
-		return;
-	}
+	char *o = l_room(l, n * 4);
 	for (size_t k = 0; k < n; k++) {
 		unsigned char c = p[k];
 		if (c >= 0x20 && c != 0x7f && c != '\\') {
@@ -189,6 +184,15 @@ static void l_text(struct line *l, const unsigned char *p, size_t n)
 		}
 	}
 	l->len = (size_t)(o - l->p);
+}
+
+/* Appends text, escaped when it needs it (most texts do not). */
+static inline void l_text(struct line *l, const unsigned char *p, size_t n)
+{
+	if (needs_esc(p, n))
+		l_text_esc(l, p, n);
+	else
+		l_put(l, p, n);
 }
 
 /* Appends one value: \N for NULL. */
