@@ -581,35 +581,22 @@ int fr_dump_db(struct sqlite3 *db, FILE *out)
 /* ---- the same dump by several threads ------------------------------------
  * The dump is cut into pieces: the small tables, then requests and each
  * protocol table in ranges of PIECE_IDS request ids, then messages and
- * anomalies.  Threads take pieces in order, each writing its piece into a
- * temporary file under $TMPDIR on its own read-only connection; the
- * caller's thread copies the finished pieces into out in order.  At most
- * `ahead` pieces wait on disk: some 15 MB each, whatever the recording's
- * size (a request's dump line is about 200 bytes). */
+ * anomalies.  Threads take pieces in order, each writing its piece into
+ * memory (open_memstream) on its own read-only connection; the caller's
+ * thread copies the finished pieces into out in order.  At most `ahead`
+ * pieces wait: some 15 MB each, whatever the recording's size (a request's
+ * dump line is about 200 bytes).  In temporary files they cost as much
+ * system time as the dump's hash: ext4 writes some 450 MB/s. */
 
 #define PIECE_IDS 65536
 #define MAX_PARTS 65536
-
-/* A temporary file under $TMPDIR (default /tmp), already unlinked. */
-static FILE *tmp_file(void)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/flightrec-dump-XXXXXX", fr_tmpdir());
-	int fd = mkstemp(path);
-	if (fd < 0)
-		return NULL;
-	unlink(path);
-	FILE *f = fdopen(fd, "w+");
-	if (!f)
-		close(fd);
-	return f;
-}
 
 struct piece {
 	const char *table; /* NULL: the small tables before requests */
 	struct range r;
 	int header;
-	FILE *f;
+	char *buf; /* the piece's text, when done */
+	size_t size;
 	int state; /* 0 waiting, 1 taken, 2 done, -1 failed */
 };
 
@@ -645,13 +632,13 @@ static void *pdump_main(void *arg)
 		p->state = 1;
 		pthread_mutex_unlock(&d->mu);
 		int rc = -1;
-		p->f = db ? tmp_file() : NULL;
-		if (p->f) {
+		FILE *f = db ? open_memstream(&p->buf, &p->size) : NULL;
+		if (f) {
 			if (p->table)
-				rc = dump_table(db, p->table, p->f, p->r, p->header);
+				rc = dump_table(db, p->table, f, p->r, p->header);
 			else
-				rc = dump_head(db, p->f);
-			if (rc == 0 && (fflush(p->f) != 0 || fseek(p->f, 0, SEEK_SET) != 0))
+				rc = dump_head(db, f);
+			if (fclose(f) != 0)
 				rc = -1;
 		}
 		pthread_mutex_lock(&d->mu);
@@ -676,14 +663,14 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 	d.p = calloc((size_t)(3 + parts * (1 + ntab)), sizeof(*d.p));
 	if (!d.p)
 		return -1;
-	d.p[d.n++] = (struct piece){NULL, whole, 1, NULL, 0};
+	d.p[d.n++] = (struct piece){NULL, whole, 1, NULL, 0, 0};
 	for (int t = -1; t < ntab; t++)
 		for (int64_t k = 0; k < parts; k++) {
 			struct range r = {k ? k * step : INT64_MIN, k < parts - 1 ? (k + 1) * step : INT64_MAX};
-			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_protocols[t]->table, r, k == 0, NULL, 0};
+			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_protocols[t]->table, r, k == 0, NULL, 0, 0};
 		}
-	d.p[d.n++] = (struct piece){"messages", whole, 1, NULL, 0};
-	d.p[d.n++] = (struct piece){"anomalies", whole, 1, NULL, 0};
+	d.p[d.n++] = (struct piece){"messages", whole, 1, NULL, 0, 0};
+	d.p[d.n++] = (struct piece){"anomalies", whole, 1, NULL, 0, 0};
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_cond_init(&d.cv, NULL);
 	pthread_t th[64];
@@ -692,7 +679,6 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 		if (pthread_create(&th[nth], NULL, pdump_main, &d) == 0)
 			nth++;
 	int rc = nth ? 0 : -1;
-	static char buf[1 << 16];
 	for (int i = 0; i < d.n && rc == 0; i++) {
 		pthread_mutex_lock(&d.mu);
 		while (d.p[i].state == 0 || d.p[i].state == 1)
@@ -702,16 +688,10 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 			rc = -1;
 			break;
 		}
-		size_t n;
-		while ((n = fread(buf, 1, sizeof(buf), d.p[i].f)) > 0)
-			if (fwrite(buf, 1, n, out) != n) {
-				rc = -1;
-				break;
-			}
-		if (ferror(d.p[i].f))
+		if (fwrite(d.p[i].buf, 1, d.p[i].size, out) != d.p[i].size)
 			rc = -1;
-		fclose(d.p[i].f);
-		d.p[i].f = NULL;
+		free(d.p[i].buf);
+		d.p[i].buf = NULL;
 		pthread_mutex_lock(&d.mu);
 		d.copied = i + 1;
 		pthread_cond_broadcast(&d.cv);
@@ -726,8 +706,7 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 	for (int i = 0; i < d.n; i++)
-		if (d.p[i].f)
-			fclose(d.p[i].f);
+		free(d.p[i].buf);
 	pthread_mutex_destroy(&d.mu);
 	pthread_cond_destroy(&d.cv);
 	free(d.p);
