@@ -66,12 +66,19 @@ static inline void l_tab(struct line *l)
 	l->len++;
 }
 
-/* Writes the whole rows gathered so far once there are OUT_CHUNK bytes. */
-static inline void l_flush(struct line *l, FILE *out, size_t min)
+/* Where the dump goes: a buffer written to f once it holds OUT_CHUNK
+ * bytes, or, when f is NULL (a piece of the dump with -j N), kept whole. */
+struct out {
+	struct line l;
+	FILE *f;
+};
+
+/* Writes what o holds to its file once it is min bytes or more. */
+static inline void o_flush(struct out *o, size_t min)
 {
-	if (l->len >= min && l->len) {
-		fwrite(l->p, 1, l->len, out);
-		l->len = 0;
+	if (o->f && o->l.len >= min && o->l.len) {
+		fwrite(o->l.p, 1, o->l.len, o->f);
+		o->l.len = 0;
 	}
 }
 
@@ -420,27 +427,24 @@ static void row_fn_create(sqlite3 *db)
 }
 
 /* Steps st (fr_dump_row's lines) to its end, writing the lines to out. */
-static int put_lines(sqlite3_stmt *st, struct rowfn *f, FILE *out)
+static int put_lines(sqlite3_stmt *st, struct rowfn *f, struct out *o)
 {
-	struct line l = {0};
 	int rc;
 	sqlite3_bind_pointer(st, 1, f, ROW_PTR, NULL);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const void *p = sqlite3_column_blob(st, 0);
 		int n = sqlite3_column_bytes(st, 0);
 		if (p && n > 0)
-			l_put(&l, p, (size_t)n);
-		l_flush(&l, out, OUT_CHUNK);
+			l_put(&o->l, p, (size_t)n);
+		o_flush(o, OUT_CHUNK);
 	}
-	l_flush(&l, out, 0);
-	free(l.p);
 	if (rc != SQLITE_DONE)
 		fprintf(stderr, "flightrec dump: %s\n", sqlite3_errmsg(sqlite3_db_handle(st)));
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* The rows of the requests view matching where, as dump_table writes them. */
-static int dump_requests_fast(sqlite3 *db, FILE *out, const char *where)
+static int dump_requests_fast(sqlite3 *db, struct out *o, const char *where)
 {
 	char sql[1024];
 	snprintf(sql, sizeof(sql), "SELECT fr_dump_row(?1, %s) FROM request_rows%s ORDER BY id", req_cols, where);
@@ -456,7 +460,7 @@ static int dump_requests_fast(sqlite3 *db, FILE *out, const char *where)
 		fprintf(stderr, "flightrec dump: %s\n", sqlite3_errmsg(db));
 		goto out;
 	}
-	rc = put_lines(st, &f, out);
+	rc = put_lines(st, &f, o);
 out:
 	sqlite3_finalize(st);
 	free(f.l.p);
@@ -483,7 +487,7 @@ struct range {
 static const struct range whole = {INT64_MIN, INT64_MAX};
 
 /* Dumps the rows of table t in range r, with or without the header lines. */
-static int dump_table(sqlite3 *db, const char *t, FILE *out, struct range r, int header)
+static int dump_table(sqlite3 *db, const char *t, struct out *o, struct range r, int header)
 {
 	char sql[4096];
 	sqlite3_stmt *st;
@@ -494,10 +498,16 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out, struct range r, int
 	}
 	int n = sqlite3_column_count(st);
 	if (header) {
-		fprintf(out, "# %s\n", t);
-		for (int i = 0; i < n; i++)
-			fprintf(out, "%s%s", i ? "\t" : "", sqlite3_column_name(st, i));
-		fputc('\n', out);
+		l_put(&o->l, "# ", 2);
+		l_put(&o->l, t, strlen(t));
+		l_put(&o->l, "\n", 1);
+		for (int i = 0; i < n; i++) {
+			const char *c = sqlite3_column_name(st, i);
+			if (i)
+				l_tab(&o->l);
+			l_put(&o->l, c, strlen(c));
+		}
+		l_put(&o->l, "\n", 1);
 	}
 	char where[256] = "";
 	if (r.lo != INT64_MIN || r.hi != INT64_MAX)
@@ -505,7 +515,7 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out, struct range r, int
 			 (long long)r.lo, sqlite3_column_name(st, 0), (long long)r.hi);
 	sqlite3_finalize(st);
 	if (!strcmp(t, "requests") && n == 24 && view_is_ours(db))
-		return dump_requests_fast(db, out, where);
+		return dump_requests_fast(db, o, where);
 	const char *filter = strcmp(t, "recording") ? "" : recording_filter;
 	/* The columns are renamed c1..cn, whatever the table calls them (a
 	 * view's names need not be unique); the query is flattened into the
@@ -525,68 +535,75 @@ static int dump_table(sqlite3 *db, const char *t, FILE *out, struct range r, int
 	sqlite3_free(sqlite3_str_finish(q));
 	if (ok) {
 		struct rowfn f = {{0}, NULL};
-		int rc = put_lines(st, &f, out);
+		int rc = put_lines(st, &f, o);
 		free(f.l.p);
 		sqlite3_finalize(st);
 		return rc;
 	}
 	/* without the function (more columns than a function takes): value
 	 * by value */
-	int o = snprintf(sql, sizeof(sql), "SELECT * FROM %s%s%s ORDER BY ", t, filter, where);
-	for (int i = 1; i <= n && o < (int)sizeof(sql) - 16; i++)
-		o += snprintf(sql + o, sizeof(sql) - (size_t)o, "%s%d", i > 1 ? "," : "", i);
+	int k = snprintf(sql, sizeof(sql), "SELECT * FROM %s%s%s ORDER BY ", t, filter, where);
+	for (int i = 1; i <= n && k < (int)sizeof(sql) - 16; i++)
+		k += snprintf(sql + k, sizeof(sql) - (size_t)k, "%s%d", i > 1 ? "," : "", i);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		fprintf(stderr, "flightrec dump: %s\n", sqlite3_errmsg(db));
 		return -1;
 	}
 	int rc;
-	struct line l = {0};
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		for (int i = 0; i < n; i++) {
 			if (i)
-				l_tab(&l);
-			put_value(&l, st, i);
+				l_tab(&o->l);
+			put_value(&o->l, st, i);
 		}
-		l_put(&l, "\n", 1);
-		l_flush(&l, out, OUT_CHUNK);
+		l_put(&o->l, "\n", 1);
+		o_flush(o, OUT_CHUNK);
 	}
-	l_flush(&l, out, 0);
-	free(l.p);
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* The tables before requests */
-static int dump_head(sqlite3 *db, FILE *out)
+static int dump_head(sqlite3 *db, struct out *o)
 {
 	for (int i = 0; tables[i]; i++)
-		if (dump_table(db, tables[i], out, whole, 1) < 0)
+		if (dump_table(db, tables[i], o, whole, 1) < 0)
 			return -1;
 	return 0;
 }
 
-int fr_dump_db(struct sqlite3 *db, FILE *out)
+static int dump_all(sqlite3 *db, struct out *o)
 {
-	row_fn_create(db);
-	if (dump_head(db, out) < 0 || dump_table(db, "requests", out, whole, 1) < 0)
+	if (dump_head(db, o) < 0 || dump_table(db, "requests", o, whole, 1) < 0)
 		return -1;
 	for (int i = 0; fr_protocols[i]; i++)
-		if (dump_table(db, fr_protocols[i]->table, out, whole, 1) < 0)
+		if (dump_table(db, fr_protocols[i]->table, o, whole, 1) < 0)
 			return -1;
-	if (dump_table(db, "messages", out, whole, 1) < 0)
+	if (dump_table(db, "messages", o, whole, 1) < 0)
 		return -1;
-	return dump_table(db, "anomalies", out, whole, 1);
+	return dump_table(db, "anomalies", o, whole, 1);
+}
+
+int fr_dump_db(struct sqlite3 *db, FILE *out)
+{
+	struct out o = {{0}, out};
+	row_fn_create(db);
+	int rc = dump_all(db, &o);
+	o_flush(&o, 0);
+	free(o.l.p);
+	return rc;
 }
 
 /* ---- the same dump by several threads ------------------------------------
  * The dump is cut into pieces: the small tables, then requests and each
  * protocol table in ranges of PIECE_IDS request ids, then messages and
- * anomalies.  Threads take pieces in order, each writing its piece into
- * memory (open_memstream) on its own read-only connection; the caller's
- * thread copies the finished pieces into out in order.  At most `ahead`
- * pieces wait: some 15 MB each, whatever the recording's size (a request's
- * dump line is about 200 bytes).  In temporary files they cost as much
- * system time as the dump's hash: ext4 writes some 450 MB/s. */
+ * anomalies.  Threads take pieces in order, each writing its piece into a
+ * buffer in memory on its own read-only connection; the caller's thread
+ * copies the finished pieces into out in order.  At most `ahead` pieces
+ * wait: some 15 MB each, whatever the recording's size (a request's dump
+ * line is about 200 bytes).  The buffers are used again, piece after
+ * piece: fresh ones cost a page fault per 4 KiB.  (In temporary files the
+ * pieces cost as much system time as the hash: ext4 writes ~450 MB/s.) */
 
 #define PIECE_IDS 65536
 #define MAX_PARTS 65536
@@ -595,8 +612,7 @@ struct piece {
 	const char *table; /* NULL: the small tables before requests */
 	struct range r;
 	int header;
-	char *buf; /* the piece's text, when done */
-	size_t size;
+	struct line text; /* when done */
 	int state; /* 0 waiting, 1 taken, 2 done, -1 failed */
 };
 
@@ -604,6 +620,8 @@ struct pdump {
 	const char *path;
 	struct piece *p;
 	int n, next, copied, ahead;
+	struct line *spare; /* up to ahead buffers of copied pieces */
+	int nspare;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
@@ -629,18 +647,19 @@ static void *pdump_main(void *arg)
 		if (d->next >= d->n)
 			break;
 		struct piece *p = &d->p[d->next++];
+		struct out o = {{0}, NULL};
+		if (d->nspare)
+			o.l = d->spare[--d->nspare];
 		p->state = 1;
 		pthread_mutex_unlock(&d->mu);
 		int rc = -1;
-		FILE *f = db ? open_memstream(&p->buf, &p->size) : NULL;
-		if (f) {
+		if (db) {
 			if (p->table)
-				rc = dump_table(db, p->table, f, p->r, p->header);
+				rc = dump_table(db, p->table, &o, p->r, p->header);
 			else
-				rc = dump_head(db, f);
-			if (fclose(f) != 0)
-				rc = -1;
+				rc = dump_head(db, &o);
 		}
+		p->text = o.l;
 		pthread_mutex_lock(&d->mu);
 		p->state = rc == 0 ? 2 : -1;
 		pthread_cond_broadcast(&d->cv);
@@ -658,19 +677,23 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 	struct pdump d = {.path = path, .ahead = 2 * jobs + 2};
 	if (max_id < 0)
 		max_id = 0;
+	d.spare = calloc((size_t)d.ahead, sizeof(*d.spare));
 	int64_t step = max_id / MAX_PARTS + 1 > PIECE_IDS ? max_id / MAX_PARTS + 1 : PIECE_IDS;
 	int64_t parts = max_id / step + 1;
 	d.p = calloc((size_t)(3 + parts * (1 + ntab)), sizeof(*d.p));
-	if (!d.p)
+	if (!d.p || !d.spare) {
+		free(d.p);
+		free(d.spare);
 		return -1;
-	d.p[d.n++] = (struct piece){NULL, whole, 1, NULL, 0, 0};
+	}
+	d.p[d.n++] = (struct piece){NULL, whole, 1, {0}, 0};
 	for (int t = -1; t < ntab; t++)
 		for (int64_t k = 0; k < parts; k++) {
 			struct range r = {k ? k * step : INT64_MIN, k < parts - 1 ? (k + 1) * step : INT64_MAX};
-			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_protocols[t]->table, r, k == 0, NULL, 0, 0};
+			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_protocols[t]->table, r, k == 0, {0}, 0};
 		}
-	d.p[d.n++] = (struct piece){"messages", whole, 1, NULL, 0, 0};
-	d.p[d.n++] = (struct piece){"anomalies", whole, 1, NULL, 0, 0};
+	d.p[d.n++] = (struct piece){"messages", whole, 1, {0}, 0};
+	d.p[d.n++] = (struct piece){"anomalies", whole, 1, {0}, 0};
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_cond_init(&d.cv, NULL);
 	pthread_t th[64];
@@ -688,11 +711,16 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 			rc = -1;
 			break;
 		}
-		if (fwrite(d.p[i].buf, 1, d.p[i].size, out) != d.p[i].size)
+		struct line *t = &d.p[i].text;
+		if (t->len && fwrite(t->p, 1, t->len, out) != t->len)
 			rc = -1;
-		free(d.p[i].buf);
-		d.p[i].buf = NULL;
 		pthread_mutex_lock(&d.mu);
+		t->len = 0;
+		if (d.nspare < d.ahead)
+			d.spare[d.nspare++] = *t;
+		else
+			free(t->p);
+		*t = (struct line){0};
 		d.copied = i + 1;
 		pthread_cond_broadcast(&d.cv);
 		pthread_mutex_unlock(&d.mu);
@@ -706,7 +734,10 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
 	for (int i = 0; i < d.n; i++)
-		free(d.p[i].buf);
+		free(d.p[i].text.p);
+	for (int i = 0; i < d.nspare; i++)
+		free(d.spare[i].p);
+	free(d.spare);
 	pthread_mutex_destroy(&d.mu);
 	pthread_cond_destroy(&d.cv);
 	free(d.p);
