@@ -24,9 +24,8 @@ static const char recording_filter[] =
 	" WHERE key NOT IN ('dump_sha256', 'analyzer_version', 'threads', 'db')";
 
 /* Rows are built in a buffer and written OUT_CHUNK bytes or more at a
- * time: one stdio call per chunk instead of per row, and a chunk at least
- * as big as the stream's buffer goes to its writer (the hasher's
- * EVP_DigestUpdate) without a copy. */
+ * time: one stdio call per chunk instead of per row, and on an unbuffered
+ * stream (the hasher's) a chunk goes to EVP_DigestUpdate without a copy. */
 #define OUT_CHUNK (1 << 16)
 
 struct line {
@@ -381,7 +380,7 @@ static void put_request(struct line *l, struct wlc *w, sqlite3_value **v)
 
 /* ---- rows through a function ---------------------------------------------
  * Reading a row value by value with sqlite3_column_value() is a call into
- * SQLite, with its checks, per value: some 15% of the dump.  Instead the
+ * SQLite, with its checks, per value: some 12% of the dump.  Instead the
  * query passes the row's values to fr_dump_row(), which gets them as one
  * array, and returns the row's line, read with one call.  The line is the
  * function's result, not written by it, so it comes out in the query's
