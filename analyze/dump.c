@@ -7,11 +7,13 @@
 #include "../formats/cli.h"
 #include "engine.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *const tables[] = {
 	"recording", "settings", "segments", "pods", "pod_ips", "pod_labels", "pod_containers",
@@ -65,17 +67,40 @@ static inline void l_tab(struct line *l)
 }
 
 /* Where the dump goes: a buffer written to f once it holds OUT_CHUNK
- * bytes, or, when f is NULL (a piece of the dump with -j N), kept whole. */
+ * bytes, or, when f is NULL (a piece of the dump with -j N), kept in
+ * memory up to `keep` bytes; a piece that grows past that goes on in a
+ * temporary file (o_spill), so that memory stays bounded whatever the
+ * rows hold (an HTTP head may be 16 KiB). */
 struct out {
 	struct line l;
 	FILE *f;
+	size_t keep;
+	int spilled; /* f is our temporary file */
+	int err;
 };
+
+static FILE *tmp_file(void);
+
+static __attribute__((noinline)) void o_spill(struct out *o)
+{
+	o->f = tmp_file();
+	if (!o->f) {
+		fprintf(stderr, "flightrec dump: cannot create a temporary file in %s\n", fr_tmpdir());
+		o->err = 1;
+		o->keep = 0; /* no second try: the piece fails */
+		return;
+	}
+	o->spilled = 1;
+}
 
 /* Writes what o holds to its file once it is min bytes or more. */
 static inline void o_flush(struct out *o, size_t min)
 {
+	if (!o->f && o->keep && o->l.len > o->keep)
+		o_spill(o);
 	if (o->f && o->l.len >= min && o->l.len) {
-		fwrite(o->l.p, 1, o->l.len, o->f);
+		if (fwrite(o->l.p, 1, o->l.len, o->f) != o->l.len)
+			o->err = 1;
 		o->l.len = 0;
 	}
 }
@@ -589,7 +614,7 @@ int fr_dump_db(struct sqlite3 *db, FILE *out)
 	int rc = dump_all(db, &o);
 	o_flush(&o, 0);
 	free(o.l.p);
-	return rc;
+	return rc < 0 || o.err ? -1 : 0;
 }
 
 /* ---- the same dump by several threads ------------------------------------
@@ -598,19 +623,41 @@ int fr_dump_db(struct sqlite3 *db, FILE *out)
  * anomalies.  Threads take pieces in order, each writing its piece into a
  * buffer in memory on its own read-only connection; the caller's thread
  * copies the finished pieces into out in order.  At most `ahead` pieces
- * wait: some 15 MB each, whatever the recording's size (a request's dump
- * line is about 200 bytes).  The buffers are used again, piece after
+ * wait, in at most PIECES_MEM bytes of memory together: a piece of 65,536
+ * requests is some 13 MB (a request's dump line is about 200 bytes), but
+ * a piece may hold much more (long HTTP heads, or the whole connections,
+ * messages and anomalies tables), and what does not fit goes on in a
+ * temporary file under $TMPDIR.  The buffers are used again, piece after
  * piece: fresh ones cost a page fault per 4 KiB.  (In temporary files the
  * pieces cost as much system time as the hash: ext4 writes ~450 MB/s.) */
 
 #define PIECE_IDS 65536
 #define MAX_PARTS 65536
+#ifndef PIECES_MEM
+#define PIECES_MEM (96u << 20)
+#endif
+
+/* A temporary file under $TMPDIR (default /tmp), already unlinked. */
+static FILE *tmp_file(void)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/flightrec-dump-XXXXXX", fr_tmpdir());
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	unlink(path);
+	FILE *f = fdopen(fd, "w+");
+	if (!f)
+		close(fd);
+	return f;
+}
 
 struct piece {
 	const char *table; /* NULL: the small tables before requests */
 	struct range r;
 	int header;
-	struct line text; /* when done */
+	struct line text; /* when done: the piece, or nothing when f */
+	FILE *f;          /* the piece, when it outgrew memory */
 	int state; /* 0 waiting, 1 taken, 2 done, -1 failed */
 };
 
@@ -645,7 +692,7 @@ static void *pdump_main(void *arg)
 		if (d->next >= d->n)
 			break;
 		struct piece *p = &d->p[d->next++];
-		struct out o = {{0}, NULL};
+		struct out o = {{0}, NULL, PIECES_MEM / (unsigned)d->ahead, 0, 0};
 		if (d->nspare)
 			o.l = d->spare[--d->nspare];
 		p->state = 1;
@@ -657,6 +704,14 @@ static void *pdump_main(void *arg)
 			else
 				rc = dump_head(db, &o);
 		}
+		if (o.f) {
+			o_flush(&o, 0);
+			if (fflush(o.f) != 0 || fseek(o.f, 0, SEEK_SET) != 0)
+				o.err = 1;
+		}
+		if (o.err)
+			rc = -1;
+		p->f = o.f;
 		p->text = o.l;
 		pthread_mutex_lock(&d->mu);
 		p->state = rc == 0 ? 2 : -1;
@@ -684,14 +739,14 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 		free(d.spare);
 		return -1;
 	}
-	d.p[d.n++] = (struct piece){NULL, whole, 1, {0}, 0};
+	d.p[d.n++] = (struct piece){NULL, whole, 1, {0}, NULL, 0};
 	for (int t = -1; t < ntab; t++)
 		for (int64_t k = 0; k < parts; k++) {
 			struct range r = {k ? k * step : INT64_MIN, k < parts - 1 ? (k + 1) * step : INT64_MAX};
-			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_protocols[t]->table, r, k == 0, {0}, 0};
+			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_protocols[t]->table, r, k == 0, {0}, NULL, 0};
 		}
-	d.p[d.n++] = (struct piece){"messages", whole, 1, {0}, 0};
-	d.p[d.n++] = (struct piece){"anomalies", whole, 1, {0}, 0};
+	d.p[d.n++] = (struct piece){"messages", whole, 1, {0}, NULL, 0};
+	d.p[d.n++] = (struct piece){"anomalies", whole, 1, {0}, NULL, 0};
 	pthread_mutex_init(&d.mu, NULL);
 	pthread_cond_init(&d.cv, NULL);
 	pthread_t th[64];
@@ -712,6 +767,17 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 		struct line *t = &d.p[i].text;
 		if (t->len && fwrite(t->p, 1, t->len, out) != t->len)
 			rc = -1;
+		if (d.p[i].f) {
+			char buf[1 << 16];
+			size_t n;
+			while (rc == 0 && (n = fread(buf, 1, sizeof(buf), d.p[i].f)) > 0)
+				if (fwrite(buf, 1, n, out) != n)
+					rc = -1;
+			if (ferror(d.p[i].f))
+				rc = -1;
+			fclose(d.p[i].f);
+			d.p[i].f = NULL;
+		}
 		pthread_mutex_lock(&d.mu);
 		t->len = 0;
 		if (d.nspare < d.ahead)
@@ -731,8 +797,11 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 	pthread_mutex_unlock(&d.mu);
 	for (int i = 0; i < nth; i++)
 		pthread_join(th[i], NULL);
-	for (int i = 0; i < d.n; i++)
+	for (int i = 0; i < d.n; i++) {
 		free(d.p[i].text.p);
+		if (d.p[i].f)
+			fclose(d.p[i].f);
+	}
 	for (int i = 0; i < d.nspare; i++)
 		free(d.spare[i].p);
 	free(d.spare);
@@ -765,5 +834,11 @@ int cmd_dump(int argc, char **argv)
 			   "'dump_sha256' row of the recording table.\n");
 		return argc == 2 ? EXIT_OK : EXIT_USAGE;
 	}
-	return fr_dump_path(argv[1], stdout) == 0 ? EXIT_OK : EXIT_USAGE;
+	if (fr_dump_path(argv[1], stdout) < 0)
+		return EXIT_USAGE;
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		fprintf(stderr, "flightrec dump: cannot write the dump: %s\n", strerror(errno));
+		return EXIT_USAGE;
+	}
+	return EXIT_OK;
 }
