@@ -87,8 +87,9 @@ int fr_dump_db(struct sqlite3 *db, FILE *out);
 /* The same dump, written by `jobs` threads, each with its own read-only
  * connection to the database at path (which must be readable by other
  * connections: no exclusive lock held), in pieces split by request id
- * (max_id: the largest); the pieces wait in temporary files and are
- * copied into out in order, by the calling thread.  Gives exactly
+ * (max_id: the largest); the pieces wait in memory (at most 96 MiB, the
+ * rest in temporary files) and are copied into out in order, by the
+ * calling thread.  Gives exactly
  * fr_dump_db's output.  0 or -1. */
 int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs);
 /* Canonical dump of the database at path into f.  0 or -1. */

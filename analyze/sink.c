@@ -807,8 +807,9 @@ static void *hasher_main(void *arg)
 		EVP_MD_CTX_free(md);
 		return NULL;
 	}
-	static char fbuf[1 << 16];
-	setvbuf(f, fbuf, _IOFBF, sizeof(fbuf));
+	/* unbuffered: the dump writes in chunks of 64 KiB or more, which go
+	 * to the digest without a copy into a stdio buffer */
+	setvbuf(f, NULL, _IONBF, 0);
 	int rc;
 	if (h->jobs < 2)
 		rc = fr_dump_db((struct sqlite3 *)h->db, f);
