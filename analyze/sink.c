@@ -48,18 +48,29 @@ static const char req_insert[] =
 #define BATCH_ROWS 64
 
 struct val {
-	int type; /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_TEXT */
+	int type; /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_TEXT; -1 nothing */
 	int len;
 	int64_t i; /* the integer, or the text's offset in the arena */
+	const char *p; /* text that outlives the batch (not in the arena) */
 };
 
 struct rbuf {
 	sqlite3_stmt *one, *many;
 	int ncols, n;
 	struct val *v; /* BATCH_ROWS rows of ncols values */
+	/* what each parameter of `many` holds now (text: p is the bytes);
+	 * bindings outlive sqlite3_reset, so an equal value is not bound
+	 * again */
+	struct val *bound;
+	/* Text up to SLOT_BYTES goes into its parameter's own slot: at the
+	 * same address batch after batch, so a text of the same length is
+	 * not bound again either.  Longer text goes into the arena. */
+	char *slots;
 	char *arena;
 	size_t alen, acap;
 };
+
+#define SLOT_BYTES 64
 
 
 struct sink {
@@ -536,14 +547,18 @@ static int rbuf_init(struct sink *s, struct rbuf *b, const char *head, int ncols
 	memset(b, 0, sizeof(*b));
 	b->ncols = ncols;
 	b->v = calloc((size_t)BATCH_ROWS * (size_t)ncols, sizeof(*b->v));
+	b->bound = calloc((size_t)BATCH_ROWS * (size_t)ncols, sizeof(*b->bound));
+	b->slots = malloc((size_t)BATCH_ROWS * (size_t)ncols * SLOT_BYTES);
 	b->acap = 1 << 16;
 	b->arena = malloc(b->acap);
 	size_t rowlen = 2 * (size_t)ncols + 3, cap = strlen(head) + 16 + BATCH_ROWS * rowlen;
 	char *sql = malloc(cap);
-	if (!b->v || !b->arena || !sql) {
+	if (!b->v || !b->bound || !b->slots || !b->arena || !sql) {
 		free(sql);
 		return -1;
 	}
+	for (int k = 0; k < BATCH_ROWS * ncols; k++)
+		b->bound[k].type = -1;
 	int rc = 0;
 	for (int pass = 0; pass < 2 && rc == 0; pass++) {
 		int rows = pass ? BATCH_ROWS : 1;
@@ -573,8 +588,15 @@ static void rbuf_fini(struct rbuf *b)
 	sqlite3_finalize(b->one);
 	sqlite3_finalize(b->many);
 	free(b->v);
+	free(b->bound);
+	free(b->slots);
 	free(b->arena);
 	memset(b, 0, sizeof(*b));
+}
+
+static const char *val_text(const struct rbuf *b, const struct val *v)
+{
+	return v->p ? v->p : b->arena + v->i;
 }
 
 static void bind_val(struct rbuf *b, sqlite3_stmt *st, int i, const struct val *v)
@@ -582,9 +604,37 @@ static void bind_val(struct rbuf *b, sqlite3_stmt *st, int i, const struct val *
 	if (v->type == SQLITE_INTEGER)
 		sqlite3_bind_int64(st, i, v->i);
 	else if (v->type == SQLITE_TEXT)
-		sqlite3_bind_text(st, i, b->arena + v->i, v->len, SQLITE_STATIC);
+		sqlite3_bind_text(st, i, val_text(b, v), v->len, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
+}
+
+/* Binds the values of a full batch to `many`, leaving alone each parameter
+ * that holds the same value already: the same integer, NULL, or the same
+ * bytes at the same address (SQLITE_STATIC: SQLite reads them at the step,
+ * so whatever the arena holds there now is what is inserted). */
+static void bind_batch(struct rbuf *b)
+{
+	for (int k = 0; k < BATCH_ROWS * b->ncols; k++) {
+		const struct val *v = &b->v[k];
+		struct val *o = &b->bound[k];
+		const char *t = v->type == SQLITE_TEXT ? val_text(b, v) : NULL;
+		if (v->type == o->type &&
+		    (v->type == SQLITE_INTEGER ? v->i == o->i :
+		     v->type == SQLITE_TEXT ? t == o->p && v->len == o->len : 1))
+			continue;
+		int rc;
+		if (v->type == SQLITE_INTEGER)
+			rc = sqlite3_bind_int64(b->many, k + 1, v->i);
+		else if (v->type == SQLITE_TEXT)
+			rc = sqlite3_bind_text(b->many, k + 1, t, v->len, SQLITE_STATIC);
+		else
+			rc = sqlite3_bind_null(b->many, k + 1);
+		o->type = rc == SQLITE_OK ? v->type : -1;
+		o->len = v->len;
+		o->i = v->i;
+		o->p = t;
+	}
 }
 
 static void step_batch(struct sink *s, sqlite3_stmt *st)
@@ -602,8 +652,7 @@ static void rbuf_flush(struct sink *s, struct rbuf *b)
 	if (!b->n)
 		return;
 	if (b->n == BATCH_ROWS) {
-		for (int k = 0; k < BATCH_ROWS * b->ncols; k++)
-			bind_val(b, b->many, k + 1, &b->v[k]);
+		bind_batch(b);
 		step_batch(s, b->many);
 	} else {
 		for (int r = 0; r < b->n; r++) {
@@ -636,11 +685,30 @@ static void v_int(struct val *v, int64_t i)
 	v->i = i;
 }
 
+/* text that lives as long as the sink (a protocol's name, a literal):
+ * not copied */
+static void v_const(struct val *v, const char *p)
+{
+	v->type = SQLITE_TEXT;
+	v->len = (int)strlen(p);
+	v->i = 0;
+	v->p = p;
+}
+
 /* p == NULL: NULL, as sqlite3_bind_text would store it */
 static void v_text(struct rbuf *b, struct val *v, const char *p, size_t n)
 {
 	if (!p || n > INT32_MAX) {
 		v->type = SQLITE_NULL;
+		return;
+	}
+	if (n <= SLOT_BYTES) {
+		char *slot = b->slots + (size_t)(v - b->v) * SLOT_BYTES;
+		memcpy(slot, p, n);
+		v->type = SQLITE_TEXT;
+		v->len = (int)n;
+		v->i = 0;
+		v->p = slot;
 		return;
 	}
 	if (b->alen + n > b->acap) {
@@ -657,6 +725,7 @@ static void v_text(struct rbuf *b, struct val *v, const char *p, size_t n)
 	v->type = SQLITE_TEXT;
 	v->len = (int)n;
 	v->i = (int64_t)b->alen;
+	v->p = NULL;
 	b->alen += n;
 }
 
@@ -722,8 +791,8 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	v--;
 	v_int(&v[1], (int64_t)c->id);
 	v_int(&v[2], seq);
-	v_str(b, &v[3], p->name);
-	v_str(b, &v[4], c->role == FR_ROLE_SERVER ? "server" : "client");
+	v_const(&v[3], p->name);
+	v_const(&v[4], c->role == FR_ROLE_SERVER ? "server" : "client");
 	v_int(&v[5], (int64_t)start);
 	v_int(&v[6], (int64_t)end);
 	v_diff(&v[7], r->req_first_ns, r->resp_last_ns);
