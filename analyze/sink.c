@@ -73,8 +73,21 @@ struct rbuf {
 #define SLOT_BYTES 64
 
 
+/* The distinct peer addresses (text as stored) in the order they first
+ * come, for the attribution; given up above PEERS_MAX (then a scan of
+ * request_rows finds them). */
+#define PEERS_MAX (1u << 16)
+#define PEER_TEXT 64
+struct peerset {
+	char (*v)[PEER_TEXT]; /* NUL-terminated */
+	uint32_t *tab;        /* open addressing: index + 1, 0 empty */
+	uint32_t n, cap;      /* cap: entries of v; tab has 2 * cap */
+	int overflow;
+};
+
 struct sink {
 	sqlite3 *db;
+	struct peerset peers;
 	pthread_mutex_t lock;
 	sqlite3_stmt *st[S_N];
 	struct rbuf req;                 /* request_rows */
@@ -671,6 +684,93 @@ static void rbuf_flush(struct sink *s, struct rbuf *b)
 	}
 }
 
+static uint32_t peer_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+static void peer_add(struct peerset *ps, const char *p, size_t n)
+{
+	if (ps->overflow)
+		return;
+	if (n >= PEER_TEXT) {
+		ps->overflow = 1;
+		return;
+	}
+	uint32_t h = peer_hash(p, n);
+	if (ps->cap) {
+		for (uint32_t k = h & (2 * ps->cap - 1);; k = (k + 1) & (2 * ps->cap - 1)) {
+			uint32_t e = ps->tab[k];
+			if (!e)
+				break;
+			if (!strncmp(ps->v[e - 1], p, n) && !ps->v[e - 1][n])
+				return;
+		}
+	}
+	if (ps->n == ps->cap) {
+		uint32_t nc = ps->cap ? 2 * ps->cap : 64;
+		if (nc > PEERS_MAX) {
+			ps->overflow = 1;
+			return;
+		}
+		char(*nv)[PEER_TEXT] = realloc(ps->v, (size_t)nc * PEER_TEXT);
+		uint32_t *nt = calloc(2 * (size_t)nc, sizeof(*nt));
+		if (!nv || !nt) {
+			if (nv)
+				ps->v = nv;
+			free(nt);
+			ps->overflow = 1;
+			return;
+		}
+		ps->v = nv;
+		free(ps->tab);
+		ps->tab = nt;
+		ps->cap = nc;
+		for (uint32_t i = 0; i < ps->n; i++) {
+			uint32_t k = peer_hash(ps->v[i], strlen(ps->v[i])) & (2 * nc - 1);
+			while (nt[k])
+				k = (k + 1) & (2 * nc - 1);
+			nt[k] = i + 1;
+		}
+	}
+	uint32_t k = h & (2 * ps->cap - 1);
+	while (ps->tab[k])
+		k = (k + 1) & (2 * ps->cap - 1);
+	memcpy(ps->v[ps->n], p, n);
+	ps->v[ps->n][n] = 0;
+	ps->tab[k] = ++ps->n;
+}
+
+/* temp.peer_addrs for the attribution: the kept addresses, or a view
+ * that scans request_rows when they were too many. */
+static int peer_table(struct sink *s)
+{
+	struct peerset *ps = &s->peers;
+	int rc = 0;
+	if (ps->overflow)
+		rc = exec(s->db, fr_peer_addrs_scan_sql);
+	else {
+		sqlite3_stmt *st = NULL;
+		if (exec(s->db, "CREATE TEMP TABLE peer_addrs (ip TEXT)") < 0 ||
+		    sqlite3_prepare_v2(s->db, "INSERT INTO temp.peer_addrs VALUES (?)", -1, &st, NULL) != SQLITE_OK)
+			rc = -1;
+		for (uint32_t i = 0; rc == 0 && i < ps->n; i++) {
+			sqlite3_bind_text(st, 1, ps->v[i], -1, SQLITE_STATIC);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				rc = -1;
+			sqlite3_reset(st);
+		}
+		sqlite3_finalize(st);
+	}
+	free(ps->v);
+	free(ps->tab);
+	memset(ps, 0, sizeof(*ps));
+	return rc;
+}
+
 /* The values of the next row (flushes a full batch first). */
 static struct val *rbuf_row(struct sink *s, struct rbuf *b)
 {
@@ -807,6 +907,7 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	v_int(&v[16], (int64_t)r->req_bytes);
 	v_int(&v[17], (int64_t)r->resp_bytes);
 	if (peerlen >= 0) {
+		peer_add(&s->peers, peer, (size_t)peerlen);
 		v_text(b, &v[18], peer, (size_t)peerlen);
 		v_int(&v[19], r->peer_port);
 	} else {
@@ -931,7 +1032,7 @@ int sink_close(struct sink *s, int dim_cap, int jobs)
 	char sql[128];
 	phase("load");
 	snprintf(sql, sizeof(sql), "INSERT INTO settings VALUES ('dim_cap', %d)", dim_cap);
-	if (exec(s->db, sql) < 0 || exec_timed(s->db, fr_attr_sql) < 0)
+	if (peer_table(s) < 0 || exec(s->db, sql) < 0 || exec_timed(s->db, fr_attr_sql) < 0)
 		rc = -1;
 	phase("attribution");
 	if (exec_timed(s->db, fr_post_sql) < 0)
