@@ -271,7 +271,7 @@ static void emit(struct http1 *s, struct fr_pctx *ctx, const struct pend *q, con
 		 uint64_t rfirst, uint64_t rlast, uint64_t rbytes, const char *reason)
 {
 	struct fr_req r;
-	memset(&r, 0, sizeof(r));
+	memset(&r, 0, offsetof(struct fr_req, f)); /* the fields: as many as n_fields says */
 	char summary[600], status[16], norm[512], ep[540];
 	(void)s;
 	if (q) {

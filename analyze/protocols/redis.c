@@ -140,7 +140,7 @@ static void q_pop(struct redis *s) { fr_fifo_pop(&s->q); }
 static void emit(struct fr_pctx *ctx, const struct pend *p, const struct rdir *r, uint64_t ts, const char *reason)
 {
 	struct fr_req q;
-	memset(&q, 0, sizeof(q));
+	memset(&q, 0, offsetof(struct fr_req, f)); /* the fields: as many as n_fields says */
 	char summary[2 * CAP + 8], status[CAP + 16], err[CAP + 1];
 	if (p) {
 		/* "%s %s" / "%s" */
