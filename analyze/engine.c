@@ -396,7 +396,7 @@ static void write_row(struct sink *sk, const uint8_t *p, const struct rowhdr *h)
 		memcpy(&pi, p + 4, 4);
 		p += 8;
 		size_t hd = offsetof(struct fr_req, f);
-		memset(&r, 0, sizeof(r));
+		memset(&r, 0, offsetof(struct fr_req, f));
 		memcpy(&r, p, hd);
 		p += hd;
 		size_t n;

@@ -70,6 +70,7 @@ int sink_close(struct sink *s, int dim_cap, int jobs);
 /* ---- schema (reports/schema.c) ------------------------------------------ */
 extern const char fr_schema_sql[];     /* tables, before the load */
 extern const char fr_attr_sql[];       /* attribution of connections: after the load */
+extern const char fr_peer_addrs_scan_sql[]; /* temp.peer_addrs from a scan */
 extern const char fr_post_sql[];       /* peer links, indexes: last */
 extern const char fr_late_index_sql[]; /* indexes nothing in the analysis reads */
 extern const char fr_views_sql[];      /* views */

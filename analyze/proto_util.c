@@ -51,6 +51,35 @@ void fr_field_str(struct fr_req *r, const char *name, const char *s)
 	fr_field_text(r, name, s, s ? strlen(s) : 0);
 }
 
+size_t fr_cat(char *buf, size_t cap, size_t o, const char *s, size_t n)
+{
+	if (!cap || o >= cap)
+		return o;
+	const char *e = memchr(s, 0, n);
+	if (e)
+		n = (size_t)(e - s);
+	if (n > cap - 1 - o)
+		n = cap - 1 - o;
+	memcpy(buf + o, s, n);
+	o += n;
+	buf[o] = 0;
+	return o;
+}
+
+size_t fr_cat_int(char *buf, size_t cap, size_t o, long long v)
+{
+	char d[24];
+	size_t k = sizeof(d);
+	unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+	do {
+		d[--k] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		d[--k] = '-';
+	return fr_cat(buf, cap, o, d + k, sizeof(d) - k);
+}
+
 void *fr_fifo_push(struct fr_fifo *q, size_t esz)
 {
 	if (q->len == q->cap) {

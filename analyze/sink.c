@@ -48,22 +48,46 @@ static const char req_insert[] =
 #define BATCH_ROWS 64
 
 struct val {
-	int type; /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_TEXT */
+	int type; /* SQLITE_NULL, SQLITE_INTEGER, SQLITE_TEXT; -1 nothing */
 	int len;
 	int64_t i; /* the integer, or the text's offset in the arena */
+	const char *p; /* text that outlives the batch (not in the arena) */
 };
 
 struct rbuf {
 	sqlite3_stmt *one, *many;
 	int ncols, n;
 	struct val *v; /* BATCH_ROWS rows of ncols values */
+	/* what each parameter of `many` holds now (text: p is the bytes);
+	 * bindings outlive sqlite3_reset, so an equal value is not bound
+	 * again */
+	struct val *bound;
+	/* Text up to SLOT_BYTES goes into its parameter's own slot: at the
+	 * same address batch after batch, so a text of the same length is
+	 * not bound again either.  Longer text goes into the arena. */
+	char *slots;
 	char *arena;
 	size_t alen, acap;
 };
 
+#define SLOT_BYTES 64
+
+
+/* The distinct peer addresses (text as stored) in the order they first
+ * come, for the attribution; given up above PEERS_MAX (then a scan of
+ * request_rows finds them). */
+#define PEERS_MAX (1u << 16)
+#define PEER_TEXT 64
+struct peerset {
+	char (*v)[PEER_TEXT]; /* NUL-terminated */
+	uint32_t *tab;        /* open addressing: index + 1, 0 empty */
+	uint32_t n, cap;      /* cap: entries of v; tab has 2 * cap */
+	int overflow;
+};
 
 struct sink {
 	sqlite3 *db;
+	struct peerset peers;
 	pthread_mutex_t lock;
 	sqlite3_stmt *st[S_N];
 	struct rbuf req;                 /* request_rows */
@@ -87,19 +111,29 @@ static double t_now(void)
 	return (double)t.tv_sec + t.tv_nsec / 1e9;
 }
 
-/* FLIGHTREC_TIMING=1: phase times on stderr (for the benchmark). */
+static double cpu_now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+	return (double)t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* FLIGHTREC_TIMING=1: phase times on stderr (for the benchmark), and the
+ * CPU time of all threads in the phase (on a shared machine it moves less
+ * than the elapsed time). */
 static void phase(const char *what)
 {
-	static double t0;
+	static double t0, c0;
 	static int on = -1;
 	if (on < 0)
 		on = getenv("FLIGHTREC_TIMING") != NULL;
 	if (!on)
 		return;
-	double t = t_now();
+	double t = t_now(), c = cpu_now();
 	if (t0 > 0)
-		fprintf(stderr, "flightrec: %-12s %.2f s\n", what, t - t0);
+		fprintf(stderr, "flightrec: %-12s %.2f s  (cpu %.2f s)\n", what, t - t0, c - c0);
 	t0 = t;
+	c0 = c;
 }
 
 static int exec(sqlite3 *db, const char *sql)
@@ -526,14 +560,18 @@ static int rbuf_init(struct sink *s, struct rbuf *b, const char *head, int ncols
 	memset(b, 0, sizeof(*b));
 	b->ncols = ncols;
 	b->v = calloc((size_t)BATCH_ROWS * (size_t)ncols, sizeof(*b->v));
+	b->bound = calloc((size_t)BATCH_ROWS * (size_t)ncols, sizeof(*b->bound));
+	b->slots = malloc((size_t)BATCH_ROWS * (size_t)ncols * SLOT_BYTES);
 	b->acap = 1 << 16;
 	b->arena = malloc(b->acap);
 	size_t rowlen = 2 * (size_t)ncols + 3, cap = strlen(head) + 16 + BATCH_ROWS * rowlen;
 	char *sql = malloc(cap);
-	if (!b->v || !b->arena || !sql) {
+	if (!b->v || !b->bound || !b->slots || !b->arena || !sql) {
 		free(sql);
 		return -1;
 	}
+	for (int k = 0; k < BATCH_ROWS * ncols; k++)
+		b->bound[k].type = -1;
 	int rc = 0;
 	for (int pass = 0; pass < 2 && rc == 0; pass++) {
 		int rows = pass ? BATCH_ROWS : 1;
@@ -563,8 +601,15 @@ static void rbuf_fini(struct rbuf *b)
 	sqlite3_finalize(b->one);
 	sqlite3_finalize(b->many);
 	free(b->v);
+	free(b->bound);
+	free(b->slots);
 	free(b->arena);
 	memset(b, 0, sizeof(*b));
+}
+
+static const char *val_text(const struct rbuf *b, const struct val *v)
+{
+	return v->p ? v->p : b->arena + v->i;
 }
 
 static void bind_val(struct rbuf *b, sqlite3_stmt *st, int i, const struct val *v)
@@ -572,9 +617,37 @@ static void bind_val(struct rbuf *b, sqlite3_stmt *st, int i, const struct val *
 	if (v->type == SQLITE_INTEGER)
 		sqlite3_bind_int64(st, i, v->i);
 	else if (v->type == SQLITE_TEXT)
-		sqlite3_bind_text(st, i, b->arena + v->i, v->len, SQLITE_STATIC);
+		sqlite3_bind_text(st, i, val_text(b, v), v->len, SQLITE_STATIC);
 	else
 		sqlite3_bind_null(st, i);
+}
+
+/* Binds the values of a full batch to `many`, leaving alone each parameter
+ * that holds the same value already: the same integer, NULL, or the same
+ * bytes at the same address (SQLITE_STATIC: SQLite reads them at the step,
+ * so whatever the arena holds there now is what is inserted). */
+static void bind_batch(struct rbuf *b)
+{
+	for (int k = 0; k < BATCH_ROWS * b->ncols; k++) {
+		const struct val *v = &b->v[k];
+		struct val *o = &b->bound[k];
+		const char *t = v->type == SQLITE_TEXT ? val_text(b, v) : NULL;
+		if (v->type == o->type &&
+		    (v->type == SQLITE_INTEGER ? v->i == o->i :
+		     v->type == SQLITE_TEXT ? t == o->p && v->len == o->len : 1))
+			continue;
+		int rc;
+		if (v->type == SQLITE_INTEGER)
+			rc = sqlite3_bind_int64(b->many, k + 1, v->i);
+		else if (v->type == SQLITE_TEXT)
+			rc = sqlite3_bind_text(b->many, k + 1, t, v->len, SQLITE_STATIC);
+		else
+			rc = sqlite3_bind_null(b->many, k + 1);
+		o->type = rc == SQLITE_OK ? v->type : -1;
+		o->len = v->len;
+		o->i = v->i;
+		o->p = t;
+	}
 }
 
 static void step_batch(struct sink *s, sqlite3_stmt *st)
@@ -592,8 +665,7 @@ static void rbuf_flush(struct sink *s, struct rbuf *b)
 	if (!b->n)
 		return;
 	if (b->n == BATCH_ROWS) {
-		for (int k = 0; k < BATCH_ROWS * b->ncols; k++)
-			bind_val(b, b->many, k + 1, &b->v[k]);
+		bind_batch(b);
 		step_batch(s, b->many);
 	} else {
 		for (int r = 0; r < b->n; r++) {
@@ -612,6 +684,93 @@ static void rbuf_flush(struct sink *s, struct rbuf *b)
 	}
 }
 
+static uint32_t peer_hash(const char *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ (uint8_t)p[i]) * 16777619u;
+	return h;
+}
+
+static void peer_add(struct peerset *ps, const char *p, size_t n)
+{
+	if (ps->overflow)
+		return;
+	if (n >= PEER_TEXT) {
+		ps->overflow = 1;
+		return;
+	}
+	uint32_t h = peer_hash(p, n);
+	if (ps->cap) {
+		for (uint32_t k = h & (2 * ps->cap - 1);; k = (k + 1) & (2 * ps->cap - 1)) {
+			uint32_t e = ps->tab[k];
+			if (!e)
+				break;
+			if (!strncmp(ps->v[e - 1], p, n) && !ps->v[e - 1][n])
+				return;
+		}
+	}
+	if (ps->n == ps->cap) {
+		uint32_t nc = ps->cap ? 2 * ps->cap : 64;
+		if (nc > PEERS_MAX) {
+			ps->overflow = 1;
+			return;
+		}
+		char(*nv)[PEER_TEXT] = realloc(ps->v, (size_t)nc * PEER_TEXT);
+		uint32_t *nt = calloc(2 * (size_t)nc, sizeof(*nt));
+		if (!nv || !nt) {
+			if (nv)
+				ps->v = nv;
+			free(nt);
+			ps->overflow = 1;
+			return;
+		}
+		ps->v = nv;
+		free(ps->tab);
+		ps->tab = nt;
+		ps->cap = nc;
+		for (uint32_t i = 0; i < ps->n; i++) {
+			uint32_t k = peer_hash(ps->v[i], strlen(ps->v[i])) & (2 * nc - 1);
+			while (nt[k])
+				k = (k + 1) & (2 * nc - 1);
+			nt[k] = i + 1;
+		}
+	}
+	uint32_t k = h & (2 * ps->cap - 1);
+	while (ps->tab[k])
+		k = (k + 1) & (2 * ps->cap - 1);
+	memcpy(ps->v[ps->n], p, n);
+	ps->v[ps->n][n] = 0;
+	ps->tab[k] = ++ps->n;
+}
+
+/* temp.peer_addrs for the attribution: the kept addresses, or a view
+ * that scans request_rows when they were too many. */
+static int peer_table(struct sink *s)
+{
+	struct peerset *ps = &s->peers;
+	int rc = 0;
+	if (ps->overflow)
+		rc = exec(s->db, fr_peer_addrs_scan_sql);
+	else {
+		sqlite3_stmt *st = NULL;
+		if (exec(s->db, "CREATE TEMP TABLE peer_addrs (ip TEXT)") < 0 ||
+		    sqlite3_prepare_v2(s->db, "INSERT INTO temp.peer_addrs VALUES (?)", -1, &st, NULL) != SQLITE_OK)
+			rc = -1;
+		for (uint32_t i = 0; rc == 0 && i < ps->n; i++) {
+			sqlite3_bind_text(st, 1, ps->v[i], -1, SQLITE_STATIC);
+			if (sqlite3_step(st) != SQLITE_DONE)
+				rc = -1;
+			sqlite3_reset(st);
+		}
+		sqlite3_finalize(st);
+	}
+	free(ps->v);
+	free(ps->tab);
+	memset(ps, 0, sizeof(*ps));
+	return rc;
+}
+
 /* The values of the next row (flushes a full batch first). */
 static struct val *rbuf_row(struct sink *s, struct rbuf *b)
 {
@@ -626,11 +785,30 @@ static void v_int(struct val *v, int64_t i)
 	v->i = i;
 }
 
+/* text that lives as long as the sink (a protocol's name, a literal):
+ * not copied */
+static void v_const(struct val *v, const char *p)
+{
+	v->type = SQLITE_TEXT;
+	v->len = (int)strlen(p);
+	v->i = 0;
+	v->p = p;
+}
+
 /* p == NULL: NULL, as sqlite3_bind_text would store it */
 static void v_text(struct rbuf *b, struct val *v, const char *p, size_t n)
 {
 	if (!p || n > INT32_MAX) {
 		v->type = SQLITE_NULL;
+		return;
+	}
+	if (n <= SLOT_BYTES) {
+		char *slot = b->slots + (size_t)(v - b->v) * SLOT_BYTES;
+		memcpy(slot, p, n);
+		v->type = SQLITE_TEXT;
+		v->len = (int)n;
+		v->i = 0;
+		v->p = slot;
 		return;
 	}
 	if (b->alen + n > b->acap) {
@@ -647,6 +825,7 @@ static void v_text(struct rbuf *b, struct val *v, const char *p, size_t n)
 	v->type = SQLITE_TEXT;
 	v->len = (int)n;
 	v->i = (int64_t)b->alen;
+	v->p = NULL;
 	b->alen += n;
 }
 
@@ -712,8 +891,8 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	v--;
 	v_int(&v[1], (int64_t)c->id);
 	v_int(&v[2], seq);
-	v_str(b, &v[3], p->name);
-	v_str(b, &v[4], c->role == FR_ROLE_SERVER ? "server" : "client");
+	v_const(&v[3], p->name);
+	v_const(&v[4], c->role == FR_ROLE_SERVER ? "server" : "client");
 	v_int(&v[5], (int64_t)start);
 	v_int(&v[6], (int64_t)end);
 	v_diff(&v[7], r->req_first_ns, r->resp_last_ns);
@@ -728,6 +907,7 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	v_int(&v[16], (int64_t)r->req_bytes);
 	v_int(&v[17], (int64_t)r->resp_bytes);
 	if (peerlen >= 0) {
+		peer_add(&s->peers, peer, (size_t)peerlen);
 		v_text(b, &v[18], peer, (size_t)peerlen);
 		v_int(&v[19], r->peer_port);
 	} else {
@@ -853,7 +1033,7 @@ int sink_close(struct sink *s, int dim_cap, int jobs)
 	char sql[128];
 	phase("load");
 	snprintf(sql, sizeof(sql), "INSERT INTO settings VALUES ('dim_cap', %d)", dim_cap);
-	if (exec(s->db, sql) < 0 || exec_timed(s->db, fr_attr_sql) < 0)
+	if (peer_table(s) < 0 || exec(s->db, sql) < 0 || exec_timed(s->db, fr_attr_sql) < 0)
 		rc = -1;
 	phase("attribution");
 	if (exec_timed(s->db, fr_post_sql) < 0)

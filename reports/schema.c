@@ -73,11 +73,17 @@ const char fr_attr_sql[] =
 	"  WHERE remote_workload IS NULL AND remote_service IS NOT NULL;\n"
 	"UPDATE connections SET local_workload = 'proc:' || comm WHERE local_workload IS NULL AND comm IS NOT NULL;\n"
 	"UPDATE connections SET remote_workload = 'ip:' || remote_addr WHERE remote_workload IS NULL AND remote_addr IS NOT NULL;\n"
-	/* per-datagram peers (a UDP server socket talks to many clients) */
+	/* per-datagram peers (a UDP server socket talks to many clients):
+	 * temp.peer_addrs holds the distinct peer_addr of request_rows (the
+	 * sink keeps them while loading: no scan of every request) */
 	"INSERT INTO peer_workloads SELECT ip, coalesce(\n"
 	"  (SELECT p.workload FROM ip_pod x JOIN pods p ON p.uid = x.uid WHERE x.ip = d.ip),\n"
 	"  (SELECT coalesce(w.workload, 'svc:' || x.svc) FROM ip_svc x LEFT JOIN svc_wl w ON w.namespace || '/' || w.name = x.svc WHERE x.ip = d.ip),\n"
-	"  'ip:' || d.ip) FROM (SELECT DISTINCT peer_addr AS ip FROM request_rows WHERE peer_addr IS NOT NULL) d;\n";
+	"  'ip:' || d.ip) FROM temp.peer_addrs d;\n";
+
+/* temp.peer_addrs when the sink did not keep them (too many) */
+const char fr_peer_addrs_scan_sql[] =
+	"CREATE TEMP VIEW peer_addrs AS SELECT DISTINCT peer_addr AS ip FROM request_rows WHERE peer_addr IS NOT NULL;\n";
 
 const char fr_post_sql[] =
 	"CREATE INDEX requests_conn ON request_rows (conn_id, seq);\n"

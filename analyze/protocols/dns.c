@@ -253,7 +253,7 @@ static void emit(struct fr_pctx *ctx, const struct pend *q, const struct msginfo
 		 const char *reason)
 {
 	struct fr_req r;
-	memset(&r, 0, sizeof(r));
+	memset(&r, 0, offsetof(struct fr_req, f)); /* the fields: as many as n_fields says */
 	char tn[16], summary[NAME_MAX_TXT + 32], rc[16];
 	uint16_t qtype = q ? q->qtype : m->qtype;
 	const char *qname = q ? q->qname : m->qname;

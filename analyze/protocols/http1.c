@@ -271,12 +271,15 @@ static void emit(struct http1 *s, struct fr_pctx *ctx, const struct pend *q, con
 		 uint64_t rfirst, uint64_t rlast, uint64_t rbytes, const char *reason)
 {
 	struct fr_req r;
-	memset(&r, 0, sizeof(r));
+	memset(&r, 0, offsetof(struct fr_req, f)); /* the fields: as many as n_fields says */
 	char summary[600], status[16], norm[512], ep[540];
 	(void)s;
 	if (q) {
 		size_t pl = strcspn(q->path, "?");
-		snprintf(summary, sizeof(summary), "%s %.*s", q->method, (int)pl, q->path);
+		/* "%s %.*s" */
+		size_t o = fr_cat(summary, sizeof(summary), 0, q->method, sizeof(q->method));
+		o = fr_cat(summary, sizeof(summary), o, " ", 1);
+		fr_cat(summary, sizeof(summary), o, q->path, pl);
 		r.req_first_ns = q->first_ts;
 		r.req_last_ns = q->last_ts;
 		r.req_bytes = q->bytes;
@@ -287,11 +290,13 @@ static void emit(struct http1 *s, struct fr_pctx *ctx, const struct pend *q, con
 	}
 	r.summary = summary;
 	if (q) {
-		snprintf(ep, sizeof(ep), "%s %s", q->method, norm);
+		size_t o = fr_cat(ep, sizeof(ep), 0, q->method, sizeof(q->method));
+		o = fr_cat(ep, sizeof(ep), o, " ", 1);
+		fr_cat(ep, sizeof(ep), o, norm, sizeof(norm));
 		r.endpoint = ep;
 	}
 	if (rs) {
-		snprintf(status, sizeof(status), "%d", rs->status);
+		fr_cat_int(status, sizeof(status), 0, rs->status);
 		r.status = status;
 		r.error = rs->status >= 500;
 		r.resp_first_ns = rfirst;

@@ -140,13 +140,15 @@ static void q_pop(struct redis *s) { fr_fifo_pop(&s->q); }
 static void emit(struct fr_pctx *ctx, const struct pend *p, const struct rdir *r, uint64_t ts, const char *reason)
 {
 	struct fr_req q;
-	memset(&q, 0, sizeof(q));
+	memset(&q, 0, offsetof(struct fr_req, f)); /* the fields: as many as n_fields says */
 	char summary[2 * CAP + 8], status[CAP + 16], err[CAP + 1];
 	if (p) {
-		if (p->key[0])
-			snprintf(summary, sizeof(summary), "%s %s", p->cmd, p->key);
-		else
-			snprintf(summary, sizeof(summary), "%s", p->cmd);
+		/* "%s %s" / "%s" */
+		size_t o = fr_cat(summary, sizeof(summary), 0, p->cmd, sizeof(p->cmd));
+		if (p->key[0]) {
+			o = fr_cat(summary, sizeof(summary), o, " ", 1);
+			fr_cat(summary, sizeof(summary), o, p->key, sizeof(p->key));
+		}
 		q.req_first_ns = p->first_ts;
 		q.req_last_ns = p->last_ts;
 		q.req_bytes = p->bytes;
@@ -159,12 +161,13 @@ static void emit(struct fr_pctx *ctx, const struct pend *p, const struct rdir *r
 	if (r) {
 		if (r->type == '-' || r->type == '!') {
 			/* the error prefix: first word of the error text */
-			snprintf(err, sizeof(err), "%s", r->cap[2]);
+			fr_cat(err, sizeof(err), 0, r->cap[2], sizeof(r->cap[2]));
 			size_t w = strcspn(err, " ");
-			snprintf(status, sizeof(status), "%.*s", (int)w, err);
+			fr_cat(status, sizeof(status), 0, err, w);
 			q.error = 1;
 		} else {
-			snprintf(status, sizeof(status), "%s", r->null ? "null" : type_name(r->type));
+			const char *t = r->null ? "null" : type_name(r->type);
+			fr_cat(status, sizeof(status), 0, t, strlen(t));
 		}
 		q.status = status;
 		q.resp_first_ns = r->first_ts;
