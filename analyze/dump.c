@@ -4,6 +4,7 @@
  * columns, values escaped onto one line.  Machine- and run-specific values
  * (the analyzer version, the thread count, the dump's own hash) are left
  * out, so the same input gives the same bytes on every run and machine. */
+#include "../formats/bytes.h"
 #include "../formats/cli.h"
 #include "engine.h"
 
@@ -36,14 +37,7 @@ struct line {
 
 static __attribute__((noinline)) void l_grow(struct line *l, size_t n)
 {
-	size_t nc = l->cap ? l->cap : 2 * OUT_CHUNK;
-	while (nc < l->len + n)
-		nc *= 2;
-	char *np = realloc(l->p, nc);
-	if (!np)
-		abort();
-	l->p = np;
-	l->cap = nc;
+	l->p = fr_grow(l->p, &l->cap, l->len + n, 2 * OUT_CHUNK);
 }
 
 /* Makes room for n more bytes; returns where they go. */
@@ -350,10 +344,7 @@ static sqlite3_value *wl_peer(struct wlc *w, sqlite3_value *addr)
 		return NULL; /* NULL: no peer; the column's affinity makes the rest text */
 	const char *ip = (const char *)sqlite3_value_text(addr);
 	int n = sqlite3_value_bytes(addr);
-	uint32_t h = 2166136261u;
-	for (int i = 0; i < n; i++)
-		h = (h ^ (uint8_t)ip[i]) * 16777619u;
-	struct wl_peer *e = &w->p[h % WL_CACHE];
+	struct wl_peer *e = &w->p[fr_hash(ip, (size_t)n, FR_HASH_INIT) % WL_CACHE];
 	if (e->ip && e->len == n && !memcmp(e->ip, ip, (size_t)n))
 		return e->wl;
 	free(e->ip);

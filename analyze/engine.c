@@ -9,6 +9,7 @@
  * canonical order, so every parser sees the same bytes for every N; request
  * ids are renumbered in canonical order by the sink at the end. */
 #define _GNU_SOURCE
+#include "../formats/bytes.h"
 #include "../formats/cli.h"
 #include "engine.h"
 
@@ -216,16 +217,7 @@ static uint8_t *ob_reserve(struct worker *w, size_t n)
 			abort();
 	}
 	struct oblock *b = w->ocur;
-	if (b->len + n > b->cap) {
-		size_t nc = b->cap ? b->cap * 2 : 65536;
-		while (nc < b->len + n)
-			nc *= 2;
-		uint8_t *nb = realloc(b->buf, nc);
-		if (!nb)
-			abort();
-		b->buf = nb;
-		b->cap = nc;
-	}
+	b->buf = fr_grow(b->buf, &b->cap, b->len + n, 65536);
 	uint8_t *p = b->buf + b->len;
 	b->len += n;
 	return p;

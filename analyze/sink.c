@@ -2,6 +2,7 @@
  * one lock for all threads; indexes, attribution, peer links and stable
  * request ids after the load. */
 #define _GNU_SOURCE
+#include "../formats/bytes.h"
 #include "engine.h"
 
 #include <openssl/evp.h>
@@ -684,14 +685,6 @@ static void rbuf_flush(struct sink *s, struct rbuf *b)
 	}
 }
 
-static uint32_t peer_hash(const char *p, size_t n)
-{
-	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ (uint8_t)p[i]) * 16777619u;
-	return h;
-}
-
 static void peer_add(struct peerset *ps, const char *p, size_t n)
 {
 	if (ps->overflow)
@@ -700,7 +693,7 @@ static void peer_add(struct peerset *ps, const char *p, size_t n)
 		ps->overflow = 1;
 		return;
 	}
-	uint32_t h = peer_hash(p, n);
+	uint32_t h = fr_hash(p, n, FR_HASH_INIT);
 	if (ps->cap) {
 		for (uint32_t k = h & (2 * ps->cap - 1);; k = (k + 1) & (2 * ps->cap - 1)) {
 			uint32_t e = ps->tab[k];
@@ -730,7 +723,7 @@ static void peer_add(struct peerset *ps, const char *p, size_t n)
 		ps->tab = nt;
 		ps->cap = nc;
 		for (uint32_t i = 0; i < ps->n; i++) {
-			uint32_t k = peer_hash(ps->v[i], strlen(ps->v[i])) & (2 * nc - 1);
+			uint32_t k = fr_hash(ps->v[i], strlen(ps->v[i]), FR_HASH_INIT) & (2 * nc - 1);
 			while (nt[k])
 				k = (k + 1) & (2 * nc - 1);
 			nt[k] = i + 1;
@@ -811,16 +804,7 @@ static void v_text(struct rbuf *b, struct val *v, const char *p, size_t n)
 		v->p = slot;
 		return;
 	}
-	if (b->alen + n > b->acap) {
-		size_t nc = b->acap * 2;
-		while (nc < b->alen + n)
-			nc *= 2;
-		char *na = realloc(b->arena, nc);
-		if (!na)
-			abort();
-		b->arena = na;
-		b->acap = nc;
-	}
+	b->arena = fr_grow(b->arena, &b->acap, b->alen + n, 1 << 16);
 	memcpy(b->arena + b->alen, p, n);
 	v->type = SQLITE_TEXT;
 	v->len = (int)n;

@@ -8,6 +8,7 @@
 #define FLIGHTREC_BYTES_H
 
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct fr_cur {
@@ -122,6 +123,37 @@ static inline uint8_t *put_mem(uint8_t *p, const void *s, size_t n)
 	if (n)
 		memcpy(p, s, n);
 	return p + n;
+}
+
+/* ---- buffers and hashing -------------------------------------------------- */
+
+/* A buffer of *cap bytes made to hold need: *cap doubles (from `first`
+ * when 0) until it does.  Returns the buffer, moved or not.  Out of memory
+ * aborts: for the analyzer's own buffers, not for a reader's (those return
+ * an error). */
+static inline void *fr_grow(void *buf, size_t *cap, size_t need, size_t first)
+{
+	if (need <= *cap)
+		return buf;
+	size_t nc = *cap ? *cap : first;
+	while (nc < need)
+		nc *= 2;
+	void *nb = realloc(buf, nc);
+	if (!nb)
+		abort();
+	*cap = nc;
+	return nb;
+}
+
+/* FNV-1a of n bytes, going on from h (FR_HASH_INIT to start): for hash
+ * tables, never for anything stored. */
+#define FR_HASH_INIT 2166136261u
+static inline uint32_t fr_hash(const void *p, size_t n, uint32_t h)
+{
+	const uint8_t *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h;
 }
 
 #endif

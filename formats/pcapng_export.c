@@ -18,6 +18,7 @@
  * stream position.  One pcapng interface per node.
  */
 #define _GNU_SOURCE
+#include "bytes.h"
 #include "cli.h"
 #include "pcapng.h"
 #include "segment.h"
@@ -93,17 +94,9 @@ struct exp {
 	uint8_t frame[FR_SYNTH_MAX_FRAME];
 };
 
-static uint32_t h32(const void *p, size_t n, uint32_t h)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 16777619u;
-	return h;
-}
-
 static struct conn *conn_get(struct exp *x, uint32_t node, const struct fr_connkey *k, int create)
 {
-	uint32_t h = h32(k, sizeof(*k), h32(&node, 4, 2166136261u)) % NB;
+	uint32_t h = fr_hash(k, sizeof(*k), fr_hash(&node, 4, FR_HASH_INIT)) % NB;
 	for (struct conn *c = x->conns[h]; c; c = c->next)
 		if (c->node == node && c->key.pid == k->pid && c->key.fd == k->fd && c->key.gen == k->gen)
 			return c;
@@ -124,7 +117,7 @@ static struct conn *conn_get(struct exp *x, uint32_t node, const struct fr_connk
  * each end's FIN when that end closes.  They are found by addresses. */
 static uint32_t tuple_hash(const struct conn *c)
 {
-	return (h32(&c->local, sizeof(c->local), 2166136261u) ^ h32(&c->remote, sizeof(c->remote), 2166136261u) ^
+	return (fr_hash(&c->local, sizeof(c->local), FR_HASH_INIT) ^ fr_hash(&c->remote, sizeof(c->remote), FR_HASH_INIT) ^
 		c->node) % NB;
 }
 
@@ -160,7 +153,7 @@ static void conn_drop(struct exp *x, struct conn *c)
 				*pp = c->tnext;
 				break;
 			}
-	uint32_t h = h32(&c->key, sizeof(c->key), h32(&c->node, 4, 2166136261u)) % NB;
+	uint32_t h = fr_hash(&c->key, sizeof(c->key), fr_hash(&c->node, 4, FR_HASH_INIT)) % NB;
 	for (struct conn **pp = &x->conns[h]; *pp; pp = &(*pp)->next)
 		if (*pp == c) {
 			*pp = c->next;
@@ -191,7 +184,7 @@ static const char *pod_by_ip(struct exp *x, const struct fr_addr *a)
 {
 	if (!a->family)
 		return NULL;
-	uint32_t h = h32(a->addr, 16, a->family) % NB;
+	uint32_t h = fr_hash(a->addr, 16, a->family) % NB;
 	for (struct podip *p = x->ips[h]; p; p = p->next)
 		if (p->family == a->family && !memcmp(p->addr, a->addr, 16))
 			return p->pod;
@@ -202,7 +195,7 @@ static const char *pod_by_container(struct exp *x, const char *id)
 {
 	if (!id[0])
 		return NULL;
-	uint32_t h = h32(id, strlen(id), 0) % NB;
+	uint32_t h = fr_hash(id, strlen(id), 0) % NB;
 	for (struct podct *p = x->cts[h]; p; p = p->next)
 		if (!strcmp(p->id, id))
 			return p->pod;
@@ -247,7 +240,7 @@ static void on_pod(struct exp *x, const struct fr_pod *p)
 			continue;
 		}
 		snprintf(e->pod, sizeof(e->pod), "%s", name);
-		uint32_t h = h32(e->addr, 16, e->family) % NB;
+		uint32_t h = fr_hash(e->addr, 16, e->family) % NB;
 		e->next = x->ips[h];
 		x->ips[h] = e;
 	}
@@ -257,7 +250,7 @@ static void on_pod(struct exp *x, const struct fr_pod *p)
 			return;
 		span_cpy(e->id, sizeof(e->id), &p->containers[i].id);
 		snprintf(e->pod, sizeof(e->pod), "%s", name);
-		uint32_t h = h32(e->id, strlen(e->id), 0) % NB;
+		uint32_t h = fr_hash(e->id, strlen(e->id), 0) % NB;
 		e->next = x->cts[h];
 		x->cts[h] = e;
 	}
@@ -283,10 +276,10 @@ static uint32_t node_id(struct exp *x, const char *node)
 
 static uint32_t isn_of(const struct fr_addr *a, const struct fr_addr *b)
 {
-	uint32_t h = h32(a->addr, 16, 2166136261u ^ a->family);
-	h = h32(&a->port, 2, h);
-	h = h32(b->addr, 16, h);
-	h = h32(&b->port, 2, h);
+	uint32_t h = fr_hash(a->addr, 16, FR_HASH_INIT ^ a->family);
+	h = fr_hash(&a->port, 2, h);
+	h = fr_hash(b->addr, 16, h);
+	h = fr_hash(&b->port, 2, h);
 	return h * 2654435761u;
 }
 
@@ -401,7 +394,7 @@ static int on_data(struct exp *x, uint32_t node, const struct fr_data *d, uint64
 		c->remote = *peer;
 		uint32_t len = d->payload.len > FR_SYNTH_MAX_PAYLOAD ? FR_SYNTH_MAX_PAYLOAD : d->payload.len;
 		const struct fr_addr *src = out ? &c->local : peer, *dst = out ? peer : &c->local;
-		uint32_t hsh = h32(src, sizeof(*src), h32(dst, sizeof(*dst), h32(d->payload.p, len, 2166136261u)));
+		uint32_t hsh = fr_hash(src, sizeof(*src), fr_hash(dst, sizeof(*dst), fr_hash(d->payload.p, len, FR_HASH_INIT)));
 		for (uint32_t i = 0; i < 256 && i < x->nrecent; i++) {
 			const __typeof__(x->recent[0]) *e = &x->recent[i];
 			/* either copy may come first in the file: a sender's copy
