@@ -5,12 +5,15 @@
 #include "../formats/bytes.h"
 #include "engine.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -98,7 +101,8 @@ struct sink {
 	uint64_t next_req; /* request ids: the order rows arrive in, which the
 			    * engine makes canonical (see engine.c) */
 	int failed;
-	char *path;
+	char *path;  /* the database being built: a temporary name beside final */
+	char *final; /* the -o path, replaced by a rename once complete */
 };
 
 static int rbuf_init(struct sink *s, struct rbuf *b, const char *head, int ncols);
@@ -180,19 +184,74 @@ static int exec_timed(sqlite3 *db, const char *sql)
 	return 0;
 }
 
+/* The database is built under a temporary name beside the output path
+ * and renamed over it once complete: an analysis that fails or is
+ * interrupted never leaves at that path a database that looks whole, and
+ * only a regular file (never a device, a FIFO, a directory or a symlink's
+ * target) is ever replaced there.  The temporary file is 0600: it holds
+ * payloads. */
+static char *volatile building; /* for the signal handler */
+
+static void on_fatal_signal(int sig)
+{
+	char *p = building;
+	if (p)
+		unlink(p);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static char *tmp_beside(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+	if (!*path) {
+		snprintf(err, errlen, "the output path is empty");
+		return NULL;
+	}
+	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s exists and is not a regular file: not replacing it", path);
+		return NULL;
+	}
+	const char *base = strrchr(path, '/');
+	int dir_len = base ? (int)(base - path) + 1 : 0;
+	char *tmp = NULL;
+	if (asprintf(&tmp, "%.*s.%s.part-XXXXXX", dir_len, path, base ? base + 1 : path) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	int fd = mkstemp(tmp);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
+		free(tmp);
+		return NULL;
+	}
+	close(fd);
+	return tmp;
+}
+
 struct sink *sink_open(const char *path, char *err, size_t errlen)
 {
-	unlink(path);
 	struct sink *s = calloc(1, sizeof(*s));
 	if (!s) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	pthread_mutex_init(&s->lock, NULL);
-	s->path = strdup(path);
+	s->final = strdup(path);
+	if (!s->final || !(s->path = tmp_beside(path, err, errlen))) {
+		free(s->final);
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return NULL;
+	}
+	building = s->path;
+	static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+	for (int i = 0; i < 3; i++) /* left ignored where they are (nohup, a background job) */
+		if (signal(sigs[i], on_fatal_signal) == SIG_IGN)
+			signal(sigs[i], SIG_IGN);
 	/* NOMUTEX: every use of the connection is serialized by s->lock already;
 	 * SQLite's own per-call locking cost a fifth of the time */
-	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	if (sqlite3_open_v2(s->path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot create %s: %s", path, sqlite3_errmsg(s->db));
 		goto fail;
@@ -230,7 +289,10 @@ fail:
 	rbuf_fini(&s->req);
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->lock);
+	building = NULL;
+	unlink(s->path);
 	free(s->path);
+	free(s->final);
 	free(s);
 	return NULL;
 }
@@ -1056,8 +1118,16 @@ int sink_close(struct sink *s, int dim_cap, int jobs)
 	phase("dump hash");
 	if (sqlite3_close(s->db) != SQLITE_OK)
 		rc = -1;
+	if (rc == 0 && rename(s->path, s->final) < 0) {
+		fprintf(stderr, "flightrec: cannot rename %s to %s: %s\n", s->path, s->final, strerror(errno));
+		rc = -1;
+	}
+	building = NULL;
+	if (rc < 0)
+		unlink(s->path);
 	pthread_mutex_destroy(&s->lock);
 	free(s->path);
+	free(s->final);
 	free(s);
 	return rc;
 }
