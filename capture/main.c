@@ -623,7 +623,10 @@ static void add_proc_record(struct recorder *r, const struct proc *p, uint64_t t
 	rec.u.proc.start_ns = p->start_ns;
 	rec.u.proc.comm = S(p->comm);
 	rec.u.proc.exe = S(p->exe);
-	rec.u.proc.cmdline = (struct fr_span){(const uint8_t *)p->cmd, (uint32_t)p->cmdlen};
+	uint8_t cmd[sizeof(p->cmd)];
+	size_t cmdlen = fr_redact_cmdline(&r->o->redact, (const uint8_t *)p->cmd, p->cmdlen, cmd,
+					  sizeof(cmd));
+	rec.u.proc.cmdline = (struct fr_span){cmd, (uint32_t)cmdlen};
 	rec.u.proc.cgroup_path = S(p->cgpath);
 	rec.u.proc.container_id = S(p->cid);
 	add(r, &rec);
@@ -1193,9 +1196,14 @@ static void usage(FILE *f)
 "Redaction (on by default; the segment header lists the rules):\n"
 "      --redact-header NAME overwrite this HTTP/1 header's values too\n"
 "                          (repeatable; default Authorization,\n"
-"                          Proxy-Authorization, Cookie, Set-Cookie, and the\n"
-"                          arguments of Redis AUTH)\n"
-"      --no-redact         keep secrets as captured\n"
+"                          Proxy-Authorization, Cookie, Set-Cookie, X-Api-Key,\n"
+"                          X-Auth-Token, and Redis credentials: AUTH, HELLO\n"
+"                          AUTH, MIGRATE AUTH, ACL SETUSER passwords, the values\n"
+"                          of requirepass and masterauth in CONFIG)\n"
+"      --cmdline MODE      what of a command line is kept: names (default:\n"
+"                          argv[0] and option names, \"redis-cli -a ?\"),\n"
+"                          argv0, or full\n"
+"      --no-redact         keep secrets as captured (command lines too)\n"
 "\n"
 "Snapshots:\n"
 "      --after SECS        a snapshot keeps the SECS seconds after its trigger\n"
@@ -1303,7 +1311,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 {
 	enum { O_SEGSIZE = 256, O_SEGAGE, O_RINGSIZE, O_RINGAGE, O_RINGBUF, O_PODS, O_SVCS,
 	       O_KUBEAPI, O_KUBECONFIG, O_KUBEREFRESH, O_NODE, O_REDACT, O_NOREDACT, O_AFTER,
-	       O_ZSTD, O_LOGPODS, O_LOGCONT };
+	       O_ZSTD, O_LOGPODS, O_LOGCONT, O_CMDLINE };
 	static const struct option lo[] = {
 		{"output", required_argument, 0, 'o'}, {"duration", required_argument, 0, 'd'},
 		{"segment-size", required_argument, 0, O_SEGSIZE},
@@ -1322,6 +1330,7 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 		{"log-containers", required_argument, 0, O_LOGCONT},
 		{"redact-header", required_argument, 0, O_REDACT},
 		{"no-redact", no_argument, 0, O_NOREDACT}, {"after", required_argument, 0, O_AFTER},
+		{"cmdline", required_argument, 0, O_CMDLINE},
 		{"zstd-level", required_argument, 0, O_ZSTD},
 		{"verbose", no_argument, 0, 'v'}, {"help", no_argument, 0, 'h'},
 		{"version", no_argument, 0, 'V'}, {0, 0, 0, 0}};
@@ -1425,6 +1434,14 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 			break;
 		case O_NOREDACT: o->redact.enabled = 0; break;
+		case O_CMDLINE:
+			if (!strcmp(optarg, "names") || !strcmp(optarg, "argv0") || !strcmp(optarg, "full")) {
+				o->redact.cmdline = optarg[0] == 'n' ? FR_CMDLINE_NAMES
+						    : optarg[0] == 'a' ? FR_CMDLINE_ARGV0 : FR_CMDLINE_FULL;
+				break;
+			}
+			logmsg("bad --cmdline: %s (names, argv0 or full)", optarg);
+			return -1;
 		case 'v': o->verbose = 1; break;
 		case 'h': usage(stdout); exit(0);
 		case 'V': printf(PROG " " FLIGHTREC_VERSION "\n"); exit(0);

@@ -14,6 +14,9 @@ void fr_redact_init(struct fr_redact *r)
 	fr_redact_add_header(r, "proxy-authorization");
 	fr_redact_add_header(r, "cookie");
 	fr_redact_add_header(r, "set-cookie");
+	fr_redact_add_header(r, "x-api-key");
+	fr_redact_add_header(r, "x-auth-token");
+	r->cmdline = FR_CMDLINE_NAMES;
 }
 
 static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
@@ -45,13 +48,68 @@ void fr_redact_describe(const struct fr_redact *r, char *buf, size_t len)
 	for (int i = 0; i < r->n_headers && o < len; i++)
 		o += (size_t)snprintf(buf + o, len - o, "%shttp-header:%s", o ? "," : "", r->headers[i]);
 	if (r->redis && o < len)
-		snprintf(buf + o, len - o, "%sredis:auth", o ? "," : "");
+		o += (size_t)snprintf(buf + o, len - o, "%sredis:auth", o ? "," : "");
+	static const char *const modes[] = {"names", "argv0", "full"};
+	if (o < len)
+		snprintf(buf + o, len - o, "%scmdline:%s", o ? "," : "", modes[r->cmdline % 3]);
+}
+
+/* One argument after argv[0], as FR_CMDLINE_NAMES keeps it. */
+static size_t arg_name(const uint8_t *a, size_t n, uint8_t *out, size_t cap)
+{
+	size_t keep = 0;
+	if (n >= 2 && a[0] == '-' && a[1] == '-') { /* --name or --name=value */
+		const uint8_t *eq = memchr(a, '=', n);
+		keep = eq ? (size_t)(eq - a) + 1 : n;
+	} else if (n >= 1 && a[0] == '-') { /* -x or -xVALUE */
+		keep = n < 2 ? n : 2;
+	}
+	int hidden = keep < n;
+	if (keep + hidden > cap)
+		return 0;
+	memcpy(out, a, keep);
+	if (hidden)
+		out[keep] = '?';
+	return keep + hidden;
+}
+
+size_t fr_redact_cmdline(const struct fr_redact *r, const uint8_t *in, size_t n, uint8_t *out,
+			 size_t cap)
+{
+	if (!r->enabled || r->cmdline == FR_CMDLINE_FULL) {
+		size_t k = n < cap ? n : cap;
+		memcpy(out, in, k);
+		return k;
+	}
+	size_t o = 0;
+	for (size_t i = 0, idx = 0; i < n; idx++) {
+		const uint8_t *nul = memchr(in + i, 0, n - i);
+		size_t len = nul ? (size_t)(nul - (in + i)) : n - i;
+		if (idx > 0 && r->cmdline == FR_CMDLINE_ARGV0)
+			break;
+		if (idx > 0) {
+			if (o >= cap)
+				break;
+			out[o++] = 0;
+			o += arg_name(in + i, len, out + o, cap - o);
+		} else {
+			size_t k = len < cap ? len : cap;
+			memcpy(out, in, k);
+			o = k;
+		}
+		i += len + 1;
+	}
+	return o;
 }
 
 /* HTTP header machine: H_NAME collects a header name at line start,
- * H_OWS skips blanks after a secret header's colon, H_VALUE overwrites to
- * the end of the line, H_SKIP waits for the end of the line. */
-enum { H_NAME = 0, H_OWS, H_VALUE, H_SKIP };
+ * H_NAME_WS blanks between a name and its colon ("Authorization :", which
+ * lenient servers accept), H_OWS skips blanks after a secret header's
+ * colon, H_VALUE overwrites to the end of the line, H_FOLD is the start of
+ * the line after a secret value (a line starting with a blank continues
+ * it: obs-fold, RFC 9112 section 5.2), H_SKIP waits for the end of the
+ * line. */
+enum { H_NAME = 0, H_NAME_WS, H_OWS, H_VALUE, H_FOLD, H_SKIP };
 
 static int is_tchar(uint8_t c)
 {
@@ -84,9 +142,19 @@ static int secret_header(const struct fr_redact *r, const struct fr_redact_state
 static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, uint8_t c)
 {
 	switch (st->h_mode) {
+	case H_FOLD:
+		if (c == ' ' || c == '\t') {
+			st->h_mode = H_OWS;
+			return 0;
+		}
+		st->h_mode = H_NAME;
+		st->h_len = 0;
+		/* fall through */
 	case H_NAME:
 		if (c == ':') {
 			st->h_mode = st->h_len && secret_header(r, st) ? H_OWS : H_SKIP;
+		} else if ((c == ' ' || c == '\t') && st->h_len) {
+			st->h_mode = H_NAME_WS;
 		} else if (c == '\n') {
 			st->h_len = 0;
 		} else if (is_tchar(c) && st->h_len < r->max_len) {
@@ -99,6 +167,14 @@ static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, u
 			st->h_mode = H_SKIP;
 		}
 		return 0;
+	case H_NAME_WS:
+		if (c == ':')
+			st->h_mode = secret_header(r, st) ? H_OWS : H_SKIP;
+		else if (c != ' ' && c != '\t')
+			st->h_mode = c == '\n' ? H_NAME : H_SKIP;
+		if (c == '\n')
+			st->h_len = 0;
+		return 0;
 	case H_OWS:
 		if (c == ' ' || c == '\t')
 			return 0;
@@ -108,8 +184,7 @@ static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, u
 		if (c == '\r')
 			return 0;
 		if (c == '\n') {
-			st->h_mode = H_NAME;
-			st->h_len = 0;
+			st->h_mode = H_FOLD;
 			return 0;
 		}
 		return 1;
@@ -122,112 +197,226 @@ static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, u
 	}
 }
 
-/* RESP machine (client requests): arrays of bulk strings and inline
- * commands.  R_LINE: at the start of a message; R_NUM: digits of "*N" or
- * "$N" up to '\n'; R_BULK: data of a bulk string; R_CRLF: the "\r\n" after
- * it; R_DOLLAR: expecting '$'; R_WORD: first word of an inline command;
- * R_INLINE: the rest of an inline AUTH line (overwritten); R_SKIP: to the
- * end of the line. */
-enum { R_LINE = 0, R_NUM_ARRAY, R_NUM_BULK, R_BULK, R_CRLF, R_DOLLAR, R_WORD, R_INLINE, R_SKIP };
+/* RESP machine: the arguments of commands (arrays of bulk strings, or
+ * inline commands) and the elements of replies, nested aggregates
+ * flattened.  What is overwritten is decided per argument, from the words
+ * before it (see arg_begin and arg_end):
+ *   AUTH [user] pass                   every argument
+ *   HELLO ver AUTH user pass           the two after AUTH
+ *   MIGRATE ... AUTH pass | AUTH2 user pass
+ *   ACL SETUSER name >pass <pass #hash !hash   all but the rule's first byte
+ *   anything followed by a secret config name and a value: CONFIG SET
+ *   requirepass X, the reply to CONFIG GET masterauth, SENTINEL SET m
+ *   auth-pass X: the value.
+ * States: R_LINE at the start of a message; R_NUM: digits of "*N", "$N"
+ * ("N" is an aggregate's count, R_NUM_NEST one inside an aggregate); R_BULK:
+ * data of a bulk string; R_CRLF: the "\r\n" after it; R_ELEM: expecting an
+ * element of an aggregate; R_ELEM_LINE: a simple element ("+OK") to its end;
+ * R_WORD: the first word of an inline command; R_INLINE: its arguments;
+ * R_SKIP: to the end of the line. */
+enum { R_LINE = 0, R_NUM_ARRAY, R_NUM_BULK, R_NUM_NEST, R_BULK, R_CRLF, R_ELEM, R_ELEM_LINE,
+       R_WORD, R_INLINE, R_SKIP };
+enum { C_OTHER = 0, C_AUTH, C_HELLO, C_MIGRATE, C_ACL, C_ACL_SETUSER };
+enum { A_KEEP = 0, A_ALL, A_RULE };
 
-static int word_is_auth(const struct fr_redact_state *st)
+/* Config parameters whose value is a credential (CONFIG SET/GET, SENTINEL). */
+static const char *const secret_params[] = {
+	"requirepass", "masterauth", "auth-pass", "sentinel-pass", "tls-key-file-pass",
+	"tls-client-key-file-pass", NULL,
+};
+
+static int word_is(const struct fr_redact_state *st, const char *w)
 {
-	return st->r_wlen == 4 && !memcmp(st->r_word, "auth", 4);
+	size_t n = strlen(w);
+	return st->r_wlen == n && !memcmp(st->r_word, w, n);
 }
 
-static void next_arg(struct fr_redact_state *st)
+static void msg_begin(struct fr_redact_state *st)
 {
+	st->r_idx = 0;
+	st->r_cmd = C_OTHER;
+	st->r_next = 0;
+}
+
+/* Before an argument's first byte: how much of it to overwrite. */
+static void arg_begin(struct fr_redact_state *st)
+{
+	st->r_wlen = 0;
+	if (st->r_next) {
+		st->r_next--;
+		st->r_arg = A_ALL;
+	} else if (st->r_cmd == C_AUTH && st->r_idx > 0) {
+		st->r_arg = A_ALL;
+	} else {
+		st->r_arg = st->r_cmd == C_ACL_SETUSER && st->r_idx >= 3 ? A_RULE : A_KEEP;
+	}
+}
+
+/* One byte of an argument; 1 if it is to be overwritten. */
+static int arg_byte(struct fr_redact_state *st, uint8_t c)
+{
+	if (st->r_arg == A_ALL)
+		return 1;
+	if (st->r_arg == A_RULE && st->r_wlen == 0 && c && strchr("<>#!", c)) {
+		st->r_arg = A_ALL; /* ">pass": the rest of it */
+		return 0;
+	}
+	if (st->r_wlen < sizeof(st->r_word))
+		st->r_word[st->r_wlen] = lower((char)c);
+	if (st->r_wlen <= sizeof(st->r_word))
+		st->r_wlen++; /* sizeof + 1: too long to be a word that matters */
+	return 0;
+}
+
+/* After an argument: what the word means for the arguments after it. */
+static void arg_end(struct fr_redact_state *st)
+{
+	if (st->r_arg == A_KEEP) {
+		if (st->r_idx == 0)
+			st->r_cmd = word_is(st, "auth")      ? C_AUTH
+				    : word_is(st, "hello")   ? C_HELLO
+				    : word_is(st, "migrate") ? C_MIGRATE
+				    : word_is(st, "acl")     ? C_ACL
+							     : C_OTHER;
+		else if (st->r_idx == 1 && st->r_cmd == C_ACL && word_is(st, "setuser"))
+			st->r_cmd = C_ACL_SETUSER;
+		else if ((st->r_cmd == C_HELLO || st->r_cmd == C_MIGRATE) && word_is(st, "auth"))
+			st->r_next = st->r_cmd == C_HELLO ? 2 : 1;
+		else if (st->r_cmd == C_MIGRATE && word_is(st, "auth2"))
+			st->r_next = 2;
+		for (int i = 0; secret_params[i]; i++)
+			if (word_is(st, secret_params[i]))
+				st->r_next = 1;
+	}
 	st->r_idx++;
-	if (st->r_idx == 1)
-		st->r_auth = word_is_auth(st);
-	st->r_mode = st->r_idx >= st->r_args ? R_LINE : R_DOLLAR;
-	if (st->r_mode == R_LINE)
-		st->r_auth = 0;
 }
+
+/* After an element of an aggregate: the next one, or the next message. */
+static void next_elem(struct fr_redact_state *st)
+{
+	st->r_mode = st->r_idx >= st->r_args ? R_LINE : R_ELEM;
+}
+
+static int is_agg(uint8_t c) { return c == '*' || c == '%' || c == '~' || c == '>'; }
 
 static size_t resp_byte(struct fr_redact_state *st, uint8_t c)
 {
 	switch (st->r_mode) {
 	case R_LINE:
 		st->r_num = 0;
-		st->r_wlen = 0;
-		if (c == '*') {
+		if (is_agg(c)) {
+			st->r_agg = c;
 			st->r_mode = R_NUM_ARRAY;
 		} else if (c == '$') { /* a bare bulk string: one argument */
+			msg_begin(st);
 			st->r_args = 1;
-			st->r_idx = 0;
 			st->r_mode = R_NUM_BULK;
 		} else if (c == '\r' || c == '\n') {
 			/* stay */
-		} else if (lower((char)c) == 'a') { /* an inline command can only matter if AUTH */
+		} else if (c && strchr("ahmcsAHMCS", c)) { /* inline AUTH, HELLO, MIGRATE, CONFIG, ACL, SENTINEL */
+			msg_begin(st);
+			st->r_wlen = 1;
+			st->r_word[0] = lower((char)c);
 			st->r_mode = R_WORD;
-			st->r_word[st->r_wlen++] = 'a';
 		} else {
 			st->r_mode = R_SKIP;
 		}
 		return 0;
 	case R_NUM_ARRAY:
 	case R_NUM_BULK:
+	case R_NUM_NEST:
 		if (c >= '0' && c <= '9') {
-			if (st->r_num < (1LL << 40))
+			if (st->r_num >= 0 && st->r_num < (1LL << 40))
 				st->r_num = st->r_num * 10 + (c - '0');
+		} else if (c == '-' && st->r_num == 0) {
+			st->r_num = -1; /* "*-1", "$-1": null, no elements, no data */
 		} else if (c == '\n') {
+			int64_t n = st->r_num < 0 ? 0 : st->r_agg == '%' ? 2 * st->r_num : st->r_num;
 			if (st->r_mode == R_NUM_ARRAY) {
-				st->r_args = st->r_num;
-				st->r_idx = 0;
-				st->r_wlen = 0;
-				st->r_auth = 0;
-				st->r_mode = st->r_args > 0 ? R_DOLLAR : R_LINE;
+				msg_begin(st);
+				st->r_args = n;
+				st->r_mode = n > 0 ? R_ELEM : R_LINE;
+			} else if (st->r_mode == R_NUM_NEST) {
+				st->r_args += n - 1; /* its elements take its place */
+				next_elem(st);
 			} else {
 				st->r_left = st->r_num;
-				st->r_mode = R_BULK;
-				if (st->r_left == 0)
-					st->r_mode = R_CRLF;
+				arg_begin(st);
+				if (st->r_arg == A_KEEP && st->r_left > (int64_t)sizeof(st->r_word))
+					st->r_wlen = sizeof(st->r_word) + 1; /* no word that matters */
+				st->r_mode = st->r_left > 0 ? R_BULK : R_CRLF;
+				if (st->r_left < 0) { /* null: no data, no "\r\n" */
+					arg_end(st);
+					next_elem(st);
+				}
 			}
 			st->r_num = 0;
-		} else if (c != '\r' && c != '-') {
+		} else if (c != '\r') {
 			st->r_mode = R_SKIP;
 		}
 		return 0;
-	case R_DOLLAR:
-		st->r_mode = c == '$' ? R_NUM_BULK : R_SKIP;
+	case R_ELEM:
+		st->r_num = 0;
+		if (c == '$' || c == '=' || c == '!') {
+			st->r_mode = R_NUM_BULK;
+		} else if (is_agg(c)) {
+			st->r_agg = c;
+			st->r_mode = R_NUM_NEST;
+		} else if (c && strchr("+-:_,#(", c)) {
+			st->r_mode = R_ELEM_LINE;
+		} else {
+			st->r_mode = R_SKIP;
+		}
+		return 0;
+	case R_ELEM_LINE:
+		if (c == '\n') {
+			st->r_idx++;
+			next_elem(st);
+		}
 		return 0;
 	case R_BULK: {
-		size_t red = 0;
-		if (st->r_idx == 0 && st->r_wlen < sizeof(st->r_word))
-			st->r_word[st->r_wlen++] = lower((char)c);
-		else if (st->r_idx == 0)
-			st->r_wlen = sizeof(st->r_word); /* too long to be AUTH */
-		if (st->r_idx > 0 && st->r_auth) {
-			red = 1;
-		}
+		int red = arg_byte(st, c);
 		if (--st->r_left == 0)
 			st->r_mode = R_CRLF;
-		return red;
+		return (size_t)red;
 	}
 	case R_CRLF:
-		if (c == '\n')
-			next_arg(st);
+		if (c == '\n') {
+			arg_end(st);
+			next_elem(st);
+		}
 		return 0;
-	case R_WORD:
-		if (c == ' ') {
-			st->r_mode = word_is_auth(st) ? R_INLINE : R_SKIP;
+	case R_WORD: /* the command word of an inline command */
+		if (c == ' ' || c == '\t') {
+			st->r_arg = A_KEEP;
+			arg_end(st);
+			int known = st->r_cmd != C_OTHER || word_is(st, "config") || word_is(st, "sentinel");
+			st->r_mode = known ? R_INLINE : R_SKIP;
+			st->r_wlen = 0;
 		} else if (c == '\n') {
 			st->r_mode = R_LINE;
-		} else if (st->r_wlen < 4 && lower((char)c) == "auth"[st->r_wlen]) {
+		} else if (st->r_wlen < 8) {
 			st->r_word[st->r_wlen++] = lower((char)c);
 		} else {
 			st->r_mode = R_SKIP;
 		}
 		return 0;
-	case R_INLINE:
-		if (c == '\n') {
-			st->r_mode = R_LINE;
+	case R_INLINE: /* r_wlen == 0 and r_arg == A_KEEP between arguments */
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+			if (st->r_wlen || st->r_arg != A_KEEP) {
+				arg_end(st);
+				st->r_wlen = 0;
+				st->r_arg = A_KEEP;
+			}
+			if (c == '\n')
+				st->r_mode = R_LINE;
 			return 0;
 		}
-		if (c == '\r' || c == ' ')
-			return 0;
-		return 1;
+		if (st->r_wlen == 0 && st->r_arg == A_KEEP)
+			arg_begin(st);
+		if (st->r_arg == A_ALL)
+			return 1;
+		return (size_t)arg_byte(st, c);
 	default: /* R_SKIP */
 		if (c == '\n')
 			st->r_mode = R_LINE;
@@ -273,14 +462,17 @@ static size_t resp_pass(struct fr_redact_state *st, const uint8_t *p, uint8_t *w
 			st->r_mode = R_LINE;
 			continue;
 		}
-		if (st->r_mode == R_BULK && ((st->r_idx > 0 && !st->r_auth) ||
-					     (st->r_idx == 0 && st->r_wlen > 4))) {
-			/* nothing to look at in this bulk string */
+		if (st->r_mode == R_BULK &&
+		    (st->r_arg == A_ALL || (st->r_arg == A_KEEP && st->r_wlen > sizeof(st->r_word)))) {
+			/* the rest of this bulk string in one step */
 			size_t k = n - i;
 			if ((int64_t)k > st->r_left)
 				k = (size_t)st->r_left;
-			if (st->r_idx == 0)
-				st->r_wlen = sizeof(st->r_word);
+			if (st->r_arg == A_ALL) {
+				red += k;
+				if (w)
+					memset(w + i, '*', k);
+			}
 			i += k;
 			st->r_left -= (int64_t)k;
 			if (st->r_left == 0)

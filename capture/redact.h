@@ -1,9 +1,11 @@
 /* redact.h - overwrite secrets in captured bytes before they reach disk.
  *
  * Values of chosen HTTP/1 headers (Authorization, Proxy-Authorization,
- * Cookie, Set-Cookie by default) and the arguments of Redis AUTH commands
- * (RESP arrays and inline commands) are replaced by '*', byte for byte, so
- * lengths and stream positions stay true.  The scanner is resumable: a
+ * Cookie, Set-Cookie, X-Api-Key, X-Auth-Token by default) and Redis
+ * credentials (RESP arrays and inline commands, and config replies) are
+ * replaced by '*', byte for byte, so lengths and stream positions stay
+ * true: a secret's length is not hidden, since the system call's byte
+ * count, which the recording must keep, gives it away anyway.  The scanner is resumable: a
  * header or command split across chunks is redacted the same way (the
  * caller keeps one struct fr_redact_state per direction of a connection,
  * zeroed at the start of the stream).  Pure functions, no I/O. */
@@ -16,9 +18,17 @@
 #define FR_REDACT_MAX_HEADERS 32
 #define FR_REDACT_NAME 64
 
+/* What of a process's command line reaches the disk. */
+enum {
+	FR_CMDLINE_NAMES = 0, /* argv[0] and option names: "redis-cli -a ? -p ?" (the default) */
+	FR_CMDLINE_ARGV0,     /* argv[0] only */
+	FR_CMDLINE_FULL,      /* every argument as it is */
+};
+
 struct fr_redact {
 	int enabled;
-	int redis; /* Redis AUTH arguments */
+	int redis;   /* Redis credentials (AUTH, HELLO AUTH, CONFIG, ACL SETUSER, MIGRATE) */
+	int cmdline; /* FR_CMDLINE_* */
 	int n_headers;
 	int max_len; /* longest header name */
 	char headers[FR_REDACT_MAX_HEADERS][FR_REDACT_NAME]; /* lower case */
@@ -31,12 +41,15 @@ struct fr_redact_state {
 	uint32_t h_cand; /* headers whose names still match; valid when h_len > 0 */
 	/* RESP machine */
 	uint8_t r_mode;
-	uint8_t r_auth;
-	uint8_t r_wlen;
-	char r_word[8];
-	int64_t r_num;  /* number being parsed */
-	int64_t r_args; /* arguments left in the current array */
-	int64_t r_idx;  /* index of the current argument */
+	uint8_t r_cmd;  /* C_*: what the command's first words were */
+	uint8_t r_arg;  /* A_*: how much of the current argument to overwrite */
+	uint8_t r_agg;  /* the type byte of the aggregate being counted */
+	uint8_t r_next; /* arguments after this one to overwrite whole */
+	uint8_t r_wlen; /* bytes of the current argument seen, up to 25 */
+	char r_word[24]; /* its first bytes, lower case */
+	int64_t r_num;  /* number being parsed; -1 for "-1" */
+	int64_t r_args; /* elements in the current message, nested ones flattened */
+	int64_t r_idx;  /* index of the current element */
 	int64_t r_left; /* bytes left in the current bulk string */
 	uint8_t only; /* FR_REDACT_ONLY_*: set by fr_redact_stream_start */
 };
@@ -65,6 +78,13 @@ size_t fr_redact_copy(const struct fr_redact *r, struct fr_redact_state *st, con
  * common case.  (Redis itself closes a connection that sends an HTTP
  * request, so an AUTH cannot follow one.) */
 void fr_redact_stream_start(struct fr_redact_state *st, const uint8_t *p, size_t n);
+/* Copies the command line in[0..n) (arguments separated by NUL bytes)
+ * into out (cap bytes) as r->cmdline says: with FR_CMDLINE_NAMES every
+ * argument after argv[0] that is not an option becomes "?", an option keeps
+ * its name ("--password=?", "-p?" for "-pSECRET").  Everything is kept when
+ * redaction is off.  Returns the length written (at most cap). */
+size_t fr_redact_cmdline(const struct fr_redact *r, const uint8_t *in, size_t n, uint8_t *out,
+			 size_t cap);
 /* Describes the rules for the segment header: "" when disabled, else
  * "http-header:authorization,...,redis:auth". */
 void fr_redact_describe(const struct fr_redact *r, char *buf, size_t len);

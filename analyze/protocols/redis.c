@@ -219,6 +219,8 @@ static void on_command(struct redis *s, struct fr_pctx *ctx, struct rdir *d)
 	memcpy(p->cmd, d->cap[0], sizeof(p->cmd));
 	upcase(p->cmd);
 	memcpy(p->key, d->cap[1], sizeof(p->key));
+	if (!strcmp(p->cmd, "AUTH")) /* a user name or a password, not a key */
+		p->key[0] = 0;
 	p->argc = d->argc;
 	p->first_ts = d->first_ts;
 	p->last_ts = d->last_ts;

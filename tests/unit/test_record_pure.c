@@ -120,6 +120,118 @@ TEST(redact_redis_auth_any_split)
 			  "*3\r\n$3\r\nSET\r\n$4\r\nAUTH\r\n$2\r\nxy\r\n"));
 }
 
+/* Issue 11, defect 5: the Redis credentials beyond AUTH. */
+TEST(redact_redis_hello_auth)
+{
+	CHECK(check_split("*5\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$5\r\nalice\r\n$6\r\nsecret\r\n"
+			  "*2\r\n$3\r\nGET\r\n$4\r\nAUTH\r\n",
+			  "*5\r\n$5\r\nHELLO\r\n$1\r\n3\r\n$4\r\nAUTH\r\n$5\r\n*****\r\n$6\r\n******\r\n"
+			  "*2\r\n$3\r\nGET\r\n$4\r\nAUTH\r\n"));
+	CHECK(check_split("hello 3 auth alice secret\r\nGET auth\r\n",
+			  "hello 3 auth ***** ******\r\nGET auth\r\n"));
+}
+
+TEST(redact_redis_config_requirepass_reply)
+{
+	/* CONFIG GET's reply, RESP2 array and RESP3 map, among other pairs */
+	CHECK(check_split("*4\r\n$4\r\nport\r\n$4\r\n6379\r\n$11\r\nrequirepass\r\n$8\r\nhunter22\r\n",
+			  "*4\r\n$4\r\nport\r\n$4\r\n6379\r\n$11\r\nrequirepass\r\n$8\r\n********\r\n"));
+	CHECK(check_split("%2\r\n$10\r\nmasterauth\r\n$3\r\npw1\r\n$4\r\nport\r\n$4\r\n6379\r\n",
+			  "%2\r\n$10\r\nmasterauth\r\n$3\r\n***\r\n$4\r\nport\r\n$4\r\n6379\r\n"));
+	/* a nested reply and a null before the pair do not lose the count */
+	CHECK(check_split("*3\r\n*2\r\n:1\r\n$-1\r\n$11\r\nREQUIREPASS\r\n$2\r\npw\r\n+OK\r\n",
+			  "*3\r\n*2\r\n:1\r\n$-1\r\n$11\r\nREQUIREPASS\r\n$2\r\n**\r\n+OK\r\n"));
+}
+
+TEST(redact_redis_config_set_masterauth)
+{
+	CHECK(check_split("*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$10\r\nmasterauth\r\n$5\r\nabcde\r\n"
+			  "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n",
+			  "*4\r\n$6\r\nCONFIG\r\n$3\r\nSET\r\n$10\r\nmasterauth\r\n$5\r\n*****\r\n"
+			  "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n"));
+	CHECK(check_split("CONFIG SET requirepass s3cr3t\r\nPING\r\n",
+			  "CONFIG SET requirepass ******\r\nPING\r\n"));
+	CHECK(check_split("*5\r\n$8\r\nSENTINEL\r\n$3\r\nSET\r\n$2\r\nm1\r\n$9\r\nauth-pass\r\n$2\r\nxy\r\n",
+			  "*5\r\n$8\r\nSENTINEL\r\n$3\r\nSET\r\n$2\r\nm1\r\n$9\r\nauth-pass\r\n$2\r\n**\r\n"));
+}
+
+TEST(redact_redis_migrate_auth)
+{
+	CHECK(check_split("*8\r\n$7\r\nMIGRATE\r\n$4\r\nhost\r\n$4\r\n6379\r\n$1\r\nk\r\n$1\r\n0\r\n"
+			  "$4\r\n5000\r\n$4\r\nAUTH\r\n$3\r\npw9\r\n",
+			  "*8\r\n$7\r\nMIGRATE\r\n$4\r\nhost\r\n$4\r\n6379\r\n$1\r\nk\r\n$1\r\n0\r\n"
+			  "$4\r\n5000\r\n$4\r\nAUTH\r\n$3\r\n***\r\n"));
+	CHECK(check_split("*9\r\n$7\r\nmigrate\r\n$1\r\nh\r\n$1\r\n1\r\n$0\r\n\r\n$1\r\n0\r\n$1\r\n9\r\n"
+			  "$5\r\nAUTH2\r\n$3\r\nbob\r\n$3\r\npw2\r\n",
+			  "*9\r\n$7\r\nmigrate\r\n$1\r\nh\r\n$1\r\n1\r\n$0\r\n\r\n$1\r\n0\r\n$1\r\n9\r\n"
+			  "$5\r\nAUTH2\r\n$3\r\n***\r\n$3\r\n***\r\n"));
+}
+
+TEST(redact_redis_acl_setuser_password)
+{
+	CHECK(check_split("*6\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$5\r\nalice\r\n$2\r\non\r\n$7\r\n>passwd\r\n"
+			  "$3\r\n#ab\r\n",
+			  "*6\r\n$3\r\nACL\r\n$7\r\nSETUSER\r\n$5\r\nalice\r\n$2\r\non\r\n$7\r\n>******\r\n"
+			  "$3\r\n#**\r\n"));
+	CHECK(check_split("ACL SETUSER bob on >pw1 <pw2 ~* +@all\r\n",
+			  "ACL SETUSER bob on >*** <*** ~* +@all\r\n"));
+}
+
+/* Issue 11, defect 5: HTTP header variants. */
+TEST(redact_http_obs_fold)
+{
+	CHECK(check_split("GET / HTTP/1.1\r\nAuthorization: Basic\r\n dXNlcjpwdw==\r\n\tmore\r\n"
+			  "Host: a\r\n\r\n",
+			  "GET / HTTP/1.1\r\nAuthorization: *****\r\n ************\r\n\t****\r\n"
+			  "Host: a\r\n\r\n"));
+}
+
+TEST(redact_http_space_before_colon)
+{
+	CHECK(check_split("GET / HTTP/1.1\r\nAuthorization : Bearer tok\r\nCookie\t: a=b\r\n"
+			  "Host : h\r\n\r\n",
+			  "GET / HTTP/1.1\r\nAuthorization : **********\r\nCookie\t: ***\r\n"
+			  "Host : h\r\n\r\n"));
+	CHECK(check_split("GET / HTTP/1.1\r\nX-Api-Key: k1\r\nx-auth-token: t2\r\n\r\n",
+			  "GET / HTTP/1.1\r\nX-Api-Key: **\r\nx-auth-token: **\r\n\r\n"));
+}
+
+/* Issue 11, defect 5: command lines keep argv[0] and option names. */
+static int cmdline_is(int mode, const char *in, size_t n, const char *want, size_t wn)
+{
+	struct fr_redact r;
+	fr_redact_init(&r);
+	r.cmdline = mode;
+	uint8_t out[256];
+	size_t k = fr_redact_cmdline(&r, (const uint8_t *)in, n, out, sizeof(out));
+	if (k != wn || memcmp(out, want, k)) {
+		fprintf(stderr, "got %zu bytes: ", k);
+		for (size_t i = 0; i < k; i++)
+			fputc(out[i] ? out[i] : '|', stderr);
+		fputc('\n', stderr);
+		return 0;
+	}
+	return 1;
+}
+#define CMD(s) s, sizeof(s) - 1
+
+TEST(redact_cmdline_secrets)
+{
+	CHECK(cmdline_is(FR_CMDLINE_NAMES, CMD("redis-cli\0-a\0hunter2\0-p\0006379\0SET\0k\0v"),
+			 CMD("redis-cli\0-a\0?\0-p\0?\0?\0?\0?")));
+	CHECK(cmdline_is(FR_CMDLINE_NAMES, CMD("curl\0-H\0Authorization: Bearer tok\0http://u:p@h/"),
+			 CMD("curl\0-H\0?\0?")));
+	CHECK(cmdline_is(FR_CMDLINE_NAMES, CMD("mysql\0-pS3CRET\0--password=x\0--verbose\0-\0--"),
+			 CMD("mysql\0-p?\0--password=?\0--verbose\0-\0--")));
+	CHECK(cmdline_is(FR_CMDLINE_ARGV0, CMD("nginx\0-g\0daemon off;"), CMD("nginx")));
+	CHECK(cmdline_is(FR_CMDLINE_FULL, CMD("nginx\0-g\0daemon off;"), CMD("nginx\0-g\0daemon off;")));
+	struct fr_redact r;
+	fr_redact_init(&r);
+	char desc[512];
+	fr_redact_describe(&r, desc, sizeof(desc));
+	CHECK(strstr(desc, "cmdline:names") != NULL);
+}
+
 /* fr_redact_copy gives fr_redact's bytes and state, and copies only
  * chunks that hold a secret. */
 TEST(redact_copy_same_as_in_place)
