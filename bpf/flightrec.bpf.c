@@ -68,11 +68,6 @@ __u32 gen_counter = 0;
 #define NR_recvmmsg 299
 #define NR_sendmmsg 307
 
-/* enum fr_syscall of formats/segment.h */
-enum { S_READ = 1, S_WRITE, S_READV, S_WRITEV, S_SENDTO, S_RECVFROM, S_SENDMSG,
-       S_RECVMSG, S_SENDMMSG, S_RECVMMSG, S_SENDFILE };
-#define F_TRUNCATED 0x1
-#define F_NO_POS 0x4
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -521,7 +516,7 @@ static __always_inline void data_hdr(struct fr_ev_data *d, __u64 id, __u64 ts, _
 	d->gen = c->gen;
 	d->dir = dir;
 	d->syscall = sys;
-	d->flags = (cap < bytes ? F_TRUNCATED : 0) | (c->proto == IPPROTO_UDP ? F_NO_POS : 0);
+	d->flags = (cap < bytes ? FR_EV_TRUNCATED : 0) | (c->proto == IPPROTO_UDP ? FR_EV_NO_POS : 0);
 	d->orig_len = bytes;
 	d->stream_pos = pos;
 	if (peer)
@@ -675,7 +670,7 @@ static __always_inline void do_mmsg(__u64 id, __u64 ts, struct args *in, struct 
 			else
 				sk_peer(sk, &peer);
 		}
-		emit_data(id, ts, in->fd, c, dir, dir ? S_RECVMMSG : S_SENDMMSG, m.msg_len,
+		emit_data(id, ts, in->fd, c, dir, dir ? FR_EV_SYS_RECVMMSG : FR_EV_SYS_SENDMMSG, m.msg_len,
 			  m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen, &peer);
 	}
 }
@@ -800,14 +795,14 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	case NR_write:
 		if (udp)
 			sk_peer(sk, &peer);
-		emit_data(id, ts, in.fd, c, in.nr == NR_read, in.nr == NR_read ? S_READ : S_WRITE, n,
+		emit_data(id, ts, in.fd, c, in.nr == NR_read, in.nr == NR_read ? FR_EV_SYS_READ : FR_EV_SYS_WRITE, n,
 			  (const void *)in.buf, 0, &peer);
 		break;
 	case NR_readv:
 	case NR_writev:
 		if (udp)
 			sk_peer(sk, &peer);
-		emit_data(id, ts, in.fd, c, in.nr == NR_readv, in.nr == NR_readv ? S_READV : S_WRITEV,
+		emit_data(id, ts, in.fd, c, in.nr == NR_readv, in.nr == NR_readv ? FR_EV_SYS_READV : FR_EV_SYS_WRITEV,
 			  n, (const void *)in.buf, in.len, &peer);
 		break;
 	case NR_sendto:
@@ -819,7 +814,7 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 				sk_peer(sk, &peer);
 		}
 		emit_data(id, ts, in.fd, c, in.nr == NR_recvfrom,
-			  in.nr == NR_recvfrom ? S_RECVFROM : S_SENDTO, n, (const void *)in.buf, 0,
+			  in.nr == NR_recvfrom ? FR_EV_SYS_RECVFROM : FR_EV_SYS_SENDTO, n, (const void *)in.buf, 0,
 			  &peer);
 		break;
 	case NR_sendmsg:
@@ -834,7 +829,7 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 				sk_peer(sk, &peer);
 		}
 		emit_data(id, ts, in.fd, c, in.nr == NR_recvmsg,
-			  in.nr == NR_recvmsg ? S_RECVMSG : S_SENDMSG, n, m.msg_iov, m.msg_iovlen,
+			  in.nr == NR_recvmsg ? FR_EV_SYS_RECVMSG : FR_EV_SYS_SENDMSG, n, m.msg_iov, m.msg_iovlen,
 			  &peer);
 		break;
 	}
@@ -843,7 +838,7 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 		do_mmsg(id, ts, &in, c, sk, n, in.nr == NR_recvmmsg);
 		break;
 	case NR_sendfile:
-		emit_data(id, ts, in.fd, c, 0, S_SENDFILE, n, NULL, 0, NULL);
+		emit_data(id, ts, in.fd, c, 0, FR_EV_SYS_SENDFILE, n, NULL, 0, NULL);
 		break;
 	}
 	return 0;

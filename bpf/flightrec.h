@@ -20,8 +20,26 @@ enum fr_ev_type {
 	FR_EV_PROC = 4,
 };
 
-/* Values of the DATA event's syscall field: those of enum fr_syscall in
- * formats/segment.h. */
+/* The DATA event's syscall field.  The segment format's enum fr_syscall
+ * (formats/segment.h) has the same values: capture/drain.c checks that at
+ * compile time and copies the field. */
+enum fr_ev_syscall {
+	FR_EV_SYS_READ = 1,
+	FR_EV_SYS_WRITE,
+	FR_EV_SYS_READV,
+	FR_EV_SYS_WRITEV,
+	FR_EV_SYS_SENDTO,
+	FR_EV_SYS_RECVFROM,
+	FR_EV_SYS_SENDMSG,
+	FR_EV_SYS_RECVMSG,
+	FR_EV_SYS_SENDMMSG,
+	FR_EV_SYS_RECVMMSG,
+	FR_EV_SYS_SENDFILE,
+};
+
+/* The DATA event's flags (the same bits as FR_DATA_* of segment.h). */
+#define FR_EV_TRUNCATED 0x1 /* cap_len < orig_len */
+#define FR_EV_NO_POS 0x4    /* stream_pos unknown (UDP) */
 
 struct fr_ev_hdr {
 	__u32 type; /* enum fr_ev_type */
@@ -43,8 +61,8 @@ struct fr_ev_data {
 	__u32 fd;
 	__u32 gen;
 	__u8 dir; /* 0 egress, 1 ingress */
-	__u8 syscall;
-	__u16 flags; /* FR_DATA_* of segment.h */
+	__u8 syscall; /* enum fr_ev_syscall */
+	__u16 flags; /* FR_EV_TRUNCATED, FR_EV_NO_POS */
 	__u32 orig_len;
 	__u64 stream_pos;
 	struct fr_ev_addr peer;

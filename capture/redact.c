@@ -299,6 +299,44 @@ static void next_elem(struct fr_redact_state *st)
 
 static int is_agg(uint8_t c) { return c == '*' || c == '%' || c == '~' || c == '>'; }
 
+/* The bytes of an inline command ("ACL SETUSER bob >pw\r\n"): R_WORD its
+ * first word, R_INLINE the arguments, separated by blanks. */
+static size_t inline_byte(struct fr_redact_state *st, uint8_t c)
+{
+	if (st->r_mode == R_WORD) {
+		if (c == ' ' || c == '\t') {
+			st->r_arg = A_KEEP;
+			arg_end(st);
+			int known = st->r_cmd != C_OTHER || word_is(st, "config") || word_is(st, "sentinel");
+			st->r_mode = known ? R_INLINE : R_SKIP;
+			st->r_wlen = 0;
+		} else if (c == '\n') {
+			st->r_mode = R_LINE;
+		} else if (st->r_wlen < 8) {
+			st->r_word[st->r_wlen++] = lower((char)c);
+		} else {
+			st->r_mode = R_SKIP;
+		}
+		return 0;
+	}
+	/* R_INLINE: r_wlen == 0 and r_arg == A_KEEP between arguments */
+	if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
+		if (st->r_wlen || st->r_arg != A_KEEP) {
+			arg_end(st);
+			st->r_wlen = 0;
+			st->r_arg = A_KEEP;
+		}
+		if (c == '\n')
+			st->r_mode = R_LINE;
+		return 0;
+	}
+	if (st->r_wlen == 0 && st->r_arg == A_KEEP)
+		arg_begin(st);
+	if (st->r_arg == A_ALL)
+		return 1;
+	return (size_t)arg_byte(st, c);
+}
+
 static size_t resp_byte(struct fr_redact_state *st, uint8_t c)
 {
 	switch (st->r_mode) {
@@ -386,37 +424,9 @@ static size_t resp_byte(struct fr_redact_state *st, uint8_t c)
 			next_elem(st);
 		}
 		return 0;
-	case R_WORD: /* the command word of an inline command */
-		if (c == ' ' || c == '\t') {
-			st->r_arg = A_KEEP;
-			arg_end(st);
-			int known = st->r_cmd != C_OTHER || word_is(st, "config") || word_is(st, "sentinel");
-			st->r_mode = known ? R_INLINE : R_SKIP;
-			st->r_wlen = 0;
-		} else if (c == '\n') {
-			st->r_mode = R_LINE;
-		} else if (st->r_wlen < 8) {
-			st->r_word[st->r_wlen++] = lower((char)c);
-		} else {
-			st->r_mode = R_SKIP;
-		}
-		return 0;
-	case R_INLINE: /* r_wlen == 0 and r_arg == A_KEEP between arguments */
-		if (c == ' ' || c == '\t' || c == '\r' || c == '\n') {
-			if (st->r_wlen || st->r_arg != A_KEEP) {
-				arg_end(st);
-				st->r_wlen = 0;
-				st->r_arg = A_KEEP;
-			}
-			if (c == '\n')
-				st->r_mode = R_LINE;
-			return 0;
-		}
-		if (st->r_wlen == 0 && st->r_arg == A_KEEP)
-			arg_begin(st);
-		if (st->r_arg == A_ALL)
-			return 1;
-		return (size_t)arg_byte(st, c);
+	case R_WORD:
+	case R_INLINE:
+		return inline_byte(st, c);
 	default: /* R_SKIP */
 		if (c == '\n')
 			st->r_mode = R_LINE;

@@ -12,7 +12,7 @@ REC=$FR_BUILD/flightrec-record
 "$REC" --help >"$T/help" 2>&1
 check "--help exits 0" test $? = 0
 # every long option of the option table appears in --help
-opts=$(grep -o '{"[a-z-]*", [a-z_]*_argument' capture/main.c | sed 's/{"\([a-z-]*\)".*/\1/' | sort -u)
+opts=$(grep -oE '^\s*\{"[a-z-]+",' capture/options.c | sed 's/.*{"\([a-z-]*\)".*/\1/' | sort -u)
 check "option table read" test "$(echo "$opts" | wc -l)" -ge 20
 missing=""
 for o in $opts; do grep -q -- "--$o\b" "$T/help" || missing+=" $o"; done

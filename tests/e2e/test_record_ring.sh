@@ -96,8 +96,8 @@ watch_ring() { while :; do segs_bytes "$T/snap"; sleep 0.02; done >"$T/ring.size
 watch_ring &
 WATCH=$!
 FR_PIDS+=("$WATCH")
-fr_exec cli client curl -s -o /dev/null "http://$SRV/small.txt?before-trigger"
 load 2
+fr_exec cli client curl -s -o /dev/null "http://$SRV/small.txt?before-trigger"
 sleep 0.3
 kill -USR1 "$FR_REC_PID"
 for i in $(seq 60); do [[ -n $(ls "$T/snap/snapshots" 2>/dev/null) ]] && break; sleep 0.05; done
@@ -117,9 +117,11 @@ fr_record_stop
 check "snapshot: recorder exits 0" test $? = 0
 if [[ -n $SNAP1 ]]; then
 	"$FR" cat --json "$SNAP1" >"$T/snap1.jsonl"
-	check "snapshot: holds the requests before the trigger" grep -q 'before-trigger' "$T/snap1.jsonl"
-	check "snapshot: holds the --after window" grep -q 'after-trigger' "$T/snap1.jsonl"
-	check "snapshot: ends after the --after window" bash -c "! grep -q 'after-window' '$T/snap1.jsonl'"
+	# the requests themselves (DATA), not a client's command line
+	"$FR" cat --json --kind DATA "$SNAP1" >"$T/snap1-data.jsonl"
+	check "snapshot: holds the requests before the trigger" grep -q 'before-trigger' "$T/snap1-data.jsonl"
+	check "snapshot: holds the --after window" grep -q 'after-trigger' "$T/snap1-data.jsonl"
+	check "snapshot: ends after the --after window" bash -c "! grep -q 'after-window' '$T/snap1-data.jsonl'"
 	check "snapshot: MARK trigger record" grep -q '"mark":"trigger","text":"signal"' "$T/snap1.jsonl"
 	check "snapshot: segments verify" "$FR" verify "$SNAP1"
 	check "snapshot: starts with pod metadata" bash -c "head -3 '$T/snap1.jsonl' | grep -q '\"kind\":\"POD\"'"

@@ -1,0 +1,166 @@
+/* recorder.h - what the rooms of flightrec-record share (internal): the
+ * options, the recorder's state, and the functions each file offers the
+ * others.
+ *
+ *   main.c      setup checks, load and attach, the poll loop, privileges
+ *   options.c   the option table: defaults, parsers, --help
+ *   control.c   the output directory as a shared place: its safety checks,
+ *               the pid file, the trigger files, the `snapshot` command
+ *   ring.c      segments: open, rotate, the ring's bounds; snapshots
+ *   drain.c     ring-buffer events into records; redaction; losses
+ *   metadata.c  the process table, pod metadata (files, API, node fallback)
+ */
+#ifndef FLIGHTREC_RECORDER_H
+#define FLIGHTREC_RECORDER_H
+
+#include <linux/types.h>
+
+#include "../bpf/flightrec.h"
+#include "../formats/kube.h"
+#include "../formats/segment.h"
+#include "redact.h"
+
+struct fr_kubeapi;
+
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+
+#define PROG "flightrec-record"
+#define MAX_FILTER 64
+#define NBUCKET 4096
+
+enum { EXIT_FAIL = 1 };
+
+/* Set by the signal handlers; the poll loop acts on them. */
+extern volatile sig_atomic_t stop_flag, snap_flag;
+
+struct numlist {
+	uint32_t v[MAX_FILTER];
+	int n;
+};
+
+struct strlist {
+	const char *v[MAX_FILTER];
+	int n;
+};
+
+struct opts {
+	const char *dir; /* canonical (dir_buf) once check_environment passed */
+	char dir_buf[PATH_MAX];
+	double duration;
+	uint64_t segment_size, ring_size, ringbuf;
+	double segment_age, ring_age, after;
+	uint32_t snaplen, zstd_level, kube_every;
+	struct numlist pids, ports;
+	struct strlist cgroups, pods_files, svc_files;
+	int kube_api;
+	const char *kubeconfig, *node, *log_pods_dir, *log_containers_dir;
+	struct fr_redact redact;
+	int verbose;
+};
+
+struct proc {
+	uint32_t pid, ppid;
+	uint64_t cgid, start_ns;
+	char comm[17];
+	char exe[256];
+	char cmd[1024];
+	size_t cmdlen;
+	char cgpath[512];
+	char cid[65];
+	uint64_t last_ns;
+	struct proc *next;
+};
+
+/* The redaction scanner's state of one direction of a connection. */
+struct rstate {
+	struct fr_connkey k;
+	uint8_t dir;
+	struct fr_redact_state st;
+	struct rstate *next;
+};
+
+struct recorder {
+	struct opts *o;
+	struct flightrec_bpf *skel;
+	struct ring_buffer *rb;
+	struct fr_writer *w;
+	char cur_path[PATH_MAX];
+	uint64_t seg_index, seg_open_ns, good_bytes, seg_start_bytes, seq;
+	uint64_t ring_bytes, ring_cur_bytes; /* at the last directory scan: all, current */
+	int ring_scanned;
+	char node[256], boot_id[64], kernel[128], filters[512], redaction[512];
+	struct fr_kube *kube;     /* --pods/--services or the API */
+	struct fr_kube *fallback; /* pods found in the node's files */
+	struct fr_kubeapi *api;
+	struct proc *procs[NBUCKET];
+	size_t n_procs;
+	struct rstate *rst[NBUCKET];
+	size_t n_rst;
+	int failed;
+	int snap_active;
+	uint64_t snap_until;
+	char snap_dir[PATH_MAX];
+	int ncpu;
+	struct fr_loss_ctr *loss_prev, *loss_cur;
+	uint64_t n_events, n_data, n_lost, n_bad;
+	unsigned burst;
+	uint8_t payload[FR_EV_MAX_SNAP];
+};
+
+static inline struct fr_span S(const char *s)
+{
+	return (struct fr_span){(const uint8_t *)s, (uint32_t)strlen(s)};
+}
+
+/* main.c */
+void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+uint64_t mono_ns(void);
+
+/* options.c: fills o with the defaults, then the command line.  0, or -1
+ * after a message (exit 2); --help and --version exit 0 here. */
+int opts_parse(int argc, char **argv, struct opts *o);
+void usage(FILE *f);
+
+/* control.c */
+int safe_dir(const char *dir, char *out);
+int pidfile_lock(const char *dir);
+void read_own(const char *dir, const char *name, char *buf, size_t len);
+int write_own(const char *dir, const char *name, const char *text);
+int snapshot_cmd(int argc, char **argv);
+#define PIDFILE ".flightrec-record.pid"
+#define REASONFILE ".snapshot-reason"
+#define LASTSNAPFILE ".snapshot-last"
+
+/* ring.c: records go into the current segment through add(); on a write
+ * error r->failed is set and the loop stops. */
+int add(struct recorder *r, struct fr_record *rec);
+void add_mark(struct recorder *r, const char *kind, const char *text);
+void ring_start(struct recorder *r);
+int seg_open(struct recorder *r);
+void seg_close(struct recorder *r);
+void rotate(struct recorder *r);
+int segment_full(struct recorder *r);
+uint64_t headroom_bytes(const struct recorder *r);
+void enforce_ring(struct recorder *r, uint64_t headroom);
+void handle_write_error(struct recorder *r, int rc);
+void snapshot_start(struct recorder *r);
+void snapshot_end(struct recorder *r);
+
+/* drain.c */
+int on_event(void *ctx, void *data, size_t size);
+void poll_losses(struct recorder *r);
+
+/* metadata.c */
+int load_metadata_files(struct recorder *r);
+void add_pods(struct recorder *r, const struct fr_kube *k, uint64_t ts);
+void emit_metadata(struct recorder *r);
+void prune_procs(struct recorder *r, uint64_t now);
+void on_proc(struct recorder *r, const struct fr_ev_proc *e);
+void recorder_free_tables(struct recorder *r);
+
+#endif
