@@ -578,7 +578,7 @@ static const struct kind_codec {
 	long (*size)(const struct fr_record *r);
 	uint8_t *(*put)(uint8_t *p, const struct fr_record *r);
 	int (*get)(struct fr_cur *c, struct fr_record *r);
-} kinds[FR_KIND_MAX + 1] = {
+} kinds[] = {
 	[0] = {"UNKNOWN", NULL, NULL, NULL},
 	[FR_DATA] = {"DATA", data_size, data_put, data_get},
 	[FR_CONN_OPEN] = {"CONN_OPEN", open_size, open_put, open_get},
@@ -589,6 +589,8 @@ static const struct kind_codec {
 	[FR_LOSS] = {"LOSS", loss_size, loss_put, loss_get},
 	[FR_MARK] = {"MARK", mark_size, mark_put, mark_get},
 };
+_Static_assert(sizeof(kinds) / sizeof(kinds[0]) == FR_KIND_MAX + 1,
+	       "every kind up to FR_KIND_MAX has a row in kinds[]");
 
 static int known(unsigned kind) { return kind > 0 && kind <= FR_KIND_MAX; }
 
