@@ -1,8 +1,9 @@
 /* segment.h - the flightrec segment format: records, writer, reader.
  *
- * The writer and the reader in segment.c are the only code that knows the
- * byte layout; formats/SEGMENT.md specifies it.  Everything else works on
- * the decoded structures below.
+ * The segment_*.c files of this folder are the only code that knows the
+ * byte layout (segment_internal.h says which file does what);
+ * formats/SEGMENT.md specifies it.  Everything else works on the decoded
+ * structures below.
  *
  * Ownership: every struct fr_span handed out by the reader points into the
  * reader's current block buffer and stays valid until the next call to

@@ -1,7 +1,7 @@
 /* frs2records.c - writes each record of a segment as a seed for
  * tests/fuzz/fuzz_record.c (byte 0 the kind, then the encoded body).
  * usage: frs2records SEGMENT OUTDIR PREFIX
- * build: cc -o frs2records tests/tools/frs2records.c formats/segment.c formats/text.c -lzstd -lz */
+ * build: cc -o frs2records tests/tools/frs2records.c formats/segment_*.c formats/text.c -lzstd -lz */
 #include "../../formats/segment.h"
 
 #include <stdio.h>

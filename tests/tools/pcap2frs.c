@@ -13,7 +13,7 @@
  * usage: pcap2frs [--both] [--node NAME] [--client-comm C] [--server-comm S]
  *                 [--pod IP=NAMESPACE/WORKLOAD]... [--local IP=WORKLOAD]...
  *                 [--service IP:PORT=NAMESPACE/NAME/APP]... IN.pcap OUT.frs
- * build: cc -O2 -o pcap2frs tests/tools/pcap2frs.c formats/segment.c \
+ * build: cc -O2 -o pcap2frs tests/tools/pcap2frs.c formats/segment_*.c \
  *           formats/text.c -lpcap -lzstd -lz
  */
 #define _GNU_SOURCE

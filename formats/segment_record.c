@@ -1,0 +1,628 @@
+/* segment_record.c - record bodies of the segment format: each kind's
+ * layout, with its size, encode and decode side by side.
+ *
+ * Reference: formats/SEGMENT.md, "Records".  A kind is one section below
+ * (its layout, then <kind>_size, <kind>_put, <kind>_get) and one row of the
+ * table `kinds` at the end.  The writer and the reader reach bodies only
+ * through seg_record_size, seg_record_put and fr_record_decode; the
+ * columnar blocks (segment_columnar.c) also know the DATA fixed part, which
+ * they predict field by field.
+ *
+ * Sizes: -1 when the record cannot be encoded, more than FR_MAX_RECORD
+ * when it is too big.  A _put writes exactly _size bytes.  A _get reads
+ * through a bounds-checked cursor and returns 0, or -1 when the body is
+ * malformed; spans point into the body.
+ */
+#define _GNU_SOURCE
+#include "segment_internal.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char *const syscall_names[] = {
+	"?", "read", "write", "readv", "writev", "sendto", "recvfrom",
+	"sendmsg", "recvmsg", "sendmmsg", "recvmmsg", "sendfile",
+	"SSL_write", "SSL_read", "pcap",
+};
+
+const char *fr_syscall_name(unsigned sys)
+{
+	return sys < FR_SYS_MAX ? syscall_names[sys] : "?";
+}
+
+static struct fr_span span(const uint8_t *p, size_t n)
+{
+	struct fr_span s = {p, (uint32_t)n};
+	return s;
+}
+
+/* ---- shared parts: addresses, connection keys, TLV fields ------------------- */
+
+/* addr: u8 family, u8 proto, u16 port, 16 bytes address (ADDR_LEN). */
+static uint8_t *put_addr(uint8_t *p, const struct fr_addr *a)
+{
+	p = put_u8(p, a->family);
+	p = put_u8(p, a->proto);
+	p = put_le16(p, a->port);
+	return put_mem(p, a->addr, 16);
+}
+
+static void get_addr(struct fr_cur *c, struct fr_addr *a)
+{
+	const uint8_t *b;
+	a->family = cur_u8(c);
+	a->proto = cur_u8(c);
+	a->port = cur_le16(c);
+	if (cur_bytes(c, &b, 16) == 0)
+		memcpy(a->addr, b, 16);
+}
+
+const char *fr_addr_str(const struct fr_addr *a, char *buf, size_t len)
+{
+	if (a->family == 4)
+		snprintf(buf, len, "%u.%u.%u.%u:%u", a->addr[0], a->addr[1], a->addr[2],
+			 a->addr[3], a->port);
+	else if (a->family == 6) {
+		char tmp[INET6_ADDRSTRLEN];
+		inet_ntop(AF_INET6, a->addr, tmp, sizeof(tmp));
+		snprintf(buf, len, "[%s]:%u", tmp, a->port);
+	} else
+		snprintf(buf, len, "-");
+	return buf;
+}
+
+/* The first 16 bytes of DATA, CONN_OPEN and CONN_CLOSE: u32 pid, fd, gen,
+ * tid. */
+static uint8_t *put_key(uint8_t *p, const struct fr_connkey *k, uint32_t tid)
+{
+	p = put_le32(p, k->pid);
+	p = put_le32(p, k->fd);
+	p = put_le32(p, k->gen);
+	return put_le32(p, tid);
+}
+
+static void get_key(struct fr_cur *c, struct fr_connkey *k, uint32_t *tid)
+{
+	k->pid = cur_le32(c);
+	k->fd = cur_le32(c);
+	k->gen = cur_le32(c);
+	*tid = cur_le32(c);
+}
+
+/* A TLV field: u16 tag, u32 len, len bytes. */
+static size_t tlv_size(const struct fr_span *s) { return 6 + s->len; }
+
+static uint8_t *put_tlv(uint8_t *p, uint16_t tag, const void *v, uint32_t len)
+{
+	p = put_le16(p, tag);
+	p = put_le32(p, len);
+	return put_mem(p, v, len);
+}
+
+/* A string field is written only when non-empty. */
+static size_t str_size(const struct fr_span *s) { return s->len ? tlv_size(s) : 0; }
+static uint8_t *put_str(uint8_t *p, uint16_t tag, const struct fr_span *s)
+{
+	return s->len ? put_tlv(p, tag, s->p, s->len) : p;
+}
+
+/* A pair value: u16 n1, n1 bytes, rest.  Its first part has a u16 length:
+ * a longer one cannot be encoded and makes the record too big (the writer
+ * then refuses it). */
+static size_t pair_size(const struct fr_span *a, const struct fr_span *b)
+{
+	return a->len > 0xffff ? (size_t)FR_MAX_RECORD + 1 : 6 + 2 + (size_t)a->len + b->len;
+}
+static uint8_t *put_pair(uint8_t *p, uint16_t tag, const struct fr_span *a,
+			 const struct fr_span *b)
+{
+	p = put_le16(p, tag);
+	p = put_le32(p, 2 + a->len + b->len);
+	p = put_le16(p, (uint16_t)a->len);
+	p = put_mem(p, a->p, a->len);
+	return put_mem(p, b->p, b->len);
+}
+static int get_pair(const uint8_t *v, uint32_t len, struct fr_span *a, struct fr_span *b)
+{
+	struct fr_cur c;
+	cur_init(&c, v, len);
+	uint16_t n1 = cur_le16(&c);
+	const uint8_t *p1;
+	if (cur_bytes(&c, &p1, n1))
+		return -1;
+	*a = span(p1, n1);
+	*b = span(c.p, cur_left(&c));
+	return 0;
+}
+
+/* Calls fn on each TLV field up to the end of c; -1 when the TLV framing is
+ * broken.  Unknown tags are the callbacks' to ignore. */
+typedef void (*tlv_fn)(struct fr_record *r, uint16_t tag, const uint8_t *v, uint32_t len);
+
+static int walk_tlv(struct fr_cur *c, struct fr_record *r, tlv_fn fn)
+{
+	while (cur_left(c) > 0) {
+		uint16_t tag = cur_le16(c);
+		uint32_t len = cur_le32(c);
+		const uint8_t *v;
+		if (cur_bytes(c, &v, len))
+			return -1;
+		fn(r, tag, v, len);
+	}
+	return c->bad ? -1 : 0;
+}
+
+/* ---- 1 DATA: one socket read or write ------------------------------------------
+ *
+ *   0 u32 pid     4 u32 fd      8 u32 gen    12 u32 tid
+ *  16 u8 dir     17 u8 syscall 18 u16 flags  20 u32 orig_len
+ *  24 u64 stream_pos           32 addr peer  52 u32 cap_len
+ *  56 cap_len bytes payload    (cap_len <= orig_len, <= FR_MAX_SNAPLEN)
+ */
+
+static long data_size(const struct fr_record *r)
+{
+	const struct fr_data *d = &r->u.data;
+	if (d->payload.len > FR_MAX_SNAPLEN || d->payload.len > d->orig_len)
+		return -1;
+	return DATA_FIXED + (long)d->payload.len;
+}
+
+static uint8_t *data_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_data *d = &r->u.data;
+	p = put_key(p, &d->conn, d->tid);
+	p = put_u8(p, d->dir);
+	p = put_u8(p, d->syscall);
+	p = put_le16(p, d->flags);
+	p = put_le32(p, d->orig_len);
+	p = put_le64(p, d->stream_pos);
+	p = put_addr(p, &d->peer);
+	p = put_le32(p, d->payload.len);
+	return put_mem(p, d->payload.p, d->payload.len);
+}
+
+static int data_get(struct fr_cur *c, struct fr_record *r)
+{
+	struct fr_data *d = &r->u.data;
+	get_key(c, &d->conn, &d->tid);
+	d->dir = cur_u8(c);
+	d->syscall = cur_u8(c);
+	d->flags = cur_le16(c);
+	d->orig_len = cur_le32(c);
+	d->stream_pos = cur_le64(c);
+	get_addr(c, &d->peer);
+	uint32_t cap = cur_le32(c);
+	const uint8_t *pl;
+	if (cap > FR_MAX_SNAPLEN || cap > d->orig_len || d->dir > 1 || cur_bytes(c, &pl, cap))
+		return -1;
+	d->payload = span(pl, cap);
+	return 0;
+}
+
+/* ---- 2 CONN_OPEN (64 bytes) ------------------------------------------------------
+ *
+ *   0 u32 pid, fd, gen, tid   16 u8 role   17 3 bytes pad (0)   20 u32 netns
+ *  24 addr local              44 addr remote
+ */
+
+static long open_size(const struct fr_record *r)
+{
+	(void)r;
+	return 64;
+}
+
+static uint8_t *open_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_conn_open *o = &r->u.open;
+	p = put_key(p, &o->conn, o->tid);
+	p = put_u8(p, o->role);
+	p = put_mem(p, "\0\0\0", 3);
+	p = put_le32(p, o->netns);
+	p = put_addr(p, &o->local);
+	return put_addr(p, &o->remote);
+}
+
+static int open_get(struct fr_cur *c, struct fr_record *r)
+{
+	struct fr_conn_open *o = &r->u.open;
+	get_key(c, &o->conn, &o->tid);
+	o->role = cur_u8(c);
+	cur_skip(c, 3);
+	o->netns = cur_le32(c);
+	get_addr(c, &o->local);
+	get_addr(c, &o->remote);
+	return c->bad ? -1 : 0;
+}
+
+/* ---- 3 CONN_CLOSE (48 bytes) ------------------------------------------------------
+ *
+ *   0 u32 pid, fd, gen, tid   16 u64 bytes_out, bytes_in, calls_out, calls_in
+ */
+
+static long close_size(const struct fr_record *r)
+{
+	(void)r;
+	return 48;
+}
+
+static uint8_t *close_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_conn_close *c = &r->u.close;
+	p = put_key(p, &c->conn, c->tid);
+	p = put_le64(p, c->bytes_out);
+	p = put_le64(p, c->bytes_in);
+	p = put_le64(p, c->calls_out);
+	return put_le64(p, c->calls_in);
+}
+
+static int close_get(struct fr_cur *c, struct fr_record *r)
+{
+	struct fr_conn_close *cl = &r->u.close;
+	get_key(c, &cl->conn, &cl->tid);
+	cl->bytes_out = cur_le64(c);
+	cl->bytes_in = cur_le64(c);
+	cl->calls_out = cur_le64(c);
+	cl->calls_in = cur_le64(c);
+	return c->bad ? -1 : 0;
+}
+
+/* ---- 4 PROCESS -------------------------------------------------------------------
+ *
+ *   0 u32 pid   4 u32 ppid   8 u64 cgroup_id   16 u64 start_ns
+ *  24 TLV: 1 comm, 2 exe, 3 cmdline (NUL-separated), 4 cgroup path,
+ *     5 container id
+ */
+
+static long proc_size(const struct fr_record *r)
+{
+	const struct fr_process *p = &r->u.proc;
+	return (long)(24 + str_size(&p->comm) + str_size(&p->exe) + str_size(&p->cmdline) +
+		      str_size(&p->cgroup_path) + str_size(&p->container_id));
+}
+
+static uint8_t *proc_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_process *pr = &r->u.proc;
+	p = put_le32(p, pr->pid);
+	p = put_le32(p, pr->ppid);
+	p = put_le64(p, pr->cgroup_id);
+	p = put_le64(p, pr->start_ns);
+	p = put_str(p, 1, &pr->comm);
+	p = put_str(p, 2, &pr->exe);
+	p = put_str(p, 3, &pr->cmdline);
+	p = put_str(p, 4, &pr->cgroup_path);
+	return put_str(p, 5, &pr->container_id);
+}
+
+static void proc_tlv(struct fr_record *r, uint16_t tag, const uint8_t *v, uint32_t len)
+{
+	struct fr_process *p = &r->u.proc;
+	struct fr_span s = span(v, len);
+	switch (tag) {
+	case 1: p->comm = s; break;
+	case 2: p->exe = s; break;
+	case 3: p->cmdline = s; break;
+	case 4: p->cgroup_path = s; break;
+	case 5: p->container_id = s; break;
+	}
+}
+
+static int proc_get(struct fr_cur *c, struct fr_record *r)
+{
+	r->u.proc.pid = cur_le32(c);
+	r->u.proc.ppid = cur_le32(c);
+	r->u.proc.cgroup_id = cur_le64(c);
+	r->u.proc.start_ns = cur_le64(c);
+	if (c->bad)
+		return -1;
+	return walk_tlv(c, r, proc_tlv);
+}
+
+/* ---- 5 POD -------------------------------------------------------------------------
+ *
+ * TLV only: 1 uid, 2 namespace, 3 name, 4 node, 5 owner kind, 6 owner name,
+ * 7 pod IP (repeated), 8 label (pair key, value; repeated), 9 container
+ * (triple id, name, image: u16 n1, id, u16 n2, name, image; repeated).
+ * Lists are written up to their FR_POD_MAX_* bounds.
+ */
+
+static size_t container_size(const struct fr_container *c)
+{
+	if (c->id.len > 0xffff || c->name.len > 0xffff)
+		return (size_t)FR_MAX_RECORD + 1;
+	return 6 + 4 + (size_t)c->id.len + c->name.len + c->image.len;
+}
+
+static uint8_t *put_container(uint8_t *p, const struct fr_container *c)
+{
+	p = put_le16(p, 9);
+	p = put_le32(p, 4 + c->id.len + c->name.len + c->image.len);
+	p = put_le16(p, (uint16_t)c->id.len);
+	p = put_mem(p, c->id.p, c->id.len);
+	p = put_le16(p, (uint16_t)c->name.len);
+	p = put_mem(p, c->name.p, c->name.len);
+	return put_mem(p, c->image.p, c->image.len);
+}
+
+static long pod_size(const struct fr_record *r)
+{
+	const struct fr_pod *p = &r->u.pod;
+	size_t n = str_size(&p->uid) + str_size(&p->namespace_) + str_size(&p->name) +
+		   str_size(&p->node) + str_size(&p->owner_kind) + str_size(&p->owner_name);
+	for (uint32_t i = 0; i < p->n_ips && i < FR_POD_MAX_IPS; i++)
+		n += tlv_size(&p->ips[i]);
+	for (uint32_t i = 0; i < p->n_labels && i < FR_POD_MAX_LABELS; i++)
+		n += pair_size(&p->labels[i].key, &p->labels[i].value);
+	for (uint32_t i = 0; i < p->n_containers && i < FR_POD_MAX_CONTAINERS; i++)
+		n += container_size(&p->containers[i]);
+	return (long)n;
+}
+
+static uint8_t *pod_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_pod *pd = &r->u.pod;
+	p = put_str(p, 1, &pd->uid);
+	p = put_str(p, 2, &pd->namespace_);
+	p = put_str(p, 3, &pd->name);
+	p = put_str(p, 4, &pd->node);
+	p = put_str(p, 5, &pd->owner_kind);
+	p = put_str(p, 6, &pd->owner_name);
+	for (uint32_t i = 0; i < pd->n_ips && i < FR_POD_MAX_IPS; i++)
+		p = put_tlv(p, 7, pd->ips[i].p, pd->ips[i].len);
+	for (uint32_t i = 0; i < pd->n_labels && i < FR_POD_MAX_LABELS; i++)
+		p = put_pair(p, 8, &pd->labels[i].key, &pd->labels[i].value);
+	for (uint32_t i = 0; i < pd->n_containers && i < FR_POD_MAX_CONTAINERS; i++)
+		p = put_container(p, &pd->containers[i]);
+	return p;
+}
+
+/* List items beyond the bounds, or malformed, are counted in n_dropped. */
+static void pod_tlv(struct fr_record *r, uint16_t tag, const uint8_t *v, uint32_t len)
+{
+	struct fr_pod *p = &r->u.pod;
+	struct fr_span s = span(v, len);
+	switch (tag) {
+	case 1: p->uid = s; break;
+	case 2: p->namespace_ = s; break;
+	case 3: p->name = s; break;
+	case 4: p->node = s; break;
+	case 5: p->owner_kind = s; break;
+	case 6: p->owner_name = s; break;
+	case 7:
+		if (p->n_ips < FR_POD_MAX_IPS)
+			p->ips[p->n_ips++] = s;
+		else
+			p->n_dropped++;
+		break;
+	case 8:
+		if (p->n_labels < FR_POD_MAX_LABELS &&
+		    get_pair(v, len, &p->labels[p->n_labels].key, &p->labels[p->n_labels].value) == 0)
+			p->n_labels++;
+		else
+			p->n_dropped++;
+		break;
+	case 9: {
+		struct fr_container *c = &p->containers[p->n_containers];
+		struct fr_span rest;
+		if (p->n_containers < FR_POD_MAX_CONTAINERS &&
+		    get_pair(v, len, &c->id, &rest) == 0 &&
+		    get_pair(rest.p, rest.len, &c->name, &c->image) == 0)
+			p->n_containers++;
+		else
+			p->n_dropped++;
+		break;
+	}
+	}
+}
+
+static int pod_get(struct fr_cur *c, struct fr_record *r)
+{
+	return walk_tlv(c, r, pod_tlv);
+}
+
+/* ---- 6 SERVICE ---------------------------------------------------------------------
+ *
+ * TLV only: 1 namespace, 2 name, 3 cluster IP (repeated), 4 port (u16 port,
+ * u16 target_port, u8 proto, rest name; repeated), 5 selector (pair;
+ * repeated).  Lists are written up to their FR_SVC_MAX_* bounds.
+ */
+
+static long svc_size(const struct fr_record *r)
+{
+	const struct fr_service *s = &r->u.svc;
+	size_t n = str_size(&s->namespace_) + str_size(&s->name);
+	for (uint32_t i = 0; i < s->n_ips && i < FR_SVC_MAX_IPS; i++)
+		n += tlv_size(&s->ips[i]);
+	for (uint32_t i = 0; i < s->n_ports && i < FR_SVC_MAX_PORTS; i++)
+		n += 6 + 5 + s->ports[i].name.len;
+	for (uint32_t i = 0; i < s->n_selector && i < FR_POD_MAX_LABELS; i++)
+		n += pair_size(&s->selector[i].key, &s->selector[i].value);
+	return (long)n;
+}
+
+static uint8_t *put_svc_port(uint8_t *p, const struct fr_svc_port *sp)
+{
+	p = put_le16(p, 4);
+	p = put_le32(p, 5 + sp->name.len);
+	p = put_le16(p, sp->port);
+	p = put_le16(p, sp->target_port);
+	p = put_u8(p, sp->proto);
+	return put_mem(p, sp->name.p, sp->name.len);
+}
+
+static uint8_t *svc_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_service *s = &r->u.svc;
+	p = put_str(p, 1, &s->namespace_);
+	p = put_str(p, 2, &s->name);
+	for (uint32_t i = 0; i < s->n_ips && i < FR_SVC_MAX_IPS; i++)
+		p = put_tlv(p, 3, s->ips[i].p, s->ips[i].len);
+	for (uint32_t i = 0; i < s->n_ports && i < FR_SVC_MAX_PORTS; i++)
+		p = put_svc_port(p, &s->ports[i]);
+	for (uint32_t i = 0; i < s->n_selector && i < FR_POD_MAX_LABELS; i++)
+		p = put_pair(p, 5, &s->selector[i].key, &s->selector[i].value);
+	return p;
+}
+
+static void svc_tlv(struct fr_record *r, uint16_t tag, const uint8_t *v, uint32_t len)
+{
+	struct fr_service *s = &r->u.svc;
+	switch (tag) {
+	case 1: s->namespace_ = span(v, len); break;
+	case 2: s->name = span(v, len); break;
+	case 3:
+		if (s->n_ips < FR_SVC_MAX_IPS)
+			s->ips[s->n_ips++] = span(v, len);
+		else
+			s->n_dropped++;
+		break;
+	case 4: {
+		struct fr_cur c;
+		cur_init(&c, v, len);
+		struct fr_svc_port sp;
+		sp.port = cur_le16(&c);
+		sp.target_port = cur_le16(&c);
+		sp.proto = cur_u8(&c);
+		sp.name = span(c.p, cur_left(&c));
+		if (!c.bad && s->n_ports < FR_SVC_MAX_PORTS)
+			s->ports[s->n_ports++] = sp;
+		else
+			s->n_dropped++;
+		break;
+	}
+	case 5:
+		if (s->n_selector < FR_POD_MAX_LABELS &&
+		    get_pair(v, len, &s->selector[s->n_selector].key,
+			     &s->selector[s->n_selector].value) == 0)
+			s->n_selector++;
+		else
+			s->n_dropped++;
+		break;
+	}
+}
+
+static int svc_get(struct fr_cur *c, struct fr_record *r)
+{
+	return walk_tlv(c, r, svc_tlv);
+}
+
+/* ---- 7 LOSS (40 bytes) ---------------------------------------------------------------
+ *
+ *   0 u32 cpu   4 u32 reason   8 u64 count, bytes, first_ns, last_ns
+ */
+
+static long loss_size(const struct fr_record *r)
+{
+	(void)r;
+	return 40;
+}
+
+static uint8_t *loss_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_loss *l = &r->u.loss;
+	p = put_le32(p, l->cpu);
+	p = put_le32(p, l->reason);
+	p = put_le64(p, l->count);
+	p = put_le64(p, l->bytes);
+	p = put_le64(p, l->first_ns);
+	return put_le64(p, l->last_ns);
+}
+
+static int loss_get(struct fr_cur *c, struct fr_record *r)
+{
+	struct fr_loss *l = &r->u.loss;
+	l->cpu = cur_le32(c);
+	l->reason = cur_le32(c);
+	l->count = cur_le64(c);
+	l->bytes = cur_le64(c);
+	l->first_ns = cur_le64(c);
+	l->last_ns = cur_le64(c);
+	return c->bad ? -1 : 0;
+}
+
+/* ---- 8 MARK --------------------------------------------------------------------------
+ *
+ * TLV: 1 kind (start, stop, trigger, note), 2 text.
+ */
+
+static long mark_size(const struct fr_record *r)
+{
+	return (long)(str_size(&r->u.mark.kind) + str_size(&r->u.mark.text));
+}
+
+static uint8_t *mark_put(uint8_t *p, const struct fr_record *r)
+{
+	p = put_str(p, 1, &r->u.mark.kind);
+	return put_str(p, 2, &r->u.mark.text);
+}
+
+static void mark_tlv(struct fr_record *r, uint16_t tag, const uint8_t *v, uint32_t len)
+{
+	if (tag == 1)
+		r->u.mark.kind = span(v, len);
+	else if (tag == 2)
+		r->u.mark.text = span(v, len);
+}
+
+static int mark_get(struct fr_cur *c, struct fr_record *r)
+{
+	return walk_tlv(c, r, mark_tlv);
+}
+
+/* ---- the kinds --------------------------------------------------------------------- */
+
+static const struct kind_codec {
+	const char *name;
+	long (*size)(const struct fr_record *r);
+	uint8_t *(*put)(uint8_t *p, const struct fr_record *r);
+	int (*get)(struct fr_cur *c, struct fr_record *r);
+} kinds[] = {
+	[0] = {"UNKNOWN", NULL, NULL, NULL},
+	[FR_DATA] = {"DATA", data_size, data_put, data_get},
+	[FR_CONN_OPEN] = {"CONN_OPEN", open_size, open_put, open_get},
+	[FR_CONN_CLOSE] = {"CONN_CLOSE", close_size, close_put, close_get},
+	[FR_PROCESS] = {"PROCESS", proc_size, proc_put, proc_get},
+	[FR_POD] = {"POD", pod_size, pod_put, pod_get},
+	[FR_SERVICE] = {"SERVICE", svc_size, svc_put, svc_get},
+	[FR_LOSS] = {"LOSS", loss_size, loss_put, loss_get},
+	[FR_MARK] = {"MARK", mark_size, mark_put, mark_get},
+};
+_Static_assert(sizeof(kinds) / sizeof(kinds[0]) == FR_KIND_MAX + 1,
+	       "every kind up to FR_KIND_MAX has a row in kinds[]");
+
+static int known(unsigned kind) { return kind > 0 && kind <= FR_KIND_MAX; }
+
+const char *fr_kind_name(unsigned kind)
+{
+	return kind <= FR_KIND_MAX ? kinds[kind].name : "UNKNOWN";
+}
+
+long seg_record_size(const struct fr_record *r)
+{
+	return known(r->kind) ? kinds[r->kind].size(r) : -1;
+}
+
+uint8_t *seg_record_put(uint8_t *p, const struct fr_record *r)
+{
+	return known(r->kind) ? kinds[r->kind].put(p, r) : p;
+}
+
+long fr_record_encode(const struct fr_record *r, uint8_t *buf, size_t cap)
+{
+	long n = seg_record_size(r);
+	if (n < 0 || n > (long)FR_MAX_RECORD || (size_t)n > cap)
+		return -1;
+	seg_record_put(buf, r);
+	return n;
+}
+
+int fr_record_decode(uint16_t kind, const uint8_t *body, size_t len, struct fr_record *r)
+{
+	struct fr_cur c;
+	cur_init(&c, body, len);
+	memset(&r->u, 0, sizeof(r->u));
+	r->kind = kind;
+	return known(kind) ? kinds[kind].get(&c, r) : -1;
+}
