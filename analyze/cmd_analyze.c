@@ -10,6 +10,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -107,6 +108,9 @@ static int parse_time(const char *s, char **paths, int npaths, uint64_t *ns)
 static int is_capture(const char *path)
 {
 	unsigned char m[4];
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0; /* a FIFO would block here; the segment reader refuses it */
 	gzFile z = gzopen(path, "rb"); /* reads plain files as they are */
 	if (!z)
 		return 0;
