@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include <ftw.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -26,6 +27,12 @@ void t_fail(const char *file, int line, const char *what)
 
 int t_failed(void) { return failed_now; }
 const char *t_tmpdir(void) { return tmpdir; }
+
+static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st, (void)type, (void)ftw;
+	return remove(p);
+}
 
 static int cmp_case(const void *a, const void *b)
 {
@@ -60,9 +67,7 @@ int main(int argc, char **argv)
 		}
 		int st = 0;
 		waitpid(pid, &st, 0);
-		char cmd[300];
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-		if (system(cmd) != 0)
+		if (nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
 			fprintf(stderr, "cannot remove %s\n", tmpdir);
 		int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
 		if (!ok && WIFSIGNALED(st))
