@@ -56,8 +56,19 @@ $bin corpus add $pods --conn 3 --name worker_set --corpus "$tmp/corpus" > "$tmp/
 t "corpus add --conn" test -f "$tmp/corpus/redis/worker_set/expected.dump"
 n=$(grep -c $'^[0-9]*\t[0-9]*\t[0-9]*\tredis' "$tmp/corpus/redis/worker_set/expected.dump")
 t "the cut holds the connection's request, both ends" test "$n" = 2
+t "corpus add writes the manifest skeleton" grep -q '^capture: cut by `flightrec corpus add --conn 3` (both ends) from' \
+  "$tmp/corpus/redis/worker_set/case.txt"
+case_local() { ! grep -qE '^# (recording|settings|http|dns|messages)$|option_|sha256|input-0.frs' "$tmp/corpus/redis/worker_set/expected.dump"; }
+t "the expected dump is case-local: no global tables, options, file names or empty tables" case_local
 $bin corpus check "$tmp/corpus" > "$tmp/check"
 t "corpus check passes on the new case" grep -q '^corpus: 1 passed, 0 failed' "$tmp/check"
+mkdir -p "$tmp/bare/redis/no_input" "$tmp/bare/redis/no_manifest"
+cp "$tmp/corpus/redis/worker_set/case.txt" "$tmp/bare/redis/no_input/"
+cp "$tmp/corpus/redis/worker_set/"*.frs "$tmp/corpus/redis/worker_set/expected.dump" "$tmp/bare/redis/no_manifest/"
+$bin corpus check "$tmp/bare" > "$tmp/check-bare" 2>&1; rc=$?
+t "corpus check fails a case without input" grep -q '^FAIL .*/no_input: cannot analyze' "$tmp/check-bare"
+t "corpus check fails a case without manifest" grep -q '^FAIL .*/no_manifest: no case.txt' "$tmp/check-bare"
+t "corpus check of broken cases exits 1" test $rc = 1
 sed -i 's/WRONGTYPE/WRONG/' "$tmp/corpus/redis/worker_set/expected.dump" 2>/dev/null
 sed -i 's/\tsimple\t/\tSIMPLE\t/' "$tmp/corpus/redis/worker_set/expected.dump"
 $bin corpus check "$tmp/corpus" > "$tmp/check"; rc=$?
