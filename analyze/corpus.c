@@ -320,9 +320,7 @@ static int exists(const char *dir, const char *name)
 	return access(p, F_OK) == 0;
 }
 
-/* A folder is a case when it holds any of a case's files; else its
- * subfolders are walked. */
-static void walk(const char *dir, struct tally *t)
+int fr_corpus_is_case(const char *dir)
 {
 	char **in;
 	int nin = case_inputs(dir, &in);
@@ -330,7 +328,13 @@ static void walk(const char *dir, struct tally *t)
 		free(in[i]);
 	if (nin >= 0)
 		free(in);
-	if (nin > 0 || exists(dir, FR_CASE_EXPECTED) || exists(dir, "source") || exists(dir, FR_CASE_MANIFEST)) {
+	return nin > 0 || exists(dir, FR_CASE_EXPECTED) || exists(dir, "source") || exists(dir, FR_CASE_MANIFEST);
+}
+
+/* A case is checked; another folder's subfolders are walked. */
+static void walk(const char *dir, struct tally *t)
+{
+	if (fr_corpus_is_case(dir)) {
 		check_case(dir, t);
 		return;
 	}

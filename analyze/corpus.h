@@ -21,6 +21,10 @@ struct fr_case {
 	char tmpdir[4096]; /* that imported recording ("" if none) */
 };
 
+/* 1 when the folder dir is a case: it holds an input, an expected dump
+ * or a manifest.  `corpus check` walks folders down to their cases. */
+int fr_corpus_is_case(const char *dir);
+
 /* Finds the inputs of the case at dir; a `source` file's captures are
  * imported into a new recording under $TMPDIR.  Returns 0, or -1 with a
  * message on stderr when the case has no usable input (c is then empty).
