@@ -3,7 +3,8 @@
  * protocol is its file analyze/protocols/<name>.c exporting
  * `const struct fr_proto fr_proto_<name>`, a line P(<name>) below, and its
  * corpus cases under tests/corpus/<name>/: the dump, the help texts, the
- * split-invariance test and the fuzz harness go through this list. */
+ * split-invariance test and the fuzz harness go through this list
+ * (tests/unit/throwaway_protocol.sh adds a protocol that way and checks). */
 #include "proto.h"
 
 #define PROTOCOLS(P) \
