@@ -22,9 +22,12 @@ static void usage(FILE *f)
 		"\n"
 		"Replays segment files, recording directories and snapshot directories (one\n"
 		"or many nodes) into a SQLite database: connections, requests with timing\n"
-		"breakdown, per-protocol tables (http, redis, dns), messages (pub/sub\n"
-		"deliveries, pushes), anomalies, and the views golden_signals, edges,\n"
-		"slowest, failures.\n"
+		"breakdown, one table per protocol, messages (pub/sub deliveries, pushes),\n"
+		"anomalies, and the views golden_signals, edges, slowest, failures.\n"
+		"Protocols (their tables):");
+	for (int i = 0; fr_protocols[i]; i++)
+		fprintf(f, " %s (%s)", fr_protocols[i]->name, fr_protocols[i]->table);
+	fprintf(f, "\n"
 		"\n"
 		"A PATH may also be a packet capture (pcap or pcapng, gzip-compressed or not;\n"
 		"recognised by its magic bytes, whatever its name): the captures are imported\n"

@@ -130,6 +130,8 @@ struct fr_proto {
 
 /* The registry (analyze/registry.c), NULL-terminated. */
 extern const struct fr_proto *const fr_protocols[];
+/* The registered protocol of that name ("http1"), or NULL. */
+const struct fr_proto *fr_proto_find(const char *name);
 
 /* Helpers shared by parsers (analyze/proto_util.c). */
 /* Case-insensitive compare of n bytes with a lowercase ASCII literal. */
