@@ -12,7 +12,7 @@
  *       expected dump.
  */
 #define _GNU_SOURCE
-#include "../capture/pcap_import.h"
+#include "pcap/pcap_import.h"
 #include "../formats/cli.h"
 #include "engine.h"
 

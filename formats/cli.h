@@ -25,7 +25,7 @@ int cmd_analyze(int argc, char **argv); /* analyze/cmd_analyze.c */
 int cmd_dump(int argc, char **argv);    /* analyze/dump.c */
 int cmd_corpus(int argc, char **argv);  /* analyze/corpus.c */
 int cmd_report(int argc, char **argv);  /* reports/report.c */
-int cmd_import_pcap(int argc, char **argv); /* capture/pcap_import.c */
+int cmd_import_pcap(int argc, char **argv); /* analyze/pcap/pcap_import.c */
 int cmd_export_pcap(int argc, char **argv); /* formats/pcapng_export.c */
 
 /* Writes bytes as a double-quoted JSON string; bytes >= 0x80 become

@@ -8,7 +8,7 @@
 #include "harness.h"
 
 #include "../../analyze/proto.h"
-#include "../../capture/pcap_import.h"
+#include "../../analyze/pcap/pcap_import.h"
 #include "../../formats/segment.h"
 
 #include <dirent.h>

@@ -14,8 +14,8 @@
 #define _GNU_SOURCE
 #include "pcap_import.h"
 #include "pcap_internal.h"
-#include "../formats/cli.h"
-#include "../formats/kube.h"
+#include "../../formats/cli.h"
+#include "../../formats/kube.h"
 
 #include <dirent.h>
 #include <errno.h>
