@@ -3,6 +3,7 @@
 #define _GNU_SOURCE
 #include "../formats/cli.h"
 #include "engine.h"
+#include "flightrec.h"
 #include "pcap/pcap_import.h"
 
 #include <errno.h>

@@ -15,6 +15,7 @@
 #include "pcap/pcap_import.h"
 #include "../formats/cli.h"
 #include "engine.h"
+#include "flightrec.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -16,6 +16,7 @@
 #include "pcap_internal.h"
 #include "../../formats/cli.h"
 #include "../../formats/kube.h"
+#include "../flightrec.h"
 
 #include <dirent.h>
 #include <errno.h>

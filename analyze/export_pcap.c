@@ -1,4 +1,4 @@
-/* pcapng_export.c - `flightrec export-pcap`: a recording as a pcapng file
+/* export_pcap.c - `flightrec export-pcap`: a recording as a pcapng file
  * that Wireshark and tshark dissect.
  *
  * Each connection gets made-up packets around its DATA payloads: a
@@ -18,10 +18,11 @@
  * stream position.  One pcapng interface per node.
  */
 #define _GNU_SOURCE
-#include "bytes.h"
-#include "cli.h"
-#include "pcapng.h"
-#include "segment.h"
+#include "../formats/bytes.h"
+#include "../formats/cli.h"
+#include "../formats/pcapng.h"
+#include "../formats/segment.h"
+#include "flightrec.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
