@@ -7,6 +7,7 @@
 #include "../formats/bytes.h"
 #include "../formats/cli.h"
 #include "engine.h"
+#include "schema.h"
 #include "flightrec.h"
 
 #include <errno.h>

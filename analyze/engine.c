@@ -12,6 +12,7 @@
 #include "../formats/bytes.h"
 #include "../formats/cli.h"
 #include "engine.h"
+#include "sink.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>

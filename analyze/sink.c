@@ -4,6 +4,8 @@
 #define _GNU_SOURCE
 #include "../formats/bytes.h"
 #include "engine.h"
+#include "schema.h"
+#include "sink.h"
 
 #include <openssl/evp.h>
 #include <pthread.h>
