@@ -1,6 +1,7 @@
 /* sink.c - the SQLite sink: prepared statements inside large transactions,
- * one lock for all threads; indexes, attribution, peer links and stable
- * request ids after the load. */
+ * one lock for all threads; request ids in the order the rows come (which
+ * the engine makes canonical); attribution, peer links, indexes, views and
+ * the dump hash after the load. */
 #define _GNU_SOURCE
 #include "../formats/bytes.h"
 #include "engine.h"
@@ -98,7 +99,7 @@ struct sink {
 	const struct fr_proto *detail_proto[MAX_PROTOS];
 	uint64_t rows;
 	uint64_t next_req; /* request ids: the order rows arrive in, which the
-			    * engine makes canonical (see engine.c) */
+			    * engine makes canonical (see engine_rows.c) */
 	int failed;
 	char *path;
 };
