@@ -1,9 +1,10 @@
 /* cmd_analyze.c - `flightrec analyze PATH... -o DB`: options, then the
  * replay engine (engine.c). */
 #define _GNU_SOURCE
-#include "../capture/pcap_import.h"
 #include "../formats/cli.h"
 #include "engine.h"
+#include "flightrec.h"
+#include "pcap/pcap_import.h"
 
 #include <errno.h>
 #include <ftw.h>

@@ -11,12 +11,13 @@
  *   flightrec corpus add ...  (corpus_add.c)
  */
 #define _GNU_SOURCE
-#include "../capture/pcap_import.h"
+#include "pcap/pcap_import.h"
 #include "../formats/cli.h"
 #include "corpus.h"
 #include "corpus_diff.h"
 #include "dump_case.h"
 #include "engine.h"
+#include "flightrec.h"
 
 #include <dirent.h>
 #include <errno.h>

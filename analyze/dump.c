@@ -8,6 +8,8 @@
 #include "../formats/cli.h"
 #include "dump_case.h"
 #include "engine.h"
+#include "schema.h"
+#include "flightrec.h"
 
 #include <errno.h>
 #include <pthread.h>

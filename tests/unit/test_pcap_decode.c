@@ -3,7 +3,7 @@
  * order, overlapping, bounded), and every truncation of a frame. */
 #define _GNU_SOURCE
 #include "harness.h"
-#include "../../capture/pcap_internal.h"
+#include "../../analyze/pcap/pcap_internal.h"
 
 #include <pcap/dlt.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * split invariance, mid-stream starts, wraparound, bounded memory. */
 #define _GNU_SOURCE
 #include "harness.h"
-#include "../../capture/pcap_internal.h"
+#include "../../analyze/pcap/pcap_internal.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,8 @@
  * imported back: the same bytes at the same stream positions. */
 #define _GNU_SOURCE
 #include "harness.h"
-#include "../../capture/pcap_import.h"
+#include "../../analyze/flightrec.h"
+#include "../../analyze/pcap/pcap_import.h"
 #include "../../formats/cli.h"
 #include "../../formats/pcapng.h"
 #include "../../formats/segment.h"
