@@ -1088,9 +1088,9 @@ static void on_request(struct kafka *s, struct fr_pctx *ctx, struct kdir *k)
 	if (api < N_APIS && p.x.ver <= apis[api].max && decoded_here(api) && !d.c.bad) {
 		req_body(&d, &p.x);
 		p.x.decoded = 1;
-		if (d.c.bad && (d.why || (k->keep == k->size && !k->holed)))
-			anomaly_at(ctx, k->last_ts, "parse_error", d.why ? d.why : "request shorter than its fields", &p.x);
 	}
+	if (d.c.bad && (d.why || (k->keep == k->size && !k->holed)))
+		anomaly_at(ctx, k->last_ts, "parse_error", d.why ? d.why : "request shorter than its fields", &p.x);
 	if (api == PRODUCE && p.x.acks == 0) { /* no response by design */
 		emit(ctx, &p, NULL, NULL, 0, "acks=0: no response by design");
 		return;
@@ -1134,11 +1134,10 @@ static void on_response(struct kafka *s, struct fr_pctx *ctx, struct kdir *k)
 	d.flex = api < N_APIS && r.ver >= apis[api].flex;
 	if (api != API_VERSIONS)
 		d_tags(&d); /* response header v1 */
-	if (api < N_APIS && r.ver <= apis[api].max && decoded_here(api) && !d.c.bad) {
+	if (api < N_APIS && r.ver <= apis[api].max && decoded_here(api) && !d.c.bad)
 		resp_body(&d, &r);
-		if (d.c.bad && (d.why || (k->keep == k->size && !k->holed)))
-			anomaly_at(ctx, k->last_ts, "parse_error", d.why ? d.why : "response shorter than its fields", &r);
-	}
+	if (d.c.bad && (d.why || (k->keep == k->size && !k->holed)))
+		anomaly_at(ctx, k->last_ts, "parse_error", d.why ? d.why : "response shorter than its fields", &r);
 	const char *reason = NULL;
 	if (!(api < N_APIS && r.ver <= apis[api].max))
 		reason = "version not decoded";
