@@ -71,6 +71,7 @@
 #define CAP 96                         /* kept bytes of names */
 #define DETAIL 480                     /* per-partition detail text */
 #define WIN 14                         /* resync window: a request head */
+#define ACKS_NONE (-99)                /* acks not read */
 
 enum { ST_SIZE = 0, ST_BODY, ST_RESYNC };
 
@@ -940,7 +941,8 @@ static int decoded_here(int api)
 static void info_init(struct info *x)
 {
 	memset(x, 0, sizeof(*x));
-	x->topics = x->partitions = x->records = x->bytes = x->acks = x->throttle = -1;
+	x->topics = x->partitions = x->records = x->bytes = x->throttle = -1;
+	x->acks = ACKS_NONE;
 	x->codec = -1;
 }
 
@@ -1031,7 +1033,10 @@ static void emit(struct fr_pctx *ctx, const struct pend *p, const struct info *r
 	field_i(&q, "partitions", m.partitions);
 	field_i(&q, "records", m.records);
 	field_i(&q, "bytes", m.bytes);
-	field_i(&q, "acks", m.api == PRODUCE && p ? m.acks : -1);
+	if (m.api == PRODUCE && p && m.acks != ACKS_NONE) /* -1: all in-sync replicas */
+		fr_field_int(&q, "acks", m.acks);
+	else
+		fr_field_str(&q, "acks", NULL);
 	field_s(&q, "compression", m.codec >= 0 ? codecs[m.codec] : NULL);
 	field_s(&q, "error_code", r && m.has_err ? err_name(m.err, ebuf, sizeof(ebuf)) : NULL);
 	field_i(&q, "throttle_ms", m.throttle);
