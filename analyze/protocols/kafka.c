@@ -708,8 +708,8 @@ static void resp_fetch(struct dec *d, int v, struct info *x)
 			int32_t part = d_i32(d);
 			int16_t e = d_i16(d);
 			x_error(x, e);
-			int64_t hw = (int64_t)cur_be32(&d->c) << 32;
-			hw |= cur_be32(&d->c);
+			uint64_t hi = cur_be32(&d->c);
+			int64_t hw = (int64_t)(hi << 32 | cur_be32(&d->c));
 			d_skip(d, (v >= 4 ? 8 : 0) + (v >= 5 ? 8 : 0));
 			if (v >= 4) {
 				int64_t na = d_arr(d);
@@ -1167,7 +1167,7 @@ static int request_head(const struct kafka *s, const uint8_t *w)
 		return 0;
 	if (clen < -1 || clen > (int)size - 10)
 		return 0;
-	if (s->have_corr && (corr <= s->last_corr || corr - s->last_corr > 100000))
+	if (s->have_corr && (corr <= s->last_corr || (int64_t)corr - s->last_corr > 100000))
 		return 0;
 	return s->client_len == -2 || clen == s->client_len;
 }
