@@ -49,13 +49,25 @@
  *   DeleteTopics (20)      0-6       topics                    per-topic errors, throttle
  *   InitProducerId (22)    0-5       transactional id          error, throttle
  *   AddPartitionsToTxn(24) 0-5       topics (v0-3)             errors (v0-3), error (v4+)
- *   AddOffsetsToTxn (25) 0-4, TxnOffsetCommit (28) 0-5: group; EndTxn (26) 0-5:
- *                                    transactional id          error, throttle (not 28)
- *   DeleteGroups (42)      0-2       group (first)             -
+ *   AddOffsetsToTxn (25)   0-4       transactional id, group   error, throttle
+ *   EndTxn (26)            0-5       transactional id          error, throttle
+ *   TxnOffsetCommit (28)   0-5       transactional id, group   per-partition errors, throttle
+ *   DeleteGroups (42)      0-2       group (first), count      -
  *   every other key 0-92:  name, version, correlation id, client id, pairing.
+ * ControlledShutdown v0 is read with request header v0 (no client id).
  * Versions above those: name and pairing only ("version not decoded").
+ * Bounds: the first 256 KiB of a frame are kept and decoded (an anomaly
+ * says so when a frame is larger); 1024 requests wait at most; arrays,
+ * strings and varints are checked against the bytes left in the frame.
  * Not decoded: record contents (keys, values, headers), Fetch v13+ topic
- * names (only ids are on the wire), Produce v13 (topic ids).
+ * names (only ids are on the wire), Produce v13 (topic ids), anything
+ * after the fields named above.
+ * Checked on real bytes (tests/corpus/kafka, tests/unit/kafka_kcat.sh,
+ * tshark): requests Produce v2/v7/v9, Fetch v12, Metadata v0-v4,
+ * ApiVersions v3, JoinGroup v7, LeaveGroup v4, SyncGroup v5; responses of
+ * the same Produce, Fetch, JoinGroup, LeaveGroup, SyncGroup and ApiVersions
+ * captures.  The other rows follow the spec's message definitions and are
+ * exercised by the fuzz corpus and hand-built frames only.
  */
 #include "../proto.h"
 #include "../../formats/bytes.h"
@@ -179,7 +191,7 @@ static const char *api_name(int k) { return k >= 0 && k < N_APIS ? apis[k].name 
 struct info {
 	int16_t api, ver;
 	int32_t corr;
-	int has_client, decoded;
+	int has_client;
 	char client[CAP + 1], topic[CAP + 1], group[CAP + 1];
 	int64_t topics, partitions, records, bytes, acks, throttle;
 	int err;         /* first non-zero error code, or 0 */
@@ -1092,7 +1104,6 @@ static void on_request(struct kafka *s, struct fr_pctx *ctx, struct kdir *k)
 	s->have_corr = 1;
 	if (api < N_APIS && p.x.ver <= apis[api].max && decoded_here(api) && !d.c.bad) {
 		req_body(&d, &p.x);
-		p.x.decoded = 1;
 	}
 	if (d.c.bad && (d.why || (k->keep == k->size && !k->holed)))
 		anomaly_at(ctx, k->last_ts, "parse_error", d.why ? d.why : "request shorter than its fields", &p.x);
@@ -1234,6 +1245,11 @@ static void frame_done(struct kafka *s, struct fr_pctx *ctx, int dir, uint64_t t
 		on_response(s, ctx, k);
 	k->st = ST_SIZE;
 	k->wlen = 0;
+	if (k->cap > 64 * 1024) { /* a big frame's buffer is not kept for the connection's life */
+		free(k->buf);
+		k->buf = NULL;
+		k->cap = 0;
+	}
 }
 
 /* One byte while resynchronising: slide the window; at a plausible head,

@@ -733,3 +733,28 @@ TEST(kafka_sasl_authenticate_stores_no_secret)
 	CHECK(!strstr(o, "secret"));
 	free(o);
 }
+
+/* Fetch v12 (flexible request header v2, response header v1): a response
+ * carrying one zstd record batch of 2 records, high watermark 42,
+ * throttle 5 */
+TEST(kafka_fetch_v12_flexible_response)
+{
+	static const uint8_t rq[] = {0, 1, 0, 12, 0, 0, 0, 7, 0, 1, 99, 0, 255, 255, 255, 255, 0, 0, 1, 244, 0, 0, 0,
+				    1, 0, 16, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 2, 7, 111, 114, 100, 101, 114, 115, 2, 0, 0, 0, 0,
+				    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 40, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0,
+				    16, 0, 0, 0, 0, 1, 1, 0};
+	static const uint8_t rs[] = {0, 0, 0, 7, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 2, 7, 111, 114, 100, 101, 114, 115,
+				    2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255,
+				    255, 255, 255, 72, 0, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 59, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 4, 0, 0, 0, 1,
+				    0, 0, 0, 0, 0, 0, 3, 232, 0, 0, 0, 0, 0, 0, 3, 233, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+				    255, 255, 255, 255, 0, 0, 0, 2, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 0, 0, 0};
+	uint8_t c2s[128], s2c[160];
+	struct chunk ch[2] = {{.dir = FR_C2S, .ts = 10, .p = c2s, .n = kframe(c2s, rq, sizeof(rq))},
+			      {.dir = FR_S2C, .ts = 20, .p = s2c, .n = kframe(s2c, rs, sizeof(rs))}};
+	char *o = kafka_run(ch, 2);
+	CHECK(strstr(o, "REQ Fetch v12 orders|NONE|0|-|"));
+	CHECK(strstr(o, "|topic=orders|topics=1|partitions=1|records=2|bytes=71|acks=NULL|compression=zstd|"
+			"error_code=NONE|throttle_ms=5|group_id=NULL|detail=orders/0 hw=42 records=2\n"));
+	CHECK(!strstr(o, "ANOM"));
+	free(o);
+}
