@@ -7,11 +7,13 @@
 # a current client; the response side is covered by the real captures of
 # tests/corpus/kafka/ only (there is no Kafka broker among Debian's
 # packages).  Each pcap goes through `flightrec analyze`, and
-# tests/unit/oracle_tshark.py compares its rows with tshark's Kafka
-# dissector (correlation ids, api keys, versions, client ids).
+# tests/unit/oracle_tshark.py compares the rows of the Produce captures and
+# two of the Metadata ones with tshark's Kafka dissector (correlation ids,
+# api keys, versions, client ids, errors).
 #
-#  - Metadata at every version the stub advertises, 0..12: the client sends
-#    min(its own maximum, advertised); the row has that version and topic.
+#  - Metadata with the stub advertising v0-N, N = 0..4 and 12: the client
+#    sends min(its own maximum, N) (librdkafka 2.0.2: v4); the row has that
+#    version and the topic.
 #  - Produce of 3 messages (one batch or several: the records add up to 3),
 #    a 4 KiB compressible message with gzip (codec gzip), and acks=0 (a row
 #    with no response, not an error).
@@ -49,15 +51,15 @@ oracle() { # NAME: the rows against tshark
 }
 
 # Metadata at every version
-for v in $(seq 0 12); do
-  talk "meta$v" --metadata-max "$v" --stop-api 3 --seconds 8 -- -L -t orders
+for v in 0 1 2 3 4 12; do
+  talk "meta$v" --metadata-max "$v" --stop-api 3 --seconds 6 -- -L -m 1 -t orders
   got=$(q "meta$v" "select k.api_version, coalesce(k.topic, '-'), k.client_id from kafka k where k.api = 'Metadata'")
   read -r mv topic client <<< "$got"
   sw=$(q "meta$v" "select detail from kafka where api = 'ApiVersions'")
   if [[ -n $mv ]] && ((mv <= v)) && [[ $topic == orders && $client == rdkafka && $sw == software=librdkafka* ]]; then
     ok "kcat -L: stub offers Metadata v0-$v, client sends v$mv for topic $topic ($sw)"
   else bad "kcat -L with Metadata v0-$v: got '$got' / '$sw'"; fi
-  oracle "meta$v"
+  ((v == 4 || v == 12)) && oracle "meta$v" # tshark takes ~10 s a run here
 done
 
 # Produce: three messages
@@ -71,7 +73,7 @@ oracle produce3
 
 # Produce: gzip
 head -c 4096 /dev/zero | tr '\0' 'a' > "$tmp/big"; echo >> "$tmp/big"
-talk gzip --produce-max 8 --stop-api 0 --seconds 8 -- -P -t orders -z gzip -X acks=-1 < "$tmp/big"
+talk gzip --produce-max 8 --stop-api 0 --seconds 6 -- -P -t orders -z gzip -X acks=-1 < "$tmp/big"
 got=$(q gzip "select k.api_version, k.records, k.compression, k.acks, k.topic from kafka k where k.api = 'Produce'")
 read -r pv recs codec acks topic <<< "$got"
 if [[ $recs == 1 && $codec == gzip && $acks == -1 && $topic == orders ]]; then ok "kcat -P -z gzip: Produce v$pv, 1 record, codec gzip, acks=-1"
@@ -79,7 +81,7 @@ else bad "kcat -P -z gzip: got '$got'"; fi
 oracle gzip
 
 # Produce: acks=0
-talk acks0 --produce-max 8 --stop-api 0 --seconds 8 -- -P -t orders -X acks=0 < "$tmp/msgs"
+talk acks0 --produce-max 8 --stop-api 0 --seconds 6 -- -P -t orders -X acks=0 < "$tmp/msgs"
 got=$(q acks0 "select r.error, r.reason, r.status is null from requests r join kafka k on k.request_id = r.id where k.api = 'Produce'" | head -1)
 if [[ $got == "0 acks=0: no response by design 1" ]]; then ok "kcat -P acks=0: a row without response, not an error"
 else bad "kcat -P acks=0: got '$got'"; fi

@@ -11,7 +11,8 @@ error.  Nothing else is answered.  It is not a broker: the response side of
 the Kafka parser is covered by real captures (tests/corpus/kafka/), not by
 this.
 
-It stops after the first request of api key --stop-api (default: none), or
+It stops after the first request of api key --stop-api (default: none; a
+Metadata request must name a topic), or
 after --seconds, and writes every connection it saw as a pcap (SYN,
 SYN-ACK, the bytes in order, FIN) to PCAP; it writes the port it listens on
 to PORTFILE first."""
@@ -95,6 +96,14 @@ def parse_topics(body, off, n_len):
     return out
 
 
+def metadata_all(frame):
+    """A Metadata request (non-flexible) that names no topic: librdkafka's
+    refresh of the broker list, not yet the request for the topic."""
+    cl, = struct.unpack_from('>h', frame, 8)
+    n, = struct.unpack_from('>i', frame, 10 + max(cl, 0))
+    return n <= 0
+
+
 def answer(a, port, frame):
     key, ver, corr = struct.unpack_from('>hhi', frame, 0)
     cl, = struct.unpack_from('>h', frame, 8)
@@ -140,7 +149,7 @@ def serve(a, port, conn, log):
                 with lock:
                     log.append((time.time(), False, out))
                 conn.sendall(out)
-            if key == a.stop_api:
+            if key == a.stop_api and not (key == 3 and metadata_all(frame)):
                 stop.set()
     conn.close()
 
