@@ -1,5 +1,6 @@
 /* ring.c - the segments of the recording directory: the current one
- * (opened with the metadata in force, rotated by size and age), the ring's
+ * (opened with the metadata in force and the state and heads of the open
+ * connections, rotated by size and age), the ring's
  * bounds (--ring-size, --ring-age: the oldest closed segments go first), a
  * disk that fills up; and snapshots, which hard-link the ring's segments
  * into snapshots/<time>-<reason>/ and keep linking for --after seconds. */
@@ -209,6 +210,7 @@ int seg_open(struct recorder *r)
 	if (r->snap_active)
 		link_into_snapshot(r, r->cur_path);
 	emit_metadata(r);
+	emit_conns(r);
 	return 0;
 }
 
