@@ -2,7 +2,8 @@
  * checked before any field is trusted, payloads redacted (a scanner state
  * per direction of each connection), per-CPU loss counters turned into
  * LOSS records; the table of open connections those records build, written
- * as CONN_STATE and CONN_HEAD records at the start of every segment. */
+ * as CONN_STATE records at the start of every segment, with the kept heads
+ * (CONN_HEAD) at the start of the segment after a snapshot trigger. */
 #define _GNU_SOURCE
 #include "bpf/flightrec.skel.h"
 #include "recorder.h"
@@ -28,9 +29,19 @@ _Static_assert(FR_EV_TRUNCATED == FR_DATA_TRUNCATED && FR_EV_NO_POS == FR_DATA_N
 
 /* ---- the connection table -------------------------------------------------
  * One table (formats/conntab.h) serves the redaction scanners (a state per
- * direction, in each connection's conn_user) and the CONN_STATE and
- * CONN_HEAD records written at the start of every segment.  It is fed what
- * is written: heads hold the bytes after redaction. */
+ * direction, in each connection's conn_user), the CONN_STATE records of
+ * every segment's start and the CONN_HEAD records of a snapshot's.  It is
+ * fed what is written: heads hold the bytes after redaction.
+ *
+ * Why heads go into snapshots only: written at the start of every segment,
+ * on the busy ring of issue 12's reproduction (1M ring of 128K segments,
+ * 300 KB downloads, a Redis connection) they took 47% of the ring's bytes,
+ * as every short segment repeated ~60 KB of heads; the CONN_STATE records
+ * take 0.6%.  Once per trigger, the heads of the connections open then
+ * (and of those closed since the oldest segment of the ring began) cost
+ * what they weigh, once (there: 6 heads, 105 KB before compression).  The
+ * analyzer collects heads from the starts of all its segments before it
+ * replays any connection. */
 
 int conns_init(struct recorder *r)
 {
@@ -39,6 +50,7 @@ int conns_init(struct recorder *r)
 	o.head_max = (uint32_t)r->o->head_size;
 	o.heads_max = r->o->heads_total;
 	o.user_size = sizeof(struct conn_user);
+	o.keep_closed = 1; /* a connection closed before a trigger may have bytes in the snapshot */
 	r->conns = fr_conntab_new(&o);
 	return r->conns ? 0 : -1;
 }
@@ -66,9 +78,10 @@ static int emit_one(void *arg, struct fr_record *rec)
 	return add(r, rec) ? -1 : 0;
 }
 
-void emit_conns(struct recorder *r)
+void emit_conns(struct recorder *r, int heads)
 {
-	fr_conntab_emit(r->conns, r->last_ts ? r->last_ts : mono_ns(), emit_one, r);
+	fr_conntab_emit(r->conns, r->last_ts ? r->last_ts : mono_ns(),
+			FR_EMIT_STATES | (heads ? FR_EMIT_HEADS : 0), emit_one, r);
 }
 
 struct sweep_arg {

@@ -180,8 +180,8 @@ static const struct opt table[] = {
 	 "capture only connections with this local or remote\n"
 	 "port, and UDP datagrams with this peer port\n(repeatable)"},
 
-	{.help = "Connections (CONN_STATE records of the open ones at the start of every\n"
-		 "segment, with the kept first bytes of each TCP connection: CONN_HEAD):"},
+	{.help = "Connections (the state of the open ones at the start of every segment;\n"
+		 "the kept first bytes of each TCP connection at the start of a snapshot):"},
 	{"head-size", 0, "SIZE", "16K", p_size, F(head_size), 0, 4 << 20,
 	 "first bytes kept per direction of a TCP connection\n"
 	 "(at most 4M; 0: keep no heads)"},

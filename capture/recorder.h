@@ -105,6 +105,7 @@ struct recorder {
 	struct fr_conntab *conns; /* open connections: drain.c */
 	uint64_t last_ts;         /* largest event time so far */
 	uint64_t last_sweep;      /* of the connection table (sweep_conns) */
+	int heads_due;            /* the next seg_open writes the kept heads */
 	int failed;
 	int snap_active;
 	uint64_t snap_until;
@@ -159,9 +160,9 @@ void snapshot_end(struct recorder *r);
 int conns_init(struct recorder *r); /* 0, or -1 when out of memory */
 int on_event(void *ctx, void *data, size_t size);
 void poll_losses(struct recorder *r);
-/* The CONN_STATE and CONN_HEAD records of the open connections, into the
- * current segment (at its start). */
-void emit_conns(struct recorder *r);
+/* The CONN_STATE records of the open connections, into the current segment
+ * (at its start); with heads, the CONN_HEAD records of the kept heads. */
+void emit_conns(struct recorder *r, int heads);
 /* Forgets connections of processes gone for a minute (their close was not
  * seen); at most every 30 s. */
 void sweep_conns(struct recorder *r, uint64_t now);

@@ -1,9 +1,10 @@
 /* ring.c - the segments of the recording directory: the current one
- * (opened with the metadata in force and the state and heads of the open
- * connections, rotated by size and age), the ring's
- * bounds (--ring-size, --ring-age: the oldest closed segments go first), a
- * disk that fills up; and snapshots, which hard-link the ring's segments
- * into snapshots/<time>-<reason>/ and keep linking for --after seconds. */
+ * (opened with the metadata in force and the state of the open
+ * connections, rotated by size and age), the ring's bounds (--ring-size,
+ * --ring-age: the oldest closed segments go first), a disk that fills up;
+ * and snapshots, which hard-link the ring's segments into
+ * snapshots/<time>-<reason>/ and keep linking for --after seconds; the
+ * first segment after a trigger starts with the kept connection heads. */
 #define _GNU_SOURCE
 #include "../formats/cli.h"
 #include "recorder.h"
@@ -101,6 +102,31 @@ static void free_list(char **v, int n)
 	free(v);
 }
 
+/* The wall-clock time (ns) in a segment's name, when it was opened; 0 when
+ * the name is not one of ours. */
+static int64_t name_wall_ns(const char *name)
+{
+	struct tm tm;
+	long ns = 0;
+	memset(&tm, 0, sizeof(tm));
+	if (sscanf(name, "%4d%2d%2dT%2d%2d%2d.%9ldZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ns) != 7)
+		return 0;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	return (int64_t)timegm(&tm) * 1000000000ll + ns;
+}
+
+/* The oldest segment left is `oldest`: the kept heads of connections that
+ * closed before it opened have no bytes in the ring any more. */
+static void forget_closed_heads(struct recorder *r, const char *oldest)
+{
+	int64_t wall = name_wall_ns(oldest);
+	int64_t mono = wall - wall_offset();
+	if (wall > 0 && mono > 0)
+		fr_conntab_forget_closed(r->conns, (uint64_t)mono);
+}
+
 /* Deletes the oldest closed segments while the ring (plus headroom for the
  * next block) exceeds --ring-size, or while they are older than --ring-age. */
 void enforce_ring(struct recorder *r, uint64_t headroom)
@@ -126,7 +152,8 @@ void enforce_ring(struct recorder *r, uint64_t headroom)
 		total += sz[i];
 	}
 	time_t now = time(NULL);
-	for (int i = 0; i < n; i++) {
+	int deleted = 0, i;
+	for (i = 0; i < n; i++) {
 		char p[PATH_MAX];
 		snprintf(p, sizeof(p), "%s/%s", r->o->dir, v[i]);
 		if (!strcmp(p, r->cur_path))
@@ -137,10 +164,13 @@ void enforce_ring(struct recorder *r, uint64_t headroom)
 			break;
 		if (unlink(p) == 0) {
 			total -= sz[i];
+			deleted = 1;
 			if (r->o->verbose)
 				logmsg("ring: deleted %s", v[i]);
 		}
 	}
+	if (deleted && i < n)
+		forget_closed_heads(r, v[i]);
 	r->ring_bytes = total;
 	r->ring_cur_bytes = cur;
 	r->ring_scanned = 1;
@@ -210,7 +240,8 @@ int seg_open(struct recorder *r)
 	if (r->snap_active)
 		link_into_snapshot(r, r->cur_path);
 	emit_metadata(r);
-	emit_conns(r);
+	emit_conns(r, r->heads_due);
+	r->heads_due = 0;
 	return 0;
 }
 
@@ -339,8 +370,12 @@ void snapshot_start(struct recorder *r)
 		snprintf(r->snap_dir, sizeof(r->snap_dir), "%s/snapshots/%s-%s-%d", r->o->dir, t, safe, i);
 	}
 	add_mark(r, "trigger", reason);
-	/* close the current segment so the snapshot's past is complete */
+	/* close the current segment so the snapshot's past is complete; the
+	 * next one starts with the kept heads, and is linked with the rest */
 	seg_close(r);
+	r->heads_due = 1;
+	if (!r->failed)
+		seg_open(r);
 	char **v;
 	int n = list_segments(r->o->dir, &v);
 	for (int i = 0; i < n; i++) {
@@ -351,8 +386,11 @@ void snapshot_start(struct recorder *r)
 	free_list(v, n);
 	r->snap_active = r->o->after > 0;
 	r->snap_until = mono_ns() + (uint64_t)(r->o->after * 1e9);
-	if (!r->failed)
+	if (!r->snap_active && !r->failed) {
+		/* no after-window: the snapshot ends with the heads */
+		seg_close(r);
 		seg_open(r);
+	}
 	char line[sizeof(r->snap_dir) + 1];
 	snprintf(line, sizeof(line), "%s\n", r->snap_dir);
 	if (write_own(r->o->dir, LASTSNAPFILE, line) < 0)

@@ -2,10 +2,12 @@
  * heads (conntab.h says what and why).
  *
  * A hash table on (pid, fd), so that a new connection on a pid and fd
- * finds the one left there when its close was lost, and one list of the
+ * finds the one left there when its close was lost, and a list of the open
  * connections from the oldest (first seen) to the newest: the order of the
  * records fr_conntab_emit() writes, of eviction by the conns_max bound,
- * and of head eviction by the heads_max bound.  A head is kept as the
+ * and of head eviction by the heads_max bound.  Closed connections kept
+ * for their heads (keep_closed) are on a list of their own, in the order
+ * of their closes, and go first when a bound is reached.  A head is kept as the
  * encoded chunks of a CONN_HEAD record (fr_head_chunk_put), so writing it
  * copies nothing.
  */
@@ -26,16 +28,47 @@ struct ent {
 	uint8_t hend[2];  /* enum fr_head_end per direction */
 	uint8_t keep;     /* 1: the head may grow (TCP, its start seen) */
 	uint8_t from_state; /* made by a CONN_STATE: waits for its CONN_HEAD */
+	uint8_t closed;     /* closed, kept for its head (keep_closed): not hashed */
 	max_align_t user[]; /* the caller's user_size bytes */
+};
+
+/* A list of entries from the oldest to the newest. */
+struct list {
+	struct ent *oldest, *newest;
 };
 
 struct fr_conntab {
 	struct fr_conntab_opts o;
 	struct ent **tab;
 	size_t nb;
-	struct ent *oldest, *newest;
+	struct list open;   /* by first sight */
+	struct list closed; /* kept for their heads, by close */
 	struct fr_conntab_stats st;
 };
+
+static void list_add(struct list *l, struct ent *e)
+{
+	e->newer = NULL;
+	e->older = l->newest;
+	if (l->newest)
+		l->newest->newer = e;
+	else
+		l->oldest = e;
+	l->newest = e;
+}
+
+static void list_del(struct list *l, struct ent *e)
+{
+	if (e->older)
+		e->older->newer = e->newer;
+	else
+		l->oldest = e->newer;
+	if (e->newer)
+		e->newer->older = e->older;
+	else
+		l->newest = e->older;
+	e->older = e->newer = NULL;
+}
 
 void fr_conntab_opts_default(struct fr_conntab_opts *o)
 {
@@ -84,24 +117,52 @@ static void drop_head(struct fr_conntab *t, struct ent *e)
 	e->keep = 0;
 }
 
-static void ent_drop(struct fr_conntab *t, struct ent *e)
+static void unhash(struct fr_conntab *t, struct ent *e)
 {
 	struct ent **pp = &t->tab[bucket(t, e->c.st.conn.pid, e->c.st.conn.fd)];
 	while (*pp && *pp != e)
 		pp = &(*pp)->hnext;
 	if (*pp)
 		*pp = e->hnext;
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		t->oldest = e->newer;
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		t->newest = e->older;
+}
+
+static void ent_drop(struct fr_conntab *t, struct ent *e)
+{
+	if (e->closed) {
+		list_del(&t->closed, e);
+		t->st.closed--;
+	} else {
+		unhash(t, e);
+		list_del(&t->open, e);
+		t->st.conns--;
+	}
 	drop_head(t, e);
 	free(e);
+}
+
+/* A connection's close: gone, or kept closed for its head. */
+static void ent_close(struct fr_conntab *t, struct ent *e, uint64_t ts)
+{
+	if (!t->o.keep_closed || !e->head_n) {
+		ent_drop(t, e);
+		return;
+	}
+	unhash(t, e);
+	list_del(&t->open, e);
+	list_add(&t->closed, e);
 	t->st.conns--;
+	t->st.closed++;
+	e->closed = 1;
+	e->keep = 0;
+	if (ts > e->c.st.last_ns)
+		e->c.st.last_ns = ts;
+}
+
+void fr_conntab_forget_closed(struct fr_conntab *t, uint64_t ts)
+{
+	/* in order of their closes */
+	while (t->closed.oldest && t->closed.oldest->c.st.last_ns < ts)
+		ent_drop(t, t->closed.oldest);
 }
 
 /* Doubles the buckets when the table holds more connections than them. */
@@ -127,8 +188,9 @@ static void rehash(struct fr_conntab *t)
 
 static struct ent *ent_new(struct fr_conntab *t, const struct fr_connkey *k, uint64_t ts)
 {
-	while (t->st.conns >= t->o.conns_max && t->oldest) {
-		ent_drop(t, t->oldest);
+	while (t->st.conns + t->st.closed >= t->o.conns_max && (t->closed.oldest || t->open.oldest)) {
+		/* closed ones first: they only wait for a snapshot */
+		ent_drop(t, t->closed.oldest ? t->closed.oldest : t->open.oldest);
 		t->st.evicted++;
 	}
 	struct ent *e = calloc(1, sizeof(*e) + t->o.user_size);
@@ -140,13 +202,8 @@ static struct ent *ent_new(struct fr_conntab *t, const struct fr_connkey *k, uin
 	size_t b = bucket(t, k->pid, k->fd);
 	e->hnext = t->tab[b];
 	t->tab[b] = e;
-	e->older = t->newest;
-	if (t->newest)
-		t->newest->newer = e;
-	else
-		t->oldest = e;
-	t->newest = e;
-	if (++t->st.conns > t->nb)
+	list_add(&t->open, e);
+	if (++t->st.conns + t->st.closed > t->nb)
 		rehash(t);
 	return e;
 }
@@ -192,7 +249,12 @@ struct fr_conn *fr_conntab_get(struct fr_conntab *t, const struct fr_connkey *k,
  * there is room. */
 static int heads_room(struct fr_conntab *t, const struct ent *self, size_t extra)
 {
-	for (struct ent *x = t->oldest; x && t->st.head_bytes + extra > t->o.heads_max; x = x->newer) {
+	/* closed connections' first: they only wait for a snapshot */
+	while (t->closed.oldest && t->st.head_bytes + extra > t->o.heads_max) {
+		ent_drop(t, t->closed.oldest);
+		t->st.heads_dropped++;
+	}
+	for (struct ent *x = t->open.oldest; x && t->st.head_bytes + extra > t->o.heads_max; x = x->newer) {
 		if (x == self || !x->head_cap)
 			continue;
 		drop_head(t, x);
@@ -346,7 +408,7 @@ struct fr_conn *fr_conntab_add(struct fr_conntab *t, const struct fr_record *r)
 	}
 	case FR_CONN_CLOSE:
 		if ((e = ent_find(t, &r->u.close.conn)) != NULL)
-			ent_drop(t, e);
+			ent_close(t, e, r->ts);
 		return NULL;
 	case FR_CONN_STATE:
 		return on_state(t, &r->u.state);
@@ -361,7 +423,7 @@ struct fr_conn *fr_conntab_add(struct fr_conntab *t, const struct fr_record *r)
 
 void fr_conntab_sweep(struct fr_conntab *t, int (*gone)(void *arg, const struct fr_conn *c), void *arg)
 {
-	for (struct ent *e = t->oldest, *n; e; e = n) {
+	for (struct ent *e = t->open.oldest, *n; e; e = n) {
 		n = e->newer;
 		if (gone(arg, &e->c))
 			ent_drop(t, e);
@@ -370,36 +432,46 @@ void fr_conntab_sweep(struct fr_conntab *t, int (*gone)(void *arg, const struct 
 
 /* ---- records out --------------------------------------------------------- */
 
-int fr_conntab_emit(struct fr_conntab *t, uint64_t ts, int (*fn)(void *arg, struct fr_record *rec),
-		    void *arg)
+static int emit_head(const struct ent *e, uint64_t ts, int (*fn)(void *arg, struct fr_record *rec),
+		     void *arg)
 {
 	struct fr_record rec;
-	for (struct ent *e = t->oldest; e; e = e->newer) {
-		memset(&rec, 0, sizeof(rec));
-		rec.kind = FR_CONN_STATE;
-		rec.ts = ts;
-		rec.u.state = e->c.st;
-		if (e->head_n)
-			rec.u.state.flags |= FR_STATE_HEAD;
-		int rc = fn(arg, &rec);
-		if (rc)
-			return rc;
-		if (!e->head_n)
-			continue;
-		memset(&rec, 0, sizeof(rec));
-		rec.kind = FR_CONN_HEAD;
-		rec.ts = ts;
-		struct fr_conn_head *h = &rec.u.head;
-		h->conn = e->c.st.conn;
-		h->n_chunks = e->head_n;
-		for (int d = 0; d < 2; d++) {
-			h->len[d] = e->hlen[d];
-			h->end[d] = e->hend[d];
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = FR_CONN_HEAD;
+	rec.ts = ts;
+	struct fr_conn_head *h = &rec.u.head;
+	h->conn = e->c.st.conn;
+	h->n_chunks = e->head_n;
+	for (int d = 0; d < 2; d++) {
+		h->len[d] = e->hlen[d];
+		h->end[d] = e->hend[d];
+	}
+	h->chunks = (struct fr_span){e->head, (uint32_t)e->head_len};
+	return fn(arg, &rec);
+}
+
+int fr_conntab_emit(struct fr_conntab *t, uint64_t ts, unsigned what,
+		    int (*fn)(void *arg, struct fr_record *rec), void *arg)
+{
+	struct fr_record rec;
+	int rc;
+	for (struct ent *e = t->open.oldest; e; e = e->newer) {
+		if (what & FR_EMIT_STATES) {
+			memset(&rec, 0, sizeof(rec));
+			rec.kind = FR_CONN_STATE;
+			rec.ts = ts;
+			rec.u.state = e->c.st;
+			if (e->head_n)
+				rec.u.state.flags |= FR_STATE_HEAD;
+			if ((rc = fn(arg, &rec)) != 0)
+				return rc;
 		}
-		h->chunks = (struct fr_span){e->head, (uint32_t)e->head_len};
-		if ((rc = fn(arg, &rec)) != 0)
+		if ((what & FR_EMIT_HEADS) && e->head_n && (rc = emit_head(e, ts, fn, arg)) != 0)
 			return rc;
 	}
+	for (struct ent *e = t->closed.oldest; (what & FR_EMIT_HEADS) && e; e = e->newer)
+		if ((rc = emit_head(e, ts, fn, arg)) != 0)
+			return rc;
 	return 0;
 }
 
@@ -412,11 +484,13 @@ void fr_conntab_free(struct fr_conntab *t)
 {
 	if (!t)
 		return;
-	for (struct ent *e = t->oldest, *n; e; e = n) {
-		n = e->newer;
-		free(e->head);
-		free(e);
-	}
+	struct list *l[2] = {&t->open, &t->closed};
+	for (int i = 0; i < 2; i++)
+		for (struct ent *e = l[i]->oldest, *n; e; e = n) {
+			n = e->newer;
+			free(e->head);
+			free(e);
+		}
 	free(t->tab);
 	free(t);
 }

@@ -8,7 +8,10 @@
  * reached and the counters of each direction, and, for a TCP connection
  * whose start was seen (a CONN_OPEN with a role), a copy of its first bytes
  * in both directions as the calls moved them.  fr_conntab_emit() turns
- * that into CONN_STATE and CONN_HEAD records.
+ * that into CONN_STATE and CONN_HEAD records.  With keep_closed, the head
+ * of a connection outlives its close until fr_conntab_forget_closed():
+ * the recorder writes heads into snapshots, and a connection that closed
+ * before the trigger may still have bytes in the snapshot.
  *
  * Users: the recorder (capture/drain.c feeds it, capture/ring.c writes its
  * records at the start of every segment; its per-connection redaction
@@ -16,7 +19,8 @@
  * rebuilds the same records at the start of a --from window from the
  * records before it.  Bytes are copied, never parsed.
  *
- * Bounds: at most conns_max connections (a new one drops the oldest, so
+ * Bounds: at most conns_max connections, closed ones with a kept head
+ * included (a new one drops the oldest, so
  * connections whose close was never seen cannot grow the table for ever;
  * fr_conntab_sweep() drops them sooner); head_max bytes per direction of a
  * head and FR_CONNTAB_MAX_CHUNKS calls per head; heads_max bytes of heads
@@ -40,6 +44,7 @@ struct fr_conntab_opts {
 	uint64_t heads_max; /* head memory of all connections together */
 	uint32_t conns_max; /* connections, >= 1 */
 	uint32_t user_size; /* bytes of the caller's state per connection, zeroed */
+	int keep_closed;    /* 1: a closed connection's head stays (see above) */
 };
 
 /* Fills o with the defaults above (user_size 0). */
@@ -82,15 +87,24 @@ void fr_conntab_data(struct fr_conntab *t, struct fr_conn *c, const struct fr_da
 void fr_conntab_sweep(struct fr_conntab *t, int (*gone)(void *arg, const struct fr_conn *c),
 		      void *arg);
 
-/* Calls fn with a CONN_STATE record for every connection, oldest first,
- * each followed by its CONN_HEAD record when it has head bytes; records
+/* Drops the kept heads of connections that closed before ts. */
+void fr_conntab_forget_closed(struct fr_conntab *t, uint64_t ts);
+
+/* What fr_conntab_emit() writes. */
+#define FR_EMIT_STATES 0x1 /* a CONN_STATE per open connection */
+#define FR_EMIT_HEADS 0x2  /* a CONN_HEAD per connection with head bytes (closed ones too) */
+
+/* Calls fn with the records `what` asks for, connection by connection from
+ * the oldest (a connection's CONN_HEAD right after its CONN_STATE); records
  * carry timestamp ts and seq 0, and point into the table (valid during the
- * call).  Stops at the first nonzero return of fn and returns it; else 0. */
-int fr_conntab_emit(struct fr_conntab *t, uint64_t ts,
+ * call).  A CONN_STATE has FR_STATE_HEAD when the table holds a head for
+ * it.  Stops at the first nonzero return of fn and returns it; else 0. */
+int fr_conntab_emit(struct fr_conntab *t, uint64_t ts, unsigned what,
 		    int (*fn)(void *arg, struct fr_record *rec), void *arg);
 
 struct fr_conntab_stats {
-	uint64_t conns;      /* connections now */
+	uint64_t conns;      /* open connections now */
+	uint64_t closed;     /* closed ones whose heads are kept (keep_closed) */
 	uint64_t head_bytes; /* memory held by heads now */
 	uint64_t evicted;    /* connections dropped by the conns_max bound */
 	uint64_t heads_dropped; /* heads dropped by the heads_max bound */

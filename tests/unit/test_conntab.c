@@ -181,6 +181,18 @@ static struct fr_conntab *table(uint32_t head_max, uint64_t heads_max, uint32_t 
 
 static void add(struct fr_conntab *t, struct fr_record r) { fr_conntab_add(t, &r); }
 
+#define ALL (FR_EMIT_STATES | FR_EMIT_HEADS)
+
+static struct fr_record close_rec(uint32_t pid, uint32_t fd, uint32_t gen, uint64_t ts)
+{
+	struct fr_record r;
+	memset(&r, 0, sizeof(r));
+	r.kind = FR_CONN_CLOSE;
+	r.ts = ts;
+	r.u.close.conn = (struct fr_connkey){pid, fd, gen};
+	return r;
+}
+
 TEST(conntab_state_and_head_in_call_order)
 {
 	struct fr_conntab *t = table(100, 1 << 20, 16);
@@ -193,7 +205,7 @@ TEST(conntab_state_and_head_in_call_order)
 	CHECK(c && c->user && !((uint8_t *)c->user)[0]);
 	static struct got g;
 	g.n = 0;
-	CHECK(fr_conntab_emit(t, 99, collect, &g) == 0);
+	CHECK(fr_conntab_emit(t, 99, ALL, collect, &g) == 0);
 	CHECK(g.n == 2 && g.r[0].kind == FR_CONN_STATE && g.r[1].kind == FR_CONN_HEAD);
 	const struct fr_conn_state *s = &g.r[0].u.state;
 	CHECK(g.r[0].ts == 99 && s->flags == (FR_STATE_OPEN | FR_STATE_HEAD) && s->role == FR_ROLE_CLIENT);
@@ -211,14 +223,13 @@ TEST(conntab_state_and_head_in_call_order)
 	/* the record encodes */
 	uint8_t body[8192];
 	CHECK(fr_record_encode(&g.r[1], body, sizeof(body)) > 0);
-	/* a close ends it */
-	struct fr_record cl;
-	memset(&cl, 0, sizeof(cl));
-	cl.kind = FR_CONN_CLOSE;
-	cl.u.close.conn = (struct fr_connkey){1, 3, 1};
-	fr_conntab_add(t, &cl);
+	/* states only */
 	g.n = 0;
-	CHECK(fr_conntab_emit(t, 100, collect, &g) == 0 && g.n == 0);
+	CHECK(fr_conntab_emit(t, 99, FR_EMIT_STATES, collect, &g) == 0 && g.n == 1);
+	/* a close ends it */
+	add(t, close_rec(1, 3, 1, 9));
+	g.n = 0;
+	CHECK(fr_conntab_emit(t, 100, ALL, collect, &g) == 0 && g.n == 0);
 	struct fr_conntab_stats st;
 	fr_conntab_stats(t, &st);
 	CHECK(st.conns == 0 && st.head_bytes == 0);
@@ -247,7 +258,7 @@ TEST(conntab_head_bounds_and_holes)
 	add(t, data_rec(1, 6, 4, 0, 0, 10, 10, 12));
 	static struct got g;
 	g.n = 0;
-	CHECK(fr_conntab_emit(t, 20, collect, &g) == 0);
+	CHECK(fr_conntab_emit(t, 20, ALL, collect, &g) == 0);
 	CHECK(g.n == 6);
 	CHECK(g.r[1].kind == FR_CONN_HEAD && g.r[1].u.head.len[0] == 100 && g.r[1].u.head.len[1] == 20);
 	CHECK(g.r[1].u.head.end[0] == FR_HEAD_FULL && g.r[1].u.head.end[1] == FR_HEAD_HOLE);
@@ -274,7 +285,7 @@ TEST(conntab_heads_total_drops_oldest)
 	CHECK(st.conns == 3 && st.heads_dropped >= 1 && st.head_bytes <= 5000);
 	static struct got g;
 	g.n = 0;
-	CHECK(fr_conntab_emit(t, 20, collect, &g) == 0);
+	CHECK(fr_conntab_emit(t, 20, ALL, collect, &g) == 0);
 	/* the oldest connection lost its head; the newest kept its own */
 	CHECK(g.r[0].kind == FR_CONN_STATE && g.r[0].u.state.conn.fd == 3 &&
 	      !(g.r[0].u.state.flags & FR_STATE_HEAD));
@@ -283,7 +294,7 @@ TEST(conntab_heads_total_drops_oldest)
 	/* the dropped head does not start again */
 	add(t, data_rec(1, 3, 3, 0, 1000, 10, 10, 30));
 	g.n = 0;
-	CHECK(fr_conntab_emit(t, 31, collect, &g) == 0);
+	CHECK(fr_conntab_emit(t, 31, ALL, collect, &g) == 0);
 	CHECK(g.r[0].u.state.conn.fd == 3 && !(g.r[0].u.state.flags & FR_STATE_HEAD));
 	fr_conntab_free(t);
 }
@@ -343,7 +354,7 @@ TEST(conntab_seeded_from_records_goes_on)
 	add(src, data_rec(1, 3, 1, 0, 0, 10, 10, 2));
 	static struct got g;
 	g.n = 0;
-	CHECK(fr_conntab_emit(src, 3, collect, &g) == 0 && g.n == 2);
+	CHECK(fr_conntab_emit(src, 3, ALL, collect, &g) == 0 && g.n == 2);
 	struct fr_conntab *t = table(100, 1 << 20, 16);
 	CHECK(t);
 	fr_conntab_add(t, &g.r[0]);
@@ -354,7 +365,7 @@ TEST(conntab_seeded_from_records_goes_on)
 	fr_conntab_add(t, &g.r[0]);
 	static struct got g2;
 	g2.n = 0;
-	CHECK(fr_conntab_emit(t, 6, collect, &g2) == 0 && g2.n == 2);
+	CHECK(fr_conntab_emit(t, 6, ALL, collect, &g2) == 0 && g2.n == 2);
 	CHECK(g2.r[0].u.state.pos[0] == 20 && g2.r[0].u.state.pos[1] == 7 && g2.r[0].u.state.first_ns == 1);
 	CHECK(g2.r[0].u.state.flags == (FR_STATE_OPEN | FR_STATE_HEAD));
 	CHECK(g2.r[1].u.head.len[0] == 20 && g2.r[1].u.head.len[1] == 7 && g2.r[1].u.head.n_chunks == 3);
@@ -364,8 +375,61 @@ TEST(conntab_seeded_from_records_goes_on)
 	add(t2, data_rec(1, 3, 1, 0, 10, 10, 10, 4));
 	fr_conntab_add(t2, &g.r[1]);
 	g2.n = 0;
-	CHECK(fr_conntab_emit(t2, 6, collect, &g2) == 0 && g2.n == 1);
+	CHECK(fr_conntab_emit(t2, 6, ALL, collect, &g2) == 0 && g2.n == 1);
 	fr_conntab_free(src);
 	fr_conntab_free(t);
 	fr_conntab_free(t2);
+}
+
+TEST(conntab_keeps_closed_heads_until_forgotten)
+{
+	struct fr_conntab_opts o;
+	fr_conntab_opts_default(&o);
+	o.head_max = 100;
+	o.keep_closed = 1;
+	struct fr_conntab *t = fr_conntab_new(&o);
+	CHECK(t);
+	add(t, open_rec(1, 3, 1, FR_ROLE_CLIENT, 6, 1));
+	add(t, data_rec(1, 3, 1, 0, 0, 10, 10, 2));
+	add(t, open_rec(1, 4, 2, FR_ROLE_CLIENT, 6, 3)); /* no bytes: no head */
+	add(t, open_rec(1, 5, 3, FR_ROLE_CLIENT, 6, 4));
+	add(t, data_rec(1, 5, 3, 0, 0, 10, 10, 5));
+	add(t, close_rec(1, 3, 1, 10));
+	add(t, close_rec(1, 4, 2, 11));
+	struct fr_conntab_stats st;
+	fr_conntab_stats(t, &st);
+	CHECK(st.conns == 1 && st.closed == 1);
+	CHECK(!fr_conntab_find(t, &(struct fr_connkey){1, 3, 1}));
+	static struct got g;
+	g.n = 0;
+	/* states: the open one only; heads: the closed one's too */
+	CHECK(fr_conntab_emit(t, 20, FR_EMIT_STATES, collect, &g) == 0 && g.n == 1);
+	CHECK(g.r[0].u.state.conn.fd == 5);
+	g.n = 0;
+	CHECK(fr_conntab_emit(t, 20, FR_EMIT_HEADS, collect, &g) == 0 && g.n == 2);
+	/* the open connections' heads, then the closed ones' */
+	CHECK(g.r[0].kind == FR_CONN_HEAD && g.r[0].u.head.conn.fd == 5 && g.r[1].u.head.conn.fd == 3);
+	fr_conntab_forget_closed(t, 10); /* closed at 10: not before 10 */
+	fr_conntab_stats(t, &st);
+	CHECK(st.closed == 1);
+	fr_conntab_forget_closed(t, 11);
+	fr_conntab_stats(t, &st);
+	CHECK(st.closed == 0 && st.conns == 1);
+	g.n = 0;
+	CHECK(fr_conntab_emit(t, 20, FR_EMIT_HEADS, collect, &g) == 0 && g.n == 1);
+	/* at the connection bound, closed ones go before open ones */
+	add(t, close_rec(1, 5, 3, 30));
+	o.conns_max = 2;
+	struct fr_conntab *t2 = fr_conntab_new(&o);
+	CHECK(t2);
+	add(t2, open_rec(1, 3, 1, FR_ROLE_CLIENT, 6, 1));
+	add(t2, open_rec(1, 4, 2, FR_ROLE_CLIENT, 6, 2));
+	add(t2, data_rec(1, 4, 2, 0, 0, 10, 10, 3));
+	add(t2, close_rec(1, 4, 2, 4));
+	add(t2, open_rec(1, 5, 3, FR_ROLE_CLIENT, 6, 5));
+	CHECK(fr_conntab_find(t2, &(struct fr_connkey){1, 3, 1}));
+	fr_conntab_stats(t2, &st);
+	CHECK(st.conns == 2 && st.closed == 0 && st.evicted == 1);
+	fr_conntab_free(t2);
+	fr_conntab_free(t);
 }
