@@ -14,8 +14,9 @@
 #define _GNU_SOURCE
 #include "pcap_import.h"
 #include "pcap_internal.h"
-#include "../formats/cli.h"
-#include "../formats/kube.h"
+#include "../../formats/cli.h"
+#include "../../formats/kube.h"
+#include "../flightrec.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -127,7 +128,8 @@ static void src_next(struct src *s)
 
 /* ---- output -------------------------------------------------------------------- */
 
-struct sink {
+/* The recording being written: segments in dir, a new one past seg_bytes. */
+struct out {
 	const char *dir;
 	struct fr_header h;
 	struct fr_writer *w;
@@ -137,7 +139,7 @@ struct sink {
 	char err[512];
 };
 
-static int sink_add(struct sink *s, struct fr_record *r)
+static int out_add(struct out *s, struct fr_record *r)
 {
 	r->seq = ++s->seq;
 	int rc = fr_writer_add(s->w, r);
@@ -149,7 +151,7 @@ static int sink_add(struct sink *s, struct fr_record *r)
 	return 0;
 }
 
-static int sink_close(struct sink *s)
+static int out_close(struct out *s)
 {
 	if (!s->w)
 		return 0;
@@ -160,7 +162,7 @@ static int sink_close(struct sink *s)
 	return rc;
 }
 
-static int sink_open(struct sink *s, uint64_t ts)
+static int out_open(struct out *s, uint64_t ts)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/pcap-%06" PRIu64 FR_SEGMENT_SUFFIX, s->dir, s->index);
@@ -187,7 +189,7 @@ static int sink_open(struct sink *s, uint64_t ts)
 			r.u.svc = *fr_kube_service(s->meta, i - npods);
 		}
 		r.ts = ts;
-		int rc = sink_add(s, &r);
+		int rc = out_add(s, &r);
 		if (rc)
 			return rc;
 	}
@@ -200,25 +202,25 @@ static int sink_open(struct sink *s, uint64_t ts)
 		size_t n = strlen(s->start_text);
 		r.u.mark.text = (struct fr_span){(const uint8_t *)s->start_text, (uint32_t)(n > 60000 ? 60000 : n)};
 		s->start_text = NULL;
-		return sink_add(s, &r);
+		return out_add(s, &r);
 	}
 	return 0;
 }
 
-static int sink_emit(void *arg, struct fr_record *r)
+static int out_emit(void *arg, struct fr_record *r)
 {
-	struct sink *s = arg;
+	struct out *s = arg;
 	if (s->w && fr_writer_bytes(s->w) >= s->seg_bytes) {
-		int rc = sink_close(s);
+		int rc = out_close(s);
 		if (rc)
 			return rc;
 	}
 	if (!s->w) {
-		int rc = sink_open(s, r->ts);
+		int rc = out_open(s, r->ts);
 		if (rc)
 			return rc;
 	}
-	return sink_add(s, r);
+	return out_add(s, r);
 }
 
 static int mkdir_p(const char *dir)
@@ -267,110 +269,130 @@ static int prepare_dir(const char *dir, char *err, size_t errlen)
 
 /* ---- the import ------------------------------------------------------------------ */
 
-int fr_pcap_import(const char *const *files, int n, const char *outdir, const struct fr_pcap_opts *o,
-		   struct fr_pcap_result *res, char *err, size_t errlen)
+/* One import, phase to phase. */
+struct import {
+	const char *const *files;
+	int n;
+	const char *outdir;
+	const struct fr_pcap_opts *o;
+	struct src *srcs;
+	struct out out;
+	struct fr_kube *meta;
+	struct fr_flows *flows;
+	struct fr_defrag *df;
+	struct fr_decode_stats dst;
+	char *start;
+	char *err;
+	size_t errlen;
+	int worst;  /* EXIT_* so far */
+	int logged; /* err was printed on the log already */
+};
+
+/* --pods and --services.  0 or -1 (err set). */
+static int load_meta(struct import *im)
 {
-	static const struct fr_pcap_opts none;
-	if (!o)
-		o = &none;
-	err[0] = 0;
-	if (res)
-		memset(res, 0, sizeof(*res));
-	int worst = EXIT_OK, logged = 0;
-	struct src *srcs = calloc((size_t)(n > 0 ? n : 1), sizeof(*srcs));
-	struct sink sk;
-	memset(&sk, 0, sizeof(sk));
-	struct fr_kube *meta = NULL;
-	struct fr_flows *flows = NULL;
-	struct fr_defrag *df = NULL;
-	char *start = NULL;
-	if (!srcs) {
-		snprintf(err, errlen, "out of memory");
-		return EXIT_USAGE;
+	const struct fr_pcap_opts *o = im->o;
+	if (!o->pods && !o->services)
+		return 0;
+	im->meta = fr_kube_new();
+	if (!im->meta || (o->pods && fr_kube_add_file(im->meta, o->pods, im->err, im->errlen) < 0) ||
+	    (o->services && fr_kube_add_file(im->meta, o->services, im->err, im->errlen) < 0)) {
+		if (!im->meta)
+			snprintf(im->err, im->errlen, "out of memory");
+		return -1;
 	}
-	if (o->pods || o->services) {
-		meta = fr_kube_new();
-		if (!meta || (o->pods && fr_kube_add_file(meta, o->pods, err, errlen) < 0) ||
-		    (o->services && fr_kube_add_file(meta, o->services, err, errlen) < 0)) {
-			if (!meta)
-				snprintf(err, errlen, "out of memory");
-			worst = EXIT_USAGE;
-			goto out;
-		}
+	return 0;
+}
+
+/* Opens input i as a capture of a supported link type.  0, or -1 with the
+ * reason in what. */
+static int open_src(struct import *im, int i, char *what, size_t len)
+{
+	struct src *s = &im->srcs[i];
+	const char *file = im->files[i];
+	char pe[PCAP_ERRBUF_SIZE];
+	s->name = file;
+	FILE *f = open_input(file, &s->gz, what, len);
+	if (!f)
+		return -1;
+	s->pc = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, pe);
+	if (!s->pc) {
+		snprintf(what, len, "%s: not a readable pcap or pcapng capture: %s", file, pe);
+		if (f != stdin)
+			fclose(f);
+		return -1;
 	}
-	/* open every input first: a bad name fails before anything is written */
-	uint32_t snaplen = 0;
+	s->dlt = pcap_datalink(s->pc);
+	if (!fr_decode_dlt_ok(s->dlt)) {
+		const char *nm = pcap_datalink_val_to_name(s->dlt);
+		snprintf(what, len,
+			 "%s: link type %d (%s) is not supported (Ethernet, Linux SLL/SLL2, raw IP and "
+			 "BSD loopback are)", file, s->dlt, nm ? nm : "?");
+		pcap_close(s->pc);
+		s->pc = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Opens every input first: a bad name fails before anything is written.
+ * Returns the number opened; *snaplen: the largest snap length. */
+static int open_srcs(struct import *im, uint32_t *snaplen)
+{
 	int opened = 0;
-	for (int i = 0; i < n; i++) {
-		struct src *s = &srcs[i];
-		s->name = files[i];
-		char e2[PCAP_ERRBUF_SIZE + 300], pe[PCAP_ERRBUF_SIZE];
-		FILE *f = open_input(files[i], &s->gz, e2, sizeof(e2));
-		if (f) {
-			s->pc = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_NANO, pe);
-			if (!s->pc) {
-				snprintf(e2, sizeof(e2), "%s: not a readable pcap or pcapng capture: %s", files[i], pe);
-				if (f != stdin)
-					fclose(f);
-			}
-		}
-		if (s->pc) {
-			s->dlt = pcap_datalink(s->pc);
-			if (!fr_decode_dlt_ok(s->dlt)) {
-				const char *nm = pcap_datalink_val_to_name(s->dlt);
-				snprintf(e2, sizeof(e2),
-					 "%s: link type %d (%s) is not supported (Ethernet, Linux SLL/SLL2, raw IP and "
-					 "BSD loopback are)", files[i], s->dlt, nm ? nm : "?");
-				pcap_close(s->pc);
-				s->pc = NULL;
-			}
-		}
-		if (!s->pc) {
-			if (o->log)
-				fprintf(o->log, "flightrec: %s\n", e2);
-			logged = 1;
-			if (!err[0])
-				snprintf(err, errlen, "%s", e2);
-			worst = EXIT_USAGE;
+	*snaplen = 0;
+	for (int i = 0; i < im->n; i++) {
+		char what[PCAP_ERRBUF_SIZE + 300];
+		if (open_src(im, i, what, sizeof(what)) < 0) {
+			if (im->o->log)
+				fprintf(im->o->log, "flightrec: %s\n", what);
+			im->logged = 1;
+			if (!im->err[0])
+				snprintf(im->err, im->errlen, "%s", what);
+			im->worst = EXIT_USAGE;
 			continue;
 		}
-		int sl = pcap_snapshot(s->pc);
-		if (sl > 0 && (uint32_t)sl > snaplen)
-			snaplen = (uint32_t)sl;
+		int sl = pcap_snapshot(im->srcs[i].pc);
+		if (sl > 0 && (uint32_t)sl > *snaplen)
+			*snaplen = (uint32_t)sl;
 		opened++;
 	}
-	if (!opened) {
-		if (!err[0])
-			snprintf(err, errlen, "no capture to import");
-		worst = EXIT_USAGE;
-		goto out;
-	}
-	if (prepare_dir(outdir, err, errlen)) {
-		worst = EXIT_USAGE;
-		goto out;
-	}
-	/* the recording */
-	sk.dir = outdir;
-	sk.meta = meta;
-	sk.seg_bytes = o->segment_bytes ? o->segment_bytes : DEFAULT_SEGMENT;
-	snprintf(sk.h.node, sizeof(sk.h.node), "%s", o->node ? o->node : "pcap");
-	snprintf(sk.h.recorder, sizeof(sk.h.recorder), "flightrec import-pcap %s", FLIGHTREC_VERSION);
-	snprintf(sk.h.source, sizeof(sk.h.source), "pcap");
-	sk.h.snaplen = snaplen > FR_MAX_SNAPLEN ? FR_MAX_SNAPLEN : snaplen;
-	sk.h.zstd_level = 3;
-	sk.h.wall_offset_ns = 0;
+	return opened;
+}
+
+/* The recording's segment header and its MARK "start" naming the inputs. */
+static void out_init(struct import *im, uint32_t snaplen)
+{
+	const struct fr_pcap_opts *o = im->o;
+	struct out *sk = &im->out;
+	sk->dir = im->outdir;
+	sk->meta = im->meta;
+	sk->seg_bytes = o->segment_bytes ? o->segment_bytes : DEFAULT_SEGMENT;
+	snprintf(sk->h.node, sizeof(sk->h.node), "%s", o->node ? o->node : "pcap");
+	snprintf(sk->h.recorder, sizeof(sk->h.recorder), "flightrec import-pcap %s", FLIGHTREC_VERSION);
+	snprintf(sk->h.source, sizeof(sk->h.source), "pcap");
+	sk->h.snaplen = snaplen > FR_MAX_SNAPLEN ? FR_MAX_SNAPLEN : snaplen;
+	sk->h.zstd_level = 3;
+	sk->h.wall_offset_ns = 0;
 	size_t sl = 16;
-	for (int i = 0; i < n; i++)
-		sl += strlen(files[i]) + 1;
-	start = malloc(sl);
-	if (start) {
-		strcpy(start, "import-pcap:");
-		for (int i = 0; i < n; i++) {
-			strcat(start, " ");
-			strcat(start, files[i]);
+	for (int i = 0; i < im->n; i++)
+		sl += strlen(im->files[i]) + 1;
+	im->start = malloc(sl);
+	if (im->start) {
+		strcpy(im->start, "import-pcap:");
+		for (int i = 0; i < im->n; i++) {
+			strcat(im->start, " ");
+			strcat(im->start, im->files[i]);
 		}
 	}
-	sk.start_text = start;
+	sk->start_text = im->start;
+}
+
+/* The flow table (with the limits of the options) and the IP fragment
+ * table.  0 or -1 (out of memory). */
+static int flows_init(struct import *im)
+{
+	const struct fr_pcap_opts *o = im->o;
 	struct fr_flow_limits lim;
 	fr_flow_limits_default(&lim);
 	if (o->max_flows)
@@ -380,139 +402,211 @@ int fr_pcap_import(const char *const *files, int n, const char *outdir, const st
 		if (lim.ooo_dir_bytes > lim.ooo_total)
 			lim.ooo_dir_bytes = lim.ooo_total;
 	}
-	flows = fr_flows_new(&lim, sink_emit, &sk);
-	df = fr_defrag_new(64, 30ull * 1000000000);
-	if (!flows || !df) {
-		snprintf(err, errlen, "out of memory");
-		worst = EXIT_USAGE;
-		goto out;
+	im->flows = fr_flows_new(&lim, out_emit, &im->out);
+	im->df = fr_defrag_new(64, 30ull * 1000000000);
+	return im->flows && im->df ? 0 : -1;
+}
+
+/* A progress line on a terminal: packets so far, bytes read of total. */
+static void show_progress(const struct import *im, uint64_t npkt, uint64_t total_bytes)
+{
+	FILE *log = im->o->log;
+	uint64_t at = 0;
+	for (int i = 0; i < im->n; i++) {
+		FILE *pf = im->srcs[i].pc && !im->srcs[i].gz ? pcap_file(im->srcs[i].pc) : NULL;
+		long off = pf ? ftell(pf) : -1;
+		at += off > 0 ? (uint64_t)off : 0;
 	}
-	struct fr_decode_stats dst;
-	memset(&dst, 0, sizeof(dst));
-	for (int i = 0; i < n; i++)
-		src_next(&srcs[i]);
-	int rc = 0, progress = o->log && isatty(fileno(o->log));
+	fprintf(log, "\rimport-pcap: %" PRIu64 " packets, %" PRIu64 " MB", npkt, at >> 20);
+	if (total_bytes)
+		fprintf(log, " of %" PRIu64 " (%.0f%%)", total_bytes >> 20, 100.0 * (double)at / (double)total_bytes);
+	fflush(log);
+}
+
+/* Every packet of every input, in capture-time order, through the decoder
+ * into the flows; then the flows still open are ended.  0 or the first
+ * error of the recording's writer. */
+static int read_packets(struct import *im)
+{
+	for (int i = 0; i < im->n; i++)
+		src_next(&im->srcs[i]);
+	int rc = 0, progress = im->o->log && isatty(fileno(im->o->log));
 	uint64_t total_bytes = 0, npkt = 0;
-	for (int i = 0; i < n && progress; i++) {
+	for (int i = 0; i < im->n && progress; i++) {
 		struct stat sb;
-		if (srcs[i].pc && !srcs[i].gz && !stat(files[i], &sb))
+		if (im->srcs[i].pc && !im->srcs[i].gz && !stat(im->files[i], &sb))
 			total_bytes += (uint64_t)sb.st_size;
 	}
 	for (;;) {
 		struct src *best = NULL;
-		for (int i = 0; i < n; i++)
-			if (srcs[i].pending && (!best || srcs[i].ts < best->ts))
-				best = &srcs[i];
+		for (int i = 0; i < im->n; i++)
+			if (im->srcs[i].pending && (!best || im->srcs[i].ts < best->ts))
+				best = &im->srcs[i];
 		if (!best)
 			break;
 		struct fr_pkt p;
 		uint32_t cap = best->h->caplen;
-		if (fr_decode(best->dlt, best->data, cap, best->ts, df, &dst, &p) == 1 &&
-		    (rc = fr_flows_packet(flows, &p)))
+		if (fr_decode(best->dlt, best->data, cap, best->ts, im->df, &im->dst, &p) == 1 &&
+		    (rc = fr_flows_packet(im->flows, &p)))
 			break;
 		src_next(best);
-		if (progress && !(++npkt & 0xffff)) { /* a progress line on a terminal */
-			uint64_t at = 0;
-			for (int i = 0; i < n; i++) {
-				FILE *pf = srcs[i].pc && !srcs[i].gz ? pcap_file(srcs[i].pc) : NULL;
-				long off = pf ? ftell(pf) : -1;
-				at += off > 0 ? (uint64_t)off : 0;
-			}
-			fprintf(o->log, "\rimport-pcap: %" PRIu64 " packets, %" PRIu64 " MB", npkt, at >> 20);
-			if (total_bytes)
-				fprintf(o->log, " of %" PRIu64 " (%.0f%%)", total_bytes >> 20, 100.0 * (double)at / (double)total_bytes);
-			fflush(o->log);
-		}
+		if (progress && !(++npkt & 0xffff))
+			show_progress(im, npkt, total_bytes);
 	}
 	if (progress && npkt > 0xffff)
-		fprintf(o->log, "\r\033[K");
+		fprintf(im->o->log, "\r\033[K");
 	if (!rc)
-		rc = fr_flows_finish(flows);
-	for (int i = 0; i < n; i++) {
-		struct src *s = &srcs[i];
+		rc = fr_flows_finish(im->flows);
+	return rc;
+}
+
+static struct fr_record note(uint64_t ts, const char *text)
+{
+	struct fr_record r;
+	memset(&r, 0, sizeof(r));
+	r.kind = FR_MARK;
+	r.ts = ts;
+	r.u.mark.kind = (struct fr_span){(const uint8_t *)"note", 4};
+	r.u.mark.text = (struct fr_span){(const uint8_t *)text, (uint32_t)strlen(text)};
+	return r;
+}
+
+/* The damaged inputs: logged, in err, and a MARK "note" each in the
+ * recording (the analyzer sees it as an anomaly); an import that found no
+ * TCP or UDP packet still leaves a valid, empty recording.  Returns rc, or
+ * the first error of the writer. */
+static int notes(struct import *im, int rc)
+{
+	for (int i = 0; i < im->n; i++) {
+		struct src *s = &im->srcs[i];
 		if (!s->damaged)
 			continue;
-		if (o->log)
-			fprintf(o->log, "flightrec: %s\n", s->what);
-		if (!err[0] || worst < EXIT_DAMAGED)
-			snprintf(err, errlen, "%s", s->what);
-		if (worst < EXIT_DAMAGED)
-			worst = EXIT_DAMAGED;
-		if (!rc && sk.w) { /* the analyzer sees it as an anomaly */
-			struct fr_record r;
-			memset(&r, 0, sizeof(r));
-			r.kind = FR_MARK;
-			r.ts = sk.h.created_ns;
-			r.u.mark.kind = (struct fr_span){(const uint8_t *)"note", 4};
-			r.u.mark.text = (struct fr_span){(const uint8_t *)s->what, (uint32_t)strlen(s->what)};
-			rc = sink_emit(&sk, &r);
+		if (im->o->log)
+			fprintf(im->o->log, "flightrec: %s\n", s->what);
+		if (!im->err[0] || im->worst < EXIT_DAMAGED)
+			snprintf(im->err, im->errlen, "%s", s->what);
+		if (im->worst < EXIT_DAMAGED)
+			im->worst = EXIT_DAMAGED;
+		if (!rc && im->out.w) {
+			struct fr_record r = note(im->out.h.created_ns, s->what);
+			rc = out_emit(&im->out, &r);
 		}
 	}
-	if (!sk.w && !rc && !sk.segments) {
-		/* nothing to import: still leave a valid, empty recording */
-		struct fr_record r;
-		memset(&r, 0, sizeof(r));
-		r.kind = FR_MARK;
-		r.u.mark.kind = (struct fr_span){(const uint8_t *)"note", 4};
-		r.u.mark.text = (struct fr_span){(const uint8_t *)"import-pcap: no TCP or UDP packets", 34};
-		rc = sink_emit(&sk, &r);
+	if (!im->out.w && !rc && !im->out.segments) {
+		struct fr_record r = note(0, "import-pcap: no TCP or UDP packets");
+		rc = out_emit(&im->out, &r);
 	}
-	int crc = sink_close(&sk);
-	if (rc || crc) {
-		snprintf(err, errlen, "%s", sk.err[0] ? sk.err : "writing the recording failed");
-		worst = EXIT_USAGE;
-		logged = 0;
-	}
-	const struct fr_flow_stats *fs = fr_flows_stats(flows);
+	return rc;
+}
+
+/* The result and the summary on the log. */
+static void summary(const struct import *im, struct fr_pcap_result *res)
+{
+	const struct fr_flow_stats *fs = fr_flows_stats(im->flows);
+	const struct fr_decode_stats *dst = &im->dst;
 	uint64_t packets = 0;
-	for (int i = 0; i < n; i++)
-		packets += srcs[i].packets;
+	for (int i = 0; i < im->n; i++)
+		packets += im->srcs[i].packets;
 	if (res) {
 		res->packets = packets;
-		res->records = sk.records;
+		res->records = im->out.records;
 		res->tcp_conns = fs->tcp_conns;
 		res->udp_conns = fs->udp_conns;
 		res->gaps = fs->gaps;
 		res->gap_bytes = fs->gap_bytes;
 		res->data_bytes = fs->data_bytes;
 		res->conflicts = fs->conflicts;
-		res->segments = sk.segments;
+		res->segments = im->out.segments;
 	}
-	if (o->log) {
-		fprintf(o->log,
-			"%s: %" PRIu64 " packets (%" PRIu64 " TCP, %" PRIu64 " UDP, %" PRIu64
-			" other frames or fragments), %" PRIu64 " records in %" PRIu64 " segment(s)\n",
-			outdir, packets, dst.tcp, dst.udp, packets - dst.tcp - dst.udp, sk.records, sk.segments);
-		fprintf(o->log,
-			"  connections: %" PRIu64 " TCP (%" PRIu64 " with handshake, %" PRIu64
-			" mid-stream), %" PRIu64 " UDP; %" PRIu64 " closed, %" PRIu64 " reset, %" PRIu64 " evicted\n",
-			fs->tcp_conns, fs->handshakes, fs->midstream, fs->udp_conns, fs->closes, fs->resets,
-			fs->evicted);
-		fprintf(o->log,
-			"  payload: %" PRIu64 " bytes in %" PRIu64 " DATA; gaps %" PRIu64 " (%" PRIu64
-			" bytes); retransmitted %" PRIu64 " bytes; out of order %" PRIu64
-			" segments; conflicting overlaps %" PRIu64 " (%" PRIu64 " bytes)\n",
-			fs->data_bytes, fs->data_records, fs->gaps, fs->gap_bytes, fs->retrans_bytes,
-			fs->ooo_segments, fs->conflicts, fs->conflict_bytes);
-		if (dst.frags || dst.malformed || dst.truncated_hdr)
-			fprintf(o->log,
-				"  ip fragments %" PRIu64 " (%" PRIu64 " datagrams rebuilt, %" PRIu64
-				" dropped); malformed %" PRIu64 "; headers cut by the snap length %" PRIu64 "\n",
-				dst.frags, dst.frags_done, dst.frags_dropped, dst.malformed, dst.truncated_hdr);
-		fprintf(o->log, "  memory: at most %u flows, %" PRIu64 " bytes buffered out of order\n",
-			fs->flows_peak, fs->ooo_peak);
+	FILE *log = im->o->log;
+	if (!log)
+		return;
+	fprintf(log,
+		"%s: %" PRIu64 " packets (%" PRIu64 " TCP, %" PRIu64 " UDP, %" PRIu64
+		" other frames or fragments), %" PRIu64 " records in %" PRIu64 " segment(s)\n",
+		im->outdir, packets, dst->tcp, dst->udp, packets - dst->tcp - dst->udp, im->out.records,
+		im->out.segments);
+	fprintf(log,
+		"  connections: %" PRIu64 " TCP (%" PRIu64 " with handshake, %" PRIu64
+		" mid-stream), %" PRIu64 " UDP; %" PRIu64 " closed, %" PRIu64 " reset, %" PRIu64 " evicted\n",
+		fs->tcp_conns, fs->handshakes, fs->midstream, fs->udp_conns, fs->closes, fs->resets,
+		fs->evicted);
+	fprintf(log,
+		"  payload: %" PRIu64 " bytes in %" PRIu64 " DATA; gaps %" PRIu64 " (%" PRIu64
+		" bytes); retransmitted %" PRIu64 " bytes; out of order %" PRIu64
+		" segments; conflicting overlaps %" PRIu64 " (%" PRIu64 " bytes)\n",
+		fs->data_bytes, fs->data_records, fs->gaps, fs->gap_bytes, fs->retrans_bytes,
+		fs->ooo_segments, fs->conflicts, fs->conflict_bytes);
+	if (dst->frags || dst->malformed || dst->truncated_hdr)
+		fprintf(log,
+			"  ip fragments %" PRIu64 " (%" PRIu64 " datagrams rebuilt, %" PRIu64
+			" dropped); malformed %" PRIu64 "; headers cut by the snap length %" PRIu64 "\n",
+			dst->frags, dst->frags_done, dst->frags_dropped, dst->malformed, dst->truncated_hdr);
+	fprintf(log, "  memory: at most %u flows, %" PRIu64 " bytes buffered out of order\n",
+		fs->flows_peak, fs->ooo_peak);
+}
+
+/* The steps of fr_pcap_import; returns im->worst. */
+static int import_run(struct import *im, struct fr_pcap_result *res)
+{
+	uint32_t snaplen;
+	if (load_meta(im) < 0)
+		return im->worst = EXIT_USAGE;
+	if (!open_srcs(im, &snaplen)) {
+		if (!im->err[0])
+			snprintf(im->err, im->errlen, "no capture to import");
+		return im->worst = EXIT_USAGE;
 	}
-out:
-	if (worst == EXIT_USAGE && o->log && err[0] && !logged)
-		fprintf(o->log, "flightrec: %s\n", err);
+	if (prepare_dir(im->outdir, im->err, im->errlen))
+		return im->worst = EXIT_USAGE;
+	out_init(im, snaplen);
+	if (flows_init(im) < 0) {
+		snprintf(im->err, im->errlen, "out of memory");
+		return im->worst = EXIT_USAGE;
+	}
+	int rc = notes(im, read_packets(im));
+	int crc = out_close(&im->out);
+	if (rc || crc) {
+		snprintf(im->err, im->errlen, "%s", im->out.err[0] ? im->out.err : "writing the recording failed");
+		im->worst = EXIT_USAGE;
+		im->logged = 0;
+	}
+	summary(im, res);
+	return im->worst;
+}
+
+int fr_pcap_import(const char *const *files, int n, const char *outdir, const struct fr_pcap_opts *o,
+		   struct fr_pcap_result *res, char *err, size_t errlen)
+{
+	static const struct fr_pcap_opts none;
+	struct import im;
+	memset(&im, 0, sizeof(im));
+	im.files = files;
+	im.n = n;
+	im.outdir = outdir;
+	im.o = o ? o : &none;
+	im.err = err;
+	im.errlen = errlen;
+	im.worst = EXIT_OK;
+	err[0] = 0;
+	if (res)
+		memset(res, 0, sizeof(*res));
+	im.srcs = calloc((size_t)(n > 0 ? n : 1), sizeof(*im.srcs));
+	if (!im.srcs) {
+		snprintf(err, errlen, "out of memory");
+		return EXIT_USAGE;
+	}
+	int worst = import_run(&im, res);
+	if (worst == EXIT_USAGE && im.o->log && err[0] && !im.logged)
+		fprintf(im.o->log, "flightrec: %s\n", err);
 	for (int i = 0; i < n; i++)
-		if (srcs[i].pc)
-			pcap_close(srcs[i].pc);
-	free(srcs);
-	fr_flows_free(flows);
-	fr_defrag_free(df);
-	fr_kube_free(meta);
-	free(start);
+		if (im.srcs[i].pc)
+			pcap_close(im.srcs[i].pc);
+	free(im.srcs);
+	fr_flows_free(im.flows);
+	fr_defrag_free(im.df);
+	fr_kube_free(im.meta);
+	free(im.start);
 	return worst;
 }
 

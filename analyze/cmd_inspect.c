@@ -1,8 +1,9 @@
-/* tools.c - `flightrec info`, `flightrec cat`, `flightrec verify`: look at
+/* cmd_inspect.c - `flightrec info`, `flightrec cat`, `flightrec verify`: look at
  * segments without analyzing them. */
 #define _GNU_SOURCE
-#include "cli.h"
-#include "segment.h"
+#include "../formats/cli.h"
+#include "../formats/segment.h"
+#include "flightrec.h"
 
 #include <getopt.h>
 #include <inttypes.h>

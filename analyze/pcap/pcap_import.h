@@ -2,7 +2,7 @@
  * into a flightrec recording, for `flightrec import-pcap` and for
  * `flightrec analyze capture.pcap`.
  *
- * What the recording holds (see capture/pcap_flow.c for the details):
+ * What the recording holds (see analyze/pcap/pcap_flow.c for the details):
  *  - one connection per TCP or UDP flow, seen from its client: CONN_OPEN
  *    with local = client and remote = server, DATA egress = client to
  *    server, ingress = server to client; key (pid 0, fd = counter from 1,

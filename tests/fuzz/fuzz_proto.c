@@ -1,10 +1,16 @@
-/* proto_harness.h - shared body of the per-parser libFuzzer harnesses.
+/* fuzz_proto.c - libFuzzer harness for every registered protocol parser
+ * (analyze/registry.c): each input is fed to each parser in turn, so a
+ * new protocol is fuzzed, and replayed on every saved input, by being
+ * registered.  FR_FUZZ_PROTO=name restricts it to one parser.
  *
  * Input: byte 0 is the transport (bit 0: UDP), then records:
  *   u8 h (bit 0 direction: 0 client->server; bit 1: a gap), u16 BE len,
  *   then len payload bytes (none for a gap: len is the gap's size).
  * Every chunk is copied to the end of a buffer of its exact size so that
- * ASan catches any over-read.  probe() also sees every chunk. */
+ * ASan catches any over-read.  probe() also sees every chunk.
+ * Saved inputs: tests/fuzz/corpus/fuzz_proto/<protocol they were found
+ * with>/ (tests/fuzz/mkseeds.py makes seeds from the regression corpus). */
+#include <stdio.h>
 #include "../../analyze/proto.h"
 
 #include <stdlib.h>
@@ -91,5 +97,31 @@ static int run_proto(const struct fr_proto *p, const uint8_t *data, size_t size)
 	}
 	p->finish(st, &ctx, FR_END_RECORDING, ts + 1);
 	free(st);
+	return 0;
+}
+
+static const struct fr_proto *only; /* FR_FUZZ_PROTO, or NULL: all */
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	(void)argc, (void)argv;
+	const char *name = getenv("FR_FUZZ_PROTO");
+	if (name && *name && !(only = fr_proto_find(name))) {
+		fprintf(stderr, "fuzz_proto: FR_FUZZ_PROTO=%s is not a registered protocol\n", name);
+		exit(2);
+	}
+	fprintf(stderr, "fuzz_proto: each input through");
+	for (int i = 0; fr_protocols[i]; i++)
+		if (!only || only == fr_protocols[i])
+			fprintf(stderr, " %s", fr_protocols[i]->name);
+	fputc('\n', stderr);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	for (int i = 0; fr_protocols[i]; i++)
+		if (!only || only == fr_protocols[i])
+			run_proto(fr_protocols[i], data, size);
 	return 0;
 }

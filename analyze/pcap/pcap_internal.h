@@ -5,14 +5,14 @@
  *                  header fields and payload span (struct fr_pkt)
  *   pcap_flow.c    flow table, TCP reassembly per direction, UDP datagrams
  *                  -> segment records handed to an emit callback
- *   pcap_meta.c    --pods/--services JSON -> POD/SERVICE records
- *   pcap_import.c  files (pcap, pcapng, gzip), time merge, segment writer,
- *                  the command
+ *   pcap_import.c  files (pcap, pcapng, gzip), time merge, segment writer
+ *                  (POD/SERVICE records from --pods/--services through
+ *                  formats/kube.h), the command
  */
 #ifndef FLIGHTREC_PCAP_INTERNAL_H
 #define FLIGHTREC_PCAP_INTERNAL_H
 
-#include "../formats/segment.h"
+#include "../../formats/segment.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -20,7 +20,7 @@
  * Every byte is read through the bounds-checked cursor of formats/bytes.h.
  */
 #include "pcap_internal.h"
-#include "../formats/bytes.h"
+#include "../../formats/bytes.h"
 
 #include <pcap/dlt.h>
 #include <stdlib.h>

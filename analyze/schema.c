@@ -1,7 +1,8 @@
-/* schema.c - the database schema of `flightrec analyze`: tables (created
- * before the load), attribution and peer links (after the load), and the
- * views.  Protocol detail tables (http, redis, dns) come from each
- * protocol's descriptor (analyze/protocols/). */
+/* schema.c - the database schema of `flightrec analyze`, run by the sink
+ * (sink.c): tables (created before the load), attribution and peer links
+ * (after the load), and the views.  Protocol detail tables (http, redis,
+ * dns) come from each protocol's descriptor (analyze/protocols/). */
+#include "schema.h"
 
 const char fr_schema_sql[] =
 	"CREATE TABLE recording (key TEXT PRIMARY KEY, value TEXT);\n"

@@ -1,4 +1,4 @@
-/* pcapng_export.c - `flightrec export-pcap`: a recording as a pcapng file
+/* export_pcap.c - `flightrec export-pcap`: a recording as a pcapng file
  * that Wireshark and tshark dissect.
  *
  * Each connection gets made-up packets around its DATA payloads: a
@@ -18,10 +18,11 @@
  * stream position.  One pcapng interface per node.
  */
 #define _GNU_SOURCE
-#include "bytes.h"
-#include "cli.h"
-#include "pcapng.h"
-#include "segment.h"
+#include "../formats/bytes.h"
+#include "../formats/cli.h"
+#include "../formats/pcapng.h"
+#include "../formats/segment.h"
+#include "flightrec.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -584,6 +585,72 @@ static void usage(FILE *f)
 		"unreadable input.\n");
 }
 
+/* Writes the packets of every segment under path; out names the output
+ * in messages.  *rc: EXIT_USAGE when a path, a file or the output failed,
+ * EXIT_DAMAGED (unless worse) when a segment had damaged ranges. */
+static void export_path(struct exp *x, const char *path, const char *out, int *rc)
+{
+	char err[512], **files;
+	int nf = fr_list_segments(path, &files, err, sizeof(err));
+	if (nf <= 0) {
+		fprintf(stderr, "flightrec export-pcap: %s\n", nf < 0 ? err : "no segment files here");
+		*rc = EXIT_USAGE;
+		return;
+	}
+	for (int j = 0; j < nf; j++) {
+		struct fr_reader *r = fr_reader_open(files[j], err, sizeof(err));
+		if (!r) {
+			fprintf(stderr, "flightrec export-pcap: %s\n", err);
+			*rc = EXIT_USAGE;
+			continue;
+		}
+		const struct fr_header *h = fr_reader_header(r);
+		uint32_t node = node_id(x, h->node);
+		struct fr_record rec;
+		while (fr_reader_next(r, &rec) > 0)
+			if (on_record(x, node, h, &rec)) {
+				fprintf(stderr, "flightrec export-pcap: %s: write error or out of memory\n", out);
+				*rc = EXIT_USAGE;
+				break;
+			}
+		size_t nd;
+		fr_reader_damage(r, &nd);
+		if (nd) {
+			fprintf(stderr, "flightrec export-pcap: %s: %zu damaged range(s) skipped\n", files[j], nd);
+			if (*rc == EXIT_OK)
+				*rc = EXIT_DAMAGED;
+		}
+		fr_reader_free(r);
+	}
+	fr_free_list(files, nf);
+}
+
+static void exp_free(struct exp *x)
+{
+	for (int i = 0; i < NB; i++) {
+		for (struct conn *a = x->conns[i], *n; a; a = n) {
+			n = a->next;
+			free(a);
+		}
+		for (struct proc *a = x->procs[i], *n; a; a = n) {
+			n = a->next;
+			free(a);
+		}
+		for (struct podip *a = x->ips[i], *n; a; a = n) {
+			n = a->next;
+			free(a);
+		}
+		for (struct podct *a = x->cts[i], *n; a; a = n) {
+			n = a->next;
+			free(a);
+		}
+	}
+	for (uint32_t i = 0; i < x->nnodes; i++)
+		free(x->nodes[i]);
+	free(x->nodes);
+	free(x);
+}
+
 int cmd_export_pcap(int argc, char **argv)
 {
 	enum { O_FROM = 256, O_TO, O_CONN, O_POD };
@@ -641,41 +708,8 @@ int cmd_export_pcap(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	x->w = fr_pcapng_new(f, "flightrec export-pcap " FLIGHTREC_VERSION);
-	for (int i = optind; i < argc && x->w; i++) {
-		char err[512], **files;
-		int nf = fr_list_segments(argv[i], &files, err, sizeof(err));
-		if (nf <= 0) {
-			fprintf(stderr, "flightrec export-pcap: %s\n", nf < 0 ? err : "no segment files here");
-			rc = EXIT_USAGE;
-			continue;
-		}
-		for (int j = 0; j < nf; j++) {
-			struct fr_reader *r = fr_reader_open(files[j], err, sizeof(err));
-			if (!r) {
-				fprintf(stderr, "flightrec export-pcap: %s\n", err);
-				rc = EXIT_USAGE;
-				continue;
-			}
-			const struct fr_header *h = fr_reader_header(r);
-			uint32_t node = node_id(x, h->node);
-			struct fr_record rec;
-			while (fr_reader_next(r, &rec) > 0)
-				if (on_record(x, node, h, &rec)) {
-					fprintf(stderr, "flightrec export-pcap: %s: write error or out of memory\n", out);
-					rc = EXIT_USAGE;
-					break;
-				}
-			size_t nd;
-			fr_reader_damage(r, &nd);
-			if (nd) {
-				fprintf(stderr, "flightrec export-pcap: %s: %zu damaged range(s) skipped\n", files[j], nd);
-				if (rc == EXIT_OK)
-					rc = EXIT_DAMAGED;
-			}
-			fr_reader_free(r);
-		}
-		fr_free_list(files, nf);
-	}
+	for (int i = optind; i < argc && x->w; i++)
+		export_path(x, argv[i], out, &rc);
 	if (fr_pcapng_free(x->w) || (f != stdout ? fclose(f) : fflush(f))) {
 		fprintf(stderr, "flightrec export-pcap: %s: %s\n", out, strerror(errno));
 		rc = EXIT_USAGE;
@@ -685,27 +719,6 @@ int cmd_export_pcap(int argc, char **argv)
 	if (x->udp_dups)
 		fprintf(stderr, "; %" PRIu64 " UDP datagrams recorded at both ends written once", x->udp_dups);
 	fputc('\n', stderr);
-	for (int i = 0; i < NB; i++) {
-		for (struct conn *a = x->conns[i], *n; a; a = n) {
-			n = a->next;
-			free(a);
-		}
-		for (struct proc *a = x->procs[i], *n; a; a = n) {
-			n = a->next;
-			free(a);
-		}
-		for (struct podip *a = x->ips[i], *n; a; a = n) {
-			n = a->next;
-			free(a);
-		}
-		for (struct podct *a = x->cts[i], *n; a; a = n) {
-			n = a->next;
-			free(a);
-		}
-	}
-	for (uint32_t i = 0; i < x->nnodes; i++)
-		free(x->nodes[i]);
-	free(x->nodes);
-	free(x);
+	exp_free(x);
 	return rc;
 }
