@@ -107,6 +107,7 @@ struct recorder {
 	uint64_t last_ts;         /* largest event time so far */
 	uint64_t last_sweep;      /* of the connection table (sweep_conns) */
 	int heads_due;            /* the next seg_open writes the kept heads */
+	char run_first[NAME_MAX + 1]; /* name of this run's first segment */
 	int failed;
 	int snap_active;
 	uint64_t snap_until;

@@ -103,29 +103,16 @@ static void free_list(char **v, int n)
 	free(v);
 }
 
-/* The wall-clock time (ns) in a segment's name, when it was opened; 0 when
- * the name is not one of ours. */
-static int64_t name_wall_ns(const char *name)
-{
-	struct tm tm;
-	long ns = 0;
-	memset(&tm, 0, sizeof(tm));
-	if (sscanf(name, "%4d%2d%2dT%2d%2d%2d.%9ldZ", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ns) != 7)
-		return 0;
-	tm.tm_year -= 1900;
-	tm.tm_mon -= 1;
-	return (int64_t)timegm(&tm) * 1000000000ll + ns;
-}
-
 /* The oldest segment left is `oldest`: the kept heads of connections that
- * closed before it opened have no bytes in the ring any more. */
+ * closed in a segment of this run before it have no bytes in the ring any
+ * more.  (Names sort in time order; a segment of this run has a name no
+ * smaller than the run's first, and its index after the last '-'.) */
 static void forget_closed_heads(struct recorder *r, const char *oldest)
 {
-	int64_t wall = name_wall_ns(oldest);
-	int64_t mono = wall - wall_offset();
-	if (wall > 0 && mono > 0)
-		fr_conntab_forget_closed(r->conns, (uint64_t)mono);
+	const char *dash = strrchr(oldest, '-');
+	if (!r->run_first[0] || strcmp(oldest, r->run_first) < 0 || !dash)
+		return;
+	fr_conntab_forget_closed(r->conns, strtoull(dash + 1, NULL, 10));
 }
 
 /* Deletes the oldest closed segments while the ring (plus headroom for the
@@ -237,6 +224,11 @@ int seg_open(struct recorder *r)
 	}
 	r->good_bytes = r->seg_start_bytes = fr_writer_bytes(r->w);
 	r->seg_open_ns = h.created_ns;
+	fr_conntab_set_epoch(r->conns, r->seg_index); /* closes are dated by segment */
+	if (!r->run_first[0]) {
+		const char *b = strrchr(r->cur_path, '/');
+		snprintf(r->run_first, sizeof(r->run_first), "%.*s", NAME_MAX, b ? b + 1 : r->cur_path);
+	}
 	r->seg_index++;
 	if (r->snap_active)
 		link_into_snapshot(r, r->cur_path);

@@ -29,6 +29,7 @@ struct ent {
 	uint8_t keep;     /* 1: the head may grow (TCP, its start seen) */
 	uint8_t from_state; /* made by a CONN_STATE: waits for its CONN_HEAD */
 	uint8_t closed;     /* closed, kept for its head (keep_closed): not hashed */
+	uint64_t epoch;     /* closed: the table's epoch then */
 	max_align_t user[]; /* the caller's user_size bytes */
 };
 
@@ -43,6 +44,7 @@ struct fr_conntab {
 	size_t nb;
 	struct list open;   /* by first sight */
 	struct list closed; /* kept for their heads, by close */
+	uint64_t epoch;
 	struct fr_conntab_stats st;
 };
 
@@ -154,14 +156,20 @@ static void ent_close(struct fr_conntab *t, struct ent *e, uint64_t ts)
 	t->st.closed++;
 	e->closed = 1;
 	e->keep = 0;
+	e->epoch = t->epoch;
 	if (ts > e->c.st.last_ns)
 		e->c.st.last_ns = ts;
 }
 
-void fr_conntab_forget_closed(struct fr_conntab *t, uint64_t ts)
+void fr_conntab_set_epoch(struct fr_conntab *t, uint64_t epoch)
 {
-	/* in order of their closes */
-	while (t->closed.oldest && t->closed.oldest->c.st.last_ns < ts)
+	t->epoch = epoch;
+}
+
+void fr_conntab_forget_closed(struct fr_conntab *t, uint64_t epoch)
+{
+	/* in order of their closes, so of their epochs */
+	while (t->closed.oldest && t->closed.oldest->epoch < epoch)
 		ent_drop(t, t->closed.oldest);
 }
 

@@ -9,7 +9,8 @@
  * whose start was seen (a CONN_OPEN with a role), a copy of its first bytes
  * in both directions as the calls moved them.  fr_conntab_emit() turns
  * that into CONN_STATE and CONN_HEAD records.  With keep_closed, the head
- * of a connection outlives its close until fr_conntab_forget_closed():
+ * of a connection outlives its close until fr_conntab_forget_closed()
+ * (closes are dated by an epoch the caller sets, fr_conntab_set_epoch):
  * the recorder writes heads into snapshots, and a connection that closed
  * before the trigger may still have bytes in the snapshot.
  *
@@ -87,8 +88,11 @@ void fr_conntab_data(struct fr_conntab *t, struct fr_conn *c, const struct fr_da
 void fr_conntab_sweep(struct fr_conntab *t, int (*gone)(void *arg, const struct fr_conn *c),
 		      void *arg);
 
-/* Drops the kept heads of connections that closed before ts. */
-void fr_conntab_forget_closed(struct fr_conntab *t, uint64_t ts);
+/* The current epoch (0 at first): a connection closed from now on carries
+ * it.  The recorder's epoch is the index of the segment being written. */
+void fr_conntab_set_epoch(struct fr_conntab *t, uint64_t epoch);
+/* Drops the kept heads of connections closed in an epoch before epoch. */
+void fr_conntab_forget_closed(struct fr_conntab *t, uint64_t epoch);
 
 /* What fr_conntab_emit() writes. */
 #define FR_EMIT_STATES 0x1 /* a CONN_STATE per open connection */

@@ -394,6 +394,7 @@ TEST(conntab_keeps_closed_heads_until_forgotten)
 	add(t, open_rec(1, 4, 2, FR_ROLE_CLIENT, 6, 3)); /* no bytes: no head */
 	add(t, open_rec(1, 5, 3, FR_ROLE_CLIENT, 6, 4));
 	add(t, data_rec(1, 5, 3, 0, 0, 10, 10, 5));
+	fr_conntab_set_epoch(t, 7);
 	add(t, close_rec(1, 3, 1, 10));
 	add(t, close_rec(1, 4, 2, 11));
 	struct fr_conntab_stats st;
@@ -409,10 +410,10 @@ TEST(conntab_keeps_closed_heads_until_forgotten)
 	CHECK(fr_conntab_emit(t, 20, FR_EMIT_HEADS, collect, &g) == 0 && g.n == 2);
 	/* the open connections' heads, then the closed ones' */
 	CHECK(g.r[0].kind == FR_CONN_HEAD && g.r[0].u.head.conn.fd == 5 && g.r[1].u.head.conn.fd == 3);
-	fr_conntab_forget_closed(t, 10); /* closed at 10: not before 10 */
+	fr_conntab_forget_closed(t, 7); /* closed in epoch 7: not before 7 */
 	fr_conntab_stats(t, &st);
 	CHECK(st.closed == 1);
-	fr_conntab_forget_closed(t, 11);
+	fr_conntab_forget_closed(t, 8);
 	fr_conntab_stats(t, &st);
 	CHECK(st.closed == 0 && st.conns == 1);
 	g.n = 0;
