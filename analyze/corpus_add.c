@@ -216,8 +216,8 @@ static void cut_record(const struct cut *x, struct out *o, struct heads *hs, con
 		if (rr->ts < x->from) {
 			if (conn_key(rr) && (o->before || (o->before = fr_conntab_new(NULL))))
 				fr_conntab_add(o->before, rr);
-		} else if (conn_key(rr) || rr->kind == FR_LOSS || rr->kind == FR_MARK) {
-			start_window(x, o, hs);
+		} else if (rr->kind != FR_PROCESS && rr->kind != FR_POD && rr->kind != FR_SERVICE) {
+			start_window(x, o, hs); /* at its first record that is not metadata */
 		}
 	}
 	if (keep(x, o->node, rr)) {

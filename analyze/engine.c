@@ -373,6 +373,11 @@ static void replay_record(struct run *run, struct input *x)
 	}
 }
 
+static int is_metadata(unsigned kind)
+{
+	return kind == FR_PROCESS || kind == FR_POD || kind == FR_SERVICE;
+}
+
 /* Every record of every input, in canonical order. */
 static void replay(struct run *run)
 {
@@ -384,7 +389,10 @@ static void replay(struct run *run)
 	while ((x = merge_top(&h))) {
 		const struct fr_record *r = &x->rec;
 		if ((!o->have_from || r->ts >= o->from_ns) && (!o->have_to || r->ts <= o->to_ns)) {
-			if (o->have_from && !run->window_started)
+			/* the window starts at its first record of a connection
+			 * (or loss, or mark): a segment's metadata, written when
+			 * it opened, may come before records older than it */
+			if (o->have_from && !run->window_started && !is_metadata(r->kind))
 				start_window(run);
 			replay_record(run, x);
 		} else if (o->have_from && r->ts < o->from_ns && !run->window_started) {
