@@ -236,6 +236,35 @@ static void addr_json(FILE *f, const char *key, const struct fr_addr *a)
 
 static const char *const roles_json[] = {"unknown", "client", "server"};
 
+static void state_json(FILE *f, const struct fr_conn_state *c)
+{
+	fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"tid\":%u,\"role\":\"%s\",\"flags\":%u,\"netns\":%u",
+		c->conn.pid, c->conn.fd, c->conn.gen, c->tid, roles_json[c->role < 3 ? c->role : 0], c->flags,
+		c->netns);
+	addr_json(f, "local", &c->local);
+	addr_json(f, "remote", &c->remote);
+	fprintf(f, ",\"pos_out\":%" PRIu64 ",\"pos_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+		   ",\"calls_out\":%" PRIu64 ",\"calls_in\":%" PRIu64 ",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64,
+		c->pos[0], c->pos[1], c->bytes[0], c->bytes[1], c->calls[0], c->calls[1], c->first_ns, c->last_ns);
+}
+
+static void head_json(FILE *f, const struct fr_conn_head *hd, const struct cat_opts *o)
+{
+	fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"len_out\":%u,\"len_in\":%u,\"end_out\":%u,"
+		   "\"end_in\":%u,\"chunks\":[",
+		hd->conn.pid, hd->conn.fd, hd->conn.gen, hd->len[0], hd->len[1], hd->end[0], hd->end[1]);
+	size_t off = 0;
+	struct fr_head_chunk c;
+	for (int i = 0; fr_head_chunk_next(hd, &off, &c); i++) {
+		size_t n = c.bytes.len < o->payload_max ? c.bytes.len : o->payload_max;
+		fprintf(f, "%s{\"ts\":%" PRIu64 ",\"dir\":\"%s\",\"len\":%u,\"payload\":", i ? "," : "", c.ts,
+			c.dir ? "ingress" : "egress", c.bytes.len);
+		fr_json_str(f, c.bytes.p, n);
+		putc('}', f);
+	}
+	putc(']', f);
+}
+
 static void cat_json(FILE *f, const struct fr_header *h, const struct fr_record *r,
 		     const struct cat_opts *o)
 {
@@ -345,39 +374,12 @@ static void cat_json(FILE *f, const struct fr_header *h, const struct fr_record 
 		span_json(f, "mark", &r->u.mark.kind);
 		span_json(f, "text", &r->u.mark.text);
 		break;
-	case FR_CONN_STATE: {
-		const struct fr_conn_state *c = &r->u.state;
-		fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"tid\":%u,\"role\":\"%s\",\"flags\":%u,"
-			   "\"netns\":%u",
-			c->conn.pid, c->conn.fd, c->conn.gen, c->tid, roles_json[c->role < 3 ? c->role : 0],
-			c->flags, c->netns);
-		addr_json(f, "local", &c->local);
-		addr_json(f, "remote", &c->remote);
-		fprintf(f, ",\"pos_out\":%" PRIu64 ",\"pos_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64
-			   ",\"bytes_in\":%" PRIu64 ",\"calls_out\":%" PRIu64 ",\"calls_in\":%" PRIu64
-			   ",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64,
-			c->pos[0], c->pos[1], c->bytes[0], c->bytes[1], c->calls[0], c->calls[1],
-			c->first_ns, c->last_ns);
+	case FR_CONN_STATE:
+		state_json(f, &r->u.state);
 		break;
-	}
-	case FR_CONN_HEAD: {
-		const struct fr_conn_head *hd = &r->u.head;
-		fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"len_out\":%u,\"len_in\":%u,"
-			   "\"end_out\":%u,\"end_in\":%u,\"chunks\":[",
-			hd->conn.pid, hd->conn.fd, hd->conn.gen, hd->len[0], hd->len[1], hd->end[0],
-			hd->end[1]);
-		size_t off = 0;
-		struct fr_head_chunk c;
-		for (int i = 0; fr_head_chunk_next(hd, &off, &c); i++) {
-			size_t n = c.bytes.len < o->payload_max ? c.bytes.len : o->payload_max;
-			fprintf(f, "%s{\"ts\":%" PRIu64 ",\"dir\":\"%s\",\"len\":%u,\"payload\":", i ? "," : "",
-				c.ts, c.dir ? "ingress" : "egress", c.bytes.len);
-			fr_json_str(f, c.bytes.p, n);
-			putc('}', f);
-		}
-		putc(']', f);
+	case FR_CONN_HEAD:
+		head_json(f, &r->u.head, o);
 		break;
-	}
 	}
 	fputs("}\n", f);
 }
