@@ -11,6 +11,7 @@
 	P(http1)     \
 	P(redis)     \
 	P(dns)       \
+	P(kafka)     \
 	/* end */
 
 #define DECLARE(name) extern const struct fr_proto fr_proto_##name;

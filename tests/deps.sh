@@ -10,6 +10,7 @@ pkgs=(
   # tools the tests and the demo drive
   sqlite3 zstd iproute2 procps psmisc util-linux python3 jq
   nginx-light redis-server redis-tools dnsmasq-base dnsutils curl wrk
+  kcat  # Kafka client (librdkafka) for tests/unit/kafka_kcat.sh
   tcpdump tshark openssl bc
 )
 missing=()

@@ -2,14 +2,16 @@
 """Builds seed inputs for fuzz_proto from the real traffic in the corpus:
 each client connection of tests/corpus/<proto>/<case>/ becomes one seed in
 tests/fuzz/corpus/fuzz_proto/<proto>/, in the format of tests/fuzz/fuzz_proto.c.
-usage: mkseeds.py FLIGHTREC"""
-import json, os, subprocess, sys
+A case whose input is a capture (a file `source`) is imported first.
+usage: mkseeds.py FLIGHTREC [PROTOCOL]"""
+import json, os, subprocess, sys, tempfile
 
 flightrec = sys.argv[1]
+only = sys.argv[2] if len(sys.argv) > 2 else None
 root = os.path.join(os.path.dirname(__file__), '..', 'corpus')
 for proto in sorted(os.listdir(root)):
     pdir = os.path.join(root, proto)
-    if not os.path.isdir(pdir):
+    if not os.path.isdir(pdir) or (only and proto != only):
         continue
     out = os.path.join(os.path.dirname(__file__), 'corpus', 'fuzz_proto', proto)
     os.makedirs(out, exist_ok=True)
@@ -17,12 +19,19 @@ for proto in sorted(os.listdir(root)):
         cdir = os.path.join(pdir, case)
         if not os.path.isdir(cdir):
             continue
-        txt = subprocess.run([flightrec, 'cat', '--json', cdir], capture_output=True, text=True).stdout
+        src, tmp = cdir, None
+        if os.path.exists(os.path.join(cdir, 'source')):
+            tmp = tempfile.TemporaryDirectory()
+            caps = [os.path.join(cdir, l.strip()) if not l.startswith('../') else l.strip()
+                    for l in open(os.path.join(cdir, 'source')) if l.strip()]
+            subprocess.run([flightrec, 'import-pcap', '-q', *caps, '-o', tmp.name + '/rec'], check=True)
+            src = tmp.name + '/rec'
+        txt = subprocess.run([flightrec, 'cat', '--json', src], capture_output=True, text=True).stdout
         conns = {}
         udp = {}
         for line in txt.splitlines():
             r = json.loads(line)
-            if r['kind'] == 'CONN_OPEN' and r['role'] == 'client':
+            if r['kind'] == 'CONN_OPEN' and r['role'] != 'server':  # imported: client or unknown
                 conns[(r['pid'], r['fd'])] = bytearray()
                 udp[(r['pid'], r['fd'])] = r['remote']['proto'] == 17
             if r['kind'] == 'DATA' and (r['pid'], r['fd']) in conns:

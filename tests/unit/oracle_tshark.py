@@ -20,6 +20,12 @@ decoder of the same capture:
          used for commands: it has no command field, flattens nested arrays
          into one field list, and does not decode inline commands
          ("PING\\r\\n") at all; its error replies (resp.error) are compared.
+  kafka  tshark's Kafka dissector (needs --decode-as off port 9092):
+         requests (correlation id, api key, api version, client id) and
+         responses (correlation id, whether any error code is non-zero),
+         a response being a frame from the broker's port.  Wireshark 4.0
+         stops decoding bodies at the versions it knows (Produce v8, Fetch
+         v11, ...), but its header fields are still right.
 
 --decode-as SPEC is passed to tshark as -d SPEC (a capture on an odd port).
 --except RULE switches on one documented difference (see EXCEPTIONS in
@@ -348,15 +354,44 @@ def redis(cap, db, decode_as, exc):
     return out, ncmd, f"{ncmd} commands, {nrep} replies (name, key, argc, reply type, error) agree with the RESP reader on tshark's TCP streams"
 
 
+# ---- Kafka ------------------------------------------------------------------
+
+def kafka(cap, db, decode_as, exc):
+    ports = [d.split('==')[1].split(',')[0] for d in decode_as if d.startswith('tcp.port==')] or ['9092']
+    reqs, resps = [], []
+    for sport, corr, key, ver, client, err in tshark(
+            cap, decode_as, 'kafka', ['tcp.srcport', 'kafka.correlation_id', 'kafka.api_key',
+                                      'kafka.api_version', 'kafka.client_id', 'kafka.error']):
+        if sport and sport[0] in ports:
+            for c in corr:
+                resps.append((int(c), any(int(e) != 0 for e in err)))
+        else:
+            for i, c in enumerate(corr):
+                reqs.append((int(c), int(key[i]), int(ver[i]), client[i] if i < len(client) else None))
+    h = sqlite3.connect(db)
+    rows = h.execute("SELECT k.correlation_id, k.api, k.api_version, k.client_id, r.status, r.error, r.reason "
+                     "FROM requests r JOIN kafka k ON k.request_id = r.id ORDER BY r.id").fetchall()
+    keys = {}
+    for line in subprocess.run(['tshark', '-G', 'values'], capture_output=True, text=True).stdout.splitlines():
+        f = line.split('\t')  # V  kafka.api_key  0  Produce
+        if len(f) == 4 and f[1] == 'kafka.api_key':
+            keys[f[3]] = int(f[2])
+    keys['ListOffsets'] = keys.get('Offsets', 2)  # Wireshark's older name for key 2
+    ours_q = [(c, keys.get(a, a), v, cl) for c, a, v, cl, st, e, why in rows if a is not None]
+    ours_r = [(c, e == 1) for c, a, v, cl, st, e, why in rows if st is not None]
+    out = diff('request', reqs, ours_q) + diff('response', resps, ours_r)
+    return out, len(reqs) + len(resps), f"{len(reqs)} requests, {len(resps)} responses (correlation id, api, version, client id, error) agree with tshark"
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('proto', choices=['http', 'dns', 'redis'])
+    ap.add_argument('proto', choices=['http', 'dns', 'redis', 'kafka'])
     ap.add_argument('capture')
     ap.add_argument('db')
     ap.add_argument('--decode-as', action='append', default=[])
     ap.add_argument('--except', dest='exc', action='append', default=[])
     a = ap.parse_args()
-    out, n, summary = {'http': http, 'dns': dns, 'redis': redis}[a.proto](a.capture, a.db, a.decode_as, set(a.exc))
+    out, n, summary = {'http': http, 'dns': dns, 'redis': redis, 'kafka': kafka}[a.proto](a.capture, a.db, a.decode_as, set(a.exc))
     if not n:
         out.append("  the independent decoder found no message at all (an odd port needing --decode-as?)")
     if out:

@@ -8,13 +8,14 @@
 # database with tshark on the same file: number of requests and responses,
 # HTTP methods, URIs and status codes (tshark's HTTP dissector); DNS ids,
 # query names, types and rcodes (tshark's DNS dissector); Redis commands,
-# keys, argument counts and whether each got a reply (tshark's TCP
+# keys, argument counts and whether each got a reply; Kafka correlation
+# ids, api keys, versions, client ids and errors (tshark's TCP
 # reassembly + a small RESP reader in the helper: Wireshark 4.0's `resp`
 # dissector has no command field, flattens nested arrays and skips inline
 # commands).  One ok/FAIL line per capture, with the differences.
 #
 # The captures of protocols without a parser yet (http2, grpc, mysql,
-# postgresql, kafka) must import and analyze without crash or error: exit 0,
+# postgresql) must import and analyze without crash or error: exit 0,
 # nothing on stderr, their connections and bytes in the database.
 #
 # Then `analyze` on captures directly: gzip, a truncated capture (exit 1),
@@ -38,9 +39,16 @@ EXCEPTIONS=(
   "http/zeek-100-continue.pcap http-1xx tshark lists the interim '100 Continue' as an http.response of its own; flightrec pairs a request with its final response (RFC 9110 15.2: 1xx responses are interim), so the request is one row with status 200"
 )
 # Captures on a port tshark does not associate with the protocol (our
-# analyzer detects by content): CAPTURE tshark-decode-as-spec.  None of the
-# current captures needs one; e.g. "http/foo.pcap tcp.port==8081,http".
-DECODE_AS=()
+# analyzer detects by content): CAPTURE tshark-decode-as-spec, e.g.
+# "http/foo.pcap tcp.port==8081,http".  DeepFlow's Kafka captures use the
+# broker port 36333 (the others 9092, tshark's default).
+DECODE_AS=(
+  "kafka/deepflow-00-produce-v9.pcap tcp.port==36333,kafka"
+  "kafka/deepflow-01-fetch-v12-ok.pcap tcp.port==36333,kafka"
+  "kafka/deepflow-11-join-group-v7.pcap tcp.port==36333,kafka"
+  "kafka/deepflow-13-leave-group-v4.pcap tcp.port==36333,kafka"
+  "kafka/deepflow-14-sync-group-v5.pcap tcp.port==36333,kafka"
+)
 
 opts_for() { # capture name -> helper options
   local e
@@ -56,7 +64,7 @@ opts_for() { # capture name -> helper options
 
 shopt -s nullglob
 n=0
-for proto in http redis dns; do
+for proto in http redis dns kafka; do
   caps=("$CAPS/$proto"/*.pcap "$CAPS/$proto"/*.pcapng)
   ((${#caps[@]})) || bad "$proto: no captures in $CAPS/$proto"
   for cap in "${caps[@]}"; do
@@ -73,7 +81,7 @@ for proto in http redis dns; do
 done
 
 # protocols without a parser yet: import and analyze cleanly
-for proto in http2 grpc mysql postgresql kafka; do
+for proto in http2 grpc mysql postgresql; do
   for cap in "$CAPS/$proto"/*.pcap "$CAPS/$proto"/*.pcapng; do
     name=$proto/$(basename "$cap")
     db=$tmp/db$((n++)).db

@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-extern const struct fr_proto fr_proto_http1, fr_proto_redis, fr_proto_dns;
+extern const struct fr_proto fr_proto_http1, fr_proto_redis, fr_proto_dns, fr_proto_kafka;
 
 struct chunk {
 	int dir;          /* FR_C2S / FR_S2C */
@@ -599,4 +599,162 @@ TEST(redis_resp3_push)
 	CHECK(strstr(out, "REQ GET k|bulk|0|"));
 	CHECK(!strstr(out, "reply without command"));
 	free(out);
+}
+
+/* ---- kafka (analyze/protocols/kafka.c) ------------------------------------ */
+
+/* A frame: size then body; the chunks of a connection, some with a gap. */
+static size_t kframe(uint8_t *out, const uint8_t *body, size_t n)
+{
+	out[0] = (uint8_t)(n >> 24), out[1] = (uint8_t)(n >> 16), out[2] = (uint8_t)(n >> 8), out[3] = (uint8_t)n;
+	memcpy(out + 4, body, n);
+	return n + 4;
+}
+
+static char *kafka_run(struct chunk *ch, int n)
+{
+	struct conn c = {0};
+	c.c = ch;
+	c.nc = n;
+	char *base = run(&fr_proto_kafka, &c, 0, 0), *bytes = run(&fr_proto_kafka, &c, 2, 0);
+	if (strcmp(bytes, base)) { /* byte by byte: the same, or every check fails */
+		fprintf(stderr, "    byte by byte differs:\n--- whole\n%s--- bytes\n%s", base, bytes);
+		base[0] = 0;
+	}
+	free(bytes);
+	return base;
+}
+
+/* Produce v3, client "c", acks 1, one topic array that declares 2^31-1 topics */
+TEST(kafka_array_of_2g_elements)
+{
+	static const uint8_t b[] = {0, 0, 0, 3, 0, 0, 0, 1, 0, 1, 'c', 0xff, 0xff, 0, 1, 0, 0, 5, 0xdc, 0x7f, 0xff, 0xff, 0xff};
+	uint8_t f[64];
+	struct chunk ch = {.dir = FR_C2S, .ts = 10, .p = f, .n = kframe(f, b, sizeof(b))};
+	char *o = kafka_run(&ch, 1);
+	CHECK(strstr(o, "array declares more elements than the frame holds (Produce v3, correlation id 1)"));
+	CHECK(strstr(o, "REQ Produce v3|-|1|end of recording|"));
+	free(o);
+}
+
+/* Metadata v1 naming a topic of 32767 bytes in a frame of 20 */
+TEST(kafka_string_longer_than_frame)
+{
+	static const uint8_t b[] = {0, 3, 0, 1, 0, 0, 0, 9, 0, 1, 'c', 0, 0, 0, 1, 0x7f, 0xff, 'a', 'b', 'c'};
+	uint8_t f[64];
+	struct chunk ch = {.dir = FR_C2S, .ts = 10, .p = f, .n = kframe(f, b, sizeof(b))};
+	char *o = kafka_run(&ch, 1);
+	CHECK(strstr(o, "string longer than the frame (Metadata v1"));
+	free(o);
+}
+
+/* ApiVersions v3 (header v2) whose tagged-field count is a 6-byte varint */
+TEST(kafka_varint_overflow)
+{
+	static const uint8_t b[] = {0, 18, 0, 3, 0, 0, 0, 2, 0, 1, 'c', 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, 0};
+	uint8_t f[64];
+	struct chunk ch = {.dir = FR_C2S, .ts = 10, .p = f, .n = kframe(f, b, sizeof(b))};
+	char *o = kafka_run(&ch, 1);
+	CHECK(strstr(o, "unsigned varint overflows 32 bits (ApiVersions v3"));
+	free(o);
+}
+
+/* acks=0: no response by design, not an error; then two Fetch v4 answered
+ * out of order (the second first), both paired */
+TEST(kafka_acks0_and_out_of_order)
+{
+	static const uint8_t p0[] = {0, 0, 0, 3, 0, 0, 0, 1, 0, 1, 'c', 0xff, 0xff, 0, 0, 0, 0, 5, 0xdc, 0, 0, 0, 0};
+	static const uint8_t f5[] = {0, 1, 0, 4, 0, 0, 0, 5, 0, 1, 'c', 0xff, 0xff, 0xff, 0xff, 0, 0, 1, 0xf4, 0, 0, 0, 1,
+				     0, 0x10, 0, 0, 0, 0, 0, 0, 1, 0, 1, 't', 0, 0, 0, 0};
+	uint8_t c2s[256], s2c[64];
+	size_t n = kframe(c2s, p0, sizeof(p0));
+	n += kframe(c2s + n, f5, sizeof(f5));
+	uint8_t f6[sizeof(f5)];
+	memcpy(f6, f5, sizeof(f5));
+	f6[7] = 6;
+	n += kframe(c2s + n, f6, sizeof(f6));
+	/* Fetch v4 response: correlation id, throttle 7, no topics */
+	static const uint8_t r6[] = {0, 0, 0, 6, 0, 0, 0, 7, 0, 0, 0, 0};
+	uint8_t r5[sizeof(r6)];
+	memcpy(r5, r6, sizeof(r6));
+	r5[3] = 5;
+	size_t m = kframe(s2c, r6, sizeof(r6));
+	m += kframe(s2c + m, r5, sizeof(r5));
+	struct chunk ch[2] = {{.dir = FR_C2S, .ts = 10, .p = c2s, .n = n}, {.dir = FR_S2C, .ts = 20, .p = s2c, .n = m}};
+	char *o = kafka_run(ch, 2);
+	CHECK(strstr(o, "REQ Produce v3|-|0|acks=0: no response by design|"));
+	CHECK(strstr(o, "REQ Fetch v4 t|response|0|-|10 10 20 20|") && strstr(o, "correlation_id=6|"));
+	CHECK(strstr(o, "|correlation_id=5|"));
+	CHECK(strstr(o, "|throttle_ms=7|"));
+	CHECK(!strstr(o, "without request"));
+	CHECK(!strstr(o, "end of recording"));
+	free(o);
+}
+
+/* A gap swallows the end of one request and the start of the next; the
+ * parser skips to the following request head and says what it skipped. */
+TEST(kafka_resync_after_gap)
+{
+	static const uint8_t hb[] = {0, 12, 0, 1, 0, 0, 0, 1, 0, 1, 'c', 0, 1, 'g', 0, 0, 0, 1, 0, 1, 'm'};
+	uint8_t a[32], b[32];
+	size_t na = kframe(a, hb, sizeof(hb));
+	uint8_t hb3[sizeof(hb)];
+	memcpy(hb3, hb, sizeof(hb));
+	hb3[7] = 3;
+	size_t nb = kframe(b, hb3, sizeof(hb3));
+	struct chunk ch[3] = {{.dir = FR_C2S, .ts = 10, .p = a, .n = na},
+			      {.dir = FR_C2S, .ts = 11, .p = a, .n = 9, .gap_after = 30},
+			      {.dir = FR_C2S, .ts = 12, .gap = 0, .p = b, .n = nb}};
+	/* after the gap: the tail of request 2 (7 bytes), then request 3 */
+	uint8_t tail[64];
+	memcpy(tail, a + 18, 7);
+	memcpy(tail + 7, b, nb);
+	ch[2].p = tail;
+	ch[2].n = 7 + nb;
+	char *o = kafka_run(ch, 3);
+	CHECK(strstr(o, "request boundary found again after skipping 7 bytes and a gap of 30"));
+	CHECK(strstr(o, "REQ Heartbeat v1 g|") && strstr(o, "|correlation_id=3|"));
+	free(o);
+}
+
+/* SaslAuthenticate: neither the client's nor the broker's auth bytes reach
+ * the output */
+TEST(kafka_sasl_authenticate_stores_no_secret)
+{
+	static const uint8_t rq[] = {0, 36, 0, 1, 0, 0, 0, 4, 0, 1, 'c', 0, 0, 0, 13,
+				     0, 'u', 's', 'e', 'r', 0, 's', 'e', 'c', 'r', 'e', 't', '1'};
+	static const uint8_t rs[] = {0, 0, 0, 4, 0, 0, 0xff, 0xff, 0, 0, 0, 7, 's', 'e', 'c', 'r', 'e', 't', '2',
+				     0, 0, 0, 0, 0, 0, 0, 0};
+	uint8_t c2s[64], s2c[64];
+	struct chunk ch[2] = {{.dir = FR_C2S, .ts = 10, .p = c2s, .n = kframe(c2s, rq, sizeof(rq))},
+			      {.dir = FR_S2C, .ts = 20, .p = s2c, .n = kframe(s2c, rs, sizeof(rs))}};
+	char *o = kafka_run(ch, 2);
+	CHECK(strstr(o, "REQ SaslAuthenticate v1|NONE|0|"));
+	CHECK(!strstr(o, "secret"));
+	free(o);
+}
+
+/* Fetch v12 (flexible request header v2, response header v1): a response
+ * carrying one zstd record batch of 2 records, high watermark 42,
+ * throttle 5 */
+TEST(kafka_fetch_v12_flexible_response)
+{
+	static const uint8_t rq[] = {0, 1, 0, 12, 0, 0, 0, 7, 0, 1, 99, 0, 255, 255, 255, 255, 0, 0, 1, 244, 0, 0, 0,
+				    1, 0, 16, 0, 0, 0, 0, 0, 0, 0, 255, 255, 255, 255, 2, 7, 111, 114, 100, 101, 114, 115, 2, 0, 0, 0, 0,
+				    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 40, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0,
+				    16, 0, 0, 0, 0, 1, 1, 0};
+	static const uint8_t rs[] = {0, 0, 0, 7, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0, 0, 2, 7, 111, 114, 100, 101, 114, 115,
+				    2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0, 42, 0, 0, 0, 0, 0, 0, 0, 0, 0, 255,
+				    255, 255, 255, 72, 0, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 59, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 4, 0, 0, 0, 1,
+				    0, 0, 0, 0, 0, 0, 3, 232, 0, 0, 0, 0, 0, 0, 3, 233, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255,
+				    255, 255, 255, 255, 0, 0, 0, 2, 48, 49, 50, 51, 52, 53, 54, 55, 56, 57, 0, 0, 0};
+	uint8_t c2s[128], s2c[160];
+	struct chunk ch[2] = {{.dir = FR_C2S, .ts = 10, .p = c2s, .n = kframe(c2s, rq, sizeof(rq))},
+			      {.dir = FR_S2C, .ts = 20, .p = s2c, .n = kframe(s2c, rs, sizeof(rs))}};
+	char *o = kafka_run(ch, 2);
+	CHECK(strstr(o, "REQ Fetch v12 orders|NONE|0|-|"));
+	CHECK(strstr(o, "|topic=orders|topics=1|partitions=1|records=2|bytes=71|acks=NULL|compression=zstd|"
+			"error_code=NONE|throttle_ms=5|group_id=NULL|detail=orders/0 hw=42 records=2\n"));
+	CHECK(!strstr(o, "ANOM"));
+	free(o);
 }
