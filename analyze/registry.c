@@ -6,11 +6,13 @@ extern const struct fr_proto fr_proto_http1;
 extern const struct fr_proto fr_proto_redis;
 extern const struct fr_proto fr_proto_dns;
 extern const struct fr_proto fr_proto_mysql;
+extern const struct fr_proto fr_proto_pgsql;
 
 const struct fr_proto *const fr_protocols[] = {
 	&fr_proto_http1,
 	&fr_proto_redis,
 	&fr_proto_dns,
 	&fr_proto_mysql,
+	&fr_proto_pgsql,
 	NULL,
 };

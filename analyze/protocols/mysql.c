@@ -919,6 +919,8 @@ static void packet_end(struct mysql *s, struct fr_pctx *ctx, int dir, uint64_t t
 static void feed_dir(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct mdir *d = &s->d[dir];
+	if (!d->buf) /* never NULL: readers of an empty body still get a valid pointer */
+		d->buf = fr_grow(NULL, &d->bcap, 1, 256);
 	int boundary = d->boundary || ts != d->last_ts;
 	d->boundary = 0;
 	d->last_ts = ts;
