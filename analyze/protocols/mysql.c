@@ -102,13 +102,17 @@ static int no_reply(int c)
 	return c == COM_QUIT || c == COM_STMT_CLOSE || c == COM_STMT_SEND_LONG_DATA;
 }
 
-enum { F_HDR = 0, F_BODY, F_LOST };
+enum { F_HDR = 0, F_BODY, F_LOST, F_SYNC };
+#define SYNC_N 8 /* bytes of a write judged at a resync point */
 enum { PH_START = 0, PH_LOGIN, PH_AUTH, PH_CMD, PH_STOP };
 enum { R_FIRST = 0, R_COLDEFS, R_COLEOF, R_ROWS, R_PREP_DEFS, R_PREP_TAIL, R_DONE };
 
 struct mdir {
 	int st;
 	int boundary;   /* the next feed starts a write: a resync point */
+	uint8_t sb[SYNC_N]; /* F_SYNC: the write's first bytes */
+	uint32_t sblen;
+	uint64_t sync_ts;
 	uint64_t last_ts;
 	uint8_t hdr[4];
 	uint32_t hlen, rem;
@@ -916,21 +920,9 @@ static void packet_end(struct mysql *s, struct fr_pctx *ctx, int dir, uint64_t t
 	d->cut = 0;
 }
 
-static void feed_dir(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
+static void frame(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct mdir *d = &s->d[dir];
-	if (!d->buf) /* never NULL: readers of an empty body still get a valid pointer */
-		d->buf = fr_grow(NULL, &d->bcap, 1, 256);
-	int boundary = d->boundary || ts != d->last_ts;
-	d->boundary = 0;
-	d->last_ts = ts;
-	if (d->st == F_LOST) {
-		if (!boundary || !plausible(s, dir, p, n))
-			return;
-		d->st = F_HDR;
-		if (dir == FR_C2S && s->d[FR_S2C].st == F_LOST)
-			s->d[FR_S2C].boundary = 1;
-	}
 	struct fr_cur c;
 	cur_init(&c, p, n);
 	while (cur_left(&c) && s->phase != PH_STOP && d->st != F_LOST) {
@@ -971,6 +963,50 @@ static void feed_dir(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_
 		if (!d->rem)
 			packet_end(s, ctx, dir, ts);
 	}
+}
+
+/* At a resync point: the first SYNC_N bytes of a write (or all of a
+ * shorter one) decide whether the framing starts there. */
+static void judge(struct mysql *s, struct fr_pctx *ctx, int dir)
+{
+	struct mdir *d = &s->d[dir];
+	d->st = F_LOST;
+	if (!plausible(s, dir, d->sb, d->sblen))
+		return;
+	d->st = F_HDR;
+	if (dir == FR_C2S && s->d[FR_S2C].st == F_LOST)
+		s->d[FR_S2C].boundary = 1;
+	frame(s, ctx, dir, d->sb, d->sblen, d->sync_ts);
+}
+
+static void feed_dir(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
+{
+	struct mdir *d = &s->d[dir];
+	if (!d->buf) /* never NULL: readers of an empty body still get a valid pointer */
+		d->buf = fr_grow(NULL, &d->bcap, 1, 256);
+	int boundary = d->boundary || ts != d->last_ts;
+	d->boundary = 0;
+	d->last_ts = ts;
+	if (d->st == F_SYNC && boundary)
+		judge(s, ctx, dir); /* the previous write was shorter than SYNC_N */
+	if (d->st == F_LOST && boundary) {
+		d->st = F_SYNC;
+		d->sblen = 0;
+		d->sync_ts = ts;
+	}
+	if (d->st == F_SYNC) {
+		size_t k = n < SYNC_N - d->sblen ? n : SYNC_N - d->sblen;
+		memcpy(d->sb + d->sblen, p, k);
+		d->sblen += (uint32_t)k;
+		p += k;
+		n -= k;
+		if (d->sblen < SYNC_N)
+			return;
+		judge(s, ctx, dir);
+	}
+	if (d->st == F_LOST || s->phase == PH_STOP)
+		return;
+	frame(s, ctx, dir, p, n, ts);
 }
 
 /* ---- the descriptor -------------------------------------------------------- */

@@ -61,12 +61,16 @@
 #define CODE_SSL 80877103u
 #define CODE_GSS 80877104u
 
-enum { F_HDR = 0, F_BODY, F_LOST, F_ONEBYTE };
+enum { F_HDR = 0, F_BODY, F_LOST, F_ONEBYTE, F_SYNC };
+#define SYNC_N 8 /* bytes of a write judged at a resync point */
 enum { PH_START = 0, PH_AUTH, PH_READY, PH_STOP };
 
 struct pdir {
 	int st;
-	int boundary;
+	int boundary; /* the next feed starts a write: a resync point */
+	uint8_t sb[SYNC_N]; /* F_SYNC: the write's first bytes */
+	uint32_t sblen;
+	uint64_t sync_ts;
 	uint64_t last_ts;
 	uint8_t hdr[5];
 	uint32_t hlen, need_hdr; /* 5 typed, 4 untyped (startup) */
@@ -825,19 +829,9 @@ static void msg_end(struct pgsql *s, struct fr_pctx *ctx, int dir, uint64_t ts)
 	d->cut = 0;
 }
 
-static void feed_dir(struct pgsql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
+static void frame(struct pgsql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct pdir *d = &s->d[dir];
-	if (!d->buf) /* never NULL: readers of an empty body still get a valid pointer */
-		d->buf = fr_grow(NULL, &d->bcap, 1, 256);
-	int boundary = d->boundary || ts != d->last_ts;
-	d->boundary = 0;
-	d->last_ts = ts;
-	if (d->st == F_LOST) {
-		if (!boundary || !plausible(s, dir, p, n))
-			return;
-		d->st = F_HDR;
-	}
 	struct fr_cur c;
 	cur_init(&c, p, n);
 	while (cur_left(&c) && s->phase != PH_STOP && d->st != F_LOST) {
@@ -894,6 +888,62 @@ static void feed_dir(struct pgsql *s, struct fr_pctx *ctx, int dir, const uint8_
 	}
 }
 
+/* At a resync point: the first SYNC_N bytes of a write (or all of a
+ * shorter one) decide whether the framing starts there. */
+static void judge(struct pgsql *s, struct fr_pctx *ctx, int dir)
+{
+	struct pdir *d = &s->d[dir];
+	d->st = F_LOST;
+	if (dir == FR_C2S && s->phase == PH_START) {
+		/* the first client write: a startup message, or a message of a
+		 * connection taken up mid-way */
+		uint32_t code = 0;
+		if (d->sblen >= 8)
+			code = (uint32_t)d->sb[4] << 24 | (uint32_t)d->sb[5] << 16 | (uint32_t)d->sb[6] << 8 | d->sb[7];
+		if (code == CODE_V3 || code == CODE_SSL || code == CODE_GSS || code == CODE_CANCEL) {
+			d->st = F_HDR;
+			s->d[FR_S2C].st = F_HDR;
+			frame(s, ctx, dir, d->sb, d->sblen, d->sync_ts);
+			return;
+		}
+		s->phase = PH_READY;
+	}
+	if (!plausible(s, dir, d->sb, d->sblen))
+		return;
+	d->st = F_HDR;
+	frame(s, ctx, dir, d->sb, d->sblen, d->sync_ts);
+}
+
+static void feed_dir(struct pgsql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
+{
+	struct pdir *d = &s->d[dir];
+	if (!d->buf) /* never NULL: readers of an empty body still get a valid pointer */
+		d->buf = fr_grow(NULL, &d->bcap, 1, 256);
+	int boundary = d->boundary || ts != d->last_ts;
+	d->boundary = 0;
+	d->last_ts = ts;
+	if (d->st == F_SYNC && boundary)
+		judge(s, ctx, dir); /* the previous write was shorter than SYNC_N */
+	if (d->st == F_LOST && boundary) {
+		d->st = F_SYNC;
+		d->sblen = 0;
+		d->sync_ts = ts;
+	}
+	if (d->st == F_SYNC) {
+		size_t k = n < SYNC_N - d->sblen ? n : SYNC_N - d->sblen;
+		memcpy(d->sb + d->sblen, p, k);
+		d->sblen += (uint32_t)k;
+		p += k;
+		n -= k;
+		if (d->sblen < SYNC_N)
+			return;
+		judge(s, ctx, dir);
+	}
+	if (d->st == F_LOST || s->phase == PH_STOP)
+		return;
+	frame(s, ctx, dir, p, n, ts);
+}
+
 /* ---- the descriptor -------------------------------------------------------- */
 
 static int pgsql_probe(const uint8_t *p, size_t n, int transport)
@@ -939,20 +989,6 @@ static int pgsql_feed(void *state, struct fr_pctx *ctx, const struct fr_chunk *c
 	struct pgsql *s = state;
 	if (ch->dir < 0 || ch->dir > 1 || s->phase == PH_STOP)
 		return -1;
-	struct pdir *d = &s->d[ch->dir];
-	if (d->st == F_LOST && s->phase == PH_START && ch->dir == FR_C2S) {
-		/* the first client write: a startup message, or a message of a
-		 * connection taken up mid-way */
-		uint32_t code = 0;
-		if (ch->len >= 8)
-			code = (uint32_t)ch->p[4] << 24 | (uint32_t)ch->p[5] << 16 | (uint32_t)ch->p[6] << 8 | ch->p[7];
-		if (code == CODE_V3 || code == CODE_SSL || code == CODE_GSS || code == CODE_CANCEL) {
-			d->st = F_HDR;
-			s->d[FR_S2C].st = F_HDR;
-		} else {
-			s->phase = PH_READY;
-		}
-	}
 	feed_dir(s, ctx, ch->dir, ch->p, ch->len, ch->ts);
 	return 0;
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 extern const struct fr_proto fr_proto_http1, fr_proto_redis, fr_proto_dns;
+extern const struct fr_proto fr_proto_mysql, fr_proto_pgsql; /* issue 14 */
 
 struct chunk {
 	int dir;
@@ -272,6 +273,8 @@ static int check_dir(const struct fr_proto *p, const char *proto_dir)
 TEST(split_http1) { CHECK(check_dir(&fr_proto_http1, "http1") == 0); }
 TEST(split_redis) { CHECK(check_dir(&fr_proto_redis, "redis") == 0); }
 TEST(split_dns) { CHECK(check_dir(&fr_proto_dns, "dns") == 0); }
+TEST(split_mysql) { CHECK(check_dir(&fr_proto_mysql, "mysql") == 0); }
+TEST(split_pgsql) { CHECK(check_dir(&fr_proto_pgsql, "pgsql") == 0); }
 
 /* ---- regressions and edge cases ------------------------------------------- */
 
