@@ -11,6 +11,9 @@ pkgs=(
   sqlite3 zstd iproute2 procps psmisc util-linux python3 jq
   nginx-light redis-server redis-tools dnsmasq-base dnsutils curl wrk
   tcpdump tshark openssl bc
+  # MySQL and PostgreSQL peers (issue 14)
+  mariadb-server mariadb-client libdbd-mariadb-perl postgresql-15 postgresql-client-15
+  python3-psycopg2 libdbd-pg-perl
 )
 missing=()
 for p in "${pkgs[@]}"; do

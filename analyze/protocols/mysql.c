@@ -152,6 +152,7 @@ struct cmd {
 	uint64_t defs_left;
 	int64_t rows, affected, insert_id, warnings;
 	int has_rows, has_ok;
+	int cut;         /* the response was cut by a gap */
 	int err;
 	int err_code;
 	char sqlstate[6];
@@ -776,7 +777,9 @@ static void on_login(struct mysql *s, struct fr_pctx *ctx, struct mdir *d, uint6
 static void on_command(struct mysql *s, struct fr_pctx *ctx, struct mdir *d, uint64_t ts)
 {
 	struct cmd *c = &s->c;
-	if (c->active && c->got)
+	if (c->active && c->cut)
+		emit(s, ctx, "response cut by a gap");
+	else if (c->active && c->got)
 		resp_done(s, ctx); /* e.g. a prepare whose last EOF style was unknown */
 	else if (c->active)
 		emit(s, ctx, "no response before the next command");
@@ -823,8 +826,13 @@ static void on_command(struct mysql *s, struct fr_pctx *ctx, struct mdir *d, uin
 		c->stmt_id = cur_le32(&k);
 		c->has_id = !k.bad;
 		struct stmt *t = c->has_id ? stmt_find(s, c->stmt_id) : NULL;
-		if (t && t->text)
+		if (t && t->text) {
 			set_text(c, (const uint8_t *)t->text, strlen(t->text));
+		} else if (c->has_id) {
+			char unk[64];
+			int l = snprintf(unk, sizeof(unk), "<unknown statement %u>", c->stmt_id);
+			set_text(c, (const uint8_t *)unk, (size_t)l);
+		}
 		if (t && c->cmd == COM_STMT_CLOSE)
 			stmt_drop(t);
 		break;
@@ -880,7 +888,7 @@ static int plausible(const struct mysql *s, int dir, const uint8_t *p, size_t n)
 	if (dir == FR_S2C) {
 		if (p[3] == 0 && p[4] == 10 && len >= 20 && s->phase == PH_START)
 			return 1;
-		return s->c.active && p[3] == 1;
+		return s->c.active && !s->c.cut && p[3] == 1;
 	}
 	if (p[3] == 1 && s->phase == PH_LOGIN)
 		return len >= 32;
@@ -987,8 +995,6 @@ static void feed_dir(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_
 	int boundary = d->boundary || ts != d->last_ts;
 	d->boundary = 0;
 	d->last_ts = ts;
-	if (d->st == F_SYNC && boundary)
-		judge(s, ctx, dir); /* the previous write was shorter than SYNC_N */
 	if (d->st == F_LOST && boundary) {
 		d->st = F_SYNC;
 		d->sblen = 0;
@@ -1001,7 +1007,7 @@ static void feed_dir(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_
 		p += k;
 		n -= k;
 		if (d->sblen < SYNC_N)
-			return;
+			return; /* the next write goes on (a server reads a header first) */
 		judge(s, ctx, dir);
 	}
 	if (d->st == F_LOST || s->phase == PH_STOP)
@@ -1036,6 +1042,13 @@ static int mysql_probe(const uint8_t *p, size_t n, int transport)
 			if ((p[i] < 0x20 && p[i] != '\n' && p[i] != '\r' && p[i] != '\t') || p[i] == 0x7f)
 				return FR_PROBE_NO;
 		return i == end || i == 200 ? FR_PROBE_C2S : FR_PROBE_MAYBE;
+	}
+	if (p[3] == 0 && p[4] == COM_STMT_EXECUTE && len >= 10 && len < 1024 * 1024) {
+		/* an EXECUTE taken up mid-connection (a pool's old connection):
+		 * flags (cursor type) then iteration count 1 */
+		if (n < 14)
+			return FR_PROBE_MAYBE;
+		return p[9] < 0x10 && p[10] == 1 && !p[11] && !p[12] && !p[13] ? FR_PROBE_C2S : FR_PROBE_NO;
 	}
 	return FR_PROBE_NO;
 }
@@ -1078,6 +1091,16 @@ static void mysql_gap(void *state, struct fr_pctx *ctx, int dir, uint64_t len, u
 		d->cut = 1;
 		return;
 	}
+	if (dir == FR_S2C) {
+		/* a response cut (snap length, loss): the command stays open,
+		 * its rows counted up to here, until the client's next command */
+		if (s->c.active)
+			s->c.cut = 1;
+		d->st = F_LOST;
+		d->hlen = 0;
+		d->cont = 0;
+		return;
+	}
 	if (d->st != F_LOST)
 		lose(s, ctx, ts, NULL);
 }
@@ -1086,7 +1109,9 @@ static void mysql_finish(void *state, struct fr_pctx *ctx, int why, uint64_t ts)
 {
 	struct mysql *s = state;
 	(void)ts;
-	if (s->c.active && s->c.text && s->c.got && s->c.rst == R_PREP_TAIL)
+	if (s->c.active && s->c.cut)
+		emit(s, ctx, "response cut by a gap");
+	else if (s->c.active && s->c.text && s->c.got && s->c.rst == R_PREP_TAIL)
 		resp_done(s, ctx); /* complete, but the EOF style was unknown */
 	else if (s->c.active && s->c.text)
 		emit(s, ctx, fr_end_reason(why));

@@ -129,7 +129,7 @@ struct pgsql {
 	struct stmt unnamed;
 	struct portal po[PORTAL_MAX + 1]; /* [0]: the unnamed portal */
 	uint64_t lru;
-	int skip_to_sync; /* after an error in the extended protocol */
+	int s2c_wait; /* after a server gap: resync after the next client message */
 	uint64_t batch_first_ts, batch_bytes; /* Parse/Bind before an Execute */
 };
 
@@ -673,6 +673,7 @@ static void on_bind(struct pgsql *s, struct fr_pctx *ctx, struct fr_cur *c, uint
 
 static void on_client(struct pgsql *s, struct fr_pctx *ctx, struct pdir *d, uint64_t ts)
 {
+	s->s2c_wait = 0;
 	if (d->type == 0) {
 		on_startup(s, ctx, d, ts);
 		return;
@@ -794,10 +795,23 @@ static int plausible(const struct pgsql *s, int dir, const uint8_t *p, size_t n)
 	if (len < 4 || len > (1u << 30))
 		return 0;
 	if (dir == FR_S2C)
-		return s->q.len && strchr("RSKZTDCEINAG123nstHWdc", p[0]) != NULL;
-	if (p[0] == 'Q' || p[0] == 'P')
+		return s->q.len && !s->s2c_wait && strchr("RSKZTDCEINAG123nstHWdc", p[0]) != NULL;
+	if (len > (1u << 24))
+		return 0;
+	switch (p[0]) {
+	case 'Q': case 'P': /* text, or an unnamed statement's NUL */
 		return n < 6 || p[5] >= 0x20 || p[5] == '\n' || p[5] == 0;
-	return strchr("BDESCXF", p[0]) != NULL;
+	case 'S': case 'H': case 'X':
+		return len == 4;
+	case 'D': case 'C':
+		return len >= 6 && len < 1024 && (n < 6 || p[5] == 'S' || p[5] == 'P');
+	case 'E':
+		return len >= 9 && len < 1024;
+	case 'B':
+		return len >= 12;
+	default:
+		return 0;
+	}
 }
 
 static void lose(struct pgsql *s, struct fr_pctx *ctx)
@@ -922,8 +936,6 @@ static void feed_dir(struct pgsql *s, struct fr_pctx *ctx, int dir, const uint8_
 	int boundary = d->boundary || ts != d->last_ts;
 	d->boundary = 0;
 	d->last_ts = ts;
-	if (d->st == F_SYNC && boundary)
-		judge(s, ctx, dir); /* the previous write was shorter than SYNC_N */
 	if (d->st == F_LOST && boundary) {
 		d->st = F_SYNC;
 		d->sblen = 0;
@@ -936,7 +948,7 @@ static void feed_dir(struct pgsql *s, struct fr_pctx *ctx, int dir, const uint8_
 		p += k;
 		n -= k;
 		if (d->sblen < SYNC_N)
-			return;
+			return; /* the next write goes on (a server reads a length first) */
 		judge(s, ctx, dir);
 	}
 	if (d->st == F_LOST || s->phase == PH_STOP)
@@ -945,6 +957,36 @@ static void feed_dir(struct pgsql *s, struct fr_pctx *ctx, int dir, const uint8_
 }
 
 /* ---- the descriptor -------------------------------------------------------- */
+
+/* Parse ("P" len name NUL query NUL ...) or Bind ("B" len portal NUL
+ * statement NUL nformats ...) of a connection taken up mid-way (a pool's
+ * old connection): printable names, then printable SQL / a small count. */
+static int probe_extended(const uint8_t *p, size_t n, uint32_t len)
+{
+	size_t i = 5, end = 1 + (size_t)len;
+	for (int name = 0; name < (p[0] == 'B' ? 2 : 1); name++) {
+		for (; i < n && i < end && p[i]; i++)
+			if (p[i] < 0x20 || p[i] >= 0x7f || i > 5 + 64 * (size_t)(name + 1))
+				return FR_PROBE_NO;
+		if (i >= n)
+			return FR_PROBE_MAYBE;
+		if (i >= end)
+			return FR_PROBE_NO;
+		i++; /* the NUL */
+	}
+	if (p[0] == 'B') {
+		if (i + 2 > n)
+			return FR_PROBE_MAYBE;
+		return ((size_t)p[i] << 8 | p[i + 1]) <= 1024 && i + 2 <= end ? FR_PROBE_C2S : FR_PROBE_NO;
+	}
+	size_t j;
+	for (j = i; j < n && j < end - 1 && j < i + 64 && p[j]; j++)
+		if ((p[j] < 0x20 && p[j] != '\n' && p[j] != '\r' && p[j] != '\t') || p[j] == 0x7f)
+			return FR_PROBE_NO;
+	if (j == i)
+		return j < n ? FR_PROBE_NO : FR_PROBE_MAYBE;
+	return j == i + 64 || (j < n && !p[j]) ? FR_PROBE_C2S : FR_PROBE_MAYBE;
+}
 
 static int pgsql_probe(const uint8_t *p, size_t n, int transport)
 {
@@ -962,6 +1004,8 @@ static int pgsql_probe(const uint8_t *p, size_t n, int transport)
 		return FR_PROBE_C2S;
 	/* a simple query taken up mid-connection: 'Q' length text NUL */
 	uint32_t ql = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 8 | p[4];
+	if ((p[0] == 'P' || p[0] == 'B') && ql >= 8 && ql < (1u << 24))
+		return probe_extended(p, n, ql);
 	if (p[0] == 'Q' && ql > 5 && ql < (1u << 24)) {
 		size_t end = 1 + (size_t)ql, i;
 		for (i = 5; i < n && i < end - 1 && i < 200; i++)
@@ -1005,6 +1049,21 @@ static void pgsql_gap(void *state, struct fr_pctx *ctx, int dir, uint64_t len, u
 		d->rem -= (uint32_t)len;
 		d->total += len;
 		d->cut = 1;
+		return;
+	}
+	if (dir == FR_S2C && s->phase != PH_START) {
+		/* responses cut (snap length, loss): those waiting are reported
+		 * with what was seen; the client's framing is still good */
+		struct pend *p;
+		while ((p = q_front(s))) {
+			if (p->type == 'Q' || p->type == 'E' || p->type == 0)
+				emit(s, ctx, p, p->text, p->text ? strlen(p->text) : 0, NULL, NULL,
+				     "response cut by a gap");
+			q_pop(s);
+		}
+		d->st = F_LOST;
+		d->hlen = 0;
+		s->s2c_wait = 1;
 		return;
 	}
 	if (d->st != F_LOST) {
