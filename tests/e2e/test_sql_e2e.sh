@@ -143,6 +143,20 @@ sleep 0.5
 fr_record_stop || fr_die "recorder did not stop cleanly"
 
 "$FR" analyze -q "$T/rec" --pods "$T/pods.json" -o "$T/a.db"
+# the recorder overwrote the auth data (capture/redact.c), both ends
+"$FR" cat --payload 300 "$T/rec" >"$T/cat.txt"
+read -r my_logins my_open pg_pw pg_open < <(python3 - "$T/cat.txt" <<'PY'
+import re, sys
+t = open(sys.argv[1]).read().splitlines()
+login = [l for l in t if 'app\\x00\\x14' in l]            # user "app", 20-byte auth response
+pw = [l for l in t if re.search(r'"p\\x00\\x00\\x00', l)]  # PasswordMessage / SASL
+print(len(login), sum('app\\x00\\x14' + '*' * 20 + 'e2e' not in l for l in login),
+      len(pw), sum(not re.search(r'"p(\\x00){3}(\\x[0-9a-f]{2}|.)\*+', l) for l in pw))
+PY
+)
+check "recording: $my_logins MySQL logins, auth responses overwritten, user and db kept" \
+	test "$my_logins" -ge 10 -a "$my_open" = 0
+check "recording: $pg_pw PostgreSQL password / SASL messages overwritten" test "$pg_pw" -ge 10 -a "$pg_open" = 0
 check "analyze exit 0" test $? = 0
 [[ -n ${FR_KEEP_DB:-} ]] && cp -r "$T/a.db" "$T/rec" "$FR_KEEP_DB" # for a look after the run
 
