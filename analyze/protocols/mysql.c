@@ -273,7 +273,14 @@ static void emit(struct mysql *s, struct fr_pctx *ctx, const char *reason)
 	if (c->tlen) {
 		o = fr_cat(summary, sizeof(summary), o, " ", 1);
 		fr_cat(summary, sizeof(summary), o, c->text, c->tlen < SUMMARY_SQL ? c->tlen : SUMMARY_SQL);
+	}
+	/* the endpoint: the normalised statement where one runs; a prepare
+	 * says so; other commands go by their name */
+	if (c->tlen && (c->cmd == COM_QUERY || c->cmd == COM_STMT_EXECUTE || c->cmd == COM_STMT_FETCH)) {
 		fr_sql_normalise(c->text, c->tlen, ep, sizeof(ep));
+	} else if (c->tlen && c->cmd == COM_STMT_PREPARE) {
+		size_t e = fr_cat(ep, sizeof(ep), 0, "PREPARE ", 8);
+		fr_sql_normalise(c->text, c->tlen, ep + e, sizeof(ep) - e);
 	} else {
 		fr_cat(ep, sizeof(ep), 0, name, strlen(name));
 	}

@@ -210,6 +210,10 @@ eq "pgsql: psycopg2's application_name" "1" "select count(*) > 0 $P and p.applic
 eq "pgsql: notices are messages" "1" "select count(*) > 0 from messages where kind = 'notice' and protocol = 'pgsql'"
 
 # ---- both ---------------------------------------------------------------------
+eq "sql_statements: pgbench's UPDATE and the prepared select, grouped by normalised text" "pgsql|100
+mysql|50" "select protocol, executions from sql_statements where
+	  (protocol = 'pgsql' and statement = 'UPDATE pgbench_accounts SET abalance = abalance + ? WHERE aid = ?;')
+	  or (protocol = 'mysql' and statement = 'SELECT v FROM t WHERE id = ?') order by protocol desc"
 eq "no password or auth secret in the database" "" \
 	"select 'leak' from requests where summary like '%secret-pw%' union all
 	 select 'leak' from mysql where coalesce(statement,'')||coalesce(params,'') like '%secret-pw%' union all
