@@ -218,7 +218,7 @@ eq "no password or auth secret in the database" "" \
 	"select 'leak' from requests where summary like '%secret-pw%' union all
 	 select 'leak' from mysql where coalesce(statement,'')||coalesce(params,'') like '%secret-pw%' union all
 	 select 'leak' from pgsql where coalesce(statement,'')||coalesce(params,'') like '%secret-pw%'"
-check "report: SQL statements by total time" bash -c "'$FR' report '$T/a.db' | grep -A3 'SQL statements by total time' | grep -q 'UPDATE pgbench_accounts'"
+check "report: SQL statements by total time" bash -c "'$FR' report '$T/a.db' | grep -A2 'SQL statements by total time' | grep -qE '^  (pgsql|mysql) '"
 "$FR" dump "$T/a.db" >"$T/d1.txt"
 check "dump has no password" bash -c "! grep -q 'secret-pw' '$T/d1.txt'"
 "$FR" analyze -q "$T/rec" --pods "$T/pods.json" -o "$T/b.db" -j 2 && "$FR" dump "$T/b.db" >"$T/d2.txt"
