@@ -100,7 +100,8 @@ $(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(ANALYZE_OBJS) $(FORMAT_OBJS)
 unit: $(BUILD)/test-unit
 fuzz-replay: $(FUZZ_REPLAY)
 
-# libFuzzer builds (clang), for fuzzing by hand: build/fuzz/<harness>.
+# libFuzzer builds (clang) in build/fuzz/<harness>, each then run for
+# FUZZ_SECONDS (default 600) on its saved corpus (tests/fuzz/run.sh).
 fuzz:
 	$(Q)mkdir -p $(BUILD)/fuzz
 	$(Q)for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
@@ -108,6 +109,7 @@ fuzz:
 	  $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -I$(BUILD) $$f \
 	    $(ANALYZE_SRCS) $(FORMAT_SRCS) -o $(BUILD)/fuzz/$$n \
 	    $(LIBS_ANALYZE) $(LIBS_FORMAT) || exit 1; done
+	$(Q)bash tests/fuzz/run.sh $(BUILD)/fuzz
 
 deps:
 	$(Q)bash tests/deps.sh

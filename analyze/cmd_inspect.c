@@ -77,6 +77,7 @@ static void print_damage(const char *file, struct fr_reader *r)
 struct info_acc {
 	uint64_t kinds[FR_KIND_MAX + 1];
 	uint64_t records, blocks, comp, raw, file_bytes, payload, damage, files;
+	uint64_t unknown; /* records of kinds this reader does not know: skipped */
 	uint64_t first, last;
 	int64_t wall_offset;
 	int verbose;
@@ -133,6 +134,7 @@ static int info_one(const char *file, struct fr_reader *r, void *arg)
 	for (int k = 0; k <= FR_KIND_MAX; k++)
 		a->kinds[k] += one.kinds[k];
 	a->records += one.records;
+	a->unknown += st->unknown_kinds;
 	a->payload += one.payload;
 	a->blocks += st->blocks;
 	a->comp += st->comp_bytes;
@@ -192,6 +194,8 @@ int cmd_info(int argc, char **argv)
 	for (int k = 1; k <= FR_KIND_MAX; k++)
 		if (a.kinds[k])
 			printf("  %-12s  %" PRIu64 "\n", fr_kind_name((unsigned)k), a.kinds[k]);
+	if (a.unknown)
+		printf("  %-12s  %" PRIu64 " (kinds of a newer format: skipped)\n", "unknown", a.unknown);
 	printf("payload bytes:  %" PRIu64 "\n", a.payload);
 	printf("raw bytes:      %" PRIu64 "\n", a.raw);
 	printf("compressed:     %" PRIu64 " (%.2fx)\n", a.comp, a.comp ? (double)a.raw / (double)a.comp : 0.0);
@@ -230,6 +234,37 @@ static void addr_json(FILE *f, const char *key, const struct fr_addr *a)
 	fprintf(f, ",\"%s\":{\"ip\":\"%s\",\"port\":%u,\"proto\":%u}", key, host, a->port, a->proto);
 }
 
+static const char *const roles_json[] = {"unknown", "client", "server"};
+
+static void state_json(FILE *f, const struct fr_conn_state *c)
+{
+	fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"tid\":%u,\"role\":\"%s\",\"flags\":%u,\"netns\":%u",
+		c->conn.pid, c->conn.fd, c->conn.gen, c->tid, roles_json[c->role < 3 ? c->role : 0], c->flags,
+		c->netns);
+	addr_json(f, "local", &c->local);
+	addr_json(f, "remote", &c->remote);
+	fprintf(f, ",\"pos_out\":%" PRIu64 ",\"pos_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64 ",\"bytes_in\":%" PRIu64
+		   ",\"calls_out\":%" PRIu64 ",\"calls_in\":%" PRIu64 ",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64,
+		c->pos[0], c->pos[1], c->bytes[0], c->bytes[1], c->calls[0], c->calls[1], c->first_ns, c->last_ns);
+}
+
+static void head_json(FILE *f, const struct fr_conn_head *hd, const struct cat_opts *o)
+{
+	fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"len_out\":%u,\"len_in\":%u,\"end_out\":%u,"
+		   "\"end_in\":%u,\"chunks\":[",
+		hd->conn.pid, hd->conn.fd, hd->conn.gen, hd->len[0], hd->len[1], hd->end[0], hd->end[1]);
+	size_t off = 0;
+	struct fr_head_chunk c;
+	for (int i = 0; fr_head_chunk_next(hd, &off, &c); i++) {
+		size_t n = c.bytes.len < o->payload_max ? c.bytes.len : o->payload_max;
+		fprintf(f, "%s{\"ts\":%" PRIu64 ",\"dir\":\"%s\",\"len\":%u,\"payload\":", i ? "," : "", c.ts,
+			c.dir ? "ingress" : "egress", c.bytes.len);
+		fr_json_str(f, c.bytes.p, n);
+		putc('}', f);
+	}
+	putc(']', f);
+}
+
 static void cat_json(FILE *f, const struct fr_header *h, const struct fr_record *r,
 		     const struct cat_opts *o)
 {
@@ -251,9 +286,8 @@ static void cat_json(FILE *f, const struct fr_header *h, const struct fr_record 
 	}
 	case FR_CONN_OPEN: {
 		const struct fr_conn_open *c = &r->u.open;
-		static const char *roles[] = {"unknown", "client", "server"};
 		fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"tid\":%u,\"role\":\"%s\",\"netns\":%u",
-			c->conn.pid, c->conn.fd, c->conn.gen, c->tid, roles[c->role < 3 ? c->role : 0],
+			c->conn.pid, c->conn.fd, c->conn.gen, c->tid, roles_json[c->role < 3 ? c->role : 0],
 			c->netns);
 		addr_json(f, "local", &c->local);
 		addr_json(f, "remote", &c->remote);
@@ -340,6 +374,12 @@ static void cat_json(FILE *f, const struct fr_header *h, const struct fr_record 
 		span_json(f, "mark", &r->u.mark.kind);
 		span_json(f, "text", &r->u.mark.text);
 		break;
+	case FR_CONN_STATE:
+		state_json(f, &r->u.state);
+		break;
+	case FR_CONN_HEAD:
+		head_json(f, &r->u.head, o);
+		break;
 	}
 	fputs("}\n", f);
 }
@@ -348,6 +388,14 @@ static void put_span(FILE *f, const char *key, const struct fr_span *s, size_t m
 {
 	fprintf(f, " %s=", key);
 	fr_escape(f, s->p, s->len, max);
+}
+
+static const char *const roles_text[] = {"?", "connect", "accept"};
+
+static const char *head_end_name(unsigned e)
+{
+	static const char *const n[] = {"growing", "full", "hole", "dropped"};
+	return e < 4 ? n[e] : "?";
 }
 
 static void cat_text(FILE *f, const struct fr_header *h, const struct fr_record *r,
@@ -373,9 +421,8 @@ static void cat_text(FILE *f, const struct fr_header *h, const struct fr_record 
 	}
 	case FR_CONN_OPEN: {
 		const struct fr_conn_open *c = &r->u.open;
-		static const char *roles[] = {"?", "connect", "accept"};
 		fprintf(f, " pid=%u fd=%u/%u %s %s -> %s%s", c->conn.pid, c->conn.fd, c->conn.gen,
-			roles[c->role < 3 ? c->role : 0], fr_addr_str(&c->local, a1, sizeof(a1)),
+			roles_text[c->role < 3 ? c->role : 0], fr_addr_str(&c->local, a1, sizeof(a1)),
 			fr_addr_str(&c->remote, a2, sizeof(a2)),
 			c->local.proto == 17 ? " udp" : "");
 		break;
@@ -436,6 +483,28 @@ static void cat_text(FILE *f, const struct fr_header *h, const struct fr_record 
 		put_span(f, "mark", &r->u.mark.kind, 64);
 		put_span(f, "text", &r->u.mark.text, 256);
 		break;
+	case FR_CONN_STATE: {
+		const struct fr_conn_state *c = &r->u.state;
+		fprintf(f, " pid=%u fd=%u/%u %s %s -> %s%s pos=%" PRIu64 "/%" PRIu64 " out=%" PRIu64
+			   "B/%" PRIu64 " in=%" PRIu64 "B/%" PRIu64 "%s",
+			c->conn.pid, c->conn.fd, c->conn.gen, roles_text[c->role < 3 ? c->role : 0],
+			fr_addr_str(&c->local, a1, sizeof(a1)), fr_addr_str(&c->remote, a2, sizeof(a2)),
+			c->local.proto == 17 ? " udp" : "", c->pos[0], c->pos[1], c->bytes[0], c->calls[0],
+			c->bytes[1], c->calls[1], (c->flags & FR_STATE_HEAD) ? " head" : "");
+		break;
+	}
+	case FR_CONN_HEAD: {
+		const struct fr_conn_head *hd = &r->u.head;
+		fprintf(f, " pid=%u fd=%u/%u out=%uB/%s in=%uB/%s chunks=%u \"", hd->conn.pid, hd->conn.fd,
+			hd->conn.gen, hd->len[0], head_end_name(hd->end[0]), hd->len[1],
+			head_end_name(hd->end[1]), hd->n_chunks);
+		size_t off = 0;
+		struct fr_head_chunk c;
+		if (fr_head_chunk_next(hd, &off, &c))
+			fr_escape(f, c.bytes.p, c.bytes.len, o->payload_max);
+		putc('"', f);
+		break;
+	}
 	}
 	putc('\n', f);
 }
@@ -467,7 +536,8 @@ static void usage_cat(FILE *f)
 		   "  -j, --json         one JSON object per line; payload bytes >= 0x80 appear as\n"
 		   "                     \\u0080..\\u00ff (the payload is the string's Latin-1 bytes)\n"
 		   "  -k, --kind KIND    only records of this kind (DATA, CONN_OPEN, CONN_CLOSE,\n"
-		   "                     PROCESS, POD, SERVICE, LOSS, MARK); repeatable\n"
+		   "                     PROCESS, POD, SERVICE, LOSS, MARK, CONN_STATE,\n"
+		   "                     CONN_HEAD); repeatable\n"
 		   "  -p, --payload N    show at most N payload bytes (text: default 64;\n"
 		   "                     JSON: default all)\n"
 		   "  -h, --help         this help\n"

@@ -7,12 +7,16 @@
  * Copies one connection (and its peer, when both ends were recorded, with
  * the processes behind them and every POD and SERVICE record) or a time
  * range into DIR/<protocol>/<NAME>/input-N.frs (one segment per node),
+ * with the kept heads of its connections at its start and, for a range,
+ * the state of the connections open when it begins (format 2.1),
  * writes its expected.dump and a case.txt skeleton saying where the cut
  * came from, to be completed with what the client did. */
 #define _GNU_SOURCE
 #include "../formats/cli.h"
+#include "../formats/conntab.h"
 #include "corpus.h"
 #include "engine.h"
+#include "heads.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -94,30 +98,159 @@ static int find_conn(struct cut *x)
 	return 0;
 }
 
-/* 1 when record r of a segment of node belongs in the cut */
+/* The key of a connection record, or NULL. */
+static const struct fr_connkey *conn_key(const struct fr_record *r)
+{
+	switch (r->kind) {
+	case FR_DATA: return &r->u.data.conn;
+	case FR_CONN_OPEN: return &r->u.open.conn;
+	case FR_CONN_CLOSE: return &r->u.close.conn;
+	case FR_CONN_STATE: return &r->u.state.conn;
+	case FR_CONN_HEAD: return &r->u.head.conn;
+	}
+	return NULL;
+}
+
+/* The selected connection of node with key k, or -1. */
+static int selected(const struct cut *x, const char *node, const struct fr_connkey *k)
+{
+	for (int s = 0; k && s < x->nsel; s++) {
+		const struct fr_connkey *w = &x->sel[s].k;
+		if (!strcmp(x->sel[s].node, node) && k->pid == w->pid && k->fd == w->fd && k->gen == w->gen)
+			return s;
+	}
+	return -1;
+}
+
+/* 1 when record r of a segment of node belongs in the cut.  CONN_HEAD
+ * records never do where they are: the cut's heads are written at its
+ * start (heads.h). */
 static int keep(const struct cut *x, const char *node, const struct fr_record *r)
 {
 	if (r->kind == FR_POD || r->kind == FR_SERVICE)
 		return 1;
+	if (r->kind == FR_CONN_HEAD)
+		return 0;
 	if (!x->nsel)
 		return r->kind == FR_PROCESS || (r->ts >= x->from && r->ts <= x->to);
-	const struct fr_connkey *k = r->kind == FR_DATA ? &r->u.data.conn :
-				     r->kind == FR_CONN_OPEN ? &r->u.open.conn :
-				     r->kind == FR_CONN_CLOSE ? &r->u.close.conn : NULL;
-	for (int s = 0; s < x->nsel; s++) {
-		if (strcmp(x->sel[s].node, node))
-			continue;
-		const struct fr_connkey *w = &x->sel[s].k;
-		if (k && k->pid == w->pid && k->fd == w->fd && k->gen == w->gen)
+	if (selected(x, node, conn_key(r)) >= 0)
+		return 1;
+	for (int s = 0; s < x->nsel; s++)
+		if (r->kind == FR_PROCESS && r->u.proc.pid == x->sel[s].k.pid && !strcmp(x->sel[s].node, node))
 			return 1;
-		if (r->kind == FR_PROCESS && r->u.proc.pid == w->pid)
-			return 1;
+	return 0;
+}
+
+/* One output segment: a node's records. */
+struct out {
+	char node[256];
+	struct fr_writer *w;
+	struct fr_conntab *before; /* --from: its connections before the window */
+	int started;               /* --from: the window's start is written */
+	long long n;
+	int failed;
+};
+
+struct put_arg {
+	struct out *o;
+	struct heads *heads;
+	uint64_t ts;
+};
+
+static void put(struct out *o, struct fr_record *r)
+{
+	if (!o->failed && fr_writer_add(o->w, r) == 0)
+		o->n++;
+	else
+		o->failed = 1;
+}
+
+/* A connection's kept head, if any, as a CONN_HEAD record at ts. */
+static void put_head(struct out *o, struct heads *hs, const struct fr_connkey *k, uint64_t ts)
+{
+	const struct fr_conn_head *h = heads_find(hs, o->node, k);
+	if (!h)
+		return;
+	struct fr_record r;
+	memset(&r, 0, sizeof(r));
+	r.kind = FR_CONN_HEAD;
+	r.ts = ts;
+	r.u.head = *h;
+	put(o, &r);
+}
+
+static int window_head(void *arg, struct fr_record *rec)
+{
+	struct put_arg *a = arg;
+	heads_put(a->heads, a->o->node, &rec->u.head);
+	return 0;
+}
+
+static int window_state(void *arg, struct fr_record *rec)
+{
+	struct put_arg *a = arg;
+	put(a->o, rec);
+	if (rec->u.state.flags & FR_STATE_OPEN)
+		put_head(a->o, a->heads, &rec->u.state.conn, a->ts);
+	return 0;
+}
+
+/* --from: the window starts in o's segment as a recorded segment starts,
+ * with the state of the connections open then and their heads. */
+static void start_window(const struct cut *x, struct out *o, struct heads *hs)
+{
+	o->started = 1;
+	if (!o->before)
+		return;
+	struct put_arg a = {o, hs, x->from};
+	fr_conntab_emit(o->before, x->from, FR_EMIT_HEADS, window_head, &a);
+	fr_conntab_emit(o->before, x->from, FR_EMIT_STATES, window_state, &a);
+	fr_conntab_free(o->before);
+	o->before = NULL;
+}
+
+/* Record rr of o's node, read in file order. */
+static void cut_record(const struct cut *x, struct out *o, struct heads *hs, const struct fr_record *rr)
+{
+	if (!x->nsel && !o->started) {
+		if (rr->ts < x->from) {
+			if (conn_key(rr) && (o->before || (o->before = fr_conntab_new(NULL))))
+				fr_conntab_add(o->before, rr);
+		} else if (rr->kind != FR_PROCESS && rr->kind != FR_POD && rr->kind != FR_SERVICE) {
+			start_window(x, o, hs); /* at its first record that is not metadata */
+		}
 	}
+	if (keep(x, o->node, rr)) {
+		struct fr_record r = *rr;
+		put(o, &r);
+	}
+}
+
+/* Opens dir/input-N.frs for node (header from h); with --conn, writes the
+ * selected connections' kept heads first.  0 or -1 (message). */
+static int open_out(const struct cut *x, struct out *o, const char *path, const struct fr_header *h,
+		    struct heads *hs)
+{
+	char err[512];
+	struct fr_header nh = *h;
+	nh.segment_index = 0;
+	memset(o, 0, sizeof(*o));
+	snprintf(o->node, sizeof(o->node), "%s", h->node);
+	o->w = fr_writer_open(path, &nh, NULL, err, sizeof(err));
+	if (!o->w) {
+		fprintf(stderr, "flightrec corpus add: %s\n", err);
+		return -1;
+	}
+	for (int s = 0; s < x->nsel; s++)
+		if (!strcmp(x->sel[s].node, o->node))
+			put_head(o, hs, &x->sel[s].k, 0);
 	return 0;
 }
 
 /* Copies the cut into dir/input-N.frs, one segment per node, records in
- * file order.  Returns the number of records copied, or -1 (message). */
+ * file order; a --from window starts with the connections open then
+ * (CONN_STATE, CONN_HEAD), as a recorded segment does.  Returns the number
+ * of records written, or -1 (message). */
 static long long copy_records(const struct cut *x, const char *dir)
 {
 	char err[512];
@@ -127,13 +260,13 @@ static long long copy_records(const struct cut *x, const char *dir)
 		fprintf(stderr, "flightrec corpus add: %s\n", err);
 		return -1;
 	}
-	struct {
-		char node[256];
-		struct fr_writer *w;
-	} outs[16];
-	int nout = 0;
-	long long copied = 0;
-	for (int i = 0; i < n && copied >= 0; i++) {
+	struct heads *hs = heads_new();
+	if (!hs)
+		abort();
+	heads_collect(hs, list, n);
+	struct out outs[16];
+	int nout = 0, failed = 0;
+	for (int i = 0; i < n && !failed; i++) {
 		struct fr_reader *r = fr_reader_open(list[i], err, sizeof(err));
 		if (!r)
 			continue;
@@ -144,28 +277,26 @@ static long long copy_records(const struct cut *x, const char *dir)
 		if (oi == nout && nout < 16) {
 			char path[4200];
 			snprintf(path, sizeof(path), "%s/input-%d.frs", dir, nout);
-			struct fr_header nh = *h;
-			nh.segment_index = 0;
-			outs[nout].w = fr_writer_open(path, &nh, NULL, err, sizeof(err));
-			if (!outs[nout].w) {
-				fprintf(stderr, "flightrec corpus add: %s\n", err);
-				copied = -1;
-			} else {
-				snprintf(outs[nout].node, sizeof(outs[nout].node), "%s", h->node);
+			if (open_out(x, &outs[nout], path, h, hs) < 0)
+				failed = 1;
+			else
 				nout++;
-			}
 		}
 		struct fr_record rr;
 		while (oi < nout && fr_reader_next(r, &rr) > 0)
-			if (keep(x, h->node, &rr) && fr_writer_add(outs[oi].w, &rr) == 0)
-				copied++;
+			cut_record(x, &outs[oi], hs, &rr);
 		fr_reader_free(r);
 	}
 	fr_free_list(list, n);
-	for (int i = 0; i < nout; i++)
-		if (fr_writer_close(outs[i].w) < 0)
-			copied = -1;
-	return copied;
+	long long copied = 0;
+	for (int i = 0; i < nout; i++) {
+		fr_conntab_free(outs[i].before);
+		if (fr_writer_close(outs[i].w) < 0 || outs[i].failed)
+			failed = 1;
+		copied += outs[i].n;
+	}
+	heads_free(hs);
+	return failed ? -1 : copied;
 }
 
 /* The manifest skeleton: where the case came from; what the client did is

@@ -1,13 +1,18 @@
 /* engine.c - the replay engine (engine_internal.h maps its files):
- * fr_analyze, phase by phase.  The inputs are opened and sorted; the sink
+ * fr_analyze, phase by phase.  The inputs are opened and sorted, and the
+ * kept connection heads collected from their segments' starts; the sink
  * gets the provenance; the replay merges every record into the canonical
  * order (timestamp, node, sequence) and sends metadata to the sink and
- * connection records, with ids given in that order, to the workers; the
- * workers end what is still open; the segments and their damage go in
- * last, and the sink finishes the database. */
+ * connection records, with ids given in that order, to the workers (a
+ * --from window starts with the state of the connections open then, as a
+ * segment does); the workers end what is still open; the segments and
+ * their damage go in last, and the sink finishes the database. */
 #define _GNU_SOURCE
+#include "../formats/bytes.h"
 #include "../formats/cli.h"
+#include "../formats/conntab.h"
 #include "engine_internal.h"
+#include "heads.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +42,12 @@ struct run {
 	uint64_t last_ts;    /* of the last record kept */
 	uint64_t gcount;     /* positions given in the canonical order */
 	uint64_t last_sweep; /* time of the last idle sweep */
+	struct heads *heads; /* kept connection heads of the inputs (2.1) */
+	/* --from: each node's connections before the window, until it starts */
+	struct fr_conntab **before;
+	int window_started;
+	uint8_t *sbuf; /* a CONN_STATE message's payload */
+	size_t sbuf_cap;
 };
 
 /* Nodes, sorted by name (the inputs are sorted by node); each input gets
@@ -54,18 +65,45 @@ static void assign_nodes(struct run *run)
 	}
 }
 
-/* The input files' sizes, and the time filter on every reader. */
+/* With --from, the segment of each node in which the window starts (the
+ * last one opened before it), or -1: it is read from its start, so that
+ * the connections open at the window's start are known (start_window). */
+static int window_segment(const struct run *run, int i)
+{
+	int best = -1;
+	for (int j = 0; j < run->nin; j++)
+		if (run->in[j].node == run->in[i].node && run->in[j].h->created_ns <= run->o->from_ns &&
+		    (best < 0 || run->in[j].h->created_ns > run->in[best].h->created_ns))
+			best = j;
+	return best;
+}
+
+/* The input files' sizes, the time filter on every reader, and the kept
+ * connection heads of recordings of format 2.1. */
 static void prepare_inputs(struct run *run)
 {
 	const struct fr_opts *o = run->o;
+	int any21 = 0;
 	for (int i = 0; i < run->nin; i++) {
 		struct stat st;
 		if (stat(run->in[i].path, &st) == 0)
 			run->in[i].file_bytes = (uint64_t)st.st_size;
 		run->total_bytes += run->in[i].file_bytes;
+		uint64_t from = o->have_from && window_segment(run, i) != i ? o->from_ns : 0;
 		if (o->have_from || o->have_to)
-			fr_reader_set_range(run->in[i].r, o->have_from ? o->from_ns : 0,
-					    o->have_to ? o->to_ns : UINT64_MAX);
+			fr_reader_set_range(run->in[i].r, from, o->have_to ? o->to_ns : UINT64_MAX);
+		any21 |= run->in[i].h->version > 2 || (run->in[i].h->version == 2 && run->in[i].h->minor >= 1);
+	}
+	if (any21 || o->have_from)
+		run->heads = heads_new();
+	if (any21 && run->heads) {
+		char **files = malloc((size_t)run->nin * sizeof(*files));
+		if (!files)
+			abort();
+		for (int i = 0; i < run->nin; i++)
+			files[i] = run->in[i].path;
+		heads_collect(run->heads, files, run->nin);
+		free(files);
 	}
 }
 
@@ -119,23 +157,28 @@ static void provenance(struct run *run)
  * canonical order) and its position, then to its worker.  Every
  * SWEEP_EVERY records, or once the idle timeout has passed since the last
  * sweep, the id map and the workers forget idle connections first. */
-static void replay_conn(struct run *run, const struct input *x)
+static void maybe_sweep(struct run *run, uint64_t ts)
 {
 	const struct fr_opts *o = run->o;
-	const struct fr_record *r = &x->rec;
-	const struct fr_connkey *k = r->kind == FR_DATA ? &r->u.data.conn :
-				     r->kind == FR_CONN_OPEN ? &r->u.open.conn : &r->u.close.conn;
 	if (o->idle_ns && run->gcount &&
-	    (run->gcount % SWEEP_EVERY == 0 || r->ts >= run->last_sweep + o->idle_ns)) {
-		run->last_sweep = r->ts;
+	    (run->gcount % SWEEP_EVERY == 0 || ts >= run->last_sweep + o->idle_ns)) {
+		run->last_sweep = ts;
 		struct msg sw;
 		memset(&sw, 0, sizeof(sw));
 		sw.kind = MSG_SWEEP;
-		sw.ts = r->ts;
+		sw.ts = ts;
 		sw.g = ++run->gcount;
-		idmap_sweep(&run->ids, r->ts, o->idle_ns);
+		idmap_sweep(&run->ids, ts, o->idle_ns);
 		dispatch(&run->e, &sw, NULL, 0);
 	}
+}
+
+static void replay_conn(struct run *run, const struct input *x)
+{
+	const struct fr_record *r = &x->rec;
+	const struct fr_connkey *k = r->kind == FR_DATA ? &r->u.data.conn :
+				     r->kind == FR_CONN_OPEN ? &r->u.open.conn : &r->u.close.conn;
+	maybe_sweep(run, r->ts);
 	struct msg m;
 	memset(&m, 0, sizeof(m));
 	m.kind = r->kind;
@@ -161,6 +204,127 @@ static void replay_conn(struct run *run, const struct input *x)
 	dispatch(&run->e, &m, payload, plen);
 }
 
+/* ---- connections that began before the input ---------------------------- */
+
+#define HEAD_MSG_MAX (BATCH_BYTES - 4096) /* a longer head is cut, at a chunk */
+
+/* The chunks of head h that fit in a message, appended to run->sbuf after
+ * *sm; sm->head describes them. */
+static size_t state_head(struct run *run, struct state_msg *sm, const struct fr_conn_head *h)
+{
+	size_t off = 0, kept = 0;
+	struct fr_head_chunk ch;
+	sm->head = *h;
+	sm->head.n_chunks = 0;
+	sm->head.len[0] = sm->head.len[1] = 0;
+	while (fr_head_chunk_next(h, &off, &ch) && off <= HEAD_MSG_MAX) {
+		kept = off;
+		sm->head.n_chunks++;
+		sm->head.len[ch.dir] += ch.bytes.len;
+	}
+	sm->head.chunks.p = NULL;
+	sm->head.chunks.len = (uint32_t)kept;
+	run->sbuf = fr_grow(run->sbuf, &run->sbuf_cap, sizeof(*sm) + kept, 4096);
+	memcpy(run->sbuf + sizeof(*sm), h->chunks.p, kept);
+	return kept;
+}
+
+/* A CONN_STATE of node (recorded, or made at the start of a --from
+ * window): to the workers as the other connection records are; a
+ * connection new to the analysis takes its kept head along. */
+static void replay_state(struct run *run, int node, const struct fr_conn_state *s, uint64_t ts)
+{
+	maybe_sweep(run, ts);
+	uint64_t ids_before = run->ids.next_id;
+	struct idmap_ent *ent = idmap_get(&run->ids, (uint16_t)node, &s->conn, 1);
+	ent->last_ts = ts;
+	struct msg m;
+	memset(&m, 0, sizeof(m));
+	m.kind = FR_CONN_STATE;
+	m.node = (uint16_t)node;
+	m.ts = ts;
+	m.conn_id = ent->id;
+	m.g = ++run->gcount;
+	struct state_msg sm;
+	memset(&sm, 0, sizeof(sm));
+	sm.s = *s;
+	size_t extra = 0;
+	const struct fr_conn_head *h = NULL;
+	if (run->ids.next_id != ids_before && (s->flags & FR_STATE_OPEN))
+		h = heads_find(run->heads, run->e.nodes[node], &s->conn);
+	if (h)
+		extra = state_head(run, &sm, h);
+	else
+		run->sbuf = fr_grow(run->sbuf, &run->sbuf_cap, sizeof(sm), 4096);
+	memcpy(run->sbuf, &sm, sizeof(sm));
+	dispatch(&run->e, &m, run->sbuf, sizeof(sm) + extra);
+}
+
+/* --from: a record before the window.  Metadata goes to the sink (it is in
+ * force at the window's start); connection records build the node's table
+ * of open connections (formats/conntab.h). */
+static void before_window(struct run *run, const struct input *x)
+{
+	const struct fr_record *r = &x->rec;
+	switch (r->kind) {
+	case FR_PROCESS:
+		sink_process(run->e.sink, run->e.nodes[x->node], &r->u.proc);
+		return;
+	case FR_POD:
+		sink_pod(run->e.sink, &r->u.pod);
+		return;
+	case FR_SERVICE:
+		sink_service(run->e.sink, &r->u.svc);
+		return;
+	}
+	if (!run->before) {
+		run->before = calloc((size_t)run->e.nnodes, sizeof(*run->before));
+		if (!run->before)
+			abort();
+	}
+	if (!run->before[x->node] && !(run->before[x->node] = fr_conntab_new(NULL)))
+		abort();
+	fr_conntab_add(run->before[x->node], r);
+}
+
+struct window_arg {
+	struct run *run;
+	int node;
+};
+
+static int window_head(void *arg, struct fr_record *rec)
+{
+	struct window_arg *a = arg;
+	heads_put(a->run->heads, a->run->e.nodes[a->node], &rec->u.head);
+	return 0;
+}
+
+static int window_state(void *arg, struct fr_record *rec)
+{
+	struct window_arg *a = arg;
+	replay_state(a->run, a->node, &rec->u.state, a->run->o->from_ns);
+	return 0;
+}
+
+/* --from: the window starts.  The connections open then are stated as a
+ * recorder states them at a segment's start (CONN_STATE, with the heads
+ * seen before the window kept beside those the recording holds). */
+static void start_window(struct run *run)
+{
+	run->window_started = 1;
+	for (int n = 0; run->before && n < run->e.nnodes; n++) {
+		struct fr_conntab *t = run->before[n];
+		if (!t)
+			continue;
+		struct window_arg a = {run, n};
+		if (run->heads)
+			fr_conntab_emit(t, run->o->from_ns, FR_EMIT_HEADS, window_head, &a);
+		fr_conntab_emit(t, run->o->from_ns, FR_EMIT_STATES, window_state, &a);
+		fr_conntab_free(t);
+		run->before[n] = NULL;
+	}
+}
+
 /* One record of input x, kept by the time filter: connection records to
  * the workers, metadata and losses to the sink. */
 static void replay_record(struct run *run, struct input *x)
@@ -181,6 +345,9 @@ static void replay_record(struct run *run, struct input *x)
 	case FR_CONN_OPEN:
 	case FR_CONN_CLOSE:
 		replay_conn(run, x);
+		break;
+	case FR_CONN_STATE:
+		replay_state(run, x->node, &r->u.state, r->ts);
 		break;
 	case FR_PROCESS:
 		sink_process(s, node, &r->u.proc);
@@ -206,6 +373,11 @@ static void replay_record(struct run *run, struct input *x)
 	}
 }
 
+static int is_metadata(unsigned kind)
+{
+	return kind == FR_PROCESS || kind == FR_POD || kind == FR_SERVICE;
+}
+
 /* Every record of every input, in canonical order. */
 static void replay(struct run *run)
 {
@@ -216,8 +388,16 @@ static void replay(struct run *run)
 	struct input *x;
 	while ((x = merge_top(&h))) {
 		const struct fr_record *r = &x->rec;
-		if ((!o->have_from || r->ts >= o->from_ns) && (!o->have_to || r->ts <= o->to_ns))
+		if ((!o->have_from || r->ts >= o->from_ns) && (!o->have_to || r->ts <= o->to_ns)) {
+			/* the window starts at its first record of a connection
+			 * (or loss, or mark): a segment's metadata, written when
+			 * it opened, may come before records older than it */
+			if (o->have_from && !run->window_started && !is_metadata(r->kind))
+				start_window(run);
 			replay_record(run, x);
+		} else if (o->have_from && r->ts < o->from_ns && !run->window_started) {
+			before_window(run, x);
+		}
 		merge_next(&h);
 		if (o->progress && (run->records & 4095) == 0) {
 			double t = now_s();
@@ -283,6 +463,11 @@ int fr_analyze(char **paths, int npaths, const char *db_path, const struct fr_op
 	replay(&run);
 	workers_end(&run.e, run.gcount, run.last_ts);
 	idmap_free(&run.ids);
+	for (int i = 0; run.before && i < run.e.nnodes; i++)
+		fr_conntab_free(run.before[i]);
+	free(run.before);
+	heads_free(run.heads);
+	free(run.sbuf);
 
 	if (record_segments(&run) == EXIT_DAMAGED)
 		rc = EXIT_DAMAGED;

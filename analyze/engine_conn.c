@@ -13,7 +13,7 @@
 
 /* ---- a worker's connection table ----------------------------------------- */
 
-static struct conn *conn_find(struct worker *w, uint64_t id)
+struct conn *conn_find(struct worker *w, uint64_t id)
 {
 	if (!w->nb)
 		return NULL;
@@ -70,6 +70,7 @@ struct conn *conn_get(struct worker *w, const struct msg *m, const struct fr_con
 	c->node = m->node;
 	c->key = *k;
 	c->start_ns = c->end_ns = m->ts;
+	c->head = -1;
 	conn_insert(w, c);
 	return c;
 }

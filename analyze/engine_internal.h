@@ -45,6 +45,15 @@ struct msg {
 };
 
 #define MSG_SWEEP 100 /* engine-internal: end connections idle since ts - idle timeout */
+
+/* The payload of a CONN_STATE message: the state, then the chunks of the
+ * connection's kept head (head.chunks.len bytes, head.n_chunks of them;
+ * none when head.n_chunks is 0).  Only a connection new to the analysis
+ * gets its head. */
+struct state_msg {
+	struct fr_conn_state s;
+	struct fr_conn_head head; /* chunks.p is not used: the chunks follow */
+};
 #define BATCH_BYTES (256u << 10)
 
 struct batch {
@@ -82,6 +91,9 @@ struct conn {
 	uint64_t last_rec_ts; /* of its last record of any kind (idle sweep) */
 	uint32_t n_anom;      /* anomaly rows written for it */
 	uint64_t anom_over;   /* and not written: past CONN_ANOMALIES_MAX */
+	int have_state; /* made by a CONN_STATE: it began before the input */
+	int head;       /* the connections.head column: 1, 0, -1 (NULL) */
+	int silent;     /* replaying bytes from before the input: no rows */
 };
 
 /* Anomaly rows a connection may have; the rest are counted in one row at
@@ -162,6 +174,8 @@ void worker_record(struct worker *w, const struct msg *m, const uint8_t *payload
 
 /* The connection of m->conn_id, created (key k, started at m->ts) when new. */
 struct conn *conn_get(struct worker *w, const struct msg *m, const struct fr_connkey *k);
+/* The connection of id, or NULL. */
+struct conn *conn_find(struct worker *w, uint64_t id);
 /* Takes c out of the table (conn_end frees it). */
 void conn_unlink(struct worker *w, struct conn *c);
 /* Ends c (why: FR_END_*, at ts): the parser's finish, its row, and frees c. */

@@ -28,11 +28,16 @@ void conn_row(struct worker *w, const struct conn *c, struct conn_row *r)
 	r->gap_bytes = c->gap_bytes;
 	r->requests = c->nreq;
 	r->closed = c->closed;
+	r->head = c->head;
 }
 
+/* While a connection's bytes from before the input are replayed (c->silent),
+ * what the parser reports is about that past: it is not written. */
 static void cb_emit(struct fr_pctx *ctx, const struct fr_req *r)
 {
 	struct cbarg *a = ctx->arg;
+	if (a->c->silent)
+		return;
 	struct conn_row row;
 	a->c->nreq++;
 	conn_row(a->w, a->c, &row);
@@ -42,12 +47,16 @@ static void cb_emit(struct fr_pctx *ctx, const struct fr_req *r)
 static void cb_message(struct fr_pctx *ctx, const struct fr_msg *m)
 {
 	struct cbarg *a = ctx->arg;
+	if (a->c->silent)
+		return;
 	out_message(a->w, a->c->id, a->c->proto, m);
 }
 
 static void cb_anomaly(struct fr_pctx *ctx, uint64_t ts, const char *kind, const char *detail)
 {
 	struct cbarg *a = ctx->arg;
+	if (a->c->silent)
+		return;
 	conn_anomaly(a->w, a->c, ts, kind, detail);
 }
 

@@ -1,10 +1,13 @@
 /* engine_stream.c - a worker's records, one at a time: CONN_OPEN sets up
- * the connection, DATA is placed in its direction's byte stream by its
- * stream position (bytes seen before are dropped, missing ones become a
- * gap the parser is told about), CONN_CLOSE and the idle sweep end it. */
+ * the connection, or CONN_STATE one that began before the input (with its
+ * kept head replayed to the parser, silently), DATA is placed in its
+ * direction's byte stream by its stream position (bytes seen before are
+ * dropped, missing ones become a gap the parser is told about), CONN_CLOSE
+ * and the idle sweep end it. */
 #include "engine_internal.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static void on_gap(struct worker *w, struct conn *c, int rdir, uint64_t len, uint64_t ts, const char *why)
 {
@@ -72,6 +75,76 @@ static void on_data(struct worker *w, const struct msg *m, const uint8_t *payloa
 		on_gap(w, c, rdir, d->orig_len - d->payload.len, m->ts, "truncated by snap length");
 }
 
+/* Replays the head of c (its kept first bytes) silently, each direction up
+ * to where the input takes it up (pos); the rest before that is a gap. */
+static void replay_head(struct worker *w, struct conn *c, const struct fr_conn_head *h,
+			const uint64_t pos[2], uint64_t ts)
+{
+	uint64_t done[2] = {0, 0};
+	size_t off = 0;
+	struct fr_head_chunk ch;
+	c->silent = 1;
+	while (fr_head_chunk_next(h, &off, &ch)) {
+		int d = ch.dir;
+		if (done[d] >= pos[d])
+			continue;
+		uint64_t n = ch.bytes.len;
+		if (n > pos[d] - done[d])
+			n = pos[d] - done[d];
+		on_payload(w, c, d, ch.ts, ch.bytes.p, (size_t)n, NULL);
+		done[d] += n;
+	}
+	for (int d = 0; d < 2; d++)
+		if (pos[d] > done[d])
+			on_gap(w, c, d, pos[d] - done[d], ts, "before the input, after the kept head");
+	c->silent = 0;
+}
+
+/* A CONN_STATE: a connection new to the analysis began before the input.
+ * It takes its role and addresses from the record, each direction's stream
+ * starts at the recorded position (what lies before is a gap, or its kept
+ * head replayed and then a gap).  A known connection only counts it as
+ * activity. */
+static void on_state(struct worker *w, const struct msg *m, const uint8_t *payload)
+{
+	struct state_msg sm;
+	memcpy(&sm, payload, sizeof(sm));
+	struct conn *c = conn_find(w, m->conn_id);
+	if (c) {
+		c->last_rec_ts = m->ts;
+		return;
+	}
+	const struct fr_conn_state *s = &sm.s;
+	c = conn_get(w, m, &s->conn);
+	c->last_rec_ts = m->ts;
+	c->have_state = 1;
+	if (s->flags & FR_STATE_OPEN) {
+		c->have_open = 1;
+		c->role = s->role;
+		c->local = s->local;
+		c->remote = s->remote;
+		c->transport = (s->remote.proto == 17 || s->local.proto == 17) ? FR_UDP : FR_TCP;
+	}
+	if (c->transport != FR_TCP)
+		return;
+	for (int d = 0; d < 2; d++) {
+		c->pos_init[d] = 1;
+		c->next_pos[d] = s->pos[d];
+	}
+	if (!s->pos[0] && !s->pos[1])
+		return; /* nothing before the input: as if it began here */
+	if (sm.head.n_chunks) {
+		c->head = 1;
+		sm.head.chunks.p = payload + sizeof(sm);
+		replay_head(w, c, &sm.head, s->pos, m->ts);
+		return;
+	}
+	c->head = 0;
+	for (int d = 0; d < 2; d++)
+		if (s->pos[d])
+			on_gap(w, c, d, s->pos[d], m->ts, "before the input, no head kept");
+}
+
 void worker_record(struct worker *w, const struct msg *m, const uint8_t *payload)
 {
 	struct conn *c;
@@ -93,6 +166,9 @@ void worker_record(struct worker *w, const struct msg *m, const uint8_t *payload
 		break;
 	case FR_DATA:
 		on_data(w, m, payload);
+		break;
+	case FR_CONN_STATE:
+		on_state(w, m, payload);
 		break;
 	case FR_CONN_CLOSE:
 		c = conn_get(w, m, &m->u.c.conn);

@@ -208,7 +208,8 @@ static const char *pod_by_container(struct exp *x, const char *id)
 static void span_cpy(char *dst, size_t n, const struct fr_span *s)
 {
 	size_t l = s->len < n - 1 ? s->len : n - 1;
-	memcpy(dst, s->p, l);
+	if (l) /* an empty span may have no bytes at all (p NULL) */
+		memcpy(dst, s->p, l);
 	dst[l] = 0;
 }
 

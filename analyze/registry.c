@@ -12,6 +12,8 @@
 	P(redis)     \
 	P(dns)       \
 	P(kafka)     \
+	P(mysql)     \
+	P(pgsql)     \
 	/* end */
 
 #define DECLARE(name) extern const struct fr_proto fr_proto_##name;

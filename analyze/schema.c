@@ -32,7 +32,7 @@ const char fr_schema_sql[] =
 	"  local_pod TEXT, local_workload TEXT, remote_pod TEXT, remote_service TEXT,\n"
 	"  remote_workload TEXT, start_ns INTEGER, end_ns INTEGER, bytes_out INTEGER,\n"
 	"  bytes_in INTEGER, gap_bytes INTEGER, requests INTEGER, closed INTEGER,\n"
-	"  peer_conn_id INTEGER);\n"
+	"  head INTEGER, peer_conn_id INTEGER);\n"
 	/* the stored part of `requests` (a view adding both ends' workloads) */
 	"CREATE TABLE request_rows (id INTEGER PRIMARY KEY, conn_id INTEGER, seq INTEGER,\n"
 	"  protocol TEXT, side TEXT, start_ns INTEGER, end_ns INTEGER, latency_ns INTEGER,\n"
@@ -203,4 +203,15 @@ const char fr_views_sql[] =
 	"  coalesce(status, '(no response)') AS status, coalesce(reason, '') AS reason, count(*) AS requests,\n"
 	"  min(id) AS example_id, min(start_ns) AS first_ns, max(start_ns) AS last_ns\n"
 	"  FROM requests_dims WHERE error = 1\n"
-	"  GROUP BY server_dim, protocol, endpoint_dim, status, reason;\n";
+	"  GROUP BY server_dim, protocol, endpoint_dim, status, reason;\n"
+	/* issue 14: MySQL / PostgreSQL statements (their endpoints are the
+	 * normalised statement texts) ranked by total time */
+	"CREATE VIEW sql_statements AS WITH r AS (SELECT protocol, server_dim, endpoint_dim, error, latency_ns,\n"
+	"    row_number() OVER (PARTITION BY protocol, server_dim, endpoint_dim, latency_ns IS NULL ORDER BY latency_ns) AS rn,\n"
+	"    count(latency_ns) OVER (PARTITION BY protocol, server_dim, endpoint_dim) AS n\n"
+	"    FROM requests_dims WHERE protocol IN ('mysql', 'pgsql'))\n"
+	"  SELECT protocol, server_dim AS server_workload, endpoint_dim AS statement, count(*) AS executions,\n"
+	"    sum(error) AS errors, sum(latency_ns) AS total_ns,\n"
+	"    min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.50 * n THEN latency_ns END) AS p50_ns,\n"
+	"    min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.99 * n THEN latency_ns END) AS p99_ns\n"
+	"  FROM r GROUP BY protocol, server_dim, endpoint_dim ORDER BY total_ns DESC, executions DESC, statement;\n";

@@ -38,6 +38,10 @@ struct conn_row {
 	uint64_t bytes_out, bytes_in, gap_bytes;
 	uint64_t requests;
 	int closed;
+	/* the connection began before the input (its CONN_STATE says so): 1 its
+	 * kept head was replayed, 0 there was none; -1 (NULL) its start is in
+	 * the input, or nothing of its streams came before */
+	int head;
 };
 void sink_conn(struct sink *s, const struct conn_row *c);
 /* One request row and its protocol row.  Its side (which end recorded it)

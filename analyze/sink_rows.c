@@ -315,6 +315,10 @@ void sink_conn(struct sink *s, const struct conn_row *c)
 	bi(st, 17, (int64_t)c->gap_bytes);
 	bi(st, 18, (int64_t)c->requests);
 	bi(st, 19, c->closed);
+	if (c->head >= 0)
+		bi(st, 20, c->head);
+	else
+		sqlite3_bind_null(st, 20);
 	step(s, st);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -173,7 +173,7 @@ static int recorder_init(struct recorder *r, struct opts *o)
 		return -1;
 	r->loss_prev = calloc((size_t)r->ncpu, sizeof(*r->loss_prev));
 	r->loss_cur = calloc((size_t)r->ncpu, sizeof(*r->loss_cur));
-	if (!r->loss_prev || !r->loss_cur || load_metadata_files(r))
+	if (!r->loss_prev || !r->loss_cur || conns_init(r) || load_metadata_files(r))
 		return -1;
 	if (o->kube_api) {
 		char err[512];
@@ -265,6 +265,7 @@ static void every_second(struct recorder *r, uint64_t now)
 			  segment_full(r)))
 		rotate(r);
 	enforce_ring(r, headroom_bytes(r));
+	sweep_conns(r, now);
 }
 
 /* Polls the ring buffer until a signal, --duration or a write error. */
@@ -310,9 +311,15 @@ static void run(struct recorder *r)
 		poll_losses(r);
 		add_mark(r, "stop", "");
 	}
-	if (r->o->verbose)
+	if (r->o->verbose) {
+		struct fr_conntab_stats cs;
+		fr_conntab_stats(r->conns, &cs);
 		logmsg("%" PRIu64 " events, %" PRIu64 " data, %" PRIu64 " lost, %" PRIu64 " malformed",
 		       r->n_events, r->n_data, r->n_lost, r->n_bad);
+		logmsg("connections: %" PRIu64 " open, %" PRIu64 " evicted; heads: %" PRIu64
+		       " bytes held, %" PRIu64 " dropped", cs.conns, cs.evicted, cs.head_bytes,
+		       cs.heads_dropped);
+	}
 }
 
 int main(int argc, char **argv)

@@ -251,16 +251,13 @@ int load_metadata_files(struct recorder *r)
 
 void recorder_free_tables(struct recorder *r)
 {
+	fr_conntab_free(r->conns);
+	r->conns = NULL;
 	for (int b = 0; b < NBUCKET; b++) {
 		while (r->procs[b]) {
 			struct proc *p = r->procs[b];
 			r->procs[b] = p->next;
 			free(p);
-		}
-		while (r->rst[b]) {
-			struct rstate *s = r->rst[b];
-			r->rst[b] = s->next;
-			free(s);
 		}
 	}
 }

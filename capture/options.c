@@ -180,6 +180,15 @@ static const struct opt table[] = {
 	 "capture only connections with this local or remote\n"
 	 "port, and UDP datagrams with this peer port\n(repeatable)"},
 
+	{.help = "Connections (the state of the open ones at the start of every segment;\n"
+		 "the kept first bytes of each TCP connection at the start of a snapshot):"},
+	{"head-size", 0, "SIZE", "16K", p_size, F(head_size), 0, 4 << 20,
+	 "first bytes kept per direction of a TCP connection\n"
+	 "(at most 4M; 0: keep no heads)"},
+	{"heads-total", 0, "SIZE", "64M", p_size, F(heads_total), 0, UINT64_MAX,
+	 "memory for the heads of all connections (the\n"
+	 "oldest connections' heads are dropped first)"},
+
 	{.help = "Pod metadata (POD and SERVICE records; repeated at the start of every\nsegment):"},
 	{"pods", 0, "FILE", NULL, p_strlist, F(pods_files), 0, 0,
 	 "JSON of `kubectl get pods -A -o json` (repeatable)"},

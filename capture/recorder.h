@@ -7,7 +7,9 @@
  *   control.c   the output directory as a shared place: its safety checks,
  *               the pid file, the trigger files, the `snapshot` command
  *   ring.c      segments: open, rotate, the ring's bounds; snapshots
- *   drain.c     ring-buffer events into records; redaction; losses
+ *   drain.c     ring-buffer events into records; the connection table
+ *               (redaction state, stream positions, kept heads) and its
+ *               CONN_STATE/CONN_HEAD records; losses
  *   metadata.c  the process table, pod metadata (files, API, node fallback)
  */
 #ifndef FLIGHTREC_RECORDER_H
@@ -16,6 +18,7 @@
 #include <linux/types.h>
 
 #include "../bpf/flightrec.h"
+#include "../formats/conntab.h"
 #include "../formats/kube.h"
 #include "../formats/segment.h"
 #include "redact.h"
@@ -55,6 +58,7 @@ struct opts {
 	uint64_t segment_size, ring_size, ringbuf;
 	double segment_age, ring_age, after;
 	uint32_t snaplen, zstd_level, kube_every;
+	uint64_t head_size, heads_total; /* kept connection heads: per direction, all */
 	struct numlist pids, ports;
 	struct strlist cgroups, pods_files, svc_files;
 	int kube_api;
@@ -76,12 +80,11 @@ struct proc {
 	struct proc *next;
 };
 
-/* The redaction scanner's state of one direction of a connection. */
-struct rstate {
-	struct fr_connkey k;
-	uint8_t dir;
-	struct fr_redact_state st;
-	struct rstate *next;
+/* What the recorder keeps of its own per connection of the table: the
+ * redaction scanner's state of each direction. */
+struct conn_user {
+	struct fr_redact_state rs[2];
+	uint8_t started[2]; /* rs[dir] has seen the direction's first bytes */
 };
 
 struct recorder {
@@ -100,8 +103,11 @@ struct recorder {
 	struct fr_kubeapi *api;
 	struct proc *procs[NBUCKET];
 	size_t n_procs;
-	struct rstate *rst[NBUCKET];
-	size_t n_rst;
+	struct fr_conntab *conns; /* open connections: drain.c */
+	uint64_t last_ts;         /* largest event time so far */
+	uint64_t last_sweep;      /* of the connection table (sweep_conns) */
+	int heads_due;            /* the next seg_open writes the kept heads */
+	char run_first[NAME_MAX + 1]; /* name of this run's first segment */
 	int failed;
 	int snap_active;
 	uint64_t snap_until;
@@ -154,8 +160,15 @@ void snapshot_start(struct recorder *r);
 void snapshot_end(struct recorder *r);
 
 /* drain.c */
+int conns_init(struct recorder *r); /* 0, or -1 when out of memory */
 int on_event(void *ctx, void *data, size_t size);
 void poll_losses(struct recorder *r);
+/* The CONN_STATE records of the open connections, into the current segment
+ * (at its start); with heads, the CONN_HEAD records of the kept heads. */
+void emit_conns(struct recorder *r, int heads);
+/* Forgets connections of processes gone for a minute (their close was not
+ * seen); at most every 30 s. */
+void sweep_conns(struct recorder *r, uint64_t now);
 
 /* metadata.c */
 int load_metadata_files(struct recorder *r);

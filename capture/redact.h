@@ -52,6 +52,16 @@ struct fr_redact_state {
 	int64_t r_idx;  /* index of the current element */
 	int64_t r_left; /* bytes left in the current bulk string */
 	uint8_t only; /* FR_REDACT_ONLY_*: set by fr_redact_stream_start */
+	/* MySQL / PostgreSQL client machine (issue 14): runs only on a stream
+	 * seen from its byte 0 (fr_redact_stream_start) */
+	uint8_t q_mode;
+	uint8_t q_part;  /* what the current payload bytes are */
+	uint8_t q_hlen;
+	uint8_t q_auth;  /* MySQL: inside an authentication exchange */
+	uint8_t q_hdr[8];
+	uint32_t q_caps; /* MySQL: the client's capability flags */
+	uint32_t q_left; /* bytes left in the current part */
+	uint32_t q_pkt;  /* bytes left in the current packet / message */
 };
 
 enum { FR_REDACT_ONLY_HTTP = 1, FR_REDACT_ONLY_RESP = 2 };
@@ -76,7 +86,13 @@ size_t fr_redact_copy(const struct fr_redact *r, struct fr_redact_state *st, con
  * RESP array or bulk string ("*<digit>", "$<digit>") for Redis AUTH only;
  * otherwise, or mid-stream, both scanners run.  Halves the scanning of the
  * common case.  (Redis itself closes a connection that sends an HTTP
- * request, so an AUTH cannot follow one.) */
+ * request, so an AUTH cannot follow one.)  A stream seen from byte 0 is
+ * also judged on its first 8 bytes (read on, across chunks): a MySQL login
+ * request or a PostgreSQL startup message makes its authentication data
+ * overwritten from then on (MySQL: the login's and CHANGE_USER's auth
+ * response, every client packet of an auth exchange; PostgreSQL: every
+ * PasswordMessage / SASL message body).  User, database and plugin names
+ * are kept. */
 void fr_redact_stream_start(struct fr_redact_state *st, const uint8_t *p, size_t n);
 /* Copies the command line in[0..n) (arguments separated by NUL bytes)
  * into out (cap bytes) as r->cmdline says: with FR_CMDLINE_NAMES every

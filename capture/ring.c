@@ -1,8 +1,10 @@
 /* ring.c - the segments of the recording directory: the current one
- * (opened with the metadata in force, rotated by size and age), the ring's
- * bounds (--ring-size, --ring-age: the oldest closed segments go first), a
- * disk that fills up; and snapshots, which hard-link the ring's segments
- * into snapshots/<time>-<reason>/ and keep linking for --after seconds. */
+ * (opened with the metadata in force and the state of the open
+ * connections, rotated by size and age), the ring's bounds (--ring-size,
+ * --ring-age: the oldest closed segments go first), a disk that fills up;
+ * and snapshots, which hard-link the ring's segments into
+ * snapshots/<time>-<reason>/ and keep linking for --after seconds; the
+ * first segment after a trigger starts with the kept connection heads. */
 #define _GNU_SOURCE
 #include "../formats/cli.h"
 #include "recorder.h"
@@ -101,6 +103,18 @@ static void free_list(char **v, int n)
 	free(v);
 }
 
+/* The oldest segment left is `oldest`: the kept heads of connections that
+ * closed in a segment of this run before it have no bytes in the ring any
+ * more.  (Names sort in time order; a segment of this run has a name no
+ * smaller than the run's first, and its index after the last '-'.) */
+static void forget_closed_heads(struct recorder *r, const char *oldest)
+{
+	const char *dash = strrchr(oldest, '-');
+	if (!r->run_first[0] || strcmp(oldest, r->run_first) < 0 || !dash)
+		return;
+	fr_conntab_forget_closed(r->conns, strtoull(dash + 1, NULL, 10));
+}
+
 /* Deletes the oldest closed segments while the ring (plus headroom for the
  * next block) exceeds --ring-size, or while they are older than --ring-age. */
 void enforce_ring(struct recorder *r, uint64_t headroom)
@@ -126,7 +140,8 @@ void enforce_ring(struct recorder *r, uint64_t headroom)
 		total += sz[i];
 	}
 	time_t now = time(NULL);
-	for (int i = 0; i < n; i++) {
+	int deleted = 0, i;
+	for (i = 0; i < n; i++) {
 		char p[PATH_MAX];
 		snprintf(p, sizeof(p), "%s/%s", r->o->dir, v[i]);
 		if (!strcmp(p, r->cur_path))
@@ -137,10 +152,13 @@ void enforce_ring(struct recorder *r, uint64_t headroom)
 			break;
 		if (unlink(p) == 0) {
 			total -= sz[i];
+			deleted = 1;
 			if (r->o->verbose)
 				logmsg("ring: deleted %s", v[i]);
 		}
 	}
+	if (deleted && i < n)
+		forget_closed_heads(r, v[i]);
 	r->ring_bytes = total;
 	r->ring_cur_bytes = cur;
 	r->ring_scanned = 1;
@@ -206,10 +224,17 @@ int seg_open(struct recorder *r)
 	}
 	r->good_bytes = r->seg_start_bytes = fr_writer_bytes(r->w);
 	r->seg_open_ns = h.created_ns;
+	fr_conntab_set_epoch(r->conns, r->seg_index); /* closes are dated by segment */
+	if (!r->run_first[0]) {
+		const char *b = strrchr(r->cur_path, '/');
+		snprintf(r->run_first, sizeof(r->run_first), "%.*s", NAME_MAX, b ? b + 1 : r->cur_path);
+	}
 	r->seg_index++;
 	if (r->snap_active)
 		link_into_snapshot(r, r->cur_path);
 	emit_metadata(r);
+	emit_conns(r, r->heads_due);
+	r->heads_due = 0;
 	return 0;
 }
 
@@ -338,8 +363,12 @@ void snapshot_start(struct recorder *r)
 		snprintf(r->snap_dir, sizeof(r->snap_dir), "%s/snapshots/%s-%s-%d", r->o->dir, t, safe, i);
 	}
 	add_mark(r, "trigger", reason);
-	/* close the current segment so the snapshot's past is complete */
+	/* close the current segment so the snapshot's past is complete; the
+	 * next one starts with the kept heads, and is linked with the rest */
 	seg_close(r);
+	r->heads_due = 1;
+	if (!r->failed)
+		seg_open(r);
 	char **v;
 	int n = list_segments(r->o->dir, &v);
 	for (int i = 0; i < n; i++) {
@@ -350,8 +379,11 @@ void snapshot_start(struct recorder *r)
 	free_list(v, n);
 	r->snap_active = r->o->after > 0;
 	r->snap_until = mono_ns() + (uint64_t)(r->o->after * 1e9);
-	if (!r->failed)
+	if (!r->snap_active && !r->failed) {
+		/* no after-window: the snapshot ends with the heads */
+		seg_close(r);
 		seg_open(r);
+	}
 	char line[sizeof(r->snap_dir) + 1];
 	snprintf(line, sizeof(line), "%s\n", r->snap_dir);
 	if (write_own(r->o->dir, LASTSNAPFILE, line) < 0)

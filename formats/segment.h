@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define FR_FORMAT_VERSION 2        /* major: a reader refuses a larger one */
-#define FR_FORMAT_MINOR 0          /* minor: additions a reader of the same major can skip */
+#define FR_FORMAT_MINOR 1          /* minor: additions a reader of the same major can skip */
 #define FR_SEGMENT_SUFFIX ".frs"
 
 #define FR_MAX_SNAPLEN (64u * 1024)
@@ -39,7 +39,9 @@ enum fr_kind {
 	FR_SERVICE = 6,
 	FR_LOSS = 7,
 	FR_MARK = 8,
-	FR_KIND_MAX = 8,
+	FR_CONN_STATE = 9, /* 2.1 */
+	FR_CONN_HEAD = 10, /* 2.1 */
+	FR_KIND_MAX = 10,
 };
 
 const char *fr_kind_name(unsigned kind); /* "DATA", ...; "UNKNOWN" */
@@ -165,6 +167,59 @@ struct fr_mark {
 	struct fr_span text;
 };
 
+/* CONN_STATE: a connection still open when a segment starts. */
+#define FR_STATE_OPEN 0x1u /* role, netns and addresses come from its CONN_OPEN */
+#define FR_STATE_HEAD 0x2u /* its CONN_HEAD record follows */
+
+struct fr_conn_state {
+	struct fr_connkey conn;
+	uint32_t tid;
+	uint8_t role;  /* enum fr_role */
+	uint8_t flags; /* FR_STATE_* */
+	uint32_t netns;
+	struct fr_addr local, remote;
+	uint64_t pos[2];   /* per enum fr_dir: stream position reached (the next byte's) */
+	uint64_t bytes[2]; /* per enum fr_dir: bytes the calls moved (orig_len), as seen */
+	uint64_t calls[2]; /* per enum fr_dir: DATA records */
+	uint64_t first_ns; /* its CONN_OPEN, or its first record */
+	uint64_t last_ns;  /* its last record */
+};
+
+/* CONN_HEAD: the first bytes of a TCP connection, both directions, as the
+ * chunks the calls moved (so the two directions replay in their order).
+ * Each direction's chunks are its stream from position 0, without holes. */
+enum fr_head_end {
+	FR_HEAD_GROWING = 0, /* not ended: the head is the whole stream so far */
+	FR_HEAD_FULL = 1,    /* the per-connection bound was reached */
+	FR_HEAD_HOLE = 2,    /* the next bytes were not captured (snap length, loss) */
+	FR_HEAD_DROPPED = 3, /* the recorder's memory bound: kept no further */
+};
+
+struct fr_conn_head {
+	struct fr_connkey conn;
+	uint8_t end[2];    /* per enum fr_dir: enum fr_head_end */
+	uint32_t n_chunks;
+	uint32_t len[2];   /* per enum fr_dir: head bytes, the sum of its chunks */
+	struct fr_span chunks; /* n_chunks chunks as encoded (SEGMENT.md) */
+};
+
+/* One chunk of a head: len bytes of direction dir, moved by a call at ts. */
+struct fr_head_chunk {
+	uint64_t ts;
+	uint8_t dir; /* enum fr_dir */
+	struct fr_span bytes;
+};
+
+#define FR_HEAD_CHUNK_HDR 16 /* bytes of a chunk before its payload */
+
+/* Encodes one chunk at p (FR_HEAD_CHUNK_HDR + len bytes the caller sized);
+ * returns the end.  A head's chunks are these, back to back. */
+uint8_t *fr_head_chunk_put(uint8_t *p, uint64_t ts, uint8_t dir, const uint8_t *b, uint32_t len);
+/* The chunk at *off of h->chunks (start with *off = 0): 1 with *c filled
+ * (c->bytes points into h->chunks) and *off moved past it, 0 after the last
+ * chunk or at a chunk that does not fit (a decoded head has none). */
+int fr_head_chunk_next(const struct fr_conn_head *h, size_t *off, struct fr_head_chunk *c);
+
 struct fr_record {
 	uint16_t kind; /* enum fr_kind; other values are skipped by the reader */
 	uint16_t flags; /* reserved, 0 */
@@ -179,6 +234,8 @@ struct fr_record {
 		struct fr_service svc;
 		struct fr_loss loss;
 		struct fr_mark mark;
+		struct fr_conn_state state;
+		struct fr_conn_head head;
 	} u;
 };
 

@@ -72,8 +72,8 @@ const char *fr_addr_str(const struct fr_addr *a, char *buf, size_t len)
 	return buf;
 }
 
-/* The first 16 bytes of DATA, CONN_OPEN and CONN_CLOSE: u32 pid, fd, gen,
- * tid. */
+/* The first 16 bytes of DATA, CONN_OPEN, CONN_CLOSE and CONN_STATE: u32
+ * pid, fd, gen, tid. */
 static uint8_t *put_key(uint8_t *p, const struct fr_connkey *k, uint32_t tid)
 {
 	p = put_le32(p, k->pid);
@@ -571,6 +571,164 @@ static int mark_get(struct fr_cur *c, struct fr_record *r)
 	return walk_tlv(c, r, mark_tlv);
 }
 
+/* ---- 9 CONN_STATE (128 bytes; 2.1) ---------------------------------------------------
+ *
+ *   0 u32 pid, fd, gen, tid   16 u8 role   17 u8 flags   18 u16 pad (0)   20 u32 netns
+ *  24 addr local              44 addr remote
+ *  64 u64 pos_out, pos_in     80 u64 bytes_out, bytes_in   96 u64 calls_out, calls_in
+ * 112 u64 first_ns           120 u64 last_ns
+ */
+
+#define STATE_FIXED 128
+
+static long state_size(const struct fr_record *r)
+{
+	(void)r;
+	return STATE_FIXED;
+}
+
+static uint8_t *state_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_conn_state *s = &r->u.state;
+	p = put_key(p, &s->conn, s->tid);
+	p = put_u8(p, s->role);
+	p = put_u8(p, s->flags);
+	p = put_le16(p, 0);
+	p = put_le32(p, s->netns);
+	p = put_addr(p, &s->local);
+	p = put_addr(p, &s->remote);
+	for (int d = 0; d < 2; d++)
+		p = put_le64(p, s->pos[d]);
+	for (int d = 0; d < 2; d++)
+		p = put_le64(p, s->bytes[d]);
+	for (int d = 0; d < 2; d++)
+		p = put_le64(p, s->calls[d]);
+	p = put_le64(p, s->first_ns);
+	return put_le64(p, s->last_ns);
+}
+
+static int state_get(struct fr_cur *c, struct fr_record *r)
+{
+	struct fr_conn_state *s = &r->u.state;
+	get_key(c, &s->conn, &s->tid);
+	s->role = cur_u8(c);
+	s->flags = cur_u8(c);
+	cur_skip(c, 2);
+	s->netns = cur_le32(c);
+	get_addr(c, &s->local);
+	get_addr(c, &s->remote);
+	for (int d = 0; d < 2; d++)
+		s->pos[d] = cur_le64(c);
+	for (int d = 0; d < 2; d++)
+		s->bytes[d] = cur_le64(c);
+	for (int d = 0; d < 2; d++)
+		s->calls[d] = cur_le64(c);
+	s->first_ns = cur_le64(c);
+	s->last_ns = cur_le64(c);
+	return c->bad ? -1 : 0;
+}
+
+/* ---- 10 CONN_HEAD (2.1) -------------------------------------------------------------------
+ *
+ *   0 u32 pid, fd, gen, n_chunks   16 u8 end_out   17 u8 end_in
+ *  18 u16 chunks_at: offset of the first chunk (28; a reader skips what lies
+ *     between byte 28 and it)      20 u32 len_out  24 u32 len_in
+ *  chunks_at: n_chunks chunks, filling the rest of the body, each
+ *     0 u64 ts   8 u8 dir   9 u8 flags (0)   10 u16 pad (0)   12 u32 len
+ *    16 len bytes
+ *  The chunks of one direction add up to its len: its stream from position 0.
+ */
+
+#define HEAD_FIXED 28
+
+uint8_t *fr_head_chunk_put(uint8_t *p, uint64_t ts, uint8_t dir, const uint8_t *b, uint32_t len)
+{
+	p = put_le64(p, ts);
+	p = put_u8(p, dir);
+	p = put_u8(p, 0);
+	p = put_le16(p, 0);
+	p = put_le32(p, len);
+	return put_mem(p, b, len);
+}
+
+int fr_head_chunk_next(const struct fr_conn_head *h, size_t *off, struct fr_head_chunk *c)
+{
+	struct fr_cur cur;
+	if (*off >= h->chunks.len)
+		return 0;
+	cur_init(&cur, h->chunks.p + *off, h->chunks.len - *off);
+	c->ts = cur_le64(&cur);
+	c->dir = cur_u8(&cur);
+	cur_skip(&cur, 3);
+	uint32_t len = cur_le32(&cur);
+	const uint8_t *b;
+	if (cur_bytes(&cur, &b, len) || c->dir > 1)
+		return 0;
+	c->bytes = span(b, len);
+	*off = (size_t)(cur.p - h->chunks.p);
+	return 1;
+}
+
+/* 0 when h->chunks holds exactly n_chunks chunks whose directions add up to
+ * len[], else -1. */
+static int head_check(const struct fr_conn_head *h)
+{
+	uint64_t len[2] = {0, 0};
+	size_t off = 0;
+	struct fr_head_chunk c;
+	uint32_t n = 0;
+	while (n < h->n_chunks && fr_head_chunk_next(h, &off, &c)) {
+		len[c.dir] += c.bytes.len;
+		n++;
+	}
+	if (n != h->n_chunks || off != h->chunks.len || len[0] != h->len[0] || len[1] != h->len[1])
+		return -1;
+	return 0;
+}
+
+static long head_size(const struct fr_record *r)
+{
+	const struct fr_conn_head *h = &r->u.head;
+	if (h->chunks.len > FR_MAX_RECORD)
+		return (long)FR_MAX_RECORD + 1;
+	if (head_check(h) || h->end[0] > FR_HEAD_DROPPED || h->end[1] > FR_HEAD_DROPPED)
+		return -1;
+	return HEAD_FIXED + (long)h->chunks.len;
+}
+
+static uint8_t *head_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_conn_head *h = &r->u.head;
+	p = put_le32(p, h->conn.pid);
+	p = put_le32(p, h->conn.fd);
+	p = put_le32(p, h->conn.gen);
+	p = put_le32(p, h->n_chunks);
+	p = put_u8(p, h->end[0]);
+	p = put_u8(p, h->end[1]);
+	p = put_le16(p, HEAD_FIXED);
+	p = put_le32(p, h->len[0]);
+	p = put_le32(p, h->len[1]);
+	return put_mem(p, h->chunks.p, h->chunks.len);
+}
+
+static int head_get(struct fr_cur *c, struct fr_record *r)
+{
+	struct fr_conn_head *h = &r->u.head;
+	h->conn.pid = cur_le32(c);
+	h->conn.fd = cur_le32(c);
+	h->conn.gen = cur_le32(c);
+	h->n_chunks = cur_le32(c);
+	h->end[0] = cur_u8(c);
+	h->end[1] = cur_u8(c);
+	uint16_t at = cur_le16(c);
+	h->len[0] = cur_le32(c);
+	h->len[1] = cur_le32(c);
+	if (c->bad || at < HEAD_FIXED || cur_skip(c, at - HEAD_FIXED))
+		return -1;
+	h->chunks = span(c->p, cur_left(c));
+	return head_check(h);
+}
+
 /* ---- the kinds --------------------------------------------------------------------- */
 
 static const struct kind_codec {
@@ -588,6 +746,8 @@ static const struct kind_codec {
 	[FR_SERVICE] = {"SERVICE", svc_size, svc_put, svc_get},
 	[FR_LOSS] = {"LOSS", loss_size, loss_put, loss_get},
 	[FR_MARK] = {"MARK", mark_size, mark_put, mark_get},
+	[FR_CONN_STATE] = {"CONN_STATE", state_size, state_put, state_get},
+	[FR_CONN_HEAD] = {"CONN_HEAD", head_size, head_put, head_get},
 };
 _Static_assert(sizeof(kinds) / sizeof(kinds[0]) == FR_KIND_MAX + 1,
 	       "every kind up to FR_KIND_MAX has a row in kinds[]");

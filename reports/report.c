@@ -170,6 +170,23 @@ int cmd_report(int argc, char **argv)
 		sqlite3_finalize(st);
 	}
 
+	/* issue 14: only when there are any (and the database has the view) */
+	snprintf(sql, sizeof(sql),
+		 "SELECT protocol, statement, executions, errors, total_ns, p99_ns FROM sql_statements LIMIT %d", limit);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		int n = 0;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (!n++)
+				printf("\nSQL statements by total time (normalised; view sql_statements)\n"
+				       "  %-6s %-50s %10s %7s %10s %10s\n", "proto", "statement", "executions", "errors",
+				       "total", "p99");
+			printf("  %-6s %-50.50s %10lld %7lld %10s %10s\n", txt(st, 0), txt(st, 1),
+			       (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3),
+			       dur(st, 4, a, sizeof(a)), dur(st, 5, b, sizeof(b)));
+		}
+		sqlite3_finalize(st);
+	}
+
 	printf("\nAnomalies by kind\n");
 	if ((st = prep(db, "SELECT kind, count(*) FROM anomalies GROUP BY kind ORDER BY 2 DESC, 1"))) {
 		int n = 0;

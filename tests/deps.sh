@@ -12,6 +12,9 @@ pkgs=(
   nginx-light redis-server redis-tools dnsmasq-base dnsutils curl wrk
   kcat  # Kafka client (librdkafka) for tests/unit/kafka_kcat.sh
   tcpdump tshark openssl bc
+  # MySQL and PostgreSQL peers (issue 14)
+  mariadb-server mariadb-client libdbd-mariadb-perl postgresql-15 postgresql-client-15
+  python3-psycopg2 libdbd-pg-perl
 )
 missing=()
 for p in "${pkgs[@]}"; do

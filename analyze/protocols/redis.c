@@ -17,6 +17,13 @@
  * remaining element counts, so any split of the input gives the same result.
  * Bulk payloads are skipped without buffering (only the first bytes of the
  * command name and key are kept).
+ *
+ * Every type byte is decoded in either version; what HELLO negotiated is
+ * remembered (the `resp` column: 3 or 2 from the HELLO's reply on, NULL
+ * before any HELLO) and decides whether a subscriber's arrays are messages
+ * (RESP2) or replies (RESP3, whose messages are pushes).  A HELLO sent
+ * before the recording is known when the connection's kept head is
+ * replayed (formats/SEGMENT.md, CONN_HEAD).
  */
 #include "../proto.h"
 #include "../../formats/bytes.h"
@@ -63,6 +70,7 @@ struct pend {
 struct redis {
 	struct rdir d[2];
 	struct fr_fifo q; /* of struct pend */
+	int resp; /* protocol version a HELLO switched to (2, 3); 0: none seen */
 	int pubsub;
 	int64_t confirm_left; /* confirmations still due for the last SUBSCRIBE */
 };
@@ -137,7 +145,8 @@ static void upcase(char *s)
 static struct pend *q_front(struct redis *s) { return fr_fifo_at(&s->q, sizeof(struct pend), 0); }
 static void q_pop(struct redis *s) { fr_fifo_pop(&s->q); }
 
-static void emit(struct fr_pctx *ctx, const struct pend *p, const struct rdir *r, uint64_t ts, const char *reason)
+static void emit(const struct redis *s, struct fr_pctx *ctx, const struct pend *p, const struct rdir *r,
+		 uint64_t ts, const char *reason)
 {
 	struct fr_req q;
 	memset(&q, 0, offsetof(struct fr_req, f)); /* the fields: as many as n_fields says */
@@ -185,6 +194,10 @@ static void emit(struct fr_pctx *ctx, const struct pend *p, const struct rdir *r
 		fr_field_str(&q, "argc", NULL);
 	fr_field_str(&q, "reply_type", r ? (r->null ? "null" : type_name(r->type)) : NULL);
 	fr_field_str(&q, "error", err[0] ? err : NULL);
+	if (r && s->resp)
+		fr_field_int(&q, "resp", s->resp);
+	else
+		fr_field_str(&q, "resp", NULL);
 	ctx->emit_request(ctx, &q);
 }
 
@@ -210,7 +223,7 @@ static void on_command(struct redis *s, struct fr_pctx *ctx, struct rdir *d)
 {
 	if (s->q.len == PEND_MAX) {
 		ctx->anomaly(ctx, d->last_ts, "bound_exceeded", "redis: more than 4096 commands waiting; oldest reported unanswered");
-		emit(ctx, q_front(s), NULL, 0, "pipeline overflow");
+		emit(s, ctx, q_front(s), NULL, 0, "pipeline overflow");
 		q_pop(s);
 	}
 	struct pend *p = fr_fifo_push(&s->q, sizeof(*p));
@@ -255,7 +268,8 @@ static void on_message(struct fr_pctx *ctx, const struct rdir *d, uint64_t ts)
 static void on_reply(struct redis *s, struct fr_pctx *ctx, struct rdir *d, uint64_t ts)
 {
 	int push = d->type == '>';
-	if (push || (s->pubsub && d->type == '*')) {
+	/* a RESP2 subscriber gets its messages as arrays, a RESP3 one as pushes */
+	if (push || (s->pubsub && d->type == '*' && s->resp != 3)) {
 		char first[CAP + 1];
 		memcpy(first, d->cap[0], sizeof(first));
 		upcase(first);
@@ -277,7 +291,11 @@ static void on_reply(struct redis *s, struct fr_pctx *ctx, struct rdir *d, uint6
 	struct pend *p = q_front(s);
 	if (!p)
 		ctx->anomaly(ctx, ts, "unpaired_response", "redis: reply without a command");
-	emit(ctx, p, d, ts, p ? NULL : "reply without command");
+	else if (!strcmp(p->cmd, "HELLO") && (d->type == '%' || d->type == '*'))
+		/* HELLO's reply is a map in RESP3, an array in RESP2, and
+		 * already in the version asked for: the replies from here on */
+		s->resp = d->type == '%' ? 3 : 2;
+	emit(s, ctx, p, d, ts, p ? NULL : "reply without command");
 	q_pop(s);
 }
 
@@ -322,7 +340,7 @@ static void to_resync(struct redis *s, struct fr_pctx *ctx, int dir, uint64_t ts
 	if (dir == FR_S2C) {
 		/* replies were lost: the commands waiting cannot be paired safely */
 		while (s->q.len) {
-			emit(ctx, q_front(s), NULL, 0, "reply lost in gap");
+			emit(s, ctx, q_front(s), NULL, 0, "reply lost in gap");
 			q_pop(s);
 		}
 	}
@@ -617,7 +635,7 @@ static void redis_finish(void *state, struct fr_pctx *ctx, int why, uint64_t ts)
 	(void)ts;
 	const char *reason = fr_end_reason(why);
 	while (s->q.len) {
-		emit(ctx, q_front(s), NULL, 0, reason);
+		emit(s, ctx, q_front(s), NULL, 0, reason);
 		q_pop(s);
 	}
 	fr_fifo_free(&s->q);
@@ -627,7 +645,7 @@ const struct fr_proto fr_proto_redis = {
 	.name = "redis",
 	.table = "redis",
 	.schema = "CREATE TABLE redis (request_id INTEGER PRIMARY KEY, command TEXT, key TEXT, "
-		  "argc INTEGER, reply_type TEXT, error TEXT)",
+		  "argc INTEGER, reply_type TEXT, error TEXT, resp INTEGER)",
 	.state_size = sizeof(struct redis),
 	.ports = {6379, 6380, 26379, 0},
 	.udp = 0,

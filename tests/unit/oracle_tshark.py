@@ -383,15 +383,79 @@ def kafka(cap, db, decode_as, exc):
     return out, len(reqs) + len(resps), f"{len(reqs)} requests, {len(resps)} responses (correlation id, api, version, client id, error) agree with tshark"
 
 
+# ---- MySQL and PostgreSQL (issue 14) -----------------------------------------
+
+MYSQL_CMDS = ['SLEEP', 'QUIT', 'INIT_DB', 'QUERY', 'FIELD_LIST', 'CREATE_DB', 'DROP_DB', 'REFRESH',
+              'SHUTDOWN', 'STATISTICS', 'PROCESS_INFO', 'CONNECT', 'PROCESS_KILL', 'DEBUG', 'PING', 'TIME',
+              'DELAYED_INSERT', 'CHANGE_USER', 'BINLOG_DUMP', 'TABLE_DUMP', 'CONNECT_OUT', 'REGISTER_SLAVE',
+              'STMT_PREPARE', 'STMT_EXECUTE', 'STMT_SEND_LONG_DATA', 'STMT_CLOSE', 'STMT_RESET',
+              'SET_OPTION', 'STMT_FETCH', 'DAEMON', 'BINLOG_DUMP_GTID', 'RESET_CONNECTION']
+
+
+def mysql(cap, db, decode_as, exc):
+    """tshark's MySQL dissector: commands (mysql.command with the query
+    text of QUERY / STMT_PREPARE and the statement id of the statement
+    commands), login requests (mysql.user outside CHANGE_USER), error
+    codes (mysql.error_code)."""
+    theirs, logins, terr = [], 0, []
+    for cmd, query, sid, user, err in tshark(cap, decode_as, 'mysql',
+                                             ['mysql.command', 'mysql.query', 'mysql.stmt_id', 'mysql.user',
+                                              'mysql.error_code']):
+        for c in cmd:
+            c = int(c)
+            q = query[0] if query and c in (3, 22) else None
+            i = int(sid[0]) if sid and c in (23, 25, 26, 28) else None
+            theirs.append((MYSQL_CMDS[c] if c < len(MYSQL_CMDS) else 'UNKNOWN', q, i))
+        if user and not cmd:
+            logins += 1
+        terr += [int(e) for e in err]
+    h = sqlite3.connect(db)
+    rows = h.execute("SELECT command, statement, statement_id, error_code FROM mysql ORDER BY request_id").fetchall()
+    ours = [(c, s if c in ('QUERY', 'STMT_PREPARE') else None,
+             i if c in ('STMT_EXECUTE', 'STMT_CLOSE', 'STMT_RESET', 'STMT_FETCH') else None)
+            for c, s, i, _ in rows if c != 'LOGIN']
+    out = diff('command (name, query, statement id)', theirs, ours)
+    out += diff('login requests', ['login'] * logins, ['login' for c, *_ in rows if c == 'LOGIN'])
+    out += diff('error code', terr, [e for *_, e in rows if e is not None])
+    n = len(theirs) + logins
+    return out, n, f"{len(theirs)} commands (name, query, statement id), {logins} logins, {len(terr)} errors agree with tshark's mysql dissector"
+
+
+def pgsql(cap, db, decode_as, exc):
+    """tshark's PostgreSQL dissector: startup messages, CommandComplete
+    tags (pgsql.tag), ErrorResponses and their SQLSTATE, Execute messages,
+    notices (pgsql.type)."""
+    types, tags, codes = [], [], []
+    for typ, tag, code in tshark(cap, decode_as, 'pgsql', ['pgsql.type', 'pgsql.tag', 'pgsql.code']):
+        types += typ
+        tags += tag
+        if 'Error' in typ and 'Notice' not in typ:
+            codes += code
+    h = sqlite3.connect(db)
+    rows = h.execute("SELECT kind, command_tag, sqlstate FROM pgsql ORDER BY request_id").fetchall()
+    out = diff('startup', ['startup'] * types.count('Startup message'),
+               [k for k, *_ in rows if k == 'startup'])
+    out += diff('command tag', tags, [t for k, t, _ in rows if k != 'startup' and t is not None and
+                                      t not in ('EMPTY', 'SUSPENDED')])
+    out += diff('error (SQLSTATE)', codes, [c for *_, c in rows if c is not None])
+    out += diff('Execute', ['execute'] * types.count('Execute'), ['execute' for k, *_ in rows if k == 'extended'])
+    nmsg = h.execute("SELECT count(*) FROM messages WHERE kind = 'notice'").fetchone()[0]
+    out += diff('notice', ['notice'] * types.count('Notice'), ['notice'] * nmsg)
+    n = len(tags) + len(codes) + types.count('Startup message')
+    return out, n, (f"{types.count('Startup message')} startups, {len(tags)} command tags, {len(codes)} errors, "
+                    f"{types.count('Execute')} executes, {types.count('Notice')} notices agree with tshark's pgsql dissector")
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('proto', choices=['http', 'dns', 'redis', 'kafka'])
+    ap.add_argument('proto', choices=['http', 'dns', 'redis', 'kafka', 'mysql', 'pgsql'])
     ap.add_argument('capture')
     ap.add_argument('db')
     ap.add_argument('--decode-as', action='append', default=[])
     ap.add_argument('--except', dest='exc', action='append', default=[])
     a = ap.parse_args()
-    out, n, summary = {'http': http, 'dns': dns, 'redis': redis, 'kafka': kafka}[a.proto](a.capture, a.db, a.decode_as, set(a.exc))
+    out, n, summary = {'http': http, 'dns': dns, 'redis': redis, 'kafka': kafka, 'mysql': mysql,
+                       'pgsql': pgsql}[a.proto](a.capture, a.db, a.decode_as, set(a.exc))
     if not n:
         out.append("  the independent decoder found no message at all (an odd port needing --decode-as?)")
     if out:

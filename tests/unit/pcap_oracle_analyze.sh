@@ -2,7 +2,7 @@
 # pcap_oracle_analyze.sh - the analyzer checked by an independent decoder
 # (issue 5, "oracle tests").
 #
-# For every capture under ../shared/captures/{http,redis,dns} (beside the
+# For every capture under ../shared/captures/{http,redis,dns,mysql,postgresql} (beside the
 # repository): `flightrec analyze FILE -o DB` (the capture given directly,
 # imported on the fly), then tests/unit/oracle_tshark.py compares the
 # database with tshark on the same file: number of requests and responses,
@@ -14,8 +14,8 @@
 # dissector has no command field, flattens nested arrays and skips inline
 # commands).  One ok/FAIL line per capture, with the differences.
 #
-# The captures of protocols without a parser yet (http2, grpc, mysql,
-# postgresql) must import and analyze without crash or error: exit 0,
+# The captures of protocols without a parser yet (http2, grpc) must import
+# and analyze without crash or error: exit 0,
 # nothing on stderr, their connections and bytes in the database.
 #
 # Then `analyze` on captures directly: gzip, a truncated capture (exit 1),
@@ -48,6 +48,10 @@ DECODE_AS=(
   "kafka/deepflow-11-join-group-v7.pcap tcp.port==36333,kafka"
   "kafka/deepflow-13-leave-group-v4.pcap tcp.port==36333,kafka"
   "kafka/deepflow-14-sync-group-v5.pcap tcp.port==36333,kafka"
+  "mysql/deepflow-mysql.pcap tcp.port==20130,mysql"
+  "mysql/deepflow-mysql-error.pcap tcp.port==20130,mysql"
+  "mysql/deepflow-mysql-table-select.pcap tcp.port==20130,mysql"
+  "mysql/deepflow-mysql-statement.pcap tcp.port==30130,mysql"
 )
 
 opts_for() { # capture name -> helper options
@@ -64,7 +68,7 @@ opts_for() { # capture name -> helper options
 
 shopt -s nullglob
 n=0
-for proto in http redis dns kafka; do
+for proto in http redis dns kafka mysql postgresql; do
   caps=("$CAPS/$proto"/*.pcap "$CAPS/$proto"/*.pcapng)
   ((${#caps[@]})) || bad "$proto: no captures in $CAPS/$proto"
   for cap in "${caps[@]}"; do
@@ -72,7 +76,7 @@ for proto in http redis dns kafka; do
     db=$tmp/db$((n++)).db
     if ! "$FR" analyze -q "$cap" -o "$db" 2> "$tmp/err"; then bad "$name: analyze failed: $(head -3 "$tmp/err")"; continue; fi
     mapfile -t o < <(opts_for "$name")
-    if out=$(python3 tests/unit/oracle_tshark.py "$proto" "$cap" "$db" "${o[@]}" 2>&1); then
+    if out=$(python3 tests/unit/oracle_tshark.py "${proto/postgresql/pgsql}" "$cap" "$db" "${o[@]}" 2>&1); then
       ok "$name: $out${o[*]:+ (${o[*]})}"
     else
       bad "$name: differs from tshark:"; echo "$out" | sed 's/^/     /'
@@ -81,7 +85,7 @@ for proto in http redis dns kafka; do
 done
 
 # protocols without a parser yet: import and analyze cleanly
-for proto in http2 grpc mysql postgresql; do
+for proto in http2 grpc; do
   for cap in "$CAPS/$proto"/*.pcap "$CAPS/$proto"/*.pcapng; do
     name=$proto/$(basename "$cap")
     db=$tmp/db$((n++)).db

@@ -392,3 +392,120 @@ TEST(kube_list_items_without_kind)
 	CHECK_EQ(fr_kube_service(k, 0)->n_ips, 1);
 	fr_kube_free(k);
 }
+
+/* ---- MySQL and PostgreSQL authentication data (issue 14) ---------------- */
+
+/* The stream in[0..n) redacted from byte 0 in pieces of every size (also
+ * through fr_redact_copy) must equal want[0..n). */
+static int check_split_bin(const uint8_t *in, const uint8_t *want, size_t n)
+{
+	struct fr_redact r;
+	fr_redact_init(&r);
+	uint8_t *out = malloc(n), *buf = malloc(n);
+	int ok = 1;
+	for (size_t s = 1; s <= n && ok; s++) {
+		for (int copy = 0; copy < 2 && ok; copy++) {
+			struct fr_redact_state st;
+			memset(&st, 0, sizeof(st));
+			memcpy(out, in, n);
+			fr_redact_stream_start(&st, in, s < n ? s : n);
+			for (size_t off = 0; off < n; off += s) {
+				size_t k = n - off < s ? n - off : s;
+				if (copy) {
+					const uint8_t *o;
+					fr_redact_copy(&r, &st, in + off, k, buf, &o);
+					memcpy(out + off, o, k);
+				} else {
+					fr_redact(&r, &st, out + off, k);
+				}
+			}
+			if (memcmp(out, want, n)) {
+				for (size_t i = 0; i < n; i++)
+					if (out[i] != want[i]) {
+						fprintf(stderr, "    split %zu copy %d: byte %zu is 0x%02x, want 0x%02x\n", s,
+							copy, i, out[i], want[i]);
+						break;
+					}
+				ok = 0;
+			}
+		}
+	}
+	free(out);
+	free(buf);
+	return ok;
+}
+
+static size_t put(uint8_t *p, size_t o, const void *s, size_t n)
+{
+	memcpy(p + o, s, n);
+	return o + n;
+}
+
+TEST(redact_pgsql_password_messages_any_split)
+{
+	uint8_t in[256], want[256];
+	size_t o = 0;
+	/* startup: user e2e, database app */
+	static const uint8_t su[] = "\0\0\0\x1f\0\x03\0\0user\0e2e\0database\0app\0"; /* + its NUL */
+	o = put(in, o, su, sizeof(su));
+	size_t p1 = o;
+	o = put(in, o, "p\0\0\0\x0bsecret\0", 12); /* cleartext password */
+	size_t p2 = o;
+	o = put(in, o, "p\0\0\0\x0dSCRAM-xyz\0", 14); /* SASL data */
+	size_t q = o;
+	o = put(in, o, "Q\0\0\0\x0dSELECT 1\0", 14);
+	memcpy(want, in, o);
+	memset(want + p1 + 5, '*', 7);
+	memset(want + p2 + 5, '*', 9);
+	CHECK(check_split_bin(in, want, o));
+	CHECK(!memcmp(want + q, "Q\0\0\0\x0dSELECT 1", 13)); /* the query is kept */
+	/* an SSLRequest answered 'N', then the startup and a password */
+	uint8_t in2[256], want2[256];
+	size_t o2 = put(in2, 0, "\0\0\0\x08\x04\xd2\x16\x2f", 8);
+	o2 = put(in2, o2, su, sizeof(su));
+	size_t p3 = o2;
+	o2 = put(in2, o2, "p\0\0\0\x0bsecret\0", 12);
+	memcpy(want2, in2, o2);
+	memset(want2 + p3 + 5, '*', 7);
+	CHECK(check_split_bin(in2, want2, o2));
+}
+
+TEST(redact_mysql_auth_response_any_split)
+{
+	uint8_t in[512], want[512];
+	/* login request: PROTOCOL_41 | CONNECT_WITH_DB | SECURE_CONNECTION |
+	 * PLUGIN_AUTH; user app, a 20-byte auth response, db e2e, plugin */
+	uint8_t pay[256];
+	size_t n = 0;
+	uint32_t caps = 0x00000200u | 0x00000008u | 0x00008000u | 0x00080000u;
+	for (int i = 0; i < 4; i++)
+		pay[n++] = (uint8_t)(caps >> (8 * i));
+	memset(pay + n, 0, 28);
+	pay[n + 4] = 33;
+	n += 28;
+	n = put(pay, n, "app", 4);
+	pay[n++] = 20;
+	size_t auth = n;
+	for (int i = 0; i < 20; i++)
+		pay[n++] = (uint8_t)(0xa0 + i);
+	n = put(pay, n, "e2e", 4);
+	n = put(pay, n, "mysql_native_password", 22);
+	size_t o = 0;
+	uint8_t hdr[4] = {(uint8_t)n, 0, 0, 1};
+	o = put(in, o, hdr, 4);
+	o = put(in, o, pay, n);
+	size_t sw = o; /* an auth switch response (seq 3): secret */
+	o = put(in, o, "\x08\0\0\x03", 4);
+	o = put(in, o, "12345678", 8);
+	size_t q = o; /* a command: kept */
+	o = put(in, o, "\x09\0\0\0\x03SELECT 1", 13);
+	memcpy(want, in, o);
+	memset(want + 4 + auth, '*', 20);
+	memset(want + sw + 4, '*', 8);
+	CHECK(check_split_bin(in, want, o));
+	CHECK(!memcmp(want + 4 + 32, "app", 4) && !memcmp(want + 4 + auth + 20, "e2e", 4));
+	CHECK(!memcmp(want + q + 5, "SELECT 1", 8));
+	/* the server's greeting stream is left alone */
+	static const uint8_t greet[] = "\x0e\0\0\0\x0a" "5.5.5-10\0\x01\0\0\0";
+	CHECK(check_split_bin(greet, greet, sizeof(greet) - 1));
+}

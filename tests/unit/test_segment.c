@@ -64,11 +64,27 @@ static void make_record(uint64_t i, struct fr_record *r)
 		break;
 	}
 	case 4:
+		if (i % 32 == 28) { /* 2.1: a head of two chunks */
+			static uint8_t chunks[64];
+			uint8_t *e = fr_head_chunk_put(chunks, 900, FR_EGRESS, (const uint8_t *)"HELLO 3\r\n", 9);
+			e = fr_head_chunk_put(e, 950, FR_INGRESS, (const uint8_t *)"%7\r\n", 4);
+			r->kind = FR_CONN_HEAD;
+			r->u.head = (struct fr_conn_head){{100, 5, 1}, {FR_HEAD_GROWING, FR_HEAD_FULL}, 2,
+				{9, 4}, {chunks, (uint32_t)(e - chunks)}};
+			break;
+		}
 		r->kind = FR_CONN_OPEN;
 		r->u.open = (struct fr_conn_open){{100, 5, 1}, 100, FR_ROLE_CLIENT, {0}, 4026531840u,
 			{4, 6, 40000, {10, 0, 0, 1}}, {6, 6, 80, {0xfd, 0, [15] = 2}}};
 		break;
 	case 5:
+		if (i % 32 == 29) { /* 2.1 */
+			r->kind = FR_CONN_STATE;
+			r->u.state = (struct fr_conn_state){{100, 5, 1}, 100, FR_ROLE_CLIENT,
+				FR_STATE_OPEN | FR_STATE_HEAD, 4026531840u, {4, 6, 40000, {10, 0, 0, 1}},
+				{6, 6, 80, {0xfd, 0, [15] = 2}}, {1234, 5678}, {1234, 5670}, {3, 4}, 800, 990};
+			break;
+		}
 		r->kind = FR_CONN_CLOSE;
 		r->u.close = (struct fr_conn_close){{100, 5, 1}, 100, 1234, 5678, 3, 4};
 		break;

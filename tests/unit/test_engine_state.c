@@ -1,0 +1,161 @@
+/* test_engine_state.c - connections that began before the input (format
+ * 2.1): a segment that starts with CONN_STATE (and CONN_HEAD) records, as a
+ * ring's oldest segment does after rotation, analyzes with addresses, peer
+ * links and stream positions (no false gap, no "reply lost in gap"), and,
+ * with the kept head, with the protocol state set up before (Redis HELLO
+ * 3: resp = 3); analyze --from on the whole recording gives the same rows.
+ * Input: the redis/resp3 corpus case (HELLO 3, HGETALL, ...), cut before
+ * its HGETALL. */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include "../../analyze/engine.h"
+#include "../../formats/cli.h"
+#include "../../formats/conntab.h"
+
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SRC "tests/corpus/redis/resp3/input.frs"
+#define CUT 1795558480549644000ull /* the HGETALL of the first connection */
+
+static int add_rec(void *arg, struct fr_record *rec)
+{
+	return fr_writer_add(arg, rec);
+}
+
+/* Writes SRC cut at CUT as a recorder's segment after rotation: the
+ * metadata, the state of the connections open at CUT (with their heads
+ * when head_max > 0), then the records from CUT on.  0 or -1. */
+static int rotated(const char *dst, uint32_t head_max)
+{
+	char err[256];
+	struct fr_reader *r = fr_reader_open(SRC, err, sizeof(err));
+	if (!r)
+		return -1;
+	struct fr_writer *w = fr_writer_open(dst, fr_reader_header(r), NULL, err, sizeof(err));
+	struct fr_conntab_opts o;
+	fr_conntab_opts_default(&o);
+	o.head_max = head_max;
+	struct fr_conntab *t = fr_conntab_new(&o);
+	if (!w || !t)
+		return -1;
+	struct fr_record rec;
+	int started = 0;
+	while (fr_reader_next(r, &rec) > 0) {
+		if (rec.kind == FR_PROCESS) {
+			fr_writer_add(w, &rec);
+			continue;
+		}
+		if (rec.ts < CUT && !started) {
+			fr_conntab_add(t, &rec);
+			continue;
+		}
+		if (!started) {
+			started = 1;
+			fr_conntab_emit(t, CUT, FR_EMIT_STATES | FR_EMIT_HEADS, add_rec, w);
+		}
+		fr_writer_add(w, &rec);
+	}
+	fr_conntab_free(t);
+	fr_reader_free(r);
+	return fr_writer_close(w);
+}
+
+static long long q1(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	long long v = -1;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -2 : sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int analyze(const char *in, const char *db, int from)
+{
+	struct fr_opts o;
+	fr_opts_default(&o);
+	o.quiet = 1;
+	if (from) {
+		o.have_from = 1;
+		o.from_ns = CUT;
+	}
+	char *paths[1] = {(char *)in};
+	return fr_analyze(paths, 1, db, &o);
+}
+
+/* The dump from its connections on (the inputs' own rows differ). */
+static char *rows_of(const char *db)
+{
+	char *b = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&b, &n);
+	fr_dump_path(db, f);
+	fclose(f);
+	char *c = strstr(b, "# connections");
+	char *s = strdup(c ? c : "");
+	free(b);
+	return s;
+}
+
+TEST(engine_state_and_head_after_rotation)
+{
+	char in[300], dbp[300], from[300];
+	snprintf(in, sizeof(in), "%s/rotated.frs", t_tmpdir());
+	snprintf(dbp, sizeof(dbp), "%s/a.db", t_tmpdir());
+	snprintf(from, sizeof(from), "%s/from.db", t_tmpdir());
+	CHECK_EQ(rotated(in, 16384), 0);
+	CHECK_EQ(analyze(in, dbp, 0), EXIT_OK);
+	sqlite3 *db;
+	CHECK_EQ(sqlite3_open(dbp, &db), SQLITE_OK);
+	/* the pair that began before the input: its head replayed, no gap,
+	 * both ends known and linked */
+	CHECK_EQ(q1(db, "select count(*) from connections where head = 1 and gap_bytes = 0 and "
+			"local_addr = '127.0.0.1' and peer_conn_id is not null"), 2);
+	CHECK_EQ(q1(db, "select count(*) from anomalies"), 0);
+	/* the HELLO before it is not a row; the HGETALL after it is, in RESP3 */
+	CHECK_EQ(q1(db, "select count(*) from requests where summary like 'HELLO%' and conn_id <= 2"), 0);
+	CHECK_EQ(q1(db, "select count(*) from requests r join redis x on x.request_id = r.id "
+			"where r.summary = 'HGETALL h' and r.status = 'map' and x.resp = 3 and r.error = 0"), 2);
+	/* the pair that began in the input: no head needed */
+	CHECK_EQ(q1(db, "select count(*) from connections where head is null"), 2);
+	sqlite3_close(db);
+	/* --from on the whole recording states the window's start the same way */
+	CHECK_EQ(analyze(SRC, from, 1), EXIT_OK);
+	char *a = rows_of(dbp), *b = rows_of(from);
+	CHECKF(!strcmp(a, b), "--from differs from the rotated segment:\n%s\n---\n%s", a, b);
+	free(a);
+	free(b);
+}
+
+TEST(engine_state_without_head_is_a_gap_not_a_failure)
+{
+	char in[300], dbp[300];
+	snprintf(in, sizeof(in), "%s/nohead.frs", t_tmpdir());
+	snprintf(dbp, sizeof(dbp), "%s/b.db", t_tmpdir());
+	CHECK_EQ(rotated(in, 0), 0);
+	struct fr_opts o;
+	fr_opts_default(&o);
+	o.quiet = 1;
+	o.jobs = 2;
+	char *paths[1] = {in};
+	CHECK_EQ(fr_analyze(paths, 1, dbp, &o), EXIT_OK);
+	sqlite3 *db;
+	CHECK_EQ(sqlite3_open(dbp, &db), SQLITE_OK);
+	/* 22 bytes of HELLO out and 146 of its reply in, missing: one gap each
+	 * way, said at once */
+	CHECK_EQ(q1(db, "select count(*) from connections where head = 0 and gap_bytes = 168 and "
+			"peer_conn_id is not null"), 2);
+	CHECK_EQ(q1(db, "select count(*) from anomalies where kind = 'gap' and detail like "
+			"'before the input, no head kept%'"), 4);
+	/* the first command after the start is paired, not "lost in gap" */
+	CHECK_EQ(q1(db, "select count(*) from requests where summary = 'HGETALL h' and status = 'map' "
+			"and error = 0"), 2);
+	CHECK_EQ(q1(db, "select count(*) from requests where error = 1"), 0);
+	/* no HELLO seen: the version is not known */
+	CHECK_EQ(q1(db, "select count(*) from requests r join redis x on x.request_id = r.id "
+			"where r.conn_id <= 2 and x.resp is null"), 2);
+	sqlite3_close(db);
+}
