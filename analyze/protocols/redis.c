@@ -517,13 +517,18 @@ static void feed_dir(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_
 		d->lcut = 0;
 		if (d->st == ST_RESYNC) {
 			/* a command starts with "*<n>"; a reply with any type byte at
-			 * a line start.  Both are guesses after a gap. */
+			 * a line start.  Both are guesses after a gap.  A bulk string
+			 * (or verbatim string, or bulk error) is taken to start a reply
+			 * only when a command sent since the gap waits for one (the
+			 * gap flushed those before): else it is likelier an element
+			 * of an array the gap cut. */
 			if (cut || ln < 1)
 				continue;
 			uint8_t t = d->line[0];
 			int64_t v;
 			int ok = dir == FR_C2S ? (t == '*' && parse_i64(d->line + 1, ln - 1, &v) == 0 && v > 0)
-					       : (strchr("+-:*%~_,#(", t) != NULL);
+					       : t && (strchr("+-:*%~_,#(>|", t) != NULL ||
+						       (s->q.len > 0 && strchr("$=!", t) != NULL));
 			if (!ok)
 				continue;
 			d->st = ST_LINE;

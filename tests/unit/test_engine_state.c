@@ -159,3 +159,79 @@ TEST(engine_state_without_head_is_a_gap_not_a_failure)
 			"where r.conn_id <= 2 and x.resp is null"), 2);
 	sqlite3_close(db);
 }
+
+/* ---- a kept head that ends before the input starts -------------------------
+ * Its bound reached (the usual case for a long-lived connection), the head
+ * is replayed and then a gap reaches the input's first byte: the parser
+ * must take up the replies that follow, bulk strings included (a Redis
+ * GET), not skip them as it may skip what follows a loss. */
+
+static void data(struct fr_record *r, int dir, uint64_t pos, uint64_t ts, const char *s)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = FR_DATA;
+	r->ts = ts;
+	r->u.data.conn = (struct fr_connkey){1, 3, 1};
+	r->u.data.tid = 1;
+	r->u.data.dir = (uint8_t)dir;
+	r->u.data.syscall = dir ? FR_SYS_READ : FR_SYS_WRITE;
+	r->u.data.stream_pos = pos;
+	r->u.data.orig_len = (uint32_t)strlen(s);
+	r->u.data.payload = (struct fr_span){(const uint8_t *)s, (uint32_t)strlen(s)};
+}
+
+TEST(engine_state_head_bound_then_bulk_replies)
+{
+	static const char hello[] = "*2\r\n$5\r\nHELLO\r\n$1\r\n3\r\n";
+	static const char reply[] = "%2\r\n$6\r\nserver\r\n$5\r\nredis\r\n$5\r\nproto\r\n:3\r\n";
+	const char *win[][2] = {
+		{"*2\r\n$3\r\nGET\r\n$2\r\nk1\r\n", "$2\r\nv1\r\n"},
+		{"*2\r\n$3\r\nGET\r\n$2\r\nk2\r\n", "$2\r\nv2\r\n"},
+		{"*3\r\n$3\r\nSET\r\n$2\r\nk3\r\n$2\r\nv3\r\n", "+OK\r\n"},
+	};
+	char path[300], dbp[300], err[256];
+	snprintf(path, sizeof(path), "%s/bound.frs", t_tmpdir());
+	snprintf(dbp, sizeof(dbp), "%s/c.db", t_tmpdir());
+	struct fr_header h;
+	memset(&h, 0, sizeof(h));
+	snprintf(h.node, sizeof(h.node), "n");
+	struct fr_writer *w = fr_writer_open(path, &h, NULL, err, sizeof(err));
+	struct fr_conntab_opts co;
+	fr_conntab_opts_default(&co);
+	co.head_max = 16; /* both directions of the head end before the window */
+	struct fr_conntab *t = fr_conntab_new(&co);
+	CHECK(w && t);
+	struct fr_record r;
+	memset(&r, 0, sizeof(r));
+	r.kind = FR_CONN_OPEN;
+	r.ts = 10;
+	r.u.open = (struct fr_conn_open){{1, 3, 1}, 1, FR_ROLE_CLIENT, {0}, 1, {4, 6, 40000, {10, 0, 0, 1}},
+					 {4, 6, 6379, {10, 0, 0, 2}}};
+	fr_conntab_add(t, &r);
+	data(&r, FR_EGRESS, 0, 11, hello);
+	fr_conntab_add(t, &r);
+	data(&r, FR_INGRESS, 0, 12, reply);
+	fr_conntab_add(t, &r);
+	/* the segment after rotation: the state, the head, then the window */
+	CHECK_EQ(fr_conntab_emit(t, 100, FR_EMIT_STATES | FR_EMIT_HEADS, add_rec, w), 0);
+	uint64_t pos[2] = {sizeof(hello) - 1, sizeof(reply) - 1};
+	for (int i = 0; i < 3; i++) {
+		data(&r, FR_EGRESS, pos[0], 101 + 2 * i, win[i][0]);
+		CHECK_EQ(fr_writer_add(w, &r), 0);
+		pos[0] += strlen(win[i][0]);
+		data(&r, FR_INGRESS, pos[1], 102 + 2 * i, win[i][1]);
+		CHECK_EQ(fr_writer_add(w, &r), 0);
+		pos[1] += strlen(win[i][1]);
+	}
+	fr_conntab_free(t);
+	CHECK_EQ(fr_writer_close(w), 0);
+	CHECK_EQ(analyze(path, dbp, 0), EXIT_OK);
+	sqlite3 *db;
+	CHECK_EQ(sqlite3_open(dbp, &db), SQLITE_OK);
+	CHECK_EQ(q1(db, "select head from connections"), 1);
+	CHECK_EQ(q1(db, "select count(*) from requests where error = 0 and "
+			"((summary = 'GET k1' and status = 'bulk') or (summary = 'GET k2' and status = 'bulk') or "
+			"(summary = 'SET k3' and status = 'simple'))"), 3);
+	CHECK_EQ(q1(db, "select count(*) from requests"), 3);
+	sqlite3_close(db);
+}
