@@ -11,6 +11,8 @@ pkgs=(
   sqlite3 zstd iproute2 procps psmisc util-linux python3 jq
   nginx-light redis-server redis-tools dnsmasq-base dnsutils curl wrk
   tcpdump tshark openssl bc
+  # HTTP/2 and gRPC peers (issue 13), and libnghttp2 for the HPACK oracle test
+  nghttp2-server nghttp2-client python3-grpcio libnghttp2-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do
