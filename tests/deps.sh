@@ -12,7 +12,7 @@ pkgs=(
   nginx-light redis-server redis-tools dnsmasq-base dnsutils curl wrk
   tcpdump tshark openssl bc
   # HTTP/2 and gRPC peers (issue 13), and libnghttp2 for the HPACK oracle test
-  nghttp2-server nghttp2-client python3-grpcio libnghttp2-dev
+  nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio libnghttp2-dev
 )
 missing=()
 for p in "${pkgs[@]}"; do
