@@ -568,7 +568,7 @@ static void cb_emit(struct fr_pctx *ctx, const struct fr_req *r)
 	struct conn_row row;
 	a->c->nreq++;
 	conn_row(a->w, a->c, &row);
-	out_request(a->w, &row, a->c->nreq, a->c->proto, r);
+	out_request(a->w, &row, r->seq ? r->seq : a->c->nreq, a->c->proto, r);
 }
 
 static void cb_message(struct fr_pctx *ctx, const struct fr_msg *m)

@@ -64,6 +64,9 @@ struct fr_req {
 	const char *status;  /* protocol-native status; NULL: no response */
 	int error;           /* 1: a failure (5xx, error reply, rcode != 0, none) */
 	const char *reason;  /* why there is no response / why odd; or NULL */
+	uint32_t seq;        /* 0: the engine numbers requests in the order they
+			      * are reported; else this number, the same at both
+			      * ends of a connection (HTTP/2: the stream id) */
 	/* peer of this message when the transport has one per datagram */
 	const uint8_t *peer_addr; /* 4 or 16 bytes, or NULL */
 	int peer_family;

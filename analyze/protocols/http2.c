@@ -236,6 +236,7 @@ static void emit(struct h2 *s, const struct stream *st, const char *reason)
 	}
 	r.summary = summary;
 	r.endpoint = ep[0] ? ep : NULL;
+	r.seq = st->id; /* both ends of the connection pair by it */
 	r.req_first_ns = st->req_seen ? st->req_first : 0;
 	r.req_last_ns = st->req_seen ? st->req_last : 0;
 	r.resp_first_ns = st->resp_seen ? st->resp_first : 0;
