@@ -29,9 +29,8 @@ LIBS_RECORD := -lbpf -lelf -ljansson -lcurl
 MAIN_ANALYZE := analyze/flightrec.c
 MAIN_RECORD := capture/main.c
 FORMAT_SRCS := $(wildcard formats/*.c)
-PCAP_SRCS := $(wildcard capture/pcap*.c)
-ANALYZE_SRCS := $(filter-out $(MAIN_ANALYZE),$(wildcard analyze/*.c analyze/protocols/*.c reports/*.c)) $(PCAP_SRCS)
-RECORD_SRCS := $(filter-out $(MAIN_RECORD) $(PCAP_SRCS),$(wildcard capture/*.c))
+ANALYZE_SRCS := $(filter-out $(MAIN_ANALYZE),$(wildcard analyze/*.c analyze/*/*.c reports/*.c))
+RECORD_SRCS := $(filter-out $(MAIN_RECORD),$(wildcard capture/*.c))
 # Pure functions of the recorder (no libbpf) that the unit tests link.
 RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/cgroup.c)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)

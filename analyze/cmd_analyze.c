@@ -1,15 +1,17 @@
 /* cmd_analyze.c - `flightrec analyze PATH... -o DB`: options, then the
  * replay engine (engine.c). */
 #define _GNU_SOURCE
-#include "../capture/pcap_import.h"
 #include "../formats/cli.h"
 #include "engine.h"
+#include "flightrec.h"
+#include "pcap/pcap_import.h"
 
 #include <errno.h>
 #include <ftw.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -21,9 +23,12 @@ static void usage(FILE *f)
 		"\n"
 		"Replays segment files, recording directories and snapshot directories (one\n"
 		"or many nodes) into a SQLite database: connections, requests with timing\n"
-		"breakdown, per-protocol tables (http, redis, dns), messages (pub/sub\n"
-		"deliveries, pushes), anomalies, and the views golden_signals, edges,\n"
-		"slowest, failures.\n"
+		"breakdown, one table per protocol, messages (pub/sub deliveries, pushes),\n"
+		"anomalies, and the views golden_signals, edges, slowest, failures.\n"
+		"Protocols (their tables):");
+	for (int i = 0; fr_protocols[i]; i++)
+		fprintf(f, " %s (%s)", fr_protocols[i]->name, fr_protocols[i]->table);
+	fprintf(f, "\n"
 		"\n"
 		"A PATH may also be a packet capture (pcap or pcapng, gzip-compressed or not;\n"
 		"recognised by its magic bytes, whatever its name): the captures are imported\n"
@@ -107,6 +112,9 @@ static int parse_time(const char *s, char **paths, int npaths, uint64_t *ns)
 static int is_capture(const char *path)
 {
 	unsigned char m[4];
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return 0; /* a FIFO would block here; the segment reader refuses it */
 	gzFile z = gzopen(path, "rb"); /* reads plain files as they are */
 	if (!z)
 		return 0;

@@ -1,27 +1,28 @@
 /* corpus.c - the decoder regression corpus.
  *
  *   flightrec corpus check [--update] DIR...
- *       every case under DIR (a folder holding *.frs inputs, or a file
- *       `source` naming packet captures, and expected.dump) is analyzed and its dump compared with the expected
- *       one; a unified diff for each mismatch; last line "N passed, N failed".
- *       --update rewrites expected.dump instead (tests/corpus/regen.sh).
- *   flightrec corpus add RECORDING (--conn ID | --from T --to T) --name NAME
- *       [--protocol P] [--corpus DIR]
- *       cuts one connection (and its peer, when both ends were recorded) or
- *       a time range out of a recording into DIR/<protocol>/<NAME>/ with its
- *       expected dump.
+ *       every case under DIR (corpus.h says what a case holds) is analyzed
+ *       and the case view of its dump (dump_case.c) compared with
+ *       expected.dump; each mismatch is told by table, row key and column
+ *       (corpus_diff.c); last line "N passed, N failed".  A case without
+ *       input or without its manifest fails.  No shell runs: a case folder
+ *       may have any name.  --update rewrites expected.dump instead
+ *       (tests/corpus/regen.sh).
+ *   flightrec corpus add ...  (corpus_add.c)
  */
 #define _GNU_SOURCE
-#include "../capture/pcap_import.h"
+#include "pcap/pcap_import.h"
 #include "../formats/cli.h"
+#include "corpus.h"
+#include "corpus_diff.h"
+#include "dump_case.h"
 #include "engine.h"
+#include "flightrec.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
-#include <getopt.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,8 +81,9 @@ static int rm_entry(const char *p, const struct stat *st, int type, struct FTW *
 
 /* A case without *.frs may hold a file `source`: one capture path a line,
  * relative to the repository (e.g. ../shared/captures/http/zeek-get.pcap,
- * kept outside the repository).  The paths are resolved against the case
- * folder's ancestors, nearest first, and imported (with the path as
+ * kept outside the repository) or to the case folder.  The paths are
+ * resolved against the case folder and its ancestors, nearest first, and
+ * imported (with the path as
  * written, so the MARK naming the inputs is the same wherever the check
  * runs) into a new recording tmpdir.  0 or -1 with a message. */
 static int import_source(const char *dir, char *tmpdir, size_t len)
@@ -103,16 +105,16 @@ static int import_source(const char *dir, char *tmpdir, size_t len)
 		fprintf(stderr, "%s: empty source file\n", dir);
 		goto out;
 	}
-	for (;;) { /* the nearest ancestor where the first path exists */
+	for (;;) { /* the nearest folder where the first path exists */
+		snprintf(p, sizeof(p), "%s/%s", base, files[0]);
+		if (access(p, R_OK) == 0)
+			break;
 		char *slash = strrchr(base, '/');
 		if (!slash || slash == base) {
 			fprintf(stderr, "%s: source %s not found beside any parent folder\n", dir, files[0]);
 			goto out;
 		}
 		*slash = 0;
-		snprintf(p, sizeof(p), "%s/%s", base, files[0]);
-		if (access(p, R_OK) == 0)
-			break;
 	}
 	snprintf(tmpdir, len, "%s/fr-corpus-rec-XXXXXX", fr_tmpdir());
 	if (!mkdtemp(tmpdir)) {
@@ -141,42 +143,55 @@ out:
 	return rc;
 }
 
-/* Analyzes a case into a dump held in memory.  0 or -1. */
-static int run_case(const char *dir, char **dump, size_t *len)
+int fr_case_open(const char *dir, struct fr_case *c)
 {
-	char **in;
-	char tmpdir[4096] = "";
-	int n = case_inputs(dir, &in);
-	if (n == 0 && import_source(dir, tmpdir, sizeof(tmpdir)) == 0) {
-		in[0] = strdup(tmpdir);
-		n = in[0] ? 1 : 0;
+	memset(c, 0, sizeof(*c));
+	int n = case_inputs(dir, &c->paths);
+	if (n == 0 && import_source(dir, c->tmpdir, sizeof(c->tmpdir)) == 0) {
+		c->paths[0] = strdup(c->tmpdir);
+		n = c->paths[0] ? 1 : 0;
 	}
+	c->n = n > 0 ? n : 0;
 	if (n <= 0) {
 		fprintf(stderr, "%s: no *.frs input and no usable source file\n", dir);
-		if (n == 0)
-			free(in);
-		if (tmpdir[0])
-			nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		fr_case_close(c);
 		return -1;
 	}
-	char db[4096];
-	if (tmp_name(db, sizeof(db), "fr-corpus") < 0)
+	return 0;
+}
+
+void fr_case_close(struct fr_case *c)
+{
+	for (int i = 0; i < c->n; i++)
+		free(c->paths[i]);
+	free(c->paths);
+	if (c->tmpdir[0])
+		nftw(c->tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	memset(c, 0, sizeof(*c));
+}
+
+/* Analyzes a case into its dump (the case view) held in memory.  0 or -1. */
+static int run_case(const char *dir, char **dump, size_t *len)
+{
+	struct fr_case c;
+	if (fr_case_open(dir, &c) < 0)
 		return -1;
+	char db[4096];
+	if (tmp_name(db, sizeof(db), "fr-corpus") < 0) {
+		fr_case_close(&c);
+		return -1;
+	}
 	struct fr_opts o;
 	fr_opts_default(&o);
 	o.quiet = 1;
-	int rc = fr_analyze(in, n, db, &o);
-	for (int i = 0; i < n; i++)
-		free(in[i]);
-	free(in);
-	if (tmpdir[0])
-		nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	int rc = fr_analyze(c.paths, c.n, db, &o);
+	fr_case_close(&c);
 	if (rc == EXIT_USAGE) {
 		unlink(db);
 		return -1;
 	}
 	FILE *f = open_memstream(dump, len);
-	rc = f ? fr_dump_path(db, f) : -1;
+	rc = f ? fr_dump_case_path(db, f) : -1;
 	if (f)
 		fclose(f);
 	unlink(db);
@@ -222,10 +237,57 @@ struct tally {
 	int pass, fail, update;
 };
 
+/* The manifest says what the client did and where the capture came from:
+ * without it the corpus is not a history.  NULL when it is there, else
+ * what is missing. */
+static const char *manifest_problem(const char *dir)
+{
+	char p[4200], line[1024];
+	snprintf(p, sizeof(p), "%s/" FR_CASE_MANIFEST, dir);
+	FILE *f = fopen(p, "r");
+	if (!f)
+		return "no " FR_CASE_MANIFEST " (lines 'what:' the client did, 'capture:' where it came from)";
+	int what = 0, capture = 0;
+	while (fgets(line, sizeof(line), f)) {
+		what |= !strncmp(line, "what:", 5) && line[5 + strspn(line + 5, " \t")] > ' ';
+		capture |= !strncmp(line, "capture:", 8) && line[8 + strspn(line + 8, " \t")] > ' ';
+	}
+	fclose(f);
+	return !what ? FR_CASE_MANIFEST " has no 'what:' line (what the client did)" :
+	       !capture ? FR_CASE_MANIFEST " has no 'capture:' line (where the capture came from)" : NULL;
+}
+
+int fr_corpus_write_expected(const char *dir)
+{
+	char path[4200];
+	char *got = NULL;
+	size_t gl = 0;
+	int rc = -1;
+	snprintf(path, sizeof(path), "%s/" FR_CASE_EXPECTED, dir);
+	if (run_case(dir, &got, &gl) < 0)
+		printf("FAIL %s: cannot analyze\n", dir);
+	else if (write_all(path, got, gl) < 0)
+		printf("FAIL %s: cannot write %s\n", dir, path);
+	else
+		printf("ok   %s (updated)\n", dir), rc = 0;
+	free(got);
+	return rc;
+}
+
 static void check_case(const char *dir, struct tally *t)
 {
-	char exp_path[4096];
-	snprintf(exp_path, sizeof(exp_path), "%s/expected.dump", dir);
+	char exp_path[4200];
+	snprintf(exp_path, sizeof(exp_path), "%s/" FR_CASE_EXPECTED, dir);
+	const char *why = manifest_problem(dir);
+	if (why) {
+		printf("FAIL %s: %s\n", dir, why);
+		t->fail++;
+		return;
+	}
+	if (t->update) {
+		fr_corpus_write_expected(dir) == 0 ? t->pass++ : t->fail++;
+		return;
+	}
 	char *got = NULL;
 	size_t gl = 0;
 	if (run_case(dir, &got, &gl) < 0) {
@@ -234,56 +296,50 @@ static void check_case(const char *dir, struct tally *t)
 		free(got);
 		return;
 	}
-	if (t->update) {
-		if (write_all(exp_path, got, gl) < 0) {
-			printf("FAIL %s: cannot write %s\n", dir, exp_path);
-			t->fail++;
-		} else {
-			printf("ok   %s (updated)\n", dir);
-			t->pass++;
-		}
-		free(got);
-		return;
-	}
 	size_t el = 0;
 	char *exp = read_all(exp_path, &el);
 	if (exp && el == gl && !memcmp(exp, got, gl)) {
 		printf("ok   %s\n", dir);
 		t->pass++;
+	} else if (!exp) {
+		printf("FAIL %s: no readable " FR_CASE_EXPECTED " (tests/corpus/regen.sh %s writes it)\n", dir, dir);
+		t->fail++;
 	} else {
-		printf("FAIL %s: dump differs from expected.dump\n", dir);
-		char act[4096];
-		if (tmp_name(act, sizeof(act), "fr-actual") == 0) {
-			write_all(act, got, gl);
-			char cmd[8400];
-			snprintf(cmd, sizeof(cmd), "diff -u '%s' '%s' | head -200", exp ? exp_path : "/dev/null", act);
-			fflush(stdout);
-			if (system(cmd) < 0)
-				printf("(diff failed)\n");
-			unlink(act);
-		}
+		printf("FAIL %s: differs from " FR_CASE_EXPECTED ":\n", dir);
+		if (fr_dump_compare(exp, el, got, gl, stdout, "     ", 40) == 0)
+			printf("     the same rows, but not the same bytes (order or line ends)\n");
 		t->fail++;
 	}
 	free(exp);
 	free(got);
 }
 
-static void walk(const char *dir, struct tally *t)
+static int exists(const char *dir, const char *name)
 {
-	char p[4096];
-	snprintf(p, sizeof(p), "%s/expected.dump", dir);
+	char p[4200];
+	snprintf(p, sizeof(p), "%s/%s", dir, name);
+	return access(p, F_OK) == 0;
+}
+
+int fr_corpus_is_case(const char *dir)
+{
 	char **in;
 	int nin = case_inputs(dir, &in);
 	for (int i = 0; i < nin; i++)
 		free(in[i]);
 	if (nin >= 0)
 		free(in);
-	char src[4096];
-	snprintf(src, sizeof(src), "%s/source", dir);
-	if (access(p, F_OK) == 0 || nin > 0 || access(src, F_OK) == 0) { /* a case */
+	return nin > 0 || exists(dir, FR_CASE_EXPECTED) || exists(dir, "source") || exists(dir, FR_CASE_MANIFEST);
+}
+
+/* A case is checked; another folder's subfolders are walked. */
+static void walk(const char *dir, struct tally *t)
+{
+	if (fr_corpus_is_case(dir)) {
 		check_case(dir, t);
 		return;
 	}
+	char p[4200];
 	struct dirent **list;
 	int n = scandir(dir, &list, NULL, alphasort);
 	for (int i = 0; i < n; i++) {
@@ -323,199 +379,27 @@ static int corpus_check(int argc, char **argv)
 	return t.fail ? EXIT_DAMAGED : EXIT_OK;
 }
 
-/* ---- add ----------------------------------------------------------------- */
-
-struct sel {
-	char node[256];
-	struct fr_connkey k;
-};
-
-static int mkdirs(const char *path)
+void fr_corpus_usage(FILE *f)
 {
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s", path);
-	for (char *p = tmp + 1; *p; p++)
-		if (*p == '/') {
-			*p = 0;
-			if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
-}
-
-static int corpus_add(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-		{"conn", required_argument, 0, 'c'}, {"from", required_argument, 0, 'F'},
-		{"to", required_argument, 0, 'T'},   {"name", required_argument, 0, 'n'},
-		{"protocol", required_argument, 0, 'p'}, {"corpus", required_argument, 0, 'C'},
-		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
-	};
-	uint64_t conn = 0;
-	const char *name = NULL, *proto = NULL, *corpus = "tests/corpus";
-	uint64_t from = 0, to = UINT64_MAX;
-	int have_range = 0, c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		const char *bad = NULL;
-		switch (c) {
-		case 'c': bad = fr_parse_u64(optarg, &conn) || !conn ? "--conn: a connection id (1, 2, ...)" : NULL; break;
-		case 'F': bad = fr_parse_u64(optarg, &from) ? "--from: ns as in the recording" : NULL, have_range = 1; break;
-		case 'T': bad = fr_parse_u64(optarg, &to) ? "--to: ns as in the recording" : NULL, have_range = 1; break;
-		case 'n': name = optarg; break;
-		case 'p': proto = optarg; break;
-		case 'C': corpus = optarg; break;
-		case 'h': return cmd_corpus(2, (char *[]){"corpus", "--help", NULL});
-		default: return EXIT_USAGE;
-		}
-		if (bad) {
-			fprintf(stderr, "flightrec corpus add: %s, not '%s'\n", bad, optarg);
-			return EXIT_USAGE;
-		}
-	}
-	if (optind != argc - 1 || !name || !conn == !have_range || strchr(name, '/')) {
-		fprintf(stderr, "usage: flightrec corpus add RECORDING (--conn ID | --from NS --to NS) --name NAME\n"
-				"                            [--protocol P] [--corpus DIR]\n");
-		return EXIT_USAGE;
-	}
-	const char *rec = argv[optind];
-	struct sel sel[2];
-	int nsel = 0;
-	char proto_buf[64] = "mixed";
-	if (conn) {
-		/* which kernel connection(s) is database connection ID? */
-		char db[4096];
-		if (tmp_name(db, sizeof(db), "fr-corpus-add") < 0)
-			return EXIT_USAGE;
-		struct fr_opts o;
-		fr_opts_default(&o);
-		o.quiet = 1;
-		char *paths[1] = {(char *)rec};
-		if (fr_analyze(paths, 1, db, &o) == EXIT_USAGE) {
-			unlink(db);
-			return EXIT_USAGE;
-		}
-		sqlite3 *h;
-		sqlite3_stmt *st;
-		if (sqlite3_open(db, &h) != SQLITE_OK ||
-		    sqlite3_prepare_v2(h, "SELECT node, pid, fd, gen, coalesce(protocol, 'unknown') FROM connections "
-					  "WHERE id = ?1 OR id = (SELECT peer_conn_id FROM connections WHERE id = ?1) ORDER BY id",
-				       -1, &st, NULL) != SQLITE_OK) {
-			sqlite3_close(h);
-			unlink(db);
-			return EXIT_USAGE;
-		}
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)conn);
-		while (sqlite3_step(st) == SQLITE_ROW && nsel < 2) {
-			snprintf(sel[nsel].node, sizeof(sel[nsel].node), "%s", sqlite3_column_text(st, 0));
-			sel[nsel].k.pid = (uint32_t)sqlite3_column_int64(st, 1);
-			sel[nsel].k.fd = (uint32_t)sqlite3_column_int64(st, 2);
-			sel[nsel].k.gen = (uint32_t)sqlite3_column_int64(st, 3);
-			snprintf(proto_buf, sizeof(proto_buf), "%s", sqlite3_column_text(st, 4));
-			nsel++;
-		}
-		sqlite3_finalize(st);
-		sqlite3_close(h);
-		unlink(db);
-		if (!nsel) {
-			fprintf(stderr, "flightrec corpus add: no connection %llu in %s\n", (unsigned long long)conn, rec);
-			return EXIT_USAGE;
-		}
-	}
-	if (proto)
-		snprintf(proto_buf, sizeof(proto_buf), "%s", proto);
-	char dir[4096];
-	snprintf(dir, sizeof(dir), "%s/%s/%s", corpus, proto_buf, name);
-	if (is_dir(dir)) {
-		fprintf(stderr, "flightrec corpus add: %s exists; pick another --name\n", dir);
-		return EXIT_USAGE;
-	}
-	if (mkdirs(dir) < 0) {
-		fprintf(stderr, "flightrec corpus add: cannot create %s: %s\n", dir, strerror(errno));
-		return EXIT_USAGE;
-	}
-	char err[512];
-	char **list;
-	int n = fr_list_segments(rec, &list, err, sizeof(err));
-	if (n < 0) {
-		fprintf(stderr, "flightrec corpus add: %s\n", err);
-		return EXIT_USAGE;
-	}
-	/* one output segment per node, records copied in file order */
-	int rc = EXIT_OK;
-	struct {
-		char node[256];
-		struct fr_writer *w;
-	} outs[16];
-	int nout = 0;
-	uint64_t copied = 0;
-	for (int i = 0; i < n; i++) {
-		struct fr_reader *r = fr_reader_open(list[i], err, sizeof(err));
-		if (!r)
-			continue;
-		const struct fr_header *h = fr_reader_header(r);
-		int oi;
-		for (oi = 0; oi < nout; oi++)
-			if (!strcmp(outs[oi].node, h->node))
-				break;
-		if (oi == nout) {
-			if (nout == 16) {
-				fr_reader_free(r);
-				continue;
-			}
-			char path[4200];
-			snprintf(path, sizeof(path), "%s/input-%d.frs", dir, nout);
-			struct fr_header nh = *h;
-			nh.segment_index = 0;
-			outs[nout].w = fr_writer_open(path, &nh, NULL, err, sizeof(err));
-			if (!outs[nout].w) {
-				fprintf(stderr, "flightrec corpus add: %s\n", err);
-				fr_reader_free(r);
-				rc = EXIT_USAGE;
-				break;
-			}
-			snprintf(outs[nout].node, sizeof(outs[nout].node), "%s", h->node);
-			nout++;
-		}
-		struct fr_record rr;
-		while (fr_reader_next(r, &rr) > 0) {
-			int keep = 0;
-			const struct fr_connkey *k = rr.kind == FR_DATA ? &rr.u.data.conn :
-						     rr.kind == FR_CONN_OPEN ? &rr.u.open.conn :
-						     rr.kind == FR_CONN_CLOSE ? &rr.u.close.conn : NULL;
-			if (conn) {
-				for (int s = 0; s < nsel; s++) {
-					if (strcmp(sel[s].node, h->node))
-						continue;
-					if (k && k->pid == sel[s].k.pid && k->fd == sel[s].k.fd && k->gen == sel[s].k.gen)
-						keep = 1;
-					if (rr.kind == FR_PROCESS && rr.u.proc.pid == sel[s].k.pid)
-						keep = 1;
-				}
-				if (rr.kind == FR_POD || rr.kind == FR_SERVICE)
-					keep = 1;
-			} else {
-				keep = rr.ts >= from && rr.ts <= to;
-				if (rr.kind == FR_PROCESS || rr.kind == FR_POD || rr.kind == FR_SERVICE)
-					keep = 1;
-			}
-			if (keep && fr_writer_add(outs[oi].w, &rr) == 0)
-				copied++;
-		}
-		fr_reader_free(r);
-	}
-	fr_free_list(list, n);
-	for (int i = 0; i < nout; i++)
-		if (fr_writer_close(outs[i].w) < 0)
-			rc = EXIT_USAGE;
-	if (rc != EXIT_OK)
-		return rc;
-	struct tally t = {0, 0, 1};
-	check_case(dir, &t);
-	printf("%s: %llu records; review %s/expected.dump before committing\n", dir,
-	       (unsigned long long)copied, dir);
-	return t.fail ? EXIT_USAGE : EXIT_OK;
+	fprintf(f, "usage: flightrec corpus check [--update] DIR...\n"
+		   "       flightrec corpus add RECORDING (--conn ID | --from NS --to NS) --name NAME\n"
+		   "                            [--protocol P] [--corpus DIR]\n"
+		   "\n"
+		   "A case is a folder DIR/<protocol>/<name>/ holding its input (*.frs segments,\n"
+		   "or a file 'source' naming packet captures relative to the repository, e.g.\n"
+		   "../shared/captures/x.pcap, imported on the fly), " FR_CASE_EXPECTED " (the case's\n"
+		   "own rows: `flightrec dump --case`) and " FR_CASE_MANIFEST " ('what:' the client did,\n"
+		   "'capture:' where the capture came from).\n"
+		   "\n"
+		   "check: replays every case; names the table, row and column of each mismatch,\n"
+		   "then 'N passed, N failed'.  --update rewrites the expected dumps (review them).\n"
+		   "add: cuts a connection (with its peer) or a time range of a recording into a\n"
+		   "new case, with its expected dump and a " FR_CASE_MANIFEST " to fill in.\n"
+		   "\n"
+		   "Protocols:");
+	for (int i = 0; fr_protocols[i]; i++)
+		fprintf(f, " %s", fr_protocols[i]->name);
+	fprintf(f, " (and 'mixed' for cases of several)\n");
 }
 
 int cmd_corpus(int argc, char **argv)
@@ -523,17 +407,8 @@ int cmd_corpus(int argc, char **argv)
 	if (argc >= 2 && !strcmp(argv[1], "check"))
 		return corpus_check(argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "add"))
-		return corpus_add(argc - 1, argv + 1);
+		return fr_corpus_add(argc - 1, argv + 1);
 	FILE *f = argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? stdout : stderr;
-	fprintf(f, "usage: flightrec corpus check [--update] DIR...\n"
-		   "       flightrec corpus add RECORDING (--conn ID | --from NS --to NS) --name NAME\n"
-		   "                            [--protocol P] [--corpus DIR]\n"
-		   "\n"
-		   "check: replays every case (a folder with *.frs inputs, or a file 'source'\n"
-		   "naming captures relative to the repository, e.g. ../shared/captures/x.pcap,\n"
-		   "imported on the fly; and expected.dump),\n"
-		   "prints a diff per mismatch and 'N passed, N failed'; --update rewrites the\n"
-		   "expected dumps (review them!).  add: cuts a connection (with its peer) or a\n"
-		   "time range of a recording into a new case.\n");
+	fr_corpus_usage(f);
 	return f == stdout ? EXIT_OK : EXIT_USAGE;
 }

@@ -6,7 +6,10 @@
  * out, so the same input gives the same bytes on every run and machine. */
 #include "../formats/bytes.h"
 #include "../formats/cli.h"
+#include "dump_case.h"
 #include "engine.h"
+#include "schema.h"
+#include "flightrec.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -16,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const tables[] = {
+const char *const fr_dump_head_tables[] = {
 	"recording", "settings", "segments", "pods", "pod_ips", "pod_labels", "pod_containers",
 	"services", "service_ips", "service_selector", "processes", "marks", "connections",
 	NULL,
@@ -580,8 +583,8 @@ static int dump_table(sqlite3 *db, const char *t, struct out *o, struct range r,
 /* The tables before requests */
 static int dump_head(sqlite3 *db, struct out *o)
 {
-	for (int i = 0; tables[i]; i++)
-		if (dump_table(db, tables[i], o, whole, 1) < 0)
+	for (int i = 0; fr_dump_head_tables[i]; i++)
+		if (dump_table(db, fr_dump_head_tables[i], o, whole, 1) < 0)
 			return -1;
 	return 0;
 }
@@ -596,6 +599,24 @@ static int dump_all(sqlite3 *db, struct out *o)
 	if (dump_table(db, "messages", o, whole, 1) < 0)
 		return -1;
 	return dump_table(db, "anomalies", o, whole, 1);
+}
+
+int fr_dump_rows(struct sqlite3 *db, const char *sql, FILE *out)
+{
+	sqlite3_stmt *st;
+	row_fn_create(db);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "flightrec dump: %s\n", sqlite3_errmsg(db));
+		return -1;
+	}
+	struct out o = {{0}, out};
+	struct rowfn f = {{0}, NULL};
+	int rc = put_lines(st, &f, &o);
+	o_flush(&o, 0);
+	sqlite3_finalize(st);
+	free(f.l.p);
+	free(o.l.p);
+	return rc < 0 || o.err ? -1 : 0;
 }
 
 int fr_dump_db(struct sqlite3 *db, FILE *out)
@@ -817,15 +838,20 @@ int fr_dump_path(const char *path, FILE *f)
 
 int cmd_dump(int argc, char **argv)
 {
-	if (argc != 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+	int case_view = argc == 3 && !strcmp(argv[1], "--case");
+	if ((argc != 2 && !case_view) || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		FILE *f = argc == 2 ? stdout : stderr;
-		fprintf(f, "usage: flightrec dump DB\n\n"
+		fprintf(f, "usage: flightrec dump [--case] DB\n\n"
 			   "Prints the canonical text dump of an analysis database: every table,\n"
 			   "sorted, without machine-specific values.  Its SHA-256 is the\n"
-			   "'dump_sha256' row of the recording table.\n");
+			   "'dump_sha256' row of the recording table.\n"
+			   "\n"
+			   "  --case   the corpus's view (the expected.dump of a corpus case): only\n"
+			   "           the rows of the records analyzed; no recording or settings\n"
+			   "           table, no name, hash or size of segment files, no empty table\n");
 		return argc == 2 ? EXIT_OK : EXIT_USAGE;
 	}
-	if (fr_dump_path(argv[1], stdout) < 0)
+	if ((case_view ? fr_dump_case_path(argv[2], stdout) : fr_dump_path(argv[1], stdout)) < 0)
 		return EXIT_USAGE;
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "flightrec dump: cannot write the dump: %s\n", strerror(errno));

@@ -1,5 +1,6 @@
 /* engine.h - internal interfaces of the analyzer: the replay engine
- * (engine.c), the SQLite sink (sink.c) and the canonical dump (dump.c). */
+ * (engine.c) and the canonical dump (dump.c).  The SQLite sink the engine
+ * writes into is sink.h; the schema it creates, schema.h. */
 #ifndef FLIGHTREC_ENGINE_H
 #define FLIGHTREC_ENGINE_H
 
@@ -25,55 +26,6 @@ struct fr_opts {
 };
 
 void fr_opts_default(struct fr_opts *o);
-
-/* ---- sink ---------------------------------------------------------------- */
-
-struct sink;
-
-/* Creates a new database at path (replacing a file there).  NULL + err. */
-struct sink *sink_open(const char *path, char *err, size_t errlen);
-/* Everything below may be called from any thread (one lock). */
-void sink_kv(struct sink *s, const char *key, const char *value);
-void sink_segment(struct sink *s, const char *file, const struct fr_header *h,
-		  const char *sha256, uint64_t bytes, const struct fr_reader_stats *st,
-		  size_t damaged, int has_footer, uint64_t first_ts, uint64_t last_ts);
-void sink_process(struct sink *s, const char *node, const struct fr_process *p);
-void sink_pod(struct sink *s, const struct fr_pod *p);
-void sink_service(struct sink *s, const struct fr_service *v);
-void sink_mark(struct sink *s, const char *node, uint64_t ts, const struct fr_mark *m);
-
-struct conn_row {
-	uint64_t id;
-	const char *node;
-	struct fr_connkey key;
-	int transport; /* FR_TCP / FR_UDP */
-	int role;      /* enum fr_role, after inference */
-	struct fr_addr local, remote;
-	const char *protocol; /* NULL: unknown */
-	uint64_t start_ns, end_ns;
-	uint64_t bytes_out, bytes_in, gap_bytes;
-	uint64_t requests;
-	int closed;
-};
-void sink_conn(struct sink *s, const struct conn_row *c);
-/* side: which end recorded the request ("client" or "server") */
-void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq,
-		  const struct fr_proto *p, const struct fr_req *r);
-void sink_anomaly(struct sink *s, uint64_t conn_id, uint64_t ts, const char *kind,
-		  const char *detail);
-void sink_message(struct sink *s, uint64_t conn_id, const struct fr_proto *p, const struct fr_msg *m);
-/* Ends the load: attribution, peer links, indexes, views, the dump hash
- * (with jobs > 1, written by that many threads on their own
- * connections).  Returns 0 or -1 (message on stderr).  Frees s. */
-int sink_close(struct sink *s, int dim_cap, int jobs);
-
-/* ---- schema (reports/schema.c) ------------------------------------------ */
-extern const char fr_schema_sql[];     /* tables, before the load */
-extern const char fr_attr_sql[];       /* attribution of connections: after the load */
-extern const char fr_peer_addrs_scan_sql[]; /* temp.peer_addrs from a scan */
-extern const char fr_post_sql[];       /* peer links, indexes: last */
-extern const char fr_late_index_sql[]; /* indexes nothing in the analysis reads */
-extern const char fr_views_sql[];      /* views */
 
 /* ---- engine -------------------------------------------------------------- */
 

@@ -1,11 +1,18 @@
 /* flightrec.c - the unprivileged `flightrec` program: one subcommand per
- * task.  Each command lives beside the code it drives; this file only
- * dispatches. */
+ * task.  Each command lives beside the code it drives (flightrec.h says
+ * where); this file only dispatches. */
 #include "../formats/cli.h"
+#include "flightrec.h"
 
 #include <string.h>
 
-static const struct fr_command commands[] = {
+struct cmd {
+	const char *name;
+	const char *summary;
+	int (*func)(int argc, char **argv); /* argv[0] is the command name */
+};
+
+static const struct cmd commands[] = {
 	{"info", "describe segments: header, blocks, time range, records per kind", cmd_info},
 	{"cat", "print every record, as text or JSON lines", cmd_cat},
 	{"verify", "check every block; print damaged ranges", cmd_verify},
@@ -46,7 +53,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].run(argc - 1, argv + 1);
+			return commands[i].func(argc - 1, argv + 1);
 	fprintf(stderr, "flightrec: unknown command '%s'; 'flightrec --help' lists them\n", argv[1]);
 	return EXIT_USAGE;
 }

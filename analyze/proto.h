@@ -15,6 +15,17 @@
  * emit_message() for messages outside any pair (pub/sub deliveries, pushes),
  * anomaly() for everything odd.  Strings handed to the callbacks are owned
  * by the parser and valid only during the call.
+ *
+ * Inside a parser (the convention the three parsers follow): feed() runs a
+ * byte machine per direction that takes every byte it is given.  "Need
+ * more" is a state, not a return value: the bytes of an unfinished unit (a
+ * line, an HTTP head, a length-prefixed DNS message) wait in the
+ * direction's state for the next chunk.  "Malformed" is an answer of the
+ * helpers that parse one complete unit: they return 0 (or a value >= 0),
+ * or -1 when it is malformed; the machine then reports a "parse_error"
+ * anomaly and resynchronises (at the next datagram, or the next plausible
+ * start of a message).  Only a stream that cannot go on makes feed()
+ * return -1.
  */
 #ifndef FLIGHTREC_PROTO_H
 #define FLIGHTREC_PROTO_H
@@ -24,11 +35,6 @@
 
 /* Directions as a parser sees them. */
 enum { FR_C2S = 0, FR_S2C = 1 };
-
-/* Return values of message parsers inside protocol files
- * (picohttpparser's convention: consumed > 0, need more, malformed). */
-#define FR_NEED_MORE (-2)
-#define FR_MALFORMED (-1)
 
 /* probe() answers */
 enum {
@@ -152,6 +158,8 @@ struct fr_proto {
 
 /* The registry (analyze/registry.c), NULL-terminated. */
 extern const struct fr_proto *const fr_protocols[];
+/* The registered protocol of that name ("http1"), or NULL. */
+const struct fr_proto *fr_proto_find(const char *name);
 
 /* Helpers shared by parsers (analyze/proto_util.c). */
 /* Case-insensitive compare of n bytes with a lowercase ASCII literal. */

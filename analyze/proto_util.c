@@ -4,6 +4,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+const struct fr_proto *fr_proto_find(const char *name)
+{
+	for (int i = 0; fr_protocols[i]; i++)
+		if (!strcmp(fr_protocols[i]->name, name))
+			return fr_protocols[i];
+	return NULL;
+}
+
 int fr_lc_eq(const uint8_t *p, size_t n, const char *lit)
 {
 	size_t k = strlen(lit);

@@ -1,18 +1,25 @@
 /* registry.c - the protocol registry: one line per protocol.  Detection tries
- * them in this order (those whose well-known port matches first). */
+ * them in this order (those whose well-known port matches first).  Adding a
+ * protocol is its file analyze/protocols/<name>.c exporting
+ * `const struct fr_proto fr_proto_<name>`, a line P(<name>) below, and its
+ * corpus cases under tests/corpus/<name>/: the dump, the help texts, the
+ * split-invariance test and the fuzz harness go through this list
+ * (tests/unit/throwaway_protocol.sh adds a protocol that way and checks). */
 #include "proto.h"
 
-extern const struct fr_proto fr_proto_http1;
-extern const struct fr_proto fr_proto_redis;
-extern const struct fr_proto fr_proto_dns;
-extern const struct fr_proto fr_proto_http2;
-extern const struct fr_proto fr_proto_grpc;
+#define PROTOCOLS(P) \
+	P(http1)     \
+	P(redis)     \
+	P(dns)       \
+	P(http2)     \
+	P(grpc)      /* a layer of http2: its table, never detected */ \
+	/* end */
+
+#define DECLARE(name) extern const struct fr_proto fr_proto_##name;
+#define ENTRY(name) &fr_proto_##name,
+
+PROTOCOLS(DECLARE)
 
 const struct fr_proto *const fr_protocols[] = {
-	&fr_proto_http1,
-	&fr_proto_redis,
-	&fr_proto_dns,
-	&fr_proto_http2,
-	&fr_proto_grpc, /* a layer of http2: its table, never detected */
-	NULL,
+	PROTOCOLS(ENTRY) NULL,
 };

@@ -244,6 +244,7 @@ static int load_and_attach(struct recorder *r)
  * the end of a snapshot's after-window, rotation by age, the ring's bounds. */
 static void every_second(struct recorder *r, uint64_t now)
 {
+	ring_check_dir(r);
 	int frc = r->w ? fr_writer_flush(r->w) : 0;
 	if (frc)
 		handle_write_error(r, frc);
@@ -302,6 +303,7 @@ static void run(struct recorder *r)
 		if (r->o->duration > 0 && now - t0 >= r->o->duration * 1e9)
 			break;
 	}
+	ring_check_dir(r);
 	/* drain what the kernel still holds, then account for its losses */
 	if (!r->failed) {
 		ring_buffer__consume(r->rb);
@@ -360,6 +362,8 @@ cleanup:
 	fr_kube_free(r.kube);
 	fr_kube_free(r.fallback);
 	recorder_free_tables(&r);
+	if (r.dir_fd > 0)
+		close(r.dir_fd);
 	free(r.loss_prev);
 	free(r.loss_cur);
 	fr_cgroup_fini();

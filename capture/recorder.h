@@ -93,6 +93,7 @@ struct recorder {
 	uint64_t seg_index, seg_open_ns, good_bytes, seg_start_bytes, seq;
 	uint64_t ring_bytes, ring_cur_bytes; /* at the last directory scan: all, current */
 	int ring_scanned;
+	int dir_fd; /* the recording directory, to notice its removal */
 	char node[256], boot_id[64], kernel[128], filters[512], redaction[512];
 	struct fr_kube *kube;     /* --pods/--services or the API */
 	struct fr_kube *fallback; /* pods found in the node's files */
@@ -148,6 +149,7 @@ int segment_full(struct recorder *r);
 uint64_t headroom_bytes(const struct recorder *r);
 void enforce_ring(struct recorder *r, uint64_t headroom);
 void handle_write_error(struct recorder *r, int rc);
+void ring_check_dir(struct recorder *r);
 void snapshot_start(struct recorder *r);
 void snapshot_end(struct recorder *r);
 

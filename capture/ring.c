@@ -9,6 +9,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -371,9 +372,24 @@ void snapshot_end(struct recorder *r)
 }
 
 
-/* Continues the numbering of a ring already in the directory. */
+/* A recording directory removed under the recorder: nothing more can be
+ * written (new segments could not be created), and stopping with exit 0
+ * would look like a clean recording.  Stop and say so. */
+void ring_check_dir(struct recorder *r)
+{
+	struct stat st;
+	if (r->failed || fstat(r->dir_fd, &st) < 0 || st.st_nlink > 0)
+		return;
+	logmsg("the recording directory %s was removed: recording stopped", r->o->dir);
+	r->failed = 1;
+	stop_flag = 1;
+}
+
+/* Continues the numbering of a ring already in the directory, and keeps the
+ * directory open to notice its removal. */
 void ring_start(struct recorder *r)
 {
+	r->dir_fd = open(r->o->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	char **v;
 	int n = list_segments(r->o->dir, &v);
 	r->seg_index = (uint64_t)n;

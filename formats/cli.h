@@ -1,5 +1,7 @@
-/* cli.h - what every flightrec subcommand shares: the command table entry
- * type, exit codes, and small text helpers. */
+/* cli.h - what the command lines of both programs (flightrec and
+ * flightrec-record) share: the version, exit codes, and small text and
+ * number helpers (text.c).  The commands themselves are declared beside the
+ * main that dispatches them (analyze/flightrec.h). */
 #ifndef FLIGHTREC_CLI_H
 #define FLIGHTREC_CLI_H
 
@@ -10,23 +12,6 @@
 #define FLIGHTREC_VERSION "0.1.0"
 
 enum { EXIT_OK = 0, EXIT_DAMAGED = 1, EXIT_USAGE = 2 };
-
-struct fr_command {
-	const char *name;
-	const char *summary;
-	int (*run)(int argc, char **argv); /* argv[0] is the command name */
-};
-
-/* Subcommands (one function each, defined beside the code they drive). */
-int cmd_info(int argc, char **argv);
-int cmd_cat(int argc, char **argv);
-int cmd_verify(int argc, char **argv);
-int cmd_analyze(int argc, char **argv); /* analyze/cmd_analyze.c */
-int cmd_dump(int argc, char **argv);    /* analyze/dump.c */
-int cmd_corpus(int argc, char **argv);  /* analyze/corpus.c */
-int cmd_report(int argc, char **argv);  /* reports/report.c */
-int cmd_import_pcap(int argc, char **argv); /* capture/pcap_import.c */
-int cmd_export_pcap(int argc, char **argv); /* formats/pcapng_export.c */
 
 /* Writes bytes as a double-quoted JSON string; bytes >= 0x80 become
  * \u0080..\u00ff, so the original bytes are the string's Latin-1 encoding. */

@@ -158,7 +158,8 @@ struct fr_reader *fr_reader_open(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	r->to = UINT64_MAX;
-	r->fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (refused below) */
+	r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (r->fd < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		goto fail;

@@ -1,4 +1,4 @@
-/* text.c - text helpers shared by the flightrec commands. */
+/* text.c - text and number helpers shared by the command lines (cli.h). */
 #define _GNU_SOURCE
 #include "cli.h"
 

@@ -2,6 +2,7 @@
  * Everything it prints comes from the views (edges, slowest, failures) and
  * tables of the database; it computes nothing of its own. */
 #include "../formats/cli.h"
+#include "report.h"
 
 #include <getopt.h>
 #include <sqlite3.h>

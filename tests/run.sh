@@ -2,7 +2,8 @@
 # The whole test suite, as `make test` runs it: unit tests and fuzz corpora
 # under ASan+UBSan, CLI tests, the decoder regression corpus, and the e2e
 # tests on the real kernel (root).  Each suite prints "N passed, N failed";
-# this script adds them up and prints the total last.
+# this script adds them up and prints the total last.  A suite's lines
+# starting with "# " are figures worth seeing (the split test's case count).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export FR_BUILD=${FR_BUILD:-build}
@@ -15,7 +16,7 @@ suite() { # name, command...
   local log; log=$(mktemp)
   local t0=$SECONDS
   echo "== $name"
-  "$@" 2>&1 | tee "$log" | grep -E 'FAIL|passed, [0-9]+ failed|ERROR|error:' | grep -v '^ok ' || true
+  "$@" 2>&1 | tee "$log" | grep -E '^# |FAIL|passed, [0-9]+ failed|ERROR|error:' | grep -v '^ok ' || true
   local rc=${PIPESTATUS[0]}
   local line; line=$(grep -E '[0-9]+ passed, [0-9]+ failed' "$log" | tail -1)
   local p=0 f=0

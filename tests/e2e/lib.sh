@@ -21,6 +21,7 @@
 #   fr_slice POD                 the pod's cgroup directory (for --cgroup)
 #   fr_wait_port IP PORT [tcp|udp]   waits until something listens there
 #   check NAME CMD...            one assertion: prints "ok NAME" or "FAIL NAME"
+#   one_line REGEX CMD...        CMD fails with one stderr line matching REGEX
 #   fr_finish                    prints "N passed, N failed"; exit status
 #
 # Addresses are only ever configured inside namespaces and on the bridge of
@@ -48,6 +49,15 @@ check() { # name, command...
 		echo "FAIL $name"
 		FR_FAILN=$((FR_FAILN + 1))
 	fi
+}
+
+one_line() { # expected-regex, command...: non-zero status, one stderr line matching
+	local re=$1
+	shift
+	"$@" >/dev/null 2>"$FR_TMP/err"
+	local rc=$?
+	[[ $rc != 0 && $(wc -l <"$FR_TMP/err") == 1 ]] && grep -qE "$re" "$FR_TMP/err" ||
+		{ echo "  status $rc, stderr: $(cat "$FR_TMP/err")"; return 1; }
 }
 
 fr_finish() {

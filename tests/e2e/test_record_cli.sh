@@ -19,14 +19,6 @@ for o in $opts; do grep -q -- "--$o\b" "$T/help" || missing+=" $o"; done
 check "--help documents every option${missing:+ (missing:$missing)}" test -z "$missing"
 check "--help documents the snapshot command" grep -q "snapshot DIR \[--reason TEXT\]" "$T/help"
 
-one_line() { # expected-regex, command...: non-zero status, one stderr line matching
-	local re=$1
-	shift
-	"$@" >/dev/null 2>"$T/err"
-	local rc=$?
-	[[ $rc != 0 && $(wc -l <"$T/err") == 1 ]] && grep -qE "$re" "$T/err" ||
-		{ echo "  status $rc, stderr: $(cat "$T/err")"; return 1; }
-}
 check "not root: one clear line" one_line '^flightrec-record: must run as root' \
 	setpriv --reuid=65534 --regid=65534 --clear-groups "$REC" -o "$T/x"
 touch "$T/afile"
@@ -66,4 +58,13 @@ check "recorder exits 0" test $? = 0
 n=$("$FR_BUILD/flightrec" cat --json --kind DATA "$T/caps" | grep -c "peek-then-read-$$")
 check "MSG_PEEK not recorded as data (egress 1 + ingress 1 == $n)" test "$n" = 2
 check "segment directory 0700, files 0600" bash -c "[[ \$(stat -c %a '$T/caps') == 700 && \$(stat -c %a '$T'/caps/*.frs | sort -u) == 600 ]]"
+# output_dir_removed_not_clean (issue 11, finding 7): the directory removed
+# while recording: exit 1 and a line that says so, not a "clean" exit 0
+fr_record -o "$T/gone" || fr_die "recorder"
+rm -rf "$T/gone"
+sleep 1.5
+fr_record_stop
+rc=$?
+check "output_dir_removed_not_clean: exit 1 ($rc)" test "$rc" = 1
+check "output_dir_removed_not_clean: says so" grep -q 'recording directory .*gone was removed' "$T/recorder.err"
 fr_finish

@@ -13,15 +13,6 @@ chmod 755 "$T" # the "attacker" (nobody) must reach the directories below
 REC=$FR_BUILD/flightrec-record
 as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 
-one_line() { # expected-regex, command...: non-zero status, one stderr line matching
-	local re=$1
-	shift
-	"$@" >/dev/null 2>"$T/err"
-	local rc=$?
-	[[ $rc != 0 && $(wc -l <"$T/err") == 1 ]] && grep -qE "$re" "$T/err" ||
-		{ echo "  status $rc, stderr: $(cat "$T/err")"; return 1; }
-}
-
 # --- stale_pid_not_signalled: a recorder killed with -9 leaves its pid file;
 # the pid is then another process's.
 D=$T/stale

@@ -1,5 +1,5 @@
 /* driver.c - runs a libFuzzer harness on files, without libFuzzer: each
- * argument is a file or a directory of files.  `make test` uses it to replay
+ * argument is a file or a directory of files (and subdirectories).  `make test` uses it to replay
  * the corpora, so that a crash found once stays fixed. */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+/* called first when the harness defines it, as libFuzzer does */
+int LLVMFuzzerInitialize(int *argc, char ***argv) __attribute__((weak));
 
 static int run_file(const char *path)
 {
@@ -37,32 +39,39 @@ static int run_file(const char *path)
 }
 
 
+/* A file, or every file under a folder (subfolders too, in name order). */
+static int run_path(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		perror(path);
+		return 1;
+	}
+	if (!S_ISDIR(st.st_mode))
+		return run_file(path);
+	struct dirent **list;
+	int n = scandir(path, &list, NULL, alphasort), rc = 0;
+	for (int j = 0; j < n; j++) {
+		if (list[j]->d_name[0] != '.') {
+			char *p;
+			if (asprintf(&p, "%s/%s", path, list[j]->d_name) > 0) {
+				rc |= run_path(p);
+				free(p);
+			}
+		}
+		free(list[j]);
+	}
+	if (n >= 0)
+		free(list);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
+	if (LLVMFuzzerInitialize)
+		LLVMFuzzerInitialize(&argc, &argv);
 	int rc = 0;
-	for (int i = 1; i < argc; i++) {
-		struct stat st;
-		if (stat(argv[i], &st) < 0) {
-			perror(argv[i]);
-			return 1;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			rc |= run_file(argv[i]);
-			continue;
-		}
-		struct dirent **list;
-		int n = scandir(argv[i], &list, NULL, alphasort);
-		for (int j = 0; j < n; j++) {
-			if (list[j]->d_name[0] != '.') {
-				char *p;
-				if (asprintf(&p, "%s/%s", argv[i], list[j]->d_name) > 0) {
-					rc |= run_file(p);
-					free(p);
-				}
-			}
-			free(list[j]);
-		}
-		free(list);
-	}
+	for (int i = 1; i < argc; i++)
+		rc |= run_path(argv[i]);
 	return rc;
 }

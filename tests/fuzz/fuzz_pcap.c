@@ -3,7 +3,7 @@
  * fragment reassembly) and the flow table with small limits, as
  * fr_pcap_import() drives them; every record produced must encode. */
 #define _GNU_SOURCE
-#include "../../capture/pcap_internal.h"
+#include "../../analyze/pcap/pcap_internal.h"
 
 #include <pcap/pcap.h>
 #include <stdio.h>

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Builds seed inputs for fuzz_<proto> from the real traffic in the corpus:
+"""Builds seed inputs for fuzz_proto from the real traffic in the corpus:
 each client connection of tests/corpus/<proto>/<case>/ becomes one seed in
-the format of tests/fuzz/proto_harness.h.  usage: mkseeds.py FLIGHTREC"""
+tests/fuzz/corpus/fuzz_proto/<proto>/, in the format of tests/fuzz/fuzz_proto.c.
+usage: mkseeds.py FLIGHTREC"""
 import json, os, subprocess, sys
 
 flightrec = sys.argv[1]
@@ -10,7 +11,7 @@ for proto in sorted(os.listdir(root)):
     pdir = os.path.join(root, proto)
     if not os.path.isdir(pdir):
         continue
-    out = os.path.join(os.path.dirname(__file__), 'corpus', 'fuzz_' + proto)
+    out = os.path.join(os.path.dirname(__file__), 'corpus', 'fuzz_proto', proto)
     os.makedirs(out, exist_ok=True)
     for case in sorted(os.listdir(pdir)):
         cdir = os.path.join(pdir, case)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Replays every fuzz harness's corpus (tests/fuzz/corpus/<harness>/) through
-# its replay build (no libFuzzer needed).  One test per input file.
+# Replays every fuzz harness's corpus (tests/fuzz/corpus/<harness>/, with its
+# subfolders) through its replay build (no libFuzzer needed).  One test per
+# input file; fuzz_proto runs each through every registered protocol.
 set -uo pipefail
 dir=${1:?replay binaries folder}
 cd "$(dirname "$0")/../.."
@@ -12,7 +13,9 @@ for bin in "$dir"/fuzz_*; do
   out=$("$bin" "$corpus" 2>&1)
   rc=$?
   n=$(find "$corpus" -type f | wc -l)
-  if ((rc == 0)); then pass=$((pass + n)); echo "ok   $name ($n inputs)";
+  # a harness may say first what it runs each input through (fuzz_proto)
+  what=$(head -1 <<< "$out" | sed -n "s/^$name: //p")
+  if ((rc == 0)); then pass=$((pass + n)); echo "ok   $name ($n inputs${what:+, $what})";
   else fail=$((fail + 1)); echo "FAIL $name"; echo "$out" | tail -30; fi
 done
 echo "fuzz corpora: $pass passed, $fail failed"

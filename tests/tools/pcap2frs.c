@@ -3,7 +3,7 @@
  * with --both, also from the server's sockets, so both ends are recorded).
  *
  * This is NOT the product's pcap import (`flightrec import-pcap`,
- * capture/pcap*.c), which records each flow once, from its client.  It stays
+ * analyze/pcap/), which records each flow once, from its client.  It stays
  * for the corpus cases that need what import-pcap does not make: both ends
  * of a connection (--both, for peer links and the network's share) and
  * POD/SERVICE records made up from the command line.  New cases from real

@@ -56,14 +56,39 @@ $bin corpus add $pods --conn 3 --name worker_set --corpus "$tmp/corpus" > "$tmp/
 t "corpus add --conn" test -f "$tmp/corpus/redis/worker_set/expected.dump"
 n=$(grep -c $'^[0-9]*\t[0-9]*\t[0-9]*\tredis' "$tmp/corpus/redis/worker_set/expected.dump")
 t "the cut holds the connection's request, both ends" test "$n" = 2
+t "corpus add writes the manifest skeleton" grep -q '^capture: cut by `flightrec corpus add --conn 3` (both ends) from' \
+  "$tmp/corpus/redis/worker_set/case.txt"
+case_local() { ! grep -qE '^# (recording|settings|http|dns|messages)$|option_|sha256|input-0.frs' "$tmp/corpus/redis/worker_set/expected.dump"; }
+t "the expected dump is case-local: no global tables, options, file names or empty tables" case_local
 $bin corpus check "$tmp/corpus" > "$tmp/check"
 t "corpus check passes on the new case" grep -q '^corpus: 1 passed, 0 failed' "$tmp/check"
+mkdir -p "$tmp/bare/redis/no_input" "$tmp/bare/redis/no_manifest"
+cp "$tmp/corpus/redis/worker_set/case.txt" "$tmp/bare/redis/no_input/"
+cp "$tmp/corpus/redis/worker_set/"*.frs "$tmp/corpus/redis/worker_set/expected.dump" "$tmp/bare/redis/no_manifest/"
+$bin corpus check "$tmp/bare" > "$tmp/check-bare" 2>&1; rc=$?
+t "corpus check fails a case without input" grep -q '^FAIL .*/no_input: cannot analyze' "$tmp/check-bare"
+t "corpus check fails a case without manifest" grep -q '^FAIL .*/no_manifest: no case.txt' "$tmp/check-bare"
+t "corpus check of broken cases exits 1" test $rc = 1
 sed -i 's/WRONGTYPE/WRONG/' "$tmp/corpus/redis/worker_set/expected.dump" 2>/dev/null
 sed -i 's/\tsimple\t/\tSIMPLE\t/' "$tmp/corpus/redis/worker_set/expected.dump"
 $bin corpus check "$tmp/corpus" > "$tmp/check"; rc=$?
-t "corpus check reports a mismatch with a diff" grep -q '^-.*SIMPLE' "$tmp/check"
+t "corpus check names case, table, row key and column of a mismatch" \
+  grep -q "^ .*redis request_id=[0-9]*: reply_type: expected 'SIMPLE', got 'simple'" "$tmp/check"
 t "corpus check exits 1 on a mismatch" test $rc = 1
 t "corpus check ends with the tally" bash -c "tail -1 '$tmp/check' | grep -q '0 passed, 1 failed'"
+
+# issue 11, defect 3: corpus check ran `diff` through the shell with the
+# case folder in quotes; a folder named with a quote ran commands.
+# (run inside $tmp: a name cannot hold a '/', so the commands are relative)
+evil="x'\$(touch PWNED)'\`touch PWNED2\`"
+mkdir -p "$tmp/q/redis" && cp -r "$tmp/corpus/redis/worker_set" "$tmp/q/redis/$evil"
+root=$PWD
+(cd "$tmp" && "$root/$bin" corpus check q > check-q 2>&1); rc=$?
+nothing_ran() { [[ -d $tmp/q/redis/$evil && ! -e $tmp/PWNED && ! -e $tmp/PWNED2 ]]; }
+reported() { [[ $rc == 1 ]] && grep -qF "FAIL q/redis/$evil: differs" "$tmp/check-q" &&
+  grep -q "reply_type: expected 'SIMPLE'" "$tmp/check-q"; }
+t "corpus_check_shell_injection: a quote in a case folder's name runs nothing" nothing_ran
+t "corpus_check_shell_injection: the mismatch is still reported" reported
 
 $bin corpus add $pods --conn 3x --name bad --corpus "$tmp/corpus" 2> "$tmp/err"; rc=$?
 t "corpus add --conn 3x: exit 2 with a clear error" bash -c "[[ $rc == 2 ]] && grep -q 'connection id' '$tmp/err'"

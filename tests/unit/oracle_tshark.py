@@ -330,7 +330,8 @@ def redis(cap, db, decode_as, exc):
                 rtype = 'null' if v is None or t == '_' else RTYPES.get(t, '?')
                 err = text(v) if t in '-!' else None
             k += want
-            key = text(c[1]) if len(c) > 1 else None
+            # AUTH's argument is a credential: flightrec keeps no key for it
+            key = text(c[1]) if len(c) > 1 and text(name).upper() != 'AUTH' else None
             theirs.append((cli[1], text(name), key, len(c), rtype, err))
             ncmd += 1
             nrep += answered

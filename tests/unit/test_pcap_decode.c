@@ -3,7 +3,7 @@
  * order, overlapping, bounded), and every truncation of a frame. */
 #define _GNU_SOURCE
 #include "harness.h"
-#include "../../capture/pcap_internal.h"
+#include "../../analyze/pcap/pcap_internal.h"
 
 #include <pcap/dlt.h>
 #include <stdlib.h>
@@ -81,10 +81,17 @@ TEST(pcap_decode_ethernet_vlan_qinq)
 	for (int tags = 0; tags <= 2; tags++) {
 		size_t n = eth_v4_tcp(b, tags, "hello");
 		struct fr_pkt o;
-		CHECK(decode(DLT_EN10MB, b, n, df, &o) == 1);
-		CHECK(o.family == 4 && o.proto == 6 && o.sport == 40000 && o.dport == 80);
-		CHECK(o.seq == 1000 && o.ack == 2000 && o.flags == (FR_TH_ACK | FR_TH_PSH));
-		CHECK(o.caplen == 5 && o.len == 5 && !memcmp(o.payload, "hello", 5));
+		CHECK_EQ(decode(DLT_EN10MB, b, n, df, &o), 1);
+		CHECK_EQ(o.family, 4);
+		CHECK_EQ(o.proto, 6);
+		CHECK_EQ(o.sport, 40000);
+		CHECK_EQ(o.dport, 80);
+		CHECK_EQ(o.seq, 1000);
+		CHECK_EQ(o.ack, 2000);
+		CHECK_EQ(o.flags, (FR_TH_ACK | FR_TH_PSH));
+		CHECK_EQ(o.caplen, 5);
+		CHECK_EQ(o.len, 5);
+		CHECK_MEMEQ(o.payload, "hello", 5);
 	}
 	fr_defrag_free(df);
 }
@@ -98,10 +105,11 @@ TEST(pcap_decode_every_truncation_is_safe)
 		struct fr_pkt o;
 		int r = decode(DLT_EN10MB, b, k, df, &o);
 		if (r == 1) { /* headers complete: a shorter payload, same wire length */
-			CHECK(k >= n - 10);
-			CHECK(o.len == 10 && o.caplen == k - (n - 10));
+			CHECK_GE(k, n - 10);
+			CHECK_EQ(o.len, 10);
+			CHECK_EQ(o.caplen, k - (n - 10));
 		} else
-			CHECK(r == -1);
+			CHECK_EQ(r, -1);
 	}
 	fr_defrag_free(df);
 }
@@ -113,17 +121,18 @@ TEST(pcap_decode_bad_headers)
 	struct fr_defrag *df = fr_defrag_new(4, 1000);
 	struct fr_pkt o;
 	b[14 + 20 + 12] = 4 << 4; /* TCP data offset 16 bytes */
-	CHECK(decode(DLT_EN10MB, b, n, df, &o) == -1);
+	CHECK_EQ(decode(DLT_EN10MB, b, n, df, &o), -1);
 	n = eth_v4_tcp(b, 0, "x");
 	b[14] = 0x44; /* IHL 16 bytes */
-	CHECK(decode(DLT_EN10MB, b, n, df, &o) == -1);
+	CHECK_EQ(decode(DLT_EN10MB, b, n, df, &o), -1);
 	n = eth_v4_tcp(b, 0, "x");
 	be16(b + 16, 0); /* total length 0 (TSO): the captured length counts */
-	CHECK(decode(DLT_EN10MB, b, n, df, &o) == 1 && o.len == 1);
+	CHECK_EQ(decode(DLT_EN10MB, b, n, df, &o), 1);
+	CHECK_EQ(o.len, 1);
 	n = eth_v4_tcp(b, 0, "x");
 	be16(b + 12, 0x0806); /* ARP */
-	CHECK(decode(DLT_EN10MB, b, n, df, &o) == 0);
-	CHECK(decode(12345, b, n, df, &o) == 0);
+	CHECK_EQ(decode(DLT_EN10MB, b, n, df, &o), 0);
+	CHECK_EQ(decode(12345, b, n, df, &o), 0);
 	fr_defrag_free(df);
 }
 
@@ -135,25 +144,29 @@ TEST(pcap_decode_link_types)
 	struct fr_defrag *df = fr_defrag_new(4, 1000);
 	struct fr_pkt o;
 	/* raw */
-	CHECK(decode(DLT_RAW, e + 14, ipn, df, &o) == 1 && o.caplen == 3);
-	CHECK(decode(DLT_IPV4, e + 14, ipn, df, &o) == 1 && o.caplen == 3);
+	CHECK_EQ(decode(DLT_RAW, e + 14, ipn, df, &o), 1);
+	CHECK_EQ(o.caplen, 3);
+	CHECK_EQ(decode(DLT_IPV4, e + 14, ipn, df, &o), 1);
+	CHECK_EQ(o.caplen, 3);
 	/* null: host order family 2, and 2 in big-endian */
 	memcpy(b, "\x02\x00\x00\x00", 4);
 	memcpy(b + 4, e + 14, ipn);
-	CHECK(decode(DLT_NULL, b, ipn + 4, df, &o) == 1);
+	CHECK_EQ(decode(DLT_NULL, b, ipn + 4, df, &o), 1);
 	memcpy(b, "\x00\x00\x00\x02", 4);
-	CHECK(decode(DLT_NULL, b, ipn + 4, df, &o) == 1);
-	CHECK(decode(DLT_LOOP, b, ipn + 4, df, &o) == 1);
+	CHECK_EQ(decode(DLT_NULL, b, ipn + 4, df, &o), 1);
+	CHECK_EQ(decode(DLT_LOOP, b, ipn + 4, df, &o), 1);
 	/* SLL: protocol at offset 14 */
 	memset(b, 0, 16);
 	be16(b + 14, 0x0800);
 	memcpy(b + 16, e + 14, ipn);
-	CHECK(decode(DLT_LINUX_SLL, b, ipn + 16, df, &o) == 1 && o.caplen == 3);
+	CHECK_EQ(decode(DLT_LINUX_SLL, b, ipn + 16, df, &o), 1);
+	CHECK_EQ(o.caplen, 3);
 	/* SLL2: protocol first, 20 bytes */
 	memset(b, 0, 20);
 	be16(b, 0x0800);
 	memcpy(b + 20, e + 14, ipn);
-	CHECK(decode(DLT_LINUX_SLL2, b, ipn + 20, df, &o) == 1 && o.caplen == 3);
+	CHECK_EQ(decode(DLT_LINUX_SLL2, b, ipn + 20, df, &o), 1);
+	CHECK_EQ(o.caplen, 3);
 	fr_defrag_free(df);
 }
 
@@ -186,8 +199,11 @@ TEST(pcap_decode_ipv6_ext_headers_and_fragments)
 	p = be32(p, 0);
 	memcpy(p, "OK", 2);
 	p += 2;
-	CHECK(decode(DLT_RAW, b, (size_t)(p - b), df, &o) == 1);
-	CHECK(o.family == 6 && o.dport == 6379 && o.caplen == 2 && o.src[15] == 1);
+	CHECK_EQ(decode(DLT_RAW, b, (size_t)(p - b), df, &o), 1);
+	CHECK_EQ(o.family, 6);
+	CHECK_EQ(o.dport, 6379);
+	CHECK_EQ(o.caplen, 2);
+	CHECK_EQ(o.src[15], 1);
 	/* a UDP datagram of 8 + 24 bytes in two fragments, the last first */
 	uint8_t udp[32];
 	be16(udp, 53);
@@ -211,9 +227,12 @@ TEST(pcap_decode_ipv6_ext_headers_and_fragments)
 		memcpy(p, udp + off, len);
 		p += len;
 		int r = decode(DLT_RAW, b, (size_t)(p - b), df, &o);
-		CHECK(r == (part ? 0 : 1));
+		CHECK_EQ(r, (part ? 0 : 1));
 	}
-	CHECK(o.proto == 17 && o.sport == 53 && o.caplen == 24 && !memcmp(o.payload, udp + 8, 24));
+	CHECK_EQ(o.proto, 17);
+	CHECK_EQ(o.sport, 53);
+	CHECK_EQ(o.caplen, 24);
+	CHECK_MEMEQ(o.payload, udp + 8, 24);
 	fr_defrag_free(df);
 }
 
@@ -250,8 +269,10 @@ TEST(pcap_decode_ipv4_fragments_out_of_order_overlap)
 		p += parts[i].len;
 		int r = decode(DLT_RAW, b, (size_t)(p - b), df, &o);
 		CHECKF(r == (i == 3 ? 1 : 0), "part %zu: %d", i, r);
-		if (r == 1)
-			CHECK(o.caplen == 40 && !memcmp(o.payload, body + 8, 40));
+		if (r == 1) {
+			CHECK_EQ(o.caplen, 40);
+			CHECK_MEMEQ(o.payload, body + 8, 40);
+		}
 	}
 	fr_defrag_free(df);
 }
@@ -275,8 +296,9 @@ TEST(pcap_decode_fragment_table_is_bounded)
 		memset(p, 0, 16);
 		p += 16;
 		struct fr_pkt o;
-		CHECK(decode(DLT_RAW, b, (size_t)(p - b), df, &o) == 0);
+		CHECK_EQ(decode(DLT_RAW, b, (size_t)(p - b), df, &o), 0);
 	}
-	CHECK(st.frags == 100 && st.frags_dropped == 96);
+	CHECK_EQ(st.frags, 100);
+	CHECK_EQ(st.frags_dropped, 96);
 	fr_defrag_free(df);
 }

@@ -3,7 +3,7 @@
  * split invariance, mid-stream starts, wraparound, bounded memory. */
 #define _GNU_SOURCE
 #include "harness.h"
-#include "../../capture/pcap_internal.h"
+#include "../../analyze/pcap/pcap_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -144,16 +144,27 @@ TEST(pcap_flow_handshake_roles_and_close)
 	FEED(f, C, FR_TH_ACK | FR_TH_FIN, CI + 19, SI + 20, NULL, 0);
 	FEED(f, S, FR_TH_ACK | FR_TH_FIN, SI + 20, CI + 20, NULL, 0);
 	FEED(f, C, FR_TH_ACK, CI + 20, SI + 21, NULL, 0);
-	CHECK(fr_flows_finish(f) == 0);
-	CHECK(g.n == 4);
-	CHECK(g.r[0].kind == FR_CONN_OPEN && g.r[0].role == FR_ROLE_CLIENT);
-	CHECK(g.r[0].local.port == 40000 && g.r[0].remote.port == 80 && g.r[0].local.family == 4);
-	CHECK(g.r[1].kind == FR_DATA && g.r[1].dir == FR_EGRESS && g.r[1].pos == 0 && g.r[1].len == 18);
-	CHECK(g.r[2].kind == FR_DATA && g.r[2].dir == FR_INGRESS && g.r[2].pos == 0 && g.r[2].len == 19);
-	CHECK(g.r[3].kind == FR_CONN_CLOSE && g.r[3].out == 18 && g.r[3].in == 19);
+	CHECK_EQ(fr_flows_finish(f), 0);
+	CHECK_EQ(g.n, 4);
+	CHECK_EQ(g.r[0].kind, FR_CONN_OPEN);
+	CHECK_EQ(g.r[0].role, FR_ROLE_CLIENT);
+	CHECK_EQ(g.r[0].local.port, 40000);
+	CHECK_EQ(g.r[0].remote.port, 80);
+	CHECK_EQ(g.r[0].local.family, 4);
+	CHECK_EQ(g.r[1].kind, FR_DATA);
+	CHECK_EQ(g.r[1].dir, FR_EGRESS);
+	CHECK_EQ(g.r[1].pos, 0);
+	CHECK_EQ(g.r[1].len, 18);
+	CHECK_EQ(g.r[2].kind, FR_DATA);
+	CHECK_EQ(g.r[2].dir, FR_INGRESS);
+	CHECK_EQ(g.r[2].pos, 0);
+	CHECK_EQ(g.r[2].len, 19);
+	CHECK_EQ(g.r[3].kind, FR_CONN_CLOSE);
+	CHECK_EQ(g.r[3].out, 18);
+	CHECK_EQ(g.r[3].in, 19);
 	for (int i = 1; i < g.n; i++)
-		CHECK(g.r[i].ts >= g.r[i - 1].ts);
-	CHECK(fr_flows_stats(f)->ignored == 1); /* the last ACK */
+		CHECK_GE(g.r[i].ts, g.r[i - 1].ts);
+	CHECK_EQ(fr_flows_stats(f)->ignored, 1); /* the last ACK */
 	fr_flows_free(f);
 }
 
@@ -162,9 +173,13 @@ TEST(pcap_flow_syn_ack_without_syn_gives_roles)
 	struct fr_flows *f = flows(&g);
 	FEED(f, S, FR_TH_SYN | FR_TH_ACK, SI, CI + 1, NULL, 0);
 	FEED(f, C, FR_TH_ACK | FR_TH_PSH, CI + 1, SI + 1, "ping", 4);
-	CHECK(fr_flows_finish(f) == 0);
-	CHECK(g.r[0].kind == FR_CONN_OPEN && g.r[0].role == FR_ROLE_CLIENT && g.r[0].local.port == 40000);
-	CHECK(g.r[1].kind == FR_DATA && g.r[1].dir == FR_EGRESS && g.r[1].pos == 0);
+	CHECK_EQ(fr_flows_finish(f), 0);
+	CHECK_EQ(g.r[0].kind, FR_CONN_OPEN);
+	CHECK_EQ(g.r[0].role, FR_ROLE_CLIENT);
+	CHECK_EQ(g.r[0].local.port, 40000);
+	CHECK_EQ(g.r[1].kind, FR_DATA);
+	CHECK_EQ(g.r[1].dir, FR_EGRESS);
+	CHECK_EQ(g.r[1].pos, 0);
 	fr_flows_free(f);
 }
 
@@ -174,13 +189,14 @@ TEST(pcap_flow_out_of_order)
 	FEED(f, C, FR_TH_SYN, CI, 0, NULL, 0);
 	FEED(f, C, FR_TH_ACK, CI + 1 + 20, SI + 1, "cccccccccc", 10);
 	FEED(f, C, FR_TH_ACK, CI + 1 + 10, SI + 1, "bbbbbbbbbb", 10);
-	CHECK(count(&g, FR_DATA) == 0); /* waiting for the first bytes */
+	CHECK_EQ(count(&g, FR_DATA), 0); /* waiting for the first bytes */
 	FEED(f, C, FR_TH_ACK, CI + 1, SI + 1, "aaaaaaaaaa", 10);
-	CHECK(count(&g, FR_DATA) == 3);
+	CHECK_EQ(count(&g, FR_DATA), 3);
 	uint8_t buf[64];
-	CHECK(stream(&g, 1, FR_EGRESS, buf, sizeof(buf)) == 30);
-	CHECK(!memcmp(buf, "aaaaaaaaaabbbbbbbbbbcccccccccc", 30));
-	CHECK(fr_flows_stats(f)->gaps == 0 && fr_flows_stats(f)->ooo_segments == 2);
+	CHECK_EQ(stream(&g, 1, FR_EGRESS, buf, sizeof(buf)), 30);
+	CHECK_MEMEQ(buf, "aaaaaaaaaabbbbbbbbbbcccccccccc", 30);
+	CHECK_EQ(fr_flows_stats(f)->gaps, 0);
+	CHECK_EQ(fr_flows_stats(f)->ooo_segments, 2);
 	fr_flows_free(f);
 }
 
@@ -191,12 +207,12 @@ TEST(pcap_flow_retransmission_first_copy_wins)
 	FEED(f, C, FR_TH_ACK, CI + 1, SI + 1, "0123456789", 10);
 	FEED(f, C, FR_TH_ACK, CI + 1, SI + 1, "0123456789", 10); /* same */
 	FEED(f, C, FR_TH_ACK, CI + 1 + 5, SI + 1, "56789ABCDE", 10); /* overlaps, agrees */
-	CHECK(fr_flows_finish(f) == 0);
+	CHECK_EQ(fr_flows_finish(f), 0);
 	uint8_t buf[64];
-	CHECK(stream(&g, 1, FR_EGRESS, buf, sizeof(buf)) == 15);
-	CHECK(!memcmp(buf, "0123456789ABCDE", 15));
-	CHECK(fr_flows_stats(f)->retrans_bytes == 15);
-	CHECK(fr_flows_stats(f)->conflicts == 0);
+	CHECK_EQ(stream(&g, 1, FR_EGRESS, buf, sizeof(buf)), 15);
+	CHECK_MEMEQ(buf, "0123456789ABCDE", 15);
+	CHECK_EQ(fr_flows_stats(f)->retrans_bytes, 15);
+	CHECK_EQ(fr_flows_stats(f)->conflicts, 0);
 	fr_flows_free(f);
 }
 
@@ -210,13 +226,13 @@ TEST(pcap_flow_overlap_disagreement_counted)
 	FEED(f, C, FR_TH_ACK, CI + 1 + 30, SI + 1, "PPPPP", 5);
 	FEED(f, C, FR_TH_ACK, CI + 1 + 28, SI + 1, "QQQQQQQ", 7);
 	FEED(f, C, FR_TH_ACK, CI + 1 + 15, SI + 1, "rrrrrrrrrrrrr", 13);
-	CHECK(fr_flows_finish(f) == 0);
+	CHECK_EQ(fr_flows_finish(f), 0);
 	uint8_t buf[64];
-	CHECK(stream(&g, 1, FR_EGRESS, buf, sizeof(buf)) == 35);
-	CHECK(!memcmp(buf, "0123456789ABCDErrrrrrrrrrrrrQQPPPPP", 35));
-	CHECK(fr_flows_stats(f)->conflicts == 2);
-	CHECK(fr_flows_stats(f)->conflict_bytes == 5 + 5);
-	CHECK(fr_flows_stats(f)->gaps == 0);
+	CHECK_EQ(stream(&g, 1, FR_EGRESS, buf, sizeof(buf)), 35);
+	CHECK_MEMEQ(buf, "0123456789ABCDErrrrrrrrrrrrrQQPPPPP", 35);
+	CHECK_EQ(fr_flows_stats(f)->conflicts, 2);
+	CHECK_EQ(fr_flows_stats(f)->conflict_bytes, 5 + 5);
+	CHECK_EQ(fr_flows_stats(f)->gaps, 0);
 	fr_flows_free(f);
 }
 
@@ -228,17 +244,21 @@ TEST(pcap_flow_gap_acked_by_peer)
 	FEED(f, C, FR_TH_ACK, CI + 1, SI + 1, "aaaaaaaaaa", 10);
 	/* bytes 10..19 lost by the capture */
 	FEED(f, C, FR_TH_ACK, CI + 21, SI + 1, "cccccccccc", 10);
-	CHECK(count(&g, FR_DATA) == 1);
+	CHECK_EQ(count(&g, FR_DATA), 1);
 	FEED(f, S, FR_TH_ACK, SI + 1, CI + 31, NULL, 0); /* the server got it all */
-	CHECK(count(&g, FR_DATA) == 2);
+	CHECK_EQ(count(&g, FR_DATA), 2);
 	const struct rec *x = &g.r[g.n - 1];
-	CHECK(x->pos == 20 && x->len == 10 && !memcmp(x->data, "cccccccccc", 10));
-	CHECK(fr_flows_stats(f)->gaps == 1 && fr_flows_stats(f)->gap_bytes == 10);
+	CHECK_EQ(x->pos, 20);
+	CHECK_EQ(x->len, 10);
+	CHECK_MEMEQ(x->data, "cccccccccc", 10);
+	CHECK_EQ(fr_flows_stats(f)->gaps, 1);
+	CHECK_EQ(fr_flows_stats(f)->gap_bytes, 10);
 	/* a gap at the end of a stream: the next data comes after it */
 	FEED(f, S, FR_TH_ACK, SI + 1, CI + 41, NULL, 0);
 	FEED(f, C, FR_TH_ACK, CI + 41, SI + 1, "eeeee", 5);
 	x = &g.r[g.n - 1];
-	CHECK(x->pos == 40 && x->len == 5);
+	CHECK_EQ(x->pos, 40);
+	CHECK_EQ(x->len, 5);
 	fr_flows_free(f);
 }
 
@@ -247,9 +267,10 @@ TEST(pcap_flow_gap_at_finish_and_on_timeout)
 	struct fr_flows *f = flows(&g);
 	FEED(f, C, FR_TH_SYN, CI, 0, NULL, 0);
 	FEED(f, C, FR_TH_ACK, CI + 1 + 100, SI + 1, "late", 4);
-	CHECK(count(&g, FR_DATA) == 0);
-	CHECK(fr_flows_finish(f) == 0);
-	CHECK(count(&g, FR_DATA) == 1 && g.r[g.n - 1].pos == 100);
+	CHECK_EQ(count(&g, FR_DATA), 0);
+	CHECK_EQ(fr_flows_finish(f), 0);
+	CHECK_EQ(count(&g, FR_DATA), 1);
+	CHECK_EQ(g.r[g.n - 1].pos, 100);
 	fr_flows_free(f);
 
 	f = flows(&g);
@@ -257,7 +278,8 @@ TEST(pcap_flow_gap_at_finish_and_on_timeout)
 	FEED(f, C, FR_TH_ACK, CI + 1 + 100, SI + 1, "late", 4);
 	now_ts += 6ull * 1000000000; /* longer than hole_ns */
 	FEED(f, S, FR_TH_ACK, SI + 1, CI + 1, NULL, 0);
-	CHECK(count(&g, FR_DATA) == 1 && g.r[g.n - 1].pos == 100);
+	CHECK_EQ(count(&g, FR_DATA), 1);
+	CHECK_EQ(g.r[g.n - 1].pos, 100);
 	fr_flows_free(f);
 }
 
@@ -288,11 +310,12 @@ TEST(pcap_flow_split_invariance)
 						FEED(f, C, FR_TH_ACK, CI + 1 + o2, SI + 1, msg + o2, l2);
 				}
 			}
-			CHECK(fr_flows_finish(f) == 0);
+			CHECK_EQ(fr_flows_finish(f), 0);
 			static uint8_t buf[1024];
 			CHECKF(stream(&g, 1, FR_EGRESS, buf, sizeof(buf)) == n, "k=%u mode=%d", k, mode);
 			CHECKF(!memcmp(buf, msg, n), "k=%u mode=%d", k, mode);
-			CHECK(fr_flows_stats(f)->gaps == 0 && fr_flows_stats(f)->conflicts == 0);
+			CHECK_EQ(fr_flows_stats(f)->gaps, 0);
+			CHECK_EQ(fr_flows_stats(f)->conflicts, 0);
 			for (int i = 0; i < g.n; i++)
 				free(g.r[i].data);
 			fr_flows_free(f);
@@ -306,15 +329,21 @@ TEST(pcap_flow_midstream_guess_by_port)
 	/* the server speaks first in the capture; port 80 still makes it the server */
 	FEED(f, S, FR_TH_ACK | FR_TH_PSH, SI, CI, "HTTP/1.1 200 OK\r\n\r\n", 19);
 	FEED(f, C, FR_TH_ACK | FR_TH_PSH, CI, SI + 19, "GET / HTTP/1.1\r\n\r\n", 18);
-	CHECK(fr_flows_finish(f) == 0);
-	CHECK(g.r[0].kind == FR_CONN_OPEN && g.r[0].role == FR_ROLE_UNKNOWN);
-	CHECK(g.r[0].local.port == 40000 && g.r[0].remote.port == 80);
-	CHECK(g.r[1].dir == FR_INGRESS && g.r[1].pos == 0 && g.r[2].dir == FR_EGRESS && g.r[2].pos == 0);
-	CHECK(fr_flows_stats(f)->midstream == 1);
+	CHECK_EQ(fr_flows_finish(f), 0);
+	CHECK_EQ(g.r[0].kind, FR_CONN_OPEN);
+	CHECK_EQ(g.r[0].role, FR_ROLE_UNKNOWN);
+	CHECK_EQ(g.r[0].local.port, 40000);
+	CHECK_EQ(g.r[0].remote.port, 80);
+	CHECK_EQ(g.r[1].dir, FR_INGRESS);
+	CHECK_EQ(g.r[1].pos, 0);
+	CHECK_EQ(g.r[2].dir, FR_EGRESS);
+	CHECK_EQ(g.r[2].pos, 0);
+	CHECK_EQ(fr_flows_stats(f)->midstream, 1);
 	/* ports that say nothing: the first sender is the client */
-	CHECK(fr_guess_server(30120, 36333) == -1);
-	CHECK(fr_guess_server(51000, 6379) == 1 && fr_guess_server(6379, 51000) == 0);
-	CHECK(fr_guess_server(40000, 873) == 1);
+	CHECK_EQ(fr_guess_server(30120, 36333), -1);
+	CHECK_EQ(fr_guess_server(51000, 6379), 1);
+	CHECK_EQ(fr_guess_server(6379, 51000), 0);
+	CHECK_EQ(fr_guess_server(40000, 873), 1);
 	fr_flows_free(f);
 }
 
@@ -326,10 +355,10 @@ TEST(pcap_flow_sequence_wraparound)
 	FEED(f, C, FR_TH_ACK, isn + 1, 1, "0123456789", 10);
 	FEED(f, C, FR_TH_ACK, isn + 21, 1, "KLMNOPQRST", 10); /* wraps past 0 */
 	FEED(f, C, FR_TH_ACK, isn + 11, 1, "ABCDEFGHIJ", 10);
-	CHECK(fr_flows_finish(f) == 0);
+	CHECK_EQ(fr_flows_finish(f), 0);
 	uint8_t buf[64];
-	CHECK(stream(&g, 1, FR_EGRESS, buf, sizeof(buf)) == 30);
-	CHECK(!memcmp(buf, "0123456789ABCDEFGHIJKLMNOPQRST", 30));
+	CHECK_EQ(stream(&g, 1, FR_EGRESS, buf, sizeof(buf)), 30);
+	CHECK_MEMEQ(buf, "0123456789ABCDEFGHIJKLMNOPQRST", 30);
 	fr_flows_free(f);
 }
 
@@ -338,11 +367,13 @@ TEST(pcap_flow_reset_closes)
 	struct fr_flows *f = flows(&g);
 	FEED(f, C, FR_TH_SYN, CI, 0, NULL, 0);
 	FEED(f, S, FR_TH_RST | FR_TH_ACK, 0, CI + 1, NULL, 0);
-	CHECK(count(&g, FR_CONN_OPEN) == 1 && count(&g, FR_CONN_CLOSE) == 1);
+	CHECK_EQ(count(&g, FR_CONN_OPEN), 1);
+	CHECK_EQ(count(&g, FR_CONN_CLOSE), 1);
 	/* a new SYN on the same ports is a new connection */
 	FEED(f, C, FR_TH_SYN, CI + 7777, 0, NULL, 0);
-	CHECK(count(&g, FR_CONN_OPEN) == 2 && g.r[g.n - 1].fd == 2);
-	CHECK(fr_flows_stats(f)->resets == 1);
+	CHECK_EQ(count(&g, FR_CONN_OPEN), 2);
+	CHECK_EQ(g.r[g.n - 1].fd, 2);
+	CHECK_EQ(fr_flows_stats(f)->resets, 1);
 	fr_flows_free(f);
 }
 
@@ -360,13 +391,14 @@ TEST(pcap_flow_bounded_buffering)
 	/* the first 1000 bytes never come: 100 segments wait behind the hole */
 	for (uint32_t i = 1; i <= 100; i++) {
 		FEED(f, C, FR_TH_ACK, CI + 1 + i * 1000, SI + 1, chunk, 1000);
-		CHECK(fr_flows_stats(f)->ooo_now <= 4096 + 1100);
+		CHECK_LE(fr_flows_stats(f)->ooo_now, 4096 + 1100);
 	}
-	CHECK(fr_flows_stats(f)->ooo_peak <= 4096 + 1100);
-	CHECK(fr_flows_stats(f)->gaps == 1 && fr_flows_stats(f)->gap_bytes == 1000);
-	CHECK(fr_flows_finish(f) == 0);
+	CHECK_LE(fr_flows_stats(f)->ooo_peak, 4096 + 1100);
+	CHECK_EQ(fr_flows_stats(f)->gaps, 1);
+	CHECK_EQ(fr_flows_stats(f)->gap_bytes, 1000);
+	CHECK_EQ(fr_flows_finish(f), 0);
 	uint8_t buf[1];
-	CHECK(stream(&g, 1, FR_EGRESS, buf, 0) == 101000);
+	CHECK_EQ(stream(&g, 1, FR_EGRESS, buf, 0), 101000);
 	for (int i = 0; i < g.n; i++)
 		free(g.r[i].data);
 	fr_flows_free(f);
@@ -382,11 +414,12 @@ TEST(pcap_flow_eviction_bounds_flows)
 	for (int i = 0; i < 10; i++) {
 		struct fr_pkt p = pkt(C, FR_TH_SYN, CI, 0, NULL, 0);
 		p.sport = (uint16_t)(41000 + i);
-		CHECK(fr_flows_packet(f, &p) == 0);
-		CHECK(fr_flows_stats(f)->flows_now <= 4);
+		CHECK_EQ(fr_flows_packet(f, &p), 0);
+		CHECK_LE(fr_flows_stats(f)->flows_now, 4);
 	}
-	CHECK(count(&g, FR_CONN_OPEN) == 10 && count(&g, FR_CONN_CLOSE) == 6);
-	CHECK(fr_flows_stats(f)->evicted == 6);
+	CHECK_EQ(count(&g, FR_CONN_OPEN), 10);
+	CHECK_EQ(count(&g, FR_CONN_CLOSE), 6);
+	CHECK_EQ(fr_flows_stats(f)->evicted, 6);
 	fr_flows_free(f);
 }
 
@@ -399,11 +432,18 @@ TEST(pcap_flow_udp_datagrams)
 	struct fr_pkt a = pkt(S, 0, 0, 0, "answer", 6);
 	a.proto = 17;
 	a.sport = 53;
-	CHECK(fr_flows_packet(f, &a) == 0); /* the answer first: port 53 is the server still */
-	CHECK(fr_flows_packet(f, &q) == 0);
-	CHECK(g.n == 3 && g.r[0].kind == FR_CONN_OPEN && g.r[0].remote.port == 53 && g.r[0].remote.proto == 17);
-	CHECK(g.r[1].dir == FR_INGRESS && (g.r[1].flags & FR_DATA_NO_POS) && g.r[1].peer.port == 53);
-	CHECK(g.r[2].dir == FR_EGRESS && g.r[2].len == 5 && g.r[2].peer.port == 53);
+	CHECK_EQ(fr_flows_packet(f, &a), 0); /* the answer first: port 53 is the server still */
+	CHECK_EQ(fr_flows_packet(f, &q), 0);
+	CHECK_EQ(g.n, 3);
+	CHECK_EQ(g.r[0].kind, FR_CONN_OPEN);
+	CHECK_EQ(g.r[0].remote.port, 53);
+	CHECK_EQ(g.r[0].remote.proto, 17);
+	CHECK_EQ(g.r[1].dir, FR_INGRESS);
+	CHECK(g.r[1].flags & FR_DATA_NO_POS);
+	CHECK_EQ(g.r[1].peer.port, 53);
+	CHECK_EQ(g.r[2].dir, FR_EGRESS);
+	CHECK_EQ(g.r[2].len, 5);
+	CHECK_EQ(g.r[2].peer.port, 53);
 	fr_flows_free(f);
 }
 
@@ -413,11 +453,14 @@ TEST(pcap_flow_truncated_segments_keep_positions)
 	FEED(f, C, FR_TH_SYN, CI, 0, NULL, 0);
 	struct fr_pkt p = pkt(C, FR_TH_ACK, CI + 1, SI + 1, "0123", 4);
 	p.len = 100; /* 96 bytes beyond the snap length */
-	CHECK(fr_flows_packet(f, &p) == 0);
+	CHECK_EQ(fr_flows_packet(f, &p), 0);
 	FEED(f, C, FR_TH_ACK, CI + 101, SI + 1, "next", 4);
-	CHECK(count(&g, FR_DATA) == 2);
-	CHECK(g.r[1].orig_len == 100 && g.r[1].len == 4 && (g.r[1].flags & FR_DATA_TRUNCATED));
-	CHECK(g.r[2].pos == 100 && g.r[2].len == 4);
-	CHECK(fr_flows_stats(f)->gaps == 0);
+	CHECK_EQ(count(&g, FR_DATA), 2);
+	CHECK_EQ(g.r[1].orig_len, 100);
+	CHECK_EQ(g.r[1].len, 4);
+	CHECK(g.r[1].flags & FR_DATA_TRUNCATED);
+	CHECK_EQ(g.r[2].pos, 100);
+	CHECK_EQ(g.r[2].len, 4);
+	CHECK_EQ(fr_flows_stats(f)->gaps, 0);
 	fr_flows_free(f);
 }

@@ -4,7 +4,8 @@
  * imported back: the same bytes at the same stream positions. */
 #define _GNU_SOURCE
 #include "harness.h"
-#include "../../capture/pcap_import.h"
+#include "../../analyze/flightrec.h"
+#include "../../analyze/pcap/pcap_import.h"
 #include "../../formats/cli.h"
 #include "../../formats/pcapng.h"
 #include "../../formats/segment.h"
@@ -37,18 +38,18 @@ TEST(pcapng_synth_checksums_verify)
 	for (uint32_t len = 0; len < 40; len += 13) {
 		struct fr_synth s = {&a, &b, 6, 0x18, 123456, 654321, (const uint8_t *)text, len};
 		size_t n = fr_synth_frame(f, sizeof(f), &s);
-		CHECK(n == 14 + 20 + 20 + len);
-		CHECK(fold(sum16(0, f + 14, 20)) == 0xffff); /* IPv4 header */
+		CHECK_EQ(n, 14 + 20 + 20 + len);
+		CHECK_EQ(fold(sum16(0, f + 14, 20)), 0xffff); /* IPv4 header */
 		uint32_t acc = sum16(0, f + 26, 8) + 6 + 20 + len;
-		CHECK(fold(sum16(acc, f + 34, 20 + len)) == 0xffff); /* TCP */
+		CHECK_EQ(fold(sum16(acc, f + 34, 20 + len)), 0xffff); /* TCP */
 		struct fr_synth u = {&a6, &b6, 17, 0, 0, 0, (const uint8_t *)text, len};
 		n = fr_synth_frame(f, sizeof(f), &u);
-		CHECK(n == 14 + 40 + 8 + len);
+		CHECK_EQ(n, 14 + 40 + 8 + len);
 		acc = sum16(0, f + 22, 32) + 17 + 8 + len;
-		CHECK(fold(sum16(acc, f + 54, 8 + len)) == 0xffff); /* UDP over IPv6 */
+		CHECK_EQ(fold(sum16(acc, f + 54, 8 + len)), 0xffff); /* UDP over IPv6 */
 	}
 	struct fr_synth bad = {&a, &b6, 6, 0, 0, 0, NULL, 0};
-	CHECK(fr_synth_frame(f, sizeof(f), &bad) == 0); /* mixed families */
+	CHECK_EQ(fr_synth_frame(f, sizeof(f), &bad), 0); /* mixed families */
 }
 
 /* ---- round trip ------------------------------------------------------------ */
@@ -208,38 +209,55 @@ TEST(pcapng_export_then_import_keeps_bytes_and_positions)
 	r.kind = FR_CONN_CLOSE;
 	r.u.close.conn = k1;
 	add(w, &r, t += 1000);
-	CHECK(fr_writer_close(w) == 0);
+	CHECK_EQ(fr_writer_close(w), 0);
 
 	char *argv[] = {"export-pcap", rec, "-o", png, NULL};
 	optind = 0;
-	CHECK(cmd_export_pcap(4, argv) == EXIT_OK);
+	CHECK_EQ(cmd_export_pcap(4, argv), EXIT_OK);
 	const char *files[] = {png};
 	struct fr_pcap_opts o;
 	memset(&o, 0, sizeof(o));
 	struct fr_pcap_result res;
-	CHECK(fr_pcap_import(files, 1, again, &o, &res, err, sizeof(err)) == 0);
-	CHECK(res.tcp_conns == 3 && res.udp_conns == 1);
+	CHECK_EQ(fr_pcap_import(files, 1, again, &o, &res, err, sizeof(err)), 0);
+	CHECK_EQ(res.tcp_conns, 3);
+	CHECK_EQ(res.udp_conns, 1);
 
 	struct side s[8];
 	int n = collect(again, s, 8);
-	CHECK(n == 4);
+	CHECK_EQ(n, 4);
 	const struct side *c1 = find(s, n, 40000);
-	CHECK(c1 && c1->role == FR_ROLE_CLIENT && c1->rport == 80);
-	CHECK(c1->nout == 105 && !memcmp(c1->out, "GET / HTTP/1.1\r\n\r\n", 18) && !memcmp(c1->out + 100, "again", 5));
-	CHECK(c1->out[18] == '.' && c1->out[99] == '.'); /* the gap stays a gap */
-	CHECK(c1->nin == 54 && !memcmp(c1->in, "HTTP/1.1 2.", 11) && !memcmp(c1->in + 50, "rest", 4));
+	CHECK(c1);
+	CHECK_EQ(c1->role, FR_ROLE_CLIENT);
+	CHECK_EQ(c1->rport, 80);
+	CHECK_EQ(c1->nout, 105);
+	CHECK_MEMEQ(c1->out, "GET / HTTP/1.1\r\n\r\n", 18);
+	CHECK_MEMEQ(c1->out + 100, "again", 5);
+	CHECK_EQ(c1->out[18], '.');
+	CHECK_EQ(c1->out[99], '.'); /* the gap stays a gap */
+	CHECK_EQ(c1->nin, 54);
+	CHECK_MEMEQ(c1->in, "HTTP/1.1 2.", 11);
+	CHECK_MEMEQ(c1->in + 50, "rest", 4);
 	/* no CONN_OPEN: made-up addresses, positions relative to the first byte */
 	int found2 = 0;
 	for (int i = 0; i < n; i++)
 		if (s[i].fam == 4 && s[i].rport == 1) {
 			found2 = 1;
-			CHECK(!memcmp(s[i].out + 7, "hello", 5) && !memcmp(s[i].in + 3, "world", 5));
+			CHECK_MEMEQ(s[i].out + 7, "hello", 5);
+			CHECK_MEMEQ(s[i].in + 3, "world", 5);
 		}
 	CHECK(found2);
 	const struct side *c3 = find(s, n, 5353);
-	CHECK(c3 && c3->rport == 53 && c3->nout == 5 && !memcmp(c3->out, "query", 5) && !memcmp(c3->in, "answer", 6));
+	CHECK(c3);
+	CHECK_EQ(c3->rport, 53);
+	CHECK_EQ(c3->nout, 5);
+	CHECK_MEMEQ(c3->out, "query", 5);
+	CHECK_MEMEQ(c3->in, "answer", 6);
 	/* the accepted socket: its peer is the client after the round trip */
 	const struct side *c4 = find(s, n, 5000);
-	CHECK(c4 && c4->fam == 6 && c4->rport == 6379 && c4->role == FR_ROLE_CLIENT);
-	CHECK(!memcmp(c4->out, "PING\r\n", 6) && !memcmp(c4->in, "+PONG\r\n", 7));
+	CHECK(c4);
+	CHECK_EQ(c4->fam, 6);
+	CHECK_EQ(c4->rport, 6379);
+	CHECK_EQ(c4->role, FR_ROLE_CLIENT);
+	CHECK_MEMEQ(c4->out, "PING\r\n", 6);
+	CHECK_MEMEQ(c4->in, "+PONG\r\n", 7);
 }

@@ -14,38 +14,38 @@
 TEST(cgroup_container_id_forms)
 {
 	char id[80];
-	CHECK(fr_cgroup_container_id("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
-				     "1b2c3d4e_0000_1111_2222_333344445555.slice/cri-containerd-" ID64
-				     ".scope", id, sizeof(id)) == 64);
-	CHECK(!strcmp(id, ID64));
-	CHECK(fr_cgroup_container_id("/kubepods.slice/kubepods-pod1.slice/crio-" ID64 ".scope", id,
-				     sizeof(id)) == 64);
-	CHECK(fr_cgroup_container_id("/system.slice/docker-" ID64 ".scope", id, sizeof(id)) == 64);
-	CHECK(fr_cgroup_container_id("/kubepods/burstable/pod1b2c3d4e-0000-1111-2222-333344445555/" ID64,
-				     id, sizeof(id)) == 64);
-	CHECK(!strcmp(id, ID64));
-	CHECK(fr_cgroup_container_id("/docker/" ID64, id, sizeof(id)) == 64);
+	CHECK_EQ(fr_cgroup_container_id("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+				        "1b2c3d4e_0000_1111_2222_333344445555.slice/cri-containerd-" ID64
+				        ".scope", id, sizeof(id)), 64);
+	CHECK_STREQ(id, ID64);
+	CHECK_EQ(fr_cgroup_container_id("/kubepods.slice/kubepods-pod1.slice/crio-" ID64 ".scope", id,
+				        sizeof(id)), 64);
+	CHECK_EQ(fr_cgroup_container_id("/system.slice/docker-" ID64 ".scope", id, sizeof(id)), 64);
+	CHECK_EQ(fr_cgroup_container_id("/kubepods/burstable/pod1b2c3d4e-0000-1111-2222-333344445555/" ID64,
+				        id, sizeof(id)), 64);
+	CHECK_STREQ(id, ID64);
+	CHECK_EQ(fr_cgroup_container_id("/docker/" ID64, id, sizeof(id)), 64);
 	/* not containers */
-	CHECK(fr_cgroup_container_id("/kubepods.slice/crio-conmon-" ID64 ".scope", id, sizeof(id)) == 0);
-	CHECK(fr_cgroup_container_id("/user.slice/user-0.slice/session-1.scope", id, sizeof(id)) == 0);
-	CHECK(id[0] == 0);
-	CHECK(fr_cgroup_container_id("/x/cri-containerd-0123.scope", id, sizeof(id)) == 0);
-	CHECK(fr_cgroup_container_id("/", id, sizeof(id)) == 0);
-	CHECK(fr_cgroup_container_id("/docker/" ID64 "0", id, sizeof(id)) == 0); /* 65 hex */
+	CHECK_EQ(fr_cgroup_container_id("/kubepods.slice/crio-conmon-" ID64 ".scope", id, sizeof(id)), 0);
+	CHECK_EQ(fr_cgroup_container_id("/user.slice/user-0.slice/session-1.scope", id, sizeof(id)), 0);
+	CHECK_EQ(id[0], 0);
+	CHECK_EQ(fr_cgroup_container_id("/x/cri-containerd-0123.scope", id, sizeof(id)), 0);
+	CHECK_EQ(fr_cgroup_container_id("/", id, sizeof(id)), 0);
+	CHECK_EQ(fr_cgroup_container_id("/docker/" ID64 "0", id, sizeof(id)), 0); /* 65 hex */
 }
 
 TEST(cgroup_pod_uid_forms)
 {
 	char uid[64];
-	CHECK(fr_cgroup_pod_uid("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
-				"1b2c3d4e_0000_1111_2222_333344445555.slice/cri-containerd-" ID64 ".scope",
-				uid, sizeof(uid)) == 36);
-	CHECK(!strcmp(uid, "1b2c3d4e-0000-1111-2222-333344445555"));
-	CHECK(fr_cgroup_pod_uid("/kubepods/besteffort/pod1b2c3d4e-0000-1111-2222-333344445555/" ID64,
-				uid, sizeof(uid)) == 36);
-	CHECK(!strcmp(uid, "1b2c3d4e-0000-1111-2222-333344445555"));
-	CHECK(fr_cgroup_pod_uid("/kubepods.slice/kubepods-besteffort.slice", uid, sizeof(uid)) == 0);
-	CHECK(fr_cgroup_pod_uid("/system.slice/podman.service", uid, sizeof(uid)) == 0);
+	CHECK_EQ(fr_cgroup_pod_uid("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+				   "1b2c3d4e_0000_1111_2222_333344445555.slice/cri-containerd-" ID64 ".scope",
+				   uid, sizeof(uid)), 36);
+	CHECK_STREQ(uid, "1b2c3d4e-0000-1111-2222-333344445555");
+	CHECK_EQ(fr_cgroup_pod_uid("/kubepods/besteffort/pod1b2c3d4e-0000-1111-2222-333344445555/" ID64,
+				   uid, sizeof(uid)), 36);
+	CHECK_STREQ(uid, "1b2c3d4e-0000-1111-2222-333344445555");
+	CHECK_EQ(fr_cgroup_pod_uid("/kubepods.slice/kubepods-besteffort.slice", uid, sizeof(uid)), 0);
+	CHECK_EQ(fr_cgroup_pod_uid("/system.slice/podman.service", uid, sizeof(uid)), 0);
 }
 
 static void redact_all(const char *in, char *out, size_t split)
@@ -92,20 +92,21 @@ TEST(redact_extra_header_and_off)
 	struct fr_redact r;
 	struct fr_redact_state st;
 	fr_redact_init(&r);
-	CHECK(fr_redact_add_header(&r, "X-Api-Key") == 0);
+	CHECK_EQ(fr_redact_add_header(&r, "X-Api-Key"), 0);
 	char buf[] = "x-api-key: secret\r\nX-Other: v\r\n";
 	memset(&st, 0, sizeof(st));
-	CHECK(fr_redact(&r, &st, (uint8_t *)buf, strlen(buf)) == 6);
-	CHECK(!strcmp(buf, "x-api-key: ******\r\nX-Other: v\r\n"));
+	CHECK_EQ(fr_redact(&r, &st, (uint8_t *)buf, strlen(buf)), 6);
+	CHECK_STREQ(buf, "x-api-key: ******\r\nX-Other: v\r\n");
 	char desc[512];
 	fr_redact_describe(&r, desc, sizeof(desc));
-	CHECK(strstr(desc, "http-header:x-api-key") && strstr(desc, "redis:auth"));
+	CHECK(strstr(desc, "http-header:x-api-key"));
+	CHECK(strstr(desc, "redis:auth"));
 	r.enabled = 0;
 	char b2[] = "Authorization: x\r\n";
 	memset(&st, 0, sizeof(st));
-	CHECK(fr_redact(&r, &st, (uint8_t *)b2, strlen(b2)) == 0);
+	CHECK_EQ(fr_redact(&r, &st, (uint8_t *)b2, strlen(b2)), 0);
 	fr_redact_describe(&r, desc, sizeof(desc));
-	CHECK(desc[0] == 0);
+	CHECK_EQ(desc[0], 0);
 }
 
 TEST(redact_redis_auth_any_split)
@@ -252,10 +253,10 @@ TEST(redact_copy_same_as_in_place)
 			const uint8_t *out;
 			memset(buf, 0, sizeof(buf));
 			size_t rb = fr_redact_copy(&r, &b, (const uint8_t *)in + off, k, (uint8_t *)buf, &out);
-			CHECK(ra == rb);
+			CHECK_EQ(ra, rb);
 			CHECK(out == (rb ? (const uint8_t *)buf : (const uint8_t *)in + off));
-			CHECK(!memcmp(out, inplace + off, k));
-			CHECK(!memcmp(&a, &b, sizeof(a)));
+			CHECK_MEMEQ(out, inplace + off, k);
+			CHECK_MEMEQ(&a, &b, sizeof(a));
 		}
 	}
 }
@@ -272,33 +273,34 @@ TEST(redact_stream_start_picks_the_scanner)
 	for (size_t i = 0; i < 3; i++) {
 		memset(&st, 0, sizeof(st));
 		fr_redact_stream_start(&st, (const uint8_t *)http[i], strlen(http[i]));
-		CHECK(st.only == FR_REDACT_ONLY_HTTP);
+		CHECK_EQ(st.only, FR_REDACT_ONLY_HTTP);
 	}
 	const char *resp[] = {"*2\r\n$4\r\nAUTH\r\n", "$6\r\nsecret\r\n"};
 	for (size_t i = 0; i < 2; i++) {
 		memset(&st, 0, sizeof(st));
 		fr_redact_stream_start(&st, (const uint8_t *)resp[i], strlen(resp[i]));
-		CHECK(st.only == FR_REDACT_ONLY_RESP);
+		CHECK_EQ(st.only, FR_REDACT_ONLY_RESP);
 	}
 	const char *neither[] = {"AUTH hunter2\r\n", "GET k\r\n", "GET /x HTTP/1.1", "*", "get / HTTP/1.1\r\n",
 				 "GET /x HTTP/2.0\r\n"};
 	for (size_t i = 0; i < 6; i++) {
 		memset(&st, 0, sizeof(st));
 		fr_redact_stream_start(&st, (const uint8_t *)neither[i], strlen(neither[i]));
-		CHECK(st.only == 0);
+		CHECK_EQ(st.only, 0);
 	}
 	/* pinned to HTTP: headers still redacted, an inline AUTH line not */
 	char b[] = "GET / HTTP/1.1\r\nCookie: s=1\r\nAUTH pw\r\n\r\n";
 	memset(&st, 0, sizeof(st));
 	fr_redact_stream_start(&st, (const uint8_t *)b, strlen(b));
-	CHECK(fr_redact(&r, &st, (uint8_t *)b, strlen(b)) == 3);
-	CHECK(!strcmp(b, "GET / HTTP/1.1\r\nCookie: ***\r\nAUTH pw\r\n\r\n"));
+	CHECK_EQ(fr_redact(&r, &st, (uint8_t *)b, strlen(b)), 3);
+	CHECK_STREQ(b, "GET / HTTP/1.1\r\nCookie: ***\r\nAUTH pw\r\n\r\n");
 	/* pinned to RESP: AUTH redacted, a header-like value not */
 	char c[] = "*2\r\n$4\r\nAUTH\r\n$2\r\npw\r\n*2\r\n$3\r\nGET\r\n$9\r\nCookie: x\r\n";
 	memset(&st, 0, sizeof(st));
 	fr_redact_stream_start(&st, (const uint8_t *)c, strlen(c));
-	CHECK(fr_redact(&r, &st, (uint8_t *)c, strlen(c)) == 2);
-	CHECK(strstr(c, "$2\r\n**\r\n") && strstr(c, "Cookie: x"));
+	CHECK_EQ(fr_redact(&r, &st, (uint8_t *)c, strlen(c)), 2);
+	CHECK(strstr(c, "$2\r\n**\r\n"));
+	CHECK(strstr(c, "Cookie: x"));
 }
 
 static const char *podlist =
@@ -315,21 +317,30 @@ TEST(kube_podlist)
 {
 	struct fr_kube *k = fr_kube_new();
 	char err[256];
-	CHECK(fr_kube_add_json(k, podlist, strlen(podlist), err, sizeof(err)) == 2);
-	CHECK(fr_kube_n_pods(k) == 2);
+	CHECK_EQ(fr_kube_add_json(k, podlist, strlen(podlist), err, sizeof(err)), 2);
+	CHECK_EQ(fr_kube_n_pods(k), 2);
 	const struct fr_pod *p = fr_kube_find_uid(k, "1b2c3d4e-0000-1111-2222-333344445555");
 	CHECK(p);
-	CHECK(p->name.len == 14 && !memcmp(p->name.p, "web-7d4b9c-x2x", 14));
-	CHECK(p->owner_kind.len == 10 && !memcmp(p->owner_kind.p, "Deployment", 10));
-	CHECK(p->owner_name.len == 3 && !memcmp(p->owner_name.p, "web", 3));
-	CHECK(p->n_ips == 2 && p->n_labels == 2 && p->n_containers == 1);
-	CHECK(p->containers[0].id.len == 64 && !memcmp(p->containers[0].id.p, ID64, 64));
-	CHECK(p->node.len == 2);
+	CHECK_EQ(p->name.len, 14);
+	CHECK_MEMEQ(p->name.p, "web-7d4b9c-x2x", 14);
+	CHECK_EQ(p->owner_kind.len, 10);
+	CHECK_MEMEQ(p->owner_kind.p, "Deployment", 10);
+	CHECK_EQ(p->owner_name.len, 3);
+	CHECK_MEMEQ(p->owner_name.p, "web", 3);
+	CHECK_EQ(p->n_ips, 2);
+	CHECK_EQ(p->n_labels, 2);
+	CHECK_EQ(p->n_containers, 1);
+	CHECK_EQ(p->containers[0].id.len, 64);
+	CHECK_MEMEQ(p->containers[0].id.p, ID64, 64);
+	CHECK_EQ(p->node.len, 2);
 	const struct fr_pod *q = fr_kube_find_uid(k, "u2");
-	CHECK(q && q->owner_kind.len == 11 && q->n_containers == 1 && q->containers[0].id.len == 0);
-	CHECK(fr_kube_add_json(k, "{", 1, err, sizeof(err)) == -1);
-	CHECK(fr_kube_add_json(k, "{\"kind\":\"Node\"}", 15, err, sizeof(err)) == -1);
-	CHECK(fr_kube_n_pods(k) == 2);
+	CHECK(q);
+	CHECK_EQ(q->owner_kind.len, 11);
+	CHECK_EQ(q->n_containers, 1);
+	CHECK_EQ(q->containers[0].id.len, 0);
+	CHECK_EQ(fr_kube_add_json(k, "{", 1, err, sizeof(err)), -1);
+	CHECK_EQ(fr_kube_add_json(k, "{\"kind\":\"Node\"}", 15, err, sizeof(err)), -1);
+	CHECK_EQ(fr_kube_n_pods(k), 2);
 	fr_kube_free(k);
 }
 
@@ -342,18 +353,23 @@ TEST(kube_services_and_owner_names)
 			  "{\"metadata\":{\"name\":\"hl\",\"namespace\":\"shop\"},\"spec\":{\"clusterIP\":\"None\"}}]}";
 	struct fr_kube *k = fr_kube_new();
 	char err[256];
-	CHECK(fr_kube_add_json(k, svc, strlen(svc), err, sizeof(err)) == 2);
-	CHECK(fr_kube_n_services(k) == 2);
+	CHECK_EQ(fr_kube_add_json(k, svc, strlen(svc), err, sizeof(err)), 2);
+	CHECK_EQ(fr_kube_n_services(k), 2);
 	const struct fr_service *s = fr_kube_service(k, 0);
-	CHECK(s->n_ips == 1 && s->n_ports == 2 && s->n_selector == 1);
-	CHECK(s->ports[0].port == 80 && s->ports[0].target_port == 8080 && s->ports[0].proto == 6);
-	CHECK(s->ports[1].proto == 17 && s->ports[1].target_port == 0);
-	CHECK(fr_kube_service(k, 1)->n_ips == 0);
+	CHECK_EQ(s->n_ips, 1);
+	CHECK_EQ(s->n_ports, 2);
+	CHECK_EQ(s->n_selector, 1);
+	CHECK_EQ(s->ports[0].port, 80);
+	CHECK_EQ(s->ports[0].target_port, 8080);
+	CHECK_EQ(s->ports[0].proto, 6);
+	CHECK_EQ(s->ports[1].proto, 17);
+	CHECK_EQ(s->ports[1].target_port, 0);
+	CHECK_EQ(fr_kube_service(k, 1)->n_ips, 0);
 	fr_kube_free(k);
 	char out[128];
-	CHECK(!strcmp(fr_kube_deployment_of("api-5f8d9c7b6", NULL, out, sizeof(out)), "api"));
-	CHECK(!strcmp(fr_kube_deployment_of("api-v2-5f8d9c7b6", "5f8d9c7b6", out, sizeof(out)), "api-v2"));
-	CHECK(!strcmp(fr_kube_deployment_of("api-v2", "5f8d9c7b6", out, sizeof(out)), "api-v2"));
+	CHECK_STREQ(fr_kube_deployment_of("api-5f8d9c7b6", NULL, out, sizeof(out)), "api");
+	CHECK_STREQ(fr_kube_deployment_of("api-v2-5f8d9c7b6", "5f8d9c7b6", out, sizeof(out)), "api-v2");
+	CHECK_STREQ(fr_kube_deployment_of("api-v2", "5f8d9c7b6", out, sizeof(out)), "api-v2");
 }
 
 /* Items of a generic List that do not say their kind are told apart by
@@ -369,8 +385,10 @@ TEST(kube_list_items_without_kind)
 		"{\"metadata\":{\"name\":\"what\",\"namespace\":\"n\"}}]}";
 	struct fr_kube *k = fr_kube_new();
 	char err[256];
-	CHECK(fr_kube_add_json(k, list, strlen(list), err, sizeof(err)) == 2);
-	CHECK(fr_kube_n_pods(k) == 1 && fr_kube_n_services(k) == 1);
-	CHECK(fr_kube_pod(k, 0)->n_ips == 1 && fr_kube_service(k, 0)->n_ips == 1);
+	CHECK_EQ(fr_kube_add_json(k, list, strlen(list), err, sizeof(err)), 2);
+	CHECK_EQ(fr_kube_n_pods(k), 1);
+	CHECK_EQ(fr_kube_n_services(k), 1);
+	CHECK_EQ(fr_kube_pod(k, 0)->n_ips, 1);
+	CHECK_EQ(fr_kube_service(k, 0)->n_ips, 1);
 	fr_kube_free(k);
 }

@@ -231,18 +231,24 @@ static int block_magic_is(const char *path, uint64_t off, const char *magic)
 static void roundtrip_every_kind(void)
 {
 	char *p = path_in_tmp("a.frs");
-	CHECK(write_segment(p, 400, 4096, 1) == 0);
+	CHECK_EQ(write_segment(p, 400, 4096, 1), 0);
 	struct stat st;
-	CHECK(stat(p, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK_EQ(stat(p, &st), 0);
+	CHECK_EQ((st.st_mode & 0777), 0600);
 	char err[256];
 	struct fr_reader *r = fr_reader_open(p, err, sizeof(err));
 	CHECK(r);
 	CHECK(fr_reader_has_footer(r));
 	const struct fr_header *h = fr_reader_header(r);
-	CHECK(!strcmp(h->node, "node-a") && !strcmp(h->kernel, "6.1.0-test"));
-	CHECK(!strcmp(h->redaction, "http:authorization") && !strcmp(h->filters, "port 80"));
-	CHECK(h->wall_offset_ns == 1700000000000000000LL && h->segment_index == 7 && h->snaplen == 4096);
-	CHECK(h->version == (g_format == 1 ? 1 : FR_FORMAT_VERSION) && h->zstd_level == 3);
+	CHECK_STREQ(h->node, "node-a");
+	CHECK_STREQ(h->kernel, "6.1.0-test");
+	CHECK_STREQ(h->redaction, "http:authorization");
+	CHECK_STREQ(h->filters, "port 80");
+	CHECK_EQ(h->wall_offset_ns, 1700000000000000000LL);
+	CHECK_EQ(h->segment_index, 7);
+	CHECK_EQ(h->snaplen, 4096);
+	CHECK_EQ(h->version, (g_format == 1 ? 1 : FR_FORMAT_VERSION));
+	CHECK_EQ(h->zstd_level, 3);
 	struct fr_record rec, want;
 	uint64_t i = 0;
 	int kinds_seen = 0;
@@ -253,13 +259,13 @@ static void roundtrip_every_kind(void)
 		kinds_seen |= 1 << rec.kind;
 		i++;
 	}
-	CHECK(i == 400);
+	CHECK_EQ(i, 400);
 	for (int k = 1; k <= FR_KIND_MAX; k++)
 		CHECKF(kinds_seen & (1 << k), "kind %d not covered", k);
 	size_t nd;
 	fr_reader_damage(r, &nd);
-	CHECK(nd == 0);
-	CHECK(fr_reader_stats(r)->blocks > 3);
+	CHECK_EQ(nd, 0);
+	CHECK_GT(fr_reader_stats(r)->blocks, 3);
 	fr_reader_free(r);
 	free(p);
 }
@@ -274,7 +280,7 @@ TEST(segment_v1_roundtrip_every_kind)
 TEST(segment_fields_decode_as_written)
 {
 	char *p = path_in_tmp("b.frs");
-	CHECK(write_segment(p, 16, 1 << 20, 1) == 0);
+	CHECK_EQ(write_segment(p, 16, 1 << 20, 1), 0);
 	char err[256];
 	struct fr_reader *r = fr_reader_open(p, err, sizeof(err));
 	CHECK(r);
@@ -282,20 +288,25 @@ TEST(segment_fields_decode_as_written)
 	int pods = 0, procs = 0;
 	while (fr_reader_next(r, &rec) > 0) {
 		if (rec.kind == FR_POD) {
-			CHECK(rec.u.pod.n_ips == 2 && rec.u.pod.ips[1].len == 7);
-			CHECK(!memcmp(rec.u.pod.containers[0].image.p, "nginx:1.25", 10));
-			CHECK(!memcmp(rec.u.pod.labels[0].value.p, "web", 3));
+			CHECK_EQ(rec.u.pod.n_ips, 2);
+			CHECK_EQ(rec.u.pod.ips[1].len, 7);
+			CHECK_MEMEQ(rec.u.pod.containers[0].image.p, "nginx:1.25", 10);
+			CHECK_MEMEQ(rec.u.pod.labels[0].value.p, "web", 3);
 			pods++;
 		}
 		if (rec.kind == FR_PROCESS) {
-			CHECK(rec.u.proc.cmdline.len == 20 && rec.u.proc.cgroup_id == 777);
+			CHECK_EQ(rec.u.proc.cmdline.len, 20);
+			CHECK_EQ(rec.u.proc.cgroup_id, 777);
 			procs++;
 		}
-		if (rec.kind == FR_CONN_OPEN)
-			CHECK(rec.u.open.remote.family == 6 && rec.u.open.remote.addr[15] == 2 &&
-			      rec.u.open.local.port == 40000);
+		if (rec.kind == FR_CONN_OPEN) {
+			CHECK_EQ(rec.u.open.remote.family, 6);
+			CHECK_EQ(rec.u.open.remote.addr[15], 2);
+			CHECK_EQ(rec.u.open.local.port, 40000);
+		}
 	}
-	CHECK(pods == 1 && procs == 1);
+	CHECK_EQ(pods, 1);
+	CHECK_EQ(procs, 1);
 	fr_reader_free(r);
 	free(p);
 }
@@ -307,11 +318,11 @@ static void killed_writer_at_block_boundaries(void)
 	for (uint64_t n = 1; n <= 200; n += 13) {
 		char *p = path_in_tmp("k.frs");
 		unlink(p);
-		CHECK(write_segment(p, n, 512, 0) == 0);
+		CHECK_EQ(write_segment(p, n, 512, 0), 0);
 		size_t nd = 9;
 		long got = read_check(p, NULL, n, &nd);
 		CHECKF(got == (long)n, "n=%llu got=%ld", (unsigned long long)n, got);
-		CHECK(nd == 0);
+		CHECK_EQ(nd, 0);
 		free(p);
 	}
 }
@@ -330,7 +341,7 @@ static void truncated_at_every_offset(void)
 {
 	char *p = path_in_tmp("full.frs"), *q = path_in_tmp("cut.frs");
 	const uint64_t n = 120;
-	CHECK(write_segment(p, n, 700, 1) == 0);
+	CHECK_EQ(write_segment(p, n, 700, 1), 0);
 	size_t len;
 	uint8_t *b = slurp(p, &len);
 	CHECK(b);
@@ -355,7 +366,8 @@ static void truncated_at_every_offset(void)
 		total++;
 	}
 	fr_reader_free(r);
-	CHECK(total == (long)n && nb > 5);
+	CHECK_EQ(total, (long)n);
+	CHECK_GT(nb, 5);
 	for (size_t cut = 0; cut <= len; cut++) {
 		spit(q, b, cut);
 		long want = 0;
@@ -387,7 +399,7 @@ static void random_bit_flips(void)
 {
 	char *p = path_in_tmp("full.frs"), *q = path_in_tmp("flip.frs");
 	const uint64_t n = 300;
-	CHECK(write_segment(p, n, 1500, 1) == 0);
+	CHECK_EQ(write_segment(p, n, 1500, 1), 0);
 	size_t len;
 	uint8_t *orig = slurp(p, &len);
 	CHECK(orig);
@@ -442,7 +454,8 @@ static void random_bit_flips(void)
 		damaged_trials += nd > 0;
 		trials++;
 	}
-	CHECK(trials > 1000 && damaged_trials > 500);
+	CHECK_GT(trials, 1000);
+	CHECK_GT(damaged_trials, 500);
 	free(b);
 	free(orig);
 	free(p);
@@ -466,25 +479,29 @@ TEST(segment_unknown_kind_is_skipped)
 	CHECK(w);
 	struct fr_record r;
 	make_record(0, &r);
-	CHECK(fr_writer_add(w, &r) == 0);
-	CHECK(fr_writer_add_raw(w, 200, 5, 2, "future record kind", 18) == 0);
+	CHECK_EQ(fr_writer_add(w, &r), 0);
+	CHECK_EQ(fr_writer_add_raw(w, 200, 5, 2, "future record kind", 18), 0);
 	make_record(2, &r);
-	CHECK(fr_writer_add(w, &r) == 0);
+	CHECK_EQ(fr_writer_add(w, &r), 0);
 	/* a newer minor version appends bytes to a DATA body: still readable */
 	uint8_t body[256];
 	make_record(1, &r);
 	long bl = fr_record_encode(&r, body, sizeof(body));
-	CHECK(bl > 0);
-	CHECK(fr_writer_add_raw(w, FR_DATA, r.ts, 4, body, (uint32_t)bl) == 0);
-	CHECK(fr_writer_close(w) == 0);
+	CHECK_GT(bl, 0);
+	CHECK_EQ(fr_writer_add_raw(w, FR_DATA, r.ts, 4, body, (uint32_t)bl), 0);
+	CHECK_EQ(fr_writer_close(w), 0);
 	struct fr_reader *rd = fr_reader_open(p, err, sizeof(err));
 	CHECK(rd);
 	struct fr_record got;
-	CHECK(fr_reader_next(rd, &got) == 1 && got.seq == 1);
-	CHECK(fr_reader_next(rd, &got) == 1 && got.seq == 3);
-	CHECK(fr_reader_next(rd, &got) == 1 && got.seq == 4 && got.kind == FR_DATA);
-	CHECK(fr_reader_next(rd, &got) == 0);
-	CHECK(fr_reader_stats(rd)->unknown_kinds == 1);
+	CHECK_EQ(fr_reader_next(rd, &got), 1);
+	CHECK_EQ(got.seq, 1);
+	CHECK_EQ(fr_reader_next(rd, &got), 1);
+	CHECK_EQ(got.seq, 3);
+	CHECK_EQ(fr_reader_next(rd, &got), 1);
+	CHECK_EQ(got.seq, 4);
+	CHECK_EQ(got.kind, FR_DATA);
+	CHECK_EQ(fr_reader_next(rd, &got), 0);
+	CHECK_EQ(fr_reader_stats(rd)->unknown_kinds, 1);
 	fr_reader_free(rd);
 	free(p);
 }
@@ -497,21 +514,22 @@ TEST(segment_malformed_body_is_reported)
 	char err[256];
 	struct fr_writer *w = fr_writer_open(p, &h, NULL, err, sizeof(err));
 	CHECK(w);
-	CHECK(fr_writer_add_raw(w, FR_DATA, 1, 1, "short", 5) == 0);
+	CHECK_EQ(fr_writer_add_raw(w, FR_DATA, 1, 1, "short", 5), 0);
 	struct fr_record r;
 	make_record(1, &r);
-	CHECK(fr_writer_add(w, &r) == 0);
-	CHECK(fr_writer_close(w) == 0);
+	CHECK_EQ(fr_writer_add(w, &r), 0);
+	CHECK_EQ(fr_writer_close(w), 0);
 	size_t nd = 0;
 	long got = read_check(p, NULL, 10, &nd);
-	CHECK(got == 1 && nd == 1);
+	CHECK_EQ(got, 1);
+	CHECK_EQ(nd, 1);
 	free(p);
 }
 
 TEST(segment_time_range_skips_blocks)
 {
 	char *p = path_in_tmp("t.frs");
-	CHECK(write_segment(p, 1000, 2048, 1) == 0);
+	CHECK_EQ(write_segment(p, 1000, 2048, 1), 0);
 	char err[256];
 	struct fr_reader *r = fr_reader_open(p, err, sizeof(err));
 	CHECK(r);
@@ -523,9 +541,9 @@ TEST(segment_time_range_skips_blocks)
 		total++;
 		in += rec.ts >= from && rec.ts <= to;
 	}
-	CHECK(in == 21);
+	CHECK_EQ(in, 21);
 	CHECKF(total < 100, "read %d records for a 21-record range", total);
-	CHECK(fr_reader_stats(r)->blocks <= 3);
+	CHECK_LE(fr_reader_stats(r)->blocks, 3);
 	fr_reader_free(r);
 	free(p);
 }
@@ -567,12 +585,14 @@ TEST(segment_writer_refuses_existing_file)
 TEST(segment_list_sorts_directory)
 {
 	char *a = path_in_tmp("seg-0002.frs"), *b = path_in_tmp("seg-0001.frs"), *c = path_in_tmp("notes.txt");
-	CHECK(write_segment(a, 3, 4096, 1) == 0 && write_segment(b, 3, 4096, 1) == 0);
+	CHECK_EQ(write_segment(a, 3, 4096, 1), 0);
+	CHECK_EQ(write_segment(b, 3, 4096, 1), 0);
 	spit(c, (const uint8_t *)"x", 1);
 	char **l, err[256];
 	int n = fr_list_segments(t_tmpdir(), &l, err, sizeof(err));
-	CHECK(n == 2);
-	CHECK(strstr(l[0], "seg-0001") && strstr(l[1], "seg-0002"));
+	CHECK_EQ(n, 2);
+	CHECK(strstr(l[0], "seg-0001"));
+	CHECK(strstr(l[1], "seg-0002"));
 	fr_free_list(l, n);
 	free(a);
 	free(b);
@@ -738,8 +758,8 @@ TEST(segment_columnar_reads_as_v1)
 	char *a = path_in_tmp("v1.frs"), *b = path_in_tmp("v2.frs");
 	uint32_t sizes[] = {1, 100, 4096, 1 << 20};
 	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
-		CHECK(write_ops(a, 1, ops, n, sizes[k]) == 0);
-		CHECK(write_ops(b, 0, ops, n, sizes[k]) == 0);
+		CHECK_EQ(write_ops(a, 1, ops, n, sizes[k]), 0);
+		CHECK_EQ(write_ops(b, 0, ops, n, sizes[k]), 0);
 		CHECK(first_block_magic_is(b, "FRB2"));
 		long got = same_reading(a, b);
 		CHECKF(got == (long)n - 6, "block %u: %ld records", sizes[k], got);
@@ -764,16 +784,17 @@ TEST(segment_columnar_slot_overflow)
 		for (uint64_t i = 0; i < n; i++) {
 			struct fr_record r = data_rec(i, i + 1, (uint32_t)(i < 66000 ? i : i % 7),
 						      (uint8_t)(i & 1), 0, 4, (const uint8_t *)"ping", 4);
-			CHECK(fr_writer_add(w, &r) == 0);
+			CHECK_EQ(fr_writer_add(w, &r), 0);
 		}
-		CHECK(fr_writer_close(w) == 0);
+		CHECK_EQ(fr_writer_close(w), 0);
 	}
-	CHECK(same_reading(a, b) == (long)n);
+	CHECK_EQ(same_reading(a, b), (long)n);
 	char err[256];
 	struct fr_reader *r = fr_reader_open(b, err, sizeof(err));
 	struct fr_record rec;
-	CHECK(r && fr_reader_next(r, &rec) == 1);
-	CHECK(fr_reader_stats(r)->blocks == 1);
+	CHECK(r);
+	CHECK_EQ(fr_reader_next(r, &rec), 1);
+	CHECK_EQ(fr_reader_stats(r)->blocks, 1);
 	fr_reader_free(r);
 	CHECK(first_block_magic_is(b, "FRB2"));
 	free(a);
@@ -816,7 +837,7 @@ TEST(segment_columnar_malformed_streams)
 {
 	char *p = path_in_tmp("c.frs"), *q = path_in_tmp("cm.frs");
 	const uint64_t n = 60;
-	CHECK(write_segment(p, n, 900, 0) == 0);
+	CHECK_EQ(write_segment(p, n, 900, 0), 0);
 	size_t flen;
 	uint8_t *file = slurp(p, &flen);
 	CHECK(file);
@@ -827,11 +848,14 @@ TEST(segment_columnar_malformed_streams)
 		bend[nb] = off + 40 + get32(file + off + 4);
 		off = bend[nb++];
 	}
-	CHECK(nb >= 3 && !memcmp(file + boff[1], "FRB2", 4));
+	CHECK_GE(nb, 3);
+	CHECK_MEMEQ(file + boff[1], "FRB2", 4);
 	uint32_t raw_len = get32(file + boff[1] + 8);
 	uint8_t *col = malloc(raw_len + 1), *mut = malloc(raw_len + 1);
 	size_t clen = ZSTD_decompress(col, raw_len, file + bend[0] + 40, bend[1] - boff[1] - 40);
-	CHECK(!ZSTD_isError(clen) && clen <= raw_len && clen > 40);
+	CHECK(!ZSTD_isError(clen));
+	CHECK_LE(clen, raw_len);
+	CHECK_GT(clen, 40);
 	uint8_t *out = malloc(flen + ZSTD_compressBound(raw_len + 1) + 64);
 	/* records of blocks 0 and 2.. (all but block 1) */
 	long want_others = 0;
@@ -877,7 +901,8 @@ TEST(segment_columnar_malformed_streams)
 				continue; /* may differ: its bytes were changed */
 			}
 			struct fr_record want;
-			CHECK(rec.seq >= 1 && rec.seq <= n);
+			CHECK_GE(rec.seq, 1);
+			CHECK_LE(rec.seq, n);
 			make_record(rec.seq - 1, &want);
 			CHECKF(same_record(&rec, &want), "trial %zu: wrong record in an intact block", t);
 			others++;

@@ -1,36 +1,54 @@
 /* test_split.c - split invariance of every parser, on the real traffic of
- * the corpus: each connection's chunks are fed whole, split in two at every
- * offset, and byte by byte; the output (requests and anomalies) must be the
- * same.  Every piece ends against a PROT_NONE page, so an over-read
- * crashes.  Cases that name a capture in a file `source` are imported
- * first.  Plus regressions named after what they caught. */
+ * every corpus case: each connection the analyzer gives to a protocol is
+ * fed to that protocol's parser in whole chunks, split in two at every
+ * offset (up to 2 KiB, then a stride), and byte by byte; the output
+ * (requests, messages, anomalies) must be the same.  Gaps (data lost,
+ * truncated, or before the recording) are passed as the engine passes
+ * them.  Every piece ends against a PROT_NONE page, so an over-read
+ * crashes.  The cases are found as `corpus check` finds them and their
+ * inputs read as it reads them (`source` captures imported); the protocols
+ * come from the registry, so a new protocol is covered by its cases.
+ * Plus regressions named after what they caught. */
 #define _GNU_SOURCE
 #include "harness.h"
 
+#include "../../analyze/corpus.h"
+#include "../../analyze/engine.h"
 #include "../../analyze/proto.h"
-#include "../../capture/pcap_import.h"
+#include "../../formats/cli.h"
 #include "../../formats/segment.h"
 
 #include <dirent.h>
+#include <sqlite3.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 extern const struct fr_proto fr_proto_http1, fr_proto_redis, fr_proto_dns;
 
 struct chunk {
-	int dir;
+	int dir;          /* FR_C2S / FR_S2C */
 	uint64_t ts;
+	uint64_t gap;     /* bytes missing before p */
+	uint64_t gap_after; /* bytes missing after p (snap length) */
 	uint8_t *p;
 	size_t n;
+	struct fr_addr peer; /* UDP: the datagram's peer */
 };
 
 struct conn {
-	uint32_t pid, fd;
+	char node[64];
+	struct fr_connkey k;
+	const struct fr_proto *proto;
 	int udp;
+	int egress_c2s; /* 1: the recorded socket is the client's */
 	struct chunk *c;
 	int nc;
+	/* while loading: where each direction's stream is (TCP) */
+	int pos_init[2];
+	uint64_t next[2];
 };
 
 /* ---- a buffer whose end touches an unreadable page ----------------------- */
@@ -77,6 +95,9 @@ static void o_emit(struct fr_pctx *ctx, const struct fr_req *r)
 		else
 			fprintf(f, "|%s=NULL", x->name);
 	}
+	if (r->peer_addr)
+		fprintf(f, "|peer %d %u.%u.%u.%u:%u", r->peer_family, r->peer_addr[0], r->peer_addr[1],
+			r->peer_addr[2], r->peer_addr[3], r->peer_port);
 	fputc('\n', f);
 }
 
@@ -92,7 +113,32 @@ static void o_anomaly(struct fr_pctx *ctx, uint64_t ts, const char *kind, const 
 	fprintf((FILE *)ctx->arg, "ANOM %llu %s %s\n", (unsigned long long)ts, kind, detail);
 }
 
-/* mode 0: whole chunks; 1: each chunk split at offset k; 2: byte by byte */
+/* Feeds chunk ch in pieces: mode 0 whole, 1 split at offset k, 2 byte by
+ * byte. */
+static void feed_chunk(const struct fr_proto *p, void *st, struct fr_pctx *ctx, const struct chunk *ch,
+		       int mode, size_t k)
+{
+	size_t pos = 0;
+	do {
+		size_t end = mode == 2 ? pos + 1 : mode == 1 && pos < k && k < ch->n ? k : ch->n;
+		if (end > ch->n)
+			end = ch->n;
+		struct fr_chunk x = {0};
+		x.dir = ch->dir;
+		x.ts = ch->ts;
+		x.p = guarded(ch->p + pos, end - pos);
+		x.len = end - pos;
+		if (ch->peer.family) {
+			x.peer_family = ch->peer.family;
+			x.peer_addr = ch->peer.addr;
+			x.peer_port = ch->peer.port;
+		}
+		p->feed(st, ctx, &x);
+		pos = end;
+	} while (pos < ch->n);
+}
+
+/* The parser's output for connection c fed in pieces (feed_chunk's mode) */
 static char *run(const struct fr_proto *p, const struct conn *c, int mode, size_t k)
 {
 	char *out = NULL;
@@ -107,37 +153,15 @@ static char *run(const struct fr_proto *p, const struct conn *c, int mode, size_
 	void *st = calloc(1, p->state_size);
 	if (p->init)
 		p->init(st, ctx.transport);
-	static const uint8_t peer[16] = {127, 0, 0, 1};
 	uint64_t last = 0;
 	for (int i = 0; i < c->nc; i++) {
 		const struct chunk *ch = &c->c[i];
-		size_t cuts[3] = {0, ch->n, ch->n};
-		int ncut = 1;
-		if (mode == 1 && k > 0 && k < ch->n)
-			cuts[1] = k, ncut = 2;
-		size_t step = mode == 2 ? 1 : 0;
-		size_t pos = 0;
-		while (pos < ch->n || (ch->n == 0 && pos == 0)) {
-			size_t end;
-			if (step)
-				end = pos + 1;
-			else
-				end = ncut == 2 && pos < cuts[1] ? cuts[1] : ch->n;
-			struct fr_chunk x = {0};
-			x.dir = ch->dir;
-			x.ts = ch->ts;
-			x.p = guarded(ch->p + pos, end - pos);
-			x.len = end - pos;
-			if (c->udp) {
-				x.peer_family = 4;
-				x.peer_addr = peer;
-				x.peer_port = 53;
-			}
-			p->feed(st, &ctx, &x);
-			pos = end;
-			if (ch->n == 0)
-				break;
-		}
+		if (ch->gap)
+			p->gap(st, &ctx, ch->dir, ch->gap, ch->ts);
+		if (ch->n)
+			feed_chunk(p, st, &ctx, ch, mode, k);
+		if (ch->gap_after)
+			p->gap(st, &ctx, ch->dir, ch->gap_after, ch->ts);
 		last = ch->ts;
 	}
 	p->finish(st, &ctx, FR_END_RECORDING, last + 1);
@@ -146,132 +170,326 @@ static char *run(const struct fr_proto *p, const struct conn *c, int mode, size_
 	return out;
 }
 
-/* Client connections of a segment with their chunks (client->server is
- * the client's egress). */
-static int load(const char *path, struct conn **out)
+/* ---- a case's connections ------------------------------------------------ */
+
+struct conns {
+	struct conn *v;
+	int n;
+	/* bit i: a request of fr_protocols[i], which may be a layer carried by
+	 * another protocol's connections (gRPC in HTTP/2) */
+	uint64_t req_protos;
+};
+
+static void conns_free(struct conns *cs)
 {
-	char err[256];
-	struct fr_reader *r = fr_reader_open(path, err, sizeof(err));
-	if (!r)
-		return -1;
-	struct conn *v = NULL;
-	int n = 0;
-	struct fr_record rec;
-	while (fr_reader_next(r, &rec) > 0) {
-		/* imported captures: flows taken up mid-stream have role unknown
-		 * but are oriented from the client all the same */
-		if (rec.kind == FR_CONN_OPEN && rec.u.open.role != FR_ROLE_SERVER) {
-			v = realloc(v, (size_t)(n + 1) * sizeof(*v));
-			memset(&v[n], 0, sizeof(v[n]));
-			v[n].pid = rec.u.open.conn.pid;
-			v[n].fd = rec.u.open.conn.fd;
-			v[n].udp = rec.u.open.remote.proto == 17;
-			n++;
-		} else if (rec.kind == FR_DATA) {
-			for (int i = 0; i < n; i++) {
-				if (v[i].pid != rec.u.data.conn.pid || v[i].fd != rec.u.data.conn.fd)
-					continue;
-				struct conn *c = &v[i];
-				c->c = realloc(c->c, (size_t)(c->nc + 1) * sizeof(*c->c));
-				struct chunk *ch = &c->c[c->nc++];
-				ch->dir = rec.u.data.dir == FR_EGRESS ? FR_C2S : FR_S2C;
-				ch->ts = rec.ts;
-				ch->n = rec.u.data.payload.len;
-				ch->p = malloc(ch->n ? ch->n : 1);
-				memcpy(ch->p, rec.u.data.payload.p, ch->n);
-			}
-		}
+	for (int i = 0; i < cs->n; i++) {
+		for (int k = 0; k < cs->v[i].nc; k++)
+			free(cs->v[i].c[k].p);
+		free(cs->v[i].c);
 	}
-	fr_reader_free(r);
-	*out = v;
-	return n;
+	free(cs->v);
+	cs->v = NULL;
+	cs->n = 0;
 }
 
-static int check_dir(const struct fr_proto *p, const char *proto_dir)
+/* The connections the analyzer gave a protocol, from its database, with
+ * the role it settled on.  0 or -1. */
+static int parsed_conns(const char *db, struct conns *cs)
 {
-	char dir[512];
-	snprintf(dir, sizeof(dir), "tests/corpus/%s", proto_dir);
-	struct dirent **cases;
-	int nc = scandir(dir, &cases, NULL, alphasort);
-	if (nc < 0) {
-		fprintf(stderr, "    no corpus at %s (run from the repository root)\n", dir);
+	sqlite3 *h;
+	sqlite3_stmt *st;
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(h, "SELECT node, pid, fd, gen, role, protocol, transport FROM connections "
+				  "WHERE protocol IS NOT NULL ORDER BY id", -1, &st, NULL) != SQLITE_OK) {
+		fprintf(stderr, "    %s: %s\n", db, sqlite3_errmsg(h));
+		sqlite3_close(h);
 		return -1;
 	}
-	int bad = 0, tested = 0;
-	for (int i = 0; i < nc; i++) {
-		char path[1024], src[1024], cap[1024], tmp[64] = "";
-		snprintf(path, sizeof(path), "%s/%s/input.frs", dir, cases[i]->d_name);
-		snprintf(src, sizeof(src), "%s/%s/source", dir, cases[i]->d_name);
-		FILE *sf = access(path, F_OK) ? fopen(src, "r") : NULL;
-		if (sf) { /* a case naming a capture (../shared/captures/...): import it */
-			const char *files[1] = {cap};
-			char err[512];
-			if (fgets(cap, sizeof(cap), sf) && (cap[strcspn(cap, "\n")] = 0, 1) &&
-			    (strcpy(tmp, "/tmp/fr-split-XXXXXX"), mkdtemp(tmp)) &&
-			    fr_pcap_import(files, 1, tmp, NULL, NULL, err, sizeof(err)) != 2)
-				snprintf(path, sizeof(path), "%s/pcap-000000.frs", tmp);
+	int rc = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct conn c = {0};
+		snprintf(c.node, sizeof(c.node), "%s", (const char *)sqlite3_column_text(st, 0));
+		c.k.pid = (uint32_t)sqlite3_column_int64(st, 1);
+		c.k.fd = (uint32_t)sqlite3_column_int64(st, 2);
+		c.k.gen = (uint32_t)sqlite3_column_int64(st, 3);
+		c.egress_c2s = !strcmp((const char *)sqlite3_column_text(st, 4), "client");
+		c.proto = fr_proto_find((const char *)sqlite3_column_text(st, 5));
+		c.udp = !strcmp((const char *)sqlite3_column_text(st, 6), "udp");
+		if (!c.proto) {
+			fprintf(stderr, "    %s: protocol '%s' is not registered\n", db, sqlite3_column_text(st, 5));
+			rc = -1;
+			continue;
+		}
+		int dup = 0; /* one kernel connection may be several rows (idle eviction) */
+		for (int i = 0; i < cs->n; i++)
+			dup |= !strcmp(cs->v[i].node, c.node) && !memcmp(&cs->v[i].k, &c.k, sizeof(c.k));
+		if (dup)
+			continue;
+		struct conn *v = realloc(cs->v, (size_t)(cs->n + 1) * sizeof(*v));
+		if (!v)
+			abort();
+		cs->v = v;
+		cs->v[cs->n++] = c;
+	}
+	sqlite3_finalize(st);
+	if (sqlite3_prepare_v2(h, "SELECT DISTINCT protocol FROM request_rows", -1, &st, NULL) == SQLITE_OK) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			for (int i = 0; fr_protocols[i] && i < 64; i++)
+				if (!strcmp(fr_protocols[i]->name, (const char *)sqlite3_column_text(st, 0)))
+					cs->req_protos |= 1ull << i;
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(h);
+	return rc;
+}
+
+/* Appends DATA record d to its connection, with the gaps the engine would
+ * report around it (engine.c: stream positions, duplicates, snap length). */
+static void add_data(struct conn *c, uint64_t ts, const struct fr_data *d)
+{
+	int rdir = d->dir ? 1 : 0; /* 0: egress */
+	const uint8_t *p = d->payload.p;
+	size_t n = d->payload.len;
+	uint64_t gap = 0, gap_after = 0;
+	if (!(d->flags & FR_DATA_NO_POS) && !c->udp) {
+		if (!c->pos_init[rdir]) {
+			c->pos_init[rdir] = 1;
+			gap = d->stream_pos;
+			c->next[rdir] = d->stream_pos;
+		} else if (d->stream_pos > c->next[rdir]) {
+			gap = d->stream_pos - c->next[rdir];
+		} else if (d->stream_pos < c->next[rdir]) {
+			uint64_t dup = c->next[rdir] - d->stream_pos;
+			if (dup >= d->orig_len)
+				return;
+			if (dup >= n)
+				n = 0;
 			else
-				fprintf(stderr, "    %s: cannot import %s\n", src, cap), bad = 1;
-			fclose(sf);
+				p += dup, n -= (size_t)dup;
 		}
-		struct conn *v;
-		int n = cases[i]->d_name[0] == '.' ? -1 : load(path, &v);
-		if (tmp[0]) {
-			unlink(path);
-			rmdir(tmp);
+		if (d->stream_pos + d->orig_len > c->next[rdir])
+			c->next[rdir] = d->stream_pos + d->orig_len;
+		gap_after = d->orig_len - d->payload.len;
+	}
+	struct chunk *v = realloc(c->c, (size_t)(c->nc + 1) * sizeof(*v));
+	if (!v)
+		abort();
+	c->c = v;
+	struct chunk *ch = &c->c[c->nc++];
+	memset(ch, 0, sizeof(*ch));
+	ch->dir = (rdir == 0) == (c->egress_c2s != 0) ? FR_C2S : FR_S2C;
+	ch->ts = ts;
+	ch->gap = gap;
+	ch->gap_after = gap_after;
+	ch->n = n;
+	ch->p = malloc(n ? n : 1);
+	memcpy(ch->p, p, n);
+	if (c->udp)
+		ch->peer = d->peer;
+}
+
+/* Reads the DATA records of the connections in cs from the segments of
+ * path (a file or a recording folder).  0 or -1. */
+static int load_data(const char *path, struct conns *cs)
+{
+	char err[512];
+	char **list;
+	int n = fr_list_segments(path, &list, err, sizeof(err));
+	if (n < 0) {
+		fprintf(stderr, "    %s: %s\n", path, err);
+		return -1;
+	}
+	int rc = 0;
+	for (int i = 0; i < n; i++) {
+		struct fr_reader *r = fr_reader_open(list[i], err, sizeof(err));
+		if (!r) {
+			fprintf(stderr, "    %s: %s\n", list[i], err);
+			rc = -1;
+			continue;
 		}
-		for (int j = 0; j < n; j++) {
-			char *base = run(p, &v[j], 0, 0);
-			tested++;
-			if (!base || !*base) {
-				fprintf(stderr, "    %s conn %d: no output at all\n", path, j);
+		const char *node = fr_reader_header(r)->node;
+		struct fr_record rec;
+		while (fr_reader_next(r, &rec) > 0) {
+			if (rec.kind != FR_DATA)
+				continue;
+			for (int j = 0; j < cs->n; j++)
+				if (!memcmp(&cs->v[j].k, &rec.u.data.conn, sizeof(rec.u.data.conn)) &&
+				    !strcmp(cs->v[j].node, node)) {
+					add_data(&cs->v[j], rec.ts, &rec.u.data);
+					break;
+				}
+		}
+		fr_reader_free(r);
+	}
+	fr_free_list(list, n);
+	return rc;
+}
+
+/* The parsed connections of the case at dir, with their chunks.  0 or -1
+ * (the case has no input, or it does not analyze). */
+static int load_case(const char *dir, struct conns *cs)
+{
+	struct fr_case in;
+	if (fr_case_open(dir, &in) < 0)
+		return -1;
+	char db[] = "/tmp/fr-split-db-XXXXXX";
+	int fd = mkstemp(db), rc = -1;
+	if (fd >= 0) {
+		close(fd);
+		struct fr_opts o;
+		fr_opts_default(&o);
+		o.quiet = 1;
+		if (fr_analyze(in.paths, in.n, db, &o) != EXIT_USAGE && parsed_conns(db, cs) == 0) {
+			rc = 0;
+			for (int i = 0; i < in.n; i++)
+				rc |= load_data(in.paths[i], cs);
+		}
+		unlink(db);
+	}
+	fr_case_close(&in);
+	return rc;
+}
+
+/* ---- the test ------------------------------------------------------------ */
+
+/* Says where two outputs first differ: the line of each. */
+static void put_diff(const char *what, const char *a, const char *b)
+{
+	int line = 1;
+	const char *la = a, *lb = b;
+	for (; *a && *a == *b; a++, b++)
+		if (*a == '\n')
+			line++, la = a + 1, lb = b + 1;
+	fprintf(stderr, "      output line %d differs\n      whole: %.*s\n      %s: %.*s\n", line,
+		(int)strcspn(la, "\n"), la, what, (int)strcspn(lb, "\n"), lb);
+}
+
+/* 0 when every way of cutting c's chunks gives the same output */
+static int check_conn(const char *dir, int j, const struct conn *c)
+{
+	const struct fr_proto *p = c->proto;
+	char *base = run(p, c, 0, 0);
+	int bad = 0;
+	if (!base || !*base) {
+		fprintf(stderr, "    %s conn %d (%s): no output at all\n", dir, j, p->name);
+		bad = 1;
+	}
+	if (!c->udp) {
+		size_t maxn = 0;
+		for (int k = 0; k < c->nc; k++)
+			if (c->c[k].n > maxn)
+				maxn = c->c[k].n;
+		/* every offset up to 2 KiB (all message heads), then a stride */
+		for (size_t k = 1; k < maxn && !bad; k += k < 2048 ? 1 : 97) {
+			char *o = run(p, c, 1, k);
+			if (strcmp(o, base)) {
+				fprintf(stderr, "    %s conn %d (%s): split at %zu differs from whole chunks:\n", dir, j,
+					p->name, k);
+				put_diff("split", base, o);
 				bad = 1;
 			}
-			if (!v[j].udp) {
-				size_t maxn = 0;
-				for (int k = 0; k < v[j].nc; k++)
-					if (v[j].c[k].n > maxn)
-						maxn = v[j].c[k].n;
-				/* every offset up to 2 KiB (all message heads), then a stride */
-				for (size_t k = 1; k < maxn; k += k < 2048 ? 1 : 97) {
-					char *o = run(p, &v[j], 1, k);
-					if (strcmp(o, base)) {
-						fprintf(stderr, "    %s conn %d: split at %zu differs:\n--- whole\n%s--- split\n%s",
-							path, j, k, base, o);
-						bad = 1;
-						free(o);
-						break;
-					}
-					free(o);
-				}
-				char *o = run(p, &v[j], 2, 0);
-				if (strcmp(o, base)) {
-					fprintf(stderr, "    %s conn %d: byte by byte differs:\n--- whole\n%s--- bytes\n%s",
-						path, j, base, o);
-					bad = 1;
-				}
-				free(o);
-			}
-			free(base);
-			for (int k = 0; k < v[j].nc; k++)
-				free(v[j].c[k].p);
-			free(v[j].c);
+			free(o);
 		}
-		if (n > 0)
-			free(v);
-		free(cases[i]);
+		char *o = run(p, c, 2, 0);
+		if (!bad && strcmp(o, base)) {
+			fprintf(stderr, "    %s conn %d (%s): byte by byte differs from whole chunks:\n", dir, j,
+				p->name);
+			put_diff("bytes", base, o);
+			bad = 1;
+		}
+		free(o);
 	}
-	free(cases);
-	if (!tested) {
-		fprintf(stderr, "    no connection tested in %s\n", dir);
-		return -1;
-	}
-	return bad ? -1 : 0;
+	free(base);
+	return bad;
 }
 
-TEST(split_http1) { CHECK(check_dir(&fr_proto_http1, "http1") == 0); }
-TEST(split_redis) { CHECK(check_dir(&fr_proto_redis, "redis") == 0); }
-TEST(split_dns) { CHECK(check_dir(&fr_proto_dns, "dns") == 0); }
+#define MAX_PROTOS 64
+
+struct tally {
+	int cases, conns, bad, unparsed;
+	int proto_cases[MAX_PROTOS], proto_conns[MAX_PROTOS];
+};
+
+static int proto_index(const struct fr_proto *p)
+{
+	for (int i = 0; fr_protocols[i] && i < MAX_PROTOS; i++)
+		if (fr_protocols[i] == p)
+			return i;
+	return MAX_PROTOS - 1;
+}
+
+static void check_case(const char *dir, struct tally *t)
+{
+	struct conns cs = {0};
+	t->cases++;
+	if (load_case(dir, &cs) < 0) {
+		fprintf(stderr, "    %s: no input, or it does not analyze\n", dir);
+		t->bad++;
+		conns_free(&cs);
+		return;
+	}
+	int seen[MAX_PROTOS] = {0};
+	for (int j = 0; j < cs.n; j++) {
+		int pi = proto_index(cs.v[j].proto);
+		t->bad += check_conn(dir, j, &cs.v[j]);
+		t->conns++;
+		t->proto_conns[pi]++;
+		if (!seen[pi]++)
+			t->proto_cases[pi]++;
+	}
+	/* a layer (gRPC in HTTP/2) is covered by the cases with its requests:
+	 * its bytes went through its carrier's parser just checked */
+	for (int i = 0; fr_protocols[i] && i < MAX_PROTOS; i++)
+		if ((cs.req_protos >> i & 1) && !seen[i]++)
+			t->proto_cases[i]++;
+	if (!cs.n) {
+		printf("# split: %s: no connection of a registered protocol\n", dir);
+		t->unparsed++;
+	}
+	conns_free(&cs);
+}
+
+static void walk(const char *dir, struct tally *t)
+{
+	if (fr_corpus_is_case(dir)) {
+		check_case(dir, t);
+		return;
+	}
+	struct dirent **list;
+	int n = scandir(dir, &list, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		char p[4200];
+		struct stat st;
+		snprintf(p, sizeof(p), "%s/%s", dir, list[i]->d_name);
+		if (list[i]->d_name[0] != '.' && stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+			walk(p, t);
+		free(list[i]);
+	}
+	if (n >= 0)
+		free(list);
+}
+
+/* Every case of the corpus ($FR_CORPUS, default tests/corpus), every
+ * connection the analyzer gives a protocol; every registered protocol must
+ * have a case. */
+TEST(split_invariance)
+{
+	const char *root = getenv("FR_CORPUS") ? getenv("FR_CORPUS") : "tests/corpus";
+	struct tally t = {0};
+	walk(root, &t);
+	printf("# split: %d cases, %d connections (", t.cases, t.conns);
+	int missing = 0;
+	for (int i = 0; fr_protocols[i] && i < MAX_PROTOS; i++) {
+		printf("%s%s: %d in %d cases", i ? "; " : "", fr_protocols[i]->name, t.proto_conns[i],
+		       t.proto_cases[i]);
+		missing += !t.proto_cases[i];
+	}
+	printf("), %d failed\n", t.bad);
+	fflush(stdout);
+	CHECKF(t.cases > 0, "no corpus case under %s (run from the repository root)", root);
+	CHECKF(missing == 0, "%d registered protocol(s) without a corpus case under %s", missing, root);
+	CHECK_EQ(t.bad, 0);
+}
 
 /* ---- regressions and edge cases ------------------------------------------- */
 
@@ -279,8 +497,11 @@ static char *feed_one(const struct fr_proto *p, int transport, const char *c2s, 
 		      size_t n2)
 {
 	struct conn c = {0};
-	struct chunk ch[2] = {{FR_C2S, 10, (uint8_t *)c2s, n1}, {FR_S2C, 20, (uint8_t *)s2c, n2}};
+	struct chunk ch[2] = {{.dir = FR_C2S, .ts = 10, .p = (uint8_t *)c2s, .n = n1},
+			      {.dir = FR_S2C, .ts = 20, .p = (uint8_t *)s2c, .n = n2}};
 	c.udp = transport == FR_UDP;
+	for (int i = 0; i < 2 && c.udp; i++) /* a datagram's peer: 127.0.0.1:53 */
+		ch[i].peer = (struct fr_addr){.family = 4, .proto = 17, .port = 53, .addr = {127, 0, 0, 1}};
 	c.c = ch;
 	c.nc = s2c ? 2 : 1;
 	return run(p, &c, 0, 0);

@@ -21,7 +21,7 @@
  * at least one; 1 otherwise.
  */
 #define _GNU_SOURCE
-#include "../../../capture/pcap_import.h"
+#include "../../../analyze/pcap/pcap_import.h"
 #include "../../../analyze/protocols/hpack.h"
 #include "../../../formats/segment.h"
 

@@ -1,0 +1,272 @@
+/* corpus_add.c - `flightrec corpus add`: a new corpus case cut out of a
+ * real recording.
+ *
+ *   flightrec corpus add RECORDING (--conn ID | --from T --to T) --name NAME
+ *       [--protocol P] [--corpus DIR]
+ *
+ * Copies one connection (and its peer, when both ends were recorded, with
+ * the processes behind them and every POD and SERVICE record) or a time
+ * range into DIR/<protocol>/<NAME>/input-N.frs (one segment per node),
+ * writes its expected.dump and a case.txt skeleton saying where the cut
+ * came from, to be completed with what the client did. */
+#define _GNU_SOURCE
+#include "../formats/cli.h"
+#include "corpus.h"
+#include "engine.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* What to cut: a connection and its peer (nsel > 0) or a time range. */
+struct cut {
+	const char *rec;
+	uint64_t conn, from, to;
+	struct {
+		char node[256];
+		struct fr_connkey k;
+	} sel[2];
+	int nsel;
+	char proto[64]; /* the connection's protocol, or "mixed" */
+};
+
+static int mkdirs(const char *path)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s", path);
+	for (char *p = tmp + 1; *p; p++)
+		if (*p == '/') {
+			*p = 0;
+			if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* Which kernel connection(s) database connection x->conn is: analyzes the
+ * recording into a temporary database and asks it.  0 or -1 (message). */
+static int find_conn(struct cut *x)
+{
+	char db[4096];
+	snprintf(db, sizeof(db), "%s/fr-corpus-add-XXXXXX", fr_tmpdir());
+	int fd = mkstemp(db);
+	if (fd < 0) {
+		fprintf(stderr, "flightrec corpus add: cannot create %s: %s\n", db, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	struct fr_opts o;
+	fr_opts_default(&o);
+	o.quiet = 1;
+	char *paths[1] = {(char *)x->rec};
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	if (fr_analyze(paths, 1, db, &o) == EXIT_USAGE || sqlite3_open(db, &h) != SQLITE_OK ||
+	    sqlite3_prepare_v2(h, "SELECT node, pid, fd, gen, coalesce(protocol, 'unknown') FROM connections "
+				  "WHERE id = ?1 OR id = (SELECT peer_conn_id FROM connections WHERE id = ?1) ORDER BY id",
+			       -1, &st, NULL) != SQLITE_OK) {
+		sqlite3_close(h);
+		unlink(db);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)x->conn);
+	while (sqlite3_step(st) == SQLITE_ROW && x->nsel < 2) {
+		snprintf(x->sel[x->nsel].node, sizeof(x->sel[x->nsel].node), "%s", sqlite3_column_text(st, 0));
+		x->sel[x->nsel].k.pid = (uint32_t)sqlite3_column_int64(st, 1);
+		x->sel[x->nsel].k.fd = (uint32_t)sqlite3_column_int64(st, 2);
+		x->sel[x->nsel].k.gen = (uint32_t)sqlite3_column_int64(st, 3);
+		snprintf(x->proto, sizeof(x->proto), "%s", sqlite3_column_text(st, 4));
+		x->nsel++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	unlink(db);
+	if (!x->nsel) {
+		fprintf(stderr, "flightrec corpus add: no connection %llu in %s\n", (unsigned long long)x->conn, x->rec);
+		return -1;
+	}
+	return 0;
+}
+
+/* 1 when record r of a segment of node belongs in the cut */
+static int keep(const struct cut *x, const char *node, const struct fr_record *r)
+{
+	if (r->kind == FR_POD || r->kind == FR_SERVICE)
+		return 1;
+	if (!x->nsel)
+		return r->kind == FR_PROCESS || (r->ts >= x->from && r->ts <= x->to);
+	const struct fr_connkey *k = r->kind == FR_DATA ? &r->u.data.conn :
+				     r->kind == FR_CONN_OPEN ? &r->u.open.conn :
+				     r->kind == FR_CONN_CLOSE ? &r->u.close.conn : NULL;
+	for (int s = 0; s < x->nsel; s++) {
+		if (strcmp(x->sel[s].node, node))
+			continue;
+		const struct fr_connkey *w = &x->sel[s].k;
+		if (k && k->pid == w->pid && k->fd == w->fd && k->gen == w->gen)
+			return 1;
+		if (r->kind == FR_PROCESS && r->u.proc.pid == w->pid)
+			return 1;
+	}
+	return 0;
+}
+
+/* Copies the cut into dir/input-N.frs, one segment per node, records in
+ * file order.  Returns the number of records copied, or -1 (message). */
+static long long copy_records(const struct cut *x, const char *dir)
+{
+	char err[512];
+	char **list;
+	int n = fr_list_segments(x->rec, &list, err, sizeof(err));
+	if (n < 0) {
+		fprintf(stderr, "flightrec corpus add: %s\n", err);
+		return -1;
+	}
+	struct {
+		char node[256];
+		struct fr_writer *w;
+	} outs[16];
+	int nout = 0;
+	long long copied = 0;
+	for (int i = 0; i < n && copied >= 0; i++) {
+		struct fr_reader *r = fr_reader_open(list[i], err, sizeof(err));
+		if (!r)
+			continue;
+		const struct fr_header *h = fr_reader_header(r);
+		int oi;
+		for (oi = 0; oi < nout && strcmp(outs[oi].node, h->node); oi++)
+			;
+		if (oi == nout && nout < 16) {
+			char path[4200];
+			snprintf(path, sizeof(path), "%s/input-%d.frs", dir, nout);
+			struct fr_header nh = *h;
+			nh.segment_index = 0;
+			outs[nout].w = fr_writer_open(path, &nh, NULL, err, sizeof(err));
+			if (!outs[nout].w) {
+				fprintf(stderr, "flightrec corpus add: %s\n", err);
+				copied = -1;
+			} else {
+				snprintf(outs[nout].node, sizeof(outs[nout].node), "%s", h->node);
+				nout++;
+			}
+		}
+		struct fr_record rr;
+		while (oi < nout && fr_reader_next(r, &rr) > 0)
+			if (keep(x, h->node, &rr) && fr_writer_add(outs[oi].w, &rr) == 0)
+				copied++;
+		fr_reader_free(r);
+	}
+	fr_free_list(list, n);
+	for (int i = 0; i < nout; i++)
+		if (fr_writer_close(outs[i].w) < 0)
+			copied = -1;
+	return copied;
+}
+
+/* The manifest skeleton: where the case came from; what the client did is
+ * for its author to say. */
+static int write_manifest(const struct cut *x, const char *dir)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/" FR_CASE_MANIFEST, dir);
+	FILE *f = fopen(path, "w");
+	if (!f)
+		return -1;
+	fprintf(f, "what: TODO: what the client did (commands, requests, the answers) and what\n"
+		   "  the case guards\n");
+	if (x->nsel)
+		fprintf(f, "capture: cut by `flightrec corpus add --conn %llu` (%s) from %s\n",
+			(unsigned long long)x->conn, x->nsel > 1 ? "both ends" : "one end", x->rec);
+	else
+		fprintf(f, "capture: cut by `flightrec corpus add --from %llu --to %llu` from %s\n",
+			(unsigned long long)x->from, (unsigned long long)x->to, x->rec);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+static int usage(void)
+{
+	fr_corpus_usage(stderr);
+	return EXIT_USAGE;
+}
+
+/* Options into x and *name, *corpus; 0, 1 for --help, or -1 (message). */
+static int parse_args(int argc, char **argv, struct cut *x, const char **name, const char **corpus)
+{
+	static const struct option longopts[] = {
+		{"conn", required_argument, 0, 'c'}, {"from", required_argument, 0, 'F'},
+		{"to", required_argument, 0, 'T'},   {"name", required_argument, 0, 'n'},
+		{"protocol", required_argument, 0, 'p'}, {"corpus", required_argument, 0, 'C'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
+	};
+	const char *proto = NULL;
+	int have_range = 0, c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		const char *bad = NULL;
+		switch (c) {
+		case 'c': bad = fr_parse_u64(optarg, &x->conn) || !x->conn ? "--conn: a connection id (1, 2, ...)" : NULL; break;
+		case 'F': bad = fr_parse_u64(optarg, &x->from) ? "--from: ns as in the recording" : NULL, have_range = 1; break;
+		case 'T': bad = fr_parse_u64(optarg, &x->to) ? "--to: ns as in the recording" : NULL, have_range = 1; break;
+		case 'n': *name = optarg; break;
+		case 'p': proto = optarg; break;
+		case 'C': *corpus = optarg; break;
+		case 'h': return 1;
+		default: return -1;
+		}
+		if (bad) {
+			fprintf(stderr, "flightrec corpus add: %s, not '%s'\n", bad, optarg);
+			return -1;
+		}
+	}
+	if (optind != argc - 1 || !*name || !x->conn == !have_range || strchr(*name, '/')) {
+		usage();
+		return -1;
+	}
+	x->rec = argv[optind];
+	if (x->conn && find_conn(x) < 0)
+		return -1;
+	if (proto)
+		snprintf(x->proto, sizeof(x->proto), "%s", proto);
+	return 0;
+}
+
+int fr_corpus_add(int argc, char **argv)
+{
+	struct cut x = {.to = UINT64_MAX, .proto = "mixed"};
+	const char *name = NULL, *corpus = "tests/corpus";
+	int rc = parse_args(argc, argv, &x, &name, &corpus);
+	if (rc > 0) {
+		fr_corpus_usage(stdout);
+		return EXIT_OK;
+	}
+	if (rc < 0)
+		return EXIT_USAGE;
+	char dir[4096];
+	snprintf(dir, sizeof(dir), "%s/%s/%s", corpus, x.proto, name);
+	struct stat st;
+	if (stat(dir, &st) == 0) {
+		fprintf(stderr, "flightrec corpus add: %s exists; pick another --name\n", dir);
+		return EXIT_USAGE;
+	}
+	if (mkdirs(dir) < 0) {
+		fprintf(stderr, "flightrec corpus add: cannot create %s: %s\n", dir, strerror(errno));
+		return EXIT_USAGE;
+	}
+	long long copied = copy_records(&x, dir);
+	if (copied < 0)
+		return EXIT_USAGE;
+	if (write_manifest(&x, dir) < 0) {
+		fprintf(stderr, "flightrec corpus add: cannot write %s/" FR_CASE_MANIFEST "\n", dir);
+		return EXIT_USAGE;
+	}
+	if (fr_corpus_write_expected(dir) < 0)
+		return EXIT_USAGE;
+	printf("%s: %lld records; review %s/" FR_CASE_EXPECTED " and complete %s/" FR_CASE_MANIFEST
+	       " before committing\n", dir, copied, dir, dir);
+	return EXIT_OK;
+}

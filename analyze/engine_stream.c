@@ -1,0 +1,105 @@
+/* engine_stream.c - a worker's records, one at a time: CONN_OPEN sets up
+ * the connection, DATA is placed in its direction's byte stream by its
+ * stream position (bytes seen before are dropped, missing ones become a
+ * gap the parser is told about), CONN_CLOSE and the idle sweep end it. */
+#include "engine_internal.h"
+
+#include <stdio.h>
+
+static void on_gap(struct worker *w, struct conn *c, int rdir, uint64_t len, uint64_t ts, const char *why)
+{
+	char detail[160];
+	c->gap_bytes += len;
+	snprintf(detail, sizeof(detail), "%s: %llu bytes missing (%s)", why, (unsigned long long)len,
+		 rdir == FR_EGRESS ? "egress" : "ingress");
+	out_anomaly(w, c->id, ts, "gap", detail);
+	if (c->detect == 0) {
+		c->plen[rdir] = 0; /* bytes before the gap cannot start a message */
+		return;
+	}
+	if (c->detect != 1 || c->dead)
+		return;
+	struct cbarg a;
+	struct fr_pctx ctx;
+	pctx_init(&ctx, &a, w, c);
+	c->proto->gap(c->pstate, &ctx, rdir == c->c2s_dir ? FR_C2S : FR_S2C, len, ts);
+}
+
+/* A DATA record: counted, placed in its direction's stream by its stream
+ * position (TCP), handed to the parser. */
+static void on_data(struct worker *w, const struct msg *m, const uint8_t *payload)
+{
+	const struct fr_data *d = &m->u.d;
+	struct conn *c = conn_get(w, m, &d->conn);
+	c->end_ns = m->ts;
+	c->last_rec_ts = m->ts;
+	int rdir = d->dir ? FR_INGRESS : FR_EGRESS;
+	c->bytes[rdir] += d->orig_len;
+	/* no CONN_OPEN: a datagram carries its peer (UDP); a stream does not */
+	if (!c->have_open && (d->peer.family || d->peer.proto == 17) && c->transport == FR_TCP &&
+	    !c->bytes[!rdir] && c->bytes[rdir] == d->orig_len)
+		c->transport = FR_UDP;
+	if (c->transport == FR_UDP && d->peer.family && !c->remote.family && c->role != FR_ROLE_SERVER)
+		c->remote = d->peer;
+	const uint8_t *p = payload;
+	size_t n = d->payload.len;
+	if (!(d->flags & FR_DATA_NO_POS) && c->transport == FR_TCP) {
+		if (!c->pos_init[rdir]) {
+			c->pos_init[rdir] = 1;
+			c->next_pos[rdir] = 0;
+			if (d->stream_pos > 0)
+				on_gap(w, c, rdir, d->stream_pos, m->ts,
+				       c->have_open ? "lost before first record" : "recording starts mid-connection");
+			c->next_pos[rdir] = d->stream_pos;
+		} else if (d->stream_pos > c->next_pos[rdir]) {
+			on_gap(w, c, rdir, d->stream_pos - c->next_pos[rdir], m->ts, "lost");
+		} else if (d->stream_pos < c->next_pos[rdir]) {
+			uint64_t dup = c->next_pos[rdir] - d->stream_pos;
+			if (dup >= d->orig_len)
+				return; /* all seen before */
+			if (dup >= n)
+				n = 0;
+			else
+				p += dup, n -= (size_t)dup;
+			/* the truncated tail stays as computed below */
+		}
+		uint64_t endpos = d->stream_pos + d->orig_len;
+		if (endpos > c->next_pos[rdir])
+			c->next_pos[rdir] = endpos;
+	}
+	on_payload(w, c, rdir, m->ts, p, n, d);
+	if (d->payload.len < d->orig_len && !(d->flags & FR_DATA_NO_POS) && c->transport == FR_TCP)
+		on_gap(w, c, rdir, d->orig_len - d->payload.len, m->ts, "truncated by snap length");
+}
+
+void worker_record(struct worker *w, const struct msg *m, const uint8_t *payload)
+{
+	struct conn *c;
+	w->cur_g = m->g;
+	w->cur_k = 0;
+	if (m->kind == MSG_SWEEP) {
+		conn_sweep(w, m->ts);
+		return;
+	}
+	switch (m->kind) {
+	case FR_CONN_OPEN:
+		c = conn_get(w, m, &m->u.o.conn);
+		c->last_rec_ts = m->ts;
+		c->have_open = 1;
+		c->role = m->u.o.role;
+		c->local = m->u.o.local;
+		c->remote = m->u.o.remote;
+		c->transport = (m->u.o.remote.proto == 17 || m->u.o.local.proto == 17) ? FR_UDP : FR_TCP;
+		break;
+	case FR_DATA:
+		on_data(w, m, payload);
+		break;
+	case FR_CONN_CLOSE:
+		c = conn_get(w, m, &m->u.c.conn);
+		c->end_ns = m->ts;
+		c->closed = 1;
+		conn_unlink(w, c);
+		conn_end(w, c, FR_END_CLOSE, m->ts);
+		break;
+	}
+}

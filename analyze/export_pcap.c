@@ -1,0 +1,724 @@
+/* export_pcap.c - `flightrec export-pcap`: a recording as a pcapng file
+ * that Wireshark and tshark dissect.
+ *
+ * Each connection gets made-up packets around its DATA payloads: a
+ * three-way handshake before its first packet, one TCP segment per DATA
+ * record (split at 32 KiB) whose sequence number is the ISN + 1 +
+ * stream_pos, so bytes missing from the recording are missing sequence
+ * ranges; acknowledgements follow the peer's bytes seen so far; CONN_CLOSE
+ * becomes FIN, FIN-ACK, ACK.  UDP DATA becomes one datagram each.  The
+ * ISNs are a hash of the two endpoints, so the client's and the server's
+ * sockets of one connection (both recorded on one node) give the same
+ * sequence numbers for the same bytes, one handshake, and each end's FIN
+ * at its own close (the other end may still send until it closes); a UDP datagram recorded by both its
+ * sender's and its receiver's socket (same addresses and bytes, within 2 s)
+ * is written once.  A connection without CONN_OPEN (open
+ * before the recording) gets made-up addresses 10.254.x.y -> 10.255.0.1.
+ * Every packet carries a comment: node, pid, comm, pod, connection and
+ * stream position.  One pcapng interface per node.
+ */
+#define _GNU_SOURCE
+#include "../formats/bytes.h"
+#include "../formats/cli.h"
+#include "../formats/pcapng.h"
+#include "../formats/segment.h"
+#include "flightrec.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* ---- small maps --------------------------------------------------------------- */
+
+struct conn {
+	struct conn *next;
+	struct conn *tnext; /* in the table by addresses (TCP, from CONN_OPEN) */
+	uint32_t node; /* interface id */
+	struct fr_connkey key;
+	struct fr_addr local, remote;
+	uint8_t udp, role, hs_done, closed, faked, in_tuples;
+	uint8_t peer_fin; /* the other end's socket closed: its FIN is out */
+	uint32_t isn_l, isn_r;
+	uint64_t end_l, end_r; /* stream bytes sent so far by local / remote */
+};
+
+struct proc {
+	struct proc *next;
+	uint32_t node, pid;
+	char comm[32];
+	char pod[160];
+};
+
+struct podip {
+	struct podip *next;
+	uint8_t family;
+	uint8_t addr[16];
+	char pod[160];
+};
+
+struct podct {
+	struct podct *next;
+	char id[80];
+	char pod[160];
+};
+
+#define NB 4096
+
+struct exp {
+	struct fr_pcapng *w;
+	struct conn *conns[NB];
+	struct conn *tuples[NB];
+	struct proc *procs[NB];
+	struct podip *ips[NB];
+	struct podct *cts[NB];
+	char **nodes;
+	uint32_t nnodes;
+	uint32_t fake;
+	/* filters */
+	int64_t from, to; /* wall ns; INT64_MIN/MAX when unset */
+	int have_conn;
+	struct fr_connkey only;
+	const char *pod;
+	uint64_t packets, bytes, conns_out, udp_dups;
+	/* recent UDP datagrams, to write a datagram recorded by both its
+	 * sender's and its receiver's socket once */
+	struct {
+		uint32_t hash, node;
+		struct fr_connkey key;
+		uint64_t wall;
+	} recent[256];
+	uint32_t nrecent;
+	uint8_t frame[FR_SYNTH_MAX_FRAME];
+};
+
+static struct conn *conn_get(struct exp *x, uint32_t node, const struct fr_connkey *k, int create)
+{
+	uint32_t h = fr_hash(k, sizeof(*k), fr_hash(&node, 4, FR_HASH_INIT)) % NB;
+	for (struct conn *c = x->conns[h]; c; c = c->next)
+		if (c->node == node && c->key.pid == k->pid && c->key.fd == k->fd && c->key.gen == k->gen)
+			return c;
+	if (!create)
+		return NULL;
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->node = node;
+	c->key = *k;
+	c->next = x->conns[h];
+	x->conns[h] = c;
+	return c;
+}
+
+/* The sockets of one TCP connection recorded on one node (its two ends,
+ * or two generations of one socket) share a packet flow: one handshake,
+ * each end's FIN when that end closes.  They are found by addresses. */
+static uint32_t tuple_hash(const struct conn *c)
+{
+	return (fr_hash(&c->local, sizeof(c->local), FR_HASH_INIT) ^ fr_hash(&c->remote, sizeof(c->remote), FR_HASH_INIT) ^
+		c->node) % NB;
+}
+
+static int same_addr(const struct fr_addr *a, const struct fr_addr *b)
+{
+	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
+}
+
+static void tuple_add(struct exp *x, struct conn *c)
+{
+	uint32_t h = tuple_hash(c);
+	c->tnext = x->tuples[h];
+	x->tuples[h] = c;
+	c->in_tuples = 1;
+}
+
+/* Another socket of c's connection: of the other end (reversed 1) or of
+ * the same end (reversed 0). */
+static struct conn *tuple_twin(struct exp *x, const struct conn *c, int reversed)
+{
+	const struct fr_addr *l = reversed ? &c->remote : &c->local, *r = reversed ? &c->local : &c->remote;
+	for (struct conn *t = x->tuples[tuple_hash(c)]; t; t = t->tnext)
+		if (t != c && t->node == c->node && same_addr(&t->local, l) && same_addr(&t->remote, r))
+			return t;
+	return NULL;
+}
+
+static void conn_drop(struct exp *x, struct conn *c)
+{
+	if (c->in_tuples)
+		for (struct conn **pp = &x->tuples[tuple_hash(c)]; *pp; pp = &(*pp)->tnext)
+			if (*pp == c) {
+				*pp = c->tnext;
+				break;
+			}
+	uint32_t h = fr_hash(&c->key, sizeof(c->key), fr_hash(&c->node, 4, FR_HASH_INIT)) % NB;
+	for (struct conn **pp = &x->conns[h]; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			free(c);
+			return;
+		}
+}
+
+static struct proc *proc_get(struct exp *x, uint32_t node, uint32_t pid, int create)
+{
+	uint32_t h = (pid * 2654435761u + node) % NB;
+	for (struct proc *p = x->procs[h]; p; p = p->next)
+		if (p->pid == pid && p->node == node)
+			return p;
+	if (!create)
+		return NULL;
+	struct proc *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->pid = pid;
+	p->node = node;
+	p->next = x->procs[h];
+	x->procs[h] = p;
+	return p;
+}
+
+static const char *pod_by_ip(struct exp *x, const struct fr_addr *a)
+{
+	if (!a->family)
+		return NULL;
+	uint32_t h = fr_hash(a->addr, 16, a->family) % NB;
+	for (struct podip *p = x->ips[h]; p; p = p->next)
+		if (p->family == a->family && !memcmp(p->addr, a->addr, 16))
+			return p->pod;
+	return NULL;
+}
+
+static const char *pod_by_container(struct exp *x, const char *id)
+{
+	if (!id[0])
+		return NULL;
+	uint32_t h = fr_hash(id, strlen(id), 0) % NB;
+	for (struct podct *p = x->cts[h]; p; p = p->next)
+		if (!strcmp(p->id, id))
+			return p->pod;
+	return NULL;
+}
+
+static void span_cpy(char *dst, size_t n, const struct fr_span *s)
+{
+	size_t l = s->len < n - 1 ? s->len : n - 1;
+	memcpy(dst, s->p, l);
+	dst[l] = 0;
+}
+
+/* Text address to a pod-IP entry; 0 or -1. */
+static int inet_pton_fr(const char *ip, struct podip *e)
+{
+	if (inet_pton(AF_INET, ip, e->addr) == 1) {
+		e->family = 4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, ip, e->addr) == 1) {
+		e->family = 6;
+		return 0;
+	}
+	return -1;
+}
+
+static void on_pod(struct exp *x, const struct fr_pod *p)
+{
+	char name[160], ns[80], nm[80];
+	span_cpy(ns, sizeof(ns), &p->namespace_);
+	span_cpy(nm, sizeof(nm), &p->name);
+	snprintf(name, sizeof(name), "%s/%s", ns, nm);
+	for (uint32_t i = 0; i < p->n_ips; i++) {
+		char ip[64];
+		span_cpy(ip, sizeof(ip), &p->ips[i]);
+		struct podip *e = calloc(1, sizeof(*e));
+		if (!e)
+			return;
+		if (inet_pton_fr(ip, e)) {
+			free(e);
+			continue;
+		}
+		snprintf(e->pod, sizeof(e->pod), "%s", name);
+		uint32_t h = fr_hash(e->addr, 16, e->family) % NB;
+		e->next = x->ips[h];
+		x->ips[h] = e;
+	}
+	for (uint32_t i = 0; i < p->n_containers; i++) {
+		struct podct *e = calloc(1, sizeof(*e));
+		if (!e)
+			return;
+		span_cpy(e->id, sizeof(e->id), &p->containers[i].id);
+		snprintf(e->pod, sizeof(e->pod), "%s", name);
+		uint32_t h = fr_hash(e->id, strlen(e->id), 0) % NB;
+		e->next = x->cts[h];
+		x->cts[h] = e;
+	}
+}
+
+/* ---- packets ------------------------------------------------------------------- */
+
+static uint32_t node_id(struct exp *x, const char *node)
+{
+	for (uint32_t i = 0; i < x->nnodes; i++)
+		if (!strcmp(x->nodes[i], node))
+			return i;
+	char **n = realloc(x->nodes, (x->nnodes + 1) * sizeof(*n));
+	if (!n)
+		return 0;
+	x->nodes = n;
+	x->nodes[x->nnodes] = strdup(node);
+	char descr[300];
+	snprintf(descr, sizeof(descr), "flightrec node %s", node);
+	fr_pcapng_add_if(x->w, node[0] ? node : "flightrec", descr);
+	return x->nnodes++;
+}
+
+static uint32_t isn_of(const struct fr_addr *a, const struct fr_addr *b)
+{
+	uint32_t h = fr_hash(a->addr, 16, FR_HASH_INIT ^ a->family);
+	h = fr_hash(&a->port, 2, h);
+	h = fr_hash(b->addr, 16, h);
+	h = fr_hash(&b->port, 2, h);
+	return h * 2654435761u;
+}
+
+static void fake_addrs(struct exp *x, struct conn *c, const struct fr_addr *peer)
+{
+	uint32_t n = ++x->fake;
+	if (!c->local.family) {
+		c->local = (struct fr_addr){4, c->udp ? 17 : 6, (uint16_t)(20000 + n % 40000),
+					    {10, 254, (uint8_t)(n >> 8), (uint8_t)n}};
+		c->faked = 1;
+	}
+	if (!c->remote.family) {
+		if (peer && peer->family)
+			c->remote = *peer;
+		else
+			c->remote = (struct fr_addr){4, c->udp ? 17 : 6, 1, {10, 255, 0, 1}};
+	}
+	if (c->remote.family != c->local.family) { /* one family per packet */
+		struct fr_addr *fix = c->faked ? &c->local : &c->remote;
+		uint8_t fam = c->faked ? c->remote.family : c->local.family;
+		*fix = fam == 4 ? (struct fr_addr){4, fix->proto, fix->port, {10, 255, (uint8_t)(n >> 8), (uint8_t)n}}
+				: (struct fr_addr){6, fix->proto, fix->port, {0xfd, 0xff, [14] = (uint8_t)(n >> 8), [15] = (uint8_t)n}};
+	}
+	c->isn_l = isn_of(&c->local, &c->remote);
+	c->isn_r = isn_of(&c->remote, &c->local);
+}
+
+static void comment(struct exp *x, const struct conn *c, const char *what, char *buf, size_t n)
+{
+	struct proc *p = proc_get(x, c->node, c->key.pid, 0);
+	const char *pod = p && p->pod[0] ? p->pod : NULL;
+	if (!pod)
+		pod = pod_by_ip(x, &c->local);
+	snprintf(buf, n, "node=%s pid=%u comm=%s pod=%s conn=%u:%u:%u%s%s", x->nodes[c->node], c->key.pid,
+		 p && p->comm[0] ? p->comm : "-", pod ? pod : "-", c->key.pid, c->key.fd, c->key.gen,
+		 what ? " " : "", what ? what : "");
+}
+
+/* One packet from local (out = 1) or from remote. */
+static int emit(struct exp *x, struct conn *c, uint64_t wall, int out, uint8_t flags, uint32_t seq, uint32_t ack,
+		const uint8_t *p, uint32_t len, const char *what)
+{
+	struct fr_synth s = {out ? &c->local : &c->remote, out ? &c->remote : &c->local, c->udp ? 17 : 6,
+			     flags, seq, ack, p, len};
+	size_t n = fr_synth_frame(x->frame, sizeof(x->frame), &s);
+	if (!n)
+		return 0;
+	char cm[600];
+	comment(x, c, what, cm, sizeof(cm));
+	x->packets++;
+	return fr_pcapng_packet(x->w, c->node, wall, x->frame, (uint32_t)n, cm);
+}
+
+#define SYN 2
+#define ACK 16
+#define FIN 1
+#define PSH 8
+
+static int handshake(struct exp *x, struct conn *c, uint64_t wall)
+{
+	if (c->hs_done || c->udp)
+		return 0;
+	c->hs_done = 1;
+	x->conns_out++;
+	/* the client sends the SYN: local unless the socket was accepted */
+	int cl = c->role != FR_ROLE_SERVER;
+	uint32_t ic = cl ? c->isn_l : c->isn_r, is = cl ? c->isn_r : c->isn_l;
+	int rc = emit(x, c, wall, cl, SYN, ic, 0, NULL, 0, "handshake (synthesised)");
+	rc |= emit(x, c, wall, !cl, SYN | ACK, is, ic + 1, NULL, 0, "handshake (synthesised)");
+	rc |= emit(x, c, wall, cl, ACK, ic + 1, is + 1, NULL, 0, "handshake (synthesised)");
+	return rc;
+}
+
+static int wanted(struct exp *x, const struct conn *c, uint64_t wall)
+{
+	if ((int64_t)wall < x->from || (int64_t)wall > x->to)
+		return 0;
+	if (x->have_conn && (c->key.pid != x->only.pid || c->key.fd != x->only.fd ||
+			     (x->only.gen && c->key.gen != x->only.gen)))
+		return 0;
+	if (x->pod) {
+		struct proc *p = proc_get(x, c->node, c->key.pid, 0);
+		const char *cand[3] = {p && p->pod[0] ? p->pod : NULL, pod_by_ip(x, &c->local),
+				       pod_by_ip(x, &c->remote)};
+		for (int i = 0; i < 3; i++) {
+			const char *v = cand[i], *slash = v ? strchr(v, '/') : NULL;
+			if (v && (!strcmp(v, x->pod) || (!strchr(x->pod, '/') && slash && !strcmp(slash + 1, x->pod))))
+				return 1;
+		}
+		return 0;
+	}
+	return 1;
+}
+
+static int on_data(struct exp *x, uint32_t node, const struct fr_data *d, uint64_t wall)
+{
+	struct conn *c = conn_get(x, node, &d->conn, 1);
+	if (!c)
+		return -1;
+	if (!c->local.family && !c->remote.family) {
+		c->udp = d->peer.family != 0 && d->peer.proto != 6;
+		fake_addrs(x, c, &d->peer);
+	}
+	if (!wanted(x, c, wall))
+		return 0;
+	int out = d->dir == FR_EGRESS;
+	x->bytes += d->payload.len;
+	char what[96];
+	if (c->udp) {
+		const struct fr_addr *peer = d->peer.family == c->local.family ? &d->peer : &c->remote;
+		struct fr_addr save = c->remote;
+		c->remote = *peer;
+		uint32_t len = d->payload.len > FR_SYNTH_MAX_PAYLOAD ? FR_SYNTH_MAX_PAYLOAD : d->payload.len;
+		const struct fr_addr *src = out ? &c->local : peer, *dst = out ? peer : &c->local;
+		uint32_t hsh = fr_hash(src, sizeof(*src), fr_hash(dst, sizeof(*dst), fr_hash(d->payload.p, len, FR_HASH_INIT)));
+		for (uint32_t i = 0; i < 256 && i < x->nrecent; i++) {
+			const __typeof__(x->recent[0]) *e = &x->recent[i];
+			/* either copy may come first in the file: a sender's copy
+			 * carries the time its call entered, the receiver's the
+			 * time its call returned */
+			uint64_t apart = wall > e->wall ? wall - e->wall : e->wall - wall;
+			if (e->hash == hsh && e->node == c->node && apart < 2000000000ull &&
+			    (e->key.pid != c->key.pid || e->key.fd != c->key.fd || e->key.gen != c->key.gen)) {
+				x->udp_dups++; /* the other end's copy of the same datagram */
+				return 0;
+			}
+		}
+		x->recent[x->nrecent % 256].hash = hsh;
+		x->recent[x->nrecent % 256].node = c->node;
+		x->recent[x->nrecent % 256].key = c->key;
+		x->recent[x->nrecent % 256].wall = wall;
+		x->nrecent++;
+		snprintf(what, sizeof(what), "%s %u/%u bytes", out ? "sent" : "received", len, d->orig_len);
+		int rc = emit(x, c, wall, out, 0, 0, 0, d->payload.p, len, what);
+		c->remote = save;
+		return rc;
+	}
+	if (handshake(x, c, wall))
+		return -1;
+	uint64_t pos = d->stream_pos;
+	if (d->flags & FR_DATA_NO_POS)
+		pos = out ? c->end_l : c->end_r;
+	uint64_t *mine = out ? &c->end_l : &c->end_r, *theirs = out ? &c->end_r : &c->end_l;
+	uint32_t isn = out ? c->isn_l : c->isn_r, pisn = out ? c->isn_r : c->isn_l;
+	uint32_t done = 0;
+	do {
+		uint32_t n = d->payload.len - done > FR_SYNTH_MAX_PAYLOAD ? FR_SYNTH_MAX_PAYLOAD : d->payload.len - done;
+		snprintf(what, sizeof(what), "stream_pos=%" PRIu64 "%s", pos + done,
+			 d->payload.len < d->orig_len ? " truncated" : "");
+		if (emit(x, c, wall, out, PSH | ACK, isn + 1 + (uint32_t)(pos + done),
+			 pisn + 1 + (uint32_t)*theirs, d->payload.p + done, n, what))
+			return -1;
+		done += n;
+	} while (done < d->payload.len);
+	if (pos + d->orig_len > *mine)
+		*mine = pos + d->orig_len;
+	return 0;
+}
+
+static int on_close(struct exp *x, uint32_t node, const struct fr_conn_close *cc, uint64_t wall)
+{
+	struct conn *c = conn_get(x, node, &cc->conn, 0);
+	if (!c)
+		return 0;
+	int rc = 0;
+	if (!c->udp && c->hs_done && wanted(x, c, wall)) {
+		uint32_t fl = c->isn_l + 1 + (uint32_t)c->end_l, fr = c->isn_r + 1 + (uint32_t)c->end_r;
+		struct conn *t = c->in_tuples ? tuple_twin(x, c, 1) : NULL;
+		rc |= emit(x, c, wall, 1, FIN | ACK, fl, fr + c->peer_fin, NULL, 0, "close (synthesised)");
+		if (t || c->peer_fin) {
+			/* the other end was recorded: its FIN comes (or came) with
+			 * its own close; it may still send until then */
+			rc |= emit(x, c, wall, 0, ACK, fr + c->peer_fin, fl + 1, NULL, 0, "close (synthesised)");
+			if (t)
+				t->peer_fin = 1;
+		} else {
+			rc |= emit(x, c, wall, 0, FIN | ACK, fr, fl + 1, NULL, 0, "close (synthesised)");
+			rc |= emit(x, c, wall, 1, ACK, fl + 1, fr + 1, NULL, 0, "close (synthesised)");
+		}
+	}
+	conn_drop(x, c);
+	return rc;
+}
+
+static int on_record(struct exp *x, uint32_t node, const struct fr_header *h, const struct fr_record *r)
+{
+	uint64_t wall = (uint64_t)((int64_t)r->ts + h->wall_offset_ns);
+	switch (r->kind) {
+	case FR_PROCESS: {
+		struct proc *p = proc_get(x, node, r->u.proc.pid, 1);
+		if (!p)
+			return -1;
+		span_cpy(p->comm, sizeof(p->comm), &r->u.proc.comm);
+		char id[80];
+		span_cpy(id, sizeof(id), &r->u.proc.container_id);
+		const char *pod = pod_by_container(x, id);
+		snprintf(p->pod, sizeof(p->pod), "%s", pod ? pod : "");
+		return 0;
+	}
+	case FR_POD:
+		on_pod(x, &r->u.pod);
+		return 0;
+	case FR_CONN_OPEN: {
+		const struct fr_conn_open *o = &r->u.open;
+		struct conn *c = conn_get(x, node, &o->conn, 0);
+		if (c) /* a new connection on the same key */
+			conn_drop(x, c);
+		c = conn_get(x, node, &o->conn, 1);
+		if (!c)
+			return -1;
+		c->local = o->local;
+		c->remote = o->remote;
+		c->role = o->role;
+		c->udp = o->local.proto == 17 || o->remote.proto == 17;
+		fake_addrs(x, c, NULL);
+		if (!c->udp && !c->faked) {
+			struct conn *t = tuple_twin(x, c, 0);
+			if (t && t->key.pid == c->key.pid && t->key.fd == c->key.fd) {
+				/* a second connect() on the same socket: one flow */
+				c->hs_done = t->hs_done;
+				c->peer_fin = t->peer_fin;
+				conn_drop(x, t);
+				t = NULL;
+			}
+			if (!t)
+				t = tuple_twin(x, c, 1);
+			if (t) /* the other end (or a sharer of the socket) made the handshake */
+				c->hs_done |= t->hs_done;
+			tuple_add(x, c);
+		}
+		if (!c->udp && wanted(x, c, wall))
+			return handshake(x, c, wall);
+		return 0;
+	}
+	case FR_DATA:
+		return on_data(x, node, &r->u.data, wall);
+	case FR_CONN_CLOSE:
+		return on_close(x, node, &r->u.close, wall);
+	}
+	return 0;
+}
+
+/* ---- the command -------------------------------------------------------------------- */
+
+/* RFC 3339 UTC ("2026-11-24T22:01:59.5Z") or seconds since the epoch. */
+static int parse_time(const char *s, int64_t *out)
+{
+	char *end;
+	if (strchr(s, 'T')) {
+		struct tm tm;
+		memset(&tm, 0, sizeof(tm));
+		end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+		if (!end)
+			return -1;
+		int64_t ns = 0;
+		if (*end == '.') {
+			int64_t scale = 100000000;
+			for (end++; *end >= '0' && *end <= '9'; end++, scale /= 10)
+				ns += (*end - '0') * scale;
+		}
+		if (*end == 'Z')
+			end++;
+		if (*end)
+			return -1;
+		*out = (int64_t)timegm(&tm) * 1000000000 + ns;
+		return 0;
+	}
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || *end || end == s || v < 0 || v > 9e9)
+		return -1;
+	*out = (int64_t)(v * 1e9);
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: flightrec export-pcap PATH... -o FILE.pcapng [--from T] [--to T] [--conn PID:FD[:GEN]] [--pod NAME]\n"
+		"\n"
+		"Writes a recording's connections as a pcapng file for Wireshark or tshark.\n"
+		"PATH is a segment file or a recording or snapshot directory.  The packets are\n"
+		"made up around the recorded payloads: Ethernet, IPv4/IPv6 and TCP/UDP headers\n"
+		"with correct checksums; each TCP connection starts with a three-way handshake\n"
+		"and its segments carry sequence numbers ISN + 1 + stream position, so data\n"
+		"missing from the recording shows as missing sequence ranges (\"previous\n"
+		"segment not captured\"); CONN_CLOSE becomes FIN/FIN-ACK/ACK.  Connections\n"
+		"already open when the recording started get made-up addresses (10.254.x.y).\n"
+		"Each packet carries a comment with node, pid, comm, pod and connection; each\n"
+		"node is a pcapng interface.\n"
+		"\n"
+		"  -o, --output FILE   the pcapng file to write ('-' for stdout)\n"
+		"      --from T        only packets at or after T: RFC 3339 UTC time\n"
+		"                      (2026-11-24T22:01:59.5Z) or seconds since the epoch\n"
+		"      --to T          only packets at or before T\n"
+		"      --conn P:F[:G]  only the connection with pid P, fd F (and generation G)\n"
+		"      --pod NAME      only connections of pod NAME or NAMESPACE/NAME (by the\n"
+		"                      process's container, or the local or remote address)\n"
+		"  -h, --help          this help\n"
+		"\n"
+		"Exit: 0 ok, 1 some segments were damaged (the rest was exported), 2 usage or\n"
+		"unreadable input.\n");
+}
+
+/* Writes the packets of every segment under path; out names the output
+ * in messages.  *rc: EXIT_USAGE when a path, a file or the output failed,
+ * EXIT_DAMAGED (unless worse) when a segment had damaged ranges. */
+static void export_path(struct exp *x, const char *path, const char *out, int *rc)
+{
+	char err[512], **files;
+	int nf = fr_list_segments(path, &files, err, sizeof(err));
+	if (nf <= 0) {
+		fprintf(stderr, "flightrec export-pcap: %s\n", nf < 0 ? err : "no segment files here");
+		*rc = EXIT_USAGE;
+		return;
+	}
+	for (int j = 0; j < nf; j++) {
+		struct fr_reader *r = fr_reader_open(files[j], err, sizeof(err));
+		if (!r) {
+			fprintf(stderr, "flightrec export-pcap: %s\n", err);
+			*rc = EXIT_USAGE;
+			continue;
+		}
+		const struct fr_header *h = fr_reader_header(r);
+		uint32_t node = node_id(x, h->node);
+		struct fr_record rec;
+		while (fr_reader_next(r, &rec) > 0)
+			if (on_record(x, node, h, &rec)) {
+				fprintf(stderr, "flightrec export-pcap: %s: write error or out of memory\n", out);
+				*rc = EXIT_USAGE;
+				break;
+			}
+		size_t nd;
+		fr_reader_damage(r, &nd);
+		if (nd) {
+			fprintf(stderr, "flightrec export-pcap: %s: %zu damaged range(s) skipped\n", files[j], nd);
+			if (*rc == EXIT_OK)
+				*rc = EXIT_DAMAGED;
+		}
+		fr_reader_free(r);
+	}
+	fr_free_list(files, nf);
+}
+
+static void exp_free(struct exp *x)
+{
+	for (int i = 0; i < NB; i++) {
+		for (struct conn *a = x->conns[i], *n; a; a = n) {
+			n = a->next;
+			free(a);
+		}
+		for (struct proc *a = x->procs[i], *n; a; a = n) {
+			n = a->next;
+			free(a);
+		}
+		for (struct podip *a = x->ips[i], *n; a; a = n) {
+			n = a->next;
+			free(a);
+		}
+		for (struct podct *a = x->cts[i], *n; a; a = n) {
+			n = a->next;
+			free(a);
+		}
+	}
+	for (uint32_t i = 0; i < x->nnodes; i++)
+		free(x->nodes[i]);
+	free(x->nodes);
+	free(x);
+}
+
+int cmd_export_pcap(int argc, char **argv)
+{
+	enum { O_FROM = 256, O_TO, O_CONN, O_POD };
+	static const struct option opts[] = {
+		{"output", required_argument, 0, 'o'}, {"from", required_argument, 0, O_FROM},
+		{"to", required_argument, 0, O_TO}, {"conn", required_argument, 0, O_CONN},
+		{"pod", required_argument, 0, O_POD}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+	struct exp *x = calloc(1, sizeof(*x));
+	if (!x) {
+		fprintf(stderr, "flightrec export-pcap: out of memory\n");
+		return EXIT_USAGE;
+	}
+	x->from = INT64_MIN;
+	x->to = INT64_MAX;
+	const char *out = NULL;
+	int c, rc = EXIT_OK;
+	while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'o': out = optarg; break;
+		case O_FROM:
+		case O_TO:
+			if (parse_time(optarg, c == O_FROM ? &x->from : &x->to)) {
+				fprintf(stderr, "flightrec export-pcap: bad time '%s' (want 2026-11-24T22:01:59Z or epoch seconds)\n", optarg);
+				free(x);
+				return EXIT_USAGE;
+			}
+			break;
+		case O_CONN: {
+			unsigned p, f, g = 0;
+			int k = sscanf(optarg, "%u:%u:%u", &p, &f, &g);
+			if (k < 2) {
+				fprintf(stderr, "flightrec export-pcap: --conn wants PID:FD[:GEN], not '%s'\n", optarg);
+				free(x);
+				return EXIT_USAGE;
+			}
+			x->have_conn = 1;
+			x->only = (struct fr_connkey){p, f, g};
+			break;
+		}
+		case O_POD: x->pod = optarg; break;
+		case 'h': usage(stdout); free(x); return EXIT_OK;
+		default: usage(stderr); free(x); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc || !out) {
+		fprintf(stderr, "flightrec export-pcap: %s\n", !out ? "-o FILE is required" : "no recording given");
+		usage(stderr);
+		free(x);
+		return EXIT_USAGE;
+	}
+	FILE *f = strcmp(out, "-") ? fopen(out, "wb") : stdout;
+	if (!f) {
+		fprintf(stderr, "flightrec export-pcap: %s: %s\n", out, strerror(errno));
+		free(x);
+		return EXIT_USAGE;
+	}
+	x->w = fr_pcapng_new(f, "flightrec export-pcap " FLIGHTREC_VERSION);
+	for (int i = optind; i < argc && x->w; i++)
+		export_path(x, argv[i], out, &rc);
+	if (fr_pcapng_free(x->w) || (f != stdout ? fclose(f) : fflush(f))) {
+		fprintf(stderr, "flightrec export-pcap: %s: %s\n", out, strerror(errno));
+		rc = EXIT_USAGE;
+	}
+	fprintf(stderr, "%s: %" PRIu64 " packets, %" PRIu64 " TCP connections, %" PRIu64 " payload bytes", out,
+		x->packets, x->conns_out, x->bytes);
+	if (x->udp_dups)
+		fprintf(stderr, "; %" PRIu64 " UDP datagrams recorded at both ends written once", x->udp_dups);
+	fputc('\n', stderr);
+	exp_free(x);
+	return rc;
+}

@@ -1,0 +1,10 @@
+/* report.h - what reports/ offers the flightrec program: commands that read
+ * an analysis database (and nothing else). */
+#ifndef FLIGHTREC_REPORT_H
+#define FLIGHTREC_REPORT_H
+
+/* `flightrec report DB`: the terminal summary.  argv[0] is "report".
+ * Returns EXIT_OK or EXIT_USAGE (formats/cli.h). */
+int cmd_report(int argc, char **argv);
+
+#endif
