@@ -1158,8 +1158,8 @@ static void http2_finish(void *state, struct fr_pctx *ctx, int why, uint64_t ts)
 	}
 	if (u)
 		anomaly(s, ts, "hpack_unknown_entries",
-			"http2: %llu of %llu header fields referenced HPACK entries from before the recording "
-			"(%.1f%% recovered; client %llu/%llu, server %llu/%llu unknown)",
+			"http2: %llu of %llu header fields referenced HPACK entries not seen (from before the "
+			"recording, or lost in a gap): %.1f%% recovered; unknown: client %llu of %llu, server %llu of %llu",
 			(unsigned long long)u, (unsigned long long)f, 100.0 * (double)(f - u) / (double)f,
 			(unsigned long long)s->d[0].hp.unknown_fields, (unsigned long long)s->d[0].hp.fields,
 			(unsigned long long)s->d[1].hp.unknown_fields, (unsigned long long)s->d[1].hp.fields);
