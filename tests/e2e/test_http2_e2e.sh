@@ -17,7 +17,8 @@
 #     share recovered grows as the table is learned again.
 # Both ends are attributed to their pods and linked; the HPACK oracle
 # (libnghttp2) agrees on every header block of the recording; the dump is
-# the same for -j1 and -j2.
+# the same for -j1 and -j2.  FR_E2E_KEEP=DIR keeps the recording there (the
+# corpus cases http2/recorded-* and grpc/recorded-* were cut from one).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh
@@ -216,6 +217,9 @@ check "HPACK oracle: libnghttp2 decodes every header block of the recording as w
 "$FR" dump "$T/a.db" >"$T/d1.txt"
 "$FR" analyze -q "$T/rec" --pods "$T/pods.json" -o "$T/b.db" -j 2 && "$FR" dump "$T/b.db" >"$T/d2.txt"
 check "dump identical for -j1 and -j2" cmp -s "$T/d1.txt" "$T/d2.txt"
+if [[ -n ${FR_E2E_KEEP:-} ]]; then # for `flightrec corpus add`
+	mkdir -p "$FR_E2E_KEEP" && cp -r "$T/rec" "$T/pods.json" "$FR_E2E_KEEP/"
+fi
 if ((FR_FAILN)); then
 	rm -rf "$FR_BUILD/e2e-failed-http2" && mkdir -p "$FR_BUILD/e2e-failed-http2" &&
 		cp -r "$T/rec" "$T/a.db" "$T/pods.json" "$T"/*.out "$FR_BUILD/e2e-failed-http2/" &&
