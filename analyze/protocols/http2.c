@@ -351,6 +351,7 @@ static void h1_done(struct h2 *s, struct h2dir *d, int dir, uint64_t ts)
 			return;
 		}
 		d->st = d->h1body ? S_H1BODY : S_PREFACE;
+		d->h1seen = 1;
 	} else {
 		int status = -1;
 		if (d->blen >= 12 && !memcmp(d->buf, "HTTP/1.", 7)) {
@@ -368,6 +369,21 @@ static void h1_done(struct h2 *s, struct h2dir *d, int dir, uint64_t ts)
 		d->frames = 1; /* the 101 stands for the server's first frame */
 	}
 	d->blen = 0;
+}
+
+/* n bytes of the upgrade request's body went by (read or not kept) */
+static void h1_body(struct h2 *s, struct h2dir *d, uint64_t n, uint64_t ts)
+{
+	struct stream *st = h2_find(s, 1);
+	d->h1body -= n;
+	if (st) {
+		st->bytes[FR_C2S] += n;
+		st->body[FR_C2S] += n;
+		st->req_last = ts;
+		st->req_end = !d->h1body;
+	}
+	if (!d->h1body)
+		d->st = S_PREFACE;
 }
 
 /* ---- resynchronisation --------------------------------------------------- */
@@ -468,6 +484,15 @@ static size_t machine(struct h2 *s, int dir, const uint8_t *p, size_t n, uint64_
 			d->fts = ts;
 			break;
 		case S_PREFACE:
+			if (p[i] != (uint8_t)PREFACE[d->blen] && !d->h1seen && d->blen < 8 && p[i] >= 'A' &&
+			    p[i] <= 'Z') {
+				/* "P..." that is not "PRI *": an HTTP/1.1 request (POST,
+				 * PUT, PATCH) asking for the upgrade */
+				d->buf = fr_grow(d->buf, &d->bcap, d->blen, 1024);
+				memcpy(d->buf, PREFACE, d->blen);
+				d->st = S_H1HEAD;
+				break;
+			}
 			if (p[i] != (uint8_t)PREFACE[d->blen]) {
 				h2_anomaly(s, ts, "parse_error", "http2: not the connection preface");
 				s->mid = 1;
@@ -500,19 +525,8 @@ static size_t machine(struct h2 *s, int dir, const uint8_t *p, size_t n, uint64_
 		}
 		case S_H1BODY: {
 			size_t take = n - i < d->h1body ? n - i : (size_t)d->h1body;
-			struct stream *st = h2_find(s, 1);
 			i += take;
-			d->h1body -= take;
-			if (st) {
-				st->bytes[FR_C2S] += take;
-				st->body[FR_C2S] += take;
-				st->req_last = ts;
-			}
-			if (!d->h1body) {
-				if (st)
-					st->req_end = 1;
-				d->st = S_PREFACE;
-			}
+			h1_body(s, d, take, ts);
 			break;
 		}
 		case S_FHDR:
@@ -640,11 +654,9 @@ static void http2_gap(void *state, struct fr_pctx *ctx, int dir, uint64_t len, u
 		s->d[FR_C2S].hp.unknown = s->d[FR_S2C].hp.unknown = 1;
 		to_resync(s, d, dir);
 		return;
-	case S_H1BODY:
+	case S_H1BODY: /* the upgrade request's body (given as a gap by the handover) */
 		if (len <= d->h1body) {
-			d->h1body -= len;
-			if (!d->h1body)
-				d->st = S_PREFACE;
+			h1_body(s, d, len, ts);
 			return;
 		}
 		break;

@@ -50,6 +50,7 @@ struct h2dir {
 	uint8_t *buf;
 	size_t blen, bcap, boff;
 	uint64_t h1body, skipped;
+	int h1seen;        /* the upgrade request was read (then the preface follows) */
 	uint8_t *inj;      /* window bytes to read again after a resync */
 	size_t injlen;
 	struct hpack hp;

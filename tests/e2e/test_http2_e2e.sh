@@ -8,8 +8,8 @@
 # nghttp, curl, the grpcio client.
 #   - nghttp: GET, a 300 KB body, a 404, 20 concurrent streams on one
 #     connection; curl --http2-prior-knowledge: a 1 MB POST echoed back, a
-#     500, a 413 that nginx ends with RST_STREAM; curl --http2 and
-#     nghttp -u: the upgrade (the HTTP/1.1 request is stream 1).
+#     500, a 413 that nginx ends with RST_STREAM; curl --http2 (a GET and
+#     a POST) and nghttp -u: the upgrade (the HTTP/1.1 request is stream 1).
 #   - gRPC: unary, server streaming, client streaming, bidi, an error status
 #     with a message, a deadline exceeded, a call cancelled midway.
 #   - a gRPC channel opened before the recorder started: its requests decode,
@@ -106,9 +106,10 @@ fr_exec cli client curl -s --http2-prior-knowledge -o /dev/null "http://$SRV:808
 fr_exec cli client curl -s --http2-prior-knowledge -o /dev/null --data-binary @"$T/up.bin" \
 	"http://$SRV:8082/boom" -w '%{http_code}\n' >>"$T/curl.out"
 fr_exec cli client curl -s --http2 -o /dev/null "http://$SRV:8083/ok" -w '%{http_code} %{http_version}\n' >>"$T/curl.out"
+fr_exec cli client curl -s --http2 -o /dev/null -d 'a=1' "http://$SRV:8083/ok" -w '%{http_code} %{http_version}\n' >>"$T/curl.out"
 fr_exec cli client nghttp -nu "http://$SRV:8083/index.html" >>"$T/nghttp.out" 2>&1
 # (curl reports the RST_STREAM after the 413 as an error: 000)
-check "curl saw 200 500 413 and 200 over an upgrade" test "$(tr '\n' ' ' <"$T/curl.out")" = "200 500 000 200 2 "
+check "curl saw 200 500 413, and 200 and 405 over upgrades" test "$(tr '\n' ' ' <"$T/curl.out")" = "200 500 000 200 2 405 2 "
 check "the echo came back whole" cmp -s "$T/echo.out" "$T/up.bin"
 # gRPC
 fr_exec cli client "$PY" tests/e2e/grpc_peer.py call "$SRV:50051" >"$T/grpc.out" 2>&1
@@ -138,9 +139,10 @@ eq "nginx: a 500 is an error; a 413 ended by RST_STREAM (NO_ERROR) is not" "GET 
 POST /boom|413|0|NO_ERROR" \
 	"select h.method||' '||h.path, r.status, r.error, coalesce(h.rst_error, '') from requests r
 	 join http2 h on h.request_id = r.id where $C and h.path = '/boom' order by r.start_ns"
-eq "upgrade (curl --http2, nghttp -u): the HTTP/1.1 request is stream 1, the connection http2" "GET /ok|1|200|http2
-GET /index.html|1|200|http2" \
-	"select h.method||' '||h.path, h.stream_id, h.status, c.protocol from requests r
+eq "upgrade (curl --http2, nghttp -u): the HTTP/1.1 request is stream 1, the connection http2" "GET /ok|1|200|0|http2
+POST /ok|1|405|3|http2
+GET /index.html|1|200|0|http2" \
+	"select h.method||' '||h.path, h.stream_id, h.status, h.req_body_bytes, c.protocol from requests r
 	 join http2 h on h.request_id = r.id join connections c on c.id = r.conn_id
 	 where $C and c.remote_port = 8083 order by r.start_ns"
 eq "no HTTP/1 row for an upgraded request (no 101)" "0" \

@@ -277,6 +277,27 @@ TEST(http2_upgrade_prologue_is_stream_1)
 	free(o);
 }
 
+/* "POST" starts with the preface's "P": an upgrade request all the same,
+ * and its body comes before the preface */
+TEST(http2_upgrade_post_with_a_body)
+{
+	reset();
+	const char *req = "POST /form HTTP/1.1\r\nHost: example\r\nUpgrade: h2c\r\nContent-Length: 3\r\n\r\na=1";
+	put(&c1, req, strlen(req));
+	put(&c1, preface, 24);
+	const char *r101 = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n";
+	put(&s1, r101, strlen(r101));
+	frame(&s1, 4, 0, 0, "", 0);
+	headers(&s1, 0x1, 1, (const char *const[]){":status", "405", NULL});
+	struct step st[] = {{0, 10, &c1, 0}, {1, 20, &s1, 0}};
+	char *o = both(st, 2);
+	CHECK(o);
+	HAS(o, "REQ POST /form|405|0|-|10 10 20 20|http2|stream_id=1|");
+	HAS(o, "|req_body_bytes=3|");
+	CHECK(!strstr(o, "ANOM"));
+	free(o);
+}
+
 TEST(http2_midstream_placeholders_and_share)
 {
 	reset();
