@@ -77,6 +77,7 @@ struct h2 {
 	struct stream *v;
 	uint32_t n, cap;
 	uint32_t max_id[2]; /* highest stream id opened, by parity */
+	uint32_t min_id[2]; /* lowest, 0: none yet */
 	uint32_t closed[CLOSED_RING];
 	uint32_t nclosed;
 	uint32_t tsize[2];  /* SETTINGS_HEADER_TABLE_SIZE for each direction's blocks, 0: unknown */

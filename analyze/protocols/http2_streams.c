@@ -53,8 +53,15 @@ struct stream *h2_find(struct h2 *s, uint32_t id)
 	return NULL;
 }
 
+/* Was stream id (not open) ended already?  Ids rise as streams open, so
+ * one between the lowest and the highest we saw open has ended; one below
+ * the lowest was opened before we saw the connection, and the last few of
+ * those that ended are remembered. */
 static int was_closed(const struct h2 *s, uint32_t id)
 {
+	uint32_t lo = s->min_id[id & 1], hi = s->max_id[id & 1];
+	if (lo && id >= lo && id <= hi)
+		return 1;
 	uint32_t k = s->nclosed < CLOSED_RING ? s->nclosed : CLOSED_RING;
 	for (uint32_t i = 0; i < k; i++)
 		if (s->closed[i] == id)
@@ -216,6 +223,8 @@ static struct stream *open_stream(struct h2 *s, uint32_t id, uint64_t ts)
 	grpc_init(&st->g);
 	if (id > s->max_id[id & 1])
 		s->max_id[id & 1] = id;
+	if (!s->min_id[id & 1] && id == s->max_id[id & 1])
+		s->min_id[id & 1] = id; /* the first opened here (later ones are higher) */
 	return st;
 }
 
