@@ -383,9 +383,11 @@ int hpack_decode(struct hpack *h, const uint8_t *p, size_t n, hpack_field_fn fn,
 		 const char **err, int *notes)
 {
 	struct fr_cur c;
-	cur_init(&c, p, n);
 	*notes = 0;
 	*err = NULL;
+	if (!n)
+		return 0; /* (p may be NULL) */
+	cur_init(&c, p, n);
 	int rc = 0;
 	while (rc == 0 && cur_left(&c)) {
 		uint8_t b = *c.p;

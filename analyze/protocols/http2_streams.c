@@ -181,6 +181,8 @@ static int cmp_id(const void *a, const void *b)
 /* Emits the streams marked doomed, in id order, and forgets them. */
 void h2_close_marked(struct h2 *s, const char *reason)
 {
+	if (!s->n)
+		return;
 	qsort(s->v, s->n, sizeof(*s->v), cmp_id);
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < s->n; i++) {
@@ -388,6 +390,9 @@ void h2_block_done(struct h2 *s, struct h2dir *d, int dir, uint64_t ts)
  * promised id.  -1 when they do not fit in it. */
 int h2_fragment_strip(struct h2dir *d)
 {
+	if (!d->blk) /* an empty fragment: fine unless something had to be in it */
+		return (d->ftype != T_CONT && (d->fflags & F_PADDED)) || d->ftype == T_PUSH ||
+		       (d->ftype == T_HEADERS && (d->fflags & F_PRIO)) ? -1 : 0;
 	uint8_t *r = d->blk + d->frag0;
 	size_t n = d->blklen - d->frag0, off = 0, pad = 0;
 	if (d->ftype != T_CONT && (d->fflags & F_PADDED)) {
@@ -406,7 +411,8 @@ int h2_fragment_strip(struct h2dir *d)
 	}
 	if (off + pad > n)
 		return -1;
-	memmove(r, r + off, n - off - pad);
+	if (n - off - pad)
+		memmove(r, r + off, n - off - pad);
 	d->blklen = d->frag0 + n - off - pad;
 	return 0;
 }
