@@ -15,6 +15,16 @@
  * file had damage, else 0. */
 typedef int (*seg_fn)(const char *file, struct fr_reader *r, void *arg);
 
+
+/* A header's text field on one line: it comes from a file that may be
+ * hostile, so control bytes (terminal escapes) are shown as \xNN. */
+static void text_line(const char *label, const char *s)
+{
+	fputs(label, stdout);
+	fr_escape(stdout, (const uint8_t *)s, strlen(s), SIZE_MAX);
+	putchar('\n');
+}
+
 static int for_each_segment(int n, char **paths, seg_fn fn, void *arg)
 {
 	int worst = EXIT_OK;
@@ -93,18 +103,18 @@ static int info_one(const char *file, struct fr_reader *r, void *arg)
 	size_t nd;
 	fr_reader_damage(r, &nd);
 	if (a->files == 0 || a->verbose) {
-		printf("segment:        %s\n", file);
+		text_line("segment:        ", file);
 		printf("format:         %u.%u\n", h->version, h->minor);
-		printf("node:           %s\n", h->node);
-		printf("boot id:        %s\n", h->boot_id);
-		printf("kernel:         %s\n", h->kernel);
-		printf("recorder:       %s\n", h->recorder);
-		printf("source:         %s\n", h->source);
+		text_line("node:           ", h->node);
+		text_line("boot id:        ", h->boot_id);
+		text_line("kernel:         ", h->kernel);
+		text_line("recorder:       ", h->recorder);
+		text_line("source:         ", h->source);
 		printf("segment index:  %" PRIu64 "\n", h->segment_index);
 		printf("snap length:    %u\n", h->snaplen);
 		printf("zstd level:     %u\n", h->zstd_level);
-		printf("filters:        %s\n", h->filters[0] ? h->filters : "(none)");
-		printf("redaction:      %s\n", h->redaction[0] ? h->redaction : "(none)");
+		text_line("filters:        ", h->filters[0] ? h->filters : "(none)");
+		text_line("redaction:      ", h->redaction[0] ? h->redaction : "(none)");
 		printf("clock offset:   %" PRId64 " ns (wall = monotonic + offset)\n", h->wall_offset_ns);
 		printf("footer index:   %s\n", fr_reader_has_footer(r) ? "yes" : "no (writer did not close the file)");
 		if (a->verbose) {
@@ -345,7 +355,9 @@ static void cat_text(FILE *f, const struct fr_header *h, const struct fr_record 
 {
 	char t[64], a1[80], a2[80];
 	fr_time_str((int64_t)r->ts + h->wall_offset_ns, t, sizeof(t));
-	fprintf(f, "%" PRIu64 " %s %s %-10s", r->seq, t + 11, h->node, fr_kind_name(r->kind));
+	fprintf(f, "%" PRIu64 " %s ", r->seq, t + 11);
+	fr_escape(f, (const uint8_t *)h->node, strlen(h->node), SIZE_MAX);
+	fprintf(f, " %-10s", fr_kind_name(r->kind));
 	switch (r->kind) {
 	case FR_DATA: {
 		const struct fr_data *d = &r->u.data;

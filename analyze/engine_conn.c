@@ -4,6 +4,8 @@
  * connection (close, idle eviction, end of the recording). */
 #include "engine_internal.h"
 
+#include <stdio.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +74,16 @@ struct conn *conn_get(struct worker *w, const struct msg *m, const struct fr_con
 	return c;
 }
 
+void conn_anomaly(struct worker *w, struct conn *c, uint64_t ts, const char *kind, const char *detail)
+{
+	if (c->n_anom >= CONN_ANOMALIES_MAX) {
+		c->anom_over++;
+		return;
+	}
+	c->n_anom++;
+	out_anomaly(w, c->id, ts, kind, detail);
+}
+
 void conn_end(struct worker *w, struct conn *c, int why, uint64_t ts)
 {
 	if (c->detect == 1) {
@@ -79,6 +91,12 @@ void conn_end(struct worker *w, struct conn *c, int why, uint64_t ts)
 		struct fr_pctx ctx;
 		pctx_init(&ctx, &a, w, c);
 		c->proto->finish(c->pstate, &ctx, why, ts);
+	}
+	if (c->anom_over) {
+		char d[128];
+		snprintf(d, sizeof(d), "%llu more anomalies of this connection not listed (the first %d are)",
+			 (unsigned long long)c->anom_over, CONN_ANOMALIES_MAX);
+		out_anomaly(w, c->id, ts, "anomalies_capped", d);
 	}
 	struct conn_row row;
 	conn_row(w, c, &row);

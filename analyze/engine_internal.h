@@ -81,7 +81,13 @@ struct conn {
 	uint64_t mem;
 	uint64_t last_rec_ts; /* of its last record of any kind (idle sweep) */
 	struct handover *ho; /* a parser's request to switch protocols (fr_pctx.handover) */
+	uint32_t n_anom;      /* anomaly rows written for it */
+	uint64_t anom_over;   /* and not written: past CONN_ANOMALIES_MAX */
 };
+
+/* Anomaly rows a connection may have; the rest are counted in one row at
+ * its end (a lossy recording gave 112k gap rows in 12 s). */
+#define CONN_ANOMALIES_MAX 100
 
 struct worker {
 	int idx;
@@ -212,6 +218,8 @@ void out_request(struct worker *w, const struct conn_row *row, uint32_t seq, con
 		 const struct fr_req *r);
 void out_conn(struct worker *w, const struct conn_row *row);
 void out_anomaly(struct worker *w, uint64_t conn_id, uint64_t ts, const char *kind, const char *detail);
+/* An anomaly of connection c, within CONN_ANOMALIES_MAX. */
+void conn_anomaly(struct worker *w, struct conn *c, uint64_t ts, const char *kind, const char *detail);
 void out_message(struct worker *w, uint64_t conn_id, const struct fr_proto *p, const struct fr_msg *m);
 /* Worker side: the rows caused by records <= watermark are all out. */
 void push_out(struct worker *w, uint64_t watermark);

@@ -48,7 +48,7 @@ static void cb_message(struct fr_pctx *ctx, const struct fr_msg *m)
 static void cb_anomaly(struct fr_pctx *ctx, uint64_t ts, const char *kind, const char *detail)
 {
 	struct cbarg *a = ctx->arg;
-	out_anomaly(a->w, a->c->id, ts, kind, detail);
+	conn_anomaly(a->w, a->c, ts, kind, detail);
 }
 
 static int cb_handover(struct fr_pctx *ctx, const char *name, const struct fr_chunk *replay, int n,
@@ -238,7 +238,7 @@ static void start_parser(struct worker *w, struct conn *c, const struct fr_proto
 	if (w->mem + cost > w->mem_limit) {
 		c->detect = 3;
 		c->proto = NULL;
-		out_anomaly(w, c->id, c->start_ns, "bound_exceeded",
+		conn_anomaly(w, c, c->start_ns, "bound_exceeded",
 			     "analyzer memory bound reached: connection not parsed (raise --max-memory)");
 		return;
 	}

@@ -12,7 +12,7 @@ static void on_gap(struct worker *w, struct conn *c, int rdir, uint64_t len, uin
 	c->gap_bytes += len;
 	snprintf(detail, sizeof(detail), "%s: %llu bytes missing (%s)", why, (unsigned long long)len,
 		 rdir == FR_EGRESS ? "egress" : "ingress");
-	out_anomaly(w, c->id, ts, "gap", detail);
+	conn_anomaly(w, c, ts, "gap", detail);
 	if (c->detect == 0) {
 		c->plen[rdir] = 0; /* bytes before the gap cannot start a message */
 		return;

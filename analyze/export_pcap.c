@@ -23,11 +23,13 @@
 #include "../formats/pcapng.h"
 #include "../formats/segment.h"
 #include "flightrec.h"
+#include "outfile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -701,9 +703,16 @@ int cmd_export_pcap(int argc, char **argv)
 		free(x);
 		return EXIT_USAGE;
 	}
-	FILE *f = strcmp(out, "-") ? fopen(out, "wb") : stdout;
-	if (!f) {
-		fprintf(stderr, "flightrec export-pcap: %s: %s\n", out, strerror(errno));
+	/* a file: written under a temporary name, 0600 (it holds payloads),
+	 * renamed into place only when complete (outfile.h) */
+	char err[512], *tmp = NULL;
+	int fd = -1;
+	FILE *f = stdout;
+	if (strcmp(out, "-") && (!(tmp = fr_out_begin(out, &fd, err, sizeof(err))) || !(f = fdopen(fd, "wb")))) {
+		fprintf(stderr, "flightrec export-pcap: %s\n", tmp ? strerror(errno) : err);
+		if (fd >= 0)
+			close(fd);
+		fr_out_abort(tmp);
 		free(x);
 		return EXIT_USAGE;
 	}
@@ -711,6 +720,20 @@ int cmd_export_pcap(int argc, char **argv)
 	for (int i = optind; i < argc && x->w; i++)
 		export_path(x, argv[i], out, &rc);
 	if (fr_pcapng_free(x->w) || (f != stdout ? fclose(f) : fflush(f))) {
+		fprintf(stderr, "flightrec export-pcap: %s: %s\n", out, strerror(errno));
+		rc = EXIT_USAGE;
+	}
+	int filtered = x->pod || x->have_conn || x->from != INT64_MIN || x->to != INT64_MAX;
+	if (rc != EXIT_USAGE && filtered && x->packets == 0) {
+		fprintf(stderr, "flightrec export-pcap: nothing matched%s%s%s%s: no file written (--pod "
+				"takes a pod's NAME or NAMESPACE/NAME, not a workload)\n",
+			x->pod ? " --pod " : "", x->pod ? x->pod : "", x->have_conn ? " --conn" : "",
+			x->from != INT64_MIN || x->to != INT64_MAX ? " the time range" : "");
+		rc = EXIT_USAGE;
+	}
+	if (tmp && rc == EXIT_USAGE) {
+		fr_out_abort(tmp);
+	} else if (tmp && fr_out_commit(tmp, out) < 0) {
 		fprintf(stderr, "flightrec export-pcap: %s: %s\n", out, strerror(errno));
 		rc = EXIT_USAGE;
 	}

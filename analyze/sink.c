@@ -5,6 +5,7 @@
  * attribution, peer links, indexes, views and the dump hash. */
 #define _GNU_SOURCE
 #include "engine.h"
+#include "outfile.h"
 #include "schema.h"
 #include "sink_internal.h"
 
@@ -109,12 +110,9 @@ static int exec_timed(sqlite3 *db, const char *sql)
 	return 0;
 }
 
-/* The database is built under a temporary name beside the output path
- * and renamed over it once complete: an analysis that fails or is
- * interrupted never leaves at that path a database that looks whole, and
- * only a regular file (never a device, a FIFO, a directory or a symlink's
- * target) is ever replaced there.  The temporary file is 0600: it holds
- * payloads. */
+/* The database is built under a temporary name (outfile.h) and renamed
+ * over the output path once complete; SIGINT, SIGTERM or SIGHUP while it is
+ * built remove the temporary file. */
 static char *volatile building; /* for the signal handler */
 
 static void on_fatal_signal(int sig)
@@ -126,34 +124,6 @@ static void on_fatal_signal(int sig)
 	raise(sig);
 }
 
-static char *tmp_beside(const char *path, char *err, size_t errlen)
-{
-	struct stat st;
-	if (!*path) {
-		snprintf(err, errlen, "the output path is empty");
-		return NULL;
-	}
-	if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s exists and is not a regular file: not replacing it", path);
-		return NULL;
-	}
-	const char *base = strrchr(path, '/');
-	int dir_len = base ? (int)(base - path) + 1 : 0;
-	char *tmp = NULL;
-	if (asprintf(&tmp, "%.*s.%s.part-XXXXXX", dir_len, path, base ? base + 1 : path) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	int fd = mkstemp(tmp);
-	if (fd < 0) {
-		snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(errno));
-		free(tmp);
-		return NULL;
-	}
-	close(fd);
-	return tmp;
-}
-
 struct sink *sink_open(const char *path, char *err, size_t errlen)
 {
 	struct sink *s = calloc(1, sizeof(*s));
@@ -163,7 +133,7 @@ struct sink *sink_open(const char *path, char *err, size_t errlen)
 	}
 	pthread_mutex_init(&s->lock, NULL);
 	s->final = strdup(path);
-	if (!s->final || !(s->path = tmp_beside(path, err, errlen))) {
+	if (!s->final || !(s->path = fr_out_begin(path, NULL, err, errlen))) {
 		free(s->final);
 		pthread_mutex_destroy(&s->lock);
 		free(s);
@@ -215,8 +185,7 @@ fail:
 	sqlite3_close(s->db);
 	pthread_mutex_destroy(&s->lock);
 	building = NULL;
-	unlink(s->path);
-	free(s->path);
+	fr_out_abort(s->path);
 	free(s->final);
 	free(s);
 	return NULL;
@@ -335,15 +304,14 @@ int sink_close(struct sink *s, int dim_cap, int jobs)
 	phase("dump hash");
 	if (sqlite3_close(s->db) != SQLITE_OK)
 		rc = -1;
-	if (rc == 0 && rename(s->path, s->final) < 0) {
-		fprintf(stderr, "flightrec: cannot rename %s to %s: %s\n", s->path, s->final, strerror(errno));
-		rc = -1;
-	}
 	building = NULL;
-	if (rc < 0)
-		unlink(s->path);
+	if (rc == 0 && fr_out_commit(s->path, s->final) < 0) {
+		fprintf(stderr, "flightrec: cannot rename the database to %s: %s\n", s->final, strerror(errno));
+		rc = -1;
+	} else if (rc < 0) {
+		fr_out_abort(s->path);
+	}
 	pthread_mutex_destroy(&s->lock);
-	free(s->path);
 	free(s->final);
 	free(s);
 	return rc;

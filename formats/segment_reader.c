@@ -48,7 +48,44 @@ struct fr_reader {
 	uint64_t damage_dropped;
 	struct fr_reader_stats st;
 	int done;
+	uint64_t *seen; /* fingerprints of the blocks read (open addressing; 0 empty) */
+	size_t seen_n, seen_cap;
 };
+
+/* A block copied twice into a file without a footer (read in sequence)
+ * would be read twice and its requests counted twice: each block's
+ * fingerprint (payload crc, lengths, time range) is kept, and a repeat is
+ * reported as damage and skipped.  A conforming writer never writes two
+ * equal blocks (sequence numbers grow).  With a footer the index, whose
+ * offsets must increase, lists each block once.  1 when h was seen. */
+static int seen_before(struct fr_reader *r, const struct seg_block_hdr *h)
+{
+	uint64_t fp = ((uint64_t)h->pcrc << 32 | h->comp_len) ^ (h->first_ts * 0x9e3779b97f4a7c15ull) ^
+		      (h->last_ts + h->count);
+	fp |= 1;
+	if (2 * (r->seen_n + 1) > r->seen_cap) {
+		size_t cap = r->seen_cap ? 2 * r->seen_cap : 64;
+		uint64_t *t = calloc(cap, sizeof(*t));
+		if (!t)
+			return 0; /* out of memory: no check rather than no reading */
+		for (size_t i = 0; i < r->seen_cap; i++)
+			for (size_t k = r->seen[i] % cap; r->seen[i]; k = (k + 1) % cap)
+				if (!t[k]) {
+					t[k] = r->seen[i];
+					break;
+				}
+		free(r->seen);
+		r->seen = t;
+		r->seen_cap = cap;
+	}
+	size_t k = fp % r->seen_cap;
+	for (; r->seen[k]; k = (k + 1) % r->seen_cap)
+		if (r->seen[k] == fp)
+			return 1;
+	r->seen[k] = fp;
+	r->seen_n++;
+	return 0;
+}
 
 static ssize_t read_at(struct fr_reader *r, void *buf, size_t n, uint64_t off)
 {
@@ -201,6 +238,7 @@ void fr_reader_free(struct fr_reader *r)
 	free(r->col);
 	free(r->slots);
 	free(r->damage);
+	free(r->seen);
 	free(r);
 }
 
@@ -325,6 +363,10 @@ static uint64_t load_block(struct fr_reader *r, uint64_t off, int *ok)
 	r->cur = (struct fr_block_info){off, h.comp_len, h.raw_len, h.count, h.first_ts, h.last_ts};
 	if (h.last_ts < r->from || h.first_ts > r->to)
 		return next;
+	if (!r->has_footer && seen_before(r, &h)) { /* the index lists each block once */
+		add_damage(r, off, next - off, "block repeats an earlier block of this file (a copy); skipped");
+		return next;
+	}
 	if (load_payload(r, off, &h) < 0)
 		return next;
 	r->raw_len = h.raw_len;

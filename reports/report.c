@@ -26,10 +26,26 @@ static const char *dur(sqlite3_stmt *st, int i, char *buf, size_t n)
 	return buf;
 }
 
+/* A text column, harmless on a terminal: the database holds names and
+ * payload text taken from captured bytes (a process name can be set to
+ * escape sequences), so control characters, C1 controls in UTF-8 and DEL
+ * become '?'.  Up to 8 results stay valid at once (one printf's worth). */
 static const char *txt(sqlite3_stmt *st, int i)
 {
+	static char bufs[8][512];
+	static unsigned next;
 	const unsigned char *s = sqlite3_column_text(st, i);
-	return s ? (const char *)s : "-";
+	if (!s)
+		return "-";
+	char *out = bufs[next++ % 8];
+	size_t o = 0;
+	for (; *s && o < sizeof(bufs[0]) - 1; s++) {
+		int c1 = s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
+		out[o++] = *s < 0x20 || *s == 0x7f || c1 ? '?' : (char)*s;
+		s += c1;
+	}
+	out[o] = 0;
+	return out;
 }
 
 static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
@@ -49,9 +65,14 @@ int cmd_report(int argc, char **argv)
 	int limit = 10, c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
-		if (c == 'n')
-			limit = atoi(optarg) > 0 ? atoi(optarg) : 10;
-		else {
+		if (c == 'n') {
+			uint64_t v;
+			if (fr_parse_u64(optarg, &v) || v < 1 || v > 100000) {
+				fprintf(stderr, "flightrec report: bad --limit: %s (a number from 1 to 100000)\n", optarg);
+				return EXIT_USAGE;
+			}
+			limit = (int)v;
+		} else {
 			FILE *f = c == 'h' ? stdout : stderr;
 			fprintf(f, "usage: flightrec report DB [--limit N]\n\n"
 				   "Prints workload-to-workload edges (requests, error rate, p99), the\n"

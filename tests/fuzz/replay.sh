@@ -6,8 +6,10 @@ set -uo pipefail
 dir=${1:?replay binaries folder}
 cd "$(dirname "$0")/../.."
 pass=0 fail=0
-for bin in "$dir"/fuzz_*; do
-  name=$(basename "$bin")
+for src in tests/fuzz/fuzz_*.c; do # the harnesses there are (a build folder may hold old ones)
+  name=$(basename "$src" .c)
+  bin=$dir/$name
+  [[ -x $bin ]] || { echo "FAIL $name: not built in $dir"; fail=$((fail + 1)); continue; }
   corpus=tests/fuzz/corpus/$name
   [[ -d $corpus ]] || { echo "FAIL $name: no corpus in $corpus"; fail=$((fail + 1)); continue; }
   out=$("$bin" "$corpus" 2>&1)

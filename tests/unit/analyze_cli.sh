@@ -5,6 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 bin=${FR_ASAN:-build/asan}/flightrec
 [[ -x $bin ]] || bin=build/flightrec
+bin=$(realpath "$bin")
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 pass=0 fail=0
 ok() { pass=$((pass + 1)); echo "ok   $1"; }
@@ -82,8 +83,7 @@ t "corpus check ends with the tally" bash -c "tail -1 '$tmp/check' | grep -q '0 
 # (run inside $tmp: a name cannot hold a '/', so the commands are relative)
 evil="x'\$(touch PWNED)'\`touch PWNED2\`"
 mkdir -p "$tmp/q/redis" && cp -r "$tmp/corpus/redis/worker_set" "$tmp/q/redis/$evil"
-root=$PWD
-(cd "$tmp" && "$root/$bin" corpus check q > check-q 2>&1); rc=$?
+(cd "$tmp" && "$bin" corpus check q > check-q 2>&1); rc=$?
 nothing_ran() { [[ -d $tmp/q/redis/$evil && ! -e $tmp/PWNED && ! -e $tmp/PWNED2 ]]; }
 reported() { [[ $rc == 1 ]] && grep -qF "FAIL q/redis/$evil: differs" "$tmp/check-q" &&
   grep -q "reply_type: expected 'SIMPLE'" "$tmp/check-q"; }

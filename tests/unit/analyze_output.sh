@@ -56,5 +56,19 @@ if [[ -x $gen ]]; then
 else
 	echo "FAIL $gen missing (make all builds it)"; fail=$((fail + 1))
 fi
+# export-pcap writes the same way (issue 11, findings 6 and 12): 0600, a
+# damaged input or a filter that matches nothing leaves no file
+(umask 022; $bin export-pcap "$in" -o "$tmp/x.pcapng" 2>/dev/null)
+t "export_pcap_is_0600" test "$(stat -c %a "$tmp/x.pcapng" 2>/dev/null)" = 600
+head -c 3000 /dev/urandom >"$tmp/junk.frs"
+$bin export-pcap "$tmp/junk.frs" -o "$tmp/j.pcapng" 2>/dev/null; rc=$?
+t "export_pcap_damaged_input_leaves_nothing" bash -c "[[ $rc == 2 && ! -e '$tmp/j.pcapng' ]]"
+$bin export-pcap "$in" -o "$tmp/n.pcapng" --pod no/such-pod 2>"$tmp/err"; rc=$?
+t "export_pcap_filter_matching_nothing_says_so" bash -c "[[ $rc == 2 && ! -e '$tmp/n.pcapng' ]] && grep -q 'nothing matched --pod no/such-pod' '$tmp/err'"
+mknod "$tmp/null2" c 1 3 2>/dev/null && {
+	$bin export-pcap "$in" -o "$tmp/null2" 2>/dev/null; rc=$?
+	t "export_pcap_device_not_replaced" bash -c "[[ $rc == 2 && -c '$tmp/null2' ]]"
+}
+t "export_pcap_no_temporary_left" test -z "$(ls -A "$tmp" | grep part)"
 echo "analyze-output: $pass passed, $fail failed"
 ((fail == 0))

@@ -148,3 +148,66 @@ TEST(engine_two_nodes_link_both_ends_on_the_wall_clock)
 		      " and requests = 2") == 1, "edge frontend -> web");
 	sqlite3_close(db);
 }
+
+/* Issue 11, finding 12: anomaly rows were uncapped (112k gap rows from a
+ * 12 s lossy recording).  A connection gets CONN_ANOMALIES_MAX rows, then
+ * one row that counts the rest; the same with -j 2. */
+TEST(engine_anomalies_capped_per_connection)
+{
+	char in[300], dbp[300], db2[300], err[256];
+	snprintf(in, sizeof(in), "%s/gappy.frs", t_tmpdir());
+	snprintf(dbp, sizeof(dbp), "%s/a.db", t_tmpdir());
+	snprintf(db2, sizeof(db2), "%s/b.db", t_tmpdir());
+	struct fr_reader *r = fr_reader_open("tests/corpus/http1/keepalive/input.frs", err, sizeof(err));
+	CHECK(r != NULL);
+	struct fr_writer *w = fr_writer_open(in, fr_reader_header(r), NULL, err, sizeof(err));
+	CHECK(w != NULL);
+	struct fr_record rec;
+	uint64_t ts = 0, seq = 0;
+	while (fr_reader_next(r, &rec) > 0) {
+		ts = rec.ts;
+		seq = rec.seq;
+		CHECK_EQ(fr_writer_add(w, &rec), 0);
+	}
+	fr_reader_free(r);
+	/* a new connection whose 250 writes each miss 90 bytes: 249 gaps */
+	static const uint8_t junk[10] = "xxxxxxxxxx";
+	for (int i = 0; i < 250; i++) {
+		memset(&rec, 0, sizeof(rec));
+		rec.kind = FR_DATA;
+		rec.ts = ts + 1000 * (uint64_t)(i + 1);
+		rec.seq = seq + 1 + (uint64_t)i;
+		rec.u.data.conn = (struct fr_connkey){1001, 77, 1};
+		rec.u.data.dir = FR_EGRESS;
+		rec.u.data.stream_pos = 100 * (uint64_t)i;
+		rec.u.data.orig_len = 10;
+		rec.u.data.payload = (struct fr_span){junk, 10};
+		CHECK_EQ(fr_writer_add(w, &rec), 0);
+	}
+	CHECK_EQ(fr_writer_close(w), 0);
+	struct fr_opts o;
+	fr_opts_default(&o);
+	o.quiet = 1;
+	char *paths[1] = {in};
+	CHECK_EQ(fr_analyze(paths, 1, dbp, &o), EXIT_OK);
+	o.jobs = 2;
+	CHECK_EQ(fr_analyze(paths, 1, db2, &o), EXIT_OK);
+	sqlite3 *db;
+	CHECK_EQ(sqlite3_open(dbp, &db), SQLITE_OK);
+	long long id = q1(db, "select id from connections where fd = 77");
+	char sql[200];
+	snprintf(sql, sizeof(sql), "select count(*) from anomalies where conn_id = %lld", id);
+	CHECK_EQ(q1(db, sql), 101);
+	snprintf(sql, sizeof(sql),
+		 "select count(*) from anomalies where conn_id = %lld and kind = 'anomalies_capped'"
+		 " and detail like '149 more anomalies%%'", id);
+	CHECK_EQ(q1(db, sql), 1);
+	snprintf(sql, sizeof(sql), "select gap_bytes from connections where id = %lld", id);
+	CHECK_EQ(q1(db, sql), 249 * 90);
+	sqlite3_close(db);
+	char *a = dump_of(dbp), *b = dump_of(db2);
+	CHECK(a && b);
+	CHECK_STREQ(a, b);
+	free(a);
+	free(b);
+}

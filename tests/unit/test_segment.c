@@ -469,6 +469,49 @@ TEST(segment_v1_random_bit_flips)
 	random_bit_flips();
 }
 
+/* Issue 11, finding 10: a block copied twice into a file (no footer) was
+ * read twice, so an analysis counted its requests twice.  Sequence numbers
+ * only grow: the copy is reported as damage and skipped. */
+static int write_all_fd(int fd, const uint8_t *p, size_t n) { return write(fd, p, n) == (ssize_t)n ? 0 : -1; }
+
+TEST(segment_duplicated_block_is_reported)
+{
+	char *src_path = path_in_tmp("dup-src.frs"), *dup_path = path_in_tmp("dup.frs");
+	struct fr_header h;
+	header(&h);
+	struct fr_writer_opts o = {.level = 3, .block_bytes = 1 << 20, .format = g_format};
+	char err[256];
+	struct fr_writer *w = fr_writer_open(src_path, &h, &o, err, sizeof(err));
+	CHECK(w != NULL);
+	uint64_t cut[3] = {fr_writer_bytes(w), 0, 0}; /* header | block 1 | block 2 */
+	for (uint64_t b = 0; b < 2; b++) {
+		for (uint64_t i = b * 10; i < b * 10 + 10; i++) {
+			struct fr_record r;
+			make_record(i, &r);
+			CHECK_EQ(fr_writer_add(w, &r), 0);
+		}
+		CHECK_EQ(fr_writer_flush(w), 0);
+		cut[b + 1] = fr_writer_bytes(w);
+	}
+	fr_writer_abandon(w);
+	size_t len;
+	uint8_t *src = slurp(src_path, &len);
+	CHECK(src != NULL);
+	CHECK_EQ(len, cut[2]);
+	int fd = open(dup_path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(write_all_fd(fd, src, cut[1]), 0);                       /* header, block 1 */
+	CHECK_EQ(write_all_fd(fd, src + cut[0], cut[1] - cut[0]), 0);     /* block 1 again */
+	CHECK_EQ(write_all_fd(fd, src + cut[1], cut[2] - cut[1]), 0);     /* block 2 */
+	close(fd);
+	size_t nd = 0;
+	CHECK_EQ(read_check(dup_path, NULL, 20, &nd), 20);
+	CHECK_EQ(nd, 1);
+	free(src);
+	free(src_path);
+	free(dup_path);
+}
+
 TEST(segment_unknown_kind_is_skipped)
 {
 	char *p = path_in_tmp("u.frs");
