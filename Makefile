@@ -97,7 +97,13 @@ $(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(ANALYZE_OBJS) $(FORMAT_OBJS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT)
 
-unit: $(BUILD)/test-unit
+# The HPACK oracle (tests/unit/hpack_oracle.sh, the HTTP/2 e2e test): our
+# decoder against libnghttp2's.  Only this test program links libnghttp2.
+$(BUILD)/hpack-oracle: $(call obj,tests/unit/oracle/hpack_oracle.c) $(ANALYZE_OBJS) $(FORMAT_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT) -lnghttp2
+
+unit: $(BUILD)/test-unit $(BUILD)/hpack-oracle
 fuzz-replay: $(FUZZ_REPLAY)
 
 # libFuzzer builds (clang) in build/fuzz/<harness>, each then run for

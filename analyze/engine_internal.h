@@ -89,6 +89,7 @@ struct conn {
 	int closed, dead;
 	uint64_t mem;
 	uint64_t last_rec_ts; /* of its last record of any kind (idle sweep) */
+	struct handover *ho; /* a parser's request to switch protocols (fr_pctx.handover) */
 	uint32_t n_anom;      /* anomaly rows written for it */
 	uint64_t anom_over;   /* and not written: past CONN_ANOMALIES_MAX */
 	int have_state; /* made by a CONN_STATE: it began before the input */

@@ -41,7 +41,7 @@ static void cb_emit(struct fr_pctx *ctx, const struct fr_req *r)
 	struct conn_row row;
 	a->c->nreq++;
 	conn_row(a->w, a->c, &row);
-	out_request(a->w, &row, a->c->nreq, a->c->proto, r);
+	out_request(a->w, &row, r->seq ? r->seq : a->c->nreq, a->c->proto, r);
 }
 
 static void cb_message(struct fr_pctx *ctx, const struct fr_msg *m)
@@ -60,6 +60,9 @@ static void cb_anomaly(struct fr_pctx *ctx, uint64_t ts, const char *kind, const
 	conn_anomaly(a->w, a->c, ts, kind, detail);
 }
 
+static int cb_handover(struct fr_pctx *ctx, const char *name, const struct fr_chunk *replay, int n,
+		       size_t rest);
+
 void pctx_init(struct fr_pctx *ctx, struct cbarg *a, struct worker *w, struct conn *c)
 {
 	a->w = w;
@@ -70,6 +73,7 @@ void pctx_init(struct fr_pctx *ctx, struct cbarg *a, struct worker *w, struct co
 	ctx->emit_request = cb_emit;
 	ctx->emit_message = cb_message;
 	ctx->anomaly = cb_anomaly;
+	ctx->handover = cb_handover;
 }
 
 /* ---- protocol detection -------------------------------------------------- */
@@ -105,6 +109,100 @@ static int detect(struct conn *c, const uint8_t *p, size_t n, const struct fr_pr
 	return any_maybe ? FR_PROBE_MAYBE : FR_PROBE_NO;
 }
 
+/* ---- protocol handover (issue 13: HTTP/1.1 Upgrade: h2c) ------------------
+ * A parser asks, from inside its feed(), to hand the connection to another
+ * protocol; the switch happens when that feed() returns. */
+
+struct handover {
+	const struct fr_proto *to;
+	size_t rest;       /* the last bytes of the current chunk are the new protocol's */
+	int n;
+	struct fr_chunk ch[3]; /* p == NULL: len bytes not kept (a gap) */
+	uint8_t *bytes[3];     /* copies of the replay chunks */
+};
+
+static void handover_free(struct handover *h)
+{
+	if (!h)
+		return;
+	for (int i = 0; i < h->n; i++)
+		free(h->bytes[i]);
+	free(h);
+}
+
+static int cb_handover(struct fr_pctx *ctx, const char *name, const struct fr_chunk *replay, int n, size_t rest)
+{
+	struct cbarg *a = ctx->arg;
+	const struct fr_proto *to = NULL;
+	for (int i = 0; fr_protocols[i]; i++)
+		if (!strcmp(fr_protocols[i]->name, name))
+			to = fr_protocols[i];
+	if (!to || to == a->c->proto || a->c->ho || n < 0 || n > 3)
+		return -1;
+	struct handover *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -1;
+	h->to = to;
+	h->rest = rest;
+	for (int i = 0; i < n; i++) {
+		h->ch[i] = replay[i];
+		h->n++;
+		if (!replay[i].p)
+			continue;
+		h->bytes[i] = malloc(replay[i].len ? replay[i].len : 1);
+		if (!h->bytes[i]) {
+			handover_free(h);
+			return -1;
+		}
+		memcpy(h->bytes[i], replay[i].p, replay[i].len);
+		h->ch[i].p = h->bytes[i];
+	}
+	a->c->ho = h;
+	return 0;
+}
+
+static void feed(struct worker *w, struct conn *c, int rdir, uint64_t ts, const uint8_t *p, size_t n,
+		 const struct fr_data *d);
+
+/* Ends the current parser and starts h->to on the replay, then on the
+ * rest of the chunk (p, n: the whole chunk just fed). */
+static void do_handover(struct worker *w, struct conn *c, int rdir, uint64_t ts, const uint8_t *p, size_t n,
+			const struct fr_data *d)
+{
+	struct handover *h = c->ho;
+	c->ho = NULL;
+	struct cbarg a;
+	struct fr_pctx ctx;
+	pctx_init(&ctx, &a, w, c);
+	c->proto->finish(c->pstate, &ctx, FR_END_HANDOVER, ts);
+	free(c->pstate);
+	c->pstate = NULL;
+	w->mem -= c->mem;
+	c->mem = 0;
+	uint64_t cost = h->to->state_size;
+	if (w->mem + cost > w->mem_limit || !(c->pstate = calloc(1, cost))) {
+		c->detect = 3;
+		c->proto = NULL;
+		handover_free(h);
+		return;
+	}
+	w->mem += cost;
+	c->mem = cost;
+	c->proto = h->to;
+	if (c->proto->init)
+		c->proto->init(c->pstate, c->transport);
+	for (int i = 0; i < h->n && !c->dead; i++) {
+		pctx_init(&ctx, &a, w, c);
+		if (!h->ch[i].p)
+			c->proto->gap(c->pstate, &ctx, h->ch[i].dir, h->ch[i].len, h->ch[i].ts);
+		else if (c->proto->feed(c->pstate, &ctx, &h->ch[i]) < 0)
+			c->dead = 1;
+	}
+	if (h->rest && h->rest <= n && !c->dead)
+		feed(w, c, rdir, ts, p + n - h->rest, h->rest, d);
+	handover_free(h);
+}
+
 static void feed(struct worker *w, struct conn *c, int rdir, uint64_t ts, const uint8_t *p, size_t n,
 		 const struct fr_data *d)
 {
@@ -123,6 +221,12 @@ static void feed(struct worker *w, struct conn *c, int rdir, uint64_t ts, const 
 	}
 	if (c->proto->feed(c->pstate, &ctx, &ch) < 0)
 		c->dead = 1;
+	if (c->ho && !c->dead)
+		do_handover(w, c, rdir, ts, p, n, d);
+	else if (c->ho) {
+		handover_free(c->ho);
+		c->ho = NULL;
+	}
 }
 
 static void start_parser(struct worker *w, struct conn *c, const struct fr_proto *p, int rdir, int ans)

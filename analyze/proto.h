@@ -56,7 +56,7 @@ struct fr_field {
 	const char *s; /* FR_F_TEXT: bytes, not necessarily NUL-terminated */
 	size_t len;
 };
-#define FR_MAX_FIELDS 16
+#define FR_MAX_FIELDS 32
 
 /* A request and its response, as a parser reports it.  Times are syscall
  * timestamps (ns); 0 means "none" (no response, orphan response). */
@@ -70,10 +70,19 @@ struct fr_req {
 	const char *status;  /* protocol-native status; NULL: no response */
 	int error;           /* 1: a failure (5xx, error reply, rcode != 0, none) */
 	const char *reason;  /* why there is no response / why odd; or NULL */
+	uint32_t seq;        /* 0: the engine numbers requests in the order they
+			      * are reported; else this number, the same at both
+			      * ends of a connection (HTTP/2: the stream id) */
 	/* peer of this message when the transport has one per datagram */
 	const uint8_t *peer_addr; /* 4 or 16 bytes, or NULL */
 	int peer_family;
 	uint16_t peer_port;
+	/* A protocol carried inside this one (gRPC in HTTP/2), or NULL.  When
+	 * set, the request is the layer's (its name is the protocol column),
+	 * fields [0, layer_field) go to this protocol's table and fields
+	 * [layer_field, n_fields) to the layer's. */
+	const struct fr_proto *layer;
+	int layer_field;
 	/* the protocol's own table (fr_proto.table) */
 	int n_fields;
 	struct fr_field f[FR_MAX_FIELDS];
@@ -89,6 +98,7 @@ struct fr_msg {
 	const char *topic; /* channel (pattern for pmessage), or NULL */
 };
 
+struct fr_chunk;
 struct fr_pctx {
 	void *arg;
 	int transport; /* FR_TCP or FR_UDP */
@@ -96,6 +106,18 @@ struct fr_pctx {
 	void (*emit_message)(struct fr_pctx *ctx, const struct fr_msg *m);
 	void (*anomaly)(struct fr_pctx *ctx, uint64_t ts, const char *kind,
 			const char *detail);
+	/* Hands the connection to protocol `name` (HTTP/1.1 Upgrade: h2c,
+	 * after the 101).  The new parser is fed the n (<= 3) chunks of
+	 * `replay` first (the bytes of the exchange that asked for the switch,
+	 * as they began the stream: it decodes them itself; a chunk with p
+	 * NULL is len bytes not kept, given as a gap), then the last `rest`
+	 * bytes of the chunk being fed now, then everything after.  The
+	 * engine copies the replay bytes; it switches once the current feed()
+	 * returns, after this parser's finish(FR_END_HANDOVER).  Returns 0, or
+	 * -1 when it cannot (no such protocol, or no engine: NULL in tests),
+	 * and then this parser goes on as it would have. */
+	int (*handover)(struct fr_pctx *ctx, const char *name, const struct fr_chunk *replay, int n,
+			size_t rest);
 };
 
 /* A chunk of one direction's stream. */
@@ -111,7 +133,7 @@ struct fr_chunk {
 };
 
 /* End-of-connection reasons for finish(). */
-enum { FR_END_CLOSE = 0, FR_END_RECORDING = 1, FR_END_EVICTED = 2 };
+enum { FR_END_CLOSE = 0, FR_END_RECORDING = 1, FR_END_EVICTED = 2, FR_END_HANDOVER = 3 };
 
 struct fr_proto {
 	const char *name;   /* "http1", "redis", "dns": the protocol column */
@@ -153,6 +175,10 @@ void fr_field_str(struct fr_req *r, const char *name, const char *s);
 size_t fr_cat(char *buf, size_t cap, size_t o, const char *s, size_t n);
 /* v in decimal at offset o, as fr_cat */
 size_t fr_cat_int(char *buf, size_t cap, size_t o, long long v);
+
+/* The endpoint of an HTTP path: no query or fragment; numbers, UUIDs and
+ * long hex segments become {id}.  Into out (cap bytes, NUL-terminated). */
+void fr_path_endpoint(const char *path, char *out, size_t cap);
 
 /* "connection closed", "end of recording", ...: why a request that is
  * still waiting at finish() got no response. */

@@ -130,5 +130,55 @@ void fr_fifo_free(struct fr_fifo *q)
 const char *fr_end_reason(int why)
 {
 	return why == FR_END_CLOSE ? "connection closed" :
-	       why == FR_END_EVICTED ? "connection evicted" : "end of recording";
+	       why == FR_END_EVICTED ? "connection evicted" :
+	       why == FR_END_HANDOVER ? "protocol switched" : "end of recording";
+}
+
+/* a path segment that is an id: all digits, a UUID, or long hex with a digit */
+static int seg_is_id(const char *s, size_t n)
+{
+	if (!n)
+		return 0;
+	size_t digits = 0, hex = 0, dash = 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (c >= '0' && c <= '9')
+			digits++, hex++;
+		else if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
+			hex++;
+		else if (c == '-')
+			dash++;
+	}
+	if (digits == n)
+		return 1;
+	if (n == 36 && dash == 4 && hex == 32)
+		return 1;
+	if (dash == 0 && hex == n && n >= 8 && digits > 0)
+		return 1;
+	return 0;
+}
+
+void fr_path_endpoint(const char *path, char *out, size_t cap)
+{
+	size_t o = 0, i = 0, n = strcspn(path, "?#");
+	while (i < n && o + 1 < cap) {
+		if (path[i] == '/') {
+			out[o++] = '/';
+			i++;
+			continue;
+		}
+		size_t j = i;
+		while (j < n && path[j] != '/')
+			j++;
+		if (seg_is_id(path + i, j - i)) {
+			const char *id = "{id}";
+			for (size_t k = 0; id[k] && o + 1 < cap; k++)
+				out[o++] = id[k];
+		} else {
+			for (size_t k = i; k < j && o + 1 < cap; k++)
+				out[o++] = path[k];
+		}
+		i = j;
+	}
+	out[o] = 0;
 }

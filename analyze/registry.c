@@ -14,6 +14,8 @@
 	P(kafka)     \
 	P(mysql)     \
 	P(pgsql)     \
+	P(http2)     \
+	P(grpc)      /* a layer of http2: its table, never detected */ \
 	/* end */
 
 #define DECLARE(name) extern const struct fr_proto fr_proto_##name;

@@ -283,9 +283,9 @@ static void v_diff(struct val *v, uint64_t a, uint64_t b)
 		v->type = SQLITE_NULL;
 }
 
-/* The detail rows of protocol p, its statement built from the field names
- * of its first request; NULL when it cannot be. */
-static struct rbuf *detail_buf(struct sink *s, const struct fr_proto *p, const struct fr_req *r)
+/* The detail rows of protocol p, its statement built from the names of
+ * the fields f[0..n) of its first request; NULL when it cannot be. */
+static struct rbuf *detail_buf(struct sink *s, const struct fr_proto *p, const struct fr_field *f, int n)
 {
 	int k;
 	for (k = 0; k < MAX_PROTOS && s->detail_proto[k]; k++)
@@ -295,19 +295,37 @@ static struct rbuf *detail_buf(struct sink *s, const struct fr_proto *p, const s
 		return NULL;
 	s->detail_proto[k] = p;
 	char *sql = NULL;
-	size_t n = 0;
-	FILE *f = open_memstream(&sql, &n);
-	if (!f)
+	size_t len = 0;
+	FILE *mf = open_memstream(&sql, &len);
+	if (!mf)
 		return NULL;
-	fprintf(f, "INSERT INTO %s (request_id", p->table);
-	for (int i = 0; i < r->n_fields; i++)
-		fprintf(f, ", %s", r->f[i].name);
-	fprintf(f, ")");
-	fclose(f);
-	if (rbuf_init(s, &s->detail[k], sql, r->n_fields + 1) < 0)
+	fprintf(mf, "INSERT INTO %s (request_id", p->table);
+	for (int i = 0; i < n; i++)
+		fprintf(mf, ", %s", f[i].name);
+	fprintf(mf, ")");
+	fclose(mf);
+	if (rbuf_init(s, &s->detail[k], sql, n + 1) < 0)
 		rbuf_fini(&s->detail[k]);
 	free(sql);
 	return s->detail[k].ncols ? &s->detail[k] : NULL;
+}
+
+/* The row of request id in p's table: fields f[0..n). */
+static void detail_row(struct sink *s, const struct fr_proto *p, int64_t id, const struct fr_field *f, int n)
+{
+	struct rbuf *d = detail_buf(s, p, f, n);
+	if (!d || d->ncols != n + 1)
+		return;
+	struct val *v = rbuf_row(s, d);
+	v_int(&v[0], id);
+	for (int i = 0; i < n; i++) {
+		if (f[i].type == FR_F_INT)
+			v_int(&v[i + 1], f[i].i);
+		else if (f[i].type == FR_F_TEXT)
+			v_text(d, &v[i + 1], f[i].s, f[i].len);
+		else
+			v[i + 1].type = SQLITE_NULL;
+	}
 }
 
 void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const struct fr_proto *p,
@@ -334,7 +352,7 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	v--;
 	v_int(&v[1], (int64_t)c->id);
 	v_int(&v[2], seq);
-	v_const(&v[3], p->name);
+	v_const(&v[3], r->layer ? r->layer->name : p->name);
 	v_const(&v[4], c->role == FR_ROLE_SERVER ? "server" : "client");
 	v_int(&v[5], (int64_t)start);
 	v_int(&v[6], (int64_t)end);
@@ -356,19 +374,10 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	} else {
 		v[18].type = v[19].type = SQLITE_NULL;
 	}
-	struct rbuf *d = detail_buf(s, p, r);
-	if (d && d->ncols == r->n_fields + 1) {
-		v = rbuf_row(s, d);
-		v_int(&v[0], id);
-		for (int i = 0; i < r->n_fields; i++) {
-			const struct fr_field *f = &r->f[i];
-			if (f->type == FR_F_INT)
-				v_int(&v[i + 1], f->i);
-			else if (f->type == FR_F_TEXT)
-				v_text(d, &v[i + 1], f->s, f->len);
-			else
-				v[i + 1].type = SQLITE_NULL;
-		}
-	}
+	/* a layer (gRPC in HTTP/2): its fields go to its own table */
+	int nf = r->layer && r->layer_field <= r->n_fields ? r->layer_field : r->n_fields;
+	detail_row(s, p, id, r->f, nf);
+	if (r->layer && nf < r->n_fields)
+		detail_row(s, r->layer, id, r->f + nf, r->n_fields - nf);
 	pthread_mutex_unlock(&s->lock);
 }

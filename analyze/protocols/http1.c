@@ -16,6 +16,11 @@
  * opaque.  After a gap the parser stays in sync when the gap falls inside a
  * body of known length, and otherwise scans for the next request line or
  * status line.
+ *
+ * HTTP/2 by upgrade (RFC 9113 3.2, `Upgrade: h2c`): the 101 hands the
+ * connection to the http2 parser (fr_pctx.handover), which is given the
+ * request and the 101 as they began the stream; the request is its stream 1
+ * and gets no row here.
  */
 #include "../proto.h"
 #include "../../formats/bytes.h"
@@ -62,6 +67,9 @@ struct pend {
 	uint64_t first_ts, last_ts, bytes, body;
 	int complete; /* request body fully seen */
 	int truncated;
+	uint8_t *up;    /* the head of a request asking for Upgrade: h2c (heap), or NULL */
+	uint32_t uplen;
+	uint64_t upbody; /* its Content-Length */
 };
 
 struct resp {
@@ -212,60 +220,35 @@ static void trim(const uint8_t **p, size_t *n)
 		(*n)--;
 }
 
-/* Normalised path: no query; numbers, UUIDs and long hex become {id}. */
-static int seg_is_id(const char *s, size_t n)
+/* Does the comma-separated list v hold token t (case-insensitive)? */
+static int has_token(const uint8_t *v, size_t n, const char *t)
 {
-	if (!n)
-		return 0;
-	size_t digits = 0, hex = 0, dash = 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c >= '0' && c <= '9')
-			digits++, hex++;
-		else if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'))
-			hex++;
-		else if (c == '-')
-			dash++;
-	}
-	if (digits == n)
-		return 1;
-	if (n == 36 && dash == 4 && hex == 32)
-		return 1;
-	if (dash == 0 && hex == n && n >= 8 && digits > 0)
-		return 1;
-	return 0;
-}
-
-static void normalise(const char *path, char *out, size_t cap)
-{
-	size_t o = 0, i = 0, n = strcspn(path, "?#");
-	while (i < n && o + 1 < cap) {
-		if (path[i] == '/') {
-			out[o++] = '/';
-			i++;
-			continue;
-		}
+	size_t i = 0;
+	while (i < n) {
 		size_t j = i;
-		while (j < n && path[j] != '/')
+		while (j < n && v[j] != ',')
 			j++;
-		if (seg_is_id(path + i, j - i)) {
-			const char *id = "{id}";
-			for (size_t k = 0; id[k] && o + 1 < cap; k++)
-				out[o++] = id[k];
-		} else {
-			for (size_t k = i; k < j && o + 1 < cap; k++)
-				out[o++] = path[k];
-		}
-		i = j;
+		const uint8_t *w = v + i;
+		size_t wl = j - i;
+		trim(&w, &wl);
+		if (fr_lc_eq(w, wl, t))
+			return 1;
+		i = j + 1;
 	}
-	out[o] = 0;
+	return 0;
 }
 
 /* ---- output ------------------------------------------------------------- */
 
 static struct pend *q_front(struct http1 *s) { return fr_fifo_at(&s->q, sizeof(struct pend), 0); }
 static struct pend *q_back(struct http1 *s) { return fr_fifo_at(&s->q, sizeof(struct pend), s->q.len - 1); }
-static void q_pop(struct http1 *s) { fr_fifo_pop(&s->q); }
+static void q_pop(struct http1 *s)
+{
+	struct pend *p = q_front(s);
+	if (p)
+		free(p->up);
+	fr_fifo_pop(&s->q);
+}
 
 static void emit(struct http1 *s, struct fr_pctx *ctx, const struct pend *q, const struct resp *rs,
 		 uint64_t rfirst, uint64_t rlast, uint64_t rbytes, const char *reason)
@@ -283,7 +266,7 @@ static void emit(struct http1 *s, struct fr_pctx *ctx, const struct pend *q, con
 		r.req_first_ns = q->first_ts;
 		r.req_last_ns = q->last_ts;
 		r.req_bytes = q->bytes;
-		normalise(q->path, norm, sizeof(norm));
+		fr_path_endpoint(q->path, norm, sizeof(norm));
 	} else {
 		snprintf(summary, sizeof(summary), "(response without request)");
 		norm[0] = 0;
@@ -370,6 +353,7 @@ static int on_head(struct http1 *s, struct fr_pctx *ctx, int dir, uint64_t ts)
 	uint64_t clen = 0;
 	const uint8_t *host = NULL, *ua = NULL, *ct = NULL, *rid = NULL;
 	size_t hostl = 0, ual = 0, ctl = 0, ridl = 0;
+	int h2c = 0;
 	while (cur_line(&c, &line, &len) == 0 && len > 0) {
 		const uint8_t *colon = memchr(line, ':', len);
 		if (!colon)
@@ -393,6 +377,8 @@ static int on_head(struct http1 *s, struct fr_pctx *ctx, int dir, uint64_t ts)
 			ct = v, ctl = vl;
 		} else if (fr_lc_eq(line, nl, "x-request-id")) {
 			rid = v, ridl = vl;
+		} else if (fr_lc_eq(line, nl, "upgrade")) {
+			h2c = has_token(v, vl, "h2c");
 		}
 	}
 	d->msg_bytes = d->hlen;
@@ -411,6 +397,11 @@ static int on_head(struct http1 *s, struct fr_pctx *ctx, int dir, uint64_t ts)
 			copy_str(p->ctype, sizeof(p->ctype), ct, ctl);
 		if (rid)
 			copy_str(p->reqid, sizeof(p->reqid), rid, ridl);
+		if (h2c && !chunked && (p->up = malloc(d->hlen))) {
+			memcpy(p->up, d->h, d->hlen);
+			p->uplen = d->hlen;
+			p->upbody = have_len ? clen : 0;
+		}
 		p->first_ts = d->first_ts;
 		p->last_ts = ts;
 		p->bytes = d->hlen;
@@ -522,6 +513,29 @@ static void to_resync(struct http1 *s, struct fr_pctx *ctx, int dir, uint64_t ts
 	d->truncated = 0;
 }
 
+/* The 101 that just ended (in d[S2C].h) answers a request that asked for
+ * h2c: hands the connection to the http2 parser with the request and the
+ * 101 (its body as a gap: not kept), and the request is its stream 1.  0
+ * when handed over; -1: go on as before (not h2c, or no engine). */
+static int handover_h2c(struct http1 *s, struct fr_pctx *ctx, uint64_t ts, size_t rest)
+{
+	struct pend *p = q_front(s);
+	if (!ctx->handover || !p || !p->up || s->q.len != 1)
+		return -1;
+	struct fr_chunk r[3];
+	int n = 0;
+	memset(r, 0, sizeof(r));
+	r[n].dir = FR_C2S, r[n].ts = p->first_ts, r[n].p = p->up, r[n++].len = p->uplen;
+	if (p->upbody)
+		r[n].dir = FR_C2S, r[n].ts = p->last_ts, r[n].p = NULL, r[n++].len = p->upbody;
+	r[n].dir = FR_S2C, r[n].ts = ts, r[n].p = s->d[FR_S2C].h, r[n++].len = s->d[FR_S2C].hlen;
+	if (ctx->handover(ctx, "http2", r, n, rest) < 0)
+		return -1;
+	q_pop(s);
+	s->resp_active = 0;
+	return 0;
+}
+
 /* ---- the byte machine --------------------------------------------------- */
 
 /* Consumes up to `left` body bytes of the message (or chunk) in progress;
@@ -629,6 +643,8 @@ static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_
 					break;
 				}
 				if (d->st == ST_OPAQUE) {
+					if (handover_h2c(s, ctx, ts, cur_left(&c)) == 0)
+						return;
 					msg_done(s, ctx, dir, ts);
 					break;
 				}

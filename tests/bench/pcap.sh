@@ -7,10 +7,18 @@
 #   - tshark -r FILE -Y http.response -T fields -e http.response.code
 # reporting wall time, requests/s and peak RSS (GNU time).  Not part of
 # `make test`; no timing is asserted.  Needs root (tcpdump on lo).
-# Usage: tests/bench/pcap.sh [REQUESTS] [PCAP_TO_REUSE]
+#
+# The h2c case (issue 13): h2load (nghttp2-client) against nghttpd
+# (nghttp2-server) over cleartext HTTP/2, 100,000 requests by default (4
+# connections, 10 concurrent streams each), then `flightrec analyze FILE`
+# against `tshark -r FILE` with its HTTP/2 dissector (HPACK decoded) on the
+# same file.
+# Usage: tests/bench/pcap.sh [h2c] [REQUESTS] [PCAP_TO_REUSE]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-requests=${1:-300000}
+h2c=0
+if [[ ${1:-} == h2c ]]; then h2c=1; shift; fi
+requests=${1:-$((h2c ? 100000 : 300000))}
 reuse=${2:-}
 make -s build/flightrec
 FR=$PWD/build/flightrec
@@ -28,6 +36,20 @@ port=18089
 
 if [[ -n $reuse ]]; then
   cp "$reuse" "$pcap"
+elif ((h2c)); then
+  mkdir -p "$dir/www"
+  printf '{"status":"ok","items":[1,2,3]}\n' > "$dir/www/index.json"
+  nghttpd --no-tls --address=127.0.0.1 -d "$dir/www" "$port" > "$dir/nghttpd.out" 2>&1 &
+  pids+=($!)
+  sleep 1
+  tcpdump -i lo -s 0 -B 131072 -U -w "$pcap" "tcp port $port" 2> "$dir/tcpdump.err" &
+  pids+=($!)
+  sleep 1
+  h2load -n "$requests" -c 4 -m 10 "http://127.0.0.1:$port/index.json" > "$dir/h2load.out"
+  sleep 1
+  kill -INT "${pids[1]}"; wait "${pids[1]}" || true
+  grep -E 'finished in|requests:|status codes' "$dir/h2load.out" | sed 's/^/h2load: /'
+  grep -E 'captured|dropped' "$dir/tcpdump.err" | sed 's/^/tcpdump: /'
 else
   mkdir -p "$dir/www" "$dir/tmp"
   printf '{"status":"ok","items":[1,2,3]}\n' > "$dir/www/index.json"
@@ -81,6 +103,17 @@ measure() { # label outfile command...
 }
 
 sync
+if ((h2c)); then
+  measure analyze "$dir/analyze.out" "$FR" analyze -q "$pcap" -o "$dir/x.db"
+  n=$(sqlite3 "$dir/x.db" "select count(*) from requests where protocol = 'http2' and status is not null")
+  measure tshark "$dir/tshark.out" tshark -r "$pcap" -d "tcp.port==$port,http2" -Y http2.headers.status \
+    -T fields -e http2.headers.status
+  tshark_n=$(tr ',' '\n' < "$dir/tshark.out" | grep -c .)
+  echo "analyze: $n HTTP/2 responses (tshark: $tshark_n :status fields)"
+  awk -v a="$analyze_wall" -v b="$tshark_wall" -v ra="$analyze_rss" -v rb="$tshark_rss" -v n="$n" \
+    'BEGIN{printf "h2c pcap to database vs tshark: %.2f s, %.1fx faster (goal 20x), %.1f%% of its memory (goal 20%%), %.0f requests/s\n", a, b/a, 100*ra/rb, n/a}'
+  exit 0
+fi
 measure import-pcap "$dir/import.out" "$FR" import-pcap "$pcap" -o "$dir/rec"
 cat "$dir/stderr"
 measure tshark "$dir/tshark.out" tshark -r "$pcap" -Y http.response -T fields -e http.response.code

@@ -446,16 +446,65 @@ def pgsql(cap, db, decode_as, exc):
                     f"{types.count('Execute')} executes, {types.count('Notice')} notices agree with tshark's pgsql dissector")
 
 
+# ---- HTTP/2 and gRPC -------------------------------------------------------
+
+def as_list(x):
+    return x if isinstance(x, list) else [] if x is None else [x]
+
+
+def http2(cap, db, decode_as, exc):
+    """Streams tshark shows with a :method (HEADERS or PUSH_PROMISE), keyed
+    by TCP stream and stream id, with method, path and the final :status;
+    and the HTTP/1.1 request that asked for h2c, which is stream 1 (RFC 7540
+    3.2).  A field tshark cannot name (an HPACK entry from before the
+    capture) is None on both sides."""
+    import json
+    cmd = ['tshark', '-n', '-r', cap, '-Y', 'http2 || http.request', '-T', 'json', '--no-duplicate-keys',
+           '-J', 'tcp http http2']
+    for d in decode_as:
+        cmd += ['-d', d]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, errors='surrogateescape').stdout
+    streams = {}
+    for pkt in json.loads(out or '[]'):
+        lay = pkt['_source']['layers']
+        tcp = lay['tcp']['tcp.stream'] if isinstance(lay['tcp'], dict) else lay['tcp'][0]['tcp.stream']
+        for h in as_list(lay.get('http')):
+            if 'h2c' in str(h.get('http.upgrade', '')).lower() and h.get('http.request'):
+                req = next((v for v in h.values() if isinstance(v, dict) and 'http.request.method' in v), {})
+                streams.setdefault((tcp, 1), {})['req'] = (req.get('http.request.method'), req.get('http.request.uri'))
+        for h in as_list(lay.get('http2')):
+            for f in as_list(h.get('http2.stream')):
+                typ, sid = f.get('http2.type'), f.get('http2.streamid')
+                if typ not in ('1', '5', '9'):
+                    continue
+                hdrs = [(x.get('http2.header.name'), x.get('http2.header.value')) for x in as_list(f.get('http2.header'))]
+                if typ == '5':
+                    sid = f.get('http2.push_promise.promised_stream_id', sid)
+                names = dict(hdrs)
+                st = streams.setdefault((tcp, int(sid)), {})
+                if ':method' in names:
+                    st['req'] = (names[':method'], names.get(':path'))
+                if ':status' in names and not names[':status'].startswith('1') and 'status' not in st:
+                    st['status'] = int(names[':status'])
+    theirs = [(v['req'][0], v['req'][1], v.get('status')) for v in streams.values() if 'req' in v]
+    h = sqlite3.connect(db)
+    rows = h.execute("SELECT h.method, h.path, h.status FROM requests r JOIN http2 h ON h.request_id = r.id "
+                     "WHERE h.method IS NOT NULL ORDER BY r.id").fetchall()
+    ours = [(m, None if p and p.startswith('<unknown') else p, s) for m, p, s in rows]
+    out = diff('stream (method, path, status)', theirs, ours)
+    return out, len(theirs), f"{len(theirs)} streams with a :method (method, path, status) agree with tshark"
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument('proto', choices=['http', 'dns', 'redis', 'kafka', 'mysql', 'pgsql'])
+    ap.add_argument('proto', choices=['http', 'dns', 'redis', 'kafka', 'mysql', 'pgsql', 'http2'])
     ap.add_argument('capture')
     ap.add_argument('db')
     ap.add_argument('--decode-as', action='append', default=[])
     ap.add_argument('--except', dest='exc', action='append', default=[])
     a = ap.parse_args()
     out, n, summary = {'http': http, 'dns': dns, 'redis': redis, 'kafka': kafka, 'mysql': mysql,
-                       'pgsql': pgsql}[a.proto](a.capture, a.db, a.decode_as, set(a.exc))
+                       'pgsql': pgsql, 'http2': http2}[a.proto](a.capture, a.db, a.decode_as, set(a.exc))
     if not n:
         out.append("  the independent decoder found no message at all (an odd port needing --decode-as?)")
     if out:

@@ -53,7 +53,7 @@ t "split invariance passes" grep -q '^ok   split_invariance' "$tmp/split"
 
 bash tests/fuzz/replay.sh "$b/fuzz-replay" > "$tmp/fuzz" 2>&1
 t "fuzz replay runs every saved input through echo too" \
-  grep -qE '^ok   fuzz_proto \([0-9]+ inputs, each input through http1 redis dns [a-z0-9 ]*echo\)' "$tmp/fuzz"
+  grep -qE '^ok   fuzz_proto \([0-9]+ inputs, each input through [a-z0-9 ]* echo\)' "$tmp/fuzz"
 t "fuzz replay passes" grep -q ', 0 failed$' "$tmp/fuzz"
 
 ncases=$(find tests/corpus -name case.txt | wc -l)
