@@ -11,11 +11,11 @@
 	P(http1)     \
 	P(redis)     \
 	P(dns)       \
-	P(kafka)     \
-	P(mysql)     \
-	P(pgsql)     \
 	P(http2)     \
 	P(grpc)      /* a layer of http2: its table, never detected */ \
+	P(kafka)     /* after http2: a server's SETTINGS frame reads as a Kafka request */ \
+	P(mysql)     \
+	P(pgsql)     \
 	/* end */
 
 #define DECLARE(name) extern const struct fr_proto fr_proto_##name;
