@@ -11,11 +11,11 @@
 	P(http1)     \
 	P(redis)     \
 	P(dns)       \
+	P(http2)     /* before kafka: a server's SETTINGS reads as a Kafka request */ \
+	P(grpc)      /* a layer of http2: its table, never detected */ \
 	P(kafka)     \
 	P(mysql)     \
 	P(pgsql)     \
-	P(http2)     \
-	P(grpc)      /* a layer of http2: its table, never detected */ \
 	/* end */
 
 #define DECLARE(name) extern const struct fr_proto fr_proto_##name;
