@@ -11,9 +11,9 @@
 	P(http1)     \
 	P(redis)     \
 	P(dns)       \
-	P(http2)     /* before kafka: a server's SETTINGS reads as a Kafka request */ \
+	P(http2)     \
 	P(grpc)      /* a layer of http2: its table, never detected */ \
-	P(kafka)     \
+	P(kafka)     /* after http2: a server's SETTINGS frame reads as a Kafka request */ \
 	P(mysql)     \
 	P(pgsql)     \
 	/* end */

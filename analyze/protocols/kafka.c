@@ -1338,6 +1338,11 @@ static int kafka_probe(const uint8_t *p, size_t n, int transport)
 		return FR_PROBE_NO;
 	if (n < WIN)
 		return FR_PROBE_MAYBE;
+	/* an HTTP/2 server's first frame, SETTINGS on stream 0 (length a
+	 * multiple of 6, type 4, no flags), also reads as a Produce v0 request */
+	if (h[3] == 4 && ((uint32_t)h[0] << 16 | h[1] << 8 | h[2]) % 6 == 0 && h[4] == 0 &&
+	    !h[5] && !h[6] && !h[7] && !h[8])
+		return FR_PROBE_NO;
 	uint32_t size = be32_at(h);
 	int api = h[5], ver = h[7];
 	int clen = (int16_t)(h[12] << 8 | h[13]);
