@@ -606,6 +606,22 @@ static int headers_dir(const uint8_t *p, size_t n)
 	return idx >= 8 && idx <= 14 ? FR_PROBE_S2C : FR_PROBE_C2S;
 }
 
+/* A whole SETTINGS frame (not an ACK) of at most ten settings, each a
+ * known one (RFC 9113 6.5.2: 1..6; RFC 8441: 8; RFC 9218: 9): what a
+ * server writes first, often before the client's preface arrives. */
+static int server_settings(const uint8_t *p, size_t n)
+{
+	uint32_t len = be24(p);
+	if (p[3] != T_SETTINGS || p[4] || len > 60 || n < 9 + (size_t)len)
+		return 0;
+	for (uint32_t i = 0; i < len; i += 6) {
+		uint16_t id = (uint16_t)(p[9 + i] << 8 | p[10 + i]);
+		if (id < 1 || id > 9 || id == 7)
+			return 0;
+	}
+	return 1;
+}
+
 static int http2_probe(const uint8_t *p, size_t n, int transport)
 {
 	if (transport != FR_TCP || n == 0)
@@ -621,6 +637,8 @@ static int http2_probe(const uint8_t *p, size_t n, int transport)
 	size_t next = 9 + (size_t)be24(p);
 	if (n >= next + 9 && !frame_plausible(p + next, 1))
 		return FR_PROBE_NO;
+	if (server_settings(p, n))
+		return FR_PROBE_S2C; /* a server's preface, sent before the client's */
 	if (n < next + 9 && n < 256)
 		return FR_PROBE_MAYBE; /* one header alone says too little */
 	return p[3] == T_HEADERS ? headers_dir(p, n) : FR_PROBE_C2S;
