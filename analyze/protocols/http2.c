@@ -612,7 +612,7 @@ static int headers_dir(const uint8_t *p, size_t n)
 static int server_settings(const uint8_t *p, size_t n)
 {
 	uint32_t len = be24(p);
-	if (p[3] != T_SETTINGS || p[4] || len > 60 || n < 9 + (size_t)len)
+	if (p[3] != T_SETTINGS || p[4] || len > 60 || len % 6 || n < 9 + (size_t)len)
 		return 0;
 	for (uint32_t i = 0; i < len; i += 6) {
 		uint16_t id = (uint16_t)(p[9 + i] << 8 | p[10 + i]);
