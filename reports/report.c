@@ -58,6 +58,44 @@ static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
 	return st;
 }
 
+/* The sections shown only when a recording has such rows: messages outside
+ * request/response (pub/sub, pushes; a database from before the messages
+ * table has none) and SQL statements (a database without the view has
+ * none). */
+static void optional_sections(sqlite3 *db, int limit)
+{
+	sqlite3_stmt *st;
+	char sql[256], a[32], b[32];
+	if (sqlite3_prepare_v2(db, "SELECT protocol, kind, coalesce(topic, '-'), count(*), sum(bytes) FROM messages "
+			       "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT 10", -1, &st, NULL) == SQLITE_OK) {
+		int n = 0;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (!n++)
+				printf("\nMessages outside request/response (pub/sub, pushes)\n"
+				       "  %-6s %-12s %-30s %8s %10s\n", "proto", "kind", "topic", "messages", "bytes");
+			printf("  %-6s %-12s %-30.30s %8lld %10lld\n", txt(st, 0), txt(st, 1), txt(st, 2),
+			       (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
+		}
+		sqlite3_finalize(st);
+	}
+
+	snprintf(sql, sizeof(sql),
+		 "SELECT protocol, statement, executions, errors, total_ns, p99_ns FROM sql_statements LIMIT %d", limit);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
+		int n = 0;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (!n++)
+				printf("\nSQL statements by total time (normalised; view sql_statements)\n"
+				       "  %-6s %-50s %10s %7s %10s %10s\n", "proto", "statement", "executions", "errors",
+				       "total", "p99");
+			printf("  %-6s %-50.50s %10lld %7lld %10s %10s\n", txt(st, 0), txt(st, 1),
+			       (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3),
+			       dur(st, 4, a, sizeof(a)), dur(st, 5, b, sizeof(b)));
+		}
+		sqlite3_finalize(st);
+	}
+}
+
 int cmd_report(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -155,37 +193,7 @@ int cmd_report(int argc, char **argv)
 	if (!nf)
 		printf("  (none)\n");
 
-	/* only when there are any (most recordings have no pub/sub; a database
-	 * from before the messages table has none) */
-	if (sqlite3_prepare_v2(db, "SELECT protocol, kind, coalesce(topic, '-'), count(*), sum(bytes) FROM messages "
-			       "GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT 10", -1, &st, NULL) == SQLITE_OK) {
-		int n = 0;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (!n++)
-				printf("\nMessages outside request/response (pub/sub, pushes)\n"
-				       "  %-6s %-12s %-30s %8s %10s\n", "proto", "kind", "topic", "messages", "bytes");
-			printf("  %-6s %-12s %-30.30s %8lld %10lld\n", txt(st, 0), txt(st, 1), txt(st, 2),
-			       (long long)sqlite3_column_int64(st, 3), (long long)sqlite3_column_int64(st, 4));
-		}
-		sqlite3_finalize(st);
-	}
-
-	/* issue 14: only when there are any (and the database has the view) */
-	snprintf(sql, sizeof(sql),
-		 "SELECT protocol, statement, executions, errors, total_ns, p99_ns FROM sql_statements LIMIT %d", limit);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		int n = 0;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (!n++)
-				printf("\nSQL statements by total time (normalised; view sql_statements)\n"
-				       "  %-6s %-50s %10s %7s %10s %10s\n", "proto", "statement", "executions", "errors",
-				       "total", "p99");
-			printf("  %-6s %-50.50s %10lld %7lld %10s %10s\n", txt(st, 0), txt(st, 1),
-			       (long long)sqlite3_column_int64(st, 2), (long long)sqlite3_column_int64(st, 3),
-			       dur(st, 4, a, sizeof(a)), dur(st, 5, b, sizeof(b)));
-		}
-		sqlite3_finalize(st);
-	}
+	optional_sections(db, limit);
 
 	printf("\nAnomalies by kind\n");
 	if ((st = prep(db, "SELECT kind, count(*) FROM anomalies GROUP BY kind ORDER BY 2 DESC, 1"))) {
