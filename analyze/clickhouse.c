@@ -65,7 +65,7 @@ void ch_close(struct ch *c)
 /* One request: the query in the URL when body is produced by fill, else in
  * the POST body.  The server's answer goes to *out on success, its
  * exception text to c->err on failure. */
-static int request(struct ch *c, const char *sql, ch_fill_fn fill, void *ctx, char **out)
+static int request(struct ch *c, const char *settings, const char *sql, ch_fill_fn fill, void *ctx, char **out)
 {
 	CURL *h = c->curl;
 	struct buf b = {0};
@@ -79,7 +79,7 @@ static int request(struct ch *c, const char *sql, ch_fill_fn fill, void *ctx, ch
 	struct curl_slist *hdr = NULL;
 	if (fill) {
 		char *q = curl_easy_escape(h, sql, 0);
-		if (q && asprintf(&url, "%s/?query=%s", c->url, q) < 0)
+		if (q && asprintf(&url, "%s/?%s%squery=%s", c->url, settings ? settings : "", settings ? "&" : "", q) < 0)
 			url = NULL;
 		curl_free(q);
 		if (!url) {
@@ -128,12 +128,12 @@ int ch_exec(struct ch *c, const char *sql, char **out)
 {
 	if (out)
 		*out = NULL;
-	return request(c, sql, NULL, NULL, out);
+	return request(c, NULL, sql, NULL, NULL, out);
 }
 
-int ch_insert(struct ch *c, const char *query, ch_fill_fn fill, void *ctx)
+int ch_insert(struct ch *c, const char *settings, const char *query, ch_fill_fn fill, void *ctx)
 {
-	return request(c, query, fill, ctx, NULL);
+	return request(c, settings, query, fill, ctx, NULL);
 }
 
 int ch_count(struct ch *c, const char *sql, long long *out)

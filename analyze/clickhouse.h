@@ -30,8 +30,9 @@ int ch_count(struct ch *c, const char *sql, long long *out);
  * end, or (size_t)0x10000000 (CURL_READFUNC_ABORT) to abort. */
 typedef size_t (*ch_fill_fn)(char *buf, size_t size, size_t nmemb, void *ctx);
 
-/* INSERT ... FORMAT ... with the body produced by fill (chunked).  Same
+/* INSERT ... FORMAT ... with the body produced by fill (chunked), with
+ * settings ("name=value&name=value", or NULL) for the query.  Same
  * returns as ch_exec. */
-int ch_insert(struct ch *c, const char *query, ch_fill_fn fill, void *ctx);
+int ch_insert(struct ch *c, const char *settings, const char *query, ch_fill_fn fill, void *ctx);
 
 #endif
