@@ -145,6 +145,28 @@ check "per-protocol counts of requests_once equal SQLite's" test \
 	"$(chq "SELECT protocol, count(), sum(error) FROM e2e.requests_once GROUP BY protocol ORDER BY protocol" | tr '\t' '|')" = \
 	"$(sq "$T/m.db" "SELECT protocol, count(*), sum(error) FROM requests_once GROUP BY protocol ORDER BY protocol")"
 
+# the views of the analysis, in ClickHouse, over both nodes = the merged analysis's
+num() { awk -F'\t' -v OFS='\t' '{for (i = 1; i <= NF; i++) if ($i ~ /^-?[0-9]+\.[0-9]+$/) $i = $i + 0; else if ($i == "\\N") $i = ""; print}'; }
+same_view() { # NAME CH-SQL SQLITE-SQL
+	local a b
+	a=$(chq "$2" | num)
+	b=$(sq -separator $'\t' "$T/m.db" "$3" | num)
+	[[ -n $a && $a == "$b" ]] || { echo "   clickhouse: $(echo "$a" | head -3 | tr '\n' '|')"; echo "   sqlite:     $(echo "$b" | head -3 | tr '\n' '|')"; }
+	check "view $1 equals the merged analysis's ($(echo "$a" | wc -l) rows)" test -n "$a" -a "$a" = "$b"
+}
+same_view edges "SELECT client_workload, server_workload, protocol, requests, errors, error_rate, p50_ns, p90_ns, p99_ns
+	FROM e2e.edges ORDER BY requests DESC, client_workload, server_workload, protocol" \
+	"SELECT client_workload, server_workload, protocol, requests, errors, error_rate, p50_ns, p90_ns, p99_ns
+	FROM edges ORDER BY requests DESC, client_workload, server_workload, protocol"
+same_view golden_signals "SELECT workload, minute, requests, errors, p50_ns, p90_ns, p99_ns FROM e2e.golden_signals
+	ORDER BY workload, minute" "SELECT workload, minute, requests, errors, p50_ns, p90_ns, p99_ns FROM golden_signals
+	ORDER BY workload, minute"
+same_view failures "SELECT server_workload, protocol, endpoint, status_, requests FROM e2e.failures
+	ORDER BY server_workload, protocol, endpoint, status_" "SELECT server_workload, protocol, endpoint, status, requests
+	FROM failures ORDER BY server_workload, protocol, endpoint, status"
+same_view slowest "SELECT latency_ns, network_ns, summary, client_workload, server_workload FROM e2e.slowest LIMIT 10" \
+	"SELECT latency_ns, network_ns, summary, client_workload, server_workload FROM slowest LIMIT 10"
+
 # loading again sends nothing
 before=$(chq "SELECT count() FROM e2e.requests")
 export_ch 2>"$T/ex2.err"
