@@ -35,6 +35,7 @@ struct fr_kubeapi;
 #define PROG "flightrec-record"
 #define MAX_FILTER 64
 #define NBUCKET 4096
+#define MAX_SNAPS 16 /* snapshots whose after-windows overlap */
 
 enum { EXIT_FAIL = 1 };
 
@@ -109,9 +110,12 @@ struct recorder {
 	int heads_due;            /* the next seg_open writes the kept heads */
 	char run_first[NAME_MAX + 1]; /* name of this run's first segment */
 	int failed;
-	int snap_active;
-	uint64_t snap_until;
-	char snap_dir[PATH_MAX];
+	int n_snaps; /* snapshots whose after-window is open, oldest first */
+	struct snap {
+		uint64_t until; /* monotonic ns: the end of its after-window */
+		char name[NAME_MAX + 1]; /* under snapshots/ */
+		char dir[PATH_MAX];
+	} snaps[MAX_SNAPS];
 	int ncpu;
 	struct fr_loss_ctr *loss_prev, *loss_cur;
 	uint64_t n_events, n_data, n_lost, n_bad;
@@ -156,8 +160,13 @@ uint64_t headroom_bytes(const struct recorder *r);
 void enforce_ring(struct recorder *r, uint64_t headroom);
 void handle_write_error(struct recorder *r, int rc);
 void ring_check_dir(struct recorder *r);
+/* A trigger: a new snapshot, which holds the ring's segments and those of
+ * the next --after seconds (overlapping the after-windows of snapshots
+ * still open: they share segments). */
 void snapshot_start(struct recorder *r);
-void snapshot_end(struct recorder *r);
+/* Ends the after-windows that are over (all of them when stopping): each
+ * with its snapshot-end MARK, in a segment then closed. */
+void snapshots_end(struct recorder *r, uint64_t now, int stopping);
 
 /* drain.c */
 int conns_init(struct recorder *r); /* 0, or -1 when out of memory */

@@ -3,7 +3,8 @@
  * connections, rotated by size and age), the ring's bounds (--ring-size,
  * --ring-age: the oldest closed segments go first), a disk that fills up;
  * and snapshots, which hard-link the ring's segments into
- * snapshots/<time>-<reason>/ and keep linking for --after seconds; the
+ * snapshots/<time>-<reason>/ and keep linking for --after seconds (each
+ * trigger its own window: overlapping snapshots share segments); the
  * first segment after a trigger starts with the kept connection heads. */
 #define _GNU_SOURCE
 #include "../formats/cli.h"
@@ -168,13 +169,13 @@ out:
 	free_list(v, n);
 }
 
-static void link_into_snapshot(struct recorder *r, const char *file)
+static void link_into_snapshot(const char *snap_dir, const char *file)
 {
 	char dst[PATH_MAX * 2];
 	const char *base = strrchr(file, '/');
-	snprintf(dst, sizeof(dst), "%s/%s", r->snap_dir, base ? base + 1 : file);
+	snprintf(dst, sizeof(dst), "%s/%s", snap_dir, base ? base + 1 : file);
 	if (link(file, dst) < 0 && errno != EEXIST)
-		logmsg("snapshot: cannot link %s into %s: %s", file, r->snap_dir, strerror(errno));
+		logmsg("snapshot: cannot link %s into %s: %s", file, snap_dir, strerror(errno));
 }
 
 int seg_open(struct recorder *r)
@@ -230,8 +231,8 @@ int seg_open(struct recorder *r)
 		snprintf(r->run_first, sizeof(r->run_first), "%.*s", NAME_MAX, b ? b + 1 : r->cur_path);
 	}
 	r->seg_index++;
-	if (r->snap_active)
-		link_into_snapshot(r, r->cur_path);
+	for (int i = 0; i < r->n_snaps; i++) /* every open after-window */
+		link_into_snapshot(r->snaps[i].dir, r->cur_path);
 	emit_metadata(r);
 	emit_conns(r, r->heads_due);
 	r->heads_due = 0;
@@ -327,6 +328,79 @@ static void sanitize(char *s)
 			*s = '_';
 }
 
+/* Creates DIR/snapshots/<utc>-<reason>[-N] into sn (name and dir).  0, or
+ * -1 after a message. */
+static int snapshot_mkdir(struct recorder *r, const char *reason, struct snap *sn)
+{
+	char safe[128], p[PATH_MAX], t[32];
+	snprintf(safe, sizeof(safe), "%.64s", reason);
+	sanitize(safe);
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(t, sizeof(t), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(p, sizeof(p), "%s/snapshots", r->o->dir);
+	struct stat st;
+	if ((mkdir(p, 0700) < 0 && errno != EEXIST) || lstat(p, &st) < 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid()) {
+		logmsg("snapshot: %s is not a directory of ours: remove it", p);
+		return -1;
+	}
+	char name[200], dir[PATH_MAX + 256];
+	snprintf(name, sizeof(name), "%s-%s", t, safe);
+	for (int i = 2;; i++) {
+		snprintf(dir, sizeof(dir), "%s/%s", p, name);
+		if (strlen(dir) >= sizeof(sn->dir))
+			errno = ENAMETOOLONG;
+		else if (mkdir(dir, 0700) == 0)
+			break;
+		if (errno != EEXIST || i > 100) {
+			logmsg("snapshot: cannot create %s: %s", dir, strerror(errno));
+			return -1;
+		}
+		snprintf(name, sizeof(name), "%s-%s-%d", t, safe, i);
+	}
+	memcpy(sn->name, name, strlen(name) + 1);
+	memcpy(sn->dir, dir, strlen(dir) + 1);
+	return 0;
+}
+
+static void snap_mark(struct recorder *r, const char *kind, const char *text, const struct snap *sn)
+{
+	struct fr_record rec;
+	memset(&rec, 0, sizeof(rec));
+	rec.kind = FR_MARK;
+	rec.ts = mono_ns();
+	rec.u.mark.kind = S(kind);
+	rec.u.mark.text = S(text);
+	rec.u.mark.snapshot = S(sn->name);
+	add(r, &rec);
+}
+
+/* Writes the snapshot-end MARK of the open snapshots whose after-window is
+ * over (all of them when stopping), and removes them from the open list. */
+static int end_marks(struct recorder *r, uint64_t now, int stopping)
+{
+	int n = 0;
+	while (n < r->n_snaps && (stopping || now >= r->snaps[n].until)) {
+		char text[PATH_MAX + 128];
+		if (stopping && now < r->snaps[n].until)
+			snprintf(text, sizeof(text), "%s (cut short: the recorder stopped %.1f s before "
+				 "the end of its after-window)", r->snaps[n].dir,
+				 (double)(r->snaps[n].until - now) / 1e9);
+		else
+			snprintf(text, sizeof(text), "%s", r->snaps[n].dir);
+		snap_mark(r, "snapshot-end", text, &r->snaps[n]);
+		if (r->o->verbose || stopping)
+			logmsg("snapshot %s %s", r->snaps[n].dir,
+			       stopping && now < r->snaps[n].until ? "cut short" : "complete");
+		n++;
+	}
+	r->n_snaps -= n;
+	memmove(r->snaps, r->snaps + n, (size_t)r->n_snaps * sizeof(r->snaps[0]));
+	return n;
+}
+
 void snapshot_start(struct recorder *r)
 {
 	char reason[128] = "", p[PATH_MAX];
@@ -335,36 +409,18 @@ void snapshot_start(struct recorder *r)
 	unlink(p);
 	if (!reason[0])
 		snprintf(reason, sizeof(reason), "signal");
-	char safe[128];
-	snprintf(safe, sizeof(safe), "%.64s", reason);
-	sanitize(safe);
-	if (r->snap_active) { /* a new trigger ends the previous window */
-		r->snap_active = 0;
-		rotate(r);
+	if (r->n_snaps == MAX_SNAPS) { /* the oldest window ends early, and says so */
+		logmsg("snapshot: %d after-windows open: the oldest ends now", MAX_SNAPS);
+		r->snaps[0].until = 0;
+		end_marks(r, mono_ns(), 0);
 	}
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	char t[32];
-	strftime(t, sizeof(t), "%Y%m%dT%H%M%SZ", &tm);
-	snprintf(p, sizeof(p), "%s/snapshots", r->o->dir);
-	struct stat st;
-	if ((mkdir(p, 0700) < 0 && errno != EEXIST) || lstat(p, &st) < 0 || !S_ISDIR(st.st_mode) ||
-	    st.st_uid != geteuid()) {
-		logmsg("snapshot: %s is not a directory of ours: remove it", p);
+	struct snap *sn = &r->snaps[r->n_snaps];
+	if (snapshot_mkdir(r, reason, sn) < 0)
 		return;
-	}
-	snprintf(r->snap_dir, sizeof(r->snap_dir), "%s/snapshots/%s-%s", r->o->dir, t, safe);
-	for (int i = 2; mkdir(r->snap_dir, 0700) < 0; i++) {
-		if (errno != EEXIST || i > 100) {
-			logmsg("snapshot: cannot create %s: %s", r->snap_dir, strerror(errno));
-			return;
-		}
-		snprintf(r->snap_dir, sizeof(r->snap_dir), "%s/snapshots/%s-%s-%d", r->o->dir, t, safe, i);
-	}
-	add_mark(r, "trigger", reason);
+	snap_mark(r, "trigger", reason, sn);
 	/* close the current segment so the snapshot's past is complete; the
-	 * next one starts with the kept heads, and is linked with the rest */
+	 * next one starts with the kept heads, and is linked with the rest
+	 * (into the snapshots still open too: they share it) */
 	seg_close(r);
 	r->heads_due = 1;
 	if (!r->failed)
@@ -374,33 +430,29 @@ void snapshot_start(struct recorder *r)
 	for (int i = 0; i < n; i++) {
 		char f[PATH_MAX];
 		snprintf(f, sizeof(f), "%s/%s", r->o->dir, v[i]);
-		link_into_snapshot(r, f);
+		link_into_snapshot(sn->dir, f);
 	}
 	free_list(v, n);
-	r->snap_active = r->o->after > 0;
-	r->snap_until = mono_ns() + (uint64_t)(r->o->after * 1e9);
-	if (!r->snap_active && !r->failed) {
-		/* no after-window: the snapshot ends with the heads */
-		seg_close(r);
-		seg_open(r);
-	}
-	char line[sizeof(r->snap_dir) + 1];
-	snprintf(line, sizeof(line), "%s\n", r->snap_dir);
+	sn->until = mono_ns() + (uint64_t)(r->o->after * 1e9);
+	r->n_snaps++;
+	char dir[sizeof(sn->dir)], line[sizeof(sn->dir) + 1];
+	snprintf(dir, sizeof(dir), "%s", sn->dir);
+	snprintf(line, sizeof(line), "%s\n", dir);
+	if (r->o->after <= 0) /* no after-window: the snapshot ends with the heads */
+		snapshots_end(r, mono_ns(), 0);
 	if (write_own(r->o->dir, LASTSNAPFILE, line) < 0)
 		logmsg("snapshot: cannot write %s/%s: %s", r->o->dir, LASTSNAPFILE, strerror(errno));
-	logmsg("snapshot %s: %d segments before the trigger; adding the next %g s", r->snap_dir, n,
+	logmsg("snapshot %s: %d segments before the trigger; adding the next %g s", dir, n,
 	       r->o->after);
 }
 
-void snapshot_end(struct recorder *r)
+void snapshots_end(struct recorder *r, uint64_t now, int stopping)
 {
-	add_mark(r, "snapshot-end", r->snap_dir);
-	r->snap_active = 0;
-	seg_close(r); /* the last linked segment is closed: the snapshot is complete */
+	if (!end_marks(r, now, stopping) || stopping)
+		return; /* when stopping, the recorder closes the segment */
+	seg_close(r); /* the last linked segment is closed: those snapshots are complete */
 	if (!r->failed)
 		seg_open(r);
-	if (r->o->verbose)
-		logmsg("snapshot %s complete", r->snap_dir);
 }
 
 

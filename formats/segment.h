@@ -153,7 +153,7 @@ struct fr_service {
 	uint32_t n_selector;
 };
 
-enum fr_loss_reason { FR_LOSS_RINGBUF = 1, FR_LOSS_USERSPACE = 2, FR_LOSS_PCAP = 3 };
+enum fr_loss_reason { FR_LOSS_RINGBUF = 1, FR_LOSS_USERSPACE = 2, FR_LOSS_PCAP = 3, FR_LOSS_DISK = 4 };
 struct fr_loss {
 	uint32_t cpu; /* UINT32_MAX: not per CPU */
 	uint32_t reason;
@@ -165,6 +165,7 @@ struct fr_loss {
 struct fr_mark {
 	struct fr_span kind; /* "trigger", "note", "start", "stop" ... */
 	struct fr_span text;
+	struct fr_span snapshot; /* 2.1: the snapshot a trigger or snapshot-end is about */
 };
 
 /* CONN_STATE: a connection still open when a segment starts. */
