@@ -286,6 +286,7 @@ static void run(struct recorder *r)
 		}
 		if (r->failed)
 			break;
+		disk_full_note(r);
 		uint64_t now = mono_ns();
 		if (snap_flag) {
 			snap_flag = 0;

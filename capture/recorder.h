@@ -109,6 +109,14 @@ struct recorder {
 	uint64_t last_sweep;      /* of the connection table (sweep_conns) */
 	int heads_due;            /* the next seg_open writes the kept heads */
 	char run_first[NAME_MAX + 1]; /* name of this run's first segment */
+	struct disk_full {            /* what a full disk cost, not yet told (ring.c) */
+		int segs;             /* segments deleted to make room */
+		uint64_t bytes;
+		char first[NAME_MAX + 1], last[NAME_MAX + 1];
+		uint64_t lost, lost_bytes, lost_first, lost_last; /* records not written */
+	} df;
+	int df_busy;          /* making room: no rotation inside */
+	uint64_t df_told_ns;  /* the last time a full disk was logged */
 	int failed;
 	int n_snaps; /* snapshots whose after-window is open, oldest first */
 	struct snap {
@@ -158,7 +166,14 @@ void rotate(struct recorder *r);
 int segment_full(struct recorder *r);
 uint64_t headroom_bytes(const struct recorder *r);
 void enforce_ring(struct recorder *r, uint64_t headroom);
+/* A write failed with -errno rc: on a full disk the ring makes room
+ * (deletes its oldest segments no snapshot holds) and goes on; otherwise,
+ * or when not even one segment fits, the recording stops (r->failed). */
 void handle_write_error(struct recorder *r, int rc);
+/* Tells what a full disk cost since the last call (a MARK disk-full and a
+ * LOSS record, into the current segment; a line on stderr at most once a
+ * minute).  Cheap when there is nothing to tell. */
+void disk_full_note(struct recorder *r);
 void ring_check_dir(struct recorder *r);
 /* A trigger: a new snapshot, which holds the ring's segments and those of
  * the next --after seconds (overlapping the after-windows of snapshots

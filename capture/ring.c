@@ -16,6 +16,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -169,6 +170,107 @@ out:
 	free_list(v, n);
 }
 
+/* ---- a full disk --------------------------------------------------------- */
+
+/* Deletes the oldest segment of the ring that is closed and held by no
+ * snapshot (deleting a segment a snapshot links to frees nothing), and
+ * notes it in r->df.  1 when one was deleted. */
+static int drop_oldest(struct recorder *r)
+{
+	char **v;
+	int n = list_segments(r->o->dir, &v), done = -1;
+	for (int i = 0; i < n && done < 0; i++) {
+		char p[PATH_MAX];
+		struct stat st;
+		snprintf(p, sizeof(p), "%s/%s", r->o->dir, v[i]);
+		if (!strcmp(p, r->cur_path) || lstat(p, &st) < 0 || !S_ISREG(st.st_mode) ||
+		    st.st_nlink > 1 || unlink(p) < 0)
+			continue;
+		done = i;
+		if (!r->df.segs++)
+			snprintf(r->df.first, sizeof(r->df.first), "%s", v[i]);
+		snprintf(r->df.last, sizeof(r->df.last), "%s", v[i]);
+		r->df.bytes += (uint64_t)st.st_size;
+	}
+	if (done >= 0 && n > 1) /* the heads of what closed before the oldest left */
+		forget_closed_heads(r, v[done == 0 ? 1 : 0]);
+	free_list(v, n);
+	r->ring_scanned = 0;
+	return done >= 0;
+}
+
+/* Discards the block the writer could not write, counted in r->df. */
+static void drop_pending(struct recorder *r)
+{
+	struct fr_writer_pending d;
+	fr_writer_drop(r->w, &d);
+	if (!d.records)
+		return;
+	if (!r->df.lost || d.first_ts < r->df.lost_first)
+		r->df.lost_first = d.first_ts;
+	if (d.last_ts > r->df.lost_last)
+		r->df.lost_last = d.last_ts;
+	r->df.lost += d.records;
+	r->df.lost_bytes += d.bytes;
+}
+
+/* The disk is full (-ENOSPC): the writer has cut its file back to its last
+ * complete block and holds the block it could not write.  Deletes the
+ * ring's oldest segments (never a snapshot's) one at a time until the
+ * block is written.  When only the current segment is left and it has
+ * complete blocks, the pending block is dropped (a LOSS record will say
+ * so) and the segment closed: it is then the oldest, and its successor
+ * takes its room.  0 when recording goes on, else -errno. */
+static int disk_full(struct recorder *r)
+{
+	for (;;) {
+		int rc = fr_writer_flush(r->w);
+		if (rc != -ENOSPC)
+			return rc;
+		if (drop_oldest(r))
+			continue;
+		if (r->df_busy || r->good_bytes <= r->seg_start_bytes)
+			return -ENOSPC;
+		drop_pending(r);
+		r->df_busy = 1;
+		seg_close(r);
+		if (!r->failed)
+			seg_open(r);
+		r->df_busy = 0;
+		if (!r->w)
+			return -ENOSPC;
+	}
+}
+
+void disk_full_note(struct recorder *r)
+{
+	if ((!r->df.segs && !r->df.lost) || !r->w || r->df_busy)
+		return;
+	struct disk_full d = r->df;
+	memset(&r->df, 0, sizeof(r->df));
+	char text[3 * NAME_MAX + 256];
+	int n = snprintf(text, sizeof(text), "disk full: deleted %d segment%s of the ring (%" PRIu64
+			 " bytes", d.segs, d.segs == 1 ? "" : "s", d.bytes);
+	if (d.segs)
+		n += snprintf(text + n, sizeof(text) - (size_t)n, ", %s to %s", d.first, d.last);
+	snprintf(text + n, sizeof(text) - (size_t)n, "); %" PRIu64 " records not written", d.lost);
+	add_mark(r, "disk-full", text);
+	if (d.lost) {
+		struct fr_record rec;
+		memset(&rec, 0, sizeof(rec));
+		rec.kind = FR_LOSS;
+		rec.ts = mono_ns();
+		rec.u.loss = (struct fr_loss){UINT32_MAX, FR_LOSS_DISK, d.lost, d.lost_bytes,
+					      d.lost_first, d.lost_last};
+		add(r, &rec);
+	}
+	uint64_t now = mono_ns();
+	if (!r->df_told_ns || now - r->df_told_ns >= 60000000000ull || r->o->verbose) {
+		r->df_told_ns = now;
+		logmsg("%s; recording goes on%s", text, r->o->verbose ? "" : " (said again at most once a minute)");
+	}
+}
+
 static void link_into_snapshot(const char *snap_dir, const char *file)
 {
 	char dst[PATH_MAX * 2];
@@ -212,10 +314,13 @@ int seg_open(struct recorder *r)
 				    .arg = r};
 	char err[512];
 	enforce_ring(r, headroom_bytes(r) + 4096); /* and a header */
-	r->w = fr_writer_open(r->cur_path, &h, &wo, err, sizeof(err));
+	while (!(r->w = fr_writer_open(r->cur_path, &h, &wo, err, sizeof(err))) && errno == ENOSPC &&
+	       drop_oldest(r))
+		;
 	if (!r->w) {
-		if (strstr(err, "No space left"))
-			logmsg("disk full: %s; recording stopped", err);
+		if (errno == ENOSPC)
+			logmsg("disk full: %s, with every older segment no snapshot holds deleted; "
+			       "recording stopped", err);
 		else
 			logmsg("%s", err);
 		r->cur_path[0] = 0;
@@ -239,21 +344,33 @@ int seg_open(struct recorder *r)
 	return 0;
 }
 
-/* Closes the current segment.  A segment that could not be finished (disk
- * full) is cut back to its last complete block. */
+/* Closes the current segment.  On a full disk its last block is written
+ * after the ring made room, or dropped (and told) when it cannot; without
+ * room for the footer index it ends at its last complete block. */
 void seg_close(struct recorder *r)
 {
 	if (!r->w)
 		return;
-	int rc = fr_writer_close(r->w);
+	int rc = fr_writer_flush(r->w);
+	while (rc == -ENOSPC && drop_oldest(r))
+		rc = fr_writer_flush(r->w);
+	if (rc == -ENOSPC) /* no room for the last block: it is lost, and told */
+		drop_pending(r);
+	rc = fr_writer_close(r->w);
 	r->w = NULL;
-	if (rc) {
+	if (rc == -ENOSPC) { /* no room for the footer: a segment without one reads the same */
+		if (truncate(r->cur_path, (off_t)r->good_bytes) < 0)
+			logmsg("cannot cut %s back to %" PRIu64 " bytes: %s", r->cur_path,
+			       r->good_bytes, strerror(errno));
+		else if (r->o->verbose)
+			logmsg("disk full: %s ends without its footer index", r->cur_path);
+	} else if (rc) {
 		if (truncate(r->cur_path, (off_t)r->good_bytes) < 0)
 			logmsg("cannot cut %s back to %" PRIu64 " bytes: %s", r->cur_path,
 			       r->good_bytes, strerror(errno));
 		if (!r->failed)
 			logmsg("%s while closing %s: the segment ends at its last complete block",
-			       rc == -ENOSPC ? "disk full" : strerror(-rc), r->cur_path);
+			       strerror(-rc), r->cur_path);
 		r->failed = 1;
 	}
 	r->cur_path[0] = 0;
@@ -279,10 +396,15 @@ void handle_write_error(struct recorder *r, int rc)
 {
 	if (r->failed)
 		return;
+	if (rc == -ENOSPC && r->w)
+		rc = disk_full(r);
+	if (!rc || r->failed)
+		return;
 	r->failed = 1;
 	stop_flag = 1;
 	if (rc == -ENOSPC)
-		logmsg("disk full writing %s: recording stopped; the segment ends at its last "
+		logmsg("disk full writing %s: no room for one block even with every older segment "
+		       "no snapshot holds deleted: recording stopped; the segment ends at its last "
 		       "complete block (%" PRIu64 " bytes)", r->cur_path, r->good_bytes);
 	else
 		logmsg("cannot write %s: %s: recording stopped; the segment ends at its last "
@@ -477,5 +599,20 @@ void ring_start(struct recorder *r)
 	char **v;
 	int n = list_segments(r->o->dir, &v);
 	r->seg_index = (uint64_t)n;
+	uint64_t have = 0; /* the ring's segments count in its size */
+	for (int i = 0; i < n; i++) {
+		char p[PATH_MAX];
+		struct stat st;
+		snprintf(p, sizeof(p), "%s/%s", r->o->dir, v[i]);
+		if (stat(p, &st) == 0)
+			have += (uint64_t)st.st_size;
+	}
 	free_list(v, n);
+	struct statvfs sv;
+	if (fstatvfs(r->dir_fd, &sv) == 0 &&
+	    r->o->ring_size > have + (uint64_t)sv.f_bavail * sv.f_frsize)
+		logmsg("warning: --ring-size %.1f MB is more than the free space of %s (%.1f MB): "
+		       "when the disk fills, the ring deletes its oldest segments early (never a "
+		       "snapshot's) and goes on", (double)r->o->ring_size / 1e6, r->o->dir,
+		       (double)((uint64_t)sv.f_bavail * sv.f_frsize + have) / 1e6);
 }
