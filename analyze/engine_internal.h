@@ -258,7 +258,7 @@ struct input {
 /* Opens the segments under paths into *in (n of them), sorted by node,
  * segment index and name.  A segment found twice (the same file under two
  * names, a hard link, or a copy: the same node, boot id, segment index and
- * creation time) is read once, the larger of the two (a copy taken while it
+ * creation time, and the same first bytes) is read once, the larger of the two (a copy taken while it
  * was written is shorter), and stderr says how many were found twice.  Returns EXIT_OK, EXIT_DAMAGED
  * (a segment could not be opened: the others are there) or EXIT_USAGE
  * (a path could not be listed, or no segment at all; message printed).

@@ -28,10 +28,33 @@ static int cmp_input(const void *a, const void *b)
 	return c ? c : strcmp(x->path, y->path);
 }
 
-/* The input that holds the same segment as the file st with header h
- * (the same file, or a recorder's segment with the same identity: node,
- * boot id, index and creation time), or -1. */
-static int same_segment(const struct input *in, int n, const struct stat *st,
+/* 1 when the first min(size) bytes of files a and b, up to 1 MiB, are
+ * equal: a copy (taken while the segment was written, perhaps) and not a
+ * different file with the same header (`corpus add` cuts of one segment
+ * keep its identity). */
+static int same_start(const char *a, const char *b)
+{
+	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+	int same = fa && fb;
+	static __thread unsigned char x[65536], y[65536];
+	for (int i = 0; same && i < 16; i++) {
+		size_t na = fread(x, 1, sizeof(x), fa), nb = fread(y, 1, sizeof(y), fb);
+		size_t m = na < nb ? na : nb;
+		same = !memcmp(x, y, m);
+		if (m < sizeof(x))
+			break;
+	}
+	if (fa)
+		fclose(fa);
+	if (fb)
+		fclose(fb);
+	return same;
+}
+
+/* The input that holds the same segment as the file path (stat st, header
+ * h): the same file, or a copy of a recorder's segment (the same node,
+ * boot id, index and creation time, and the same bytes); or -1. */
+static int same_segment(const struct input *in, int n, const char *path, const struct stat *st,
 			const struct fr_header *h)
 {
 	for (int k = 0; k < n; k++) {
@@ -40,7 +63,7 @@ static int same_segment(const struct input *in, int n, const struct stat *st,
 			return k;
 		if (h->boot_id[0] && h->created_ns && !strcmp(h->boot_id, g->boot_id) &&
 		    !strcmp(h->node, g->node) && h->segment_index == g->segment_index &&
-		    h->created_ns == g->created_ns)
+		    h->created_ns == g->created_ns && same_start(path, in[k].path))
 			return k;
 	}
 	return -1;
@@ -66,7 +89,7 @@ static int add_input(struct input **inp, int *n, const char *path, struct dups *
 		return -1;
 	}
 	struct input *in = *inp;
-	int k = same_segment(in, *n, &st, fr_reader_header(r));
+	int k = same_segment(in, *n, path, &st, fr_reader_header(r));
 	if (k >= 0) {
 		if (!d->n++) {
 			snprintf(d->a, sizeof(d->a), "%s", path);

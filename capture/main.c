@@ -310,6 +310,7 @@ static void run(struct recorder *r)
 	if (!r->failed) {
 		ring_buffer__consume(r->rb);
 		poll_losses(r);
+		disk_full_note(r);
 		snapshots_end(r, mono_ns(), 1);
 		add_mark(r, "stop", "");
 	}
