@@ -36,6 +36,7 @@ struct fr_kubeapi;
 #define MAX_FILTER 64
 #define NBUCKET 4096
 #define MAX_SNAPS 16 /* snapshots whose after-windows overlap */
+#define MAX_SNAPS_TEXT "16"
 
 enum { EXIT_FAIL = 1 };
 

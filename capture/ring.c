@@ -500,22 +500,23 @@ static void snap_mark(struct recorder *r, const char *kind, const char *text, co
 }
 
 /* Writes the snapshot-end MARK of the open snapshots whose after-window is
- * over (all of them when stopping), and removes them from the open list. */
-static int end_marks(struct recorder *r, uint64_t now, int stopping)
+ * over, and removes them from the open list; with `why`, the oldest's ends
+ * now, cut short for that reason (the recorder stops: all of them). */
+static int end_marks(struct recorder *r, uint64_t now, const char *why)
 {
-	int n = 0;
-	while (n < r->n_snaps && (stopping || now >= r->snaps[n].until)) {
+	int n = 0, stopping = why && !strcmp(why, "the recorder stopped");
+	while (n < r->n_snaps && (stopping || (why && n == 0) || now >= r->snaps[n].until)) {
 		char text[PATH_MAX + 128];
-		if (stopping && now < r->snaps[n].until)
-			snprintf(text, sizeof(text), "%s (cut short: the recorder stopped %.1f s before "
-				 "the end of its after-window)", r->snaps[n].dir,
+		int cut = why && now < r->snaps[n].until;
+		if (cut)
+			snprintf(text, sizeof(text), "%s (cut short: %s %.1f s before the end of its "
+				 "after-window)", r->snaps[n].dir, why,
 				 (double)(r->snaps[n].until - now) / 1e9);
 		else
 			snprintf(text, sizeof(text), "%s", r->snaps[n].dir);
 		snap_mark(r, "snapshot-end", text, &r->snaps[n]);
-		if (r->o->verbose || stopping)
-			logmsg("snapshot %s %s", r->snaps[n].dir,
-			       stopping && now < r->snaps[n].until ? "cut short" : "complete");
+		if (r->o->verbose || cut)
+			logmsg("snapshot %s %s", r->snaps[n].dir, cut ? text + strlen(r->snaps[n].dir) + 1 : "complete");
 		n++;
 	}
 	r->n_snaps -= n;
@@ -531,11 +532,8 @@ void snapshot_start(struct recorder *r)
 	unlink(p);
 	if (!reason[0])
 		snprintf(reason, sizeof(reason), "signal");
-	if (r->n_snaps == MAX_SNAPS) { /* the oldest window ends early, and says so */
-		logmsg("snapshot: %d after-windows open: the oldest ends now", MAX_SNAPS);
-		r->snaps[0].until = 0;
-		end_marks(r, mono_ns(), 0);
-	}
+	if (r->n_snaps == MAX_SNAPS) /* the oldest window ends early, and says so */
+		end_marks(r, mono_ns(), "more than " MAX_SNAPS_TEXT " after-windows were open");
 	struct snap *sn = &r->snaps[r->n_snaps];
 	if (snapshot_mkdir(r, reason, sn) < 0)
 		return;
@@ -570,7 +568,7 @@ void snapshot_start(struct recorder *r)
 
 void snapshots_end(struct recorder *r, uint64_t now, int stopping)
 {
-	if (!end_marks(r, now, stopping) || stopping)
+	if (!end_marks(r, now, stopping ? "the recorder stopped" : NULL) || stopping)
 		return; /* when stopping, the recorder closes the segment */
 	seg_close(r); /* the last linked segment is closed: those snapshots are complete */
 	if (!r->failed)
