@@ -8,6 +8,7 @@
 #include "cgroup.h"
 #include "kubeapi.h"
 #include "recorder.h"
+#include "triggers.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -259,6 +260,7 @@ static void every_second(struct recorder *r, uint64_t now)
 			logmsg("--kube-api: %s", e);
 		}
 	}
+	kube_triggers(r);
 	if (r->snap_active && now >= r->snap_until)
 		snapshot_end(r);
 	else if (r->w && ((r->o->segment_age > 0 && now - r->seg_open_ns >= r->o->segment_age * 1e9) ||
@@ -287,6 +289,7 @@ static void run(struct recorder *r)
 		if (r->failed)
 			break;
 		uint64_t now = mono_ns();
+		ctl_poll(r);
 		if (snap_flag) {
 			snap_flag = 0;
 			snapshot_start(r);
@@ -326,6 +329,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "snapshot"))
 		return snapshot_cmd(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "status"))
+		return status_cmd(argc - 1, argv + 1);
 
 	static struct opts o;
 	static struct recorder r;
@@ -336,7 +341,7 @@ int main(int argc, char **argv)
 	if (check_environment(&o) || (pidfd = pidfile_lock(o.dir)) < 0)
 		return EXIT_FAIL;
 	snprintf(pidpath, sizeof(pidpath), "%s/%s", o.dir, PIDFILE);
-	if (recorder_init(&r, &o) || load_and_attach(&r))
+	if (recorder_init(&r, &o) || load_and_attach(&r) || triggers_load(&r) || ctl_open(&r))
 		goto cleanup;
 	if (drop_privileges() < 0) {
 		logmsg("cannot drop privileges: %s", strerror(errno));
@@ -361,6 +366,8 @@ cleanup:
 	seg_close(&r);
 	if (r.failed)
 		rc = EXIT_FAIL;
+	ctl_close(&r);
+	triggers_free(&r);
 	unlink(pidpath);
 	close(pidfd);
 	ring_buffer__free(r.rb);

@@ -11,6 +11,9 @@
  *               (redaction state, stream positions, kept heads) and its
  *               CONN_STATE/CONN_HEAD records; losses
  *   metadata.c  the process table, pod metadata (files, API, node fallback)
+ *   triggers.c  automatic triggers (OOM, crash, restart, Kubernetes events,
+ *               alerts), their cooldown, the cap on snapshots kept
+ *   ctlsock.c   the control socket (DIR/control.sock)
  */
 #ifndef FLIGHTREC_RECORDER_H
 #define FLIGHTREC_RECORDER_H
@@ -65,6 +68,12 @@ struct opts {
 	const char *kubeconfig, *node, *log_pods_dir, *log_containers_dir;
 	struct fr_redact redact;
 	int verbose;
+	/* automatic triggers and the control socket: triggers.c, ctlsock.c */
+	unsigned triggers; /* TRIG_* bits */
+	double cooldown;
+	uint32_t snap_max;
+	uint64_t snap_bytes;
+	const char *control_group;
 };
 
 struct proc {
@@ -116,6 +125,8 @@ struct recorder {
 	struct fr_loss_ctr *loss_prev, *loss_cur;
 	uint64_t n_events, n_data, n_lost, n_bad;
 	unsigned burst;
+	struct trig *trig; /* triggers.c */
+	struct ctl *ctl;   /* ctlsock.c */
 	uint8_t payload[FR_EV_MAX_SNAP];
 };
 
@@ -157,6 +168,9 @@ void enforce_ring(struct recorder *r, uint64_t headroom);
 void handle_write_error(struct recorder *r, int rc);
 void ring_check_dir(struct recorder *r);
 void snapshot_start(struct recorder *r);
+/* A snapshot named after reason, with mark as its MARK "trigger" text:
+ * 0 (its directory in r->snap_dir), or -1 after a message. */
+int snapshot_begin(struct recorder *r, const char *reason, const char *mark);
 void snapshot_end(struct recorder *r);
 
 /* drain.c */

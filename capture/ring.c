@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include "../formats/cli.h"
 #include "recorder.h"
+#include "triggers.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -327,6 +328,7 @@ static void sanitize(char *s)
 			*s = '_';
 }
 
+/* SIGUSR1: the reason `snapshot` left in REASONFILE, or "signal". */
 void snapshot_start(struct recorder *r)
 {
 	char reason[128] = "", p[PATH_MAX];
@@ -335,6 +337,12 @@ void snapshot_start(struct recorder *r)
 	unlink(p);
 	if (!reason[0])
 		snprintf(reason, sizeof(reason), "signal");
+	snapshot_begin(r, reason, reason);
+}
+
+int snapshot_begin(struct recorder *r, const char *reason, const char *mark)
+{
+	char p[PATH_MAX];
 	char safe[128];
 	snprintf(safe, sizeof(safe), "%.64s", reason);
 	sanitize(safe);
@@ -352,17 +360,17 @@ void snapshot_start(struct recorder *r)
 	if ((mkdir(p, 0700) < 0 && errno != EEXIST) || lstat(p, &st) < 0 || !S_ISDIR(st.st_mode) ||
 	    st.st_uid != geteuid()) {
 		logmsg("snapshot: %s is not a directory of ours: remove it", p);
-		return;
+		return -1;
 	}
 	snprintf(r->snap_dir, sizeof(r->snap_dir), "%s/snapshots/%s-%s", r->o->dir, t, safe);
 	for (int i = 2; mkdir(r->snap_dir, 0700) < 0; i++) {
 		if (errno != EEXIST || i > 100) {
 			logmsg("snapshot: cannot create %s: %s", r->snap_dir, strerror(errno));
-			return;
+			return -1;
 		}
 		snprintf(r->snap_dir, sizeof(r->snap_dir), "%s/snapshots/%s-%s-%d", r->o->dir, t, safe, i);
 	}
-	add_mark(r, "trigger", reason);
+	add_mark(r, "trigger", mark);
 	/* close the current segment so the snapshot's past is complete; the
 	 * next one starts with the kept heads, and is linked with the rest */
 	seg_close(r);
@@ -390,6 +398,8 @@ void snapshot_start(struct recorder *r)
 		logmsg("snapshot: cannot write %s/%s: %s", r->o->dir, LASTSNAPFILE, strerror(errno));
 	logmsg("snapshot %s: %d segments before the trigger; adding the next %g s", r->snap_dir, n,
 	       r->o->after);
+	snapshots_cap(r);
+	return r->failed ? -1 : 0;
 }
 
 void snapshot_end(struct recorder *r)
