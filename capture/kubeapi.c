@@ -8,6 +8,7 @@
  * one-user file); it does not follow contexts. */
 #define _GNU_SOURCE
 #include "kubeapi.h"
+#include "kevents.h"
 
 #include <curl/curl.h>
 #include <pthread.h>
@@ -39,6 +40,9 @@ struct fr_kubeapi {
 	struct fr_kube *ready;
 	char err[512];
 	int has_err;
+	struct fr_kev *kev; /* with events: the trigger state (the thread's own) */
+	struct fr_kev_trigger pending[32]; /* found, not yet taken (under mu) */
+	int npending;
 };
 
 static size_t on_data(char *p, size_t sz, size_t n, void *arg)
@@ -208,6 +212,28 @@ static int get(struct fr_kubeapi *a, const char *url, struct blob *out, char *er
 	return 0;
 }
 
+/* The Warning events, compared with the last poll's (kevents.c); the
+ * triggers found wait in a->pending.  A failure to list events (RBAC) is
+ * reported and leaves the pods alone. */
+static void kube_events(struct fr_kubeapi *a, const char *pods, size_t npods)
+{
+	char url[1024], err[512] = "";
+	struct blob ev = {0, 0};
+	struct fr_kev_trigger t[32];
+	snprintf(url, sizeof(url), "%s/api/v1/events?fieldSelector=type%%3DWarning", a->server);
+	int have = get(a, url, &ev, err, sizeof(err)) == 0;
+	int n = fr_kev_diff(a->kev, pods, npods, have ? ev.p : NULL, ev.n, t, 32);
+	free(ev.p);
+	pthread_mutex_lock(&a->mu);
+	for (int i = 0; i < n && a->npending < 32; i++)
+		a->pending[a->npending++] = t[i];
+	if (!have) {
+		snprintf(a->err, sizeof(a->err), "events (Kubernetes triggers; RBAC needs list on events, or --triggers without kube): %s", err);
+		a->has_err = 1;
+	}
+	pthread_mutex_unlock(&a->mu);
+}
+
 static struct fr_kube *fetch(struct fr_kubeapi *a, char *err, size_t errlen)
 {
 	char url[1024];
@@ -219,6 +245,8 @@ static struct fr_kube *fetch(struct fr_kubeapi *a, char *err, size_t errlen)
 	curl_free(node);
 	int ok = k && get(a, url, &pods, err, errlen) == 0 &&
 		 fr_kube_add_json(k, pods.p, pods.n, err, errlen) >= 0;
+	if (ok && a->kev)
+		kube_events(a, pods.p, pods.n);
 	snprintf(url, sizeof(url), "%s/api/v1/services", a->server);
 	ok = ok && get(a, url, &svcs, err, errlen) == 0 &&
 	     fr_kube_add_json(k, svcs.p, svcs.n, err, errlen) >= 0;
@@ -258,7 +286,7 @@ static void *run(void *arg)
 }
 
 struct fr_kubeapi *fr_kubeapi_start(const char *kubeconfig, const char *node, int every,
-				    char *err, size_t errlen)
+				    int events, char *err, size_t errlen)
 {
 	struct fr_kubeapi *a = calloc(1, sizeof(*a));
 	if (!a) {
@@ -267,6 +295,10 @@ struct fr_kubeapi *fr_kubeapi_start(const char *kubeconfig, const char *node, in
 	}
 	snprintf(a->node, sizeof(a->node), "%s", node);
 	a->every = every > 0 ? every : 30;
+	if (events && !(a->kev = fr_kev_new((int64_t)time(NULL) - 5))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
 	if (kubeconfig) {
 		if (load_kubeconfig(a, kubeconfig, err, errlen))
 			goto fail;
@@ -298,6 +330,7 @@ struct fr_kubeapi *fr_kubeapi_start(const char *kubeconfig, const char *node, in
 	a->started = 1;
 	return a;
 fail:
+	fr_kev_free(a->kev);
 	free(a->ca.p);
 	free(a->cert.p);
 	free(a->key.p);
@@ -337,8 +370,20 @@ void fr_kubeapi_stop(struct fr_kubeapi *a)
 		pthread_join(a->th, NULL);
 	}
 	fr_kube_free(a->ready);
+	fr_kev_free(a->kev);
 	free(a->ca.p);
 	free(a->cert.p);
 	free(a->key.p);
 	free(a);
+}
+
+int fr_kubeapi_take_triggers(struct fr_kubeapi *a, struct fr_kev_trigger *out, int max)
+{
+	pthread_mutex_lock(&a->mu);
+	int n = a->npending < max ? a->npending : max;
+	memcpy(out, a->pending, (size_t)n * sizeof(*out));
+	memmove(a->pending, a->pending + n, (size_t)(a->npending - n) * sizeof(*out));
+	a->npending -= n;
+	pthread_mutex_unlock(&a->mu);
+	return n;
 }

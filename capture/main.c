@@ -178,7 +178,8 @@ static int recorder_init(struct recorder *r, struct opts *o)
 		return -1;
 	if (o->kube_api) {
 		char err[512];
-		r->api = fr_kubeapi_start(o->kubeconfig, r->node, (int)o->kube_every, err, sizeof(err));
+		r->api = fr_kubeapi_start(o->kubeconfig, r->node, (int)o->kube_every,
+					  (o->triggers & TRIG_KUBE) != 0, err, sizeof(err));
 		if (!r->api) {
 			logmsg("--kube-api: %s", err);
 			return -1;

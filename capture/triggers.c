@@ -7,6 +7,8 @@
 #include "bpf/triggers.skel.h"
 #include "../bpf/triggers.h"
 #include "cgroup.h"
+#include "kevents.h"
+#include "kubeapi.h"
 #include "triggers.h"
 
 #include <bpf/btf.h>
@@ -503,4 +505,14 @@ void triggers_free(struct recorder *r)
 	triggers_bpf__destroy(r->trig->skel);
 	free(r->trig);
 	r->trig = NULL;
+}
+
+void kube_triggers(struct recorder *r)
+{
+	struct fr_kev_trigger t[8];
+	char why[256];
+	int n;
+	while (r->api && (n = fr_kubeapi_take_triggers(r->api, t, 8)) > 0)
+		for (int i = 0; i < n; i++)
+			trigger_fire(r, TRIG_KUBE, t[i].target, t[i].detail, why, sizeof(why));
 }

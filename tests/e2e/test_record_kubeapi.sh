@@ -86,6 +86,43 @@ check "in-cluster: POD from the API (token and CA from the service account)" bas
 	"'$FR_BUILD/flightrec' cat --kind POD '$T/rec3' | grep -q api-7c9d8f6b5-abcde"
 check "in-cluster: no API error" bash -c "! grep -q -- '--kube-api' '$T/recorder.err'"
 
+# Kubernetes triggers (the stand-in again: static files it serves anew on
+# every poll): the pod turns NotReady, a Warning BackOff event about it
+# appears; an old event, an event about a pod of another node and a Normal
+# event do not fire.
+POD='"metadata":{"name":"api-7c9d8f6b5-abcde","namespace":"prod","uid":"0e0e0e0e-1111-2222-3333-444455556666"}'
+podlist() { # Ready status
+	echo '{"kind":"PodList","apiVersion":"v1","items":[{'"$POD"',"spec":{"nodeName":"'"$NODE"'"},
+"status":{"podIP":"10.1.2.3","conditions":[{"type":"Ready","status":"'"$1"'","reason":"ContainersNotReady"}]}}]}'
+}
+ev() { # uid type reason pod-uid count time
+	echo '{"metadata":{"uid":"'"$1"'"},"type":"'"$2"'","reason":"'"$3"'","message":"Back-off restarting failed container api",
+"count":'"$5"',"lastTimestamp":"'"$6"'","involvedObject":{"kind":"Pod","namespace":"prod","name":"api-7c9d8f6b5-abcde","uid":"'"$4"'","fieldPath":"spec.containers{api}"}}'
+}
+PODS_URL="$T/www/api/v1/pods?fieldSelector=spec.nodeName%3D$NODE"
+EVENTS_URL="$T/www/api/v1/events?fieldSelector=type%3DWarning"
+UID1=0e0e0e0e-1111-2222-3333-444455556666
+podlist True >"$PODS_URL"
+echo '{"kind":"EventList","items":['"$(ev old-1 Warning BackOff $UID1 3 2025-01-01T00:00:00Z)"']}' >"$EVENTS_URL"
+fr_record -o "$T/rec4" --kubeconfig "$T/kc" --node "$NODE" --pid 1 --kube-refresh 1 --cooldown 0 \
+	--after 0 --triggers kube || fr_die "recorder"
+sleep 2.5
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+podlist False >"$PODS_URL"
+echo '{"kind":"EventList","items":['"$(ev old-1 Warning BackOff $UID1 3 2025-01-01T00:00:00Z),$(ev new-1 Warning BackOff $UID1 1 "$NOW"),$(ev other-1 Warning BackOff other-uid 1 "$NOW"),$(ev normal-1 Normal BackOff $UID1 1 "$NOW")"']}' >"$EVENTS_URL"
+for i in $(seq 50); do (($(ls "$T/rec4/snapshots" 2>/dev/null | wc -l) >= 2)) && break; sleep 0.1; done
+sleep 1.5
+fr_record_stop
+check "kube triggers: recorder exits 0" test $? = 0
+"$FR_BUILD/flightrec" cat --json --kind MARK "$T/rec4" >"$T/marks4.jsonl"
+sed -n 's/.*"mark":"\(trigger[^"]*\)","text":"\(.*\)"}$/  # \1: \2/p' "$T/marks4.jsonl"
+check "kube triggers: NotReady is a snapshot" compgen -G "$T/rec4/snapshots/*-kube_NotReady_prod_api-7c9d8f6b5-abcde"
+check "kube triggers: the BackOff event is a snapshot" compgen -G "$T/rec4/snapshots/*-kube_BackOff_prod_api-7c9d8f6b5-abcde"
+check "kube triggers: its MARK has the event's message" grep -q \
+	'"text":"kube BackOff prod/api-7c9d8f6b5-abcde (kube trigger: Warning event BackOff on spec.containers{api}: Back-off restarting failed container api (count 1))"' \
+	"$T/marks4.jsonl"
+check "kube triggers: nothing else fired (old, other node, Normal)" test "$(grep -c '"mark":"trigger' "$T/marks4.jsonl")" = 2
+
 fr_record -o "$T/rec2" --kubeconfig "$T/kc-bad" --node "$NODE" --pid 1 || fr_die "recorder"
 sleep 1.5
 fr_record_stop

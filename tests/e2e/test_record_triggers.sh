@@ -96,7 +96,7 @@ check "oom: the MARK says oom on the pod, the pid and the container" grep -q \
 	"$T/oom-marks.jsonl"
 check "oom: the snapshot holds the request before the OOM" bash -c "'$FR' cat '$SNAP' | grep -q before-oom"
 marks "$T/oom" >"$T/oom-ring.jsonl"
-grep -o '"mark":"trigger[^}]*' "$T/oom-ring.jsonl" | sed 's/^/  # /'
+sed -n 's/.*"mark":"\(trigger[^"]*\)","text":"\(.*\)"}$/  # \1: \2/p' "$T/oom-ring.jsonl"
 check "cooldown: the victim's death as a crash is a MARK trigger-suppressed" grep -q \
 	"\"mark\":\"trigger-suppressed\",\"text\":\"crash e2e/$(PODNAME memhog) (crash trigger: main process pid $HOGPID (python3) of container hog killed by SIGKILL" \
 	"$T/oom-ring.jsonl"
@@ -128,7 +128,7 @@ sleep 1.2
 fr_record_stop
 check "crash: recorder exits 0" test $? = 0
 marks "$T/crash" >"$T/crash-marks.jsonl"
-grep -o '"mark":"trigger[^}]*' "$T/crash-marks.jsonl" | sed 's/^/  # /'
+sed -n 's/.*"mark":"\(trigger[^"]*\)","text":"\(.*\)"}$/  # \1: \2/p' "$T/crash-marks.jsonl"
 check "crash: the MARK names the pod, the container and exit status 1" grep -q \
 	"\"text\":\"crash e2e/$(PODNAME web) (crash trigger: main process pid $ENTRY (bash) of container nginx exit status 1, cgroup " \
 	"$T/crash-marks.jsonl"
