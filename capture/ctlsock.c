@@ -50,9 +50,20 @@ int ctl_open(struct recorder *r)
 		       "(SIGUSR1 still works)", r->o->dir);
 		return 0;
 	}
-	gid_t gid = (gid_t)-1;
+	gid_t gid = (gid_t)-1, rgid = (gid_t)-1;
 	if (r->o->control_group && (gid = group_of(r->o->control_group)) == (gid_t)-1) {
 		logmsg("--control-group %s: no such group", r->o->control_group);
+		return -1;
+	}
+	if (r->o->ring_group && (rgid = group_of(r->o->ring_group)) == (gid_t)-1) {
+		logmsg("--ring-group %s: no such group", r->o->ring_group);
+		return -1;
+	}
+	/* new files in a setgid directory take its group: segments need no
+	 * chown (nor CAP_CHOWN) once privileges are dropped, only a chmod */
+	if (rgid != (gid_t)-1 && (chown(r->o->dir, (uid_t)-1, rgid) < 0 || chmod(r->o->dir, 02750) < 0)) {
+		logmsg("--ring-group: cannot give %s to group %s: %s", r->o->dir, r->o->ring_group,
+		       strerror(errno));
 		return -1;
 	}
 	if (lstat(sa.sun_path, &st) == 0) {
@@ -72,7 +83,7 @@ int ctl_open(struct recorder *r)
 		 * traversable (not readable) by it */
 		ok = chown(sa.sun_path, (uid_t)-1, gid) == 0 && chmod(sa.sun_path, 0660) == 0 &&
 		     lstat(r->o->dir, &st) == 0 &&
-		     (st.st_gid == gid || chown(r->o->dir, (uid_t)-1, gid) == 0) &&
+		     (st.st_gid == gid || rgid != (gid_t)-1 || chown(r->o->dir, (uid_t)-1, gid) == 0) &&
 		     chmod(r->o->dir, (st.st_mode & 07777) | S_IXGRP) == 0;
 	}
 	if (!ok || listen(fd, 16) < 0) {

@@ -252,6 +252,9 @@ static const struct opt table[] = {
 	{"control-group", 0, "GROUP", NULL, p_str, F(control_group), 0, 0,
 	 "DIR/control.sock is 0600 root's; with GROUP it is\n"
 	 "0660 and DIR traversable by GROUP"},
+	{"ring-group", 0, "GROUP", NULL, p_str, F(ring_group), 0, 0,
+	 "GROUP may read the ring (`flightrec watch`): DIR\n"
+	 "becomes 2750 and its group GROUP, new segments 0640"},
 
 	{.help = ""},
 	{"verbose", 'v', NULL, NULL, p_flag, F(verbose), 0, 0, "report ring deletions and statistics"},

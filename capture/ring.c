@@ -223,6 +223,8 @@ int seg_open(struct recorder *r)
 		stop_flag = 1;
 		return -1;
 	}
+	if (r->o->ring_group)
+		chmod(r->cur_path, 0640); /* --ring-group: the group of the setgid directory */
 	r->good_bytes = r->seg_start_bytes = fr_writer_bytes(r->w);
 	r->seg_open_ns = h.created_ns;
 	fr_conntab_set_epoch(r->conns, r->seg_index); /* closes are dated by segment */
