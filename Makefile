@@ -52,7 +52,7 @@ endif
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRCS))
 BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test demo unit fuzz-replay fuzz bench clean check-deps
+.PHONY: all deps test test-deploy demo unit fuzz-replay fuzz bench clean check-deps
 all: $(PROGRAMS) $(BENCHES)
 
 $(BUILD)/obj/%.o: %.c
@@ -126,6 +126,12 @@ check-deps:
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bash tests/run.sh
+
+# The manifests validated offline and the image run under podman
+# (tests/deploy/run.sh); apart from `make test` for its time.
+test-deploy: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash tests/deploy/run.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
