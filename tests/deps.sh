@@ -21,6 +21,8 @@ pkgs=(
   # crun refuses hosts with controllers in both cgroup v1 and v2); the
   # DaemonSet is read with python3-yaml; nodejs runs the manifest check
   podman runc python3-yaml nodejs
+  # ClickHouse, the engine of export-clickhouse (issue 20)
+  clickhouse-server
 )
 missing=()
 for p in "${pkgs[@]}"; do
