@@ -29,6 +29,8 @@ struct fr_kev {
 	size_t npods;
 	struct seen seen[SEEN_MAX];
 	size_t nseen, next;
+	char cluster_id[128]; /* the cluster trigger's id last seen */
+	int cluster_polled;
 };
 
 static const char *const reasons[] = {"BackOff", "Unhealthy", "Failed", "Evicted"};
@@ -210,4 +212,27 @@ int fr_kev_diff(struct fr_kev *k, const char *pods, size_t npods, const char *ev
 	json_decref(ev);
 	json_decref(pl);
 	return n;
+}
+
+int fr_kev_cluster(struct fr_kev *k, const char *json, size_t n, struct fr_kev_trigger *out)
+{
+	json_t *cm = json ? json_loadb(json, n, 0, NULL) : NULL;
+	json_t *data = json_object_get(cm, "data");
+	char id[128];
+	snprintf(id, sizeof(id), "%s", str(data, "id"));
+	int fire = k->cluster_polled && *id && strcmp(id, k->cluster_id);
+	if (fire) {
+		memset(out, 0, sizeof(*out));
+		out->cluster = 1;
+		snprintf(out->target, sizeof(out->target), "%.200s",
+			 *str(data, "reason") ? str(data, "reason") : "manual");
+		snprintf(out->detail, sizeof(out->detail), "requested at %.64s (id %.127s)",
+			 *str(data, "requested") ? str(data, "requested") : "?", id);
+	}
+	if (json && !cm) /* unparsable: keep what was known */
+		return 0;
+	snprintf(k->cluster_id, sizeof(k->cluster_id), "%s", id);
+	k->cluster_polled = 1;
+	json_decref(cm);
+	return fire;
 }

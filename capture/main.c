@@ -179,7 +179,9 @@ static int recorder_init(struct recorder *r, struct opts *o)
 	if (o->kube_api) {
 		char err[512];
 		r->api = fr_kubeapi_start(o->kubeconfig, r->node, (int)o->kube_every,
-					  (o->triggers & TRIG_KUBE) != 0, err, sizeof(err));
+					  (o->triggers & TRIG_KUBE) != 0,
+					  (o->triggers & TRIG_CLUSTER) ? o->cluster_trigger : NULL, err,
+					  sizeof(err));
 		if (!r->api) {
 			logmsg("--kube-api: %s", err);
 			return -1;

@@ -146,7 +146,7 @@ static int p_cmdline(struct opts *o, const struct opt *d, const char *arg)
 
 static int p_triggers(struct opts *o, const struct opt *d, const char *arg)
 {
-	return triggers_parse(arg, &o->triggers) ? bad(d, arg, "(oom,crash,restart,kube,alert, all or none)") : 0;
+	return triggers_parse(arg, &o->triggers) ? bad(d, arg, "(oom,crash,restart,kube,alert,cluster, all or none)") : 0;
 }
 
 static int p_help(struct opts *o, const struct opt *d, const char *arg);
@@ -234,14 +234,20 @@ static const struct opt table[] = {
 
 	{.help = "Triggers (each fired trigger is a snapshot named \"<trigger> <target>\",\n"
 		 "its MARK says what fired on what):"},
-	{"triggers", 0, "LIST", "oom,crash,restart,kube,alert", p_triggers, 0, 0, 0,
+	{"triggers", 0, "LIST", "all", p_triggers, 0, 0, 0,
 	 "automatic triggers on: oom (a process OOM-killed),\n"
 	 "crash (a container's main process killed by a\n"
 	 "signal or exiting non-zero), restart (a main process\n"
 	 "starting again in a pod that crashed), kube (Warning\n"
 	 "events BackOff, Unhealthy, Failed, Evicted and pods\n"
 	 "turning NotReady; with --kube-api), alert (`flightrec\n"
-	 "watch` requests); all or none"},
+	 "watch` requests), cluster (--cluster-trigger); all\n"
+	 "or none"},
+	{"cluster-trigger", 0, "NS/NAME", NULL, p_str, F(cluster_trigger), 0, 0,
+	 "with --kube-api: every 2 s, the ConfigMap NAME in\n"
+	 "namespace NS; a new data.id is a snapshot \"cluster\n"
+	 "<data.reason>\" on every node that polls it (no\n"
+	 "cooldown; its MARK has data.requested)"},
 	{"cooldown", 0, "SECS", "300", p_secs, F(cooldown), 0, 0,
 	 "after an automatic snapshot, later automatic\n"
 	 "triggers only write a MARK trigger-suppressed"},
@@ -377,6 +383,10 @@ int opts_parse(int argc, char **argv, struct opts *o)
 	}
 	if (!o->dir) {
 		logmsg("no output directory: use -o DIR (see --help)");
+		return -1;
+	}
+	if (o->cluster_trigger && !o->kube_api) {
+		logmsg("--cluster-trigger needs --kube-api or --kubeconfig (see --help)");
 		return -1;
 	}
 	if (o->segment_size > o->ring_size / 2)

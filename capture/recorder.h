@@ -73,7 +73,7 @@ struct opts {
 	double cooldown;
 	uint32_t snap_max;
 	uint64_t snap_bytes;
-	const char *control_group, *ring_group;
+	const char *control_group, *ring_group, *cluster_trigger;
 };
 
 struct proc {

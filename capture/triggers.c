@@ -43,7 +43,7 @@ struct trig {
 	int ncrash;
 };
 
-static const char *const names[] = {"oom", "crash", "restart", "kube", "alert"};
+static const char *const names[] = {"oom", "crash", "restart", "kube", "alert", "cluster"};
 
 const char *trigger_name(unsigned kind)
 {
@@ -95,14 +95,15 @@ int trigger_fire(struct recorder *r, unsigned kind, const char *target, const ch
 			snprintf(why, whylen, "the %s trigger is off (--triggers)", trigger_name(kind));
 			return 1;
 		}
-		if (t && t->have_auto && now - t->last_auto_ns < (uint64_t)(r->o->cooldown * 1e9)) {
+		if (kind != TRIG_CLUSTER && t && t->have_auto &&
+		    now - t->last_auto_ns < (uint64_t)(r->o->cooldown * 1e9)) {
 			double left = r->o->cooldown - (double)(now - t->last_auto_ns) / 1e9;
 			snprintf(why, whylen, "in the cooldown (%.0f s left)", left);
 			add_mark(r, "trigger-suppressed", mark);
 			logmsg("trigger suppressed, %s: %s", why, mark);
 			return 1;
 		}
-		if (t) {
+		if (t && kind != TRIG_CLUSTER) {
 			t->have_auto = 1;
 			t->last_auto_ns = now;
 		}
@@ -514,5 +515,6 @@ void kube_triggers(struct recorder *r)
 	int n;
 	while (r->api && (n = fr_kubeapi_take_triggers(r->api, t, 8)) > 0)
 		for (int i = 0; i < n; i++)
-			trigger_fire(r, TRIG_KUBE, t[i].target, t[i].detail, why, sizeof(why));
+			trigger_fire(r, t[i].cluster ? TRIG_CLUSTER : TRIG_KUBE, t[i].target, t[i].detail,
+				     why, sizeof(why));
 }

@@ -20,10 +20,12 @@ enum {
 	TRIG_RESTART = 1 << 2,
 	TRIG_KUBE = 1 << 3, /* Warning events and NotReady pods (--kube-api) */
 	TRIG_ALERT = 1 << 4, /* `flightrec watch` through the control socket */
-	TRIG_ALL = (1 << 5) - 1,
+	TRIG_CLUSTER = 1 << 5, /* --cluster-trigger: an operator's, no cooldown */
+	TRIG_ALL = (1 << 6) - 1,
 };
 
-/* "oom,crash,restart,kube,alert", "all" or "none" into TRIG_* bits.  0 or -1. */
+/* "oom,crash,restart,kube,alert,cluster", "all" or "none" into TRIG_* bits.
+ * 0 or -1. */
 int triggers_parse(const char *list, unsigned *mask);
 /* The name of one TRIG_* kind ("manual" for 0). */
 const char *trigger_name(unsigned kind);

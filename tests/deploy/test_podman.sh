@@ -8,7 +8,8 @@
 # host, answers the liveness probe, takes a snapshot through its control
 # socket, keeps only SYS_PTRACE and DAC_READ_SEARCH after attaching, and the
 # analysis names the pods.  Differences from a cluster, all in the command
-# line here: no --kube-api (no API server; the node files name the pods),
+# line here: no --kube-api and --cluster-trigger (no API server; the node
+# files name the pods),
 # --cgroup filters (only this test's pods), and podman's own flags below.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -54,7 +55,11 @@ done
 	--host-path "/var/log/pods=$T/logpods" --host-path "/var/log/containers=$T/logcontainers" \
 	>"$T/spec.json" || fr_die "cannot read the DaemonSet"
 mapfile -t PARGS < <(/usr/bin/python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["podman"]))' "$T/spec.json")
-mapfile -t CMD < <(/usr/bin/python3 -c 'import json,sys; print("\n".join(a for a in json.load(open(sys.argv[1]))["command"] if a != "--kube-api"))' "$T/spec.json")
+# no API server here: without --kube-api and the --cluster-trigger it polls
+mapfile -t CMD < <(/usr/bin/python3 -c 'import json,sys
+c = json.load(open(sys.argv[1]))["command"]
+i = c.index("--cluster-trigger"); del c[i:i + 2]
+print("\n".join(a for a in c if a != "--kube-api"))' "$T/spec.json")
 mapfile -t LIVE < <(/usr/bin/python3 -c 'import json,sys; print("\n".join(json.load(open(sys.argv[1]))["liveness"]))' "$T/spec.json")
 echo "# podman run ${PARGS[*]} $IMG ${CMD[*]}"
 check "manifest: capabilities, not privileged" bash -c "printf '%s\n' ${PARGS[*]} | grep -q -- --cap-drop=all"

@@ -123,6 +123,32 @@ check "kube triggers: its MARK has the event's message" grep -q \
 	"$T/marks4.jsonl"
 check "kube triggers: nothing else fired (old, other node, Normal)" test "$(grep -c '"mark":"trigger' "$T/marks4.jsonl")" = 2
 
+# The cluster trigger: two recorders ("nodes") poll one ConfigMap; a new
+# data.id there is a snapshot on both, with the same reason, and the
+# requested time in their MARK.  (The stand-in serves the ConfigMap as a
+# file: `kubectl apply` of a new id is a new file here.)
+CM="$T/www/api/v1/namespaces/flightrec/configmaps/flightrec-trigger"
+mkdir -p "$(dirname "$CM")"
+echo '{"kind":"ConfigMap","data":{"reason":"old","id":"1"}}' >"$CM"
+CT=(--kubeconfig "$T/kc" --pid 1 --cluster-trigger flightrec/flightrec-trigger --triggers cluster --after 0)
+fr_record -o "$T/node-a" --node node-a "${CT[@]}" || fr_die "recorder a"
+A=$FR_REC_PID
+fr_record -o "$T/node-b" --node node-b "${CT[@]}" || fr_die "recorder b"
+sleep 2.5
+echo '{"kind":"ConfigMap","data":{"reason":"checkout-500s","id":"2","requested":"2026-12-06T09:50:00Z"}}' >"$CM"
+for i in $(seq 60); do compgen -G "$T/node-a/snapshots/*" >/dev/null && compgen -G "$T/node-b/snapshots/*" >/dev/null && break; sleep 0.1; done
+kill -INT "$A"
+wait "$A"
+check "cluster trigger: recorder a exits 0" test $? = 0
+fr_record_stop
+check "cluster trigger: recorder b exits 0" test $? = 0
+for n in a b; do
+	check "cluster trigger: node $n took snapshot cluster_checkout-500s (and not one for the id it started with)" \
+		bash -c "[[ \$(ls '$T/node-$n/snapshots') == *Z-cluster_checkout-500s ]]"
+	check "cluster trigger: node $n's MARK has the requested time" bash -c \
+		"'$FR_BUILD/flightrec' cat --json --kind MARK '$T/node-$n' | grep -q '\"text\":\"cluster checkout-500s (cluster trigger: requested at 2026-12-06T09:50:00Z (id 2))\"'"
+done
+
 fr_record -o "$T/rec2" --kubeconfig "$T/kc-bad" --node "$NODE" --pid 1 || fr_die "recorder"
 sleep 1.5
 fr_record_stop

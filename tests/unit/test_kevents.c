@@ -71,3 +71,24 @@ TEST(kevents_warning_events)
 	CHECK_EQ(DIFF(k, pods("True"), "{\"items\":", t), 0); /* unparsable events: none */
 	fr_kev_free(k);
 }
+
+TEST(kevents_cluster_trigger)
+{
+	struct fr_kev *k = fr_kev_new(0);
+	struct fr_kev_trigger t;
+	const char *a = "{\"data\":{\"reason\":\"checkout-500s\",\"id\":\"1\",\"requested\":\"2026-12-06T09:50:00Z\"}}";
+	const char *b = "{\"data\":{\"reason\":\"checkout-500s\",\"id\":\"2\",\"requested\":\"2026-12-06T09:51:00Z\"}}";
+	CHECK_EQ(fr_kev_cluster(k, a, strlen(a), &t), 0); /* the first poll only learns */
+	CHECK_EQ(fr_kev_cluster(k, a, strlen(a), &t), 0);
+	CHECK_EQ(fr_kev_cluster(k, b, strlen(b), &t), 1);
+	CHECK_STREQ(t.target, "checkout-500s");
+	CHECK_STREQ(t.detail, "requested at 2026-12-06T09:51:00Z (id 2)");
+	CHECK_EQ(t.cluster, 1);
+	CHECK_EQ(fr_kev_cluster(k, "{", 1, &t), 0); /* unparsable: id 2 kept */
+	CHECK_EQ(fr_kev_cluster(k, b, strlen(b), &t), 0);
+	fr_kev_free(k);
+	k = fr_kev_new(0);
+	CHECK_EQ(fr_kev_cluster(k, NULL, 0, &t), 0); /* none yet: created later, it fires */
+	CHECK_EQ(fr_kev_cluster(k, a, strlen(a), &t), 1);
+	fr_kev_free(k);
+}
