@@ -32,7 +32,7 @@ FORMAT_SRCS := $(wildcard formats/*.c)
 ANALYZE_SRCS := $(filter-out $(MAIN_ANALYZE),$(wildcard analyze/*.c analyze/*/*.c reports/*.c))
 RECORD_SRCS := $(filter-out $(MAIN_RECORD),$(wildcard capture/*.c))
 # Pure functions of the recorder (no libbpf) that the unit tests link.
-RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/cgroup.c)
+RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/cgroup.c capture/kevents.c)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -52,7 +52,7 @@ endif
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRCS))
 BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test demo unit fuzz-replay fuzz bench clean check-deps
+.PHONY: all deps test test-deploy demo unit fuzz-replay fuzz bench clean check-deps
 all: $(PROGRAMS) $(BENCHES)
 
 $(BUILD)/obj/%.o: %.c
@@ -126,6 +126,12 @@ check-deps:
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bash tests/run.sh
+
+# The manifests validated offline and the image run under podman
+# (tests/deploy/run.sh); apart from `make test` for its time.
+test-deploy: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash tests/deploy/run.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

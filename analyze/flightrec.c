@@ -24,6 +24,7 @@ static const struct cmd commands[] = {
 	{"import-pcap", "import pcap/pcapng captures into a recording", cmd_import_pcap},
 	{"export-pcap", "write a recording as pcapng for Wireshark", cmd_export_pcap},
 	{"export-clickhouse", "load analysis databases into ClickHouse", cmd_export_clickhouse},
+	{"watch", "alert rules on a live ring; ask the recorder for a snapshot", cmd_watch},
 };
 
 static void usage(FILE *f)

@@ -8,6 +8,7 @@
 #include "cgroup.h"
 #include "kubeapi.h"
 #include "recorder.h"
+#include "triggers.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -177,7 +178,10 @@ static int recorder_init(struct recorder *r, struct opts *o)
 		return -1;
 	if (o->kube_api) {
 		char err[512];
-		r->api = fr_kubeapi_start(o->kubeconfig, r->node, (int)o->kube_every, err, sizeof(err));
+		r->api = fr_kubeapi_start(o->kubeconfig, r->node, (int)o->kube_every,
+					  (o->triggers & TRIG_KUBE) != 0,
+					  (o->triggers & TRIG_CLUSTER) ? o->cluster_trigger : NULL, err,
+					  sizeof(err));
 		if (!r->api) {
 			logmsg("--kube-api: %s", err);
 			return -1;
@@ -259,6 +263,7 @@ static void every_second(struct recorder *r, uint64_t now)
 			logmsg("--kube-api: %s", e);
 		}
 	}
+	kube_triggers(r);
 	if (r->n_snaps && now >= r->snaps[0].until)
 		snapshots_end(r, now, 0);
 	else if (r->w && ((r->o->segment_age > 0 && now - r->seg_open_ns >= r->o->segment_age * 1e9) ||
@@ -288,6 +293,7 @@ static void run(struct recorder *r)
 			break;
 		disk_full_note(r);
 		uint64_t now = mono_ns();
+		ctl_poll(r);
 		if (snap_flag) {
 			snap_flag = 0;
 			snapshot_start(r);
@@ -329,6 +335,8 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "snapshot"))
 		return snapshot_cmd(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "status"))
+		return status_cmd(argc - 1, argv + 1);
 
 	static struct opts o;
 	static struct recorder r;
@@ -339,7 +347,7 @@ int main(int argc, char **argv)
 	if (check_environment(&o) || (pidfd = pidfile_lock(o.dir)) < 0)
 		return EXIT_FAIL;
 	snprintf(pidpath, sizeof(pidpath), "%s/%s", o.dir, PIDFILE);
-	if (recorder_init(&r, &o) || load_and_attach(&r))
+	if (recorder_init(&r, &o) || load_and_attach(&r) || triggers_load(&r) || ctl_open(&r))
 		goto cleanup;
 	if (drop_privileges() < 0) {
 		logmsg("cannot drop privileges: %s", strerror(errno));
@@ -364,6 +372,8 @@ cleanup:
 	seg_close(&r);
 	if (r.failed)
 		rc = EXIT_FAIL;
+	ctl_close(&r);
+	triggers_free(&r);
 	unlink(pidpath);
 	close(pidfd);
 	ring_buffer__free(r.rb);

@@ -11,6 +11,9 @@
  *               (redaction state, stream positions, kept heads) and its
  *               CONN_STATE/CONN_HEAD records; losses
  *   metadata.c  the process table, pod metadata (files, API, node fallback)
+ *   triggers.c  automatic triggers (OOM, crash, restart, Kubernetes events,
+ *               alerts), their cooldown, the cap on snapshots kept
+ *   ctlsock.c   the control socket (DIR/control.sock)
  */
 #ifndef FLIGHTREC_RECORDER_H
 #define FLIGHTREC_RECORDER_H
@@ -67,6 +70,12 @@ struct opts {
 	const char *kubeconfig, *node, *log_pods_dir, *log_containers_dir;
 	struct fr_redact redact;
 	int verbose;
+	/* automatic triggers and the control socket: triggers.c, ctlsock.c */
+	unsigned triggers; /* TRIG_* bits */
+	double cooldown;
+	uint32_t snap_max;
+	uint64_t snap_bytes;
+	const char *control_group, *ring_group, *cluster_trigger;
 };
 
 struct proc {
@@ -125,10 +134,13 @@ struct recorder {
 		char name[NAME_MAX + 1]; /* under snapshots/ */
 		char dir[PATH_MAX];
 	} snaps[MAX_SNAPS];
+	char snap_dir[PATH_MAX + 256]; /* the last snapshot made (never removed by the cap) */
 	int ncpu;
 	struct fr_loss_ctr *loss_prev, *loss_cur;
 	uint64_t n_events, n_data, n_lost, n_bad;
 	unsigned burst;
+	struct trig *trig; /* triggers.c */
+	struct ctl *ctl;   /* ctlsock.c */
 	uint8_t payload[FR_EV_MAX_SNAP];
 };
 
@@ -183,6 +195,9 @@ void snapshot_start(struct recorder *r);
 /* Ends the after-windows that are over (all of them when stopping): each
  * with its snapshot-end MARK, in a segment then closed. */
 void snapshots_end(struct recorder *r, uint64_t now, int stopping);
+/* A snapshot named after reason, with mark as its MARK "trigger" text:
+ * 0 (its directory in r->snap_dir), or -1 after a message. */
+int snapshot_begin(struct recorder *r, const char *reason, const char *mark);
 
 /* drain.c */
 int conns_init(struct recorder *r); /* 0, or -1 when out of memory */

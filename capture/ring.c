@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "../formats/cli.h"
 #include "recorder.h"
+#include "triggers.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -328,6 +329,8 @@ int seg_open(struct recorder *r)
 		stop_flag = 1;
 		return -1;
 	}
+	if (r->o->ring_group)
+		chmod(r->cur_path, 0640); /* --ring-group: the group of the setgid directory */
 	r->good_bytes = r->seg_start_bytes = fr_writer_bytes(r->w);
 	r->seg_open_ns = h.created_ns;
 	fr_conntab_set_epoch(r->conns, r->seg_index); /* closes are dated by segment */
@@ -524,6 +527,7 @@ static int end_marks(struct recorder *r, uint64_t now, const char *why)
 	return n;
 }
 
+/* SIGUSR1: the reason `snapshot` left in REASONFILE, or "signal". */
 void snapshot_start(struct recorder *r)
 {
 	char reason[128] = "", p[PATH_MAX];
@@ -532,12 +536,18 @@ void snapshot_start(struct recorder *r)
 	unlink(p);
 	if (!reason[0])
 		snprintf(reason, sizeof(reason), "signal");
+	snapshot_begin(r, reason, reason);
+}
+
+int snapshot_begin(struct recorder *r, const char *reason, const char *mark)
+{
 	if (r->n_snaps == MAX_SNAPS) /* the oldest window ends early, and says so */
 		end_marks(r, mono_ns(), "more than " MAX_SNAPS_TEXT " after-windows were open");
 	struct snap *sn = &r->snaps[r->n_snaps];
 	if (snapshot_mkdir(r, reason, sn) < 0)
-		return;
-	snap_mark(r, "trigger", reason, sn);
+		return -1;
+	snprintf(r->snap_dir, sizeof(r->snap_dir), "%s", sn->dir);
+	snap_mark(r, "trigger", mark, sn);
 	/* close the current segment so the snapshot's past is complete; the
 	 * next one starts with the kept heads, and is linked with the rest
 	 * (into the snapshots still open too: they share it) */
@@ -564,6 +574,8 @@ void snapshot_start(struct recorder *r)
 		logmsg("snapshot: cannot write %s/%s: %s", r->o->dir, LASTSNAPFILE, strerror(errno));
 	logmsg("snapshot %s: %d segments before the trigger; adding the next %g s", dir, n,
 	       r->o->after);
+	snapshots_cap(r);
+	return r->failed ? -1 : 0;
 }
 
 void snapshots_end(struct recorder *r, uint64_t now, int stopping)

@@ -341,6 +341,12 @@ void fr_reader_set_range(struct fr_reader *r, uint64_t from, uint64_t to);
 /* Next record: 1 and *rec filled, 0 at end of file.  Damage never stops the
  * reader: it is recorded (fr_reader_damage) and reading goes on. */
 int fr_reader_next(struct fr_reader *r, struct fr_record *rec);
+/* Follows a segment still being written (`flightrec watch`): from the
+ * first call on, a block cut short at the end of the file is one not
+ * written yet, not damage; when the file grew since it was opened or last
+ * followed, fr_reader_next() goes on with the new blocks.  Returns 1 when
+ * it grew, 0 when not (or when the file has a footer: it is complete). */
+int fr_reader_follow(struct fr_reader *r);
 /* Damage found so far (fills as reading proceeds). */
 const struct fr_damage *fr_reader_damage(const struct fr_reader *r, size_t *n);
 /* 1 when the file had a valid footer index. */

@@ -17,6 +17,10 @@ pkgs=(
   python3-psycopg2 libdbd-pg-perl
   # HTTP/2 and gRPC peers (issue 13), and libnghttp2 for the HPACK oracle test
   nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio libnghttp2-dev
+  # deploy (issue 19): the image is imported and run with podman (runc:
+  # crun refuses hosts with controllers in both cgroup v1 and v2); the
+  # DaemonSet is read with python3-yaml; nodejs runs the manifest check
+  podman runc python3-yaml nodejs
   # ClickHouse, the engine of export-clickhouse (issue 20)
   clickhouse-server
 )
@@ -24,6 +28,9 @@ missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Debian's nodejs comes without npm (the manifest check installs its npm
+# packages with it); a nodejs that bundles npm needs no more
+command -v npm >/dev/null || missing+=(npm)
 if [[ ${1:-} == --check ]]; then
   ((${#missing[@]} == 0)) || { echo "missing: ${missing[*]}"; exit 1; }
   exit 0
