@@ -136,14 +136,16 @@ static int slow(sqlite3 *db, struct flist *l)
 
 /* What the recording lost or skipped, per edge: capture losses, stream
  * gaps, resynchronisations, damaged segments (the evidence a network or
- * capture problem leaves in the recording). */
+ * capture problem leaves in the recording).  Payload cut at the snap length
+ * is the recorder's choice, not evidence: left out. */
 static int network(sqlite3 *db, struct flist *l)
 {
 	sqlite3_stmt *st = rp_prep(db,
-		"SELECT a.kind, coalesce(c.local_workload, '?'), coalesce(c.remote_workload, '?'), count(*),"
-		" min(a.ts + coalesce(o.off, 0)), c.role FROM anomalies a LEFT JOIN connections c ON c.id = a.conn_id"
+		"SELECT a.kind, CASE WHEN c.role = 'server' THEN c.remote_workload ELSE c.local_workload END,"
+		" CASE WHEN c.role = 'server' THEN c.local_workload ELSE c.remote_workload END, count(*),"
+		" min(a.ts + coalesce(o.off, 0)) FROM anomalies a LEFT JOIN connections c ON c.id = a.conn_id"
 		" LEFT JOIN rp_conn o ON o.id = a.conn_id WHERE a.kind IN ('gap', 'loss', 'resync', 'segment_damage')"
-		" GROUP BY 1, 2, 3, 6 ORDER BY 4 DESC LIMIT 10");
+		" AND a.detail NOT LIKE 'truncated by snap length%' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10");
 	if (!st)
 		return -1;
 	char t[32];
@@ -151,13 +153,12 @@ static int network(sqlite3 *db, struct flist *l)
 		struct rp_finding *f = add(l);
 		if (!f)
 			break;
-		int server = !strcmp(col(st, 5), "server");
 		snprintf(f->kind, sizeof(f->kind), "network");
 		f->count = sqlite3_column_int64(st, 3);
 		f->since_ns = sqlite3_column_int64(st, 4);
 		f->score = 0.2 * log2(1.0 + (double)f->count);
-		snprintf(f->client, sizeof(f->client), "%s", col(st, server ? 2 : 1));
-		snprintf(f->workload, sizeof(f->workload), "%s", col(st, server ? 1 : 2));
+		snprintf(f->client, sizeof(f->client), "%s", col(st, 1));
+		snprintf(f->workload, sizeof(f->workload), "%s", col(st, 2));
 		snprintf(f->title, sizeof(f->title), "network/capture: %lld %s on %s -> %s since %s",
 			 (long long)f->count, col(st, 0), f->client, f->workload, rp_hms(f->since_ns, t, sizeof(t)));
 	}
@@ -213,4 +214,16 @@ int rp_findings(sqlite3 *db, int max, struct rp_finding **out)
 	qsort(l.v, l.n, sizeof(*l.v), by_score);
 	*out = l.v;
 	return l.n < max ? l.n : max;
+}
+
+void rp_print_verdict(sqlite3 *db, FILE *f, int max)
+{
+	struct rp_finding *v;
+	int n = rp_findings(db, max, &v);
+	fprintf(f, "Verdict%s\n", n > 0 ? " (most telling first; times UTC)" : "");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "  %d. %s\n", i + 1, v[i].title);
+	if (n == 0)
+		fprintf(f, "  nothing stands out: no errors, no slow edges, no losses\n");
+	free(v);
 }

@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* Prepares sql; prints SQLite's message (prefixed "flightrec report") and
  * returns NULL on error.  The caller finalizes. */
@@ -59,6 +60,15 @@ struct rp_finding {
 /* Fills *out (malloc'd, caller frees) with at most max findings, ranked.
  * Returns their number (>= 0), or -1 on a database error. */
 int rp_findings(sqlite3 *db, int max, struct rp_finding **out);
+
+/* Prints the first max findings as "Verdict" lines on f (or that nothing
+ * stands out).  Needs rp_setup. */
+void rp_print_verdict(sqlite3 *db, FILE *f, int max);
+
+/* Writes the HTML report of db (opened from path) to out (through out.tmp,
+ * renamed when complete).  Needs rp_setup.  Returns 0, or -1 after printing
+ * why (no file left behind). */
+int rp_html(sqlite3 *db, const char *path, const char *out);
 
 /* "What changed": the requests before a split time against those after.
  * A change is an edge ("client -> server") or an endpoint ("server

@@ -1,0 +1,259 @@
+/* html.c - `flightrec report DB -o report.html`: one self-contained page
+ * (inline CSS, SVG and JS; no network) for an incident.  Everything the
+ * page shows is aggregated here in SQL over temp.rq (common.c) and capped
+ * (dimensions at the analysis's dim_cap, rows at fixed limits), so the file
+ * stays small whatever the number of requests; the page's script
+ * (report_template.html) draws it and filters it. */
+#include "../formats/cli.h"
+#include "html_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Per-edge exact p50/p99 over rq (the edges view's method). */
+static const char edges_sql[] =
+	"WITH r AS (SELECT cw, sw, protocol, error, latency_ns,\n"
+	"   row_number() OVER (PARTITION BY cw, sw, protocol, latency_ns IS NULL ORDER BY latency_ns) AS rn,\n"
+	"   count(latency_ns) OVER (PARTITION BY cw, sw, protocol) AS n FROM rq)\n"
+	"SELECT cw AS client, sw AS server, protocol, count(*) AS requests, sum(error) AS errors,\n"
+	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.50 * n THEN latency_ns END) AS p50,\n"
+	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.99 * n THEN latency_ns END) AS p99\n"
+	"FROM r GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT 300";
+
+static const char workloads_sql[] =
+	"WITH a AS (SELECT sw AS w, count(*) AS nin, sum(error) AS ein, 0 AS nout FROM rq GROUP BY sw\n"
+	"  UNION ALL SELECT cw, 0, 0, count(*) FROM rq GROUP BY cw)\n"
+	"SELECT w AS workload, sum(nin) AS served, sum(ein) AS errors, sum(nout) AS sent,\n"
+	"  (SELECT min(namespace) FROM pods WHERE workload = a.w) AS namespace,\n"
+	"  (SELECT group_concat(name, ' ') FROM (SELECT name FROM pods WHERE workload = a.w ORDER BY name LIMIT 5)) AS pods,\n"
+	"  (SELECT count(*) FROM pods WHERE workload = a.w) AS npods\n"
+	"FROM a GROUP BY w ORDER BY sum(nin) + sum(nout) DESC, w";
+
+/* Golden signals per bucket (?1 start, ?2 width): per server workload, and
+ * per edge (the 100 busiest). */
+static const char series_sql[] =
+	"WITH r AS (SELECT sw, (ts - ?1) / ?2 AS b, error, latency_ns,\n"
+	"   row_number() OVER (PARTITION BY sw, (ts - ?1) / ?2, latency_ns IS NULL ORDER BY latency_ns) AS rn,\n"
+	"   count(latency_ns) OVER (PARTITION BY sw, (ts - ?1) / ?2) AS n FROM rq)\n"
+	"SELECT sw AS w, b, count(*) AS n, sum(error) AS e,\n"
+	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.50 * n THEN latency_ns END) AS p50,\n"
+	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.99 * n THEN latency_ns END) AS p99\n"
+	"FROM r GROUP BY 1, 2 ORDER BY 1, 2";
+static const char edge_series_sql[] =
+	"WITH top AS (SELECT cw, sw FROM rq GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 100),\n"
+	" r AS (SELECT rq.cw, rq.sw, (ts - ?1) / ?2 AS b, error, latency_ns,\n"
+	"   row_number() OVER (PARTITION BY rq.cw, rq.sw, (ts - ?1) / ?2, latency_ns IS NULL ORDER BY latency_ns) AS rn,\n"
+	"   count(latency_ns) OVER (PARTITION BY rq.cw, rq.sw, (ts - ?1) / ?2) AS n\n"
+	"   FROM rq JOIN top ON top.cw = rq.cw AND top.sw = rq.sw)\n"
+	"SELECT cw AS c, sw AS s, b, count(*) AS n, sum(error) AS e,\n"
+	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.50 * n THEN latency_ns END) AS p50,\n"
+	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.99 * n THEN latency_ns END) AS p99\n"
+	"FROM r GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
+
+static const char slowest_sql[] =
+	"SELECT id, protocol, summary, status, error, cw AS client, sw AS server, ts, latency_ns, upload_ns,\n"
+	"  wait_ns, download_ns, network_ns FROM rq WHERE latency_ns IS NOT NULL\n"
+	"  ORDER BY latency_ns DESC, id LIMIT 100";
+
+static const char failures_sql[] =
+	"SELECT sw AS server, cw AS client, protocol, ep AS endpoint, coalesce(status, '(no response)') AS status,\n"
+	"  coalesce(reason, '') AS reason, count(*) AS requests, min(id) AS example, min(ts) AS first, max(ts) AS last\n"
+	"FROM rq WHERE error GROUP BY 1, 2, 3, 4, 5, 6 ORDER BY 7 DESC, 1, 2, 3, 4 LIMIT 200";
+
+static const char anomaly_kinds_sql[] =
+	"SELECT a.kind, count(*) AS n, min(a.ts + coalesce(o.off, 0)) AS first, max(a.ts + coalesce(o.off, 0)) AS last\n"
+	"FROM anomalies a LEFT JOIN rp_conn o ON o.id = a.conn_id GROUP BY 1 ORDER BY 2 DESC, 1";
+/* at most 30 of each kind, spread over the recording (every k-th) */
+static const char anomalies_sql[] =
+	"WITH a AS (SELECT a.*, row_number() OVER (PARTITION BY a.kind ORDER BY a.ts) AS rn,\n"
+	"   count(*) OVER (PARTITION BY a.kind) AS n FROM anomalies a)\n"
+	"SELECT a.conn_id AS conn, a.ts + coalesce(o.off, 0) AS ts, a.kind, substr(a.detail, 1, 200) AS detail,\n"
+	"  CASE WHEN c.role = 'server' THEN c.remote_workload ELSE c.local_workload END AS client,\n"
+	"  CASE WHEN c.role = 'server' THEN c.local_workload ELSE c.remote_workload END AS server\n"
+	"FROM a LEFT JOIN connections c ON c.id = a.conn_id LEFT JOIN rp_conn o ON o.id = a.conn_id\n"
+	"WHERE (a.rn - 1) % ((a.n + 29) / 30) = 0 ORDER BY 2 LIMIT 600";
+
+static int64_t bucket_width(int64_t from, int64_t to)
+{
+	static const int64_t steps[] = {1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400};
+	int64_t range = to - from;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
+		if (range / (steps[i] * 1000000000) < 120)
+			return steps[i] * 1000000000;
+	return range / 119 + 1;
+}
+
+static json_t *series(sqlite3 *db, const char *sql, int64_t from, int64_t width)
+{
+	sqlite3_stmt *st = rp_prep(db, sql);
+	if (!st)
+		return NULL;
+	sqlite3_bind_int64(st, 1, from);
+	sqlite3_bind_int64(st, 2, width);
+	json_t *t = hj_table_stmt(st);
+	sqlite3_finalize(st);
+	return t;
+}
+
+static json_t *meta(sqlite3 *db, const char *path, int64_t from, int64_t to)
+{
+	json_t *m = json_object();
+	char reason[128];
+	int64_t trig = rp_trigger(db, reason, sizeof(reason));
+	json_object_set_new(m, "db", hj_str(path));
+	json_object_set_new(m, "version", hj_str(FLIGHTREC_VERSION));
+	json_object_set_new(m, "generated", json_integer((int64_t)time(NULL) * 1000000000));
+	json_object_set_new(m, "from", json_integer(from));
+	json_object_set_new(m, "to", json_integer(to));
+	json_object_set_new(m, "trigger", trig > 0 ? json_integer(trig) : json_null());
+	json_object_set_new(m, "reason", trig > 0 ? hj_str(reason) : json_null());
+	json_object_set_new(m, "requests", json_integer(hj_scalar(db, "SELECT count(*) FROM rq")));
+	json_object_set_new(m, "errors", json_integer(hj_scalar(db, "SELECT coalesce(sum(error), 0) FROM rq")));
+	json_object_set_new(m, "connections", json_integer(hj_scalar(db, "SELECT count(*) FROM connections")));
+	json_object_set_new(m, "pods", json_integer(hj_scalar(db, "SELECT count(*) FROM pods")));
+	json_object_set_new(m, "gap_bytes",
+			    json_integer(hj_scalar(db, "SELECT coalesce(sum(gap_bytes), 0) FROM connections")));
+	json_object_set_new(m, "gap_conns",
+			    json_integer(hj_scalar(db, "SELECT count(*) FROM connections WHERE gap_bytes > 0")));
+	json_object_set_new(m, "damaged_segments",
+			    json_integer(hj_scalar(db, "SELECT coalesce(sum(damaged > 0), 0) FROM segments")));
+	json_object_set_new(m, "dim_cap",
+			    json_integer(hj_scalar(db, "SELECT value FROM settings WHERE key = 'dim_cap'")));
+	json_object_set_new(m, "nodes", hj_table(db, "SELECT DISTINCT node FROM segments ORDER BY 1"));
+	return m;
+}
+
+static json_t *findings(sqlite3 *db)
+{
+	struct rp_finding *f;
+	int n = rp_findings(db, 12, &f);
+	json_t *a = json_array();
+	for (int i = 0; i < n; i++) {
+		json_t *o = json_object();
+		json_object_set_new(o, "kind", hj_str(f[i].kind));
+		json_object_set_new(o, "title", hj_str(f[i].title));
+		json_object_set_new(o, "server", hj_str(f[i].workload));
+		json_object_set_new(o, "client", hj_str(f[i].client));
+		json_object_set_new(o, "endpoint", hj_str(f[i].endpoint));
+		json_object_set_new(o, "since", json_integer(f[i].since_ns));
+		json_object_set_new(o, "count", json_integer(f[i].count));
+		json_object_set_new(o, "total", json_integer(f[i].total));
+		json_object_set_new(o, "example", f[i].example_id ? json_integer(f[i].example_id) : json_null());
+		json_array_append_new(a, o);
+	}
+	free(f);
+	return a;
+}
+
+static json_t *diff(sqlite3 *db)
+{
+	struct rp_diff d;
+	json_t *o = json_object(), *ch = json_array(), *nw = json_array();
+	if (rp_diff_compute(db, -1, 40, &d) == 0) {
+		json_object_set_new(o, "split", json_integer(d.split));
+		json_object_set_new(o, "by_trigger", json_boolean(d.by_trigger));
+		for (int i = 0; i < d.nch; i++) {
+			struct rp_change *c = &d.ch[i];
+			json_array_append_new(ch, json_pack("{s:o,s:o,s:o,s:[I,I],s:[I,I],s:[I,I],s:[f,f],s:f}", "kind",
+							    hj_str(c->kind), "subject", hj_str(c->subject), "proto",
+							    hj_str(c->proto), "n", c->n[0], c->n[1], "err", c->err[0],
+							    c->err[1], "p99", c->p99[0], c->p99[1], "rate", c->rate[0],
+							    c->rate[1], "score", c->score));
+		}
+		for (int i = 0; i < d.nnw; i++) {
+			struct rp_new *x = &d.nw[i];
+			json_array_append_new(nw, json_pack("{s:o,s:o,s:o,s:s,s:I,s:I}", "kind", hj_str(x->kind), "text",
+							    hj_str(x->text), "where", hj_str(x->where), "side", x->side,
+							    "count", x->count, "first", x->first_ns));
+		}
+	}
+	rp_diff_fini(&d);
+	json_object_set_new(o, "changes", ch);
+	json_object_set_new(o, "new", nw);
+	return o;
+}
+
+/* The requests the page can open: the slowest, an example of each failure
+ * group and of each finding. */
+static const char ids_sql[] =
+	"CREATE TEMP TABLE IF NOT EXISTS rp_ids (id INTEGER PRIMARY KEY);\n"
+	"INSERT OR IGNORE INTO rp_ids SELECT id FROM rq WHERE latency_ns IS NOT NULL ORDER BY latency_ns DESC, id LIMIT 100;\n"
+	"INSERT OR IGNORE INTO rp_ids SELECT min(id) FROM rq WHERE error GROUP BY sw, cw, protocol, ep, status, reason\n"
+	"  ORDER BY count(*) DESC LIMIT 200;\n";
+
+static json_t *build(sqlite3 *db, const char *path)
+{
+	int64_t from, to;
+	rp_range(db, &from, &to);
+	int64_t width = bucket_width(from, to);
+	json_t *d = json_object();
+	json_object_set_new(d, "meta", meta(db, path, from, to));
+	json_object_set_new(d, "findings", findings(db));
+	if (rp_has(db, "alerts"))
+		json_object_set_new(d, "alerts", hj_table(db, "SELECT rule, severity, subject, value, threshold,"
+							      " start_ns, end_ns, detail FROM alerts LIMIT 500"));
+	json_object_set_new(d, "workloads", hj_table(db, workloads_sql));
+	json_object_set_new(d, "edges", hj_table(db, edges_sql));
+	json_object_set_new(d, "bucket", json_integer(width));
+	json_object_set_new(d, "series", series(db, series_sql, from, width));
+	json_object_set_new(d, "edge_series", series(db, edge_series_sql, from, width));
+	json_object_set_new(d, "diff", diff(db));
+	json_object_set_new(d, "slowest", hj_table(db, slowest_sql));
+	json_object_set_new(d, "failures", hj_table(db, failures_sql));
+	json_object_set_new(d, "anomaly_kinds", hj_table(db, anomaly_kinds_sql));
+	json_object_set_new(d, "anomalies", hj_table(db, anomalies_sql));
+	char *err = NULL;
+	if (sqlite3_exec(db, ids_sql, NULL, NULL, &err) != SQLITE_OK) {
+		fprintf(stderr, "flightrec report: %s\n", err);
+		sqlite3_free(err);
+	}
+	sqlite3_stmt *st = rp_prep(db, "INSERT OR IGNORE INTO rp_ids VALUES (?)");
+	json_t *f = json_object_get(d, "findings"), *v;
+	size_t i;
+	json_array_foreach(f, i, v) if (st && json_is_integer(json_object_get(v, "example")))
+	{
+		sqlite3_bind_int64(st, 1, json_integer_value(json_object_get(v, "example")));
+		sqlite3_step(st);
+		sqlite3_reset(st);
+	}
+	sqlite3_finalize(st);
+	json_object_set_new(d, "drill", html_drill(db));
+	return d;
+}
+
+/* Writes the template with the data in place of its marker. */
+static int write_page(FILE *f, json_t *doc)
+{
+	const char *mark = strstr(rp_template, HTML_DATA_MARK);
+	if (!mark)
+		return -1;
+	fwrite(rp_template, 1, mark - rp_template, f);
+	if (hj_write_script(f, doc) < 0)
+		return -1;
+	fputs(mark + strlen(HTML_DATA_MARK), f);
+	return ferror(f) ? -1 : 0;
+}
+
+int rp_html(sqlite3 *db, const char *path, const char *out)
+{
+	json_t *doc = build(db, path);
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
+	FILE *f = fopen(tmp, "w");
+	if (!f) {
+		fprintf(stderr, "flightrec report: cannot write %s: %m\n", tmp);
+		json_decref(doc);
+		return -1;
+	}
+	int rc = write_page(f, doc);
+	json_decref(doc);
+	if (fclose(f) != 0 || rc < 0 || rename(tmp, out) < 0) {
+		fprintf(stderr, "flightrec report: writing %s failed: %m\n", out);
+		unlink(tmp);
+		return -1;
+	}
+	return 0;
+}
