@@ -152,3 +152,89 @@ int rp_parse_time(const char *s, int64_t day_ns, int64_t *out)
 	*out = (day + tm.tm_hour * 3600 + tm.tm_min * 60 + tm.tm_sec) * 1000000000 + frac;
 	return 0;
 }
+
+static int64_t rank_pick(const int64_t *v, int64_t n, double q)
+{
+	if (!n)
+		return 0;
+	int64_t r = (int64_t)(q * (double)n);
+	if ((double)r < q * (double)n)
+		r++; /* ceil: the first rank >= q * n */
+	return v[r < 1 ? 0 : r - 1];
+}
+
+static int same_keys(sqlite3_stmt *st, sqlite3_value **key, int nkeys)
+{
+	for (int i = 0; i < nkeys; i++) {
+		sqlite3_value *a = sqlite3_column_value(st, i), *b = key[i];
+		int ta = sqlite3_value_type(a), tb = sqlite3_value_type(b);
+		if (ta != tb)
+			return 0;
+		if (ta == SQLITE_INTEGER && sqlite3_value_int64(a) != sqlite3_value_int64(b))
+			return 0;
+		if (ta == SQLITE_FLOAT && sqlite3_value_double(a) != sqlite3_value_double(b))
+			return 0;
+		if ((ta == SQLITE_TEXT || ta == SQLITE_BLOB) &&
+		    (sqlite3_value_bytes(a) != sqlite3_value_bytes(b) ||
+		     memcmp(sqlite3_value_blob(a), sqlite3_value_blob(b), sqlite3_value_bytes(a))))
+			return 0;
+	}
+	return 1;
+}
+
+static void flush(struct rp_group *g, const int64_t *lat, int64_t nl, void (*fn)(void *, const struct rp_group *),
+		  void *ctx)
+{
+	g->p50 = rank_pick(lat, nl, 0.50);
+	g->p99 = rank_pick(lat, nl, 0.99);
+	fn(ctx, g);
+	for (int i = 0; i < g->nkeys; i++)
+		sqlite3_value_free(g->key[i]), g->key[i] = NULL;
+}
+
+int rp_groups(sqlite3 *db, const char *sql, const int64_t *binds, int nbind, int nkeys,
+	      void (*fn)(void *ctx, const struct rp_group *g), void *ctx)
+{
+	sqlite3_stmt *st = rp_prep(db, sql);
+	if (!st)
+		return -1;
+	for (int i = 0; i < nbind; i++)
+		sqlite3_bind_int64(st, i + 1, binds[i]);
+	struct rp_group g = {.nkeys = nkeys};
+	int64_t *lat = NULL, nl = 0, cap = 0;
+	int have = 0, rc = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (have && !same_keys(st, g.key, nkeys)) {
+			flush(&g, lat, nl, fn, ctx);
+			have = 0;
+		}
+		if (!have) {
+			for (int i = 0; i < nkeys; i++)
+				g.key[i] = sqlite3_value_dup(sqlite3_column_value(st, i));
+			g.n = g.errors = nl = 0;
+			have = 1;
+		}
+		g.n++;
+		g.errors += sqlite3_column_int64(st, nkeys);
+		if (sqlite3_column_type(st, nkeys + 1) != SQLITE_NULL) {
+			if (nl == cap) {
+				int64_t *v = realloc(lat, (cap = cap ? cap * 2 : 1024) * sizeof(*v));
+				if (!v) {
+					rc = -1;
+					break;
+				}
+				lat = v;
+			}
+			lat[nl++] = sqlite3_column_int64(st, nkeys + 1);
+		}
+	}
+	if (have && rc == 0)
+		flush(&g, lat, nl, fn, ctx);
+	for (int i = 0; i < nkeys; i++)
+		sqlite3_value_free(g.key[i]);
+	if (sqlite3_errcode(db) != SQLITE_DONE && sqlite3_errcode(db) != SQLITE_OK && sqlite3_errcode(db) != SQLITE_ROW)
+		fprintf(stderr, "flightrec report: %s\n", sqlite3_errmsg(db)), rc = -1;
+	free(lat);
+	sqlite3_finalize(st);
+	return rc;
+}

@@ -15,19 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Counts, errors and p99 per subject, protocol and side of the split
- * (?1).  %s is the subject expression. */
+/* Requests per subject, protocol and side of the split (?1), for
+ * rp_groups.  %s is the subject expression. */
 static const char change_sql[] =
-	"WITH x AS (SELECT %s AS subj, protocol, ts >= ?1 AS after, error, latency_ns FROM rq),\n"
-	" r AS (SELECT subj, protocol, after, error, latency_ns,\n"
-	"   row_number() OVER (PARTITION BY subj, protocol, after, latency_ns IS NULL ORDER BY latency_ns) AS rn,\n"
-	"   count(latency_ns) OVER (PARTITION BY subj, protocol, after) AS n FROM x),\n"
-	" g AS (SELECT subj, protocol, after, count(*) AS n, sum(error) AS e,\n"
-	"   min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.99 * n THEN latency_ns END) AS p99\n"
-	"   FROM r GROUP BY 1, 2, 3)\n"
-	"SELECT subj, protocol, sum(CASE WHEN NOT after THEN n END), sum(CASE WHEN NOT after THEN e END),\n"
-	"  max(CASE WHEN NOT after THEN p99 END), sum(CASE WHEN after THEN n END),\n"
-	"  sum(CASE WHEN after THEN e END), max(CASE WHEN after THEN p99 END) FROM g GROUP BY 1, 2";
+	"SELECT %s AS subj, protocol, ts >= ?1 AS after, error, latency_ns FROM rq ORDER BY 1, 2, 3, 5";
 
 /* What appears only after the split: kind, text, where, count, first. */
 static const char *const new_sql[] = {
@@ -69,35 +60,54 @@ static void score(struct rp_change *c)
 	c->score = s;
 }
 
+struct chctx {
+	struct rp_diff *d;
+	const char *kind;
+	int fresh; /* the last change is complete: a group starts a new one */
+};
+
+/* One group: a side of a subject.  Both sides of a subject come one after
+ * the other (sorted by subject, protocol, side). */
+static void change_group(void *ctx, const struct rp_group *g)
+{
+	struct chctx *x = ctx;
+	struct rp_diff *d = x->d;
+	const char *subj = (const char *)sqlite3_value_text(g->key[0]);
+	const char *proto = (const char *)sqlite3_value_text(g->key[1]);
+	int after = sqlite3_value_int(g->key[2]);
+	struct rp_change *c = d->nch && !x->fresh ? &d->ch[d->nch - 1] : NULL;
+	if (!c || strcmp(c->subject, subj ? subj : "") || strcmp(c->proto, proto ? proto : "")) {
+		struct rp_change *v = realloc(d->ch, (d->nch + 1) * sizeof(*v));
+		if (!v)
+			return;
+		d->ch = v;
+		c = &v[d->nch++];
+		memset(c, 0, sizeof(*c));
+		snprintf(c->kind, sizeof(c->kind), "%s", x->kind);
+		snprintf(c->subject, sizeof(c->subject), "%s", subj ? subj : "");
+		snprintf(c->proto, sizeof(c->proto), "%s", proto ? proto : "");
+		x->fresh = 0;
+	}
+	c->n[after] = g->n;
+	c->err[after] = g->errors;
+	c->p99[after] = g->p99;
+}
+
 static int changes(sqlite3 *db, struct rp_diff *d, const char *kind, const char *subj)
 {
 	char sql[sizeof(change_sql) + 64];
 	snprintf(sql, sizeof(sql), change_sql, subj);
-	sqlite3_stmt *st = rp_prep(db, sql);
-	if (!st)
+	struct chctx x = {d, kind, 1};
+	int first = d->nch;
+	if (rp_groups(db, sql, &d->split, 1, 3, change_group, &x) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, d->split);
 	double w0 = (double)(d->split - d->from) / 1e9, w1 = (double)(d->to - d->split) / 1e9;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct rp_change *v = realloc(d->ch, (d->nch + 1) * sizeof(*v));
-		if (!v)
-			break;
-		d->ch = v;
-		struct rp_change *c = &v[d->nch++];
-		memset(c, 0, sizeof(*c));
-		snprintf(c->kind, sizeof(c->kind), "%s", kind);
-		snprintf(c->subject, sizeof(c->subject), "%s", (const char *)sqlite3_column_text(st, 0));
-		snprintf(c->proto, sizeof(c->proto), "%s", (const char *)sqlite3_column_text(st, 1));
-		for (int s = 0; s < 2; s++) {
-			c->n[s] = sqlite3_column_int64(st, 2 + 3 * s);
-			c->err[s] = sqlite3_column_int64(st, 3 + 3 * s);
-			c->p99[s] = sqlite3_column_int64(st, 4 + 3 * s);
-		}
+	for (int i = first; i < d->nch; i++) {
+		struct rp_change *c = &d->ch[i];
 		c->rate[0] = w0 > 0 ? c->n[0] / w0 : 0;
 		c->rate[1] = w1 > 0 ? c->n[1] / w1 : 0;
 		score(c);
 	}
-	sqlite3_finalize(st);
 	return 0;
 }
 

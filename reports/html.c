@@ -13,15 +13,20 @@
 #include <time.h>
 #include <unistd.h>
 
-/* Per-edge exact p50/p99 over rq (the edges view's method). */
+/* Groups for rp_groups (keys, error, latency; sorted by keys, latency):
+ * per edge; per server workload and time bucket (?1 start, ?2 width); per
+ * edge and bucket for the 100 busiest edges. */
 static const char edges_sql[] =
-	"WITH r AS (SELECT cw, sw, protocol, error, latency_ns,\n"
-	"   row_number() OVER (PARTITION BY cw, sw, protocol, latency_ns IS NULL ORDER BY latency_ns) AS rn,\n"
-	"   count(latency_ns) OVER (PARTITION BY cw, sw, protocol) AS n FROM rq)\n"
-	"SELECT cw AS client, sw AS server, protocol, count(*) AS requests, sum(error) AS errors,\n"
-	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.50 * n THEN latency_ns END) AS p50,\n"
-	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.99 * n THEN latency_ns END) AS p99\n"
-	"FROM r GROUP BY 1, 2, 3 ORDER BY 4 DESC, 1, 2, 3 LIMIT 300";
+	"SELECT cw, sw, protocol, error, latency_ns FROM rq ORDER BY 1, 2, 3, 5";
+static const char *const edges_cols[] = {"client", "server", "protocol"};
+static const char series_sql[] =
+	"SELECT sw, (ts - ?1) / ?2, error, latency_ns FROM rq ORDER BY 1, 2, 4";
+static const char *const series_cols[] = {"w", "b"};
+static const char edge_series_sql[] =
+	"WITH top AS (SELECT cw, sw FROM rq GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 100)\n"
+	"SELECT rq.cw, rq.sw, (ts - ?1) / ?2, error, latency_ns FROM rq JOIN top ON top.cw = rq.cw AND top.sw = rq.sw\n"
+	"ORDER BY 1, 2, 3, 5";
+static const char *const edge_series_cols[] = {"c", "s", "b"};
 
 static const char workloads_sql[] =
 	"WITH a AS (SELECT sw AS w, count(*) AS nin, sum(error) AS ein, 0 AS nout FROM rq GROUP BY sw\n"
@@ -31,27 +36,6 @@ static const char workloads_sql[] =
 	"  (SELECT group_concat(name, ' ') FROM (SELECT name FROM pods WHERE workload = a.w ORDER BY name LIMIT 5)) AS pods,\n"
 	"  (SELECT count(*) FROM pods WHERE workload = a.w) AS npods\n"
 	"FROM a GROUP BY w ORDER BY sum(nin) + sum(nout) DESC, w";
-
-/* Golden signals per bucket (?1 start, ?2 width): per server workload, and
- * per edge (the 100 busiest). */
-static const char series_sql[] =
-	"WITH r AS (SELECT sw, (ts - ?1) / ?2 AS b, error, latency_ns,\n"
-	"   row_number() OVER (PARTITION BY sw, (ts - ?1) / ?2, latency_ns IS NULL ORDER BY latency_ns) AS rn,\n"
-	"   count(latency_ns) OVER (PARTITION BY sw, (ts - ?1) / ?2) AS n FROM rq)\n"
-	"SELECT sw AS w, b, count(*) AS n, sum(error) AS e,\n"
-	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.50 * n THEN latency_ns END) AS p50,\n"
-	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.99 * n THEN latency_ns END) AS p99\n"
-	"FROM r GROUP BY 1, 2 ORDER BY 1, 2";
-static const char edge_series_sql[] =
-	"WITH top AS (SELECT cw, sw FROM rq GROUP BY 1, 2 ORDER BY count(*) DESC LIMIT 100),\n"
-	" r AS (SELECT rq.cw, rq.sw, (ts - ?1) / ?2 AS b, error, latency_ns,\n"
-	"   row_number() OVER (PARTITION BY rq.cw, rq.sw, (ts - ?1) / ?2, latency_ns IS NULL ORDER BY latency_ns) AS rn,\n"
-	"   count(latency_ns) OVER (PARTITION BY rq.cw, rq.sw, (ts - ?1) / ?2) AS n\n"
-	"   FROM rq JOIN top ON top.cw = rq.cw AND top.sw = rq.sw)\n"
-	"SELECT cw AS c, sw AS s, b, count(*) AS n, sum(error) AS e,\n"
-	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.50 * n THEN latency_ns END) AS p50,\n"
-	"  min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.99 * n THEN latency_ns END) AS p99\n"
-	"FROM r GROUP BY 1, 2, 3 ORDER BY 1, 2, 3";
 
 static const char slowest_sql[] =
 	"SELECT id, protocol, summary, status, error, cw AS client, sw AS server, ts, latency_ns, upload_ns,\n"
@@ -76,6 +60,20 @@ static const char anomalies_sql[] =
 	"FROM a LEFT JOIN connections c ON c.id = a.conn_id LEFT JOIN rp_conn o ON o.id = a.conn_id\n"
 	"WHERE (a.rn - 1) % ((a.n + 29) / 30) = 0 ORDER BY 2 LIMIT 600";
 
+/* FLIGHTREC_TIMING=1: each part's time on stderr */
+static void stage(const char *name)
+{
+	static struct timespec t0;
+	struct timespec t;
+	if (!getenv("FLIGHTREC_TIMING"))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	if (name && t0.tv_sec)
+		fprintf(stderr, "report: %-14s %.2f s\n", name,
+			(double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9);
+	t0 = t;
+}
+
 static int64_t bucket_width(int64_t from, int64_t to)
 {
 	static const int64_t steps[] = {1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400};
@@ -86,15 +84,59 @@ static int64_t bucket_width(int64_t from, int64_t to)
 	return range / 119 + 1;
 }
 
-static json_t *series(sqlite3 *db, const char *sql, int64_t from, int64_t width)
+static void group_row(void *ctx, const struct rp_group *g)
 {
-	sqlite3_stmt *st = rp_prep(db, sql);
-	if (!st)
-		return NULL;
-	sqlite3_bind_int64(st, 1, from);
-	sqlite3_bind_int64(st, 2, width);
-	json_t *t = hj_table_stmt(st);
-	sqlite3_finalize(st);
+	json_t *r = json_array();
+	for (int i = 0; i < g->nkeys; i++) {
+		sqlite3_value *v = g->key[i];
+		if (sqlite3_value_type(v) == SQLITE_INTEGER)
+			json_array_append_new(r, json_integer(sqlite3_value_int64(v)));
+		else
+			json_array_append_new(r, hj_str((const char *)sqlite3_value_text(v)));
+	}
+	json_array_append_new(r, json_integer(g->n));
+	json_array_append_new(r, json_integer(g->errors));
+	json_array_append_new(r, g->p50 ? json_integer(g->p50) : json_null());
+	json_array_append_new(r, g->p99 ? json_integer(g->p99) : json_null());
+	json_array_append_new(ctx, r);
+}
+
+static int by_count_desc(const void *a, const void *b)
+{
+	json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	size_t k = json_array_size(x) - 4;
+	json_int_t m = json_integer_value(json_array_get(x, k)), n = json_integer_value(json_array_get(y, k));
+	return m < n ? 1 : m > n ? -1 : 0;
+}
+
+/* {"cols": keys + n, errors, p50, p99, "rows"} of rp_groups over sql;
+ * with max > 0 the max groups with the most requests. */
+static json_t *groups(sqlite3 *db, const char *sql, const int64_t *binds, int nbind, const char *const *keys,
+		      int nkeys, int max)
+{
+	json_t *t = json_object(), *cols = json_array(), *rows = json_array();
+	static const char *const stats[] = {"n", "errors", "p50", "p99"};
+	for (int i = 0; i < nkeys; i++)
+		json_array_append_new(cols, json_string(keys[i]));
+	for (int i = 0; i < 4; i++)
+		json_array_append_new(cols, json_string(stats[i]));
+	rp_groups(db, sql, binds, nbind, nkeys, group_row, rows);
+	size_t n = json_array_size(rows);
+	if (max > 0 && n > (size_t)max) {
+		json_t **v = malloc(n * sizeof(*v)), *kept = json_array();
+		for (size_t i = 0; v && i < n; i++)
+			v[i] = json_array_get(rows, i);
+		if (v) {
+			qsort(v, n, sizeof(*v), by_count_desc);
+			for (int i = 0; i < max; i++)
+				json_array_append(kept, v[i]);
+		}
+		free(v);
+		json_decref(rows);
+		rows = kept;
+	}
+	json_object_set_new(t, "cols", cols);
+	json_object_set_new(t, "rows", rows);
 	return t;
 }
 
@@ -190,21 +232,33 @@ static json_t *build(sqlite3 *db, const char *path)
 	rp_range(db, &from, &to);
 	int64_t width = bucket_width(from, to);
 	json_t *d = json_object();
+	stage(NULL);
 	json_object_set_new(d, "meta", meta(db, path, from, to));
+	stage("meta");
 	json_object_set_new(d, "findings", findings(db));
+	stage("findings");
 	if (rp_has(db, "alerts"))
 		json_object_set_new(d, "alerts", hj_table(db, "SELECT rule, severity, subject, value, threshold,"
 							      " start_ns, end_ns, detail FROM alerts LIMIT 500"));
 	json_object_set_new(d, "workloads", hj_table(db, workloads_sql));
-	json_object_set_new(d, "edges", hj_table(db, edges_sql));
+	stage("workloads");
+	json_object_set_new(d, "edges", groups(db, edges_sql, NULL, 0, edges_cols, 3, 300));
+	stage("edges");
 	json_object_set_new(d, "bucket", json_integer(width));
-	json_object_set_new(d, "series", series(db, series_sql, from, width));
-	json_object_set_new(d, "edge_series", series(db, edge_series_sql, from, width));
+	int64_t b[2] = {from, width};
+	json_object_set_new(d, "series", groups(db, series_sql, b, 2, series_cols, 2, 0));
+	stage("series");
+	json_object_set_new(d, "edge_series", groups(db, edge_series_sql, b, 2, edge_series_cols, 3, 0));
+	stage("edge_series");
 	json_object_set_new(d, "diff", diff(db));
+	stage("diff");
 	json_object_set_new(d, "slowest", hj_table(db, slowest_sql));
+	stage("slowest");
 	json_object_set_new(d, "failures", hj_table(db, failures_sql));
+	stage("failures");
 	json_object_set_new(d, "anomaly_kinds", hj_table(db, anomaly_kinds_sql));
 	json_object_set_new(d, "anomalies", hj_table(db, anomalies_sql));
+	stage("anomalies");
 	char *err = NULL;
 	if (sqlite3_exec(db, ids_sql, NULL, NULL, &err) != SQLITE_OK) {
 		fprintf(stderr, "flightrec report: %s\n", err);
@@ -221,6 +275,7 @@ static json_t *build(sqlite3 *db, const char *path)
 	}
 	sqlite3_finalize(st);
 	json_object_set_new(d, "drill", html_drill(db));
+	stage("drill");
 	return d;
 }
 

@@ -26,6 +26,24 @@ int rp_has(sqlite3 *db, const char *name);
  * Returns 0, or -1 after printing why. */
 int rp_setup(sqlite3 *db);
 
+/* One group of rp_groups: its key values (valid during the callback),
+ * requests, errors, and exact p50/p99 of the non-NULL latencies (the
+ * smallest latency whose rank is >= q * count, as the views; 0 if none). */
+struct rp_group {
+	sqlite3_value *key[8];
+	int nkeys;
+	int64_t n, errors, p50, p99;
+};
+
+/* Streams sql, whose rows are nkeys (<= 8) key columns, then error and
+ * latency_ns, ordered by the keys and then latency_ns (NULLs first), and
+ * calls fn once per group.  SQLite sorts; the percentiles are picked here
+ * (a window function's per-partition buffering costs several times the
+ * sort).  ?1.. are bound to the nbind int64 values of binds.  Returns 0,
+ * or -1 after printing why. */
+int rp_groups(sqlite3 *db, const char *sql, const int64_t *binds, int nbind, int nkeys,
+	      void (*fn)(void *ctx, const struct rp_group *g), void *ctx);
+
 /* The time range of temp.rq (wall ns); both 0 when it is empty. */
 void rp_range(sqlite3 *db, int64_t *from, int64_t *to);
 
