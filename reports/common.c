@@ -33,17 +33,26 @@ int rp_has(sqlite3 *db, const char *name)
 /* Each node's wall offset (its monotonic clock + offset = wall clock); a
  * request's time is its connection's node's. */
 static const char setup_sql[] =
-	"CREATE TEMP TABLE IF NOT EXISTS rp_off AS SELECT node, min(wall_offset_ns) AS off FROM segments GROUP BY node;\n"
-	"CREATE TEMP TABLE IF NOT EXISTS rp_conn AS SELECT c.id, coalesce(o.off, 0) AS off\n"
-	"  FROM connections c LEFT JOIN rp_off o ON o.node = c.node;\n"
-	"CREATE TEMP TABLE IF NOT EXISTS rq AS SELECT r.id, r.conn_id, r.protocol,\n"
-	"  r.start_ns + coalesce(c.off, 0) AS ts, r.latency_ns, r.upload_ns, r.wait_ns, r.download_ns,\n"
-	"  r.network_ns, r.error, r.status, r.reason, r.summary, r.client_dim AS cw, r.server_dim AS sw,\n"
-	"  r.endpoint_dim AS ep FROM requests_dims r LEFT JOIN rp_conn c ON c.id = r.conn_id;\n";
+	"CREATE TEMP TABLE rp_off AS SELECT node, min(wall_offset_ns) AS off FROM segments GROUP BY node;\n"
+	"CREATE TEMP TABLE rp_conn (id INTEGER PRIMARY KEY, off INTEGER);\n"
+	"INSERT INTO rp_conn SELECT c.id, coalesce(o.off, 0) FROM connections c LEFT JOIN rp_off o ON o.node = c.node;\n"
+	"CREATE TEMP TABLE rq (id INTEGER PRIMARY KEY, conn_id, protocol, ts, latency_ns, upload_ns, wait_ns,\n"
+	"  download_ns, network_ns, error, status, reason, summary, cw, sw, ep);\n"
+	"INSERT INTO rq SELECT r.id, r.conn_id, r.protocol, r.start_ns + coalesce(c.off, 0), r.latency_ns,\n"
+	"  r.upload_ns, r.wait_ns, r.download_ns, r.network_ns, r.error, r.status, r.reason, r.summary,\n"
+	"  r.client_dim, r.server_dim, r.endpoint_dim FROM requests_dims r LEFT JOIN rp_conn c ON c.id = r.conn_id\n"
+	"  ORDER BY r.id;\n";
 
 int rp_setup(sqlite3 *db)
 {
 	char *err = NULL;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM temp.sqlite_schema WHERE name = 'rq'", -1, &st, NULL) == SQLITE_OK) {
+		int done = sqlite3_step(st) == SQLITE_ROW;
+		sqlite3_finalize(st);
+		if (done)
+			return 0;
+	}
 	if (sqlite3_exec(db, setup_sql, NULL, NULL, &err) != SQLITE_OK) {
 		fprintf(stderr, "flightrec report: %s (is this an analysis database?)\n", err ? err : "?");
 		sqlite3_free(err);

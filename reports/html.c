@@ -60,18 +60,20 @@ static const char anomalies_sql[] =
 	"FROM a LEFT JOIN connections c ON c.id = a.conn_id LEFT JOIN rp_conn o ON o.id = a.conn_id\n"
 	"WHERE (a.rn - 1) % ((a.n + 29) / 30) = 0 ORDER BY 2 LIMIT 600";
 
-/* FLIGHTREC_TIMING=1: each part's time on stderr */
+/* FLIGHTREC_TIMING=1: each part's wall and CPU time on stderr */
 static void stage(const char *name)
 {
-	static struct timespec t0;
-	struct timespec t;
+	static struct timespec w0, c0;
+	struct timespec w, c;
 	if (!getenv("FLIGHTREC_TIMING"))
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	if (name && t0.tv_sec)
-		fprintf(stderr, "report: %-14s %.2f s\n", name,
-			(double)(t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) / 1e9);
-	t0 = t;
+	clock_gettime(CLOCK_MONOTONIC, &w);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c);
+	if (name)
+		fprintf(stderr, "report: %-12s %6.2f s (cpu %.2f s)\n", name,
+			(double)(w.tv_sec - w0.tv_sec) + (w.tv_nsec - w0.tv_nsec) / 1e9,
+			(double)(c.tv_sec - c0.tv_sec) + (c.tv_nsec - c0.tv_nsec) / 1e9);
+	w0 = w, c0 = c;
 }
 
 static int64_t bucket_width(int64_t from, int64_t to)
@@ -232,7 +234,6 @@ static json_t *build(sqlite3 *db, const char *path)
 	rp_range(db, &from, &to);
 	int64_t width = bucket_width(from, to);
 	json_t *d = json_object();
-	stage(NULL);
 	json_object_set_new(d, "meta", meta(db, path, from, to));
 	stage("meta");
 	json_object_set_new(d, "findings", findings(db));
@@ -294,6 +295,10 @@ static int write_page(FILE *f, json_t *doc)
 
 int rp_html(sqlite3 *db, const char *path, const char *out)
 {
+	stage(NULL);
+	if (rp_setup(db) < 0)
+		return -1;
+	stage("setup");
 	json_t *doc = build(db, path);
 	char tmp[4096];
 	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
@@ -305,6 +310,7 @@ int rp_html(sqlite3 *db, const char *path, const char *out)
 	}
 	int rc = write_page(f, doc);
 	json_decref(doc);
+	stage("write");
 	if (fclose(f) != 0 || rc < 0 || rename(tmp, out) < 0) {
 		fprintf(stderr, "flightrec report: writing %s failed: %m\n", out);
 		unlink(tmp);

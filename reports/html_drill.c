@@ -10,11 +10,11 @@
 #include <string.h>
 
 static const char req_sql[] =
-	"SELECT r.id, r.conn_id AS conn, r.seq, r.protocol, r.side, q.ts, r.latency_ns, r.upload_ns, r.wait_ns,\n"
-	"  r.download_ns, r.network_ns, substr(r.summary, 1, 500) AS summary, r.endpoint, r.status, r.error,\n"
-	"  r.reason, r.req_bytes, r.resp_bytes, r.peer_addr, r.peer_port, q.cw AS client, q.sw AS server,\n"
-	"  r.peer_request_id AS peer\n"
-	"FROM rp_ids i JOIN request_rows r ON r.id = i.id JOIN rq q ON q.id = r.id ORDER BY r.id";
+	"SELECT r.id, r.conn_id AS conn, r.seq, r.protocol, r.side, r.start_ns + o.off AS ts, r.latency_ns,\n"
+	"  r.upload_ns, r.wait_ns, r.download_ns, r.network_ns, substr(r.summary, 1, 500) AS summary, r.endpoint,\n"
+	"  r.status, r.error, r.reason, r.req_bytes, r.resp_bytes, r.peer_addr, r.peer_port,\n"
+	"  r.client_workload AS client, r.server_workload AS server, r.peer_request_id AS peer\n"
+	"FROM rp_ids i JOIN requests r ON r.id = i.id JOIN rp_conn o ON o.id = r.conn_id ORDER BY r.id";
 
 static const char conn_sql[] =
 	"SELECT c.id, c.node, c.pid, c.fd, c.comm, c.transport, c.role, c.protocol, c.local_addr, c.local_port,\n"

@@ -140,7 +140,7 @@ int cmd_report(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (html) {
-		int rc = rp_setup(db) < 0 || rp_html(db, path, html) < 0 ? EXIT_USAGE : EXIT_OK;
+		int rc = rp_html(db, path, html) < 0 ? EXIT_USAGE : EXIT_OK;
 		if (rc == EXIT_OK)
 			rp_print_verdict(db, stdout, 5), printf("report: %s\n", html);
 		sqlite3_close(db);

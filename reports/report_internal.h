@@ -19,7 +19,7 @@ sqlite3_stmt *rp_prep(sqlite3 *db, const char *sql);
 int rp_has(sqlite3 *db, const char *name);
 
 /* Creates the temporary tables of one run (read-only databases allow
- * them): temp.rp_conn (connection id -> node's wall offset, pods) and
+ * them): temp.rp_conn (connection id -> its node's wall offset) and
  * temp.rq (requests_dims with ts = wall-clock start in ns; columns id,
  * conn_id, protocol, ts, latency_ns, upload_ns, wait_ns, download_ns,
  * network_ns, error, status, reason, summary, cw, sw, ep).  Idempotent.
@@ -84,7 +84,7 @@ int rp_findings(sqlite3 *db, int max, struct rp_finding **out);
 void rp_print_verdict(sqlite3 *db, FILE *f, int max);
 
 /* Writes the HTML report of db (opened from path) to out (through out.tmp,
- * renamed when complete).  Needs rp_setup.  Returns 0, or -1 after printing
+ * renamed when complete), after rp_setup.  Returns 0, or -1 after printing
  * why (no file left behind). */
 int rp_html(sqlite3 *db, const char *path, const char *out);
 

@@ -17,6 +17,9 @@ pkgs=(
   python3-psycopg2 libdbd-pg-perl
   # HTTP/2 and gRPC peers (issue 13), and libnghttp2 for the HPACK oracle test
   nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio libnghttp2-dev
+  # the HTML report's browser test (issue 18): headless chromium driven by
+  # chromedriver's WebDriver API from python3's standard library
+  chromium chromium-driver
 )
 missing=()
 for p in "${pkgs[@]}"; do
