@@ -76,13 +76,15 @@ static void stage(const char *name)
 	w0 = w, c0 = c;
 }
 
+/* The golden signals' bucket: a round width giving at most 120 buckets. */
 static int64_t bucket_width(int64_t from, int64_t to)
 {
-	static const int64_t steps[] = {1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400};
+	static const int64_t ms[] = {10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 15000, 30000, 60000,
+				     120000, 300000, 600000, 900000, 1800000, 3600000, 7200000, 21600000, 86400000};
 	int64_t range = to - from;
-	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
-		if (range / (steps[i] * 1000000000) < 120)
-			return steps[i] * 1000000000;
+	for (size_t i = 0; i < sizeof(ms) / sizeof(ms[0]); i++)
+		if (range / (ms[i] * 1000000) < 120)
+			return ms[i] * 1000000;
 	return range / 119 + 1;
 }
 

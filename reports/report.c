@@ -97,6 +97,18 @@ static void optional_sections(sqlite3 *db, int limit)
 	}
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: flightrec report DB [--limit N] [-o report.html]\n\n"
+		   "Prints workload-to-workload edges (requests, error rate, p99), the\n"
+		   "slowest requests with their timing breakdown, and the failures grouped\n"
+		   "by workload and endpoint, from the views of DB.\n\n"
+		   "-o FILE writes the incident report instead: one self-contained HTML page\n"
+		   "(verdict, topology, golden signals, what changed, slowest requests,\n"
+		   "failures, anomalies, request drill-down; no network), and prints the\n"
+		   "verdict.\n");
+}
+
 int cmd_report(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -116,15 +128,7 @@ int cmd_report(int argc, char **argv)
 			}
 			limit = (int)v;
 		} else {
-			FILE *f = c == 'h' ? stdout : stderr;
-			fprintf(f, "usage: flightrec report DB [--limit N] [-o report.html]\n\n"
-				   "Prints workload-to-workload edges (requests, error rate, p99), the\n"
-				   "slowest requests with their timing breakdown, and the failures grouped\n"
-				   "by workload and endpoint, from the views of DB.\n\n"
-				   "-o FILE writes the incident report instead: one self-contained HTML page\n"
-				   "(verdict, topology, golden signals, what changed, slowest requests,\n"
-				   "failures, anomalies, request drill-down; no network), and prints the\n"
-				   "verdict.\n");
+			usage(c == 'h' ? stdout : stderr);
 			return c == 'h' ? EXIT_OK : EXIT_USAGE;
 		}
 	}
