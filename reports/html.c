@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Groups for rp_groups (keys, error, latency; sorted by keys, latency):
@@ -295,18 +296,30 @@ static int write_page(FILE *f, json_t *doc)
 	return ferror(f) ? -1 : 0;
 }
 
+/* The output as analyze/outfile.c writes its files (reports/ does not
+ * include analyze/): only a regular file or nothing is replaced at out; the
+ * page is written under a temporary name (0600: it quotes payloads) and
+ * renamed into place once complete. */
 int rp_html(sqlite3 *db, const char *path, const char *out)
 {
+	struct stat sb;
+	if (!*out || (lstat(out, &sb) == 0 && !S_ISREG(sb.st_mode))) {
+		fprintf(stderr, "flightrec report: %s is not a regular file: not replacing it\n", out);
+		return -1;
+	}
 	stage(NULL);
 	if (rp_setup(db) < 0)
 		return -1;
 	stage("setup");
 	json_t *doc = build(db, path);
 	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
-	FILE *f = fopen(tmp, "w");
+	snprintf(tmp, sizeof(tmp), "%s.part-XXXXXX", out);
+	int fd = mkstemp(tmp);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
 	if (!f) {
 		fprintf(stderr, "flightrec report: cannot write %s: %m\n", tmp);
+		if (fd >= 0)
+			close(fd), unlink(tmp);
 		json_decref(doc);
 		return -1;
 	}

@@ -122,11 +122,11 @@ SNAP=$(ls -d "$OUT"/recording/snapshots/*checkout-500s* | head -1)
 say "analyzing the snapshot into SQLite"
 "$FR" analyze "$SNAP" --pods "$OUT/pods.json" -o "$OUT/incident.db" || fr_die "analyze failed"
 
-say "report"
-"$FR" report "$OUT/incident.db" -o "$OUT/report.html" || fr_die "report failed"
-
 say "what changed since the trigger"
 "$FR" diff "$OUT/incident.db" --limit 8 || fr_die "diff failed"
+
+say "report"
+"$FR" report "$OUT/incident.db" -o "$OUT/report.html" || fr_die "report failed"
 
 say "done"
 echo "snapshot:  $SNAP"

@@ -54,6 +54,23 @@ cat >"$OUT/demo-spec.json" <<EOF
 EOF
 check "the demo's report in chromium" $PY tests/e2e/report_browser.py "$OUT/demo-spec.json"
 
+# the report's edges (p50/p99 picked in C) against the edges view (SQL)
+same_edges() { # report.html db
+	$PY - "$1" "$2" <<'PY'
+import json, re, sqlite3, sys
+html = open(sys.argv[1]).read()
+d = json.loads(re.search(r'<script id="data" type="application/json">(.*?)</script>', html, re.S).group(1))
+t = d["edges"]
+mine = sorted(tuple(r[t["cols"].index(c)] for c in ("client", "server", "protocol", "n", "errors", "p50", "p99")) for r in t["rows"])
+db = sqlite3.connect(sys.argv[2])
+view = sorted(db.execute("SELECT client_workload, server_workload, protocol, requests, errors, p50_ns, p99_ns FROM edges"))
+if mine != view:
+    print("  report:", mine, "\n  view:  ", view)
+    sys.exit(1)
+PY
+}
+check "the report's edges (counts, p50, p99) are the edges view's" same_edges "$OUT/demo/report.html" "$DB"
+
 # --- diff: at the trigger, and at the injection ---
 "$FR" diff "$DB" >"$OUT/diff.txt" 2>&1
 check "diff exits 0 and splits at the snapshot trigger" grep -q "the snapshot trigger checkout-500s" "$OUT/diff.txt"
@@ -86,6 +103,7 @@ cat >"$OUT/corpus-spec.json" <<EOF
  "click": "shop/web", "alert": "test row of report_html"}
 EOF
 check "the corpus recording's report in chromium" $PY tests/e2e/report_browser.py "$OUT/corpus-spec.json"
+check "the corpus report's edges are the edges view's" same_edges "$OUT/corpus.html" "$DB"
 check "the terminal report without -o is unchanged in form" bash -c \
 	'"$1" report "$2" | grep -q "^Edges (client workload -> server workload)"' _ "$FR" "$DB"
 check "report -o into a missing folder fails with exit 2" one_line "cannot write" \
