@@ -20,6 +20,8 @@ pkgs=(
   # the HTML report's browser test (issue 18): headless chromium driven by
   # chromedriver's WebDriver API from python3's standard library
   chromium chromium-driver
+  # ClickHouse, the engine of export-clickhouse (issue 20)
+  clickhouse-server
 )
 missing=()
 for p in "${pkgs[@]}"; do
