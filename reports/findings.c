@@ -44,7 +44,7 @@ static int endpoints(sqlite3 *db, struct flist *l, int64_t from, int64_t to)
 	sqlite3_stmt *st = rp_prep(db,
 		"SELECT sw, protocol, ep, sum(error), count(*), min(CASE WHEN error THEN ts END),"
 		"  min(CASE WHEN error THEN id END),"
-		"  group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no response') END),"
+		"  replace(group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no response') END), ',', ' or '),"
 		"  max(CASE WHEN error THEN wait_ns END)"
 		" FROM rq WHERE protocol != 'dns' GROUP BY sw, protocol, ep HAVING sum(error) > 0"
 		" ORDER BY 4 DESC LIMIT 50");
@@ -78,7 +78,7 @@ static int endpoints(sqlite3 *db, struct flist *l, int64_t from, int64_t to)
 static int dns(sqlite3 *db, struct flist *l)
 {
 	sqlite3_stmt *st = rp_prep(db,
-		"SELECT summary, group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no answer') END),"
+		"SELECT summary, replace(group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no answer') END), ',', ' or '),"
 		" sum(error), min(CASE WHEN error THEN ts END), min(CASE WHEN error THEN id END), sw, count(*)"
 		" FROM rq WHERE protocol = 'dns' GROUP BY summary HAVING sum(error) > 0 ORDER BY 3 DESC LIMIT 20");
 	if (!st)

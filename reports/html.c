@@ -271,9 +271,11 @@ static json_t *build(sqlite3 *db, const char *path)
 	sqlite3_stmt *st = rp_prep(db, "INSERT OR IGNORE INTO rp_ids VALUES (?)");
 	json_t *f = json_object_get(d, "findings"), *v;
 	size_t i;
-	json_array_foreach(f, i, v) if (st && json_is_integer(json_object_get(v, "example")))
-	{
-		sqlite3_bind_int64(st, 1, json_integer_value(json_object_get(v, "example")));
+	json_array_foreach(f, i, v) {
+		json_t *ex = json_object_get(v, "example");
+		if (!st || !json_is_integer(ex))
+			continue;
+		sqlite3_bind_int64(st, 1, json_integer_value(ex));
 		sqlite3_step(st);
 		sqlite3_reset(st);
 	}
