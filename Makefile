@@ -63,6 +63,9 @@ $(BUILD)/obj/%.o: %.c
 # Objects of the recorder include the BPF skeletons.
 $(RECORD_OBJS) $(call obj,$(MAIN_RECORD)): $(SKELS)
 
+# The HTML report's page is compiled in (.incbin: the compiler does not list it).
+$(BUILD)/obj/reports/html_asset.o: reports/report_template.html
+
 $(BUILD)/flightrec: $(call obj,$(MAIN_ANALYZE)) $(ANALYZE_OBJS) $(FORMAT_OBJS)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT)

@@ -3,6 +3,7 @@
  * tables of the database; it computes nothing of its own. */
 #include "../formats/cli.h"
 #include "report.h"
+#include "report_internal.h"
 
 #include <getopt.h>
 #include <sqlite3.h>
@@ -96,14 +97,30 @@ static void optional_sections(sqlite3 *db, int limit)
 	}
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: flightrec report DB [--limit N] [-o report.html]\n\n"
+		   "Prints workload-to-workload edges (requests, error rate, p99), the\n"
+		   "slowest requests with their timing breakdown, and the failures grouped\n"
+		   "by workload and endpoint, from the views of DB.\n\n"
+		   "-o FILE writes the incident report instead: one self-contained HTML page\n"
+		   "(verdict, topology, golden signals, what changed, slowest requests,\n"
+		   "failures, anomalies, request drill-down; no network), and prints the\n"
+		   "verdict.\n");
+}
+
 int cmd_report(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"limit", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+		{"limit", required_argument, 0, 'n'}, {"output", required_argument, 0, 'o'},
+		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
 	int limit = 10, c;
+	const char *html = NULL;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
-		if (c == 'n') {
+	while ((c = getopt_long(argc, argv, "n:o:h", longopts, NULL)) != -1) {
+		if (c == 'o') {
+			html = optarg;
+		} else if (c == 'n') {
 			uint64_t v;
 			if (fr_parse_u64(optarg, &v) || v < 1 || v > 100000) {
 				fprintf(stderr, "flightrec report: bad --limit: %s (a number from 1 to 100000)\n", optarg);
@@ -111,16 +128,12 @@ int cmd_report(int argc, char **argv)
 			}
 			limit = (int)v;
 		} else {
-			FILE *f = c == 'h' ? stdout : stderr;
-			fprintf(f, "usage: flightrec report DB [--limit N]\n\n"
-				   "Prints workload-to-workload edges (requests, error rate, p99), the\n"
-				   "slowest requests with their timing breakdown, and the failures grouped\n"
-				   "by workload and endpoint, from the views of DB.\n");
+			usage(c == 'h' ? stdout : stderr);
 			return c == 'h' ? EXIT_OK : EXIT_USAGE;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: flightrec report DB [--limit N]\n");
+		fprintf(stderr, "usage: flightrec report DB [--limit N] [-o report.html]\n");
 		return EXIT_USAGE;
 	}
 	const char *path = argv[optind];
@@ -129,6 +142,13 @@ int cmd_report(int argc, char **argv)
 		fprintf(stderr, "flightrec report: cannot open %s: %s\n", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return EXIT_USAGE;
+	}
+	if (html) {
+		int rc = rp_html(db, path, html) < 0 ? EXIT_USAGE : EXIT_OK;
+		if (rc == EXIT_OK)
+			rp_print_verdict(db, stdout, 5), printf("report: %s\n", html);
+		sqlite3_close(db);
+		return rc;
 	}
 	char a[32], b[32], d[32], e[32], f[32];
 	sqlite3_stmt *st = prep(db, "SELECT (SELECT value FROM recording WHERE key = 'count_requests'),"

@@ -21,6 +21,9 @@ pkgs=(
   # crun refuses hosts with controllers in both cgroup v1 and v2); the
   # DaemonSet is read with python3-yaml; nodejs runs the manifest check
   podman runc python3-yaml nodejs
+  # the HTML report's browser test (issue 18): headless chromium driven by
+  # chromedriver's WebDriver API from python3's standard library
+  chromium chromium-driver
   # ClickHouse, the engine of export-clickhouse (issue 20)
   clickhouse-server
 )
