@@ -155,7 +155,9 @@ int segment_full(struct recorder *r);
 uint64_t headroom_bytes(const struct recorder *r);
 void enforce_ring(struct recorder *r, uint64_t headroom);
 void handle_write_error(struct recorder *r, int rc);
-void ring_check_dir(struct recorder *r);
+/* Stops the recording (1) when the output directory was removed or replaced;
+ * 0 while it is still the one opened at start. */
+int ring_check_dir(struct recorder *r);
 void snapshot_start(struct recorder *r);
 void snapshot_end(struct recorder *r);
 
