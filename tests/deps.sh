@@ -17,6 +17,9 @@ pkgs=(
   python3-psycopg2 libdbd-pg-perl
   # HTTP/2 and gRPC peers (issue 13), and libnghttp2 for the HPACK oracle test
   nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio libnghttp2-dev
+  # the recorder on Debian 12's own 6.1 kernel under qemu (tests/qemu/run.sh; the
+  # kernel package itself is fetched there with apt-get download, into build/)
+  qemu-system-x86 busybox-static
 )
 missing=()
 for p in "${pkgs[@]}"; do
