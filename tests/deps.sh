@@ -20,6 +20,8 @@ pkgs=(
   # the recorder on Debian 12's own 6.1 kernel under qemu (tests/qemu/run.sh; the
   # kernel package itself is fetched there with apt-get download, into build/)
   qemu-system-x86 busybox-static
+  # ClickHouse, the engine of export-clickhouse (issue 20)
+  clickhouse-server
 )
 missing=()
 for p in "${pkgs[@]}"; do
