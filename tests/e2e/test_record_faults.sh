@@ -85,6 +85,10 @@ kill_trial() { # n: one trial; prints its figures, returns 1 on a mismatch
 	sleep "$(printf '%d.%03d' $((ms / 1000)) $((ms % 1000)))"
 	kill -9 "$FR_REC_PID"
 	wait "$FR_REC_PID" 2>/dev/null
+	kill_check "$D" "$n" "$ms"
+}
+kill_check() { # dir, trial, ms: verify against the walk of the files
+	local D=$1 n=$2 ms=$3
 	"$FR" verify "$D" >"$D.verify" 2>&1
 	local vrc=$?
 	python3 tests/e2e/segblocks.py $(ls "$D"/*.frs) >"$D.walk"
@@ -134,9 +138,20 @@ if want kill; then
 		FR_PASS=$((FR_PASS + $(grep -c '^ok ' "$T/trial.out")))
 		FR_FAILN=$((FR_FAILN + $(grep -c '^FAIL' "$T/trial.out")))
 		grep '^#fig' "$T/trial.out" >>"$T/kill.figs"
-		rm -rf "$T/kill/$i"
+		((i < TRIALS)) && rm -rf "$T/kill/$i"
 	done
 	stop_flood
+	# no kill above tore a block (the writer writes each with one call):
+	# cut the last trial's last segment inside its last block, as a
+	# writer stopped mid-block would, and verify must name the tail
+	last=$(ls "$T/kill/$TRIALS"/*.frs 2>/dev/null | tail -1)
+	if [[ -n $last ]]; then
+		end=$(python3 tests/e2e/segblocks.py "$last" | python3 -c 'import json, sys; print(json.load(sys.stdin)["end"])')
+		truncate -s $((end - 100)) "$last"
+		kill_check "$T/kill/$TRIALS" torn-tail - | grep -v '^#fig' >"$T/torn.out"
+		cat "$T/torn.out"
+		check "kill -9: a cut block is named as a torn tail" grep -q '^ok .* 1 torn tail(s) of [1-9][0-9]* bytes named' "$T/torn.out"
+	fi
 	read -r b t tb < <(awk '{ b += $2; t += ($3 > 0); tb += $4 } END { print b + 0, t + 0, tb + 0 }' "$T/kill.figs")
 	echo "# kill -9: $TRIALS trials, $b complete blocks recovered, $t torn tails ($tb bytes) named by verify"
 	check "kill -9: blocks were written before the kills ($b)" test "$b" -ge "$TRIALS"
