@@ -12,8 +12,11 @@
  * sequence numbers for the same bytes, one handshake, and each end's FIN
  * at its own close (the other end may still send until it closes); a UDP datagram recorded by both its
  * sender's and its receiver's socket (same addresses and bytes, within 2 s)
- * is written once.  A connection without CONN_OPEN (open
- * before the recording) gets made-up addresses 10.254.x.y -> 10.255.0.1.
+ * is written once.  A connection whose CONN_OPEN is not in the input (it
+ * rotated out of the ring) takes its addresses and role from the
+ * CONN_STATE record at the start of a segment (2.1); one without either
+ * (open before the recording) gets made-up addresses 10.254.x.y ->
+ * 10.255.0.1.
  * Every packet carries a comment: node, pid, comm, pod, connection and
  * stream position.  One pcapng interface per node.
  */
@@ -347,6 +350,9 @@ static int handshake(struct exp *x, struct conn *c, uint64_t wall)
 	if (c->hs_done || c->udp)
 		return 0;
 	c->hs_done = 1;
+	struct conn *t = c->in_tuples ? tuple_twin(x, c, 1) : NULL;
+	if (t && t->hs_done) /* both ends known before either sent (CONN_STATE, --from) */
+		return 0;
 	x->conns_out++;
 	/* the client sends the SYN: local unless the socket was accepted */
 	int cl = c->role != FR_ROLE_SERVER;
@@ -468,6 +474,37 @@ static int on_close(struct exp *x, uint32_t node, const struct fr_conn_close *cc
 	return rc;
 }
 
+/* A new connection with its addresses (from CONN_OPEN or CONN_STATE), in
+ * the table by addresses with its other end.  NULL when out of memory. */
+static struct conn *conn_addressed(struct exp *x, uint32_t node, const struct fr_connkey *k,
+				   uint8_t role, const struct fr_addr *local, const struct fr_addr *remote)
+{
+	struct conn *c = conn_get(x, node, k, 1);
+	if (!c)
+		return NULL;
+	c->local = *local;
+	c->remote = *remote;
+	c->role = role;
+	c->udp = local->proto == 17 || remote->proto == 17;
+	fake_addrs(x, c, NULL);
+	if (!c->udp && !c->faked) {
+		struct conn *t = tuple_twin(x, c, 0);
+		if (t && t->key.pid == c->key.pid && t->key.fd == c->key.fd) {
+			/* a second connect() on the same socket: one flow */
+			c->hs_done = t->hs_done;
+			c->peer_fin = t->peer_fin;
+			conn_drop(x, t);
+			t = NULL;
+		}
+		if (!t)
+			t = tuple_twin(x, c, 1);
+		if (t) /* the other end (or a sharer of the socket) made the handshake */
+			c->hs_done |= t->hs_done;
+		tuple_add(x, c);
+	}
+	return c;
+}
+
 static int on_record(struct exp *x, uint32_t node, const struct fr_header *h, const struct fr_record *r)
 {
 	uint64_t wall = (uint64_t)((int64_t)r->ts + h->wall_offset_ns);
@@ -491,31 +528,25 @@ static int on_record(struct exp *x, uint32_t node, const struct fr_header *h, co
 		struct conn *c = conn_get(x, node, &o->conn, 0);
 		if (c) /* a new connection on the same key */
 			conn_drop(x, c);
-		c = conn_get(x, node, &o->conn, 1);
+		c = conn_addressed(x, node, &o->conn, o->role, &o->local, &o->remote);
 		if (!c)
 			return -1;
-		c->local = o->local;
-		c->remote = o->remote;
-		c->role = o->role;
-		c->udp = o->local.proto == 17 || o->remote.proto == 17;
-		fake_addrs(x, c, NULL);
-		if (!c->udp && !c->faked) {
-			struct conn *t = tuple_twin(x, c, 0);
-			if (t && t->key.pid == c->key.pid && t->key.fd == c->key.fd) {
-				/* a second connect() on the same socket: one flow */
-				c->hs_done = t->hs_done;
-				c->peer_fin = t->peer_fin;
-				conn_drop(x, t);
-				t = NULL;
-			}
-			if (!t)
-				t = tuple_twin(x, c, 1);
-			if (t) /* the other end (or a sharer of the socket) made the handshake */
-				c->hs_done |= t->hs_done;
-			tuple_add(x, c);
-		}
 		if (!c->udp && wanted(x, c, wall))
 			return handshake(x, c, wall);
+		return 0;
+	}
+	case FR_CONN_STATE: {
+		/* a connection open when its segment began: its addresses and
+		 * role when its CONN_OPEN has rotated out (its handshake, made
+		 * up, comes before its first packet, as for one without) */
+		const struct fr_conn_state *st = &r->u.state;
+		if (!(st->flags & FR_STATE_OPEN) || conn_get(x, node, &st->conn, 0))
+			return 0;
+		struct conn *c = conn_addressed(x, node, &st->conn, st->role, &st->local, &st->remote);
+		if (!c)
+			return -1;
+		c->end_l = st->pos[FR_EGRESS];
+		c->end_r = st->pos[FR_INGRESS];
 		return 0;
 	}
 	case FR_DATA:

@@ -16,6 +16,7 @@ static const struct cmd commands[] = {
 	{"info", "describe segments: header, blocks, time range, records per kind", cmd_info},
 	{"cat", "print every record, as text or JSON lines", cmd_cat},
 	{"verify", "check every block; print damaged ranges", cmd_verify},
+	{"snapshots", "list a recording's snapshots: state, trigger, window, size", cmd_snapshots},
 	{"analyze", "replay recordings into a SQLite database of requests", cmd_analyze},
 	{"dump", "canonical text dump of an analysis database", cmd_dump},
 	{"report", "terminal summary of an analysis: edges, slowest, failures", cmd_report},

@@ -17,5 +17,6 @@ int cmd_corpus(int argc, char **argv);      /* corpus.c */
 int cmd_import_pcap(int argc, char **argv); /* pcap/pcap_import.c */
 int cmd_export_pcap(int argc, char **argv); /* export_pcap.c */
 int cmd_export_clickhouse(int argc, char **argv); /* export_clickhouse.c */
+int cmd_snapshots(int argc, char **argv);   /* cmd_snapshots.c */
 
 #endif

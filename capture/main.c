@@ -262,8 +262,8 @@ static void every_second(struct recorder *r, uint64_t now)
 			logmsg("--kube-api: %s", e);
 		}
 	}
-	if (r->snap_active && now >= r->snap_until)
-		snapshot_end(r);
+	if (r->n_snaps && now >= r->snaps[0].until)
+		snapshots_end(r, now, 0);
 	else if (r->w && ((r->o->segment_age > 0 && now - r->seg_open_ns >= r->o->segment_age * 1e9) ||
 			  segment_full(r)))
 		rotate(r);
@@ -289,6 +289,7 @@ static void run(struct recorder *r)
 		}
 		if (r->failed)
 			break;
+		disk_full_note(r);
 		uint64_t now = mono_ns();
 		if (snap_flag) {
 			snap_flag = 0;
@@ -312,6 +313,8 @@ static void run(struct recorder *r)
 	if (!r->failed) {
 		ring_buffer__consume(r->rb);
 		poll_losses(r);
+		disk_full_note(r);
+		snapshots_end(r, mono_ns(), 1);
 		add_mark(r, "stop", "");
 	}
 	if (r->o->verbose) {

@@ -281,11 +281,20 @@ void usage(FILE *f)
 			fprintf(f,
 				"  SIGUSR1, or `" PROG " snapshot DIR [--reason TEXT]`, links the ring's\n"
 				"  segments into DIR/snapshots/<utc-time>-<reason>/ (hard links), writes a\n"
-				"  MARK record, and keeps linking new segments for --after seconds.\n");
+				"  MARK record, and keeps linking new segments for --after seconds, then\n"
+				"  ends with a snapshot-end MARK.  Each trigger has its own after-window:\n"
+				"  overlapping snapshots share segments.  `flightrec snapshots DIR` lists\n"
+				"  them.\n");
 	}
 	fprintf(f, "\n"
-		   "Exit status: 0 after a clean stop, 1 on a runtime error (disk full: the\n"
-		   "current segment is closed at its last complete block), 2 on bad usage.\n");
+		   "A full disk: the ring deletes its oldest segments (never a snapshot's) to\n"
+		   "make room, says so in a MARK disk-full record (and a LOSS record for\n"
+		   "records it could not write), and goes on; it warns at start when\n"
+		   "--ring-size exceeds the free space.\n"
+		   "\n"
+		   "Exit status: 0 after a clean stop, 1 on a runtime error (a disk without\n"
+		   "room for one segment: the current one is closed at its last complete\n"
+		   "block), 2 on bad usage.\n");
 }
 
 static int p_help(struct opts *o, const struct opt *d, const char *arg)

@@ -35,6 +35,8 @@ struct fr_kubeapi;
 #define PROG "flightrec-record"
 #define MAX_FILTER 64
 #define NBUCKET 4096
+#define MAX_SNAPS 16 /* snapshots whose after-windows overlap */
+#define MAX_SNAPS_TEXT "16"
 
 enum { EXIT_FAIL = 1 };
 
@@ -108,10 +110,21 @@ struct recorder {
 	uint64_t last_sweep;      /* of the connection table (sweep_conns) */
 	int heads_due;            /* the next seg_open writes the kept heads */
 	char run_first[NAME_MAX + 1]; /* name of this run's first segment */
+	struct disk_full {            /* what a full disk cost, not yet told (ring.c) */
+		int segs;             /* segments deleted to make room */
+		uint64_t bytes;
+		char first[NAME_MAX + 1], last[NAME_MAX + 1];
+		uint64_t lost, lost_bytes, lost_first, lost_last; /* records not written */
+	} df;
+	int df_busy;          /* making room: no rotation inside */
+	uint64_t df_told_ns;  /* the last time a full disk was logged */
 	int failed;
-	int snap_active;
-	uint64_t snap_until;
-	char snap_dir[PATH_MAX];
+	int n_snaps; /* snapshots whose after-window is open, oldest first */
+	struct snap {
+		uint64_t until; /* monotonic ns: the end of its after-window */
+		char name[NAME_MAX + 1]; /* under snapshots/ */
+		char dir[PATH_MAX];
+	} snaps[MAX_SNAPS];
 	int ncpu;
 	struct fr_loss_ctr *loss_prev, *loss_cur;
 	uint64_t n_events, n_data, n_lost, n_bad;
@@ -154,12 +167,24 @@ void rotate(struct recorder *r);
 int segment_full(struct recorder *r);
 uint64_t headroom_bytes(const struct recorder *r);
 void enforce_ring(struct recorder *r, uint64_t headroom);
+/* A write failed with -errno rc: on a full disk the ring makes room
+ * (deletes its oldest segments no snapshot holds) and goes on; otherwise,
+ * or when not even one segment fits, the recording stops (r->failed). */
 void handle_write_error(struct recorder *r, int rc);
+/* Tells what a full disk cost since the last call (a MARK disk-full and a
+ * LOSS record, into the current segment; a line on stderr at most once a
+ * minute).  Cheap when there is nothing to tell. */
+void disk_full_note(struct recorder *r);
 /* Stops the recording (1) when the output directory was removed or replaced;
  * 0 while it is still the one opened at start. */
 int ring_check_dir(struct recorder *r);
+/* A trigger: a new snapshot, which holds the ring's segments and those of
+ * the next --after seconds (overlapping the after-windows of snapshots
+ * still open: they share segments). */
 void snapshot_start(struct recorder *r);
-void snapshot_end(struct recorder *r);
+/* Ends the after-windows that are over (all of them when stopping): each
+ * with its snapshot-end MARK, in a segment then closed. */
+void snapshots_end(struct recorder *r, uint64_t now, int stopping);
 
 /* drain.c */
 int conns_init(struct recorder *r); /* 0, or -1 when out of memory */

@@ -3,7 +3,7 @@
 # buffer (captured + lost == generated), snapshots (SIGUSR1 and the
 # `snapshot` command) holding the time before and --after the trigger, the
 # ring never above --ring-size, kill -9 then `flightrec verify` recovering
-# every complete block, and a full disk (small tmpfs) ending cleanly.
+# every complete block.  A full disk: test_record_diskfull.sh.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh
@@ -160,18 +160,4 @@ check "node files fallback: POD from /var/log/pods and /var/log/containers" \
 	grep -q "\"uid\":\"${FR_UID[cli]}\",\"namespace\":\"e2e\",\"name\":\"cli-abc\".*\"id\":\"${FR_CID[cli/client]}\",\"name\":\"client\"" "$T/kill.pods"
 check "node files fallback: server pod known by its UID" grep -q "\"uid\":\"${FR_UID[srv]}\"" "$T/kill.pods"
 
-# ---- 4. a full disk ends cleanly
-mkdir -p "$T/full"
-mount -t tmpfs -o size=300k,mode=0700 "fr$$full" "$T/full" || fr_die "cannot mount tmpfs"
-fr_record -o "$T/full" --segment-size 100M --ring-size 1G "${CG[@]}" || fr_die "recorder"
-load 3 &
-LOADP=$!
-for i in $(seq 100); do kill -0 "$FR_REC_PID" 2>/dev/null || break; sleep 0.05; done
-wait "$FR_REC_PID"
-RC=$?
-wait "$LOADP"
-check "disk full: recorder stops with status 1" test "$RC" = 1
-check "disk full: one clear line" grep -q 'disk full writing .*: recording stopped' "$T/recorder.err"
-check "disk full: what was written verifies" "$FR" verify "$T/full"
-umount "$T/full"
 fr_finish
