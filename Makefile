@@ -52,7 +52,7 @@ endif
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRCS))
 BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test test-deploy demo unit fuzz-replay fuzz bench clean check-deps
+.PHONY: all deps test test-deploy demo unit fuzz-replay fuzz bench clean check-deps qemu-test kill-trials overflow-soak
 all: $(PROGRAMS) $(BENCHES)
 
 $(BUILD)/obj/%.o: %.c
@@ -135,6 +135,24 @@ test: deps
 test-deploy: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bash tests/deploy/run.sh
+
+# The recorder on Debian 12's own 6.1 kernel under qemu (issue 16): the
+# kernel package is fetched once into $(BUILD)/qemu (tests/qemu/run.sh).
+qemu-test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash tests/qemu/run.sh
+
+# The long runs of the recorder's fault tests (issue 11), as root: kill -9
+# at random moments during a flood, KILL_TRIALS times; the kernel ring
+# buffer overflowing for OVERFLOW_SECONDS.  `make test` runs both short.
+KILL_TRIALS ?= 50
+OVERFLOW_SECONDS ?= 180
+kill-trials: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)FR_FAULTS=kill FR_KILL_TRIALS=$(KILL_TRIALS) bash tests/e2e/test_record_faults.sh
+overflow-soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)FR_FAULTS=overflow FR_OVERFLOW_SECONDS=$(OVERFLOW_SECONDS) bash tests/e2e/test_record_faults.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

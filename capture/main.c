@@ -207,8 +207,11 @@ static int load_and_attach(struct recorder *r)
 	r->skel->rodata->filter_cgroups = o->cgroups.n > 0;
 	r->skel->rodata->filter_ports = o->ports.n > 0;
 	r->skel->rodata->wakeup_bytes = o->ringbuf / 16;
+	/* bpf_loop is a base helper, the same for every tracing program;
+	 * libbpf cannot probe BPF_PROG_TYPE_TRACING itself (-EOPNOTSUPP: it
+	 * needs an attach target), which left has_loop 0 on every kernel */
 	r->skel->rodata->has_loop =
-		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACING, BPF_FUNC_loop, NULL) == 1;
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1;
 	bpf_map__set_max_entries(r->skel->maps.events, (__u32)o->ringbuf);
 	bpf_map__set_max_entries(r->skel->maps.scratch, (__u32)r->ncpu);
 	int err = flightrec_bpf__load(r->skel);

@@ -187,7 +187,9 @@ void handle_write_error(struct recorder *r, int rc);
  * LOSS record, into the current segment; a line on stderr at most once a
  * minute).  Cheap when there is nothing to tell. */
 void disk_full_note(struct recorder *r);
-void ring_check_dir(struct recorder *r);
+/* Stops the recording (1) when the output directory was removed or replaced;
+ * 0 while it is still the one opened at start. */
+int ring_check_dir(struct recorder *r);
 /* A trigger: a new snapshot, which holds the ring's segments and those of
  * the next --after seconds (overlapping the after-windows of snapshots
  * still open: they share segments). */

@@ -315,6 +315,10 @@ int seg_open(struct recorder *r)
 				    .arg = r};
 	char err[512];
 	enforce_ring(r, headroom_bytes(r) + 4096); /* and a header */
+	if (ring_check_dir(r)) { /* segments go by path: only into our directory */
+		r->cur_path[0] = 0;
+		return -1;
+	}
 	while (!(r->w = fr_writer_open(r->cur_path, &h, &wo, err, sizeof(err))) && errno == ENOSPC &&
 	       drop_oldest(r))
 		;
@@ -590,15 +594,24 @@ void snapshots_end(struct recorder *r, uint64_t now, int stopping)
 
 /* A recording directory removed under the recorder: nothing more can be
  * written (new segments could not be created), and stopping with exit 0
- * would look like a clean recording.  Stop and say so. */
-void ring_check_dir(struct recorder *r)
+ * would look like a clean recording.  A directory made again at the same
+ * path (or another one moved there) is not ours: new segments must not go
+ * there either.  Stop and say so; returns 1 when stopped. */
+int ring_check_dir(struct recorder *r)
 {
-	struct stat st;
-	if (r->failed || fstat(r->dir_fd, &st) < 0 || st.st_nlink > 0)
-		return;
-	logmsg("the recording directory %s was removed: recording stopped", r->o->dir);
+	struct stat held, now;
+	if (r->failed || fstat(r->dir_fd, &held) < 0)
+		return r->failed;
+	if (held.st_nlink == 0)
+		logmsg("the recording directory %s was removed: recording stopped", r->o->dir);
+	else if (stat(r->o->dir, &now) < 0 ? errno == ENOENT || errno == ENOTDIR :
+		 now.st_dev != held.st_dev || now.st_ino != held.st_ino)
+		logmsg("the recording directory %s was moved or replaced: recording stopped", r->o->dir);
+	else
+		return 0;
 	r->failed = 1;
 	stop_flag = 1;
+	return 1;
 }
 
 /* Continues the numbering of a ring already in the directory, and keeps the

@@ -24,6 +24,9 @@ pkgs=(
   # the HTML report's browser test (issue 18): headless chromium driven by
   # chromedriver's WebDriver API from python3's standard library
   chromium chromium-driver
+  # the recorder on Debian 12's own 6.1 kernel under qemu (tests/qemu/run.sh; the
+  # kernel package itself is fetched there with apt-get download, into build/)
+  qemu-system-x86 busybox-static
   # ClickHouse, the engine of export-clickhouse (issue 20)
   clickhouse-server
 )
