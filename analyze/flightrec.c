@@ -18,11 +18,11 @@ static const struct cmd commands[] = {
 	{"verify", "check every block; print damaged ranges", cmd_verify},
 	{"analyze", "replay recordings into a SQLite database of requests", cmd_analyze},
 	{"dump", "canonical text dump of an analysis database", cmd_dump},
-	{"report", "terminal summary of an analysis: edges, slowest, failures, alerts", cmd_report},
-	{"query", "run a named query or SQL on an analysis: table, CSV or JSON", cmd_query},
+	{"report", "terminal summary of an analysis: edges, slowest, failures", cmd_report},
 	{"corpus", "decoder regression corpus: check, add", cmd_corpus},
 	{"import-pcap", "import pcap/pcapng captures into a recording", cmd_import_pcap},
 	{"export-pcap", "write a recording as pcapng for Wireshark", cmd_export_pcap},
+	{"query", "run a named query or SQL on an analysis: table, CSV or JSON", cmd_query},
 };
 
 static void usage(FILE *f)

@@ -6,6 +6,7 @@
 #ifndef FLIGHTREC_FLIGHTREC_H
 #define FLIGHTREC_FLIGHTREC_H
 
+#include "../reports/query.h"  /* cmd_query */
 #include "../reports/report.h" /* cmd_report */
 
 int cmd_info(int argc, char **argv);        /* cmd_inspect.c */

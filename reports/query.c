@@ -5,7 +5,7 @@
 #include "../formats/cli.h"
 #include "embedded.h"
 #include "out.h"
-#include "report.h"
+#include "query.h"
 
 #include <getopt.h>
 #include <string.h>
