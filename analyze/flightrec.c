@@ -23,6 +23,7 @@ static const struct cmd commands[] = {
 	{"import-pcap", "import pcap/pcapng captures into a recording", cmd_import_pcap},
 	{"export-pcap", "write a recording as pcapng for Wireshark", cmd_export_pcap},
 	{"query", "run a named query or SQL on an analysis: table, CSV or JSON", cmd_query},
+	{"export-otlp", "write every request as an OpenTelemetry span (OTLP/JSON)", cmd_export_otlp},
 };
 
 static void usage(FILE *f)
