@@ -139,6 +139,14 @@ const char fr_post_sql[] =
 	"UPDATE request_rows SET network_ns = request_rows.latency_ns - s.latency_ns FROM req_pair x\n"
 	"  JOIN request_rows s ON s.id = x.sid WHERE request_rows.id = x.cid\n"
 	"  AND request_rows.latency_ns IS NOT NULL AND s.latency_ns IS NOT NULL;\n"
+	/* A connection recorded at both ends names its remote end by the best
+	 * identity either end knows (pod > workload > process > address):
+	 * the peer's own process or pod beats an address, and a pod's workload
+	 * beats a service without pods. */
+	"UPDATE connections SET remote_workload = p.local_workload, remote_pod = coalesce(connections.remote_pod, p.local_pod)\n"
+	"  FROM connections p WHERE p.id = connections.peer_conn_id AND p.local_workload IS NOT NULL\n"
+	"  AND (connections.remote_workload IS NULL OR connections.remote_workload LIKE 'ip:%'\n"
+	"    OR (connections.remote_workload LIKE 'svc:%' AND p.local_workload NOT LIKE 'proc:%'));\n"
 	"";
 
 /* Indexes for the reader of the database that nothing in the analysis
