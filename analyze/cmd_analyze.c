@@ -62,9 +62,7 @@ static void usage(FILE *f)
 		"unreadable input.\n");
 }
 
-/* Returns 0 and *ns (monotonic) or -1.  Wall-clock times use the wall offset
- * of the first input's header. */
-static int parse_time(const char *s, char **paths, int npaths, uint64_t *ns)
+int fr_parse_time(const char *s, char **paths, int npaths, uint64_t *ns)
 {
 	char *end;
 	if (s[0] >= '0' && s[0] <= '9' && !strchr(s, '-') && !strchr(s, ':')) {
@@ -275,14 +273,14 @@ int cmd_analyze(int argc, char **argv)
 	char **paths = argv + optind;
 	int npaths = argc - optind;
 	if (from) {
-		if (parse_time(from, paths, npaths, &o.from_ns) < 0) {
+		if (fr_parse_time(from, paths, npaths, &o.from_ns) < 0) {
 			fprintf(stderr, "flightrec analyze: bad --from time '%s'\n", from);
 			return EXIT_USAGE;
 		}
 		o.have_from = 1;
 	}
 	if (to) {
-		if (parse_time(to, paths, npaths, &o.to_ns) < 0) {
+		if (fr_parse_time(to, paths, npaths, &o.to_ns) < 0) {
 			fprintf(stderr, "flightrec analyze: bad --to time '%s'\n", to);
 			return EXIT_USAGE;
 		}

@@ -19,4 +19,10 @@ int cmd_import_pcap(int argc, char **argv); /* pcap/pcap_import.c */
 int cmd_export_pcap(int argc, char **argv); /* export_pcap.c */
 int cmd_export_otlp(int argc, char **argv); /* export_otlp.c */
 
+/* A --from/--to TIME of analyze and corpus add (cmd_analyze.c): monotonic
+ * ns as in the segments (123456789), or wall clock 2026-11-24T22:01:59[.123]Z
+ * made monotonic with the wall offset of the first input's first segment.
+ * Returns 0 and *ns, or -1 when s is neither. */
+int fr_parse_time(const char *s, char **paths, int npaths, uint64_t *ns);
+
 #endif

@@ -60,9 +60,11 @@ void rt_header(sqlite3 *db)
 	       bytes_str(bytes, a, sizeof(a)));
 	if (sqlite3_prepare_v2(db, RT_UNDECODED_PORTS_SQL, -1, &st, NULL) == SQLITE_OK) {
 		int k = 0;
-		while (sqlite3_step(st) == SQLITE_ROW)
-			printf("%s%s %lld", k++ ? ", " : "ports ", safe(sqlite3_column_text(st, 0), a, sizeof(a)),
-			       (long long)sqlite3_column_int64(st, 1));
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			const char *tr = safe(sqlite3_column_text(st, 0), a, sizeof(a));
+			printf("%s%lld%s%s", k++ ? ", " : "ports ", (long long)sqlite3_column_int64(st, 1),
+			       strcmp(tr, "tcp") ? "/" : "", strcmp(tr, "tcp") ? tr : "");
+		}
 		sqlite3_finalize(st);
 	}
 	printf(" (flightrec query DB top_talkers)\n");
