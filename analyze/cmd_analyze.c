@@ -26,7 +26,8 @@ static void usage(FILE *f)
 		"Replays segment files, recording directories and snapshot directories (one\n"
 		"or many nodes) into a SQLite database: connections, requests with timing\n"
 		"breakdown, one table per protocol, messages (pub/sub deliveries, pushes),\n"
-		"anomalies, and the views golden_signals, edges, slowest, failures.\n"
+		"anomalies, the views golden_signals, edges, slowest, failures, and the alerts\n"
+		"of the alert rules (table alerts).\n"
 		"Protocols (their tables):");
 	for (int i = 0; fr_protocols[i]; i++)
 		fprintf(f, " %s (%s)", fr_protocols[i]->name, fr_protocols[i]->table);
@@ -54,7 +55,8 @@ static void usage(FILE *f)
 		"      --services FILE    kubectl get services -A -o json: cluster IPs to services\n"
 		"      --rules FILE       alert rules evaluated into the alerts table at the end\n"
 		"                         (default: the compiled-in reports/rules.conf; `flightrec\n"
-		"                         report --rules FILE` evaluates others later)\n"
+		"                         report --rules FILE` evaluates others later; an empty\n"
+		"                         FILE evaluates none)\n"
 		"  -q, --quiet            no progress bar\n"
 		"  -h, --help\n"
 		"\n"

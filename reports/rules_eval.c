@@ -13,18 +13,23 @@
 /* each node's wall clock: monotonic ns + off */
 #define CLOCK_CTE "WITH o AS (SELECT node, min(wall_offset_ns) AS off FROM segments GROUP BY node)"
 
+/* The requests the request metrics read, made once per evaluation: the
+ * views' capped dimensions (requests_dims) and each node's clock are
+ * worked out once, not once per rule. */
+static const char ALERT_RQ_SQL[] =
+	"CREATE TEMP TABLE alert_rq AS " CLOCK_CTE " SELECT r.server_dim || ' ' || r.endpoint_dim AS s, r.error,"
+	" r.latency_ns, r.start_ns, coalesce(r.end_ns, r.start_ns) AS end_ns, coalesce(o.off, 0) AS off"
+	" FROM requests_dims r LEFT JOIN connections c ON c.id = r.conn_id LEFT JOIN o ON o.node = c.node";
+
 /* w(s, hit, val, start_ns, end_ns, off) per metric: s the subject, hit 1
  * when the row counts against the rule, val what is summed or ranked */
 static const char *const metric_rows[] = {
 	[FR_METRIC_ERROR_RATE] =
-		", w AS (SELECT r.server_dim || ' ' || r.endpoint_dim AS s, r.error AS hit, 0 AS val,"
-		" r.start_ns, coalesce(r.end_ns, r.start_ns) AS end_ns, coalesce(o.off, 0) AS off"
-		" FROM requests_dims r LEFT JOIN connections c ON c.id = r.conn_id LEFT JOIN o ON o.node = c.node)",
+		", w AS (SELECT s, error AS hit, 0 AS val, start_ns, end_ns, off FROM temp.alert_rq)",
+	/* hit: slower than the threshold (">=": not faster) */
 	[FR_METRIC_P99_LATENCY] =
-		", w AS (SELECT r.server_dim || ' ' || r.endpoint_dim AS s, r.latency_ns > ?2 AS hit,"
-		" r.latency_ns AS val, r.start_ns, r.end_ns, coalesce(o.off, 0) AS off"
-		" FROM requests_dims r LEFT JOIN connections c ON c.id = r.conn_id LEFT JOIN o ON o.node = c.node"
-		" WHERE r.latency_ns IS NOT NULL)",
+		", w AS (SELECT s, CASE WHEN ?4 THEN latency_ns >= ?2 ELSE latency_ns > ?2 END AS hit,"
+		" latency_ns AS val, start_ns, end_ns, off FROM temp.alert_rq WHERE latency_ns IS NOT NULL)",
 	[FR_METRIC_DNS_FAILURES] =
 		", w AS (SELECT d.qname AS s, CASE WHEN r.error = 1 OR d.rcode IS NULL OR d.rcode <> 'NOERROR'"
 		" THEN 1 ELSE 0 END AS hit, 0 AS val, r.start_ns, coalesce(r.end_ns, r.start_ns) AS end_ns,"
@@ -55,20 +60,31 @@ static const char *const metric_rows[] = {
 #define RATE_SELECT "count(*), sum(hit), 1.0 * sum(hit) / count(*)"
 #define COUNT_SELECT "sum(val), sum(hit), sum(val)"
 
-/* The whole statement: ?1 the window in ns, ?2 the threshold.  Columns:
- * s, k, n, hits, value, first_ns, last_ns, first_wall, last_wall. */
+/* The whole statement: ?1 the window in ns, ?2 the threshold, ?3 the
+ * minimum count, ?4 1 for ">=".  Columns: s, k, n, hits, value,
+ * first_ns, last_ns, first_wall, last_wall.
+ *
+ * The p99 (as the views compute it: the latency of rank ceil(0.99 n)) is
+ * above the threshold exactly when fewer than 0.99 n requests are not:
+ * n - hits < 0.99 n.  So a GROUP BY finds the windows that fire, and only
+ * their requests are sorted for the value (NULL in the other windows). */
 static void metric_sql(enum fr_metric m, char *sql, size_t len)
 {
 	const char *tail = " min(CASE WHEN hit THEN start_ns END), max(CASE WHEN hit THEN end_ns END),"
 			   " min(CASE WHEN hit THEN start_ns + off END), max(CASE WHEN hit THEN end_ns + off END)";
 	if (m == FR_METRIC_P99_LATENCY)
 		snprintf(sql, len,
-			 CLOCK_CTE "%s, z AS (SELECT w.*, (start_ns + off) / ?1 AS k, row_number() OVER"
-			 " (PARTITION BY s, (start_ns + off) / ?1 ORDER BY val) AS rn, count(*) OVER"
-			 " (PARTITION BY s, (start_ns + off) / ?1) AS nn FROM w)"
-			 " SELECT s, k, count(*), sum(hit), min(CASE WHEN rn >= 0.99 * nn THEN val END),%s"
-			 " FROM z GROUP BY s, k ORDER BY s, k",
-			 metric_rows[m], tail);
+			 CLOCK_CTE "%s, b AS (SELECT w.*, (start_ns + off) / ?1 AS k FROM w),"
+			 " g AS (SELECT s, k, count(*) AS n, sum(hit) AS hits,%s FROM b GROUP BY s, k),"
+			 " f AS (SELECT s, k FROM g WHERE n >= ?3 AND n - hits < 0.99 * n),"
+			 " z AS (SELECT b.s, b.k, b.val, row_number() OVER (PARTITION BY b.s, b.k ORDER BY b.val) AS rn,"
+			 " count(*) OVER (PARTITION BY b.s, b.k) AS nn FROM b JOIN f ON f.s = b.s AND f.k = b.k),"
+			 " p AS (SELECT s, k, min(CASE WHEN rn >= 0.99 * nn THEN val END) AS v FROM z GROUP BY s, k)"
+			 " SELECT g.s, g.k, g.n, g.hits, p.v, g.h1, g.h2, g.h3, g.h4 FROM g LEFT JOIN p"
+			 " ON p.s = g.s AND p.k = g.k ORDER BY g.s, g.k",
+			 metric_rows[m],
+			 " min(CASE WHEN hit THEN start_ns END) AS h1, max(CASE WHEN hit THEN end_ns END) AS h2,"
+			 " min(CASE WHEN hit THEN start_ns + off END) AS h3, max(CASE WHEN hit THEN end_ns + off END) AS h4");
 	else
 		snprintf(sql, len, CLOCK_CTE "%s SELECT s, (start_ns + off) / ?1 AS k, %s,%s FROM w"
 			 " GROUP BY s, k ORDER BY s, k",
@@ -183,6 +199,8 @@ static long eval_rule(sqlite3 *db, const struct fr_rule *r, sqlite3_stmt *ins, c
 	}
 	sqlite3_bind_int64(st, 1, r->window_ns);
 	sqlite3_bind_double(st, 2, r->threshold);
+	sqlite3_bind_int64(st, 3, r->min_count);
+	sqlite3_bind_int(st, 4, r->or_equal);
 	struct run u = {.windows = 0};
 	long alerts = 0;
 	int rc;
@@ -245,6 +263,16 @@ long fr_rules_evaluate(const struct fr_rules *r, sqlite3 *db, char *notes, size_
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 		return -1;
 	}
+	int need_rq = 0;
+	for (int i = 0; i < r->n; i++)
+		need_rq |= r->v[i].metric == FR_METRIC_ERROR_RATE || r->v[i].metric == FR_METRIC_P99_LATENCY;
+	if (need_rq && (sqlite3_exec(db, "DROP TABLE IF EXISTS temp.alert_rq", NULL, NULL, NULL) != SQLITE_OK ||
+			sqlite3_exec(db, ALERT_RQ_SQL, NULL, NULL, NULL) != SQLITE_OK)) {
+		snprintf(err, errlen, "cannot read the requests: %s", sqlite3_errmsg(db));
+		sqlite3_finalize(ins);
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return -1;
+	}
 	for (int i = 0; i < r->n; i++) {
 		const char *col = needed_column(r->v[i].metric);
 		if (col && !has_column(db, "connections", col)) {
@@ -264,6 +292,8 @@ long fr_rules_evaluate(const struct fr_rules *r, sqlite3 *db, char *notes, size_
 		total += n;
 	}
 	sqlite3_finalize(ins);
+	if (need_rq)
+		sqlite3_exec(db, "DROP TABLE temp.alert_rq", NULL, NULL, NULL);
 	if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot write the alerts table: %s", sqlite3_errmsg(db));
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);

@@ -84,6 +84,7 @@ same "alert_rules: resets: each connection once, per server workload" "$tmp/rese
 # a longer window: the whole series (61 requests, 21 failed; 50 events
 # lost) in one 10m window; ">=" fires at the threshold, ">" does not
 printf 'wide error_rate > 30%% 10m 1 critical\neq losses >= 50 10m 1 info\ngt losses > 50 10m 1 info\n' >"$tmp/w.conf"
+printf 'p99eq p99_latency >= 2s 1m 5 info\np99gt p99_latency > 2s 1m 5 info\n' >>"$tmp/w.conf"
 $bin report "$db" --rules "$tmp/w.conf" >/dev/null 2>&1
 alerts wide
 t "alert_rules: a 10m window" grep -q "^wide|critical|e2e/srv GET /x|0.344262295081967|0.3|$((T0 + 120000000000))|$((T0 + 330001000000))|.*|21 of 61 requests failed (34.4%) in 1 window of 10m" "$tmp/wide.out"
@@ -91,7 +92,11 @@ alerts eq
 t "alert_rules: >= fires at the threshold" grep -q "^eq|info|node vm|50.0|50.0|" "$tmp/eq.out"
 alerts gt
 t "alert_rules: > does not" test ! -s "$tmp/gt.out"
-t "alert_rules: each evaluation replaces the alerts" test "$(sqlite3 "$db" "select count(*) from alerts")" = 2
+alerts p99eq
+t "alert_rules: p99 >= fires at the threshold" grep -q "^p99eq|info|e2e/srv GET /x|2000000000.0|2000000000.0|$((T0 + 240000000000))|" "$tmp/p99eq.out"
+alerts p99gt
+t "alert_rules: p99 > does not" test ! -s "$tmp/p99gt.out"
+t "alert_rules: each evaluation replaces the alerts" test "$(sqlite3 "$db" "select count(*) from alerts")" = 3
 
 # the shipped file is the compiled-in default
 $bin analyze -q tests/corpus/http2/recorded-500 -o "$tmp/a.db" && sqlite3 "$tmp/a.db" "select * from alerts order by 1,3" >"$tmp/default"
