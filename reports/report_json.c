@@ -45,17 +45,9 @@ static void object(sqlite3 *db, const char *name, const char *sql, int first)
 	sqlite3_finalize(st);
 }
 
-static void more(sqlite3 *db, const char *name, const char *table, int shown)
+static void more(sqlite3 *db, const char *name, const char *view, int shown)
 {
-	char sql[128];
-	sqlite3_stmt *st;
-	long long n = 0;
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			n = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
+	long long n = rt_count(db, view);
 	printf(",\n\"%s_more\": %lld", name, n > shown ? n - shown : 0);
 }
 

@@ -99,18 +99,33 @@ void rt_alerts(sqlite3 *db, int limit)
 	rt_more(db, "alerts", limit * 2);
 }
 
+long long rt_count(sqlite3 *db, const char *view)
+{
+	char sql[256];
+	sqlite3_stmt *st;
+	long long n = 0;
+	if (!strcmp(view, "edges"))
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT 1 FROM requests_dims"
+					   " GROUP BY client_dim, server_dim, protocol)");
+	else if (!strcmp(view, "failures"))
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT 1 FROM requests_dims WHERE error = 1"
+					   " GROUP BY server_dim, protocol, endpoint_dim, status, reason)");
+	else
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", view);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
 void rt_more(sqlite3 *db, const char *view, int shown)
 {
-	char sql[128];
-	sqlite3_stmt *st;
-	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", view);
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return;
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > shown)
-		printf("  ... %lld more (--limit N shows more; all in %s %s)\n",
-		       (long long)(sqlite3_column_int64(st, 0) - shown), strcmp(view, "alerts") ? "view" : "table",
-		       view);
-	sqlite3_finalize(st);
+	long long n = rt_count(db, view);
+	if (n > shown)
+		printf("  ... %lld more (--limit N shows more; all in %s %s)\n", n - shown,
+		       strcmp(view, "alerts") ? "view" : "table", view);
 }
 
 int rt_reevaluate(const char *rules_path, const char *db_path)

@@ -14,6 +14,10 @@ void rt_header(sqlite3 *db);
  * or says that the database has none. */
 void rt_alerts(sqlite3 *db, int limit);
 
+/* The number of rows of a view or table: for edges and failures, counted
+ * without the latency percentiles and times the views work out. */
+long long rt_count(sqlite3 *db, const char *view);
+
 /* Prints "... N more" when the view has more than shown rows. */
 void rt_more(sqlite3 *db, const char *view, int shown);
 
