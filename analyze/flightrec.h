@@ -18,6 +18,7 @@ int cmd_corpus(int argc, char **argv);      /* corpus.c */
 int cmd_import_pcap(int argc, char **argv); /* pcap/pcap_import.c */
 int cmd_export_pcap(int argc, char **argv); /* export_pcap.c */
 int cmd_export_otlp(int argc, char **argv); /* export_otlp.c */
+int cmd_export_clickhouse(int argc, char **argv); /* export_clickhouse.c */
 
 /* A --from/--to TIME of analyze and corpus add (cmd_analyze.c): monotonic
  * ns as in the segments (123456789), or wall clock 2026-11-24T22:01:59[.123]Z

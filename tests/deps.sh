@@ -18,6 +18,8 @@ pkgs=(
   python3-protobuf  # the OTLP/JSON check of export-otlp (tests/unit/otlp_check.py)
   # HTTP/2 and gRPC peers (issue 13), and libnghttp2 for the HPACK oracle test
   nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio libnghttp2-dev
+  # ClickHouse, the engine of export-clickhouse (issue 20)
+  clickhouse-server
 )
 missing=()
 for p in "${pkgs[@]}"; do
