@@ -7,6 +7,7 @@
 #define FLIGHTREC_FLIGHTREC_H
 
 #include "../reports/query.h"  /* cmd_query */
+#include <stdint.h>
 #include "../reports/report.h" /* cmd_report */
 
 int cmd_info(int argc, char **argv);        /* cmd_inspect.c */
