@@ -136,7 +136,7 @@ check "same values: sum of latencies and bytes" test \
 got=$(chq "SELECT count() FROM e2e.request_links")
 check "cross-node links: $got, merged analysis: $NLINK" test "$got" = "$NLINK"
 m_net=$(sq "$T/m.db" "SELECT sum(network_ns), sum(latency_ns) FROM requests WHERE side = 'client' AND peer_request_id IS NOT NULL" | tr '|' ' ')
-c_net=$(chq "SELECT sum(l.network_ns), sum(r.latency_ns) FROM e2e.request_links l ALL INNER JOIN
+c_net=$(chq "SELECT sum(l.network_ns), sum(r.latency_ns) FROM e2e.request_links l GLOBAL ALL INNER JOIN
 	(SELECT incident, load_id AS c_load, id AS c_req, latency_ns FROM e2e.requests) r USING (incident, c_load, c_req)" | tr '\t' ' ')
 check "network share of linked requests equals the merged analysis ($c_net / $m_net)" test "$c_net" = "$m_net"
 check "requests_once counts each request once, as in SQLite" test \
@@ -144,6 +144,28 @@ check "requests_once counts each request once, as in SQLite" test \
 check "per-protocol counts of requests_once equal SQLite's" test \
 	"$(chq "SELECT protocol, count(), sum(error) FROM e2e.requests_once GROUP BY protocol ORDER BY protocol" | tr '\t' '|')" = \
 	"$(sq "$T/m.db" "SELECT protocol, count(*), sum(error) FROM requests_once GROUP BY protocol ORDER BY protocol")"
+
+# the views of the analysis, in ClickHouse, over both nodes = the merged analysis's
+num() { awk -F'\t' -v OFS='\t' '{for (i = 1; i <= NF; i++) if ($i ~ /^-?[0-9]+\.[0-9]+$/) $i = $i + 0; else if ($i == "\\N") $i = ""; print}'; }
+same_view() { # NAME CH-SQL SQLITE-SQL
+	local a b
+	a=$(chq "$2" | num)
+	b=$(sq -separator $'\t' "$T/m.db" "$3" | num)
+	[[ -n $a && $a == "$b" ]] || { echo "   clickhouse: $(echo "$a" | head -3 | tr '\n' '|')"; echo "   sqlite:     $(echo "$b" | head -3 | tr '\n' '|')"; }
+	check "view $1 equals the merged analysis's ($(echo "$a" | wc -l) rows)" test -n "$a" -a "$a" = "$b"
+}
+same_view edges "SELECT client_workload, server_workload, protocol, requests, errors, error_rate, p50_ns, p90_ns, p99_ns
+	FROM e2e.edges ORDER BY requests DESC, client_workload, server_workload, protocol" \
+	"SELECT client_workload, server_workload, protocol, requests, errors, error_rate, p50_ns, p90_ns, p99_ns
+	FROM edges ORDER BY requests DESC, client_workload, server_workload, protocol"
+same_view golden_signals "SELECT workload, minute, requests, errors, p50_ns, p90_ns, p99_ns FROM e2e.golden_signals
+	ORDER BY workload, minute" "SELECT workload, minute, requests, errors, p50_ns, p90_ns, p99_ns FROM golden_signals
+	ORDER BY workload, minute"
+same_view failures "SELECT server_workload, protocol, endpoint, status_, requests FROM e2e.failures
+	ORDER BY server_workload, protocol, endpoint, status_" "SELECT server_workload, protocol, endpoint, status, requests
+	FROM failures ORDER BY server_workload, protocol, endpoint, status"
+same_view slowest "SELECT latency_ns, network_ns, summary, client_workload, server_workload FROM e2e.slowest LIMIT 10" \
+	"SELECT latency_ns, network_ns, summary, client_workload, server_workload FROM slowest LIMIT 10"
 
 # loading again sends nothing
 before=$(chq "SELECT count() FROM e2e.requests")
