@@ -7,8 +7,9 @@
 #define FLIGHTREC_FLIGHTREC_H
 
 #include "../reports/query.h"  /* cmd_query */
-#include <stdint.h>
 #include "../reports/report.h" /* cmd_report */
+
+#include <stdint.h>
 
 int cmd_info(int argc, char **argv);        /* cmd_inspect.c */
 int cmd_cat(int argc, char **argv);         /* cmd_inspect.c */
