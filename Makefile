@@ -41,8 +41,13 @@ BENCH_SRCS := $(wildcard tests/bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
+# The named queries and default alert rules, compiled into flightrec
+# (reports/embed.sh): the installed tool reads no file of the source tree.
+EMBED_SRC := $(BUILD)/gen/embedded.c
+EMBED_INPUTS := reports/rules.conf $(sort $(wildcard reports/queries/*.sql))
+
 FORMAT_OBJS := $(call obj,$(FORMAT_SRCS))
-ANALYZE_OBJS := $(call obj,$(ANALYZE_SRCS))
+ANALYZE_OBJS := $(call obj,$(ANALYZE_SRCS)) $(BUILD)/obj/gen/embedded.o
 RECORD_OBJS := $(call obj,$(RECORD_SRCS))
 
 PROGRAMS := $(BUILD)/flightrec
@@ -59,6 +64,15 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(EMBED_SRC): reports/embed.sh $(EMBED_INPUTS)
+	@mkdir -p $(dir $@)
+	$(Q)sh reports/embed.sh $(EMBED_INPUTS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/embedded.o: $(EMBED_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -Ireports -c $< -o $@
 
 # Objects of the recorder include the BPF skeletons.
 $(RECORD_OBJS) $(call obj,$(MAIN_RECORD)): $(SKELS)
@@ -111,12 +125,12 @@ fuzz-replay: $(FUZZ_REPLAY)
 
 # libFuzzer builds (clang) in build/fuzz/<harness>, each then run for
 # FUZZ_SECONDS (default 600) on its saved corpus (tests/fuzz/run.sh).
-fuzz:
+fuzz: $(EMBED_SRC)
 	$(Q)mkdir -p $(BUILD)/fuzz
 	$(Q)for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  echo "  FUZZ    $$n"; \
 	  $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -I$(BUILD) $$f \
-	    $(ANALYZE_SRCS) $(FORMAT_SRCS) -o $(BUILD)/fuzz/$$n \
+	    $(ANALYZE_SRCS) $(EMBED_SRC) -Ireports $(FORMAT_SRCS) -o $(BUILD)/fuzz/$$n \
 	    $(LIBS_ANALYZE) $(LIBS_FORMAT) || exit 1; done
 	$(Q)bash tests/fuzz/run.sh $(BUILD)/fuzz
 

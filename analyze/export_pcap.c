@@ -71,6 +71,12 @@ struct podct {
 	char pod[160];
 };
 
+/* a pod's workload (NAMESPACE/OWNER as the analyzer names it), for --pod */
+struct podwl {
+	struct podwl *next;
+	char pod[160], wl[160];
+};
+
 #define NB 4096
 
 struct exp {
@@ -80,6 +86,7 @@ struct exp {
 	struct proc *procs[NB];
 	struct podip *ips[NB];
 	struct podct *cts[NB];
+	struct podwl *wls[NB];
 	char **nodes;
 	uint32_t nnodes;
 	uint32_t fake;
@@ -208,6 +215,15 @@ static const char *pod_by_container(struct exp *x, const char *id)
 	return NULL;
 }
 
+static const char *wl_by_pod(struct exp *x, const char *pod)
+{
+	uint32_t h = fr_hash(pod, strlen(pod), 0) % NB;
+	for (struct podwl *p = x->wls[h]; p; p = p->next)
+		if (!strcmp(p->pod, pod))
+			return p->wl;
+	return NULL;
+}
+
 static void span_cpy(char *dst, size_t n, const struct fr_span *s)
 {
 	size_t l = s->len < n - 1 ? s->len : n - 1;
@@ -232,10 +248,21 @@ static int inet_pton_fr(const char *ip, struct podip *e)
 
 static void on_pod(struct exp *x, const struct fr_pod *p)
 {
-	char name[160], ns[80], nm[80];
+	char name[160], ns[80], nm[80], owner[80];
 	span_cpy(ns, sizeof(ns), &p->namespace_);
 	span_cpy(nm, sizeof(nm), &p->name);
+	span_cpy(owner, sizeof(owner), &p->owner_name);
 	snprintf(name, sizeof(name), "%s/%s", ns, nm);
+	if (!wl_by_pod(x, name)) {
+		struct podwl *w = calloc(1, sizeof(*w));
+		if (!w)
+			return;
+		snprintf(w->pod, sizeof(w->pod), "%s", name);
+		snprintf(w->wl, sizeof(w->wl), "%s/%s", ns, owner[0] ? owner : nm);
+		uint32_t h = fr_hash(name, strlen(name), 0) % NB;
+		w->next = x->wls[h];
+		x->wls[h] = w;
+	}
 	for (uint32_t i = 0; i < p->n_ips; i++) {
 		char ip[64];
 		span_cpy(ip, sizeof(ip), &p->ips[i]);
@@ -374,8 +401,9 @@ static int wanted(struct exp *x, const struct conn *c, uint64_t wall)
 		struct proc *p = proc_get(x, c->node, c->key.pid, 0);
 		const char *cand[3] = {p && p->pod[0] ? p->pod : NULL, pod_by_ip(x, &c->local),
 				       pod_by_ip(x, &c->remote)};
-		for (int i = 0; i < 3; i++) {
-			const char *v = cand[i], *slash = v ? strchr(v, '/') : NULL;
+		for (int i = 0; i < 6; i++) { /* the pods, then their workloads */
+			const char *v = i < 3 ? cand[i] : cand[i - 3] ? wl_by_pod(x, cand[i - 3]) : NULL;
+			const char *slash = v ? strchr(v, '/') : NULL;
 			if (v && (!strcmp(v, x->pod) || (!strchr(x->pod, '/') && slash && !strcmp(slash + 1, x->pod))))
 				return 1;
 		}
@@ -611,7 +639,8 @@ static void usage(FILE *f)
 		"                      (2026-11-24T22:01:59.5Z) or seconds since the epoch\n"
 		"      --to T          only packets at or before T\n"
 		"      --conn P:F[:G]  only the connection with pid P, fd F (and generation G)\n"
-		"      --pod NAME      only connections of pod NAME or NAMESPACE/NAME (by the\n"
+		"      --pod NAME      only connections of a pod or a workload: NAME or\n"
+		"                      NAMESPACE/NAME, as `flightrec report` shows them (by the\n"
 		"                      process's container, or the local or remote address)\n"
 		"  -h, --help          this help\n"
 		"\n"
@@ -675,6 +704,10 @@ static void exp_free(struct exp *x)
 			free(a);
 		}
 		for (struct podct *a = x->cts[i], *n; a; a = n) {
+			n = a->next;
+			free(a);
+		}
+		for (struct podwl *a = x->wls[i], *n; a; a = n) {
 			n = a->next;
 			free(a);
 		}
@@ -758,7 +791,7 @@ int cmd_export_pcap(int argc, char **argv)
 	int filtered = x->pod || x->have_conn || x->from != INT64_MIN || x->to != INT64_MAX;
 	if (rc != EXIT_USAGE && filtered && x->packets == 0) {
 		fprintf(stderr, "flightrec export-pcap: nothing matched%s%s%s%s: no file written (--pod "
-				"takes a pod's NAME or NAMESPACE/NAME, not a workload)\n",
+				"takes a pod's or a workload's NAME or NAMESPACE/NAME)\n",
 			x->pod ? " --pod " : "", x->pod ? x->pod : "", x->have_conn ? " --conn" : "",
 			x->from != INT64_MIN || x->to != INT64_MAX ? " the time range" : "");
 		rc = EXIT_USAGE;

@@ -26,6 +26,8 @@ static const struct cmd commands[] = {
 	{"export-pcap", "write a recording as pcapng for Wireshark", cmd_export_pcap},
 	{"export-clickhouse", "load analysis databases into ClickHouse", cmd_export_clickhouse},
 	{"watch", "alert rules on a live ring; ask the recorder for a snapshot", cmd_watch},
+	{"query", "run a named query or SQL on an analysis: table, CSV or JSON", cmd_query},
+	{"export-otlp", "write every request as an OpenTelemetry span (OTLP/JSON)", cmd_export_otlp},
 };
 
 static void usage(FILE *f)
@@ -51,7 +53,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OK;
 	}
-	if (!strcmp(argv[1], "--version")) {
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("flightrec %s\n", FLIGHTREC_VERSION);
 		return EXIT_OK;
 	}

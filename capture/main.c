@@ -345,7 +345,7 @@ int main(int argc, char **argv)
 	static struct recorder r;
 	char pidpath[PATH_MAX];
 	int pidfd, rc = EXIT_FAIL;
-	if (opts_parse(argc, argv, &o))
+	if (opts_parse(argc, argv, &o) || check_metadata_files(&o))
 		return EXIT_USAGE;
 	if (check_environment(&o) || (pidfd = pidfile_lock(o.dir)) < 0)
 		return EXIT_FAIL;

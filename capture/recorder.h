@@ -214,6 +214,9 @@ void sweep_conns(struct recorder *r, uint64_t now);
 
 /* metadata.c */
 int load_metadata_files(struct recorder *r);
+/* Reads the --pods and --services files once to check them, before the
+ * recorder touches anything: 0, or -1 after a message (a usage error). */
+int check_metadata_files(const struct opts *o);
 void add_pods(struct recorder *r, const struct fr_kube *k, uint64_t ts);
 void emit_metadata(struct recorder *r);
 void prune_procs(struct recorder *r, uint64_t now);

@@ -15,6 +15,7 @@ pkgs=(
   # MySQL and PostgreSQL peers (issue 14)
   mariadb-server mariadb-client libdbd-mariadb-perl postgresql-15 postgresql-client-15
   python3-psycopg2 libdbd-pg-perl
+  python3-protobuf  # the OTLP/JSON check of export-otlp (tests/unit/otlp_check.py)
   # HTTP/2 and gRPC peers (issue 13), and libnghttp2 for the HPACK oracle test
   nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio libnghttp2-dev
   # deploy (issue 19): the image is imported and run with podman (runc:
