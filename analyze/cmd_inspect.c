@@ -111,6 +111,8 @@ static int info_one(const char *file, struct fr_reader *r, void *arg)
 		text_line("kernel:         ", h->kernel);
 		text_line("recorder:       ", h->recorder);
 		text_line("source:         ", h->source);
+		if (h->hooks[0])
+			text_line("hooks:          ", h->hooks);
 		printf("segment index:  %" PRIu64 "\n", h->segment_index);
 		printf("snap length:    %u\n", h->snaplen);
 		printf("zstd level:     %u\n", h->zstd_level);

@@ -65,7 +65,11 @@ struct opts {
 	const char *kubeconfig, *node, *log_pods_dir, *log_containers_dir;
 	struct fr_redact redact;
 	int verbose;
+	int hooks; /* enum fr_hooks */
 };
+
+/* The kernel hooks the recorder attaches (capture/hooks.c). */
+enum fr_hooks { FR_HOOKS_AUTO, FR_HOOKS_SOCKETS, FR_HOOKS_SYSCALLS };
 
 struct proc {
 	uint32_t pid, ppid;
@@ -98,6 +102,9 @@ struct recorder {
 	int ring_scanned;
 	int dir_fd; /* the recording directory, to notice its removal */
 	char node[256], boot_id[64], kernel[128], filters[512], redaction[512];
+	char hooks[16]; /* the hook set attached: "sockets" or "syscalls" */
+	char hooks_why[96]; /* what they are, or why not the sockets set */
+	struct bpf_link *cg_links[2]; /* the sockets set's cgroup programs */
 	struct fr_kube *kube;     /* --pods/--services or the API */
 	struct fr_kube *fallback; /* pods found in the node's files */
 	struct fr_kubeapi *api;
@@ -169,6 +176,15 @@ void emit_conns(struct recorder *r, int heads);
 /* Forgets connections of processes gone for a minute (their close was not
  * seen); at most every 30 s. */
 void sweep_conns(struct recorder *r, uint64_t now);
+
+/* hooks.c: picks the hook set (--hooks, or what the kernel's BTF offers),
+ * sets r->hooks and the programs to load in the opened, not yet loaded
+ * skeleton.  0, or -1 after a message (a set forced but unavailable). */
+int hooks_choose(struct recorder *r);
+/* Attaches the set's programs the skeleton does not (the root cgroup's);
+ * 0, or -1 after a message.  hooks_detach undoes it (any state). */
+int hooks_attach_cgroup(struct recorder *r);
+void hooks_detach(struct recorder *r);
 
 /* metadata.c */
 int load_metadata_files(struct recorder *r);

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define FR_FORMAT_VERSION 2        /* major: a reader refuses a larger one */
-#define FR_FORMAT_MINOR 1          /* minor: additions a reader of the same major can skip */
+#define FR_FORMAT_MINOR 2          /* minor: additions a reader of the same major can skip */
 #define FR_SEGMENT_SUFFIX ".frs"
 
 #define FR_MAX_SNAPLEN (64u * 1024)
@@ -255,6 +255,7 @@ struct fr_header {
 	char filters[512];   /* capture filters, text */
 	char redaction[512]; /* redaction rules in force, text; "" = none */
 	char source[64];     /* "ebpf", "pcap", "synthetic" */
+	char hooks[16];      /* 2.2: the recorder's kernel hooks, "sockets" or "syscalls"; "" unknown */
 };
 
 /* ---- writer -------------------------------------------------------------- */

@@ -78,10 +78,13 @@ struct sock_common {
 	struct in6_addr skc_v6_rcv_saddr;
 };
 
+struct socket;
 struct sock {
 	struct sock_common __sk_common;
 	u16 sk_protocol;
 	u16 sk_type;
+	struct socket *sk_socket;
+	u8 sk_shutdown;
 };
 
 struct socket {
@@ -111,6 +114,10 @@ struct file {
 	void *private_data;
 };
 
+struct msghdr {
+	void *msg_name; /* a kernel copy of the address (recvmsg: filled by the protocol) */
+};
+
 struct fdtable {
 	unsigned int max_fds;
 	struct file **fd;
@@ -136,6 +143,7 @@ struct signal_struct {
 };
 
 struct task_struct {
+	unsigned int flags;
 	pid_t pid;
 	pid_t tgid;
 	struct task_struct *real_parent;
@@ -169,6 +177,20 @@ struct user_msghdr {
 struct mmsghdr {
 	struct user_msghdr msg_hdr;
 	unsigned int msg_len;
+};
+
+/* The context of cgroup/recvmsg4|6 programs (UAPI, fixed layout). */
+struct bpf_sock_addr {
+	__u32 user_family;
+	__u32 user_ip4;
+	__u32 user_ip6[4];
+	__u32 user_port;
+	__u32 family;
+	__u32 type;
+	__u32 protocol;
+	__u32 msg_src_ip4;
+	__u32 msg_src_ip6[4];
+	__u64 sk;
 };
 
 struct fr_sockaddr_in {
