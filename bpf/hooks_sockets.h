@@ -52,12 +52,22 @@ struct {
 	__type(value, struct sk_open);
 } sk_opens SEC(".maps");
 
-/* The connection (tgid, fd) each socket is recorded as, for its close. */
+/* The connections (tgid, fd) each socket is recorded as, for its close:
+ * a socket shared by processes (fork, fd passing) is a connection of each
+ * that used it, and all of them end when its file is released.  The
+ * SK_USERS most recent users are kept. */
+#define SK_USERS 4
+struct sk_users {
+	struct conn_key k[SK_USERS];
+	__u32 next;
+	__u32 pad;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
-	__type(value, struct conn_key);
+	__type(value, struct sk_users);
 } sk_conns SEC(".maps");
 
 /* The sender of a datagram being received, for the socket hook that ends
@@ -88,16 +98,21 @@ static __always_inline void sk_closed(const struct sock *sk)
 {
 	__u64 key = (__u64)sk;
 	bpf_map_delete_elem(&sk_opens, &key);
-	struct conn_key *k = bpf_map_lookup_elem(&sk_conns, &key);
-	if (!k)
+	struct sk_users *u = bpf_map_lookup_elem(&sk_conns, &key);
+	if (!u)
 		return;
-	struct conn_key ck = *k;
+	struct sk_users cu = *u;
 	bpf_map_delete_elem(&sk_conns, &key);
-	struct conn *c = bpf_map_lookup_elem(&conns, &ck);
-	if (!c || c->sk != key)
-		return;
-	__u64 id = (__u64)ck.tgid << 32 | (__u32)bpf_get_current_pid_tgid();
-	do_close(id, ck.fd, 0);
+	for (int i = 0; i < SK_USERS; i++) {
+		struct conn_key ck = cu.k[i];
+		if (!ck.tgid)
+			continue;
+		struct conn *c = bpf_map_lookup_elem(&conns, &ck);
+		if (!c || c->sk != key)
+			continue;
+		__u64 id = (__u64)ck.tgid << 32 | (__u32)bpf_get_current_pid_tgid();
+		do_close(id, ck.fd, 0);
+	}
 }
 
 SEC("tp_btf/inet_sock_set_state")
@@ -150,7 +165,15 @@ static __always_inline struct conn *sk_get_conn(__u64 id, __u32 fd, struct sock 
 		}
 		bpf_map_delete_elem(&sk_opens, &key);
 	}
-	bpf_map_update_elem(&sk_conns, &key, &k, BPF_ANY);
+	struct sk_users *u = bpf_map_lookup_elem(&sk_conns, &key);
+	if (u) {
+		u->k[u->next % SK_USERS] = k;
+		u->next++;
+	} else {
+		struct sk_users nu = {.next = 1};
+		nu.k[0] = k;
+		bpf_map_update_elem(&sk_conns, &key, &nu, BPF_ANY);
+	}
 	return new_conn(id, fd, f, sk, 0, role, ts);
 }
 

@@ -285,6 +285,10 @@ fr_record() {
 	return 1
 }
 
+fr_hooks_used() { # recording dir: the hook set its first segment's header names
+	"$FR_BUILD/flightrec" info "$1" 2>/dev/null | awk '$1 == "hooks:" { print $2; exit }'
+}
+
 fr_record_stop() { # waits for a clean exit; returns the recorder's status
 	kill -INT "$FR_REC_PID" 2>/dev/null
 	wait "$FR_REC_PID"
