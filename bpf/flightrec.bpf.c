@@ -539,6 +539,8 @@ static __always_inline void data_hdr(struct fr_ev_data *d, __u64 id, __u64 ts, _
 	else
 		__builtin_memset(&d->peer, 0, sizeof(d->peer));
 	d->cap_len = cap;
+	d->pad = 0;
+	d->arrival = 0;
 }
 
 /* One DATA event: bytes moved by the call; src is a buffer (niov == 0) or
@@ -550,9 +552,9 @@ static __always_inline void data_hdr(struct fr_ev_data *d, __u64 id, __u64 ts, _
  * user-memory read: the reader then kept finding a busy record at the head
  * and polled again at once instead of sleeping, which cost it more than
  * the copy saved on the nginx bench.) */
-static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
-				      __u32 bytes, const void *src, __u64 niov,
-				      const struct fr_ev_addr *peer)
+static __always_inline void emit_data_at(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
+					 __u32 bytes, const void *src, __u64 niov,
+					 const struct fr_ev_addr *peer, __u64 arrival)
 {
 	if (c->ignored && !(peer && peer->family && filter_ports && port_wanted(peer->port)))
 		return;
@@ -581,9 +583,17 @@ static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn 
 		cap = want;
 	struct fr_ev_data *d = (struct fr_ev_data *)s->raw;
 	data_hdr(d, id, ts, fd, c, dir, sys, bytes, pos, cap, peer);
+	d->arrival = arrival;
 	__u64 size = sizeof(*d) + (cap & (2 * FR_EV_MAX_SNAP - 1));
 	if (bpf_ringbuf_output(&events, d, size, rb_flags(size + 8, size + 8)))
 		count_loss(bytes);
+}
+
+static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
+				      __u32 bytes, const void *src, __u64 niov,
+				      const struct fr_ev_addr *peer)
+{
+	emit_data_at(id, ts, fd, c, dir, sys, bytes, src, niov, peer, 0);
 }
 
 static __always_inline void sk_peer(struct sock *sk, struct fr_ev_addr *a)

@@ -11,6 +11,8 @@
  *   tp_btf/tcp_sendmsg_locked   when a TCP send started (egress times)
  *   cgroup/recvmsg4, recvmsg6 (root cgroup)   the sender of a datagram (the
  *       user's copy of the address is written only after the socket hook)
+ *   tp_btf/sk_data_ready (6.10+, optional)   when ingress bytes became
+ *       readable, for reads that came later (ARRIVAL records)
  *   tp_btf/inet_sock_set_state   connect (client) and accepted (server)
  *       TCP sockets: the role and the time of the connection's OPEN; and
  *       tcp_close: the socket's file is gone (close(2), dup2 over it,
@@ -26,6 +28,9 @@
  * hook's sk against the one remembered, with no look into the fd table.
  * Calls the registers do not describe (io_uring, kernel threads) are not
  * recorded. */
+
+/* The kernel has sock:sk_data_ready (6.10+): ingress arrival times. */
+const volatile __u8 has_data_ready = 0;
 
 #define PF_IO_WORKER 0x00000010
 #define PF_KTHREAD 0x00200000
@@ -51,6 +56,52 @@ struct {
 	__type(key, __u64);
 	__type(value, struct sk_open);
 } sk_opens SEC(".maps");
+
+/* Arrival of ingress bytes (issue 12): when the bytes a read returns
+ * became readable.  sk_data_ready runs as data is queued on a socket
+ * (softirq: often in the sender's task); a recorded socket has storage
+ * here (made with its connection), others cost one failed lookup.  first:
+ * the arrival of the oldest unread bytes (0: none waiting); last: of the
+ * newest.  A read takes first; what it leaves queued arrived by last. */
+struct arrival {
+	__u64 first, last;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct arrival);
+} arrivals SEC(".maps");
+
+/* Reads whose bytes waited less than this are not marked (a blocked
+ * reader's wake-up takes some microseconds). */
+const volatile __u64 arrival_min_ns = 50000;
+
+SEC("tp_btf/sk_data_ready")
+int BPF_PROG(fr_data_ready, const struct sock *sk)
+{
+	struct arrival *a = bpf_sk_storage_get(&arrivals, (struct sock *)sk, 0, 0);
+	if (!a)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	if (!a->first)
+		a->first = now;
+	a->last = now;
+	return 0;
+}
+
+/* The arrival time of the bytes a read of sk just returned, if they
+ * waited at least arrival_min_ns, else 0. */
+static __always_inline __u64 read_arrival(struct sock *sk)
+{
+	struct arrival *a = bpf_sk_storage_get(&arrivals, sk, 0, 0);
+	if (!a || !a->first)
+		return 0;
+	__u64 first = a->first;
+	a->first = sk->sk_backlog.rmem_alloc.counter ? a->last : 0;
+	return bpf_ktime_get_ns() - first >= arrival_min_ns ? first : 0;
+}
 
 /* The connections (tgid, fd) each socket is recorded as, for its close:
  * a socket shared by processes (fork, fd passing) is a connection of each
@@ -174,6 +225,8 @@ static __always_inline struct conn *sk_get_conn(__u64 id, __u32 fd, struct sock 
 		nu.k[0] = k;
 		bpf_map_update_elem(&sk_conns, &key, &nu, BPF_ANY);
 	}
+	if (has_data_ready)
+		bpf_sk_storage_get(&arrivals, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	return new_conn(id, fd, f, sk, 0, role, ts);
 }
 
@@ -291,7 +344,8 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 	}
 	if (udp && !peer.family)
 		sk_peer(sk, &peer);
-	emit_data(id, ts, fd, c, dir, sys, (__u32)n, buf, niov, udp ? &peer : NULL);
+	__u64 arrival = dir && has_data_ready ? read_arrival(sk) : 0;
+	emit_data_at(id, ts, fd, c, dir, sys, (__u32)n, buf, niov, udp ? &peer : NULL, arrival);
 }
 
 SEC("tp_btf/sock_send_length")

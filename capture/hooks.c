@@ -65,12 +65,19 @@ int hooks_choose(struct recorder *r)
 	};
 	for (size_t i = 0; i < sizeof(socket_progs) / sizeof(socket_progs[0]); i++)
 		bpf_program__set_autoload(socket_progs[i], sockets);
+	struct btf *btf = btf__load_vmlinux_btf();
+	int ready = sockets && btf && btf__find_by_name_kind(btf, "btf_trace_sk_data_ready", BTF_KIND_TYPEDEF) > 0;
+	btf__free(btf);
+	bpf_program__set_autoload(s->progs.fr_data_ready, ready);
+	s->rodata->has_data_ready = (__u8)ready;
+	r->arrival_min_ns = ready ? s->rodata->arrival_min_ns : 0;
 	bpf_program__set_autoload(s->progs.fr_sys_enter, !sockets);
 	bpf_program__set_autoload(s->progs.fr_sys_exit, !sockets);
 	s->rodata->hooks_sockets = (__u8)sockets;
 	snprintf(r->hooks, sizeof(r->hooks), "%s", sockets ? "sockets" : "syscalls");
 	if (sockets)
-		snprintf(r->hooks_why, sizeof(r->hooks_why), "socket tracepoints");
+		snprintf(r->hooks_why, sizeof(r->hooks_why), "socket tracepoints, %s",
+			 ready ? "ingress arrival times" : "no arrival times (no sk_data_ready)");
 	else if (r->o->hooks == FR_HOOKS_SYSCALLS)
 		snprintf(r->hooks_why, sizeof(r->hooks_why), "system call tracepoints, forced by --hooks");
 	else

@@ -105,6 +105,7 @@ struct recorder {
 	char hooks[16]; /* the hook set attached: "sockets" or "syscalls" */
 	char hooks_why[96]; /* what they are, or why not the sockets set */
 	struct bpf_link *cg_links[2]; /* the sockets set's cgroup programs */
+	uint64_t arrival_min_ns;      /* ARRIVAL records for waits this long; 0: none */
 	struct fr_kube *kube;     /* --pods/--services or the API */
 	struct fr_kube *fallback; /* pods found in the node's files */
 	struct fr_kubeapi *api;

@@ -34,6 +34,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_SK_STORAGE = 24,
 	BPF_MAP_TYPE_RINGBUF = 27,
 	BPF_MAP_TYPE_TASK_STORAGE = 29,
 };
@@ -42,8 +43,13 @@ enum { BPF_RB_NO_WAKEUP = 1, BPF_RB_FORCE_WAKEUP = 2 };
 enum { BPF_RB_AVAIL_DATA = 0 };
 enum { BPF_F_NO_PREALLOC = 1 };
 enum { BPF_LOCAL_STORAGE_GET_F_CREATE = 1 };
+enum { BPF_SK_STORAGE_GET_F_CREATE = 1 };
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+typedef struct {
+	int counter;
+} atomic_t;
 
 struct pt_regs {
 	long unsigned int r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
@@ -85,6 +91,9 @@ struct sock {
 	u16 sk_type;
 	struct socket *sk_socket;
 	u8 sk_shutdown;
+	struct {
+		atomic_t rmem_alloc; /* bytes queued for the reader */
+	} sk_backlog;
 };
 
 struct socket {
@@ -133,10 +142,6 @@ struct mm_struct {
 	long unsigned int arg_end;
 	struct file *exe_file;
 };
-
-typedef struct {
-	int counter;
-} atomic_t;
 
 struct signal_struct {
 	atomic_t live; /* threads not yet in do_exit */
