@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* flightrec.bpf.c - socket capture on the raw sys_exit tracepoint (no
- * kprobes, no fentry, no tracefs needed).
+/* flightrec.bpf.c - socket capture, with one of two hook sets the loader
+ * picks (capture/hooks.c): the raw sys_enter/sys_exit tracepoints below
+ * (no kprobes, no fentry, no tracefs needed; Linux 5.11+), or the socket
+ * tracepoints of hooks_sockets.h (included last; Linux 6.12+), which
+ * spare every other system call.  Both produce the same events.
  *
  * At the exit of the socket syscalls of interest, the arguments are still
  * in pt_regs: the program reads what the kernel moved (ingress buffers are
@@ -708,7 +711,7 @@ static __always_inline void do_mmsg(__u64 id, __u64 ts, struct args *in, struct 
  * out negative.  This program runs at every syscall entry and returns at
  * once for all but the sending calls. */
 struct task_ctx {
-	__u64 send_ts;           /* entry time of the send in progress */
+	__u64 send_ts;           /* syscalls: entry time of the send in progress */
 	__u64 mm_vec;            /* sockets: the mmsghdr vector of the last vectored call, */
 	__u32 mm_idx;            /* the index of its next message, */
 	__u32 mm_last;           /* and the byte count of its last one */

@@ -57,22 +57,30 @@ struct {
 	__type(value, struct sk_open);
 } sk_opens SEC(".maps");
 
-/* Arrival of ingress bytes (issue 12): when the bytes a read returns
+/* What the recorder keeps per socket it records (made when a TCP
+ * connection starts, or with its first recorded connection): the hooks
+ * that run for every socket find none for the others at the cost of one
+ * failed lookup.
+ *
+ * Arrival of ingress bytes (issue 12): when the bytes a read returns
  * became readable.  sk_data_ready runs as data is queued on a socket
- * (softirq: often in the sender's task); a recorded socket has storage
- * here (made with its connection), others cost one failed lookup.  first:
- * the arrival of the oldest unread bytes (0: none waiting); last: of the
- * newest.  A read takes first; what it leaves queued arrived by last. */
-struct arrival {
+ * (softirq: often in the sender's task).  first: the arrival of the oldest
+ * unread bytes (0: none waiting); last: of the newest.  A read takes
+ * first; what it leaves queued arrived by last.
+ *
+ * send_ts: when the TCP send in progress started (tcp_sendmsg_locked),
+ * taken and cleared by the socket hook at the end of the call. */
+struct sk_ctx {
 	__u64 first, last;
+	__u64 send_ts;
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct arrival);
-} arrivals SEC(".maps");
+	__type(value, struct sk_ctx);
+} sk_ctx SEC(".maps");
 
 /* Reads whose bytes waited less than this are not marked (a blocked
  * reader's wake-up takes some microseconds). */
@@ -81,7 +89,7 @@ const volatile __u64 arrival_min_ns = 50000;
 SEC("tp_btf/sk_data_ready")
 int BPF_PROG(fr_data_ready, const struct sock *sk)
 {
-	struct arrival *a = bpf_sk_storage_get(&arrivals, (struct sock *)sk, 0, 0);
+	struct sk_ctx *a = bpf_sk_storage_get(&sk_ctx, (struct sock *)sk, 0, 0);
 	if (!a)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
@@ -95,7 +103,7 @@ int BPF_PROG(fr_data_ready, const struct sock *sk)
  * waited at least arrival_min_ns, else 0. */
 static __always_inline __u64 read_arrival(struct sock *sk)
 {
-	struct arrival *a = bpf_sk_storage_get(&arrivals, sk, 0, 0);
+	struct sk_ctx *a = bpf_sk_storage_get(&sk_ctx, sk, 0, 0);
 	if (!a || !a->first)
 		return 0;
 	__u64 first = a->first;
@@ -186,6 +194,8 @@ int BPF_PROG(fr_sk_state, const struct sock *sk, const int oldstate, const int n
 	o.ts = bpf_ktime_get_ns();
 	__u64 key = (__u64)sk;
 	bpf_map_update_elem(&sk_opens, &key, &o, BPF_ANY);
+	/* before the first send: its start time goes there */
+	bpf_sk_storage_get(&sk_ctx, (struct sock *)sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	return 0;
 }
 
@@ -225,8 +235,7 @@ static __always_inline struct conn *sk_get_conn(__u64 id, __u32 fd, struct sock 
 		nu.k[0] = k;
 		bpf_map_update_elem(&sk_conns, &key, &nu, BPF_ANY);
 	}
-	if (has_data_ready)
-		bpf_sk_storage_get(&arrivals, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	bpf_sk_storage_get(&sk_ctx, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	return new_conn(id, fd, f, sk, 0, role, ts);
 }
 
@@ -276,7 +285,6 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 	struct conn *c = sk_get_conn(id, fd, sk);
 	if (!c)
 		return;
-	struct task_ctx *t = bpf_task_storage_get(&task_ctx, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 	struct fr_ev_addr peer = {};
 	int udp = proto == IPPROTO_UDP;
 	if (udp && dir) {
@@ -317,6 +325,7 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 		 * earlier call with that same length misleads it. */
 		const struct mmsghdr *v = buf;
 		__u32 i = 0;
+		struct task_ctx *t = bpf_task_storage_get(&task_ctx, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
 		if (!t)
 			return;
 		if (t->mm_vec == (__u64)v && t->mm_idx > 0 && t->mm_idx < (__u32)regs->dx &&
@@ -355,10 +364,10 @@ int BPF_PROG(fr_sock_send, struct sock *sk, int ret, int flags)
 	 * and cleared first: a failed send leaves none for the next one) */
 	__u64 ts = 0;
 	if (sk->sk_protocol == IPPROTO_TCP) {
-		struct task_ctx *t = bpf_task_storage_get(&task_ctx, bpf_get_current_task_btf(), 0, 0);
-		if (t) {
-			ts = t->send_ts;
-			t->send_ts = 0;
+		struct sk_ctx *a = bpf_sk_storage_get(&sk_ctx, sk, 0, 0);
+		if (a) {
+			ts = a->send_ts;
+			a->send_ts = 0;
 		}
 	}
 	sock_data(sk, ret, flags, 0, ts);
@@ -380,10 +389,9 @@ int BPF_PROG(fr_sock_recv, struct sock *sk, int ret, int flags)
 SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(fr_send_start, const struct sock *sk)
 {
-	struct task_ctx *t = bpf_task_storage_get(&task_ctx, bpf_get_current_task_btf(), 0,
-						  BPF_LOCAL_STORAGE_GET_F_CREATE);
-	if (t && !t->send_ts)
-		t->send_ts = bpf_ktime_get_ns();
+	struct sk_ctx *a = bpf_sk_storage_get(&sk_ctx, (struct sock *)sk, 0, 0);
+	if (a && !a->send_ts)
+		a->send_ts = bpf_ktime_get_ns();
 	return 0;
 }
 
