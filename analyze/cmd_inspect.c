@@ -111,6 +111,10 @@ static int info_one(const char *file, struct fr_reader *r, void *arg)
 		text_line("kernel:         ", h->kernel);
 		text_line("recorder:       ", h->recorder);
 		text_line("source:         ", h->source);
+		if (h->hooks[0])
+			text_line("hooks:          ", h->hooks);
+		if (h->hooks[0])
+			printf("arrival times:  %s\n", h->arrival_min_ns ? "yes (ARRIVAL records)" : "no");
 		printf("segment index:  %" PRIu64 "\n", h->segment_index);
 		printf("snap length:    %u\n", h->snaplen);
 		printf("zstd level:     %u\n", h->zstd_level);
@@ -382,6 +386,12 @@ static void cat_json(FILE *f, const struct fr_header *h, const struct fr_record 
 	case FR_CONN_HEAD:
 		head_json(f, &r->u.head, o);
 		break;
+	case FR_ARRIVAL: {
+		const struct fr_arrival *a = &r->u.arrival;
+		fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"stream_pos\":%" PRIu64 ",\"arrival_ns\":%" PRIu64,
+			a->conn.pid, a->conn.fd, a->conn.gen, a->stream_pos, a->arrival_ns);
+		break;
+	}
 	}
 	fputs("}\n", f);
 }
@@ -507,6 +517,12 @@ static void cat_text(FILE *f, const struct fr_header *h, const struct fr_record 
 		if (fr_head_chunk_next(hd, &off, &c))
 			fr_escape(f, c.bytes.p, c.bytes.len, o->payload_max);
 		putc('"', f);
+		break;
+	}
+	case FR_ARRIVAL: {
+		const struct fr_arrival *a = &r->u.arrival;
+		fprintf(f, " pid=%u fd=%u/%u pos=%" PRIu64 " readable %.3fms before", a->conn.pid, a->conn.fd,
+			a->conn.gen, a->stream_pos, (double)(r->ts - a->arrival_ns) / 1e6);
 		break;
 	}
 	}

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* flightrec.bpf.c - socket capture on the raw sys_exit tracepoint (no
- * kprobes, no fentry, no tracefs needed).
+/* flightrec.bpf.c - socket capture, with one of two hook sets the loader
+ * picks (capture/hooks.c): the raw sys_enter/sys_exit tracepoints below
+ * (no kprobes, no fentry, no tracefs needed; Linux 5.11+), or the socket
+ * tracepoints of hooks_sockets.h (included last; Linux 6.12+), which
+ * spare every other system call.  Both produce the same events.
  *
  * At the exit of the socket syscalls of interest, the arguments are still
  * in pt_regs: the program reads what the kernel moved (ingress buffers are
@@ -28,6 +31,9 @@ const volatile __u8 filter_ports = 0;
 /* Wake the reader only once this much is waiting (it also polls): one
  * wakeup per event would cost the traced processes dearly. */
 const volatile __u64 wakeup_bytes = 0;
+/* The "sockets" hook set is attached (bpf/hooks_sockets.h), not the
+ * system call tracepoints. */
+const volatile __u8 hooks_sockets = 0;
 /* The kernel has bpf_loop (5.17+): without it a close_range or an exit
  * looks at the first FALLBACK_SCAN_FDS fds of the range only. */
 const volatile __u8 has_loop = 0;
@@ -407,6 +413,47 @@ static __always_inline void do_close(__u64 id, __u32 fd, __u64 keep_file)
 	bpf_map_delete_elem(&conns, &k);
 }
 
+/* A new generation of the connection of (tgid, fd) on socket sk (of the
+ * open file f), announced by an OPEN event at open_ts (0: now) unless the
+ * port filter leaves it out.  ino: f's inode number, or 0 to read it. */
+static __always_inline struct conn *new_conn(__u64 id, __u32 fd, struct file *f, struct sock *sk,
+					     __u32 ino, __u8 role, __u64 open_ts)
+{
+	struct conn_key k = {.tgid = id >> 32, .fd = fd};
+	struct fr_ev_addr l = {}, r = {};
+	sk_tuple(sk, &l, &r);
+	struct conn nc = {};
+	nc.file = (__u64)f;
+	nc.sk = (__u64)sk;
+	nc.ino = ino ? ino : (__u32)BPF_CORE_READ(f, f_inode, i_ino);
+	nc.gen = __sync_fetch_and_add(&gen_counter, 1) + 1;
+	nc.proto = l.proto;
+	if (filter_ports && !port_wanted(l.port) && !(r.family && port_wanted(r.port)))
+		nc.ignored = 1;
+	bpf_map_update_elem(&conns, &k, &nc, BPF_ANY);
+	struct conn *c = bpf_map_lookup_elem(&conns, &k);
+	if (!c || c->ignored)
+		return c;
+	c->announced = emit_proc(id, 0);
+	struct fr_ev_open *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count_loss(0);
+		return c;
+	}
+	fill_hdr(&e->h, FR_EV_OPEN, id);
+	if (open_ts)
+		e->h.ts = open_ts;
+	e->fd = fd;
+	e->gen = nc.gen;
+	e->role = role;
+	e->pad[0] = e->pad[1] = e->pad[2] = 0;
+	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	e->local = l;
+	e->remote = r;
+	bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
+	return c;
+}
+
 /* The connection of (tgid, fd): the known one when fd still holds the
  * same open file f, or a new generation announced by an OPEN event (role 0
  * when first seen mid-way).  *skp: its socket (found from f when new;
@@ -448,36 +495,7 @@ static __always_inline struct conn *get_conn(__u64 id, __u32 fd, struct file *f,
 	*skp = sk;
 	if (!sk)
 		return NULL;
-	struct fr_ev_addr l = {}, r = {};
-	sk_tuple(sk, &l, &r);
-	struct conn nc = {};
-	nc.file = (__u64)f;
-	nc.sk = (__u64)sk;
-	nc.ino = ino ? ino : (__u32)BPF_CORE_READ(f, f_inode, i_ino);
-	nc.gen = __sync_fetch_and_add(&gen_counter, 1) + 1;
-	nc.proto = l.proto;
-	if (filter_ports && !port_wanted(l.port) && !(r.family && port_wanted(r.port)))
-		nc.ignored = 1;
-	bpf_map_update_elem(&conns, &k, &nc, BPF_ANY);
-	c = bpf_map_lookup_elem(&conns, &k);
-	if (!c || c->ignored)
-		return c;
-	c->announced = emit_proc(id, 0);
-	struct fr_ev_open *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_loss(0);
-		return c;
-	}
-	fill_hdr(&e->h, FR_EV_OPEN, id);
-	e->fd = fd;
-	e->gen = nc.gen;
-	e->role = role;
-	e->pad[0] = e->pad[1] = e->pad[2] = 0;
-	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
-	e->local = l;
-	e->remote = r;
-	bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
-	return c;
+	return new_conn(id, fd, f, sk, ino, role, 0);
 }
 
 /* Copies up to want bytes of an iovec array into dst; returns the count. */
@@ -524,6 +542,8 @@ static __always_inline void data_hdr(struct fr_ev_data *d, __u64 id, __u64 ts, _
 	else
 		__builtin_memset(&d->peer, 0, sizeof(d->peer));
 	d->cap_len = cap;
+	d->pad = 0;
+	d->arrival = 0;
 }
 
 /* One DATA event: bytes moved by the call; src is a buffer (niov == 0) or
@@ -535,9 +555,9 @@ static __always_inline void data_hdr(struct fr_ev_data *d, __u64 id, __u64 ts, _
  * user-memory read: the reader then kept finding a busy record at the head
  * and polled again at once instead of sleeping, which cost it more than
  * the copy saved on the nginx bench.) */
-static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
-				      __u32 bytes, const void *src, __u64 niov,
-				      const struct fr_ev_addr *peer)
+static __always_inline void emit_data_at(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
+					 __u32 bytes, const void *src, __u64 niov,
+					 const struct fr_ev_addr *peer, __u64 arrival)
 {
 	if (c->ignored && !(peer && peer->family && filter_ports && port_wanted(peer->port)))
 		return;
@@ -575,9 +595,17 @@ static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn 
 	}
 	struct fr_ev_data *d = (struct fr_ev_data *)s->raw;
 	data_hdr(d, id, ts, fd, c, dir, sys, bytes, pos, cap, peer);
+	d->arrival = arrival;
 	__u64 size = sizeof(*d) + (cap & (2 * FR_EV_MAX_SNAP - 1));
 	if (bpf_ringbuf_output(&events, d, size, rb_flags(size + 8, size + 8)))
 		count_loss(bytes);
+}
+
+static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
+				      __u32 bytes, const void *src, __u64 niov,
+				      const struct fr_ev_addr *peer)
+{
+	emit_data_at(id, ts, fd, c, dir, sys, bytes, src, niov, peer, 0);
 }
 
 static __always_inline void sk_peer(struct sock *sk, struct fr_ev_addr *a)
@@ -691,12 +719,20 @@ static __always_inline void do_mmsg(__u64 id, __u64 ts, struct args *in, struct 
  * after the server read it, and the network's share of a latency would come
  * out negative.  This program runs at every syscall entry and returns at
  * once for all but the sending calls. */
+struct task_ctx {
+	__u64 send_ts;           /* syscalls: entry time of the send in progress */
+	__u64 mm_vec;            /* sockets: the mmsghdr vector of the last vectored call, */
+	__u32 mm_idx;            /* the index of its next message, */
+	__u32 mm_last;           /* and the byte count of its last one */
+
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, __u64);
-} enter_ts SEC(".maps");
+	__type(value, struct task_ctx);
+} task_ctx SEC(".maps");
 
 SEC("tp_btf/sys_enter")
 int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
@@ -708,10 +744,10 @@ int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
 	default:
 		return 0;
 	}
-	__u64 *t = bpf_task_storage_get(&enter_ts, bpf_get_current_task_btf(), 0,
-					BPF_LOCAL_STORAGE_GET_F_CREATE);
+	struct task_ctx *t = bpf_task_storage_get(&task_ctx, bpf_get_current_task_btf(), 0,
+						  BPF_LOCAL_STORAGE_GET_F_CREATE);
 	if (t)
-		*t = bpf_ktime_get_ns();
+		t->send_ts = bpf_ktime_get_ns();
 	return 0;
 }
 
@@ -794,9 +830,9 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	switch (in.nr) {
 	case NR_write: case NR_writev: case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
 	case NR_sendfile: {
-		__u64 *t = bpf_task_storage_get(&enter_ts, bpf_get_current_task_btf(), 0, 0);
+		struct task_ctx *t = bpf_task_storage_get(&task_ctx, bpf_get_current_task_btf(), 0, 0);
 		if (t)
-			ts = *t;
+			ts = t->send_ts;
 	}
 	}
 	switch (in.nr) {
@@ -885,7 +921,12 @@ int BPF_PROG(fr_exit, struct task_struct *p)
 	struct task_struct *t = bpf_get_current_task_btf();
 	if (BPF_CORE_READ(t, signal, live.counter) != 0)
 		return 0; /* other threads still run */
-	scan_close(id, 0, ~0u, SCAN_OPEN);
+	/* sockets: a close(2) of a socket another process still holds was
+	 * not seen, so every connection of the process ends here, not only
+	 * those of the fds still open */
+	scan_close(id, 0, ~0u, hooks_sockets ? SCAN_ALL : SCAN_OPEN);
 	bpf_map_delete_elem(&seen, &tgid); /* a new process with this pid is announced anew */
 	return 0;
 }
+
+#include "hooks_sockets.h"

@@ -4,7 +4,7 @@
 #ifndef FLIGHTREC_BPF_ABI_H
 #define FLIGHTREC_BPF_ABI_H
 
-#define FR_ABI_VERSION 1
+#define FR_ABI_VERSION 2
 
 #define FR_EV_MAX_SNAP 65536 /* payload bytes per event, at most */
 #define FR_EV_CMDLINE 256
@@ -67,7 +67,11 @@ struct fr_ev_data {
 	__u64 stream_pos;
 	struct fr_ev_addr peer;
 	__u32 cap_len;
-	__u8 payload[]; /* cap_len bytes, at offset 72 == sizeof */
+	__u32 pad;
+	__u64 arrival; /* ingress, sockets hooks: when the bytes became readable
+			* (sock:sk_data_ready), if they waited at least
+			* arrival_min_ns for the reader; else 0 */
+	__u8 payload[]; /* cap_len bytes, at offset 88 == sizeof */
 };
 
 struct fr_ev_open {

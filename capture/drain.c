@@ -163,6 +163,19 @@ int on_event(void *ctx, void *data, size_t size)
 		if (c)
 			fr_conntab_data(r->conns, c, d, h->ts);
 		r->n_data++;
+		if (e->arrival && e->arrival < h->ts && d->dir == FR_INGRESS) {
+			/* the bytes waited for the reader: when they came,
+			 * just before their DATA record */
+			struct fr_record ar;
+			ar.kind = FR_ARRIVAL;
+			ar.flags = 0;
+			ar.seq = 0;
+			ar.ts = h->ts;
+			ar.u.arrival = (struct fr_arrival){d->conn, d->stream_pos, e->arrival};
+			add(r, &ar);
+			if (r->failed)
+				return -1;
+		}
 		break;
 	}
 	case FR_EV_OPEN: {

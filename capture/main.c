@@ -214,6 +214,8 @@ static int load_and_attach(struct recorder *r)
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1;
 	bpf_map__set_max_entries(r->skel->maps.events, (__u32)o->ringbuf);
 	bpf_map__set_max_entries(r->skel->maps.scratch, (__u32)r->ncpu);
+	if (hooks_choose(r))
+		return -1;
 	int err = flightrec_bpf__load(r->skel);
 	if (err) {
 		logmsg("cannot load the BPF programs: %s (see the verifier log above)", strerror(-err));
@@ -241,9 +243,11 @@ static int load_and_attach(struct recorder *r)
 	}
 	err = flightrec_bpf__attach(r->skel);
 	if (err) {
-		logmsg("cannot attach to the system call tracepoints: %s", strerror(-err));
+		logmsg("cannot attach the %s hooks: %s", r->hooks, strerror(-err));
 		return -1;
 	}
+	if (hooks_attach_cgroup(r))
+		return -1;
 	return 0;
 }
 
@@ -367,7 +371,7 @@ int main(int argc, char **argv)
 	if (seg_open(&r))
 		goto cleanup;
 	add_mark(&r, "start", r.filters);
-	logmsg("recording into %s (%s; redaction: %s)", o.dir, r.filters,
+	logmsg("recording into %s (hooks: %s, %s; %s; redaction: %s)", o.dir, r.hooks, r.hooks_why, r.filters,
 	       r.redaction[0] ? r.redaction : "off");
 	run(&r);
 	rc = 0;
@@ -380,6 +384,7 @@ cleanup:
 	unlink(pidpath);
 	close(pidfd);
 	ring_buffer__free(r.rb);
+	hooks_detach(&r);
 	flightrec_bpf__destroy(r.skel);
 	fr_kubeapi_stop(r.api);
 	fr_kube_free(r.kube);

@@ -149,6 +149,18 @@ static int p_triggers(struct opts *o, const struct opt *d, const char *arg)
 	return triggers_parse(arg, &o->triggers) ? bad(d, arg, "(oom,crash,restart,kube,alert,cluster, all or none)") : 0;
 }
 
+/* --hooks: auto, sockets or syscalls. */
+static int p_hooks(struct opts *o, const struct opt *d, const char *arg)
+{
+	static const char *const names[] = {"auto", "sockets", "syscalls"};
+	for (int i = 0; i < 3; i++)
+		if (!strcmp(arg, names[i])) {
+			o->hooks = i;
+			return 0;
+		}
+	return bad(d, arg, "(auto, sockets or syscalls)");
+}
+
 static int p_help(struct opts *o, const struct opt *d, const char *arg);
 static int p_version(struct opts *o, const struct opt *d, const char *arg);
 
@@ -185,6 +197,11 @@ static const struct opt table[] = {
 	{"port", 'P', "N", NULL, p_numlist, F(ports), 1, 65535,
 	 "capture only connections with this local or remote\n"
 	 "port, and UDP datagrams with this peer port\n(repeatable)"},
+	{"hooks", 0, "SET", "auto", p_hooks, 0, 0, 0,
+	 "kernel hooks: sockets (the socket tracepoints, Linux\n"
+	 "6.12+: only socket calls pay), syscalls (the raw\n"
+	 "system call tracepoints, 5.11+: every system call\n"
+	 "pays), or auto (sockets where the kernel has them)"},
 
 	{.help = "Connections (the state of the open ones at the start of every segment;\n"
 		 "the kept first bytes of each TCP connection at the start of a snapshot):"},

@@ -76,7 +76,11 @@ struct opts {
 	uint32_t snap_max;
 	uint64_t snap_bytes;
 	const char *control_group, *ring_group, *cluster_trigger;
+	int hooks; /* enum fr_hooks */
 };
+
+/* The kernel hooks the recorder attaches (capture/hooks.c). */
+enum fr_hooks { FR_HOOKS_AUTO, FR_HOOKS_SOCKETS, FR_HOOKS_SYSCALLS };
 
 struct proc {
 	uint32_t pid, ppid;
@@ -109,6 +113,10 @@ struct recorder {
 	int ring_scanned;
 	int dir_fd; /* the recording directory, to notice its removal */
 	char node[256], boot_id[64], kernel[128], filters[512], redaction[512];
+	char hooks[16]; /* the hook set attached: "sockets" or "syscalls" */
+	char hooks_why[96]; /* what they are, or why not the sockets set */
+	struct bpf_link *cg_links[2]; /* the sockets set's cgroup programs */
+	uint64_t arrival_min_ns;      /* ARRIVAL records for waits this long; 0: none */
 	struct fr_kube *kube;     /* --pods/--services or the API */
 	struct fr_kube *fallback; /* pods found in the node's files */
 	struct fr_kubeapi *api;
@@ -211,6 +219,15 @@ void emit_conns(struct recorder *r, int heads);
 /* Forgets connections of processes gone for a minute (their close was not
  * seen); at most every 30 s. */
 void sweep_conns(struct recorder *r, uint64_t now);
+
+/* hooks.c: picks the hook set (--hooks, or what the kernel's BTF offers),
+ * sets r->hooks and the programs to load in the opened, not yet loaded
+ * skeleton.  0, or -1 after a message (a set forced but unavailable). */
+int hooks_choose(struct recorder *r);
+/* Attaches the set's programs the skeleton does not (the root cgroup's);
+ * 0, or -1 after a message.  hooks_detach undoes it (any state). */
+int hooks_attach_cgroup(struct recorder *r);
+void hooks_detach(struct recorder *r);
 
 /* metadata.c */
 int load_metadata_files(struct recorder *r);

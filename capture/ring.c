@@ -293,6 +293,8 @@ int seg_open(struct recorder *r)
 	snprintf(h.recorder, sizeof(h.recorder), PROG " " FLIGHTREC_VERSION);
 	snprintf(h.source, sizeof(h.source), "ebpf");
 	snprintf(h.filters, sizeof(h.filters), "%s", r->filters);
+	snprintf(h.hooks, sizeof(h.hooks), "%s", r->hooks);
+	h.arrival_min_ns = r->arrival_min_ns;
 	snprintf(h.redaction, sizeof(h.redaction), "%s", r->redaction);
 	h.wall_offset_ns = wall_offset();
 	h.created_ns = mono_ns();

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define FR_FORMAT_VERSION 2        /* major: a reader refuses a larger one */
-#define FR_FORMAT_MINOR 1          /* minor: additions a reader of the same major can skip */
+#define FR_FORMAT_MINOR 2          /* minor: additions a reader of the same major can skip */
 #define FR_SEGMENT_SUFFIX ".frs"
 
 #define FR_MAX_SNAPLEN (64u * 1024)
@@ -41,7 +41,8 @@ enum fr_kind {
 	FR_MARK = 8,
 	FR_CONN_STATE = 9, /* 2.1 */
 	FR_CONN_HEAD = 10, /* 2.1 */
-	FR_KIND_MAX = 10,
+	FR_ARRIVAL = 11,   /* 2.2 */
+	FR_KIND_MAX = 11,
 };
 
 const char *fr_kind_name(unsigned kind); /* "DATA", ...; "UNKNOWN" */
@@ -162,6 +163,14 @@ struct fr_loss {
 	uint64_t first_ns, last_ns; /* the range in which they were lost */
 };
 
+/* When the bytes of an ingress DATA record (the next record of conn with
+ * that stream_pos) became readable, when they waited for the reader. */
+struct fr_arrival {
+	struct fr_connkey conn;
+	uint64_t stream_pos;
+	uint64_t arrival_ns;
+};
+
 struct fr_mark {
 	struct fr_span kind; /* "trigger", "note", "start", "stop" ... */
 	struct fr_span text;
@@ -237,6 +246,7 @@ struct fr_record {
 		struct fr_mark mark;
 		struct fr_conn_state state;
 		struct fr_conn_head head;
+		struct fr_arrival arrival;
 	} u;
 };
 
@@ -256,6 +266,8 @@ struct fr_header {
 	char filters[512];   /* capture filters, text */
 	char redaction[512]; /* redaction rules in force, text; "" = none */
 	char source[64];     /* "ebpf", "pcap", "synthetic" */
+	char hooks[16];      /* 2.2: the recorder's kernel hooks, "sockets" or "syscalls"; "" unknown */
+	uint64_t arrival_min_ns; /* 2.2: ARRIVAL records mark reads that waited this long; 0: none */
 };
 
 /* ---- writer -------------------------------------------------------------- */

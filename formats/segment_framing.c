@@ -24,7 +24,7 @@ static const uint8_t file_magic[8] = {'F', 'R', 'S', 'E', 'G', '\r', '\n', 0x1a}
  */
 
 enum { H_NODE = 1, H_BOOT_ID, H_KERNEL, H_RECORDER, H_WALL_OFFSET, H_CREATED,
-       H_SEG_INDEX, H_SNAPLEN, H_LEVEL, H_FILTERS, H_REDACTION, H_SOURCE };
+       H_SEG_INDEX, H_SNAPLEN, H_LEVEL, H_FILTERS, H_REDACTION, H_SOURCE, H_HOOKS, H_ARRIVAL_MIN };
 
 static uint8_t *put_hstr(uint8_t *p, uint16_t tag, const char *s, size_t max)
 {
@@ -67,6 +67,10 @@ size_t seg_header_encode(uint8_t *buf, const struct fr_header *h)
 	p = HSTR(p, H_FILTERS, h->filters);
 	p = HSTR(p, H_REDACTION, h->redaction);
 	p = HSTR(p, H_SOURCE, h->source);
+	if (h->hooks[0])
+		p = HSTR(p, H_HOOKS, h->hooks);
+	if (h->arrival_min_ns)
+		p = put_hu64(p, H_ARRIVAL_MIN, h->arrival_min_ns);
 	size_t len = (size_t)(p - buf) + 4;
 	put_le32(lenp, (uint32_t)len);
 	put_le32(p, seg_crc(buf, len - 4));
@@ -127,6 +131,8 @@ int seg_header_decode(const uint8_t *buf, size_t hlen, struct fr_header *h)
 		case H_FILTERS: HCOPY(h->filters, v, len); break;
 		case H_REDACTION: HCOPY(h->redaction, v, len); break;
 		case H_SOURCE: HCOPY(h->source, v, len); break;
+		case H_HOOKS: HCOPY(h->hooks, v, len); break;
+		case H_ARRIVAL_MIN: h->arrival_min_ns = cur_le64(&f); break;
 		}
 	}
 	return c.bad ? -1 : 0;

@@ -542,6 +542,40 @@ static int loss_get(struct fr_cur *c, struct fr_record *r)
 	return c->bad ? -1 : 0;
 }
 
+/* ---- 11 ARRIVAL (32 bytes; 2.2) ---------------------------------------------------------
+ *
+ *   0 u32 pid, fd, gen   12 u32 pad (0)   16 u64 stream_pos   24 u64 arrival_ns
+ */
+
+static long arrival_size(const struct fr_record *r)
+{
+	(void)r;
+	return 32;
+}
+
+static uint8_t *arrival_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_arrival *a = &r->u.arrival;
+	p = put_le32(p, a->conn.pid);
+	p = put_le32(p, a->conn.fd);
+	p = put_le32(p, a->conn.gen);
+	p = put_le32(p, 0);
+	p = put_le64(p, a->stream_pos);
+	return put_le64(p, a->arrival_ns);
+}
+
+static int arrival_get(struct fr_cur *c, struct fr_record *r)
+{
+	struct fr_arrival *a = &r->u.arrival;
+	a->conn.pid = cur_le32(c);
+	a->conn.fd = cur_le32(c);
+	a->conn.gen = cur_le32(c);
+	cur_le32(c);
+	a->stream_pos = cur_le64(c);
+	a->arrival_ns = cur_le64(c);
+	return c->bad ? -1 : 0;
+}
+
 /* ---- 8 MARK --------------------------------------------------------------------------
  *
  * TLV: 1 kind (start, stop, trigger, snapshot-end, disk-full, note), 2 text,
@@ -754,6 +788,7 @@ static const struct kind_codec {
 	[FR_MARK] = {"MARK", mark_size, mark_put, mark_get},
 	[FR_CONN_STATE] = {"CONN_STATE", state_size, state_put, state_get},
 	[FR_CONN_HEAD] = {"CONN_HEAD", head_size, head_put, head_get},
+	[FR_ARRIVAL] = {"ARRIVAL", arrival_size, arrival_put, arrival_get},
 };
 _Static_assert(sizeof(kinds) / sizeof(kinds[0]) == FR_KIND_MAX + 1,
 	       "every kind up to FR_KIND_MAX has a row in kinds[]");

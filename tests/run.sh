@@ -39,7 +39,23 @@ if [[ -d tests/corpus ]] && ls tests/corpus/*/*/ >/dev/null 2>&1; then
   suite corpus "$FR_ASAN/flightrec" corpus check tests/corpus
 fi
 if [[ $(id -u) == 0 ]]; then
-  for t in tests/e2e/test_*.sh; do [[ -e $t ]] && suite "$(basename "$t" .sh)" bash "$t"; done
+  # The e2e tests that record run once per hook set of the recorder
+  # (FLIGHTREC_HOOKS, tests/e2e/lib.sh): the socket tracepoints where the
+  # kernel has them (capture/hooks.c), and the system call tracepoints.
+  hook_sets=(syscalls)
+  if grep -qa btf_trace_tcp_sendmsg_locked /sys/kernel/btf/vmlinux 2>/dev/null; then
+    hook_sets=(sockets syscalls)
+  else
+    echo "# this kernel has no socket tracepoints for the recorder: e2e tests run with --hooks syscalls only"
+  fi
+  for t in tests/e2e/test_*.sh; do # the tests that record nothing, once
+    [[ -e $t ]] && ! grep -q 'fr_record\b' "$t" && suite "$(basename "$t" .sh)" bash "$t"
+  done
+  for h in "${hook_sets[@]}"; do
+    for t in tests/e2e/test_*.sh; do
+      [[ -e $t ]] && grep -q 'fr_record\b' "$t" && FLIGHTREC_HOOKS=$h suite "$(basename "$t" .sh)[$h]" bash "$t"
+    done
+  done
 else
   echo "e2e tests need root: not run"
   total_fail=$((total_fail + 1)) failed_suites+=(e2e-needs-root)

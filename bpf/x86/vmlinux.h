@@ -34,6 +34,7 @@ enum bpf_map_type {
 	BPF_MAP_TYPE_ARRAY = 2,
 	BPF_MAP_TYPE_PERCPU_ARRAY = 6,
 	BPF_MAP_TYPE_LRU_HASH = 9,
+	BPF_MAP_TYPE_SK_STORAGE = 24,
 	BPF_MAP_TYPE_RINGBUF = 27,
 	BPF_MAP_TYPE_TASK_STORAGE = 29,
 };
@@ -42,8 +43,13 @@ enum { BPF_RB_NO_WAKEUP = 1, BPF_RB_FORCE_WAKEUP = 2 };
 enum { BPF_RB_AVAIL_DATA = 0 };
 enum { BPF_F_NO_PREALLOC = 1 };
 enum { BPF_LOCAL_STORAGE_GET_F_CREATE = 1 };
+enum { BPF_SK_STORAGE_GET_F_CREATE = 1 };
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
+
+typedef struct {
+	int counter;
+} atomic_t;
 
 struct pt_regs {
 	long unsigned int r15, r14, r13, r12, bp, bx, r11, r10, r9, r8;
@@ -78,10 +84,16 @@ struct sock_common {
 	struct in6_addr skc_v6_rcv_saddr;
 };
 
+struct socket;
 struct sock {
 	struct sock_common __sk_common;
 	u16 sk_protocol;
 	u16 sk_type;
+	struct socket *sk_socket;
+	u8 sk_shutdown;
+	struct {
+		atomic_t rmem_alloc; /* bytes queued for the reader */
+	} sk_backlog;
 };
 
 struct socket {
@@ -111,6 +123,10 @@ struct file {
 	void *private_data;
 };
 
+struct msghdr {
+	void *msg_name; /* a kernel copy of the address (recvmsg: filled by the protocol) */
+};
+
 struct fdtable {
 	unsigned int max_fds;
 	struct file **fd;
@@ -127,15 +143,12 @@ struct mm_struct {
 	struct file *exe_file;
 };
 
-typedef struct {
-	int counter;
-} atomic_t;
-
 struct signal_struct {
 	atomic_t live; /* threads not yet in do_exit */
 };
 
 struct task_struct {
+	unsigned int flags;
 	pid_t pid;
 	pid_t tgid;
 	struct task_struct *real_parent;
@@ -169,6 +182,20 @@ struct user_msghdr {
 struct mmsghdr {
 	struct user_msghdr msg_hdr;
 	unsigned int msg_len;
+};
+
+/* The context of cgroup/recvmsg4|6 programs (UAPI, fixed layout). */
+struct bpf_sock_addr {
+	__u32 user_family;
+	__u32 user_ip4;
+	__u32 user_ip6[4];
+	__u32 user_port;
+	__u32 family;
+	__u32 type;
+	__u32 protocol;
+	__u32 msg_src_ip4;
+	__u32 msg_src_ip6[4];
+	__u64 sk;
 };
 
 struct fr_sockaddr_in {

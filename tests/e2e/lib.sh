@@ -261,10 +261,17 @@ EOF
 	mkdir -p "$1/www"
 }
 
+# The recorder's hook set: FLIGHTREC_HOOKS=sockets|syscalls (tests/run.sh
+# runs the recording tests once with each) adds --hooks to every recorder a
+# test starts through fr_record or with "${FR_HOOKS_ARGS[@]}"; unset, the
+# recorder picks (auto).
+FR_HOOKS_ARGS=()
+[[ -n ${FLIGHTREC_HOOKS:-} ]] && FR_HOOKS_ARGS=(--hooks "$FLIGHTREC_HOOKS")
+
 # The recorder in the background; its pid in FR_REC_PID.
 FR_REC_WRAP=() # a command the recorder runs under (e.g. unshare), or nothing
 fr_record() {
-	"${FR_REC_WRAP[@]}" "$FR_BUILD/flightrec-record" "$@" 2>"$FR_TMP/recorder.err" &
+	"${FR_REC_WRAP[@]}" "$FR_BUILD/flightrec-record" "${FR_HOOKS_ARGS[@]}" "$@" 2>"$FR_TMP/recorder.err" &
 	FR_REC_PID=$!
 	FR_PIDS+=("$FR_REC_PID")
 	local i
@@ -276,6 +283,10 @@ fr_record() {
 	echo "recorder did not start:"
 	cat "$FR_TMP/recorder.err"
 	return 1
+}
+
+fr_hooks_used() { # recording dir: the hook set its first segment's header names
+	"$FR_BUILD/flightrec" info "$1" 2>/dev/null | awk '$1 == "hooks:" { print $2; exit }'
 }
 
 fr_record_stop() { # waits for a clean exit; returns the recorder's status

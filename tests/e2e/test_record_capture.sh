@@ -51,7 +51,7 @@ check "keep-alive client connected before recording" grep -q PONG "$T/keep.out"
 fr_record -o "$T/rec" --snaplen 65536 --pods "$T/pods.json" \
 	--cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
 # a second recorder at the same time, filtering on port 53 in the kernel
-"$FR_BUILD/flightrec-record" -o "$T/rec53" --port 53 2>"$T/rec53.err" &
+"$FR_BUILD/flightrec-record" "${FR_HOOKS_ARGS[@]}" -o "$T/rec53" --port 53 2>"$T/rec53.err" &
 REC53=$!
 FR_PIDS+=("$REC53")
 for i in $(seq 100); do grep -q "recording into" "$T/rec53.err" && break; sleep 0.05; done

@@ -71,7 +71,7 @@ check "the snapshot verifies" "$FR" verify "$SNAP"
 # ---- the records
 "$FR" cat --json --kind CONN_STATE --kind CONN_HEAD --kind CONN_OPEN "$SNAP" >"$T/snap.jsonl"
 "$FR" cat --json --kind CONN_STATE --kind CONN_OPEN "$R" >"$T/ring.jsonl"
-python3 - "$T/snap.jsonl" "$T/ring.jsonl" "$R" >"$T/records.out" <<'EOF'
+FR=$FR python3 - "$T/snap.jsonl" "$T/ring.jsonl" "$R" >"$T/records.out" <<'EOF'
 import json, os, subprocess, sys
 snap = [json.loads(l) for l in open(sys.argv[1])]
 ring = [json.loads(l) for l in open(sys.argv[2])]

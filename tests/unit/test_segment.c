@@ -31,6 +31,8 @@ static void header(struct fr_header *h)
 	h->created_ns = 42;
 	h->segment_index = 7;
 	h->snaplen = 4096;
+	snprintf(h->hooks, sizeof(h->hooks), "sockets");
+	h->arrival_min_ns = 50000;
 }
 
 static uint8_t payload_buf[FR_MAX_SNAPLEN];
@@ -78,6 +80,11 @@ static void make_record(uint64_t i, struct fr_record *r)
 			{4, 6, 40000, {10, 0, 0, 1}}, {6, 6, 80, {0xfd, 0, [15] = 2}}};
 		break;
 	case 5:
+		if (i % 32 == 13) { /* 2.2 */
+			r->kind = FR_ARRIVAL;
+			r->u.arrival = (struct fr_arrival){{100, 5, 1}, i * 100, r->ts - 150000};
+			break;
+		}
 		if (i % 32 == 29) { /* 2.1 */
 			r->kind = FR_CONN_STATE;
 			r->u.state = (struct fr_conn_state){{100, 5, 1}, 100, FR_ROLE_CLIENT,
@@ -260,6 +267,8 @@ static void roundtrip_every_kind(void)
 	CHECK_STREQ(h->kernel, "6.1.0-test");
 	CHECK_STREQ(h->redaction, "http:authorization");
 	CHECK_STREQ(h->filters, "port 80");
+	CHECK_STREQ(h->hooks, "sockets");
+	CHECK_EQ(h->arrival_min_ns, 50000);
 	CHECK_EQ(h->wall_offset_ns, 1700000000000000000LL);
 	CHECK_EQ(h->segment_index, 7);
 	CHECK_EQ(h->snaplen, 4096);

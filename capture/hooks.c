@@ -1,0 +1,125 @@
+/* hooks.c - which kernel hooks flightrec-record attaches.  Two sets of
+ * programs live in bpf/flightrec.bpf.c and produce the same events:
+ *
+ *   sockets   the socket tracepoints (bpf/hooks_sockets.h): only calls
+ *             that move socket bytes run a program; Linux 6.12+
+ *             (sock_send_length/recv_length 6.3, tcp_sendmsg_locked 6.12)
+ *   syscalls  the raw sys_enter/sys_exit tracepoints: every system call
+ *             of the machine takes the slow path and runs a program;
+ *             Linux 5.11+
+ *
+ * With --hooks auto the sockets set is taken when the running kernel's
+ * BTF has every tracepoint it needs.  The choice is logged
+ * and written into every segment header (`hooks`). */
+#define _GNU_SOURCE
+#include "bpf/flightrec.skel.h"
+#include "recorder.h"
+
+#include "cgroup.h"
+
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+/* What the sockets set attaches to, in the kernel's BTF.  optional: the
+ * program is left out when it is missing (a kernel without IPv6). */
+static const char *const needs[] = {
+	"btf_trace_sock_send_length", "btf_trace_sock_recv_length", "btf_trace_inet_sock_set_state",
+	"btf_trace_tcp_sendmsg_locked",
+};
+
+/* 1 when the kernel has what the sockets set needs; else 0 and *missing
+ * names the first thing it lacks. */
+static int sockets_available(const char **missing)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	*missing = "kernel BTF";
+	if (!btf)
+		return 0;
+	int ok = 1;
+	for (size_t i = 0; i < sizeof(needs) / sizeof(needs[0]) && ok; i++)
+		if (btf__find_by_name_kind(btf, needs[i], BTF_KIND_TYPEDEF) <= 0) {
+			ok = 0;
+			*missing = needs[i] + strlen("btf_trace_");
+		}
+	btf__free(btf);
+	return ok;
+}
+
+int hooks_choose(struct recorder *r)
+{
+	struct flightrec_bpf *s = r->skel;
+	const char *missing;
+	int avail = sockets_available(&missing);
+	int sockets = r->o->hooks == FR_HOOKS_SOCKETS || (r->o->hooks == FR_HOOKS_AUTO && avail);
+	if (r->o->hooks == FR_HOOKS_SOCKETS && !avail) {
+		logmsg("--hooks sockets: this kernel lacks %s (the socket hooks need Linux 6.12+); "
+		       "use --hooks syscalls", missing);
+		return -1;
+	}
+	struct bpf_program *socket_progs[] = {
+		s->progs.fr_sk_state, s->progs.fr_sock_send, s->progs.fr_sock_recv,
+		s->progs.fr_send_start, s->progs.fr_dgram_peer4, s->progs.fr_dgram_peer6,
+	};
+	for (size_t i = 0; i < sizeof(socket_progs) / sizeof(socket_progs[0]); i++)
+		bpf_program__set_autoload(socket_progs[i], sockets);
+	struct btf *btf = btf__load_vmlinux_btf();
+	int ready = sockets && btf && btf__find_by_name_kind(btf, "btf_trace_sk_data_ready", BTF_KIND_TYPEDEF) > 0;
+	btf__free(btf);
+	bpf_program__set_autoload(s->progs.fr_data_ready, ready);
+	s->rodata->has_data_ready = (__u8)ready;
+	r->arrival_min_ns = ready ? s->rodata->arrival_min_ns : 0;
+	bpf_program__set_autoload(s->progs.fr_sys_enter, !sockets);
+	bpf_program__set_autoload(s->progs.fr_sys_exit, !sockets);
+	s->rodata->hooks_sockets = (__u8)sockets;
+	snprintf(r->hooks, sizeof(r->hooks), "%s", sockets ? "sockets" : "syscalls");
+	if (sockets)
+		snprintf(r->hooks_why, sizeof(r->hooks_why), "socket tracepoints, %s",
+			 ready ? "ingress arrival times" : "no arrival times (no sk_data_ready)");
+	else if (r->o->hooks == FR_HOOKS_SYSCALLS)
+		snprintf(r->hooks_why, sizeof(r->hooks_why), "system call tracepoints, forced by --hooks");
+	else
+		snprintf(r->hooks_why, sizeof(r->hooks_why), "system call tracepoints: the kernel lacks %s",
+			 missing);
+	return 0;
+}
+
+/* The cgroup programs of the sockets set, at the root of the cgroup v2
+ * tree (the skeleton's attach leaves cgroup programs alone).  A link is
+ * one of several programs there: others (a CNI's) are left as they are. */
+int hooks_attach_cgroup(struct recorder *r)
+{
+	if (strcmp(r->hooks, "sockets"))
+		return 0;
+	const char *root = fr_cgroup_root();
+	if (!root) {
+		logmsg("--hooks sockets: no cgroup v2 mount for the datagram address hooks");
+		return -1;
+	}
+	int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		logmsg("cannot open %s: %s", root, strerror(errno));
+		return -1;
+	}
+	struct bpf_program *p[2] = {r->skel->progs.fr_dgram_peer4, r->skel->progs.fr_dgram_peer6};
+	for (int i = 0; i < 2; i++) {
+		r->cg_links[i] = bpf_program__attach_cgroup(p[i], fd);
+		if (!r->cg_links[i]) {
+			logmsg("cannot attach %s to %s: %s", bpf_program__name(p[i]), root, strerror(errno));
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+void hooks_detach(struct recorder *r)
+{
+	for (int i = 0; i < 2; i++) {
+		bpf_link__destroy(r->cg_links[i]);
+		r->cg_links[i] = NULL;
+	}
+}

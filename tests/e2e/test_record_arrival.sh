@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# e2e (issue 12, arrival time for ingress): a client that sleeps 150 ms
+# after its reply came (a peek, which is not data, says when) before it
+# reads it.  With the socket hooks the reply's DATA record is preceded by
+# an ARRIVAL record that puts its bytes at least 150 ms before the read
+# (the delay is the client's, not the network's); with the system call
+# hooks the header says arrival times are not recorded and there are no
+# ARRIVAL records.  (Whether a prompt read has one depends on scheduling:
+# not checked.)
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source tests/e2e/lib.sh
+fr_init
+
+T=$FR_TMP
+fr_pod srv
+fr_container srv echo python:3
+fr_pod cli
+fr_container cli client python:3
+SRV=${FR_IP[srv]}
+fr_run srv echo python3 -c '
+import socket, sys
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 7070)); s.listen(4)
+while True:
+    a, _ = s.accept()
+    while True:
+        q = a.recv(100)
+        if not q:
+            break
+        a.sendall(b"reply-to-" + q)
+    a.close()' "$SRV"
+fr_wait_port "$SRV" 7070 || fr_die "the echo server did not start"
+fr_record -o "$T/rec" --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
+fr_exec cli client python3 -c '
+import socket, sys, time
+now = lambda: time.clock_gettime_ns(time.CLOCK_MONOTONIC)
+c = socket.create_connection((sys.argv[1], 7070))
+c.sendall(b"late")
+while not c.recv(100, socket.MSG_PEEK):
+    pass # (blocks until the reply is there; a peek is not recorded as data)
+time.sleep(0.15) # the reply waits in the socket
+c.recv(100)
+time.sleep(0.05)
+c.sendall(b"prompt")
+c.recv(100)
+c.close()' "$SRV" || fr_die "client"
+sleep 0.3
+fr_record_stop
+check "recorder exits 0" test $? = 0
+"$FR_BUILD/flightrec" cat --json "$T/rec" >"$T/rec.jsonl" || fr_die "cat"
+hooks=$(fr_hooks_used "$T/rec")
+arrival=$("$FR_BUILD/flightrec" info "$T/rec" | awk -F': *' '$1 == "arrival times" { print $2; exit }')
+if [[ $hooks == sockets ]]; then
+	check "sockets hooks: the header says arrival times are recorded ($arrival)" test "${arrival%% *}" = yes
+	check "the late reply's bytes were readable 150 ms or more before the read" python3 -c '
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+arr = {}
+prev = None
+late = prompt = None
+for r in recs:
+    if r["kind"] == "DATA" and r["dir"] == "ingress" and r["payload"].startswith("reply-to-"):
+        a = prev if prev and prev["kind"] == "ARRIVAL" and (prev["pid"], prev["fd"], prev["gen"], prev["stream_pos"]) == \
+            (r["pid"], r["fd"], r["gen"], r["stream_pos"]) else None
+        if r["payload"] == "reply-to-late":
+            late = (r, a)
+        else:
+            prompt = (r, a)
+    prev = r
+ok = late and late[1] and late[0]["ts"] - late[1]["arrival_ns"] >= 150e6 and prompt
+if not ok:
+    print("  late", late, "prompt", prompt)
+sys.exit(0 if ok else 1)' "$T/rec.jsonl"
+else
+	check "syscalls hooks: the header says no arrival times ($arrival)" test "$arrival" = no
+	check "syscalls hooks: no ARRIVAL records" bash -c "! grep -q '\"kind\":\"ARRIVAL\"' '$T/rec.jsonl'"
+fi
+fr_finish
