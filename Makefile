@@ -103,8 +103,19 @@ $(BUILD)/hpack-oracle: $(call obj,tests/unit/oracle/hpack_oracle.c) $(ANALYZE_OB
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT) -lnghttp2
 
-unit: $(BUILD)/test-unit $(BUILD)/hpack-oracle
-fuzz-replay: $(FUZZ_REPLAY)
+# The mutation run (tests/fuzz/mutate.sh): mutants of real inputs through
+# cmd_analyze in forked children.
+$(BUILD)/mutate: $(call obj,tests/fuzz/mutate.c) $(ANALYZE_OBJS) $(FORMAT_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT)
+
+# The pathological inputs of issue 11 (tests/unit/pathological.sh).
+$(BUILD)/patho_gen: $(call obj,tests/tools/patho_gen.c) $(FORMAT_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_FORMAT)
+
+unit: $(BUILD)/test-unit $(BUILD)/hpack-oracle $(BUILD)/patho_gen
+fuzz-replay: $(FUZZ_REPLAY) $(BUILD)/mutate
 
 # libFuzzer builds (clang) in build/fuzz/<harness>, each then run for
 # FUZZ_SECONDS (default 600) on its saved corpus (tests/fuzz/run.sh).
