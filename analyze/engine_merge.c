@@ -42,8 +42,8 @@ static int already_open(const struct input *in, int n, const char *path)
 
 int inputs_open(char **paths, int npaths, struct input **inp, int *np)
 {
-	char err[512];
-	int rc = EXIT_OK;
+	char err[512], first_err[512] = "";
+	int rc = EXIT_OK, nbad = 0;
 	struct input *in = NULL;
 	int nin = 0;
 	for (int i = 0; i < npaths; i++) {
@@ -59,10 +59,18 @@ int inputs_open(char **paths, int npaths, struct input **inp, int *np)
 				continue;
 			struct fr_reader *r = fr_reader_open(list[j], err, sizeof(err));
 			if (!r) {
-				fprintf(stderr, "flightrec analyze: %s: %s\n", list[j], err);
 				rc = EXIT_DAMAGED;
+				if (!nin && !nbad++) { /* held back: maybe the only line */
+					snprintf(first_err, sizeof(first_err), "%s", err);
+					continue;
+				}
+				if (!nin && nbad == 2)
+					fprintf(stderr, "flightrec analyze: %s\n", first_err);
+				fprintf(stderr, "flightrec analyze: %s\n", err);
 				continue;
 			}
+			if (!nin && nbad == 1) /* the refused file held back */
+				fprintf(stderr, "flightrec analyze: %s\n", first_err);
 			struct input *nv = realloc(in, (size_t)(nin + 1) * sizeof(*in));
 			if (!nv)
 				abort();
@@ -81,8 +89,12 @@ int inputs_open(char **paths, int npaths, struct input **inp, int *np)
 	*np = nin;
 	if (rc == EXIT_USAGE)
 		return rc;
-	if (!nin) {
-		fprintf(stderr, "flightrec analyze: no segment to read\n");
+	if (!nin) { /* one line: the reason, when only one file was refused */
+		if (nbad == 1)
+			fprintf(stderr, "flightrec analyze: %s\n", first_err);
+		else
+			fprintf(stderr, "flightrec analyze: no segment to read%s\n",
+				nbad ? " (every file above refused)" : "");
 		return EXIT_USAGE;
 	}
 	qsort(in, (size_t)nin, sizeof(*in), cmp_input);

@@ -124,6 +124,11 @@ int cmd_report(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *path = argv[optind];
+	char err[512];
+	if (fr_input_file_ok(path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "flightrec report: %s\n", err);
+		return EXIT_USAGE;
+	}
 	sqlite3 *db;
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		fprintf(stderr, "flightrec report: cannot open %s: %s\n", path, sqlite3_errmsg(db));
