@@ -113,7 +113,7 @@ static int file_ok(const struct opt *d, const char *arg)
 {
 	char err[512];
 	if (fr_input_file_ok(arg, err, sizeof(err)) < 0) {
-		logmsg("bad --%s: %s", d->name, err);
+		logmsg("--%s: %s", d->name, err);
 		return -1;
 	}
 	return 0;

@@ -19,6 +19,9 @@
  *   mysql-16mib         a query packet declaring 16 MiB - 1, then close
  *   kafka-2g-array      requests and responses whose arrays declare 2^31
  *                       elements
+ *   sql-shaped          SQL-injection-shaped text everywhere a recording
+ *                       carries text: process comm/exe/cmdline, an HTTP
+ *                       path and header, a Redis key
  * Deterministic: the same bytes every run.  Used by
  * tests/unit/pathological.sh and the corpus cases named patho-*.
  */
@@ -376,6 +379,36 @@ static void kafka_2g_array(void)
 	close_conn(&c);
 }
 
+#define SQL_SHAPED "x'); DROP TABLE requests; --\"'"
+
+static struct fr_span span(const char *s)
+{
+	return (struct fr_span){(const uint8_t *)s, (uint32_t)strlen(s)};
+}
+
+static void sql_shaped(void)
+{
+	struct fr_record r;
+	memset(&r, 0, sizeof(r));
+	r.kind = FR_PROCESS;
+	r.u.proc.pid = 1000;
+	r.u.proc.ppid = 1;
+	r.u.proc.comm = span("a'b;DROP--");
+	r.u.proc.exe = span("/bin/" SQL_SHAPED);
+	static const char cmd[] = "curl\0" SQL_SHAPED;
+	r.u.proc.cmdline = (struct fr_span){(const uint8_t *)cmd, sizeof(cmd)};
+	add(&r);
+	struct conn c;
+	open_conn(&c, 1000, 0, 40000, 80);
+	datas(&c, FR_EGRESS, "GET /" SQL_SHAPED " HTTP/1.1\r\nHost: ');DROP TABLE http;--\r\n\r\n");
+	datas(&c, FR_INGRESS, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	close_conn(&c);
+	open_conn(&c, 1000, 0, 40001, 6379);
+	datas(&c, FR_EGRESS, "*2\r\n$3\r\nGET\r\n$29\r\nk'); DROP TABLE redis; --\"'\"x\r\n");
+	datas(&c, FR_INGRESS, "$-1\r\n");
+	close_conn(&c);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 3) {
@@ -419,6 +452,8 @@ int main(int argc, char **argv)
 		mysql_16mib();
 	else if (!strcmp(name, "kafka-2g-array"))
 		kafka_2g_array();
+	else if (!strcmp(name, "sql-shaped"))
+		sql_shaped();
 	else {
 		fprintf(stderr, "patho_gen: no case %s\n", name);
 		fr_writer_abandon(w);
