@@ -40,7 +40,7 @@ check "snapshot with no recorder: one clear line" one_line 'no recorder running'
 
 # capabilities after attach: only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, in
 # the effective, permitted and bounding sets (none inheritable or ambient)
-fr_record -o "$T/caps" --duration 5 || fr_die "recorder"
+fr_record -o "$T/caps" --duration 60 || fr_die "recorder" # stopped below, by SIGINT
 eff=$(awk '/^CapEff/ {print $2}' "/proc/$FR_REC_PID/status")
 bnd=$(awk '/^CapBnd/ {print $2}' "/proc/$FR_REC_PID/status")
 check "privileges dropped after attach (CapEff $eff)" test "$eff" = 0000000000080004
