@@ -560,6 +560,7 @@ static void feed_dir(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_
 			if (ln && d->line[ln - 1] == '\r')
 				ln--;
 		}
+		size_t full = d->llen; /* the line with its CR LF, when not cut */
 		d->llen = 0;
 		int cut = d->lcut;
 		d->lcut = 0;
@@ -581,7 +582,7 @@ static void feed_dir(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_
 				continue;
 			d->st = ST_LINE;
 			reset_msg(d);
-			d->bytes = take;
+			d->bytes = full; /* not take: the line may have come in pieces */
 		}
 		if (cut && d->line[0] != '+' && d->line[0] != '-') {
 			ctx->anomaly(ctx, ts, "bound_exceeded", "redis: line longer than 512 bytes; skipped");
