@@ -21,7 +21,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIBS_FORMAT := -lzstd -lz -ljansson
-LIBS_ANALYZE := -lsqlite3 -lpcap -ljansson -lcrypto -lpthread -lm
+LIBS_ANALYZE := -lsqlite3 -lpcap -ljansson -lcrypto -lcurl -lpthread -lm
 LIBS_RECORD := -lbpf -lelf -ljansson -lcurl
 
 # Sources.  Every .c file in a folder belongs to its program; the mains are

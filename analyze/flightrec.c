@@ -22,6 +22,7 @@ static const struct cmd commands[] = {
 	{"corpus", "decoder regression corpus: check, add", cmd_corpus},
 	{"import-pcap", "import pcap/pcapng captures into a recording", cmd_import_pcap},
 	{"export-pcap", "write a recording as pcapng for Wireshark", cmd_export_pcap},
+	{"export-clickhouse", "load analysis databases into ClickHouse", cmd_export_clickhouse},
 };
 
 static void usage(FILE *f)

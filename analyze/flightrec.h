@@ -16,5 +16,6 @@ int cmd_dump(int argc, char **argv);        /* dump.c */
 int cmd_corpus(int argc, char **argv);      /* corpus.c */
 int cmd_import_pcap(int argc, char **argv); /* pcap/pcap_import.c */
 int cmd_export_pcap(int argc, char **argv); /* export_pcap.c */
+int cmd_export_clickhouse(int argc, char **argv); /* export_clickhouse.c */
 
 #endif

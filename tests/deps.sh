@@ -17,6 +17,8 @@ pkgs=(
   python3-psycopg2 libdbd-pg-perl
   # HTTP/2 and gRPC peers (issue 13), and libnghttp2 for the HPACK oracle test
   nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio libnghttp2-dev
+  # ClickHouse, the engine of export-clickhouse (issue 20)
+  clickhouse-server
 )
 missing=()
 for p in "${pkgs[@]}"; do
