@@ -41,6 +41,7 @@ table=(
 	"import-pcap|$bin import-pcap X -o O"
 	"import-pcap --pods|$bin import-pcap $(realpath ../shared/captures/http/zeek-get.pcap) --pods X -o O"
 	"export-pcap|$bin export-pcap X -o O"
+	"export-clickhouse|$bin export-clickhouse -q X --url http://127.0.0.1:9/"
 )
 if [[ -x $rec ]]; then
 	table+=(
