@@ -32,7 +32,7 @@ FORMAT_SRCS := $(wildcard formats/*.c)
 ANALYZE_SRCS := $(filter-out $(MAIN_ANALYZE),$(wildcard analyze/*.c analyze/*/*.c reports/*.c))
 RECORD_SRCS := $(filter-out $(MAIN_RECORD),$(wildcard capture/*.c))
 # Pure functions of the recorder (no libbpf) that the unit tests link.
-RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/cgroup.c)
+RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/redact_wire.c capture/cgroup.c)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)

@@ -1,6 +1,7 @@
 /* redact.c - same-length overwrite of HTTP/1 header values and Redis AUTH
  * arguments, resumable at any byte (see redact.h). */
 #include "redact.h"
+#include "redact_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -436,52 +437,6 @@ static size_t resp_byte(struct fr_redact_state *st, uint8_t c)
 	}
 }
 
-/* ---- credentials in URLs ---------------------------------------------------
- * After "://", the userinfo of the authority (the bytes before its '@') is
- * overwritten, wherever the URL is in an HTTP stream.  The '@' is looked
- * for in the same chunk; an authority cut by the end of a chunk before
- * any '@' is overwritten up to there (it may be a password whose '@' is
- * in the next write: a host name cut so is lost, which is rare). */
-
-static int authority_end(uint8_t c)
-{
-	return c <= ' ' || c >= 0x7f || c == '/' || c == '?' || c == '#' || c == '"' || c == '\'' ||
-	       c == '<' || c == '>' || c == '\\';
-}
-
-static size_t url_pass(struct fr_redact_state *st, const uint8_t *p, uint8_t *w, size_t n)
-{
-	size_t red = 0, i = 0;
-	while (i < n) {
-		if (st->u_mode == 0) {
-			const uint8_t *c = memchr(p + i, ':', n - i);
-			if (!c)
-				break;
-			i = (size_t)(c - p) + 1;
-			st->u_mode = 1;
-			continue;
-		}
-		if (st->u_mode < 3) {
-			uint8_t c = p[i++];
-			st->u_mode = c == '/' ? st->u_mode + 1 : c == ':' ? 1 : 0;
-			continue;
-		}
-		size_t j = i, at = n;
-		while (j < n && !authority_end(p[j])) {
-			if (p[j] == '@' && st->u_mode == 3)
-				at = j;
-			j++;
-		}
-		size_t end = st->u_mode == 4 ? i : at < n ? at : j < n ? i : n;
-		red += end - i;
-		if (w)
-			memset(w + i, '*', end - i);
-		st->u_mode = j < n ? 0 : at < n ? 4 : st->u_mode;
-		i = j;
-	}
-	return red;
-}
-
 /* Each machine runs over the chunk in its own pass, jumping over what
  * cannot hold a secret (the rest of a line, the body of a bulk string). */
 static size_t http_pass(const struct fr_redact *r, struct fr_redact_state *st, const uint8_t *p,
@@ -760,72 +715,6 @@ static size_t sql_pass(struct fr_redact_state *st, const uint8_t *p, uint8_t *w,
 	return red;
 }
 
-/* ---- Kafka SASL (SaslAuthenticate, api key 36; raw tokens after a
- * SaslHandshake v0, api key 17) ----------------------------------------------
- * Request: size(4) api_key(2) api_version(2) correlation_id(4)
- * client_id(2 + n) [tagged fields, v2+] auth_bytes.  The first 14 bytes of
- * each request are collected; framing lost (an implausible header) stops
- * the machine.  Raw token: size(4) token. */
-
-enum { K_OFF = 0, K_HDR, K_BODY, K_DONE };
-#define KAFKA_SASL_AUTHENTICATE 36
-#define KAFKA_SASL_HANDSHAKE 17
-
-static void kafka_header(struct fr_redact_state *st)
-{
-	const uint8_t *h = st->k_hdr;
-	uint32_t size = be32_at(h);
-	unsigned api = (unsigned)h[4] << 8 | h[5], ver = (unsigned)h[6] << 8 | h[7];
-	int16_t clen = (int16_t)(h[12] << 8 | h[13]);
-	st->k_hlen = 0;
-	st->k_mode = K_BODY;
-	if (size < 10 || size > (64u << 20) || api > 100 || ver > 30 || clen < -1 ||
-	    (clen > 0 && (uint32_t)clen > size - 10)) {
-		st->k_mode = K_DONE;
-		return;
-	}
-	st->k_left = size - 10;
-	st->k_keep = st->k_left;
-	if (api == KAFKA_SASL_AUTHENTICATE)
-		st->k_keep = (clen > 0 ? (uint32_t)clen : 0) + (ver >= 2 ? 1 : 0);
-	if (api == KAFKA_SASL_HANDSHAKE && ver == 0)
-		st->k_raw = 1;
-	if (st->k_keep > st->k_left)
-		st->k_keep = st->k_left;
-}
-
-static size_t kafka_pass(struct fr_redact_state *st, const uint8_t *p, uint8_t *w, size_t n)
-{
-	size_t red = 0, i = 0;
-	while (i < n && st->k_mode != K_DONE) {
-		if (st->k_mode == K_HDR) {
-			st->k_hdr[st->k_hlen++] = p[i++];
-			if (st->k_raw && st->k_hlen == 4) { /* a raw token: all secret */
-				uint32_t size = be32_at(st->k_hdr);
-				st->k_raw = 0;
-				st->k_hlen = 0;
-				st->k_left = size;
-				st->k_keep = 0;
-				st->k_mode = size > (64u << 20) ? K_DONE : size ? K_BODY : K_HDR;
-			} else if (st->k_hlen == sizeof(st->k_hdr)) {
-				kafka_header(st);
-			}
-			continue;
-		}
-		size_t k = n - i < st->k_left ? n - i : st->k_left;
-		size_t keep = k < st->k_keep ? k : st->k_keep;
-		red += k - keep;
-		if (w)
-			memset(w + i + keep, '*', k - keep);
-		st->k_keep -= (uint32_t)keep;
-		st->k_left -= (uint32_t)k;
-		i += k;
-		if (!st->k_left)
-			st->k_mode = K_HDR;
-	}
-	return red;
-}
-
 void fr_redact_stream_start(struct fr_redact_state *st, const uint8_t *p, size_t n)
 {
 	st->k_mode = K_HDR;
@@ -846,13 +735,13 @@ static size_t redact(const struct fr_redact *r, struct fr_redact_state *st, cons
 	if (r->n_headers && st->only != FR_REDACT_ONLY_RESP)
 		red += http_pass(r, st, p, w, n);
 	if (st->only != FR_REDACT_ONLY_RESP)
-		red += url_pass(st, p, w, n);
+		red += fr_redact_url_pass(st, p, w, n);
 	if (r->redis && st->only != FR_REDACT_ONLY_HTTP)
 		red += resp_pass(st, p, w, n);
 	if (st->q_mode != Q_OFF && st->q_mode != Q_DONE)
 		red += sql_pass(st, p, w, n);
 	if (st->k_mode != K_OFF && st->k_mode != K_DONE && !st->only)
-		red += kafka_pass(st, p, w, n);
+		red += fr_redact_kafka_pass(st, p, w, n);
 	return red;
 }
 
