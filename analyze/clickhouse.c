@@ -82,21 +82,23 @@ static int request(struct ch *c, const char *settings, const char *sql, ch_fill_
 		if (q && asprintf(&url, "%s/?%s%squery=%s", c->url, settings ? settings : "", settings ? "&" : "", q) < 0)
 			url = NULL;
 		curl_free(q);
-		if (!url) {
-			snprintf(c->err, sizeof(c->err), "out of memory");
-			return CH_ERROR;
-		}
-		curl_easy_setopt(h, CURLOPT_URL, url);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, (curl_read_callback)fill);
 		curl_easy_setopt(h, CURLOPT_READDATA, ctx);
 		hdr = curl_slist_append(hdr, "Transfer-Encoding: chunked");
 		hdr = curl_slist_append(hdr, "Expect:");
 		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
 	} else {
-		curl_easy_setopt(h, CURLOPT_URL, c->url);
+		if (asprintf(&url, "%s/%s%s", c->url, settings ? "?" : "", settings ? settings : "") < 0)
+			url = NULL;
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, sql);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(sql));
 	}
+	if (!url) {
+		curl_slist_free_all(hdr);
+		snprintf(c->err, sizeof(c->err), "out of memory");
+		return CH_ERROR;
+	}
+	curl_easy_setopt(h, CURLOPT_URL, url);
 	CURLcode rc = curl_easy_perform(h);
 	long status = 0;
 	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
@@ -126,9 +128,14 @@ static int request(struct ch *c, const char *settings, const char *sql, ch_fill_
 
 int ch_exec(struct ch *c, const char *sql, char **out)
 {
+	return ch_exec_with(c, NULL, sql, out);
+}
+
+int ch_exec_with(struct ch *c, const char *settings, const char *sql, char **out)
+{
 	if (out)
 		*out = NULL;
-	return request(c, NULL, sql, NULL, NULL, out);
+	return request(c, settings, sql, NULL, NULL, out);
 }
 
 int ch_insert(struct ch *c, const char *settings, const char *query, ch_fill_fn fill, void *ctx)

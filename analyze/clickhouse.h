@@ -23,6 +23,9 @@ void ch_close(struct ch *c);
  * exception); CH_UNREACHABLE: no answer (connection refused or cut). */
 int ch_exec(struct ch *c, const char *sql, char **out);
 
+/* The same with settings for the statement ("name=value&name=value"). */
+int ch_exec_with(struct ch *c, const char *settings, const char *sql, char **out);
+
 /* Runs a statement that answers one number (SELECT count() ...). */
 int ch_count(struct ch *c, const char *sql, long long *out);
 

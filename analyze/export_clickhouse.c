@@ -540,9 +540,11 @@ static int present_batches(struct exporter *e, const struct table *t, const char
  * slack), preferring a server connection that carried requests (a server
  * that forks after accept shows one socket twice).  Requests pair by
  * their order on the connection; the network's share of a request is the
- * client's latency less the server's. */
+ * client's latency less the server's.  The views *_new find the links;
+ * after each load, the new ones are stored in the tables conn_links and
+ * request_links (a load step), so queries do not join connections again. */
 static const char *const link_views[] = {
-	"CREATE VIEW IF NOT EXISTS `%1$s`.conn_links AS SELECT incident, c_load, c_id,\n"
+	"CREATE VIEW `%1$s`.conn_links_new AS SELECT incident, c_load, c_id,\n"
 	"  argMax(sl, tuple(s_requests > 0, -si)) AS s_load, argMax(si, tuple(s_requests > 0, -si)) AS s_id\n"
 	"FROM (SELECT incident, load_id AS c_load, id AS c_id, ifNull(local_addr, '') AS a1, ifNull(local_port, 0) AS p1,\n"
 	"    ifNull(remote_addr, '') AS a2, ifNull(remote_port, 0) AS p2, wall_ns AS c_start,\n"
@@ -555,10 +557,10 @@ static const char *const link_views[] = {
 	"USING (incident, a1, p1, a2, p2)\n"
 	"WHERE c_load != sl AND c_start <= s_end + 1000000000 AND s_start <= c_end + 1000000000\n"
 	"GROUP BY incident, c_load, c_id",
-	"CREATE VIEW IF NOT EXISTS `%1$s`.request_links AS SELECT incident, c_load, c_req, s_load, s_req,\n"
+	"CREATE VIEW `%1$s`.request_links_new AS SELECT incident, c_load, c_req, s_load, s_req,\n"
 	"  c_latency - s_latency AS network_ns\n"
 	"FROM (SELECT incident, c_load, s_load, s_id, c_req, seq, protocol, c_latency FROM `%1$s`.conn_links\n"
-	"  ALL INNER JOIN (SELECT incident, load_id AS c_load, conn_id AS c_id, id AS c_req, ifNull(seq, -1) AS seq,\n"
+	"  GLOBAL ALL INNER JOIN (SELECT incident, load_id AS c_load, conn_id AS c_id, id AS c_req, ifNull(seq, -1) AS seq,\n"
 	"      ifNull(protocol, '') AS protocol, latency_ns AS c_latency FROM `%1$s`.requests WHERE side = 'client')\n"
 	"  USING (incident, c_load, c_id))\n"
 	"ALL INNER JOIN (SELECT incident, load_id AS s_load, conn_id AS s_id, id AS s_req, ifNull(seq, -1) AS seq,\n"
@@ -626,11 +628,47 @@ static int requests_once_sql(struct exporter *e, char *sql, size_t len)
 	int n = snprintf(sql, len,
 			 "CREATE VIEW `%1$s`.requests_once AS SELECT %2$s FROM (SELECT %3$s FROM `%1$s`.requests\n"
 			 "  WHERE NOT (side = 'server' AND (peer_request_id IS NOT NULL\n"
-			 "    OR (incident, load_id, id) IN (SELECT incident, s_load, s_req FROM `%1$s`.request_links))))\n"
+			 "    OR (incident, load_id, id) GLOBAL IN (SELECT incident, s_load, s_req FROM `%1$s`.request_links))))\n"
 			 "ANY LEFT JOIN (SELECT incident, c_load AS load_id, c_req AS id, network_ns AS x_net\n"
 			 "  FROM `%1$s`.request_links) USING (incident, load_id, id)",
 			 e->database, outer, inner);
 	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* Stores the links (level 0: connections, 1: requests) the last loads
+ * made possible, each link once: those stored before are left out. */
+static int store_links(struct exporter *e, int level)
+{
+	static const char *const tables[][3] = {
+		{"conn_links", "incident String, c_load String, c_id Nullable(Int64), s_load String, s_id Nullable(Int64)",
+		 "c_id"},
+		{"request_links", "incident String, c_load String, c_req Nullable(Int64), s_load String, "
+				  "s_req Nullable(Int64), network_ns Nullable(Int64)", "c_req"},
+	};
+	char sql[2048];
+	for (int i = level; i == level; i++) {
+		const char *name = tables[i][0];
+		snprintf(sql, sizeof(sql),
+			 "CREATE TABLE IF NOT EXISTS `%s`.`%s%s` (%s) ENGINE = MergeTree() PARTITION BY incident "
+			 "ORDER BY (incident, c_load)", e->database, name, e->cluster ? "_local" : "", tables[i][1]);
+		if (on_shards(e, sql) < 0)
+			return -1;
+		if (e->cluster) {
+			snprintf(sql, sizeof(sql),
+				 "CREATE TABLE IF NOT EXISTS `%1$s`.`%2$s` AS `%1$s`.`%2$s_local` ENGINE = "
+				 "Distributed(`%3$s`, `%1$s`, `%2$s_local`, sipHash64(c_load))", e->database, name, e->cluster);
+			if (on_shards(e, sql) < 0)
+				return -1;
+		}
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO `%1$s`.%2$s SELECT * FROM `%1$s`.%2$s_new WHERE (incident, c_load, %3$s) "
+			 "GLOBAL NOT IN (SELECT incident, c_load, %3$s FROM `%1$s`.%2$s)", e->database, name, tables[i][2]);
+		if (ch_exec_with(&e->shard[0], "insert_distributed_sync=1", sql, NULL) != CH_OK) {
+			fprintf(stderr, "flightrec export-clickhouse: linking the loads: %s\n", e->shard[0].err);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* (Re)creates the views on every shard (each reads through the
@@ -639,16 +677,16 @@ static int requests_once_sql(struct exporter *e, char *sql, size_t len)
 static int create_views(struct exporter *e)
 {
 	static const char *const names[] = {"sql_statements", "failures", "slowest", "golden_signals", "edges",
-					    "requests_dims", "requests_once", "request_links", "conn_links"};
+					    "requests_dims", "requests_once", "request_links_new", "conn_links_new"};
 	char sql[16384];
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS `%s`.%s", e->database, names[i]);
 		if (on_shards(e, sql) < 0)
 			return -1;
 	}
-	for (size_t i = 0; i < sizeof(link_views) / sizeof(link_views[0]); i++) {
+	for (int i = 0; i < 2; i++) {
 		snprintf(sql, sizeof(sql), link_views[i], e->database);
-		if (on_shards(e, sql) < 0)
+		if (on_shards(e, sql) < 0 || store_links(e, i) < 0)
 			return -1;
 	}
 	if (requests_once_sql(e, sql, sizeof(sql)) < 0 || on_shards(e, sql) < 0)

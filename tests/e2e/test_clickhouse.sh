@@ -136,7 +136,7 @@ check "same values: sum of latencies and bytes" test \
 got=$(chq "SELECT count() FROM e2e.request_links")
 check "cross-node links: $got, merged analysis: $NLINK" test "$got" = "$NLINK"
 m_net=$(sq "$T/m.db" "SELECT sum(network_ns), sum(latency_ns) FROM requests WHERE side = 'client' AND peer_request_id IS NOT NULL" | tr '|' ' ')
-c_net=$(chq "SELECT sum(l.network_ns), sum(r.latency_ns) FROM e2e.request_links l ALL INNER JOIN
+c_net=$(chq "SELECT sum(l.network_ns), sum(r.latency_ns) FROM e2e.request_links l GLOBAL ALL INNER JOIN
 	(SELECT incident, load_id AS c_load, id AS c_req, latency_ns FROM e2e.requests) r USING (incident, c_load, c_req)" | tr '\t' ' ')
 check "network share of linked requests equals the merged analysis ($c_net / $m_net)" test "$c_net" = "$m_net"
 check "requests_once counts each request once, as in SQLite" test \
