@@ -32,7 +32,7 @@ FORMAT_SRCS := $(wildcard formats/*.c)
 ANALYZE_SRCS := $(filter-out $(MAIN_ANALYZE),$(wildcard analyze/*.c analyze/*/*.c reports/*.c))
 RECORD_SRCS := $(filter-out $(MAIN_RECORD),$(wildcard capture/*.c))
 # Pure functions of the recorder (no libbpf) that the unit tests link.
-RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/cgroup.c capture/kevents.c)
+RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/redact_wire.c capture/cgroup.c capture/kevents.c)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -120,8 +120,19 @@ $(BUILD)/hpack-oracle: $(call obj,tests/unit/oracle/hpack_oracle.c) $(ANALYZE_OB
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT) -lnghttp2
 
-unit: $(BUILD)/test-unit $(BUILD)/hpack-oracle
-fuzz-replay: $(FUZZ_REPLAY)
+# The mutation run (tests/fuzz/mutate.sh): mutants of real inputs through
+# cmd_analyze in forked children.
+$(BUILD)/mutate: $(call obj,tests/fuzz/mutate.c) $(ANALYZE_OBJS) $(FORMAT_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT)
+
+# The pathological inputs of issue 11 (tests/unit/pathological.sh).
+$(BUILD)/patho_gen: $(call obj,tests/tools/patho_gen.c) $(FORMAT_OBJS)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_FORMAT)
+
+unit: $(BUILD)/test-unit $(BUILD)/hpack-oracle $(BUILD)/patho_gen
+fuzz-replay: $(FUZZ_REPLAY) $(BUILD)/mutate
 
 # libFuzzer builds (clang) in build/fuzz/<harness>, each then run for
 # FUZZ_SECONDS (default 600) on its saved corpus (tests/fuzz/run.sh).

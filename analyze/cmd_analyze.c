@@ -5,6 +5,7 @@
 #include "../reports/rules.h"
 #include "engine.h"
 #include "flightrec.h"
+#include "outfile.h"
 #include "pcap/pcap_import.h"
 
 #include <errno.h>
@@ -160,7 +161,9 @@ static int import_captures(char **paths, int *npaths, const struct fr_opts *o, c
 		free(caps);
 		return EXIT_OK;
 	}
-	snprintf(tmpdir, len, "%s/flightrec-analyze-XXXXXX", fr_tmpdir());
+	/* named with our pid, so that the next run removes it if we are killed */
+	fr_out_reap_stale(fr_tmpdir(), "flightrec-analyze-");
+	snprintf(tmpdir, len, "%s/flightrec-analyze-%d-XXXXXX", fr_tmpdir(), (int)getpid());
 	if (!mkdtemp(tmpdir)) {
 		fprintf(stderr, "flightrec analyze: cannot create a temporary folder %s: %s (set TMPDIR)\n",
 			tmpdir, strerror(errno));

@@ -323,13 +323,9 @@ static int exists(const char *dir, const char *name)
 
 int fr_corpus_is_case(const char *dir)
 {
-	char **in;
-	int nin = case_inputs(dir, &in);
-	for (int i = 0; i < nin; i++)
-		free(in[i]);
-	if (nin >= 0)
-		free(in);
-	return nin > 0 || exists(dir, FR_CASE_EXPECTED) || exists(dir, "source") || exists(dir, FR_CASE_MANIFEST);
+	/* segments alone do not make a case (a recording directory, a folder
+	 * of junk): its manifest, expected dump or source does */
+	return exists(dir, FR_CASE_EXPECTED) || exists(dir, "source") || exists(dir, FR_CASE_MANIFEST);
 }
 
 /* A case is checked; another folder's subfolders are walked. */
@@ -373,7 +369,13 @@ static int corpus_check(int argc, char **argv)
 			fprintf(stderr, "flightrec corpus: %s is not a folder\n", argv[i]);
 			return EXIT_USAGE;
 		}
+		int before = t.pass + t.fail;
 		walk(argv[i], &t);
+		if (t.pass + t.fail == before) {
+			fprintf(stderr, "flightrec corpus: no case under %s (a case is a folder with case.txt, "
+					"expected.dump or source)\n", argv[i]);
+			return EXIT_USAGE;
+		}
 	}
 	printf("corpus: %d passed, %d failed\n", t.pass, t.fail);
 	return t.fail ? EXIT_DAMAGED : EXIT_OK;

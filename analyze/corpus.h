@@ -21,8 +21,9 @@ struct fr_case {
 	char tmpdir[4096]; /* that imported recording ("" if none) */
 };
 
-/* 1 when the folder dir is a case: it holds an input, an expected dump
- * or a manifest.  `corpus check` walks folders down to their cases. */
+/* 1 when the folder dir is a case: it holds an expected dump, a source
+ * list or a manifest (inputs alone do not make one).  `corpus check`
+ * walks folders down to their cases. */
 int fr_corpus_is_case(const char *dir);
 
 /* Finds the inputs of the case at dir; a `source` file's captures are

@@ -851,6 +851,11 @@ int cmd_dump(int argc, char **argv)
 			   "           table, no name, hash or size of segment files, no empty table\n");
 		return argc == 2 ? EXIT_OK : EXIT_USAGE;
 	}
+	char err[512];
+	if (fr_input_file_ok(argv[case_view ? 2 : 1], err, sizeof(err)) < 0) {
+		fprintf(stderr, "flightrec dump: %s\n", err);
+		return EXIT_USAGE;
+	}
 	if ((case_view ? fr_dump_case_path(argv[2], stdout) : fr_dump_path(argv[1], stdout)) < 0)
 		return EXIT_USAGE;
 	if (fflush(stdout) != 0 || ferror(stdout)) {

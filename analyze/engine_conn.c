@@ -92,6 +92,12 @@ void conn_end(struct worker *w, struct conn *c, int why, uint64_t ts)
 		struct fr_pctx ctx;
 		pctx_init(&ctx, &a, w, c);
 		c->proto->finish(c->pstate, &ctx, why, ts);
+	} else if (c->detect != 3 && !c->silent && c->bytes[0] + c->bytes[1]) {
+		/* bytes no parser took: junk, or a protocol we do not know */
+		char d[128];
+		snprintf(d, sizeof(d), "no protocol recognised in %llu bytes (%d payloads probed)",
+			 (unsigned long long)(c->bytes[0] + c->bytes[1]), c->tries);
+		conn_anomaly(w, c, ts, "unclassified", d);
 	}
 	if (c->anom_over) {
 		char d[128];

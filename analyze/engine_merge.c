@@ -78,13 +78,15 @@ struct dups {
 /* Adds the segment file path to in (n inputs), or, when an input holds the
  * same segment already, keeps the larger of the two.  0, or -1 when the
  * file is not a readable segment (message printed). */
-static int add_input(struct input **inp, int *n, const char *path, struct dups *d)
+/* Opens path and adds it to the inputs (or notes it as a second copy of
+ * one there).  0, or -1 with the reason in err. */
+static int add_input(struct input **inp, int *n, const char *path, struct dups *d, char *err, size_t errlen)
 {
-	char err[512];
 	struct stat st;
-	struct fr_reader *r = fr_reader_open(path, err, sizeof(err));
+	struct fr_reader *r = fr_reader_open(path, err, errlen);
 	if (!r || stat(path, &st) < 0) {
-		fprintf(stderr, "flightrec analyze: %s: %s\n", path, r ? strerror(errno) : err);
+		if (r)
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		fr_reader_free(r);
 		return -1;
 	}
@@ -122,8 +124,8 @@ static int add_input(struct input **inp, int *n, const char *path, struct dups *
 
 int inputs_open(char **paths, int npaths, struct input **inp, int *np)
 {
-	char err[512];
-	int rc = EXIT_OK;
+	char err[512], first_err[512] = "";
+	int rc = EXIT_OK, nbad = 0;
 	struct input *in = NULL;
 	int nin = 0;
 	struct dups d = {0};
@@ -135,9 +137,25 @@ int inputs_open(char **paths, int npaths, struct input **inp, int *np)
 			rc = EXIT_USAGE;
 			break;
 		}
-		for (int j = 0; j < n; j++)
-			if (add_input(&in, &nin, list[j], &d) < 0)
-				rc = EXIT_DAMAGED;
+		for (int j = 0; j < n; j++) {
+			if (add_input(&in, &nin, list[j], &d, err, sizeof(err)) == 0) {
+				if (nin && nbad == 1 && first_err[0]) { /* the refused file held back */
+					fprintf(stderr, "flightrec analyze: %s\n", first_err);
+					first_err[0] = 0;
+				}
+				continue;
+			}
+			rc = EXIT_DAMAGED;
+			if (!nin && !nbad++) { /* held back: maybe the only line */
+				snprintf(first_err, sizeof(first_err), "%s", err);
+				continue;
+			}
+			if (first_err[0]) {
+				fprintf(stderr, "flightrec analyze: %s\n", first_err);
+				first_err[0] = 0;
+			}
+			fprintf(stderr, "flightrec analyze: %s\n", err);
+		}
 		fr_free_list(list, n);
 	}
 	*inp = in;
@@ -148,8 +166,12 @@ int inputs_open(char **paths, int npaths, struct input **inp, int *np)
 				"%s is %s%s\n", d.n, d.n > 1 ? "s" : "", d.a, d.b, d.n > 1 ? ", ..." : "");
 	if (rc == EXIT_USAGE)
 		return rc;
-	if (!nin) {
-		fprintf(stderr, "flightrec analyze: no segment to read\n");
+	if (!nin) { /* one line: the reason, when only one file was refused */
+		if (nbad == 1)
+			fprintf(stderr, "flightrec analyze: %s\n", first_err);
+		else
+			fprintf(stderr, "flightrec analyze: no segment to read%s\n",
+				nbad ? " (every file above refused)" : "");
 		return EXIT_USAGE;
 	}
 	qsort(in, (size_t)nin, sizeof(*in), cmp_input);

@@ -1036,6 +1036,13 @@ int cmd_export_clickhouse(int argc, char **argv)
 		fprintf(stderr, "flightrec export-clickhouse: several --url need --cluster (one URL per shard)\n");
 		return EXIT_USAGE;
 	}
+	for (int i = optind; i < argc; i++) { /* before anything is sent */
+		char err[512];
+		if (fr_input_file_ok(argv[i], err, sizeof(err)) < 0) {
+			fprintf(stderr, "flightrec export-clickhouse: %s\n", err);
+			return EXIT_USAGE;
+		}
+	}
 	int ret = EXIT_OK;
 	for (int i = 0; i < e.nshard; i++)
 		if (ch_open(&e.shard[i], urls[i]) < 0) {

@@ -802,11 +802,13 @@ int cmd_export_pcap(int argc, char **argv)
 		fprintf(stderr, "flightrec export-pcap: %s: %s\n", out, strerror(errno));
 		rc = EXIT_USAGE;
 	}
-	fprintf(stderr, "%s: %" PRIu64 " packets, %" PRIu64 " TCP connections, %" PRIu64 " payload bytes", out,
-		x->packets, x->conns_out, x->bytes);
-	if (x->udp_dups)
-		fprintf(stderr, "; %" PRIu64 " UDP datagrams recorded at both ends written once", x->udp_dups);
-	fputc('\n', stderr);
+	if (rc != EXIT_USAGE) { /* after an error, that error is the one line */
+		fprintf(stderr, "%s: %" PRIu64 " packets, %" PRIu64 " TCP connections, %" PRIu64 " payload bytes",
+			out, x->packets, x->conns_out, x->bytes);
+		if (x->udp_dups)
+			fprintf(stderr, "; %" PRIu64 " UDP datagrams recorded at both ends written once", x->udp_dups);
+		fputc('\n', stderr);
+	}
 	exp_free(x);
 	return rc;
 }

@@ -18,5 +18,10 @@ char *fr_out_begin(const char *path, int *fd, char *err, size_t errlen);
 int fr_out_commit(char *tmp, const char *path);
 /* Removes tmp and frees it; NULL is fine. */
 void fr_out_abort(char *tmp);
+/* Removes what an analyzer killed earlier (kill -9, a crash) left in dir:
+ * the entries named <prefix><pid>-... owned by this user whose pid no
+ * longer runs (a folder with its contents).  Temporary names carry the
+ * writer's pid for this (fr_out_begin's, analyze's imported captures). */
+void fr_out_reap_stale(const char *dir, const char *prefix);
 
 #endif

@@ -194,16 +194,18 @@ int snapshot_cmd(int argc, char **argv)
 	int via = snapshot_via_socket(argv[optind], reason);
 	if (via >= 0)
 		return via;
+	/* DIR not a recording directory with its recorder running: a usage
+	 * error (2), as for any argument that is not what it should be */
 	char dir[PATH_MAX];
 	if (access(argv[optind], F_OK) < 0) {
 		logmsg("no recorder running for %s: %s", argv[optind], strerror(errno));
-		return EXIT_FAIL;
+		return EXIT_USAGE;
 	}
 	if (safe_dir(argv[optind], dir) < 0)
-		return EXIT_FAIL;
+		return EXIT_USAGE;
 	pid_t pid = pidfile_holder(dir);
 	if (pid <= 0)
-		return EXIT_FAIL;
+		return EXIT_USAGE;
 	/* A pidfd pins the process: if the recorder exits and its pid is
 	 * reused after the check below, the signal goes nowhere. */
 	int pfd = (int)syscall(SYS_pidfd_open, pid, 0);

@@ -92,7 +92,14 @@ static int drop_privileges(void)
 	if (syscall(SYS_capset, &hdr, data) < 0)
 		return -1;
 	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -1;
+	/* The ring, rotation and snapshots need none: the output directory and
+	 * its files are the recorder's own (uid 0, 0700/0600). */
+	logmsg("privileges dropped: kept cap_sys_ptrace (/proc/PID/exe and /root of other users' "
+	       "processes), cap_dac_read_search (pod log folders, token files not readable by root's "
+	       "mode bits); no_new_privs set");
+	return 0;
 }
 
 /* ---- setup checks -------------------------------------------------------- */

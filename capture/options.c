@@ -107,6 +107,24 @@ static int p_str(struct opts *o, const struct opt *d, const char *arg)
 	return 0;
 }
 
+/* A file read at start (--pods, --services, --kubeconfig): checked here,
+ * before the output directory is made, so a FIFO, a directory, /dev/null
+ * or an empty file is a usage error with nothing written. */
+static int file_ok(const struct opt *d, const char *arg)
+{
+	char err[512];
+	if (fr_input_file_ok(arg, err, sizeof(err)) < 0) {
+		logmsg("--%s: %s", d->name, err);
+		return -1;
+	}
+	return 0;
+}
+
+static int p_filelist(struct opts *o, const struct opt *d, const char *arg)
+{
+	return file_ok(d, arg) < 0 ? -1 : p_strlist(o, d, arg);
+}
+
 static int p_flag(struct opts *o, const struct opt *d, const char *arg)
 {
 	(void)arg;
@@ -116,6 +134,8 @@ static int p_flag(struct opts *o, const struct opt *d, const char *arg)
 
 static int p_kubeconfig(struct opts *o, const struct opt *d, const char *arg)
 {
+	if (file_ok(d, arg) < 0)
+		return -1;
 	o->kube_api = 1;
 	return p_str(o, d, arg);
 }
@@ -213,9 +233,9 @@ static const struct opt table[] = {
 	 "oldest connections' heads are dropped first)"},
 
 	{.help = "Pod metadata (POD and SERVICE records; repeated at the start of every\nsegment):"},
-	{"pods", 0, "FILE", NULL, p_strlist, F(pods_files), 0, 0,
+	{"pods", 0, "FILE", NULL, p_filelist, F(pods_files), 0, 0,
 	 "JSON of `kubectl get pods -A -o json` (repeatable)"},
-	{"services", 0, "FILE", NULL, p_strlist, F(svc_files), 0, 0,
+	{"services", 0, "FILE", NULL, p_filelist, F(svc_files), 0, 0,
 	 "JSON of `kubectl get services -A -o json`\n(repeatable)"},
 	{"kube-api", 0, NULL, NULL, p_flag, F(kube_api), 0, 0,
 	 "list this node's pods and all services from the API\n"

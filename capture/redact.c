@@ -1,6 +1,7 @@
 /* redact.c - same-length overwrite of HTTP/1 header values and Redis AUTH
  * arguments, resumable at any byte (see redact.h). */
 #include "redact.h"
+#include "redact_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -49,6 +50,8 @@ void fr_redact_describe(const struct fr_redact *r, char *buf, size_t len)
 		o += (size_t)snprintf(buf + o, len - o, "%shttp-header:%s", o ? "," : "", r->headers[i]);
 	if (r->redis && o < len)
 		o += (size_t)snprintf(buf + o, len - o, "%sredis:auth", o ? "," : "");
+	if (o < len)
+		o += (size_t)snprintf(buf + o, len - o, "%surl:userinfo,kafka:sasl", o ? "," : "");
 	static const char *const modes[] = {"names", "argv0", "full"};
 	if (o < len)
 		snprintf(buf + o, len - o, "%scmdline:%s", o ? "," : "", modes[r->cmdline % 3]);
@@ -714,6 +717,7 @@ static size_t sql_pass(struct fr_redact_state *st, const uint8_t *p, uint8_t *w,
 
 void fr_redact_stream_start(struct fr_redact_state *st, const uint8_t *p, size_t n)
 {
+	st->k_mode = K_HDR;
 	st->q_mode = Q_DETECT;
 	if (n >= 2 && (p[0] == '*' || p[0] == '$') && is_digit(p[1]))
 		st->only = FR_REDACT_ONLY_RESP;
@@ -730,10 +734,14 @@ static size_t redact(const struct fr_redact *r, struct fr_redact_state *st, cons
 		return 0;
 	if (r->n_headers && st->only != FR_REDACT_ONLY_RESP)
 		red += http_pass(r, st, p, w, n);
+	if (st->only != FR_REDACT_ONLY_RESP)
+		red += fr_redact_url_pass(st, p, w, n);
 	if (r->redis && st->only != FR_REDACT_ONLY_HTTP)
 		red += resp_pass(st, p, w, n);
 	if (st->q_mode != Q_OFF && st->q_mode != Q_DONE)
 		red += sql_pass(st, p, w, n);
+	if (st->k_mode != K_OFF && st->k_mode != K_DONE && !st->only)
+		red += fr_redact_kafka_pass(st, p, w, n);
 	return red;
 }
 

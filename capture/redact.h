@@ -1,7 +1,9 @@
 /* redact.h - overwrite secrets in captured bytes before they reach disk.
  *
  * Values of chosen HTTP/1 headers (Authorization, Proxy-Authorization,
- * Cookie, Set-Cookie, X-Api-Key, X-Auth-Token by default) and Redis
+ * Cookie, Set-Cookie, X-Api-Key, X-Auth-Token by default), the userinfo
+ * of URLs (http://user:pass@host/: request targets, Location, Referer, any
+ * text of an HTTP stream), Kafka SASL exchanges, and Redis
  * credentials (RESP arrays and inline commands, and config replies) are
  * replaced by '*', byte for byte, so lengths and stream positions stay
  * true: a secret's length is not hidden, since the system call's byte
@@ -62,6 +64,16 @@ struct fr_redact_state {
 	uint32_t q_caps; /* MySQL: the client's capability flags */
 	uint32_t q_left; /* bytes left in the current part */
 	uint32_t q_pkt;  /* bytes left in the current packet / message */
+	/* URL userinfo machine: 0-2 bytes of "://" matched, 3 in an authority
+	 * whose '@' (if any) was not seen yet, 4 past its '@' */
+	uint8_t u_mode;
+	/* Kafka SASL machine (streams seen from byte 0) */
+	uint8_t k_mode;
+	uint8_t k_hlen;
+	uint8_t k_raw;   /* the next message is a raw SASL token (SaslHandshake v0) */
+	uint8_t k_hdr[14];
+	uint32_t k_left; /* bytes left in the current request */
+	uint32_t k_keep; /* of them, bytes kept before the secret part */
 };
 
 enum { FR_REDACT_ONLY_HTTP = 1, FR_REDACT_ONLY_RESP = 2 };
@@ -92,7 +104,10 @@ size_t fr_redact_copy(const struct fr_redact *r, struct fr_redact_state *st, con
  * overwritten from then on (MySQL: the login's and CHANGE_USER's auth
  * response, every client packet of an auth exchange; PostgreSQL: every
  * PasswordMessage / SASL message body).  User, database and plugin names
- * are kept. */
+ * are kept.  A stream that starts as Kafka requests (size, api key,
+ * version) has the SASL bytes of its SaslAuthenticate requests overwritten
+ * (PLAIN user and password, SCRAM proofs: everything after the client id),
+ * and the raw tokens that follow a SaslHandshake v0. */
 void fr_redact_stream_start(struct fr_redact_state *st, const uint8_t *p, size_t n);
 /* Copies the command line in[0..n) (arguments separated by NUL bytes)
  * into out (cap bytes) as r->cmdline says: with FR_CMDLINE_NAMES every

@@ -28,5 +28,11 @@ int fr_parse_size(const char *s, uint64_t *out);
 const char *fr_tmpdir(void);
 /* Parses a plain decimal number (digits only).  Returns 0 or -1. */
 int fr_parse_u64(const char *s, uint64_t *out);
+/* Checks, before a command reads it or writes anything, that an input
+ * named on the command line is a regular, non-empty file this process can
+ * open, without blocking on a FIFO.  Returns 0, or -1 with a one-line
+ * reason in err ("PATH: not a regular file", "PATH: empty file", "cannot
+ * open PATH: ..."). */
+int fr_input_file_ok(const char *path, char *err, size_t errlen);
 
 #endif

@@ -1,6 +1,7 @@
 /* kube.c - PodList/ServiceList JSON (jansson) to POD and SERVICE records. */
 #define _GNU_SOURCE
 #include "kube.h"
+#include "cli.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -346,6 +347,8 @@ int fr_kube_add_json(struct fr_kube *k, const char *text, size_t len, char *err,
 
 int fr_kube_add_file(struct fr_kube *k, const char *path, char *err, size_t errlen)
 {
+	if (fr_input_file_ok(path, err, errlen) < 0)
+		return -1;
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		snprintf(err, errlen, "cannot open %s: %m", path);

@@ -4,8 +4,12 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 void fr_json_str(FILE *f, const uint8_t *p, size_t n)
 {
@@ -105,4 +109,26 @@ const char *fr_tmpdir(void)
 {
 	const char *t = getenv("TMPDIR");
 	return t && *t ? t : "/tmp";
+}
+
+int fr_input_file_ok(const char *path, char *err, size_t errlen)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	int rc = fstat(fd, &st);
+	close(fd);
+	if (rc < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		return -1;
+	}
+	if (st.st_size == 0) {
+		snprintf(err, errlen, "%s: empty file", path);
+		return -1;
+	}
+	return 0;
 }

@@ -149,6 +149,11 @@ int cmd_report(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *path = argv[optind];
+	char err[512];
+	if (fr_input_file_ok(path, err, sizeof(err)) < 0) {
+		fprintf(stderr, "flightrec report: %s\n", err);
+		return EXIT_USAGE;
+	}
 	sqlite3 *db;
 	if (rules && rt_reevaluate(rules, path) < 0)
 		return EXIT_USAGE;

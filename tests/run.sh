@@ -34,6 +34,7 @@ make --no-print-directory -s BUILD="$FR_ASAN" SAN=1 unit fuzz-replay "$FR_ASAN/f
 
 suite unit "$FR_ASAN/test-unit"
 suite fuzz-corpora bash tests/fuzz/replay.sh "$FR_ASAN/fuzz-replay"
+suite mutants bash tests/fuzz/mutate.sh "$FR_ASAN/mutate"
 for t in tests/unit/*.sh; do [[ -e $t ]] && suite "$(basename "$t" .sh)" bash "$t"; done
 if [[ -d tests/corpus ]] && ls tests/corpus/*/*/ >/dev/null 2>&1; then
   suite corpus "$FR_ASAN/flightrec" corpus check tests/corpus

@@ -57,6 +57,8 @@ static FILE *open_input(const char *path, int *gz, char *err, size_t errlen)
 	*gz = 0;
 	if (!strcmp(path, "-"))
 		return stdin;
+	if (fr_input_file_ok(path, err, errlen) < 0) /* a FIFO: use - */
+		return NULL;
 	FILE *f = fopen(path, "rb");
 	if (!f) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));

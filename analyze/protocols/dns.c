@@ -107,8 +107,10 @@ static int read_name(struct fr_cur *c, const uint8_t *msg, size_t len, char *out
 			if (r.bad)
 				return -1;
 			size_t off = (size_t)(l & 0x3f) << 8 | l2;
-			if (off >= len || ++jumps > 64)
+			if (off >= len)
 				return -1;
+			if (++jumps > 64)
+				return -2; /* a compression loop */
 			if (!jumped) {
 				*c = r;
 				jumped = 1;
@@ -158,10 +160,13 @@ static void ans_add(struct msginfo *m, const char *s)
 	snprintf(m->answers + o, sizeof(m->answers) - o, "%s%s", o ? "; " : "", s);
 }
 
-/* Parses a whole message.  0, or -1 if malformed. */
+/* Parses a whole message.  0, -1 if malformed, -2 when a name of the
+ * question or answer sections is a compression loop (the header was read:
+ * m->qr and the counts are set). */
 static int parse_msg(const uint8_t *p, size_t n, struct msginfo *m)
 {
 	struct fr_cur c;
+	int rn;
 	cur_init(&c, p, n);
 	memset(m, 0, sizeof(*m));
 	m->id = cur_be16(&c);
@@ -178,8 +183,8 @@ static int parse_msg(const uint8_t *p, size_t n, struct msginfo *m)
 		return -1;
 	for (unsigned i = 0; i < m->qd; i++) {
 		char name[NAME_MAX_TXT];
-		if (read_name(&c, p, n, name, sizeof(name)) < 0)
-			return -1;
+		if ((rn = read_name(&c, p, n, name, sizeof(name))) < 0)
+			return rn;
 		uint16_t t = cur_be16(&c);
 		cur_be16(&c);
 		if (c.bad)
@@ -191,8 +196,8 @@ static int parse_msg(const uint8_t *p, size_t n, struct msginfo *m)
 	}
 	for (unsigned i = 0; i < m->an; i++) {
 		char name[NAME_MAX_TXT], tn[16], txt[NAME_MAX_TXT + 80];
-		if (read_name(&c, p, n, name, sizeof(name)) < 0)
-			return -1;
+		if ((rn = read_name(&c, p, n, name, sizeof(name))) < 0)
+			return rn;
 		uint16_t t = cur_be16(&c);
 		cur_be16(&c);
 		cur_be32(&c);
@@ -302,8 +307,10 @@ static void on_message(struct dns *s, struct fr_pctx *ctx, const uint8_t *p, siz
 		       const struct fr_chunk *ch)
 {
 	struct msginfo m;
-	if (parse_msg(p, n, &m) < 0) {
-		ctx->anomaly(ctx, ts, "parse_error", "dns: malformed message");
+	int rc = parse_msg(p, n, &m);
+	if (rc < 0) {
+		ctx->anomaly(ctx, ts, "parse_error",
+			     rc == -2 ? "dns: name compression loop (more than 64 pointers)" : "dns: malformed message");
 		return;
 	}
 	if (!m.qr) {
@@ -394,7 +401,9 @@ static int header_ok(const uint8_t *p, size_t n)
 	unsigned qd = (unsigned)p[4] << 8 | p[5];
 	if (opcode > 5 || qd != 1)
 		return -1;
-	if (parse_msg(p, n, &m) < 0)
+	/* a compression loop is DNS all the same (a malformed message the
+	 * parser reports), not a reason to leave the flow unclassified */
+	if (parse_msg(p, n, &m) == -1)
 		return -1;
 	return m.qr;
 }

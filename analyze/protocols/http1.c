@@ -706,7 +706,9 @@ static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_
 				d->st = ST_CHUNK_SIZE;
 			} else if (d->st == ST_CHUNK_SIZE) {
 				uint64_t sz;
-				if (parse_u64(ln, lnl, &sz, 16) < 0) {
+				/* a chunk of 4 GiB or more is taken for junk: a
+				 * 15-hex-digit size would swallow the connection */
+				if (parse_u64(ln, lnl, &sz, 16) < 0 || sz > 0xffffffffu) {
 					to_resync(s, ctx, dir, ts, "http1: bad chunk size");
 					break;
 				}

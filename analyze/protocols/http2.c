@@ -248,13 +248,16 @@ static size_t payload(struct h2 *s, struct h2dir *d, int dir, const uint8_t *p, 
 	case T_HEADERS:
 	case T_PUSH:
 	case T_CONT:
-		if (d->blk_over || d->blklen + take > BLOCK_MAX) {
-			d->blk_over = 1;
+		if (d->blk_over)
 			break;
-		}
-		d->blk = fr_grow(d->blk, &d->blkcap, d->blklen + take, 1024);
-		memcpy(d->blk + d->blklen, p, take);
-		d->blklen += take;
+		/* a block past the bound: kept up to it exactly, whatever the
+		 * split of the bytes (the header byte count says so) */
+		size_t k = d->blklen + take > BLOCK_MAX ? BLOCK_MAX - d->blklen : take;
+		d->blk = fr_grow(d->blk, &d->blkcap, d->blklen + k, 1024);
+		memcpy(d->blk + d->blklen, p, k);
+		d->blklen += k;
+		if (k < take)
+			d->blk_over = 1;
 		break;
 	default: {
 		size_t k = take < sizeof(d->ctl) - d->ctllen ? take : sizeof(d->ctl) - d->ctllen;

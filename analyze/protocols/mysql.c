@@ -1115,13 +1115,22 @@ static void mysql_gap(void *state, struct fr_pctx *ctx, int dir, uint64_t len, u
 static void mysql_finish(void *state, struct fr_pctx *ctx, int why, uint64_t ts)
 {
 	struct mysql *s = state;
-	(void)ts;
 	if (s->c.active && s->c.cut)
 		emit(s, ctx, "response cut by a gap");
 	else if (s->c.active && s->c.text && s->c.got && s->c.rst == R_PREP_TAIL)
 		resp_done(s, ctx); /* complete, but the EOF style was unknown */
 	else if (s->c.active && s->c.text)
 		emit(s, ctx, fr_end_reason(why));
+	for (int i = 0; i < 2; i++) { /* a packet declared longer than what came */
+		struct mdir *d = &s->d[i];
+		if (d->st == F_BODY && (d->rem || d->cont)) {
+			char m[160];
+			snprintf(m, sizeof(m), "mysql: %s inside a %s packet: %llu bytes seen, %u more declared",
+				 fr_end_reason(why), i == FR_C2S ? "client" : "server",
+				 (unsigned long long)d->total, d->rem);
+			ctx->anomaly(ctx, ts, "truncated", m);
+		}
+	}
 	stmt_clear(s);
 	free(s->c.text);
 	for (int i = 0; i < 2; i++)

@@ -33,7 +33,8 @@
 #include <string.h>
 
 #define LINE_MAX 512   /* kept bytes of one line; longer lines are cut */
-#define DEPTH_MAX 32   /* nesting of aggregates */
+#define DEPTH_MAX 32   /* runs of nesting levels kept (struct level) */
+#define NEST_MAX (1u << 20) /* levels of nesting in all */
 #define PEND_MAX 4096  /* commands waiting for replies */
 #define CAP 64         /* kept bytes of a command name / key / first elem */
 
@@ -44,9 +45,17 @@ struct rdir {
 	uint8_t line[LINE_MAX];
 	uint32_t llen;
 	int lcut;
-	int64_t rem[DEPTH_MAX];
+	/* The open aggregates, outermost first, run-length coded: a run of
+	 * levels with the same count of elements left is one entry, so a reply
+	 * nested 100k deep as "*1\r\n*1\r\n..." takes one entry, not 100k. */
+	struct level {
+		int64_t rem; /* elements left in each level of the run */
+		uint32_t rep; /* levels in the run */
+	} lv[DEPTH_MAX];
+	int nlv;
 	int64_t top_n; /* element count of the top-level aggregate */
-	int depth;
+	uint32_t depth; /* levels open, the sum of lv[].rep */
+	int deep;       /* the message nests deeper than 32 (reported once) */
 	uint64_t bulk_rem;
 	int cap_idx; /* which capture a bulk payload goes to, -1 none */
 	int in_msg;
@@ -207,6 +216,8 @@ static void reset_msg(struct rdir *d)
 {
 	d->in_msg = 0;
 	d->depth = 0;
+	d->nlv = 0;
+	d->deep = 0;
 	d->type = 0;
 	d->attr = 0;
 	d->null = 0;
@@ -299,6 +310,8 @@ static void on_reply(struct redis *s, struct fr_pctx *ctx, struct rdir *d, uint6
 	q_pop(s);
 }
 
+static void to_resync(struct redis *s, struct fr_pctx *ctx, int dir, uint64_t ts, const char *why);
+
 /* One element ended at the current depth. */
 static void elem_done(struct redis *s, struct fr_pctx *ctx, int dir, uint64_t ts)
 {
@@ -318,9 +331,23 @@ static void elem_done(struct redis *s, struct fr_pctx *ctx, int dir, uint64_t ts
 			reset_msg(d);
 			return;
 		}
-		if (--d->rem[d->depth - 1] > 0)
+		struct level *l = &d->lv[d->nlv - 1];
+		if (l->rem > 1 && l->rep == 1) {
+			l->rem--;
 			return;
-		d->depth--;
+		}
+		if (l->rem > 1) { /* the innermost level of the run leaves it */
+			if (d->nlv == DEPTH_MAX) {
+				to_resync(s, ctx, dir, ts, "redis: more than 32 distinct levels of nesting");
+				return;
+			}
+			l->rep--;
+			d->lv[d->nlv++] = (struct level){l->rem - 1, 1};
+			return;
+		}
+		d->depth--; /* the innermost level ended */
+		if (--l->rep == 0)
+			d->nlv--;
 	}
 }
 
@@ -329,7 +356,7 @@ static int top_index(const struct rdir *d)
 {
 	if (d->depth != 1)
 		return -1;
-	return (int)(d->top_n - d->rem[0]);
+	return (int)(d->top_n - d->lv[0].rem);
 }
 
 static void to_resync(struct redis *s, struct fr_pctx *ctx, int dir, uint64_t ts, const char *why)
@@ -338,9 +365,10 @@ static void to_resync(struct redis *s, struct fr_pctx *ctx, int dir, uint64_t ts
 	if (why)
 		ctx->anomaly(ctx, ts, "parse_error", why);
 	if (dir == FR_S2C) {
-		/* replies were lost: the commands waiting cannot be paired safely */
+		/* replies were lost (a gap) or could not be read (why): the
+		 * commands waiting cannot be paired safely */
 		while (s->q.len) {
-			emit(s, ctx, q_front(s), NULL, 0, "reply lost in gap");
+			emit(s, ctx, q_front(s), NULL, 0, why ? "reply not parsed" : "reply lost in gap");
 			q_pop(s);
 		}
 	}
@@ -389,13 +417,24 @@ static void on_line(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_t
 			elem_done(s, ctx, dir, ts);
 			return;
 		}
-		if (d->depth >= DEPTH_MAX) {
-			to_resync(s, ctx, dir, ts, "redis: nesting deeper than 32");
+		if (d->depth >= NEST_MAX) {
+			to_resync(s, ctx, dir, ts, "redis: nesting deeper than 1048576");
 			return;
 		}
-		d->rem[d->depth++] = v;
-		if (d->depth == 1)
+		if (d->nlv && d->lv[d->nlv - 1].rem == v) {
+			d->lv[d->nlv - 1].rep++;
+		} else if (d->nlv == DEPTH_MAX) {
+			to_resync(s, ctx, dir, ts, "redis: more than 32 distinct levels of nesting");
+			return;
+		} else {
+			d->lv[d->nlv++] = (struct level){v, 1};
+		}
+		if (++d->depth == 1)
 			d->top_n = v;
+		if (d->depth > 32 && !d->deep) {
+			d->deep = 1; /* parsed all the same: no client library sends this */
+			ctx->anomaly(ctx, ts, "deep_nesting", "redis: aggregate nested deeper than 32 levels");
+		}
 		return;
 	case '$': case '=': case '!':
 		if (parse_i64(l + 1, n - 1, &v) < 0 || v < -1 || v > 1000000000000LL) {
@@ -504,6 +543,15 @@ static void feed_dir(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_
 		}
 		memcpy(d->line + d->llen, b, keep);
 		d->llen += (uint32_t)keep;
+		if (!nl && d->lcut && d->st == ST_LINE && d->line[0] != '+' && d->line[0] != '-' &&
+		    !(dir == FR_C2S && ((d->line[0] | 0x20) >= 'a' && (d->line[0] | 0x20) <= 'z'))) {
+			/* no type line is this long (only simple strings, errors
+			 * and inline commands are): junk, skipped now rather than
+			 * buffered until a newline that may never come */
+			ctx->anomaly(ctx, ts, "bound_exceeded", "redis: line longer than 512 bytes; skipped");
+			to_resync(s, ctx, dir, ts, NULL);
+			continue;
+		}
 		if (!nl)
 			continue;
 		size_t ln = d->llen;
@@ -512,6 +560,7 @@ static void feed_dir(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_
 			if (ln && d->line[ln - 1] == '\r')
 				ln--;
 		}
+		size_t full = d->llen; /* the line with its CR LF, when not cut */
 		d->llen = 0;
 		int cut = d->lcut;
 		d->lcut = 0;
@@ -533,7 +582,7 @@ static void feed_dir(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_
 				continue;
 			d->st = ST_LINE;
 			reset_msg(d);
-			d->bytes = take;
+			d->bytes = full; /* not take: the line may have come in pieces */
 		}
 		if (cut && d->line[0] != '+' && d->line[0] != '-') {
 			ctx->anomaly(ctx, ts, "bound_exceeded", "redis: line longer than 512 bytes; skipped");
@@ -602,7 +651,10 @@ static int redis_probe(const uint8_t *p, size_t n, int transport)
 			return FR_PROBE_MAYBE;
 		if (p[i + 1] != '\n')
 			return FR_PROBE_NO;
-		return p[i + 2] == '$' ? FR_PROBE_C2S : FR_PROBE_NO;
+		/* an array of arrays is a reply (a command is an array of bulk
+		 * strings): a recording that begins with a reply, even one
+		 * nested deep */
+		return p[i + 2] == '$' ? FR_PROBE_C2S : p[i + 2] == '*' ? FR_PROBE_S2C : FR_PROBE_NO;
 	}
 	return FR_PROBE_NO;
 }

@@ -38,13 +38,20 @@ check "bad --cgroup: one clear line" one_line 'no such cgroup' "$REC" -o "$T/y" 
 check "snapshot with no recorder: one clear line" one_line 'no recorder running' \
 	"$REC" snapshot "$T/y"
 
-# capabilities after attach: only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH
-fr_record -o "$T/caps" --duration 5 || fr_die "recorder"
+# capabilities after attach: only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, in
+# the effective, permitted and bounding sets (none inheritable or ambient)
+fr_record -o "$T/caps" --duration 60 || fr_die "recorder" # stopped below, by SIGINT
 eff=$(awk '/^CapEff/ {print $2}' "/proc/$FR_REC_PID/status")
 bnd=$(awk '/^CapBnd/ {print $2}' "/proc/$FR_REC_PID/status")
 check "privileges dropped after attach (CapEff $eff)" test "$eff" = 0000000000080004
 check "bounding set reduced (CapBnd $bnd)" test "$bnd" = 0000000000080004
 check "no_new_privs set" grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$FR_REC_PID/status"
+for set in CapPrm:0000000000080004 CapInh:0000000000000000 CapAmb:0000000000000000; do
+	v=$(awk -v k="${set%%:*}:" '$1 == k {print $2}' "/proc/$FR_REC_PID/status")
+	check "privileges dropped after attach (${set%%:*} $v)" test "$v" = "${set#*:}"
+done
+check "the recorder says which capabilities it keeps" \
+	grep -q 'privileges dropped: kept cap_sys_ptrace .*cap_dac_read_search' "$FR_TMP/recorder.err"
 # a MSG_PEEK read is not data: the bytes are read again
 python3 -c '
 import socket, time

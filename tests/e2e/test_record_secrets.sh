@@ -4,7 +4,8 @@
 # recorder redacts: Redis AUTH, HELLO AUTH, CONFIG SET masterauth, the reply
 # to CONFIG GET requirepass, ACL SETUSER >pass, MIGRATE AUTH; HTTP
 # Authorization, X-Api-Key, Cookie, Set-Cookie, an obs-fold continuation
-# and "Authorization :"; and the clients' command lines (redis-cli -a,
+# and "Authorization :", URL userinfo in a Referer, a Location and a request
+# target; and the clients' command lines (redis-cli -a,
 # curl -H).  Every record of the recording (decompressed), the analysis
 # database and a corpus case cut from it are scanned: no secret by default,
 # and every one of them with --no-redact (so the scan is shown to work).
@@ -24,6 +25,8 @@ SRV=${FR_IP[srv]}
 PW=FRSECRETrequirepass
 fr_nginx_conf "$T" "$SRV"
 sed -i 's|root '"$T"'/www;|&\n\t\tadd_header Set-Cookie "sid=FRSECRETsetcookie";|' "$T/nginx.conf"
+# a redirect whose Location carries credentials in its userinfo
+sed -i '0,/location \/sf\/ { sendfile on; }/s||&\n\t\tlocation = /go { return 302 "http://admin:FRSECRETlocation@$host/ok"; }|' "$T/nginx.conf"
 echo ok >"$T/www/ok"
 fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_run srv redis redis-server --bind "$SRV" --port 6379 --save '' --appendonly no \
@@ -33,7 +36,8 @@ fr_wait_port "$SRV" 80 && fr_wait_port "$SRV" 6379 || fr_die "a server did not s
 # Every path, each with a secret of its own (plain letters, so a JSON dump
 # shows it as it is).
 SECRETS="FRSECRETrequirepass FRSECRETmasterauth FRSECRETaclpass FRSECRETmigrate FRSECREThello
-FRSECREThttpauth FRSECRETapikey FRSECRETcookie FRSECRETsetcookie FRSECRETobsfold FRSECRETspacecolon"
+FRSECREThttpauth FRSECRETapikey FRSECRETcookie FRSECRETsetcookie FRSECRETobsfold FRSECRETspacecolon
+FRSECRETlocation FRSECRETreferer FRSECRETurl"
 traffic() {
 	local rc="fr_exec cli client redis-cli --no-auth-warning -h $SRV"
 	$rc -a "$PW" PING
@@ -50,6 +54,14 @@ import socket, sys
 s = socket.create_connection((sys.argv[1], 80))
 s.sendall(b"GET /ok HTTP/1.1\r\nHost: x\r\nAuthorization: Basic\r\n FRSECRETobsfold\r\n"
           b"Authorization : FRSECRETspacecolon\r\nConnection: close\r\n\r\n")
+s.recv(4096)' "$SRV"
+	# URL userinfo: a Referer (curl -e), the Location of a redirect, and
+	# a request target in absolute form (as to a proxy)
+	fr_exec cli client curl -s -o /dev/null -e "http://bob:FRSECRETreferer@ref.example/page" "http://$SRV/go"
+	fr_exec cli client python3 -c '
+import socket, sys
+s = socket.create_connection((sys.argv[1], 80))
+s.sendall(b"GET http://carol:FRSECRETurl@" + sys.argv[1].encode() + b"/ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 s.recv(4096)' "$SRV"
 }
 
