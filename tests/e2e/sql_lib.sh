@@ -30,7 +30,8 @@ sql_servers() {
 	mariadb-install-db --no-defaults --datadir="$T/my" --user=root --auth-root-authentication-method=socket \
 		>"$T/my-install.log" 2>&1 || fr_die "mariadb-install-db"
 	fr_run srv mariadb mariadbd --no-defaults --datadir="$T/my" --user=root --socket="$T/my.sock" \
-		--bind-address="$SRV" --port=3306 --skip-name-resolve --log-error="$T/my.err" --pid-file="$T/my.pid"
+		--bind-address="$SRV" --port=3306 --skip-name-resolve --log-error="$T/my.err" --pid-file="$T/my.pid" \
+		--max-allowed-packet=64M
 	# PostgreSQL: initdb as an unprivileged user, scram over TCP
 	chmod 711 "$T"
 	mkdir -p "$T/pg" "$T/pgsock" && chown nobody "$T/pg" "$T/pgsock"

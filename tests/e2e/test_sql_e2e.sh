@@ -56,7 +56,10 @@ my -e "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(32));
 	SELECT * FROM t WHERE id > 0;" >/dev/null
 my -e "SELECT nocol FROM t" 2>/dev/null
 my -e "INSERT INTO t VALUES (1, 'dup')" 2>/dev/null
-my --compress -e "SELECT 42" >/dev/null
+# the compressed protocol (zlib): rows, a value over 16 MiB (plain packets
+# run on across compressed ones), an error
+my --compress --max-allowed-packet=64M -e "SELECT 42 AS zipped; SELECT * FROM t WHERE id <= 2000;
+	SELECT repeat('z', 20000000) AS zipped_big; SELECT zipped_nocol FROM t" >/dev/null 2>&1
 fr_exec cli client mariadb --no-defaults -h "$SRV" -u app -pwrong-pw e2e -e "SELECT 1" 2>/dev/null
 # DBD::MariaDB with server-side prepared statements: one executed 50 times
 cat >"$T/ps.pl" <<'PL'
@@ -131,8 +134,14 @@ eq "mysql: every EXECUTE row carries SQL text" "0" \
 eq "mysql: the statement prepared before the recording is named unknown, and counted" "1|1" \
 	"select (select count(*) $C and m.command = 'STMT_EXECUTE' and m.statement like '<unknown statement %>'),
 	  (select count(*) > 0 from anomalies where kind = 'unknown_statement')"
-eq "mysql: the compressed connection is marked" "1" \
-	"select count(*) > 0 from anomalies where detail like 'mysql: compressed protocol%'"
+eq "mysql --compress: rows, a 20 MB value and an error decoded" "1|2000|1|1054" \
+	"select (select m.rows $C and m.statement = 'SELECT 42 AS zipped') || '|' ||
+	  (select m.rows $C and m.statement like 'SELECT * FROM t WHERE id <= 2000%') || '|' ||
+	  (select m.rows $C and m.statement like 'SELECT repeat(%' and r.resp_bytes > 20000000) || '|' ||
+	  (select m.error_code $C and m.statement like 'SELECT zipped_nocol FROM t%')"
+eq "mysql --compress: no parse error, nothing left undecoded" "0" \
+	"select count(*) from anomalies where detail like 'mysql:%' and (kind = 'parse_error' or kind = 'not_decoded')
+	  and conn_id in (select r.conn_id $C and m.statement = 'SELECT 42 AS zipped')"
 eq "mysql: endpoints are normalised statements" "1" \
 	"select count(*) > 0 from requests where protocol = 'mysql' and side = 'client' and endpoint = 'SELECT v FROM t WHERE id = ?' and summary like 'STMT_EXECUTE%'"
 
