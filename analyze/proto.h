@@ -125,6 +125,15 @@ struct fr_pctx {
 	 * and then this parser goes on as it would have. */
 	int (*handover)(struct fr_pctx *ctx, const char *name, const struct fr_chunk *replay, int n,
 			size_t rest);
+	/* Asks for n more bytes for this parser's buffers (one that grows
+	 * with the traffic, past its state_size), within the analyzer's
+	 * memory budget (--max-memory): 0 granted (counted against the
+	 * budget until released or the connection ends), -1 refused (the
+	 * parser keeps less and says so in an anomaly).  NULL (tests): every
+	 * request is granted. */
+	int (*reserve)(struct fr_pctx *ctx, size_t n);
+	/* Gives back n bytes reserved before (a buffer freed); NULL: nothing. */
+	void (*release)(struct fr_pctx *ctx, size_t n);
 };
 
 /* A chunk of one direction's stream. */

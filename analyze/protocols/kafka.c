@@ -65,9 +65,16 @@
  * `partitions` column counts them all).
  * ControlledShutdown v0 is read with request header v0 (no client id).
  * Versions above those: name and pairing only ("version not decoded").
- * Bounds: the first 256 KiB of a frame are kept and decoded (an anomaly
- * says so when a frame is larger); 1024 requests wait at most; arrays,
- * strings and varints are checked against the bytes left in the frame.
+ * Bounds: the first 256 KiB of a frame are kept and decoded, in a buffer
+ * that grows within the analyzer's memory budget (fr_pctx.reserve); a
+ * bound_exceeded anomaly counts the bytes of a larger frame not decoded.
+ * Why a bound and not a streaming decoder: what is past it is record
+ * contents (a Produce or Fetch of one big partition: its declared size and
+ * partition are still read, the batches past the bound not counted) or
+ * the partitions after the first few thousand of a frame, which the
+ * kafka_partitions bound would leave out anyway.  1024 requests wait at
+ * most; arrays, strings and varints are checked against the bytes left in
+ * the frame.
  * Not decoded: record contents (keys, values, headers), Fetch v13+ topic
  * names (only ids are on the wire), Produce v13 (topic ids), anything
  * after the fields named above.
@@ -237,6 +244,7 @@ struct kdir {
 	size_t cap;
 	uint32_t keep;  /* body bytes kept in buf */
 	int holed;      /* a gap fell inside this frame: keep no more */
+	int starved;    /* the memory budget refused a bigger buffer for it */
 	uint64_t first_ts, last_ts;
 	uint64_t skipped, gapped; /* while resynchronising */
 };
@@ -254,6 +262,8 @@ struct kafka {
 
 struct dec {
 	struct fr_cur c;
+	uint64_t cut;     /* bytes of the frame after those kept (KEEP_MAX) */
+	uint64_t blob;    /* d_bytes: the length the field declares */
 	int flex;
 	const char *why; /* what made the cursor fail, when not the frame's end */
 };
@@ -305,19 +315,28 @@ static int d_str(struct dec *d, const uint8_t **s, size_t *n)
 }
 
 /* The non-compact 'bytes'/'records' field: int32 length (flexible: compact). */
+/* A bytes field (records); one that runs past the kept part of a frame
+ * gives that part (*n), its declared length in d->blob. */
 static int d_bytes(struct dec *d, const uint8_t **s, size_t *n)
 {
-	if (d->flex)
-		return d_str(d, s, n);
-	int32_t len = d_i32(d);
+	int64_t len = d->flex ? d_uvar(d) - 1 : d_i32(d);
+	if (d->flex && len == -2)
+		return -1;
 	if (d->c.bad)
 		return -1;
 	if (len < 0) {
 		*s = NULL;
 		*n = 0;
+		d->blob = 0;
 		return 1;
 	}
-	if ((uint32_t)len > cur_left(&d->c)) {
+	d->blob = (uint64_t)len;
+	if ((uint64_t)len > cur_left(&d->c) && (uint64_t)len <= cur_left(&d->c) + d->cut) {
+		*n = cur_left(&d->c);
+		cur_bytes(&d->c, s, *n);
+		return 0;
+	}
+	if ((uint64_t)len > cur_left(&d->c)) {
 		d->why = "bytes longer than the frame";
 		d->c.bad = 1;
 		return -1;
@@ -467,11 +486,11 @@ static void x_detail(struct info *x, const char *fmt, ...)
 /* Record batches (magic 2) or message sets (magic 0/1) in a records field:
  * adds their record count and bytes; the codec of the first.  A batch cut
  * at the end (fetch responses may end with a partial one) is not counted. */
-static void x_records(struct info *x, const uint8_t *p, size_t n, int64_t *recs)
+static void x_records(struct info *x, const uint8_t *p, size_t n, uint64_t declared, int64_t *recs)
 {
 	struct fr_cur c;
 	cur_init(&c, p, n);
-	x_add(&x->bytes, (int64_t)n);
+	x_add(&x->bytes, (int64_t)declared);
 	while (cur_left(&c) >= 17) {
 		const uint8_t *b = c.p;
 		int32_t len = (int32_t)((uint32_t)b[8] << 24 | (uint32_t)b[9] << 16 | (uint32_t)b[10] << 8 | b[11]);
@@ -521,12 +540,12 @@ static void req_produce(struct dec *d, int v, struct info *x)
 				break;
 			int64_t recs = 0;
 			int before = x->codec;
-			x_records(x, r, rn, &recs);
+			x_records(x, r, rn, d->blob, &recs);
 			x_add(&x->records, recs);
 			x_add(&x->partitions, 1);
 			struct part *pt = x_part_n(x, name, nn, part);
 			if (pt)
-				pt->records = recs, pt->bytes = (int64_t)rn;
+				pt->records = recs, pt->bytes = (int64_t)d->blob;
 			x_detail(x, "%s%.*s/%d records=%lld bytes=%zu%s%s", x->dlen ? " " : "", (int)(nn > CAP ? CAP : nn),
 				 name ? (const char *)name : "", part, (long long)recs, rn, before < 0 && x->codec >= 0 ? " " : "",
 				 before < 0 && x->codec >= 0 ? codecs[x->codec] : "");
@@ -818,7 +837,7 @@ static void resp_fetch(struct dec *d, int v, struct info *x)
 			if (d_bytes(d, &r, &rn) < 0)
 				break;
 			int64_t n = 0;
-			x_records(x, r, rn, &n);
+			x_records(x, r, rn, d->blob, &n);
 			recs += n;
 			char topic[CAP + 1];
 			keep_name(topic, name ? name : (const uint8_t *)"", name ? nn : 0);
@@ -827,7 +846,7 @@ static void resp_fetch(struct dec *d, int v, struct info *x)
 					snprintf(topic + 2 * k, 3, "%02x", u16[k]);
 			struct part *pt = x_part(x, topic, part);
 			if (pt)
-				pt->has_err = 1, pt->err = e, pt->hw = hw, pt->records = n, pt->bytes = (int64_t)rn;
+				pt->has_err = 1, pt->err = e, pt->hw = hw, pt->records = n, pt->bytes = (int64_t)d->blob;
 			x_detail(x, "%s%.*s/%d hw=%lld records=%lld%s", x->dlen ? " " : "", (int)(nn > CAP ? CAP : nn),
 				 name ? (const char *)name : "", part, (long long)hw, (long long)n, e ? " error" : "");
 			if (e)
@@ -1274,7 +1293,7 @@ static void anomaly_at(struct fr_pctx *ctx, uint64_t ts, const char *kind, const
 /* A whole request frame (what of it was kept). */
 static void on_request(struct kafka *s, struct fr_pctx *ctx, struct kdir *k)
 {
-	struct dec d = {.flex = 0};
+	struct dec d = {.flex = 0, .cut = k->size - k->keep};
 	cur_init(&d.c, k->buf, k->keep);
 	struct pend p = {.first_ts = k->first_ts, .last_ts = k->last_ts, .bytes = (uint64_t)k->size + 4};
 	info_init(&p.x);
@@ -1325,7 +1344,7 @@ static void on_request(struct kafka *s, struct fr_pctx *ctx, struct kdir *k)
 
 static void on_response(struct kafka *s, struct fr_pctx *ctx, struct kdir *k)
 {
-	struct dec d = {.flex = 0};
+	struct dec d = {.flex = 0, .cut = k->size - k->keep};
 	cur_init(&d.c, k->buf, k->keep);
 	int32_t corr = d_i32(&d);
 	uint32_t i = 0;
@@ -1400,18 +1419,30 @@ static void frame_start(struct kdir *k, uint32_t size, uint64_t ts)
 	k->st = ST_BODY;
 	k->size = size;
 	k->got = k->keep = 0;
-	k->holed = 0;
+	k->holed = k->starved = 0;
 	k->first_ts = ts;
 }
 
-static void body_add(struct kdir *k, const uint8_t *p, size_t n)
+/* Keeps the frame's bytes up to KEEP_MAX, in a buffer that grows within
+ * the analyzer's memory budget. */
+static void body_add(struct kdir *k, struct fr_pctx *ctx, const uint8_t *p, size_t n)
 {
 	k->got += (uint32_t)n;
-	if (k->holed || k->keep >= KEEP_MAX)
+	if (k->holed || k->starved || k->keep >= KEEP_MAX)
 		return;
 	if (n > KEEP_MAX - k->keep)
 		n = KEEP_MAX - k->keep;
-	k->buf = fr_grow(k->buf, &k->cap, k->keep + n, 4096);
+	while (k->keep + n > k->cap) { /* doubling, as far as the budget allows */
+		size_t nc = k->cap ? k->cap * 2 : 4096;
+		if (ctx->reserve && ctx->reserve(ctx, nc - k->cap) < 0) {
+			k->starved = 1;
+			n = k->cap - k->keep;
+			break;
+		}
+		k->buf = fr_grow(k->buf, &k->cap, nc, 4096);
+	}
+	if (!n)
+		return;
 	memcpy(k->buf + k->keep, p, n);
 	k->keep += (uint32_t)n;
 }
@@ -1433,9 +1464,11 @@ static void frame_done(struct kafka *s, struct fr_pctx *ctx, int dir, uint64_t t
 {
 	struct kdir *k = &s->d[dir];
 	k->last_ts = ts;
-	if (k->size > KEEP_MAX && !k->holed) {
-		char buf[120];
-		snprintf(buf, sizeof(buf), "kafka: frame of %u bytes; detail from its first %d", k->size, KEEP_MAX);
+	if (k->starved || (k->size > KEEP_MAX && !k->holed)) {
+		char buf[160];
+		snprintf(buf, sizeof(buf), "kafka: frame of %u bytes; detail from its first %u (%u bytes not decoded%s)",
+			 k->size, k->keep, k->size - k->keep,
+			 k->starved ? ": analyzer memory bound reached, raise --max-memory" : "");
 		ctx->anomaly(ctx, ts, "bound_exceeded", buf);
 	}
 	if (dir == FR_C2S)
@@ -1445,6 +1478,8 @@ static void frame_done(struct kafka *s, struct fr_pctx *ctx, int dir, uint64_t t
 	k->st = ST_SIZE;
 	k->wlen = 0;
 	if (k->cap > 64 * 1024) { /* a big frame's buffer is not kept for the connection's life */
+		if (ctx->release)
+			ctx->release(ctx, k->cap);
 		free(k->buf);
 		k->buf = NULL;
 		k->cap = 0;
@@ -1471,7 +1506,7 @@ static void resync_byte(struct kafka *s, struct fr_pctx *ctx, int dir, uint8_t b
 		 (unsigned long long)k->gapped);
 	ctx->anomaly(ctx, ts, "resync", buf);
 	frame_start(k, be32_at(k->win), ts);
-	body_add(k, k->win + 4, need - 4);
+	body_add(k, ctx, k->win + 4, need - 4);
 	k->last_ts = ts;
 }
 
@@ -1507,7 +1542,7 @@ static void feed_dir(struct kafka *s, struct fr_pctx *ctx, int dir, const uint8_
 				take = k->size - k->got;
 			const uint8_t *b = NULL;
 			cur_bytes(&c, &b, take);
-			body_add(k, b, take);
+			body_add(k, ctx, b, take);
 			k->last_ts = ts;
 		}
 		if (k->st == ST_BODY && k->got == k->size)

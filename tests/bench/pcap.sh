@@ -20,6 +20,7 @@
 # statements by default, then `flightrec analyze FILE` against `tshark -r
 # FILE` with its PostgreSQL dissector on the same file.
 # Usage: tests/bench/pcap.sh [h2c|sql] [REQUESTS] [PCAP_TO_REUSE]
+# KEEP_PCAP=FILE keeps a copy of the capture (for a profile).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 h2c=0 sql=0
@@ -119,6 +120,7 @@ LUA
   grep -E 'requests in|Requests/sec' "$dir/wrk.out" | sed 's/^/wrk: /'
   grep -E 'captured|dropped' "$dir/tcpdump.err" | sed 's/^/tcpdump: /'
 fi
+[[ -n ${KEEP_PCAP:-} ]] && cp "$pcap" "$KEEP_PCAP"
 size=$(stat -c %s "$pcap")
 echo "capture: $pcap, $((size / 1000000)) MB"
 
