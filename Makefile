@@ -21,7 +21,7 @@ LDFLAGS += -fsanitize=address,undefined
 endif
 
 LIBS_FORMAT := -lzstd -lz -ljansson
-LIBS_ANALYZE := -lsqlite3 -lpcap -ljansson -lcrypto -lpthread -lm
+LIBS_ANALYZE := -lsqlite3 -lpcap -ljansson -lcrypto -lcurl -lpthread -lm
 LIBS_RECORD := -lbpf -lelf -ljansson -lcurl
 
 # Sources.  Every .c file in a folder belongs to its program; the mains are
@@ -32,7 +32,7 @@ FORMAT_SRCS := $(wildcard formats/*.c)
 ANALYZE_SRCS := $(filter-out $(MAIN_ANALYZE),$(wildcard analyze/*.c analyze/*/*.c reports/*.c))
 RECORD_SRCS := $(filter-out $(MAIN_RECORD),$(wildcard capture/*.c))
 # Pure functions of the recorder (no libbpf) that the unit tests link.
-RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/cgroup.c)
+RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/cgroup.c capture/kevents.c)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -41,8 +41,13 @@ BENCH_SRCS := $(wildcard tests/bench/*.c)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
+# The named queries and default alert rules, compiled into flightrec
+# (reports/embed.sh): the installed tool reads no file of the source tree.
+EMBED_SRC := $(BUILD)/gen/embedded.c
+EMBED_INPUTS := reports/rules.conf $(sort $(wildcard reports/queries/*.sql))
+
 FORMAT_OBJS := $(call obj,$(FORMAT_SRCS))
-ANALYZE_OBJS := $(call obj,$(ANALYZE_SRCS))
+ANALYZE_OBJS := $(call obj,$(ANALYZE_SRCS)) $(BUILD)/obj/gen/embedded.o
 RECORD_OBJS := $(call obj,$(RECORD_SRCS))
 
 PROGRAMS := $(BUILD)/flightrec
@@ -52,7 +57,7 @@ endif
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRCS))
 BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test demo unit fuzz-replay fuzz bench clean check-deps
+.PHONY: all deps test test-deploy demo unit fuzz-replay fuzz bench clean check-deps qemu-test kill-trials overflow-soak
 all: $(PROGRAMS) $(BENCHES)
 
 $(BUILD)/obj/%.o: %.c
@@ -60,8 +65,20 @@ $(BUILD)/obj/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
+$(EMBED_SRC): reports/embed.sh $(EMBED_INPUTS)
+	@mkdir -p $(dir $@)
+	$(Q)sh reports/embed.sh $(EMBED_INPUTS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/gen/embedded.o: $(EMBED_SRC)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -Ireports -c $< -o $@
+
 # Objects of the recorder include the BPF skeletons.
 $(RECORD_OBJS) $(call obj,$(MAIN_RECORD)): $(SKELS)
+
+# The HTML report's page is compiled in (.incbin: the compiler does not list it).
+$(BUILD)/obj/reports/html_asset.o: reports/report_template.html
 
 $(BUILD)/flightrec: $(call obj,$(MAIN_ANALYZE)) $(ANALYZE_OBJS) $(FORMAT_OBJS)
 	@$(if $(Q),echo "  LD      $@")
@@ -108,12 +125,12 @@ fuzz-replay: $(FUZZ_REPLAY)
 
 # libFuzzer builds (clang) in build/fuzz/<harness>, each then run for
 # FUZZ_SECONDS (default 600) on its saved corpus (tests/fuzz/run.sh).
-fuzz:
+fuzz: $(EMBED_SRC)
 	$(Q)mkdir -p $(BUILD)/fuzz
 	$(Q)for f in $(FUZZ_SRCS); do n=$$(basename $$f .c); \
 	  echo "  FUZZ    $$n"; \
 	  $(CLANG) -g -O1 -fsanitize=fuzzer,address,undefined -I$(BUILD) $$f \
-	    $(ANALYZE_SRCS) $(FORMAT_SRCS) -o $(BUILD)/fuzz/$$n \
+	    $(ANALYZE_SRCS) $(EMBED_SRC) -Ireports $(FORMAT_SRCS) -o $(BUILD)/fuzz/$$n \
 	    $(LIBS_ANALYZE) $(LIBS_FORMAT) || exit 1; done
 	$(Q)bash tests/fuzz/run.sh $(BUILD)/fuzz
 
@@ -126,6 +143,30 @@ check-deps:
 test: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)bash tests/run.sh
+
+# The manifests validated offline and the image run under podman
+# (tests/deploy/run.sh); apart from `make test` for its time.
+test-deploy: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash tests/deploy/run.sh
+
+# The recorder on Debian 12's own 6.1 kernel under qemu (issue 16): the
+# kernel package is fetched once into $(BUILD)/qemu (tests/qemu/run.sh).
+qemu-test: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)bash tests/qemu/run.sh
+
+# The long runs of the recorder's fault tests (issue 11), as root: kill -9
+# at random moments during a flood, KILL_TRIALS times; the kernel ring
+# buffer overflowing for OVERFLOW_SECONDS.  `make test` runs both short.
+KILL_TRIALS ?= 50
+OVERFLOW_SECONDS ?= 180
+kill-trials: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)FR_FAULTS=kill FR_KILL_TRIALS=$(KILL_TRIALS) bash tests/e2e/test_record_faults.sh
+overflow-soak: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)FR_FAULTS=overflow FR_OVERFLOW_SECONDS=$(OVERFLOW_SECONDS) bash tests/e2e/test_record_faults.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

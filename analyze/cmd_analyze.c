@@ -2,12 +2,14 @@
  * replay engine (engine.c). */
 #define _GNU_SOURCE
 #include "../formats/cli.h"
+#include "../reports/rules.h"
 #include "engine.h"
 #include "flightrec.h"
 #include "pcap/pcap_import.h"
 
 #include <errno.h>
 #include <ftw.h>
+#include <sqlite3.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +26,8 @@ static void usage(FILE *f)
 		"Replays segment files, recording directories and snapshot directories (one\n"
 		"or many nodes) into a SQLite database: connections, requests with timing\n"
 		"breakdown, one table per protocol, messages (pub/sub deliveries, pushes),\n"
-		"anomalies, and the views golden_signals, edges, slowest, failures.\n"
+		"anomalies, the views golden_signals, edges, slowest, failures, and the alerts\n"
+		"of the alert rules (table alerts).\n"
 		"Protocols (their tables):");
 	for (int i = 0; fr_protocols[i]; i++)
 		fprintf(f, " %s (%s%s%s)", fr_protocols[i]->name, fr_protocols[i]->table,
@@ -52,6 +55,10 @@ static void usage(FILE *f)
 		"      --pods FILE        kubectl get pods -A -o json: pods and their workloads, for\n"
 		"                         addresses and containers the recording does not describe\n"
 		"      --services FILE    kubectl get services -A -o json: cluster IPs to services\n"
+		"      --rules FILE       alert rules evaluated into the alerts table at the end\n"
+		"                         (default: the compiled-in reports/rules.conf; `flightrec\n"
+		"                         report --rules FILE` evaluates others later; an empty\n"
+		"                         FILE evaluates none)\n"
 		"  -q, --quiet            no progress bar\n"
 		"  -h, --help\n"
 		"\n"
@@ -59,9 +66,7 @@ static void usage(FILE *f)
 		"unreadable input.\n");
 }
 
-/* Returns 0 and *ns (monotonic) or -1.  Wall-clock times use the wall offset
- * of the first input's header. */
-static int parse_time(const char *s, char **paths, int npaths, uint64_t *ns)
+int fr_parse_time(const char *s, char **paths, int npaths, uint64_t *ns)
 {
 	char *end;
 	if (s[0] >= '0' && s[0] <= '9' && !strchr(s, '-') && !strchr(s, ':')) {
@@ -183,6 +188,28 @@ static int import_captures(char **paths, int *npaths, const struct fr_opts *o, c
 	return rc ? EXIT_DAMAGED : EXIT_OK;
 }
 
+/* The alert rules over the new database, into its alerts table.  0, or
+ * -1 after a message. */
+static int evaluate_rules(const struct fr_rules *rules, const char *db_path, int quiet)
+{
+	sqlite3 *db = NULL;
+	char notes[1024], err[512];
+	long n = -1;
+	if (sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK)
+		snprintf(err, sizeof(err), "cannot open %s: %s", db_path, sqlite3_errmsg(db));
+	else
+		n = fr_rules_evaluate(rules, db, notes, sizeof(notes), err, sizeof(err));
+	sqlite3_close(db);
+	if (n < 0) {
+		fprintf(stderr, "flightrec analyze: alert rules not evaluated: %s\n", err);
+		return -1;
+	}
+	if (!quiet && n > 0)
+		fprintf(stderr, "flightrec analyze: %ld alert%s fired (table alerts; `flightrec report` shows them)\n",
+			n, n == 1 ? "" : "s");
+	return 0;
+}
+
 int cmd_analyze(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -190,13 +217,13 @@ int cmd_analyze(int argc, char **argv)
 		{"from", required_argument, 0, 'F'},   {"to", required_argument, 0, 'T'},
 		{"max-memory", required_argument, 0, 'M'}, {"dim-cap", required_argument, 0, 'D'},
 		{"pods", required_argument, 0, 'P'},   {"services", required_argument, 0, 'S'},
-		{"idle", required_argument, 0, 'I'},
+		{"idle", required_argument, 0, 'I'},   {"rules", required_argument, 0, 'R'},
 		{"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
 		{0, 0, 0, 0},
 	};
 	struct fr_opts o;
 	fr_opts_default(&o);
-	const char *out = NULL, *from = NULL, *to = NULL;
+	const char *out = NULL, *from = NULL, *to = NULL, *rules_file = NULL;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "o:j:qh", longopts, NULL)) != -1) {
@@ -236,6 +263,7 @@ int cmd_analyze(int argc, char **argv)
 		}
 		case 'P': o.pods_file = optarg; break;
 		case 'S': o.services_file = optarg; break;
+		case 'R': rules_file = optarg; break;
 		case 'q': o.quiet = 1; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
@@ -249,27 +277,33 @@ int cmd_analyze(int argc, char **argv)
 	char **paths = argv + optind;
 	int npaths = argc - optind;
 	if (from) {
-		if (parse_time(from, paths, npaths, &o.from_ns) < 0) {
+		if (fr_parse_time(from, paths, npaths, &o.from_ns) < 0) {
 			fprintf(stderr, "flightrec analyze: bad --from time '%s'\n", from);
 			return EXIT_USAGE;
 		}
 		o.have_from = 1;
 	}
 	if (to) {
-		if (parse_time(to, paths, npaths, &o.to_ns) < 0) {
+		if (fr_parse_time(to, paths, npaths, &o.to_ns) < 0) {
 			fprintf(stderr, "flightrec analyze: bad --to time '%s'\n", to);
 			return EXIT_USAGE;
 		}
 		o.have_to = 1;
 	}
+	struct fr_rules rules; /* read first: a bad rules file costs no analysis */
+	char err[512];
+	if (fr_rules_load(rules_file, &rules, err, sizeof(err)) < 0) {
+		fprintf(stderr, "flightrec analyze: %s\n", err);
+		return EXIT_USAGE;
+	}
 	struct fr_kube *kube = NULL;
 	if (o.pods_file || o.services_file) {
-		char err[512];
 		kube = fr_kube_new();
 		if (!kube || (o.pods_file && fr_kube_add_file(kube, o.pods_file, err, sizeof(err)) < 0) ||
 		    (o.services_file && fr_kube_add_file(kube, o.services_file, err, sizeof(err)) < 0)) {
 			fprintf(stderr, "flightrec analyze: %s\n", kube ? err : "out of memory");
 			fr_kube_free(kube);
+			fr_rules_fini(&rules);
 			return EXIT_USAGE;
 		}
 		o.kube = kube;
@@ -281,5 +315,8 @@ int cmd_analyze(int argc, char **argv)
 	fr_kube_free(kube);
 	if (tmpdir[0] && nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
 		fprintf(stderr, "flightrec analyze: cannot remove %s: %s\n", tmpdir, strerror(errno));
+	if (rc != EXIT_USAGE && evaluate_rules(&rules, out, o.quiet) < 0)
+		rc = EXIT_USAGE;
+	fr_rules_fini(&rules);
 	return rc == EXIT_OK ? irc : rc;
 }

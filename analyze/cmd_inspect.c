@@ -373,6 +373,8 @@ static void cat_json(FILE *f, const struct fr_header *h, const struct fr_record 
 	case FR_MARK:
 		span_json(f, "mark", &r->u.mark.kind);
 		span_json(f, "text", &r->u.mark.text);
+		if (r->u.mark.snapshot.len)
+			span_json(f, "snapshot", &r->u.mark.snapshot);
 		break;
 	case FR_CONN_STATE:
 		state_json(f, &r->u.state);
@@ -482,6 +484,8 @@ static void cat_text(FILE *f, const struct fr_header *h, const struct fr_record 
 	case FR_MARK:
 		put_span(f, "mark", &r->u.mark.kind, 64);
 		put_span(f, "text", &r->u.mark.text, 256);
+		if (r->u.mark.snapshot.len)
+			put_span(f, "snapshot", &r->u.mark.snapshot, 256);
 		break;
 	case FR_CONN_STATE: {
 		const struct fr_conn_state *c = &r->u.state;

@@ -382,7 +382,7 @@ static int corpus_check(int argc, char **argv)
 void fr_corpus_usage(FILE *f)
 {
 	fprintf(f, "usage: flightrec corpus check [--update] DIR...\n"
-		   "       flightrec corpus add RECORDING (--conn ID | --from NS --to NS) --name NAME\n"
+		   "       flightrec corpus add RECORDING (--conn ID | --from TIME --to TIME) --name NAME\n"
 		   "                            [--protocol P] [--corpus DIR]\n"
 		   "\n"
 		   "A case is a folder DIR/<protocol>/<name>/ holding its input (*.frs segments,\n"
@@ -394,7 +394,8 @@ void fr_corpus_usage(FILE *f)
 		   "check: replays every case; names the table, row and column of each mismatch,\n"
 		   "then 'N passed, N failed'.  --update rewrites the expected dumps (review them).\n"
 		   "add: cuts a connection (with its peer) or a time range of a recording into a\n"
-		   "new case, with its expected dump and a " FR_CASE_MANIFEST " to fill in.\n"
+		   "new case, with its expected dump and a " FR_CASE_MANIFEST " to fill in.  TIME: ns as\n"
+		   "in the recording, or UTC wall clock 2026-11-24T22:01:59[.123]Z (as analyze).\n"
 		   "\n"
 		   "Protocols:");
 	for (int i = 0; fr_protocols[i]; i++)

@@ -16,6 +16,7 @@
 #include "../formats/conntab.h"
 #include "corpus.h"
 #include "engine.h"
+#include "flightrec.h"
 #include "heads.h"
 
 #include <errno.h>
@@ -334,15 +335,15 @@ static int parse_args(int argc, char **argv, struct cut *x, const char **name, c
 		{"protocol", required_argument, 0, 'p'}, {"corpus", required_argument, 0, 'C'},
 		{"help", no_argument, 0, 'h'}, {0, 0, 0, 0},
 	};
-	const char *proto = NULL;
+	const char *proto = NULL, *from = NULL, *to = NULL;
 	int have_range = 0, c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		const char *bad = NULL;
 		switch (c) {
 		case 'c': bad = fr_parse_u64(optarg, &x->conn) || !x->conn ? "--conn: a connection id (1, 2, ...)" : NULL; break;
-		case 'F': bad = fr_parse_u64(optarg, &x->from) ? "--from: ns as in the recording" : NULL, have_range = 1; break;
-		case 'T': bad = fr_parse_u64(optarg, &x->to) ? "--to: ns as in the recording" : NULL, have_range = 1; break;
+		case 'F': from = optarg, have_range = 1; break;
+		case 'T': to = optarg, have_range = 1; break;
 		case 'n': *name = optarg; break;
 		case 'p': proto = optarg; break;
 		case 'C': *corpus = optarg; break;
@@ -359,6 +360,14 @@ static int parse_args(int argc, char **argv, struct cut *x, const char **name, c
 		return -1;
 	}
 	x->rec = argv[optind];
+	/* as analyze --from/--to: ns as in the recording, or UTC wall clock */
+	const char *badt = from && fr_parse_time(from, &argv[optind], 1, &x->from) < 0 ? from :
+			   to && fr_parse_time(to, &argv[optind], 1, &x->to) < 0 ? to : NULL;
+	if (badt) {
+		fprintf(stderr, "flightrec corpus add: --%s: ns as in the recording or a UTC time "
+				"(2026-11-24T22:01:59.5Z), not '%s'\n", badt == from ? "from" : "to", badt);
+		return -1;
+	}
 	if (x->conn && find_conn(x) < 0)
 		return -1;
 	if (proto)

@@ -252,10 +252,14 @@ struct input {
 	int have;
 	uint64_t first_ts, last_ts, count;
 	uint64_t file_bytes;
+	uint64_t dev, ino; /* of the file, to know it under another name */
 };
 
-/* Opens the segments under paths (each file once) into *in (n of them),
- * sorted by node, segment index and name.  Returns EXIT_OK, EXIT_DAMAGED
+/* Opens the segments under paths into *in (n of them), sorted by node,
+ * segment index and name.  A segment found twice (the same file under two
+ * names, a hard link, or a copy: the same node, boot id, segment index and
+ * creation time, and the same first bytes) is read once, the larger of the two (a copy taken while it
+ * was written is shorter), and stderr says how many were found twice.  Returns EXIT_OK, EXIT_DAMAGED
  * (a segment could not be opened: the others are there) or EXIT_USAGE
  * (a path could not be listed, or no segment at all; message printed).
  * The caller frees *in with inputs_free, whatever the result. */

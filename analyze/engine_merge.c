@@ -1,5 +1,6 @@
 /* engine_merge.c - the replay engine's inputs: segment files found under
- * the paths, opened once each, sorted (node, segment index, name), and
+ * the paths, each segment once (a hard link or copy given too is read
+ * once), sorted (node, segment index, name), and
  * merged record by record into the canonical order (timestamp, node,
  * sequence, input order) by a k-way heap; their checksums and the
  * progress bar. */
@@ -7,10 +8,12 @@
 #include "../formats/cli.h"
 #include "engine_internal.h"
 
+#include <errno.h>
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 static int cmp_input(const void *a, const void *b)
@@ -25,19 +28,96 @@ static int cmp_input(const void *a, const void *b)
 	return c ? c : strcmp(x->path, y->path);
 }
 
-/* 1 when path is the same file as an input already open */
-static int already_open(const struct input *in, int n, const char *path)
+/* 1 when the first min(size) bytes of files a and b, up to 1 MiB, are
+ * equal: a copy (taken while the segment was written, perhaps) and not a
+ * different file with the same header (`corpus add` cuts of one segment
+ * keep its identity). */
+static int same_start(const char *a, const char *b)
 {
-	int dup = 0;
-	char *rp = realpath(path, NULL);
-	for (int k = 0; k < n && rp; k++) {
-		char *rq = realpath(in[k].path, NULL);
-		if (rq && !strcmp(rp, rq))
-			dup = 1;
-		free(rq);
+	FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+	int same = fa && fb;
+	static __thread unsigned char x[65536], y[65536];
+	for (int i = 0; same && i < 16; i++) {
+		size_t na = fread(x, 1, sizeof(x), fa), nb = fread(y, 1, sizeof(y), fb);
+		size_t m = na < nb ? na : nb;
+		same = !memcmp(x, y, m);
+		if (m < sizeof(x))
+			break;
 	}
-	free(rp);
-	return dup;
+	if (fa)
+		fclose(fa);
+	if (fb)
+		fclose(fb);
+	return same;
+}
+
+/* The input that holds the same segment as the file path (stat st, header
+ * h): the same file, or a copy of a recorder's segment (the same node,
+ * boot id, index and creation time, and the same bytes); or -1. */
+static int same_segment(const struct input *in, int n, const char *path, const struct stat *st,
+			const struct fr_header *h)
+{
+	for (int k = 0; k < n; k++) {
+		const struct fr_header *g = in[k].h;
+		if (in[k].dev == (uint64_t)st->st_dev && in[k].ino == (uint64_t)st->st_ino)
+			return k;
+		if (h->boot_id[0] && h->created_ns && !strcmp(h->boot_id, g->boot_id) &&
+		    !strcmp(h->node, g->node) && h->segment_index == g->segment_index &&
+		    h->created_ns == g->created_ns && same_start(path, in[k].path))
+			return k;
+	}
+	return -1;
+}
+
+/* What inputs_open found twice, for its one line on stderr. */
+struct dups {
+	int n;
+	char a[512], b[512]; /* the first pair */
+};
+
+/* Adds the segment file path to in (n inputs), or, when an input holds the
+ * same segment already, keeps the larger of the two.  0, or -1 when the
+ * file is not a readable segment (message printed). */
+static int add_input(struct input **inp, int *n, const char *path, struct dups *d)
+{
+	char err[512];
+	struct stat st;
+	struct fr_reader *r = fr_reader_open(path, err, sizeof(err));
+	if (!r || stat(path, &st) < 0) {
+		fprintf(stderr, "flightrec analyze: %s: %s\n", path, r ? strerror(errno) : err);
+		fr_reader_free(r);
+		return -1;
+	}
+	struct input *in = *inp;
+	int k = same_segment(in, *n, path, &st, fr_reader_header(r));
+	if (k >= 0) {
+		if (!d->n++) {
+			snprintf(d->a, sizeof(d->a), "%s", path);
+			snprintf(d->b, sizeof(d->b), "%s", in[k].path);
+		}
+		if ((uint64_t)st.st_size <= in[k].file_bytes) {
+			fr_reader_free(r);
+			return 0;
+		}
+		fr_reader_free(in[k].r); /* the copy is more complete: read it instead */
+		free(in[k].path);
+	} else {
+		struct input *nv = realloc(in, (size_t)(*n + 1) * sizeof(*in));
+		if (!nv)
+			abort();
+		*inp = in = nv;
+		k = (*n)++;
+	}
+	memset(&in[k], 0, sizeof(*in));
+	in[k].path = strdup(path);
+	const char *b = strrchr(in[k].path, '/');
+	in[k].base = b ? b + 1 : in[k].path;
+	in[k].r = r;
+	in[k].h = fr_reader_header(r);
+	in[k].dev = (uint64_t)st.st_dev;
+	in[k].ino = (uint64_t)st.st_ino;
+	in[k].file_bytes = (uint64_t)st.st_size;
+	return 0;
 }
 
 int inputs_open(char **paths, int npaths, struct input **inp, int *np)
@@ -46,6 +126,7 @@ int inputs_open(char **paths, int npaths, struct input **inp, int *np)
 	int rc = EXIT_OK;
 	struct input *in = NULL;
 	int nin = 0;
+	struct dups d = {0};
 	for (int i = 0; i < npaths; i++) {
 		char **list;
 		int n = fr_list_segments(paths[i], &list, err, sizeof(err));
@@ -54,31 +135,17 @@ int inputs_open(char **paths, int npaths, struct input **inp, int *np)
 			rc = EXIT_USAGE;
 			break;
 		}
-		for (int j = 0; j < n; j++) {
-			if (already_open(in, nin, list[j]))
-				continue;
-			struct fr_reader *r = fr_reader_open(list[j], err, sizeof(err));
-			if (!r) {
-				fprintf(stderr, "flightrec analyze: %s: %s\n", list[j], err);
+		for (int j = 0; j < n; j++)
+			if (add_input(&in, &nin, list[j], &d) < 0)
 				rc = EXIT_DAMAGED;
-				continue;
-			}
-			struct input *nv = realloc(in, (size_t)(nin + 1) * sizeof(*in));
-			if (!nv)
-				abort();
-			in = nv;
-			memset(&in[nin], 0, sizeof(*in));
-			in[nin].path = strdup(list[j]);
-			const char *b = strrchr(in[nin].path, '/');
-			in[nin].base = b ? b + 1 : in[nin].path;
-			in[nin].r = r;
-			in[nin].h = fr_reader_header(r);
-			nin++;
-		}
 		fr_free_list(list, n);
 	}
 	*inp = in;
 	*np = nin;
+	if (d.n)
+		fprintf(stderr, "flightrec analyze: %d segment%s given twice (the same file, a hard "
+				"link or a copy: same node, boot, segment index and start), read once: "
+				"%s is %s%s\n", d.n, d.n > 1 ? "s" : "", d.a, d.b, d.n > 1 ? ", ..." : "");
 	if (rc == EXIT_USAGE)
 		return rc;
 	if (!nin) {

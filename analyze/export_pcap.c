@@ -12,8 +12,11 @@
  * sequence numbers for the same bytes, one handshake, and each end's FIN
  * at its own close (the other end may still send until it closes); a UDP datagram recorded by both its
  * sender's and its receiver's socket (same addresses and bytes, within 2 s)
- * is written once.  A connection without CONN_OPEN (open
- * before the recording) gets made-up addresses 10.254.x.y -> 10.255.0.1.
+ * is written once.  A connection whose CONN_OPEN is not in the input (it
+ * rotated out of the ring) takes its addresses and role from the
+ * CONN_STATE record at the start of a segment (2.1); one without either
+ * (open before the recording) gets made-up addresses 10.254.x.y ->
+ * 10.255.0.1.
  * Every packet carries a comment: node, pid, comm, pod, connection and
  * stream position.  One pcapng interface per node.
  */
@@ -68,6 +71,12 @@ struct podct {
 	char pod[160];
 };
 
+/* a pod's workload (NAMESPACE/OWNER as the analyzer names it), for --pod */
+struct podwl {
+	struct podwl *next;
+	char pod[160], wl[160];
+};
+
 #define NB 4096
 
 struct exp {
@@ -77,6 +86,7 @@ struct exp {
 	struct proc *procs[NB];
 	struct podip *ips[NB];
 	struct podct *cts[NB];
+	struct podwl *wls[NB];
 	char **nodes;
 	uint32_t nnodes;
 	uint32_t fake;
@@ -205,6 +215,15 @@ static const char *pod_by_container(struct exp *x, const char *id)
 	return NULL;
 }
 
+static const char *wl_by_pod(struct exp *x, const char *pod)
+{
+	uint32_t h = fr_hash(pod, strlen(pod), 0) % NB;
+	for (struct podwl *p = x->wls[h]; p; p = p->next)
+		if (!strcmp(p->pod, pod))
+			return p->wl;
+	return NULL;
+}
+
 static void span_cpy(char *dst, size_t n, const struct fr_span *s)
 {
 	size_t l = s->len < n - 1 ? s->len : n - 1;
@@ -229,10 +248,21 @@ static int inet_pton_fr(const char *ip, struct podip *e)
 
 static void on_pod(struct exp *x, const struct fr_pod *p)
 {
-	char name[160], ns[80], nm[80];
+	char name[160], ns[80], nm[80], owner[80];
 	span_cpy(ns, sizeof(ns), &p->namespace_);
 	span_cpy(nm, sizeof(nm), &p->name);
+	span_cpy(owner, sizeof(owner), &p->owner_name);
 	snprintf(name, sizeof(name), "%s/%s", ns, nm);
+	if (!wl_by_pod(x, name)) {
+		struct podwl *w = calloc(1, sizeof(*w));
+		if (!w)
+			return;
+		snprintf(w->pod, sizeof(w->pod), "%s", name);
+		snprintf(w->wl, sizeof(w->wl), "%s/%s", ns, owner[0] ? owner : nm);
+		uint32_t h = fr_hash(name, strlen(name), 0) % NB;
+		w->next = x->wls[h];
+		x->wls[h] = w;
+	}
 	for (uint32_t i = 0; i < p->n_ips; i++) {
 		char ip[64];
 		span_cpy(ip, sizeof(ip), &p->ips[i]);
@@ -347,6 +377,9 @@ static int handshake(struct exp *x, struct conn *c, uint64_t wall)
 	if (c->hs_done || c->udp)
 		return 0;
 	c->hs_done = 1;
+	struct conn *t = c->in_tuples ? tuple_twin(x, c, 1) : NULL;
+	if (t && t->hs_done) /* both ends known before either sent (CONN_STATE, --from) */
+		return 0;
 	x->conns_out++;
 	/* the client sends the SYN: local unless the socket was accepted */
 	int cl = c->role != FR_ROLE_SERVER;
@@ -368,8 +401,9 @@ static int wanted(struct exp *x, const struct conn *c, uint64_t wall)
 		struct proc *p = proc_get(x, c->node, c->key.pid, 0);
 		const char *cand[3] = {p && p->pod[0] ? p->pod : NULL, pod_by_ip(x, &c->local),
 				       pod_by_ip(x, &c->remote)};
-		for (int i = 0; i < 3; i++) {
-			const char *v = cand[i], *slash = v ? strchr(v, '/') : NULL;
+		for (int i = 0; i < 6; i++) { /* the pods, then their workloads */
+			const char *v = i < 3 ? cand[i] : cand[i - 3] ? wl_by_pod(x, cand[i - 3]) : NULL;
+			const char *slash = v ? strchr(v, '/') : NULL;
 			if (v && (!strcmp(v, x->pod) || (!strchr(x->pod, '/') && slash && !strcmp(slash + 1, x->pod))))
 				return 1;
 		}
@@ -468,6 +502,37 @@ static int on_close(struct exp *x, uint32_t node, const struct fr_conn_close *cc
 	return rc;
 }
 
+/* A new connection with its addresses (from CONN_OPEN or CONN_STATE), in
+ * the table by addresses with its other end.  NULL when out of memory. */
+static struct conn *conn_addressed(struct exp *x, uint32_t node, const struct fr_connkey *k,
+				   uint8_t role, const struct fr_addr *local, const struct fr_addr *remote)
+{
+	struct conn *c = conn_get(x, node, k, 1);
+	if (!c)
+		return NULL;
+	c->local = *local;
+	c->remote = *remote;
+	c->role = role;
+	c->udp = local->proto == 17 || remote->proto == 17;
+	fake_addrs(x, c, NULL);
+	if (!c->udp && !c->faked) {
+		struct conn *t = tuple_twin(x, c, 0);
+		if (t && t->key.pid == c->key.pid && t->key.fd == c->key.fd) {
+			/* a second connect() on the same socket: one flow */
+			c->hs_done = t->hs_done;
+			c->peer_fin = t->peer_fin;
+			conn_drop(x, t);
+			t = NULL;
+		}
+		if (!t)
+			t = tuple_twin(x, c, 1);
+		if (t) /* the other end (or a sharer of the socket) made the handshake */
+			c->hs_done |= t->hs_done;
+		tuple_add(x, c);
+	}
+	return c;
+}
+
 static int on_record(struct exp *x, uint32_t node, const struct fr_header *h, const struct fr_record *r)
 {
 	uint64_t wall = (uint64_t)((int64_t)r->ts + h->wall_offset_ns);
@@ -491,31 +556,25 @@ static int on_record(struct exp *x, uint32_t node, const struct fr_header *h, co
 		struct conn *c = conn_get(x, node, &o->conn, 0);
 		if (c) /* a new connection on the same key */
 			conn_drop(x, c);
-		c = conn_get(x, node, &o->conn, 1);
+		c = conn_addressed(x, node, &o->conn, o->role, &o->local, &o->remote);
 		if (!c)
 			return -1;
-		c->local = o->local;
-		c->remote = o->remote;
-		c->role = o->role;
-		c->udp = o->local.proto == 17 || o->remote.proto == 17;
-		fake_addrs(x, c, NULL);
-		if (!c->udp && !c->faked) {
-			struct conn *t = tuple_twin(x, c, 0);
-			if (t && t->key.pid == c->key.pid && t->key.fd == c->key.fd) {
-				/* a second connect() on the same socket: one flow */
-				c->hs_done = t->hs_done;
-				c->peer_fin = t->peer_fin;
-				conn_drop(x, t);
-				t = NULL;
-			}
-			if (!t)
-				t = tuple_twin(x, c, 1);
-			if (t) /* the other end (or a sharer of the socket) made the handshake */
-				c->hs_done |= t->hs_done;
-			tuple_add(x, c);
-		}
 		if (!c->udp && wanted(x, c, wall))
 			return handshake(x, c, wall);
+		return 0;
+	}
+	case FR_CONN_STATE: {
+		/* a connection open when its segment began: its addresses and
+		 * role when its CONN_OPEN has rotated out (its handshake, made
+		 * up, comes before its first packet, as for one without) */
+		const struct fr_conn_state *st = &r->u.state;
+		if (!(st->flags & FR_STATE_OPEN) || conn_get(x, node, &st->conn, 0))
+			return 0;
+		struct conn *c = conn_addressed(x, node, &st->conn, st->role, &st->local, &st->remote);
+		if (!c)
+			return -1;
+		c->end_l = st->pos[FR_EGRESS];
+		c->end_r = st->pos[FR_INGRESS];
 		return 0;
 	}
 	case FR_DATA:
@@ -580,7 +639,8 @@ static void usage(FILE *f)
 		"                      (2026-11-24T22:01:59.5Z) or seconds since the epoch\n"
 		"      --to T          only packets at or before T\n"
 		"      --conn P:F[:G]  only the connection with pid P, fd F (and generation G)\n"
-		"      --pod NAME      only connections of pod NAME or NAMESPACE/NAME (by the\n"
+		"      --pod NAME      only connections of a pod or a workload: NAME or\n"
+		"                      NAMESPACE/NAME, as `flightrec report` shows them (by the\n"
 		"                      process's container, or the local or remote address)\n"
 		"  -h, --help          this help\n"
 		"\n"
@@ -644,6 +704,10 @@ static void exp_free(struct exp *x)
 			free(a);
 		}
 		for (struct podct *a = x->cts[i], *n; a; a = n) {
+			n = a->next;
+			free(a);
+		}
+		for (struct podwl *a = x->wls[i], *n; a; a = n) {
 			n = a->next;
 			free(a);
 		}
@@ -727,7 +791,7 @@ int cmd_export_pcap(int argc, char **argv)
 	int filtered = x->pod || x->have_conn || x->from != INT64_MIN || x->to != INT64_MAX;
 	if (rc != EXIT_USAGE && filtered && x->packets == 0) {
 		fprintf(stderr, "flightrec export-pcap: nothing matched%s%s%s%s: no file written (--pod "
-				"takes a pod's NAME or NAMESPACE/NAME, not a workload)\n",
+				"takes a pod's or a workload's NAME or NAMESPACE/NAME)\n",
 			x->pod ? " --pod " : "", x->pod ? x->pod : "", x->have_conn ? " --conn" : "",
 			x->from != INT64_MIN || x->to != INT64_MAX ? " the time range" : "");
 		rc = EXIT_USAGE;

@@ -17,12 +17,18 @@ static const struct cmd commands[] = {
 	{"info", "describe segments: header, blocks, time range, records per kind", cmd_info},
 	{"cat", "print every record, as text or JSON lines", cmd_cat},
 	{"verify", "check every block; print damaged ranges", cmd_verify},
+	{"snapshots", "list a recording's snapshots: state, trigger, window, size", cmd_snapshots},
 	{"analyze", "replay recordings into a SQLite database of requests", cmd_analyze},
 	{"dump", "canonical text dump of an analysis database", cmd_dump},
-	{"report", "terminal summary of an analysis: edges, slowest, failures", cmd_report},
+	{"report", "summary of an analysis: edges, slowest, failures (-o: HTML report)", cmd_report},
+	{"diff", "what changed: before the snapshot trigger against after it", cmd_diff},
 	{"corpus", "decoder regression corpus: check, add", cmd_corpus},
 	{"import-pcap", "import pcap/pcapng captures into a recording", cmd_import_pcap},
 	{"export-pcap", "write a recording as pcapng for Wireshark", cmd_export_pcap},
+	{"export-clickhouse", "load analysis databases into ClickHouse", cmd_export_clickhouse},
+	{"watch", "alert rules on a live ring; ask the recorder for a snapshot", cmd_watch},
+	{"query", "run a named query or SQL on an analysis: table, CSV or JSON", cmd_query},
+	{"export-otlp", "write every request as an OpenTelemetry span (OTLP/JSON)", cmd_export_otlp},
 };
 
 static void usage(FILE *f)
@@ -56,7 +62,7 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OK;
 	}
-	if (!strcmp(argv[1], "--version")) {
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
 		printf("flightrec %s\n", FLIGHTREC_VERSION);
 		return EXIT_OK;
 	}

@@ -139,6 +139,14 @@ const char fr_post_sql[] =
 	"UPDATE request_rows SET network_ns = request_rows.latency_ns - s.latency_ns FROM req_pair x\n"
 	"  JOIN request_rows s ON s.id = x.sid WHERE request_rows.id = x.cid\n"
 	"  AND request_rows.latency_ns IS NOT NULL AND s.latency_ns IS NOT NULL;\n"
+	/* A connection recorded at both ends names its remote end by the best
+	 * identity either end knows (pod > workload > process > address):
+	 * the peer's own process or pod beats an address, and a pod's workload
+	 * beats a service without pods. */
+	"UPDATE connections SET remote_workload = p.local_workload, remote_pod = coalesce(connections.remote_pod, p.local_pod)\n"
+	"  FROM connections p WHERE p.id = connections.peer_conn_id AND p.local_workload IS NOT NULL\n"
+	"  AND (connections.remote_workload IS NULL OR connections.remote_workload LIKE 'ip:%'\n"
+	"    OR (connections.remote_workload LIKE 'svc:%' AND p.local_workload NOT LIKE 'proc:%'));\n"
 	"";
 
 /* Indexes for the reader of the database that nothing in the analysis
@@ -155,6 +163,9 @@ const char fr_late_index_sql[] =
  * client's row stands for the pair.  Dimensions keep the dim_cap (setting)
  * most frequent values and fold the rest into '*'. */
 const char fr_views_sql[] =
+	/* each node's wall clock: monotonic ns + wall_offset_ns is UTC ns since
+	 * the epoch (the *_at columns below: ISO 8601, UTC, milliseconds) */
+	"CREATE VIEW node_clock AS SELECT node, min(wall_offset_ns) AS wall_offset_ns FROM segments GROUP BY node;\n"
 	"CREATE VIEW requests AS SELECT r.id, r.conn_id, r.seq, r.protocol, r.side, r.start_ns, r.end_ns,\n"
 	"  r.latency_ns, r.upload_ns, r.wait_ns, r.download_ns, r.network_ns, r.summary, r.endpoint,\n"
 	"  r.status, r.error, r.reason, r.req_bytes, r.resp_bytes, r.peer_addr, r.peer_port,\n"
@@ -197,13 +208,25 @@ const char fr_views_sql[] =
 	"    min(CASE WHEN latency_ns IS NOT NULL AND rn >= 0.99 * n THEN latency_ns END) AS p99_ns\n"
 	"  FROM r GROUP BY client_dim, server_dim, protocol;\n"
 	"CREATE VIEW slowest AS SELECT id, protocol, summary, status, client_workload, server_workload,\n"
-	"  latency_ns, upload_ns, wait_ns, download_ns, network_ns, start_ns FROM requests_once\n"
-	"  WHERE latency_ns IS NOT NULL ORDER BY latency_ns DESC, id;\n"
+	"  latency_ns, upload_ns, wait_ns, download_ns, network_ns, start_ns,\n"
+	"  strftime('%Y-%m-%dT%H:%M:%fZ', (start_ns + coalesce((SELECT k.wall_offset_ns FROM node_clock k\n"
+	"    JOIN connections c ON c.node = k.node WHERE c.id = r.conn_id), 0)) / 1e9, 'unixepoch') AS start_at\n"
+	"  FROM requests_once r WHERE latency_ns IS NOT NULL ORDER BY latency_ns DESC, id;\n"
 	"CREATE VIEW failures AS SELECT server_dim AS server_workload, protocol, endpoint_dim AS endpoint,\n"
 	"  coalesce(status, '(no response)') AS status, coalesce(reason, '') AS reason, count(*) AS requests,\n"
-	"  min(id) AS example_id, min(start_ns) AS first_ns, max(start_ns) AS last_ns\n"
-	"  FROM requests_dims WHERE error = 1\n"
+	"  min(id) AS example_id, min(start_ns) AS first_ns, max(start_ns) AS last_ns,\n"
+	"  strftime('%Y-%m-%dT%H:%M:%fZ', min(wall_ns) / 1e9, 'unixepoch') AS first_at,\n"
+	"  strftime('%Y-%m-%dT%H:%M:%fZ', max(wall_ns) / 1e9, 'unixepoch') AS last_at\n"
+	"  FROM (SELECT r.*, r.start_ns + coalesce((SELECT k.wall_offset_ns FROM node_clock k\n"
+	"    JOIN connections c ON c.node = k.node WHERE c.id = r.conn_id), 0) AS wall_ns\n"
+	"    FROM requests_dims r WHERE error = 1)\n"
 	"  GROUP BY server_dim, protocol, endpoint_dim, status, reason;\n"
+	/* the anomalies with the wall-clock time of each */
+	"CREATE VIEW anomalies_at AS SELECT a.conn_id, a.ts, a.kind, a.detail,\n"
+	"  CASE WHEN a.ts > 0 THEN strftime('%Y-%m-%dT%H:%M:%fZ', (a.ts + coalesce((SELECT k.wall_offset_ns\n"
+	"    FROM node_clock k JOIN connections c ON c.node = k.node WHERE c.id = a.conn_id),\n"
+	"    (SELECT min(wall_offset_ns) FROM node_clock), 0)) / 1e9, 'unixepoch') END AS at\n"
+	"  FROM anomalies a;\n"
 	/* issue 14: MySQL / PostgreSQL statements (their endpoints are the
 	 * normalised statement texts) ranked by total time */
 	"CREATE VIEW sql_statements AS WITH r AS (SELECT protocol, server_dim, endpoint_dim, error, latency_ns,\n"

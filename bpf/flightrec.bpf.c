@@ -562,8 +562,17 @@ static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn 
 	__u8 *buf = s->raw + sizeof(struct fr_ev_data);
 	if (src && niov)
 		cap = copy_iov(buf, src, niov, want);
-	else if (src && want && !bpf_probe_read_user(buf, want, src))
-		cap = want;
+	else if (src && want) {
+		/* want <= FR_EV_MAX_SNAP already, but 6.1's verifier loses that
+		 * bound through a 32-bit stack spill ("R2 unbounded memory
+		 * access", tests/qemu/run.sh): bound it again in the register
+		 * passed, where the compiler cannot drop the mask */
+		__u32 n = want;
+		barrier_var(n);
+		n &= 2 * FR_EV_MAX_SNAP - 1;
+		if (!bpf_probe_read_user(buf, n, src))
+			cap = want;
+	}
 	struct fr_ev_data *d = (struct fr_ev_data *)s->raw;
 	data_hdr(d, id, ts, fd, c, dir, sys, bytes, pos, cap, peer);
 	__u64 size = sizeof(*d) + (cap & (2 * FR_EV_MAX_SNAP - 1));

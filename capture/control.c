@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include "../formats/cli.h"
 #include "recorder.h"
+#include "triggers.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -190,6 +191,9 @@ int snapshot_cmd(int argc, char **argv)
 		fprintf(stderr, "usage: " PROG " snapshot DIR [--reason TEXT]\n");
 		return EXIT_USAGE;
 	}
+	int via = snapshot_via_socket(argv[optind], reason);
+	if (via >= 0)
+		return via;
 	char dir[PATH_MAX];
 	if (access(argv[optind], F_OK) < 0) {
 		logmsg("no recorder running for %s: %s", argv[optind], strerror(errno));

@@ -8,6 +8,7 @@
 #include "cgroup.h"
 #include "kubeapi.h"
 #include "recorder.h"
+#include "triggers.h"
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -177,7 +178,10 @@ static int recorder_init(struct recorder *r, struct opts *o)
 		return -1;
 	if (o->kube_api) {
 		char err[512];
-		r->api = fr_kubeapi_start(o->kubeconfig, r->node, (int)o->kube_every, err, sizeof(err));
+		r->api = fr_kubeapi_start(o->kubeconfig, r->node, (int)o->kube_every,
+					  (o->triggers & TRIG_KUBE) != 0,
+					  (o->triggers & TRIG_CLUSTER) ? o->cluster_trigger : NULL, err,
+					  sizeof(err));
 		if (!r->api) {
 			logmsg("--kube-api: %s", err);
 			return -1;
@@ -203,8 +207,11 @@ static int load_and_attach(struct recorder *r)
 	r->skel->rodata->filter_cgroups = o->cgroups.n > 0;
 	r->skel->rodata->filter_ports = o->ports.n > 0;
 	r->skel->rodata->wakeup_bytes = o->ringbuf / 16;
+	/* bpf_loop is a base helper, the same for every tracing program;
+	 * libbpf cannot probe BPF_PROG_TYPE_TRACING itself (-EOPNOTSUPP: it
+	 * needs an attach target), which left has_loop 0 on every kernel */
 	r->skel->rodata->has_loop =
-		libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACING, BPF_FUNC_loop, NULL) == 1;
+		libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1;
 	bpf_map__set_max_entries(r->skel->maps.events, (__u32)o->ringbuf);
 	bpf_map__set_max_entries(r->skel->maps.scratch, (__u32)r->ncpu);
 	int err = flightrec_bpf__load(r->skel);
@@ -259,8 +266,9 @@ static void every_second(struct recorder *r, uint64_t now)
 			logmsg("--kube-api: %s", e);
 		}
 	}
-	if (r->snap_active && now >= r->snap_until)
-		snapshot_end(r);
+	kube_triggers(r);
+	if (r->n_snaps && now >= r->snaps[0].until)
+		snapshots_end(r, now, 0);
 	else if (r->w && ((r->o->segment_age > 0 && now - r->seg_open_ns >= r->o->segment_age * 1e9) ||
 			  segment_full(r)))
 		rotate(r);
@@ -286,7 +294,9 @@ static void run(struct recorder *r)
 		}
 		if (r->failed)
 			break;
+		disk_full_note(r);
 		uint64_t now = mono_ns();
+		ctl_poll(r);
 		if (snap_flag) {
 			snap_flag = 0;
 			snapshot_start(r);
@@ -309,6 +319,8 @@ static void run(struct recorder *r)
 	if (!r->failed) {
 		ring_buffer__consume(r->rb);
 		poll_losses(r);
+		disk_full_note(r);
+		snapshots_end(r, mono_ns(), 1);
 		add_mark(r, "stop", "");
 	}
 	if (r->o->verbose) {
@@ -326,17 +338,19 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "snapshot"))
 		return snapshot_cmd(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "status"))
+		return status_cmd(argc - 1, argv + 1);
 
 	static struct opts o;
 	static struct recorder r;
 	char pidpath[PATH_MAX];
 	int pidfd, rc = EXIT_FAIL;
-	if (opts_parse(argc, argv, &o))
+	if (opts_parse(argc, argv, &o) || check_metadata_files(&o))
 		return EXIT_USAGE;
 	if (check_environment(&o) || (pidfd = pidfile_lock(o.dir)) < 0)
 		return EXIT_FAIL;
 	snprintf(pidpath, sizeof(pidpath), "%s/%s", o.dir, PIDFILE);
-	if (recorder_init(&r, &o) || load_and_attach(&r))
+	if (recorder_init(&r, &o) || load_and_attach(&r) || triggers_load(&r) || ctl_open(&r))
 		goto cleanup;
 	if (drop_privileges() < 0) {
 		logmsg("cannot drop privileges: %s", strerror(errno));
@@ -361,6 +375,8 @@ cleanup:
 	seg_close(&r);
 	if (r.failed)
 		rc = EXIT_FAIL;
+	ctl_close(&r);
+	triggers_free(&r);
 	unlink(pidpath);
 	close(pidfd);
 	ring_buffer__free(r.rb);

@@ -233,6 +233,21 @@ void on_proc(struct recorder *r, const struct fr_ev_proc *e)
 	add_proc_record(r, p, e->h.ts);
 }
 
+int check_metadata_files(const struct opts *o)
+{
+	char err[512];
+	struct fr_kube *k = fr_kube_new();
+	int rc = k ? 0 : -1;
+	for (int i = 0; k && !rc && i < o->pods_files.n; i++)
+		if (fr_kube_add_file(k, o->pods_files.v[i], err, sizeof(err)) < 0)
+			logmsg("--pods: %s", err), rc = -1;
+	for (int i = 0; k && !rc && i < o->svc_files.n; i++)
+		if (fr_kube_add_file(k, o->svc_files.v[i], err, sizeof(err)) < 0)
+			logmsg("--services: %s", err), rc = -1;
+	fr_kube_free(k);
+	return rc;
+}
+
 int load_metadata_files(struct recorder *r)
 {
 	char err[512];

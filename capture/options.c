@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include "../formats/cli.h"
 #include "recorder.h"
+#include "triggers.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -143,6 +144,11 @@ static int p_cmdline(struct opts *o, const struct opt *d, const char *arg)
 	return bad(d, arg, "(names, argv0 or full)");
 }
 
+static int p_triggers(struct opts *o, const struct opt *d, const char *arg)
+{
+	return triggers_parse(arg, &o->triggers) ? bad(d, arg, "(oom,crash,restart,kube,alert,cluster, all or none)") : 0;
+}
+
 static int p_help(struct opts *o, const struct opt *d, const char *arg);
 static int p_version(struct opts *o, const struct opt *d, const char *arg);
 
@@ -226,6 +232,36 @@ static const struct opt table[] = {
 	{"after", 0, "SECS", "60", p_secs, F(after), 0, 0,
 	 "a snapshot keeps the SECS seconds after its trigger\ntoo"},
 
+	{.help = "Triggers (each fired trigger is a snapshot named \"<trigger> <target>\",\n"
+		 "its MARK says what fired on what):"},
+	{"triggers", 0, "LIST", "all", p_triggers, 0, 0, 0,
+	 "automatic triggers on: oom (a process OOM-killed),\n"
+	 "crash (a container's main process killed by a\n"
+	 "signal or exiting non-zero), restart (a main process\n"
+	 "starting again in a pod that crashed), kube (Warning\n"
+	 "events BackOff, Unhealthy, Failed, Evicted and pods\n"
+	 "turning NotReady; with --kube-api), alert (`flightrec\n"
+	 "watch` requests), cluster (--cluster-trigger); all\n"
+	 "or none"},
+	{"cluster-trigger", 0, "NS/NAME", NULL, p_str, F(cluster_trigger), 0, 0,
+	 "with --kube-api: every 2 s, the ConfigMap NAME in\n"
+	 "namespace NS; a new data.id is a snapshot \"cluster\n"
+	 "<data.reason>\" on every node that polls it (no\n"
+	 "cooldown; its MARK has data.requested)"},
+	{"cooldown", 0, "SECS", "300", p_secs, F(cooldown), 0, 0,
+	 "after an automatic snapshot, later automatic\n"
+	 "triggers only write a MARK trigger-suppressed"},
+	{"snapshots-max", 0, "N", "20", p_u32, F(snap_max), 0, 100000,
+	 "keep at most N snapshots, the oldest removed first\n(0: no limit)"},
+	{"snapshots-size", 0, "SIZE", "4G", p_size, F(snap_bytes), 0, UINT64_MAX,
+	 "and at most SIZE in their files (0: no limit)"},
+	{"control-group", 0, "GROUP", NULL, p_str, F(control_group), 0, 0,
+	 "DIR/control.sock is 0600 root's; with GROUP it is\n"
+	 "0660 and DIR traversable by GROUP"},
+	{"ring-group", 0, "GROUP", NULL, p_str, F(ring_group), 0, 0,
+	 "GROUP may read the ring (`flightrec watch`): DIR\n"
+	 "becomes 2750 and its group GROUP, new segments 0640"},
+
 	{.help = ""},
 	{"verbose", 'v', NULL, NULL, p_flag, F(verbose), 0, 0, "report ring deletions and statistics"},
 	{"help", 'h', NULL, NULL, p_help, 0, 0, 0, "this text"},
@@ -266,6 +302,7 @@ void usage(FILE *f)
 	fprintf(f,
 		"usage: " PROG " [OPTIONS] -o DIR\n"
 		"       " PROG " snapshot DIR [--reason TEXT]\n"
+		"       " PROG " status DIR\n"
 		"\n"
 		"Captures what processes send and receive on their TCP and UDP sockets\n"
 		"(eBPF on the system call tracepoints), with process and pod metadata, into\n"
@@ -281,11 +318,21 @@ void usage(FILE *f)
 			fprintf(f,
 				"  SIGUSR1, or `" PROG " snapshot DIR [--reason TEXT]`, links the ring's\n"
 				"  segments into DIR/snapshots/<utc-time>-<reason>/ (hard links), writes a\n"
-				"  MARK record, and keeps linking new segments for --after seconds.\n");
+				"  MARK record, and keeps linking new segments for --after seconds, then\n"
+				"  ends with a snapshot-end MARK.  Each trigger has its own after-window:\n"
+				"  overlapping snapshots share segments.  `flightrec snapshots DIR` lists\n"
+				"  them.  `snapshot` goes through DIR/control.sock when the recorder\n"
+				"  listens there (the MARK then names the requester's uid, gid and pid).\n");
 	}
 	fprintf(f, "\n"
-		   "Exit status: 0 after a clean stop, 1 on a runtime error (disk full: the\n"
-		   "current segment is closed at its last complete block), 2 on bad usage.\n");
+		   "A full disk: the ring deletes its oldest segments (never a snapshot's) to\n"
+		   "make room, says so in a MARK disk-full record (and a LOSS record for\n"
+		   "records it could not write), and goes on; it warns at start when\n"
+		   "--ring-size exceeds the free space.\n"
+		   "\n"
+		   "Exit status: 0 after a clean stop, 1 on a runtime error (a disk without\n"
+		   "room for one segment: the current one is closed at its last complete\n"
+		   "block), 2 on bad usage.\n");
 }
 
 static int p_help(struct opts *o, const struct opt *d, const char *arg)
@@ -344,6 +391,10 @@ int opts_parse(int argc, char **argv, struct opts *o)
 	}
 	if (!o->dir) {
 		logmsg("no output directory: use -o DIR (see --help)");
+		return -1;
+	}
+	if (o->cluster_trigger && !o->kube_api) {
+		logmsg("--cluster-trigger needs --kube-api or --kubeconfig (see --help)");
 		return -1;
 	}
 	if (o->segment_size > o->ring_size / 2)

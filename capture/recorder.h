@@ -11,6 +11,9 @@
  *               (redaction state, stream positions, kept heads) and its
  *               CONN_STATE/CONN_HEAD records; losses
  *   metadata.c  the process table, pod metadata (files, API, node fallback)
+ *   triggers.c  automatic triggers (OOM, crash, restart, Kubernetes events,
+ *               alerts), their cooldown, the cap on snapshots kept
+ *   ctlsock.c   the control socket (DIR/control.sock)
  */
 #ifndef FLIGHTREC_RECORDER_H
 #define FLIGHTREC_RECORDER_H
@@ -35,6 +38,8 @@ struct fr_kubeapi;
 #define PROG "flightrec-record"
 #define MAX_FILTER 64
 #define NBUCKET 4096
+#define MAX_SNAPS 16 /* snapshots whose after-windows overlap */
+#define MAX_SNAPS_TEXT "16"
 
 enum { EXIT_FAIL = 1 };
 
@@ -65,6 +70,12 @@ struct opts {
 	const char *kubeconfig, *node, *log_pods_dir, *log_containers_dir;
 	struct fr_redact redact;
 	int verbose;
+	/* automatic triggers and the control socket: triggers.c, ctlsock.c */
+	unsigned triggers; /* TRIG_* bits */
+	double cooldown;
+	uint32_t snap_max;
+	uint64_t snap_bytes;
+	const char *control_group, *ring_group, *cluster_trigger;
 };
 
 struct proc {
@@ -108,14 +119,28 @@ struct recorder {
 	uint64_t last_sweep;      /* of the connection table (sweep_conns) */
 	int heads_due;            /* the next seg_open writes the kept heads */
 	char run_first[NAME_MAX + 1]; /* name of this run's first segment */
+	struct disk_full {            /* what a full disk cost, not yet told (ring.c) */
+		int segs;             /* segments deleted to make room */
+		uint64_t bytes;
+		char first[NAME_MAX + 1], last[NAME_MAX + 1];
+		uint64_t lost, lost_bytes, lost_first, lost_last; /* records not written */
+	} df;
+	int df_busy;          /* making room: no rotation inside */
+	uint64_t df_told_ns;  /* the last time a full disk was logged */
 	int failed;
-	int snap_active;
-	uint64_t snap_until;
-	char snap_dir[PATH_MAX];
+	int n_snaps; /* snapshots whose after-window is open, oldest first */
+	struct snap {
+		uint64_t until; /* monotonic ns: the end of its after-window */
+		char name[NAME_MAX + 1]; /* under snapshots/ */
+		char dir[PATH_MAX];
+	} snaps[MAX_SNAPS];
+	char snap_dir[PATH_MAX + 256]; /* the last snapshot made (never removed by the cap) */
 	int ncpu;
 	struct fr_loss_ctr *loss_prev, *loss_cur;
 	uint64_t n_events, n_data, n_lost, n_bad;
 	unsigned burst;
+	struct trig *trig; /* triggers.c */
+	struct ctl *ctl;   /* ctlsock.c */
 	uint8_t payload[FR_EV_MAX_SNAP];
 };
 
@@ -154,10 +179,27 @@ void rotate(struct recorder *r);
 int segment_full(struct recorder *r);
 uint64_t headroom_bytes(const struct recorder *r);
 void enforce_ring(struct recorder *r, uint64_t headroom);
+/* A write failed with -errno rc: on a full disk the ring makes room
+ * (deletes its oldest segments no snapshot holds) and goes on; otherwise,
+ * or when not even one segment fits, the recording stops (r->failed). */
 void handle_write_error(struct recorder *r, int rc);
-void ring_check_dir(struct recorder *r);
+/* Tells what a full disk cost since the last call (a MARK disk-full and a
+ * LOSS record, into the current segment; a line on stderr at most once a
+ * minute).  Cheap when there is nothing to tell. */
+void disk_full_note(struct recorder *r);
+/* Stops the recording (1) when the output directory was removed or replaced;
+ * 0 while it is still the one opened at start. */
+int ring_check_dir(struct recorder *r);
+/* A trigger: a new snapshot, which holds the ring's segments and those of
+ * the next --after seconds (overlapping the after-windows of snapshots
+ * still open: they share segments). */
 void snapshot_start(struct recorder *r);
-void snapshot_end(struct recorder *r);
+/* Ends the after-windows that are over (all of them when stopping): each
+ * with its snapshot-end MARK, in a segment then closed. */
+void snapshots_end(struct recorder *r, uint64_t now, int stopping);
+/* A snapshot named after reason, with mark as its MARK "trigger" text:
+ * 0 (its directory in r->snap_dir), or -1 after a message. */
+int snapshot_begin(struct recorder *r, const char *reason, const char *mark);
 
 /* drain.c */
 int conns_init(struct recorder *r); /* 0, or -1 when out of memory */
@@ -172,6 +214,9 @@ void sweep_conns(struct recorder *r, uint64_t now);
 
 /* metadata.c */
 int load_metadata_files(struct recorder *r);
+/* Reads the --pods and --services files once to check them, before the
+ * recorder touches anything: 0, or -1 after a message (a usage error). */
+int check_metadata_files(const struct opts *o);
 void add_pods(struct recorder *r, const struct fr_kube *k, uint64_t ts);
 void emit_metadata(struct recorder *r);
 void prune_procs(struct recorder *r, uint64_t now);

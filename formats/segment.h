@@ -153,7 +153,7 @@ struct fr_service {
 	uint32_t n_selector;
 };
 
-enum fr_loss_reason { FR_LOSS_RINGBUF = 1, FR_LOSS_USERSPACE = 2, FR_LOSS_PCAP = 3 };
+enum fr_loss_reason { FR_LOSS_RINGBUF = 1, FR_LOSS_USERSPACE = 2, FR_LOSS_PCAP = 3, FR_LOSS_DISK = 4 };
 struct fr_loss {
 	uint32_t cpu; /* UINT32_MAX: not per CPU */
 	uint32_t reason;
@@ -165,6 +165,7 @@ struct fr_loss {
 struct fr_mark {
 	struct fr_span kind; /* "trigger", "note", "start", "stop" ... */
 	struct fr_span text;
+	struct fr_span snapshot; /* 2.1: the snapshot a trigger or snapshot-end is about */
 };
 
 /* CONN_STATE: a connection still open when a segment starts. */
@@ -276,20 +277,34 @@ struct fr_writer_opts {
 struct fr_writer;
 
 /* Creates PATH (mode 0600, O_EXCL) and writes the header.  Returns NULL on
- * failure with a message in err; nothing is left behind. */
+ * failure with a message in err and errno set (ENOSPC: the disk is full);
+ * nothing is left behind. */
 struct fr_writer *fr_writer_open(const char *path, const struct fr_header *h,
 				 const struct fr_writer_opts *o, char *err,
 				 size_t errlen);
 /* Encodes one record into the current block; flushes the block when full.
  * The record's seq and ts are written as given.  Returns 0, or -errno (the
- * writer is then failed: further adds fail, close still writes what it can). */
+ * writer is then failed: further adds fail, close still writes what it can),
+ * except -ENOSPC: the disk is full, the record is in the pending block and
+ * the file ends at its last complete block, as before the flush; a later
+ * flush writes the block (when there is room again), or fr_writer_drop
+ * discards it. */
 int fr_writer_add(struct fr_writer *w, const struct fr_record *r);
 /* Adds a record of any kind with an already encoded body (for tools that
  * copy records, and for tests of readers that meet unknown kinds). */
 int fr_writer_add_raw(struct fr_writer *w, uint16_t kind, uint64_t ts, uint64_t seq,
 		      const void *body, uint32_t len);
-/* Ends the current block (if any) and writes it.  0 or -errno. */
+/* Ends the current block (if any) and writes it.  0 or -errno (-ENOSPC:
+ * the block stays pending, as fr_writer_add says). */
 int fr_writer_flush(struct fr_writer *w);
+/* What fr_writer_drop discarded: the pending block's records. */
+struct fr_writer_pending {
+	uint64_t records, bytes; /* bytes: of the records, uncompressed */
+	uint64_t first_ts, last_ts;
+};
+/* Discards the records of the block not yet written (after -ENOSPC, when no
+ * room can be made), and says what they were in *out (zero: none). */
+void fr_writer_drop(struct fr_writer *w, struct fr_writer_pending *out);
 /* Flushes, writes the footer index, fsyncs per policy, closes and frees.
  * Returns 0 or -errno; w is freed either way.  NULL is accepted. */
 int fr_writer_close(struct fr_writer *w);
@@ -326,6 +341,12 @@ void fr_reader_set_range(struct fr_reader *r, uint64_t from, uint64_t to);
 /* Next record: 1 and *rec filled, 0 at end of file.  Damage never stops the
  * reader: it is recorded (fr_reader_damage) and reading goes on. */
 int fr_reader_next(struct fr_reader *r, struct fr_record *rec);
+/* Follows a segment still being written (`flightrec watch`): from the
+ * first call on, a block cut short at the end of the file is one not
+ * written yet, not damage; when the file grew since it was opened or last
+ * followed, fr_reader_next() goes on with the new blocks.  Returns 1 when
+ * it grew, 0 when not (or when the file has a footer: it is complete). */
+int fr_reader_follow(struct fr_reader *r);
 /* Damage found so far (fills as reading proceeds). */
 const struct fr_damage *fr_reader_damage(const struct fr_reader *r, size_t *n);
 /* 1 when the file had a valid footer index. */

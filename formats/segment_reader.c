@@ -48,6 +48,7 @@ struct fr_reader {
 	uint64_t damage_dropped;
 	struct fr_reader_stats st;
 	int done;
+	int following; /* fr_reader_follow: a torn tail is a block still being written */
 	uint64_t *seen; /* fingerprints of the blocks read (open addressing; 0 empty) */
 	size_t seen_n, seen_cap;
 };
@@ -342,7 +343,8 @@ static uint64_t load_block(struct fr_reader *r, uint64_t off, int *ok)
 	if (off >= r->data_end)
 		return 0;
 	if (off + BLOCK_HDR > r->data_end) {
-		add_damage(r, off, r->data_end - off, "torn tail: partial block header (writer stopped mid-block)");
+		if (!r->following)
+			add_damage(r, off, r->data_end - off, "torn tail: partial block header (writer stopped mid-block)");
 		return 0;
 	}
 	if (read_at(r, b, BLOCK_HDR, off) != BLOCK_HDR)
@@ -354,6 +356,8 @@ static uint64_t load_block(struct fr_reader *r, uint64_t off, int *ok)
 		return next < r->data_end ? next : 0;
 	}
 	uint64_t next = off + BLOCK_HDR + h.comp_len;
+	if (next > r->data_end && r->following)
+		return 0;
 	if (next > r->data_end) {
 		add_damage(r, off, r->data_end - off,
 			   "torn tail: block of %u bytes cut at %" PRIu64 " (writer stopped mid-block)",
@@ -402,6 +406,18 @@ static int next_block(struct fr_reader *r)
 		}
 	}
 	return ok;
+}
+
+int fr_reader_follow(struct fr_reader *r)
+{
+	struct stat st;
+	r->following = 1;
+	if (r->has_footer || fstat(r->fd, &st) < 0 || (uint64_t)st.st_size <= r->data_end)
+		return 0;
+	r->size = r->data_end = (uint64_t)st.st_size;
+	r->st.file_bytes = r->size;
+	r->done = 0;
+	return 1;
 }
 
 /* ---- records ----------------------------------------------------------------- */

@@ -544,18 +544,22 @@ static int loss_get(struct fr_cur *c, struct fr_record *r)
 
 /* ---- 8 MARK --------------------------------------------------------------------------
  *
- * TLV: 1 kind (start, stop, trigger, note), 2 text.
+ * TLV: 1 kind (start, stop, trigger, snapshot-end, disk-full, note), 2 text,
+ * 3 snapshot (2.1: the name of the snapshot a trigger or snapshot-end is
+ * about).
  */
 
 static long mark_size(const struct fr_record *r)
 {
-	return (long)(str_size(&r->u.mark.kind) + str_size(&r->u.mark.text));
+	return (long)(str_size(&r->u.mark.kind) + str_size(&r->u.mark.text) +
+		      str_size(&r->u.mark.snapshot));
 }
 
 static uint8_t *mark_put(uint8_t *p, const struct fr_record *r)
 {
 	p = put_str(p, 1, &r->u.mark.kind);
-	return put_str(p, 2, &r->u.mark.text);
+	p = put_str(p, 2, &r->u.mark.text);
+	return put_str(p, 3, &r->u.mark.snapshot);
 }
 
 static void mark_tlv(struct fr_record *r, uint16_t tag, const uint8_t *v, uint32_t len)
@@ -564,6 +568,8 @@ static void mark_tlv(struct fr_record *r, uint16_t tag, const uint8_t *v, uint32
 		r->u.mark.kind = span(v, len);
 	else if (tag == 2)
 		r->u.mark.text = span(v, len);
+	else if (tag == 3)
+		r->u.mark.snapshot = span(v, len);
 }
 
 static int mark_get(struct fr_cur *c, struct fr_record *r)

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "segment_internal.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -98,12 +99,14 @@ struct fr_writer *fr_writer_open(const char *path, const struct fr_header *h,
 		close(w->fd);
 		unlink(path);
 		w->fd = -1;
+		errno = -rc;
 		goto fail;
 	}
 	w->offset = hlen;
 	free(hdr);
 	return w;
-fail:
+fail:;
+	int e = errno;
 	free(hdr);
 	if (w) {
 		if (w->fd >= 0) {
@@ -113,6 +116,7 @@ fail:
 		ZSTD_freeCCtx(w->cctx);
 	}
 	free(w);
+	errno = e;
 	return NULL;
 }
 
@@ -213,6 +217,9 @@ int fr_writer_flush(struct fr_writer *w)
 				   w->first_ts, w->last_ts, seg_crc(w->comp + BLOCK_HDR, clen)};
 	seg_block_hdr_put(w->comp, &bh);
 	rc = write_all(w->fd, w->comp, BLOCK_HDR + clen);
+	if (rc == -ENOSPC && ftruncate(w->fd, (off_t)w->offset) == 0 &&
+	    lseek(w->fd, (off_t)w->offset, SEEK_SET) == (off_t)w->offset)
+		return rc; /* the file ends at its last block; this one stays pending */
 	if (rc)
 		return w->failed = rc;
 	if (w->o.fsync == FR_FSYNC_BLOCK && fdatasync(w->fd) < 0)
@@ -268,6 +275,20 @@ int fr_writer_close(struct fr_writer *w)
 		rc = -errno;
 	writer_free(w);
 	return rc;
+}
+
+void fr_writer_drop(struct fr_writer *w, struct fr_writer_pending *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (w->failed || !w->count)
+		return;
+	out->records = w->count;
+	out->bytes = w->raw_len;
+	out->first_ts = w->first_ts;
+	out->last_ts = w->last_ts;
+	w->records -= w->count;
+	w->raw_len = 0;
+	w->count = 0;
 }
 
 void fr_writer_abandon(struct fr_writer *w)

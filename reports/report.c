@@ -3,6 +3,9 @@
  * tables of the database; it computes nothing of its own. */
 #include "../formats/cli.h"
 #include "report.h"
+#include "report_internal.h"
+#include "report_text.h"
+#include "rules.h"
 
 #include <getopt.h>
 #include <sqlite3.h>
@@ -96,14 +99,40 @@ static void optional_sections(sqlite3 *db, int limit)
 	}
 }
 
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: flightrec report DB [--limit N] [--json] [--rules FILE] [-o report.html]\n\n"
+		   "Prints the alerts, workload-to-workload edges (requests, error rate, p99),\n"
+		   "the slowest requests with their timing breakdown, and the failures grouped\n"
+		   "by workload and endpoint, from the views of DB.\n\n"
+		   "  --limit N     rows per section (10; edges and failures 2N)\n"
+		   "  --json        the same sections as one JSON object\n"
+		   "  --rules FILE  evaluate these alert rules again (a copy of reports/rules.conf)\n"
+		   "                into DB's alerts table before reporting\n"
+		   "  -o FILE       writes the incident report instead: one self-contained HTML\n"
+		   "                page (verdict, topology, golden signals, what changed, slowest\n"
+		   "                requests, failures, anomalies, request drill-down; no network),\n"
+		   "                and prints the verdict\n"
+		   "Times are UTC (ISO 8601), from the recording's wall-clock offsets.\n");
+}
+
 int cmd_report(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"limit", required_argument, 0, 'n'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-	int limit = 10, c;
+		{"limit", required_argument, 0, 'n'}, {"output", required_argument, 0, 'o'},
+		{"help", no_argument, 0, 'h'},        {"json", no_argument, 0, 'J'},
+		{"rules", required_argument, 0, 'R'}, {0, 0, 0, 0}};
+	int limit = 10, c, json = 0;
+	const char *html = NULL, *rules = NULL;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "n:h", longopts, NULL)) != -1) {
-		if (c == 'n') {
+	while ((c = getopt_long(argc, argv, "n:o:h", longopts, NULL)) != -1) {
+		if (c == 'o') {
+			html = optarg;
+		} else if (c == 'J') {
+			json = 1;
+		} else if (c == 'R') {
+			rules = optarg;
+		} else if (c == 'n') {
 			uint64_t v;
 			if (fr_parse_u64(optarg, &v) || v < 1 || v > 100000) {
 				fprintf(stderr, "flightrec report: bad --limit: %s (a number from 1 to 100000)\n", optarg);
@@ -111,30 +140,37 @@ int cmd_report(int argc, char **argv)
 			}
 			limit = (int)v;
 		} else {
-			FILE *f = c == 'h' ? stdout : stderr;
-			fprintf(f, "usage: flightrec report DB [--limit N]\n\n"
-				   "Prints workload-to-workload edges (requests, error rate, p99), the\n"
-				   "slowest requests with their timing breakdown, and the failures grouped\n"
-				   "by workload and endpoint, from the views of DB.\n");
+			usage(c == 'h' ? stdout : stderr);
 			return c == 'h' ? EXIT_OK : EXIT_USAGE;
 		}
 	}
 	if (optind != argc - 1) {
-		fprintf(stderr, "usage: flightrec report DB [--limit N]\n");
+		fprintf(stderr, "usage: flightrec report DB [--limit N] [--json] [--rules FILE] [-o report.html]\n");
 		return EXIT_USAGE;
 	}
 	const char *path = argv[optind];
 	sqlite3 *db;
+	if (rules && rt_reevaluate(rules, path) < 0)
+		return EXIT_USAGE;
+	if (json)
+		return rt_json(path, limit);
 	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
 		fprintf(stderr, "flightrec report: cannot open %s: %s\n", path, sqlite3_errmsg(db));
 		sqlite3_close(db);
 		return EXIT_USAGE;
 	}
+	if (html) {
+		int rc = rp_html(db, path, html) < 0 ? EXIT_USAGE : EXIT_OK;
+		if (rc == EXIT_OK)
+			rp_print_verdict(db, stdout, 5), printf("report: %s\n", html);
+		sqlite3_close(db);
+		return rc;
+	}
 	char a[32], b[32], d[32], e[32], f[32];
 	sqlite3_stmt *st = prep(db, "SELECT (SELECT value FROM recording WHERE key = 'count_requests'),"
 				    " (SELECT value FROM recording WHERE key = 'count_connections'),"
 				    " (SELECT count(*) FROM requests_once), (SELECT count(*) FROM anomalies),"
-				    " (SELECT max(end_ns) - min(start_ns) FROM connections)");
+				    " (" RT_DURATION_SQL ")");
 	if (!st) {
 		sqlite3_close(db);
 		return EXIT_USAGE;
@@ -143,6 +179,8 @@ int cmd_report(int argc, char **argv)
 		printf("%s: %s request rows (%s counting both ends once) on %s connections over %s; %s anomalies\n",
 		       path, txt(st, 0), txt(st, 2), txt(st, 1), dur(st, 4, a, sizeof(a)), txt(st, 3));
 	sqlite3_finalize(st);
+	rt_header(db);
+	rt_alerts(db, limit);
 
 	printf("\nEdges (client workload -> server workload)\n");
 	printf("  %-28s %-28s %-6s %8s %7s %10s\n", "client", "server", "proto", "requests", "errors", "p99");
@@ -157,41 +195,44 @@ int cmd_report(int argc, char **argv)
 			       dur(st, 5, a, sizeof(a)));
 		sqlite3_finalize(st);
 	}
+	rt_more(db, "edges", limit * 2);
 
 	printf("\nSlowest requests (upload / server wait / download; network = client - server latency)\n");
-	printf("  %-6s %-36s %-9s %9s %9s %9s %9s %9s  %s\n", "id", "request", "status", "latency", "upload", "wait",
-	       "download", "network", "client -> server");
+	printf("  %-6s %-12s %-36s %-9s %9s %9s %9s %9s %9s  %s\n", "id", "at (UTC)", "request", "status", "latency",
+	       "upload", "wait", "download", "network", "client -> server");
 	snprintf(sql, sizeof(sql),
 		 "SELECT id, protocol || ' ' || summary, status, latency_ns, upload_ns, wait_ns, download_ns,"
-		 " network_ns, client_workload, server_workload FROM slowest LIMIT %d", limit);
+		 " network_ns, client_workload, server_workload, substr(start_at, 12, 12) FROM slowest LIMIT %d", limit);
 	if ((st = prep(db, sql))) {
 		while (sqlite3_step(st) == SQLITE_ROW)
-			printf("  %-6lld %-36.36s %-9.9s %9s %9s %9s %9s %9s  %s -> %s\n",
-			       (long long)sqlite3_column_int64(st, 0), txt(st, 1), txt(st, 2),
+			printf("  %-6lld %-12.12s %-36.36s %-9.9s %9s %9s %9s %9s %9s  %s -> %s\n",
+			       (long long)sqlite3_column_int64(st, 0), txt(st, 10), txt(st, 1), txt(st, 2),
 			       dur(st, 3, a, sizeof(a)), dur(st, 4, b, sizeof(b)), dur(st, 5, d, sizeof(d)),
 			       dur(st, 6, e, sizeof(e)), dur(st, 7, f, sizeof(f)), txt(st, 8), txt(st, 9));
 		sqlite3_finalize(st);
 	}
 
 	printf("\nFailures by workload and endpoint\n");
-	printf("  %-28s %-6s %-32s %-14s %8s  %s\n", "server", "proto", "endpoint", "status", "requests",
-	       "example id / reason");
+	printf("  %-28s %-6s %-32s %-14s %8s %-12s  %s\n", "server", "proto", "endpoint", "status", "requests",
+	       "since (UTC)", "example id / reason");
 	snprintf(sql, sizeof(sql),
-		 "SELECT server_workload, protocol, endpoint, status, requests, example_id, reason FROM failures"
+		 "SELECT server_workload, protocol, endpoint, status, requests, example_id, reason,"
+		 " substr(first_at, 12, 12) FROM failures"
 		 " ORDER BY requests DESC, 1, 2, 3, 4 LIMIT %d", limit * 2);
 	int nf = 0;
 	if ((st = prep(db, sql))) {
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			nf++;
 			const char *reason = txt(st, 6);
-			printf("  %-28.28s %-6s %-32.32s %-14.14s %8lld  #%lld%s%s\n", txt(st, 0), txt(st, 1),
-			       txt(st, 2), txt(st, 3), (long long)sqlite3_column_int64(st, 4),
+			printf("  %-28.28s %-6s %-32.32s %-14.14s %8lld %-12.12s  #%lld%s%s\n", txt(st, 0), txt(st, 1),
+			       txt(st, 2), txt(st, 3), (long long)sqlite3_column_int64(st, 4), txt(st, 7),
 			       (long long)sqlite3_column_int64(st, 5), *reason ? " " : "", reason);
 		}
 		sqlite3_finalize(st);
 	}
 	if (!nf)
 		printf("  (none)\n");
+	rt_more(db, "failures", limit * 2);
 
 	optional_sections(db, limit);
 

@@ -7,4 +7,8 @@
  * Returns EXIT_OK or EXIT_USAGE (formats/cli.h). */
 int cmd_report(int argc, char **argv);
 
+/* `flightrec diff DB [--split TIME]`: what changed before and after the
+ * snapshot trigger (reports/diff.c).  Returns EXIT_OK or EXIT_USAGE. */
+int cmd_diff(int argc, char **argv);
+
 #endif

@@ -15,13 +15,29 @@ pkgs=(
   # MySQL and PostgreSQL peers (issue 14)
   mariadb-server mariadb-client libdbd-mariadb-perl postgresql-15 postgresql-client-15
   python3-psycopg2 libdbd-pg-perl
+  python3-protobuf  # the OTLP/JSON check of export-otlp (tests/unit/otlp_check.py)
   # HTTP/2 and gRPC peers (issue 13), and libnghttp2 for the HPACK oracle test
   nghttp2-server nghttp2-client nghttp2-proxy python3-grpcio libnghttp2-dev
+  # deploy (issue 19): the image is imported and run with podman (runc:
+  # crun refuses hosts with controllers in both cgroup v1 and v2); the
+  # DaemonSet is read with python3-yaml; nodejs runs the manifest check
+  podman runc python3-yaml nodejs
+  # the HTML report's browser test (issue 18): headless chromium driven by
+  # chromedriver's WebDriver API from python3's standard library
+  chromium chromium-driver
+  # the recorder on Debian 12's own 6.1 kernel under qemu (tests/qemu/run.sh; the
+  # kernel package itself is fetched there with apt-get download, into build/)
+  qemu-system-x86 busybox-static
+  # ClickHouse, the engine of export-clickhouse (issue 20)
+  clickhouse-server
 )
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
+# Debian's nodejs comes without npm (the manifest check installs its npm
+# packages with it); a nodejs that bundles npm needs no more
+command -v npm >/dev/null || missing+=(npm)
 if [[ ${1:-} == --check ]]; then
   ((${#missing[@]} == 0)) || { echo "missing: ${missing[*]}"; exit 1; }
   exit 0

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# make demo: real servers in e2e "pods", about a minute of real traffic with
-# injected failures, recorded by flightrec-record, analyzed into SQLite, and
-# summarised from the database.
+# make demo: real servers in e2e "pods", about a minute of real traffic,
+# an incident injected part-way, a snapshot triggered, analyzed into SQLite,
+# and summarised from the database: report.html and the terminal verdict.
 #
-#   pod web       nginx: /api/orders (200), /api/checkout (500: the bug)
+#   pod web       nginx: /api/orders (200), /api/checkout (200, then 500
+#                 once the incident starts: the bug)
 #   pod catalog   nginx: /catalog/export, rate-limited (slow download)
 #   pod cache     redis-server: DEBUG SLEEP makes some commands slow;
 #                 INCR on a string is an error
 #   pod dns       dnsmasq, authoritative for cluster.local: a typo'd
-#                 service name is NXDOMAIN
+#                 service name (asked once the incident starts) is NXDOMAIN
 #   pod frontend  curl, redis-cli and dig in a loop
 #
 # Everything it creates (namespaces, veths, cgroups, processes) is removed on
@@ -17,6 +18,9 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh
 SECONDS_OF_TRAFFIC=${DEMO_SECONDS:-50}
+INCIDENT_AT=$((SECONDS_OF_TRAFFIC / 2))        # seconds into the traffic
+TRIGGER_AFTER=$((SECONDS_OF_TRAFFIC / 6 + 1))  # the snapshot, that long after
+AFTER=$((SECONDS_OF_TRAFFIC - INCIDENT_AT - TRIGGER_AFTER + 3))
 OUT=${DEMO_OUT:-$PWD/build/demo}
 FR="$FR_BUILD/flightrec"
 
@@ -47,7 +51,9 @@ PY
 }
 fr_nginx_conf "$T/web" "$WEB"
 nginx_locations "$T/web/nginx.conf" '
-		location = /api/checkout { default_type application/json; return 500 "{\"error\":\"payment backend unavailable\"}\n"; }
+		location = /api/checkout { default_type application/json;
+			if (-f '"$T"'/incident) { return 500 "{\"error\":\"payment backend unavailable\"}\n"; }
+			return 200 "{\"ok\":true}\n"; }
 		location /api/orders { default_type application/json; try_files /orders.json =404; }'
 echo '{"orders":[{"id":1,"total":42.5},{"id":2,"total":7}]}' >"$T/web/www/orders.json"
 fr_nginx_conf "$T/catalog" "$CAT"
@@ -73,7 +79,7 @@ fr_podlist "$OUT/pods.json"
 say "recording with flightrec-record (${SECONDS_OF_TRAFFIC}s of traffic)"
 slices=()
 for p in "${FR_PODS[@]}"; do slices+=(--cgroup "$(fr_slice "$p")"); done
-fr_record -o "$OUT/recording" --pods "$OUT/pods.json" "${slices[@]}" || fr_die "recorder did not start"
+fr_record -o "$OUT/recording" --pods "$OUT/pods.json" --after "$AFTER" "${slices[@]}" || fr_die "recorder did not start"
 
 # The frontend's loop: keep-alive HTTP with a failing endpoint, a slow
 # download, pipelined Redis with a slow command and an error, DNS with a typo.
@@ -90,23 +96,40 @@ while ((SECONDS < end)); do
   printf 'SET user:%d alice\r\nGET user:%d\r\nINCR hits\r\n' \$i \$i | redis-cli -h $CACHE --pipe >/dev/null 2>&1
   ((i % 7 == 0)) && redis-cli -h $CACHE DEBUG SLEEP 0.25 >/dev/null
   ((i % 5 == 0)) && redis-cli -h $CACHE INCR user:\$i >/dev/null
-  ((i % 4 == 0)) && dig @$DNS cahce.shop.svc.cluster.local A +tries=1 +time=1 >/dev/null
+  ((i % 4 == 0)) && [[ -f $T/incident ]] && dig @$DNS cahce.shop.svc.cluster.local A +tries=1 +time=1 >/dev/null
   sleep 0.2
 done
 echo "\$i rounds"
 EOF
-fr_exec frontend app bash "$T/frontend.sh" || fr_die "the traffic loop failed"
+fr_exec frontend app bash "$T/frontend.sh" >"$T/frontend.out" 2>&1 &
+LOOP=$!
+FR_PIDS+=("$LOOP")
+# The incident: half-way, /api/checkout starts failing and a typo'd DNS name
+# is asked (a bad deploy); a few seconds later someone triggers a snapshot.
+sleep "$INCIDENT_AT"
+touch "$T/incident"
+echo "incident injected at $(date -u +%H:%M:%S) UTC: POST /api/checkout returns 500, cahce.shop... NXDOMAIN"
+sleep "$TRIGGER_AFTER"
+"$FR_BUILD/flightrec-record" snapshot "$OUT/recording" --reason checkout-500s >/dev/null ||
+	fr_die "the snapshot was not triggered"
+wait "$LOOP" || fr_die "the traffic loop failed: $(cat "$T/frontend.out")"
 sleep 1
 fr_record_stop || fr_die "the recorder did not stop cleanly: $(cat "$T/recorder.err")"
-"$FR" info "$OUT/recording" | sed -n '/^segments/,$p'
+SNAP=$(ls -d "$OUT"/recording/snapshots/*checkout-500s* | head -1)
+[[ -d $SNAP ]] || fr_die "no snapshot in $OUT/recording/snapshots"
+"$FR" info "$SNAP" | sed -n '/^segments/,$p'
 
-say "analyzing into SQLite"
-"$FR" analyze "$OUT/recording" --pods "$OUT/pods.json" -o "$OUT/incident.db" || fr_die "analyze failed"
+say "analyzing the snapshot into SQLite"
+"$FR" analyze "$SNAP" --pods "$OUT/pods.json" -o "$OUT/incident.db" || fr_die "analyze failed"
+
+say "what changed since the trigger"
+"$FR" diff "$OUT/incident.db" --limit 8 || fr_die "diff failed"
 
 say "report"
-"$FR" report "$OUT/incident.db" || fr_die "report failed"
+"$FR" report "$OUT/incident.db" -o "$OUT/report.html" || fr_die "report failed"
 
 say "done"
-echo "recording: $OUT/recording"
+echo "snapshot:  $SNAP"
 echo "database:  $OUT/incident.db"
+echo "report:    $OUT/report.html   (open it in a browser: one file, no network)"
 echo "go on with:  sqlite3 $OUT/incident.db 'select * from failures limit 20'"

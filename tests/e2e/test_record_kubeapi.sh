@@ -86,6 +86,69 @@ check "in-cluster: POD from the API (token and CA from the service account)" bas
 	"'$FR_BUILD/flightrec' cat --kind POD '$T/rec3' | grep -q api-7c9d8f6b5-abcde"
 check "in-cluster: no API error" bash -c "! grep -q -- '--kube-api' '$T/recorder.err'"
 
+# Kubernetes triggers (the stand-in again: static files it serves anew on
+# every poll): the pod turns NotReady, a Warning BackOff event about it
+# appears; an old event, an event about a pod of another node and a Normal
+# event do not fire.
+POD='"metadata":{"name":"api-7c9d8f6b5-abcde","namespace":"prod","uid":"0e0e0e0e-1111-2222-3333-444455556666"}'
+podlist() { # Ready status
+	echo '{"kind":"PodList","apiVersion":"v1","items":[{'"$POD"',"spec":{"nodeName":"'"$NODE"'"},
+"status":{"podIP":"10.1.2.3","conditions":[{"type":"Ready","status":"'"$1"'","reason":"ContainersNotReady"}]}}]}'
+}
+ev() { # uid type reason pod-uid count time
+	echo '{"metadata":{"uid":"'"$1"'"},"type":"'"$2"'","reason":"'"$3"'","message":"Back-off restarting failed container api",
+"count":'"$5"',"lastTimestamp":"'"$6"'","involvedObject":{"kind":"Pod","namespace":"prod","name":"api-7c9d8f6b5-abcde","uid":"'"$4"'","fieldPath":"spec.containers{api}"}}'
+}
+PODS_URL="$T/www/api/v1/pods?fieldSelector=spec.nodeName%3D$NODE"
+EVENTS_URL="$T/www/api/v1/events?fieldSelector=type%3DWarning"
+UID1=0e0e0e0e-1111-2222-3333-444455556666
+podlist True >"$PODS_URL"
+echo '{"kind":"EventList","items":['"$(ev old-1 Warning BackOff $UID1 3 2025-01-01T00:00:00Z)"']}' >"$EVENTS_URL"
+fr_record -o "$T/rec4" --kubeconfig "$T/kc" --node "$NODE" --pid 1 --kube-refresh 1 --cooldown 0 \
+	--after 0 --triggers kube || fr_die "recorder"
+sleep 2.5
+NOW=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+podlist False >"$PODS_URL"
+echo '{"kind":"EventList","items":['"$(ev old-1 Warning BackOff $UID1 3 2025-01-01T00:00:00Z),$(ev new-1 Warning BackOff $UID1 1 "$NOW"),$(ev other-1 Warning BackOff other-uid 1 "$NOW"),$(ev normal-1 Normal BackOff $UID1 1 "$NOW")"']}' >"$EVENTS_URL"
+for i in $(seq 50); do (($(ls "$T/rec4/snapshots" 2>/dev/null | wc -l) >= 2)) && break; sleep 0.1; done
+sleep 1.5
+fr_record_stop
+check "kube triggers: recorder exits 0" test $? = 0
+"$FR_BUILD/flightrec" cat --json --kind MARK "$T/rec4" >"$T/marks4.jsonl"
+sed -n 's/.*"mark":"\(trigger[^"]*\)","text":"\(.*\)"}$/  # \1: \2/p' "$T/marks4.jsonl"
+check "kube triggers: NotReady is a snapshot" compgen -G "$T/rec4/snapshots/*-kube_NotReady_prod_api-7c9d8f6b5-abcde"
+check "kube triggers: the BackOff event is a snapshot" compgen -G "$T/rec4/snapshots/*-kube_BackOff_prod_api-7c9d8f6b5-abcde"
+check "kube triggers: its MARK has the event's message" grep -q \
+	'"text":"kube BackOff prod/api-7c9d8f6b5-abcde (kube trigger: Warning event BackOff on spec.containers{api}: Back-off restarting failed container api (count 1))"' \
+	"$T/marks4.jsonl"
+check "kube triggers: nothing else fired (old, other node, Normal)" test "$(grep -c '"mark":"trigger' "$T/marks4.jsonl")" = 2
+
+# The cluster trigger: two recorders ("nodes") poll one ConfigMap; a new
+# data.id there is a snapshot on both, with the same reason, and the
+# requested time in their MARK.  (The stand-in serves the ConfigMap as a
+# file: `kubectl apply` of a new id is a new file here.)
+CM="$T/www/api/v1/namespaces/flightrec/configmaps/flightrec-trigger"
+mkdir -p "$(dirname "$CM")"
+echo '{"kind":"ConfigMap","data":{"reason":"old","id":"1"}}' >"$CM"
+CT=(--kubeconfig "$T/kc" --pid 1 --cluster-trigger flightrec/flightrec-trigger --triggers cluster --after 0)
+fr_record -o "$T/node-a" --node node-a "${CT[@]}" || fr_die "recorder a"
+A=$FR_REC_PID
+fr_record -o "$T/node-b" --node node-b "${CT[@]}" || fr_die "recorder b"
+sleep 2.5
+echo '{"kind":"ConfigMap","data":{"reason":"checkout-500s","id":"2","requested":"2026-12-06T09:50:00Z"}}' >"$CM"
+for i in $(seq 60); do compgen -G "$T/node-a/snapshots/*" >/dev/null && compgen -G "$T/node-b/snapshots/*" >/dev/null && break; sleep 0.1; done
+kill -INT "$A"
+wait "$A"
+check "cluster trigger: recorder a exits 0" test $? = 0
+fr_record_stop
+check "cluster trigger: recorder b exits 0" test $? = 0
+for n in a b; do
+	check "cluster trigger: node $n took snapshot cluster_checkout-500s (and not one for the id it started with)" \
+		bash -c "[[ \$(ls '$T/node-$n/snapshots') == *Z-cluster_checkout-500s ]]"
+	check "cluster trigger: node $n's MARK has the requested time" bash -c \
+		"'$FR_BUILD/flightrec' cat --json --kind MARK '$T/node-$n' | grep -q '\"text\":\"cluster checkout-500s (cluster trigger: requested at 2026-12-06T09:50:00Z (id 2))\"'"
+done
+
 fr_record -o "$T/rec2" --kubeconfig "$T/kc-bad" --node "$NODE" --pid 1 || fr_die "recorder"
 sleep 1.5
 fr_record_stop

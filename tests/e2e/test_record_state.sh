@@ -137,6 +137,14 @@ check "ring: the pooled connections began before it: head 0, one gap each way" \
 check "ring: SETs after rotation" \
 	test "$(q "$T/ring.db" "select count(*) from requests where summary like 'SET k%' and status = 'simple' and side = 'client'")" -ge 3
 
+# export-pcap of the ring: connections whose CONN_OPEN rotated out keep
+# their addresses (from CONN_STATE), none is made up
+"$FR" export-pcap "$R" -o "$T/ring.pcapng" 2>/dev/null
+check "export-pcap: after rotation, no made-up address (10.254/10.255)" \
+	test "$(tshark -r "$T/ring.pcapng" -Y 'ip.addr == 10.255.0.0/16 || ip.addr == 10.254.0.0/16' 2>/dev/null | wc -l)" = 0
+check "export-pcap: after rotation, the Redis packets between the pods' addresses" \
+	test "$(tshark -r "$T/ring.pcapng" -Y "tcp.port == 6379 && ip.addr == $SRV" 2>/dev/null | wc -l)" -ge 20
+
 # ---- the snapshot: the heads replayed
 "$FR" analyze -q "$SNAP" -o "$T/snap.db"
 "$FR" report "$T/snap.db" >"$T/snap.report"

@@ -1,0 +1,1084 @@
+/* export_clickhouse.c - `flightrec export-clickhouse`: loads analysis
+ * databases into ClickHouse, for incidents that span more nodes than one
+ * SQLite file holds.
+ *
+ * Every table of the database (and the `requests` view, stored as a table)
+ * becomes a MergeTree table with the same columns (Nullable Int64, Float64
+ * or String by their declared type), plus:
+ *   incident  the incident the load belongs to (the partition key: an
+ *             incident is dropped with ALTER TABLE ... DROP PARTITION)
+ *   load_id   the database's identity (from its dump checksum)
+ *   batch     the batch of rows the load sent it in
+ *   node      the node that recorded the row
+ *   wall_ns   its time on the wall clock (the sort key with node)
+ * With --cluster, each --url is a shard: the tables are created on every
+ * shard as <name>_local with a Distributed table <name> over them; the
+ * databases of one command go to the shards in turn.
+ *
+ * Loads never duplicate rows: a database is sent in batches of at most
+ * --batch rows, each one INSERT (one part, all or nothing); before
+ * sending, the batches already present for the load id are skipped, and a
+ * finished load is recorded in `loads` and skipped as a whole. */
+#define _GNU_SOURCE
+#include "../formats/cli.h"
+#include "clickhouse.h"
+#include "flightrec.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <openssl/sha.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SHARDS 16
+#define MAX_COLS 96
+#define NAME_MAX_LEN 64
+
+struct col {
+	char name[NAME_MAX_LEN];
+	char type; /* 'i' Int64, 'f' Float64, 's' String */
+};
+
+struct table {
+	char name[NAME_MAX_LEN];
+	int ncol;
+	struct col col[MAX_COLS];
+	char key[96];   /* the row order: rowid, or the view's id */
+	char keysrc[NAME_MAX_LEN + 8]; /* where keys are counted */
+	char from[1024];
+	char node[160]; /* SQL of the row's node */
+	char wall[160]; /* SQL of its wall-clock time */
+};
+
+struct exporter {
+	struct ch shard[MAX_SHARDS];
+	int nshard;
+	const char *database, *cluster, *incident;
+	long batch;
+	int retries, quiet;
+};
+
+/* a string literal for ClickHouse SQL */
+static void quote(char *dst, size_t len, const char *s)
+{
+	size_t o = 0;
+	if (len < 3)
+		return;
+	dst[o++] = '\'';
+	for (; *s && o + 3 < len; s++) {
+		if (*s == '\'' || *s == '\\')
+			dst[o++] = '\\';
+		dst[o++] = *s;
+	}
+	dst[o++] = '\'';
+	dst[o] = 0;
+}
+
+static int plain_name(const char *s)
+{
+	if (!*s || strlen(s) >= NAME_MAX_LEN)
+		return 0;
+	for (; *s; s++)
+		if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9')))
+			return 0;
+	return 1;
+}
+
+static const char *ch_type(char t)
+{
+	return t == 'i' ? "Nullable(Int64)" : t == 'f' ? "Nullable(Float64)" : "Nullable(String)";
+}
+
+/* ---- the SQLite side ---------------------------------------------- */
+
+static int has_col(const struct table *t, const char *name)
+{
+	for (int i = 0; i < t->ncol; i++)
+		if (!strcmp(t->col[i].name, name))
+			return 1;
+	return 0;
+}
+
+/* Reads a table's columns and works out how to select its rows with their
+ * node and wall-clock time.  Returns 0, or -1 to leave the table out. */
+static int describe(sqlite3 *db, const char *name, struct table *t)
+{
+	memset(t, 0, sizeof(*t));
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	char sql[160];
+	snprintf(sql, sizeof(sql), "PRAGMA table_info(\"%s\")", name);
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	while (sqlite3_step(st) == SQLITE_ROW && t->ncol < MAX_COLS) {
+		const char *cn = (const char *)sqlite3_column_text(st, 1);
+		const char *ty = (const char *)sqlite3_column_text(st, 2);
+		if (!cn || !plain_name(cn)) {
+			fprintf(stderr, "flightrec export-clickhouse: %s: column '%s' left out (not a plain name)\n",
+				name, cn ? cn : "");
+			continue;
+		}
+		struct col *c = &t->col[t->ncol++];
+		snprintf(c->name, sizeof(c->name), "%s", cn);
+		c->type = 's';
+		if (ty && (strcasestr(ty, "INT")))
+			c->type = 'i';
+		else if (ty && (strcasestr(ty, "REAL") || strcasestr(ty, "FLOA") || strcasestr(ty, "DOUB")))
+			c->type = 'f';
+	}
+	sqlite3_finalize(st);
+	if (!t->ncol)
+		return -1;
+	const char *tcol = has_col(t, "start_ns") ? "start_ns" : has_col(t, "ts") ? "ts"
+			 : has_col(t, "first_ts") ? "first_ts" : NULL;
+	int is_view = !strcmp(name, "requests");
+	snprintf(t->key, sizeof(t->key), "%s", is_view ? "t.id" : "t.rowid");
+	snprintf(t->keysrc, sizeof(t->keysrc), "%s", is_view ? "request_rows" : name);
+	if (has_col(t, "node")) {
+		snprintf(t->from, sizeof(t->from), "\"%s\" t LEFT JOIN temp.ch_off o ON o.node = t.node", name);
+		snprintf(t->node, sizeof(t->node), "coalesce(t.node, '')");
+	} else if (has_col(t, "conn_id")) {
+		snprintf(t->from, sizeof(t->from),
+			 "\"%s\" t LEFT JOIN connections c ON c.id = t.conn_id LEFT JOIN temp.ch_off o ON o.node = c.node",
+			 name);
+		snprintf(t->node, sizeof(t->node), "coalesce(c.node, (SELECT node FROM temp.ch_dflt))");
+	} else if (has_col(t, "request_id")) {
+		snprintf(t->from, sizeof(t->from),
+			 "\"%s\" t LEFT JOIN request_rows r ON r.id = t.request_id LEFT JOIN connections c "
+			 "ON c.id = r.conn_id LEFT JOIN temp.ch_off o ON o.node = c.node", name);
+		snprintf(t->node, sizeof(t->node), "coalesce(c.node, (SELECT node FROM temp.ch_dflt))");
+	} else {
+		snprintf(t->from, sizeof(t->from),
+			 "\"%s\" t LEFT JOIN temp.ch_off o ON o.node = (SELECT node FROM temp.ch_dflt)", name);
+		snprintf(t->node, sizeof(t->node), "(SELECT node FROM temp.ch_dflt)");
+	}
+	if (tcol)
+		snprintf(t->wall, sizeof(t->wall), "coalesce(t.%s + coalesce(o.off, 0), 0)", tcol);
+	else
+		snprintf(t->wall, sizeof(t->wall), "0");
+	return 0;
+}
+
+/* the columns a table has besides the fixed ones (its own node is the
+ * fixed node column) */
+static int own_col(const struct col *c)
+{
+	return strcmp(c->name, "node") != 0;
+}
+
+/* the tables to load: every table but request_rows (the `requests` view
+ * stands for it, with both ends' workloads), sorted by name */
+static int list_tables(sqlite3 *db, struct table **out)
+{
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db,
+			       "SELECT name FROM sqlite_master WHERE (type = 'table' AND name NOT LIKE 'sqlite%' "
+			       "AND name != 'request_rows') OR (type = 'view' AND name = 'requests') ORDER BY name",
+			       -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	int n = 0, cap = 0;
+	struct table *v = NULL;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		const char *name = (const char *)sqlite3_column_text(st, 0);
+		if (!name || !plain_name(name))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 32;
+			struct table *w = realloc(v, cap * sizeof(*v));
+			if (!w)
+				break;
+			v = w;
+		}
+		if (describe(db, name, &v[n]) == 0)
+			n++;
+	}
+	sqlite3_finalize(st);
+	*out = v;
+	return n;
+}
+
+/* ---- Native blocks -------------------------------------------------- */
+
+/* Rows are sent in ClickHouse's Native format: blocks of up to BLOCK_ROWS
+ * rows, column after column (the server parses it at about twice the
+ * speed of RowBinary).  A block: the column and row counts (varints), then
+ * per column its name, its type and its values; a Nullable column is its
+ * null map (one byte per row) followed by the values (a default where
+ * null); a String is a varint length and the bytes; numbers are little
+ * endian. */
+#define BLOCK_ROWS 65536
+#define FIXED_COLS 5 /* incident, load_id, batch, node, wall_ns */
+
+struct bytes {
+	uint8_t *p;
+	size_t n, cap;
+};
+
+struct stream {
+	sqlite3_stmt *st;
+	const struct table *t;
+	const char *incident, *load_id;
+	uint32_t batch;
+	struct bytes data[FIXED_COLS + MAX_COLS], nulls[FIXED_COLS + MAX_COLS];
+	uint32_t rows_in_block;
+	struct bytes out; /* the encoded block not yet handed to curl */
+	size_t off;
+	uint64_t rows;
+	int done, failed;
+};
+
+static int reserve(struct bytes *b, size_t more)
+{
+	if (b->n + more <= b->cap)
+		return 0;
+	size_t cap = b->cap ? b->cap : 4096;
+	while (cap < b->n + more)
+		cap *= 2;
+	uint8_t *q = realloc(b->p, cap);
+	if (!q)
+		return -1;
+	b->p = q;
+	b->cap = cap;
+	return 0;
+}
+
+static int put(struct bytes *b, const void *p, size_t n)
+{
+	if (reserve(b, n) < 0)
+		return -1;
+	memcpy(b->p + b->n, p, n);
+	b->n += n;
+	return 0;
+}
+
+static int put_str(struct bytes *b, const void *p, size_t n)
+{
+	uint8_t v[10];
+	size_t k = 0;
+	uint64_t x = n;
+	do {
+		v[k++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+		x >>= 7;
+	} while (x);
+	return put(b, v, k) < 0 || put(b, p, n) < 0 ? -1 : 0;
+}
+
+static int put_le(struct bytes *b, uint64_t x, int len)
+{
+	uint8_t v[8];
+	for (int i = 0; i < len; i++)
+		v[i] = (uint8_t)(x >> (8 * i));
+	return put(b, v, (size_t)len);
+}
+
+static void stream_free(struct stream *s)
+{
+	for (int i = 0; i < FIXED_COLS + MAX_COLS; i++) {
+		free(s->data[i].p);
+		free(s->nulls[i].p);
+	}
+	free(s->out.p);
+}
+
+/* Adds the current row of s->st (key, node, wall, then the columns) to
+ * the block being built. */
+static int add_row(struct stream *s)
+{
+	sqlite3_stmt *st = s->st;
+	int bad = 0;
+	bad |= put_str(&s->data[0], s->incident, strlen(s->incident));
+	bad |= put_str(&s->data[1], s->load_id, strlen(s->load_id));
+	bad |= put_le(&s->data[2], s->batch, 4);
+	bad |= put_str(&s->data[3], sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
+	bad |= put_le(&s->data[4], (uint64_t)sqlite3_column_int64(st, 2), 8);
+	for (int i = 0, c = FIXED_COLS; i < s->t->ncol; i++) {
+		const struct col *col = &s->t->col[i];
+		int k = 3 + i;
+		if (!own_col(col))
+			continue;
+		uint8_t isnull = sqlite3_column_type(st, k) == SQLITE_NULL;
+		bad |= put(&s->nulls[c], &isnull, 1);
+		if (col->type == 'i') {
+			bad |= put_le(&s->data[c], (uint64_t)sqlite3_column_int64(st, k), 8);
+		} else if (col->type == 'f') {
+			double d = sqlite3_column_double(st, k);
+			uint64_t x;
+			memcpy(&x, &d, 8);
+			bad |= put_le(&s->data[c], x, 8);
+		} else {
+			const void *p = sqlite3_column_text(st, k);
+			bad |= put_str(&s->data[c], p, (size_t)sqlite3_column_bytes(st, k));
+		}
+		c++;
+	}
+	s->rows_in_block++;
+	s->rows++;
+	return bad ? -1 : 0;
+}
+
+/* Moves the block built so far into s->out. */
+static int end_block(struct stream *s)
+{
+	static const char *const fixed[FIXED_COLS][2] = {
+		{"incident", "String"}, {"load_id", "String"}, {"batch", "UInt32"},
+		{"node", "String"},     {"wall_ns", "Int64"},
+	};
+	struct bytes *o = &s->out;
+	o->n = 0;
+	s->off = 0;
+	int ncols = FIXED_COLS, bad = 0;
+	for (int i = 0; i < s->t->ncol; i++)
+		ncols += own_col(&s->t->col[i]);
+	uint8_t v[2] = {(uint8_t)ncols, 0};
+	if (ncols > 0x7f) {
+		v[0] = (uint8_t)(ncols | 0x80);
+		v[1] = (uint8_t)(ncols >> 7);
+	}
+	bad |= put(o, v, ncols > 0x7f ? 2 : 1);
+	uint8_t r[5];
+	size_t k = 0;
+	for (uint32_t x = s->rows_in_block;; x >>= 7) {
+		r[k++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
+		if (x <= 0x7f)
+			break;
+	}
+	bad |= put(o, r, k);
+	for (int i = 0, c = 0; c < ncols; c++) {
+		const char *name, *type;
+		if (c < FIXED_COLS) {
+			name = fixed[c][0];
+			type = fixed[c][1];
+		} else {
+			while (!own_col(&s->t->col[i]))
+				i++;
+			name = s->t->col[i].name;
+			type = ch_type(s->t->col[i].type);
+			i++;
+		}
+		bad |= put_str(o, name, strlen(name));
+		bad |= put_str(o, type, strlen(type));
+		if (c >= FIXED_COLS)
+			bad |= put(o, s->nulls[c].p, s->nulls[c].n);
+		bad |= put(o, s->data[c].p, s->data[c].n);
+		s->data[c].n = s->nulls[c].n = 0;
+	}
+	s->rows_in_block = 0;
+	return bad ? -1 : 0;
+}
+
+static size_t fill(char *buf, size_t size, size_t nmemb, void *ctx)
+{
+	struct stream *s = ctx;
+	size_t len = size * nmemb, o = 0;
+	while (o < len) {
+		if (s->off < s->out.n) {
+			size_t k = s->out.n - s->off < len - o ? s->out.n - s->off : len - o;
+			memcpy(buf + o, s->out.p + s->off, k);
+			s->off += k;
+			o += k;
+			continue;
+		}
+		if (s->done)
+			break;
+		while (!s->done && s->rows_in_block < BLOCK_ROWS) {
+			int rc = sqlite3_step(s->st);
+			if (rc == SQLITE_ROW) {
+				if (add_row(s) < 0)
+					goto fail;
+			} else {
+				s->done = 1;
+				if (rc != SQLITE_DONE)
+					goto fail;
+			}
+		}
+		if (s->rows_in_block && end_block(s) < 0)
+			goto fail;
+	}
+	return o;
+fail:
+	s->failed = 1;
+	return 0x10000000; /* CURL_READFUNC_ABORT */
+}
+
+/* ---- the ClickHouse side ------------------------------------------- */
+
+static void msg(const struct exporter *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void msg(const struct exporter *e, const char *fmt, ...)
+{
+	if (e->quiet)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	fputs("export-clickhouse: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+}
+
+/* Runs sql on every shard (DDL). */
+static int on_shards(struct exporter *e, const char *sql)
+{
+	for (int i = 0; i < e->nshard; i++)
+		if (ch_exec(&e->shard[i], sql, NULL) != CH_OK) {
+			fprintf(stderr, "flightrec export-clickhouse: %s\n", e->shard[i].err);
+			return -1;
+		}
+	return 0;
+}
+
+/* Checks that an existing table has every column we send, with its type
+ * (want: "name\ttype\n" lines). */
+static int check_columns(struct exporter *e, struct ch *c, const char *table, const char *want)
+{
+	char q[512], db[140], tb[140];
+	quote(db, sizeof(db), e->database);
+	quote(tb, sizeof(tb), table);
+	snprintf(q, sizeof(q), "SELECT '', name, type FROM system.columns WHERE database = %s AND table = %s",
+		 db, tb);
+	char *have; /* "\tname\ttype\n" lines */
+	if (ch_exec(c, q, &have) != CH_OK) {
+		fprintf(stderr, "flightrec export-clickhouse: %s\n", c->err);
+		return -1;
+	}
+	int rc = 0;
+	for (const char *w = want; *w && !rc;) {
+		const char *nl = strchr(w, '\n');
+		char line[256];
+		snprintf(line, sizeof(line), "\t%.*s\n", (int)(nl - w), w);
+		if (!strstr(have, line)) {
+			fprintf(stderr,
+				"flightrec export-clickhouse: table %s.%s on %s does not match this database: "
+				"column '%.*s' is missing or of another type (drop the table or choose another --database)\n",
+				e->database, table, c->url, (int)(nl - w), w);
+			rc = -1;
+		}
+		w = nl + 1;
+	}
+	free(have);
+	return rc;
+}
+
+/* Creates a table (and its Distributed table) unless it exists, and
+ * checks the columns of one that does. */
+static int ensure_table(struct exporter *e, const struct table *t)
+{
+	char cols[8192], want[8192];
+	size_t o = 0, w = 0;
+	o += (size_t)snprintf(cols + o, sizeof(cols) - o,
+			      "incident String, load_id String, batch UInt32, node String, wall_ns Int64");
+	w += (size_t)snprintf(want + w, sizeof(want) - w,
+			      "incident\tString\nload_id\tString\nbatch\tUInt32\nnode\tString\nwall_ns\tInt64\n");
+	for (int i = 0; i < t->ncol && o < sizeof(cols) && w < sizeof(want); i++) {
+		if (!own_col(&t->col[i]))
+			continue;
+		o += (size_t)snprintf(cols + o, sizeof(cols) - o, ", `%s` %s", t->col[i].name, ch_type(t->col[i].type));
+		w += (size_t)snprintf(want + w, sizeof(want) - w, "%s\t%s\n", t->col[i].name, ch_type(t->col[i].type));
+	}
+	if (o >= sizeof(cols) || w >= sizeof(want))
+		return -1;
+	char local[NAME_MAX_LEN + 8], sql[9000];
+	snprintf(local, sizeof(local), "%s%s", t->name, e->cluster ? "_local" : "");
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE IF NOT EXISTS `%s`.`%s` (%s) ENGINE = MergeTree() PARTITION BY incident "
+		 "ORDER BY (node, wall_ns)", e->database, local, cols);
+	if (on_shards(e, sql) < 0)
+		return -1;
+	for (int i = 0; i < e->nshard; i++)
+		if (check_columns(e, &e->shard[i], local, want) < 0)
+			return -1;
+	if (e->cluster) {
+		snprintf(sql, sizeof(sql),
+			 "CREATE TABLE IF NOT EXISTS `%s`.`%s` AS `%s`.`%s` ENGINE = Distributed(`%s`, `%s`, `%s`, "
+			 "sipHash64(load_id))", e->database, t->name, e->database, local, e->cluster, e->database, local);
+		if (on_shards(e, sql) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* the batches of a load already present in a table, as a bitmap */
+static int present_batches(struct exporter *e, const struct table *t, const char *load_id, uint8_t *map,
+			   size_t nmap)
+{
+	char lid[64], q[512];
+	quote(lid, sizeof(lid), load_id);
+	snprintf(q, sizeof(q), "SELECT batch FROM `%s`.`%s` WHERE load_id = %s GROUP BY batch", e->database,
+		 t->name, lid);
+	char *a;
+	int rc = ch_exec(&e->shard[0], q, &a);
+	if (rc != CH_OK)
+		return rc;
+	memset(map, 0, nmap);
+	for (char *p = a; *p;) {
+		char *end;
+		unsigned long b = strtoul(p, &end, 10);
+		if (end == p)
+			break;
+		if (b < nmap * 8)
+			map[b / 8] |= (uint8_t)(1 << (b % 8));
+		p = end;
+		while (*p == '\n')
+			p++;
+	}
+	free(a);
+	return CH_OK;
+}
+
+
+/* ---- cross-node links ---------------------------------------------- */
+
+/* The two ends of a TCP connection recorded in different loads (two nodes
+ * analyzed apart) are linked here, as `flightrec analyze` links them in
+ * one database: the client's connection and the server's with the
+ * addresses crossed and overlapping times on the wall clock (a second of
+ * slack), preferring a server connection that carried requests (a server
+ * that forks after accept shows one socket twice).  Requests pair by
+ * their order on the connection; the network's share of a request is the
+ * client's latency less the server's.  The views *_new find the links;
+ * after each load, the new ones are stored in the tables conn_links and
+ * request_links (a load step), so queries do not join connections again. */
+static const char *const link_views[] = {
+	"CREATE VIEW `%1$s`.conn_links_new AS SELECT incident, c_load, c_id,\n"
+	"  argMax(sl, tuple(s_requests > 0, -si)) AS s_load, argMax(si, tuple(s_requests > 0, -si)) AS s_id\n"
+	"FROM (SELECT incident, load_id AS c_load, id AS c_id, ifNull(local_addr, '') AS a1, ifNull(local_port, 0) AS p1,\n"
+	"    ifNull(remote_addr, '') AS a2, ifNull(remote_port, 0) AS p2, wall_ns AS c_start,\n"
+	"    wall_ns + ifNull(end_ns - start_ns, 0) AS c_end\n"
+	"  FROM `%1$s`.connections WHERE role = 'client' AND transport = 'tcp' AND peer_conn_id IS NULL)\n"
+	"ALL INNER JOIN (SELECT incident, load_id AS sl, id AS si, ifNull(remote_addr, '') AS a1,\n"
+	"    ifNull(remote_port, 0) AS p1, ifNull(local_addr, '') AS a2, ifNull(local_port, 0) AS p2,\n"
+	"    wall_ns AS s_start, wall_ns + ifNull(end_ns - start_ns, 0) AS s_end, ifNull(requests, 0) AS s_requests\n"
+	"  FROM `%1$s`.connections WHERE role = 'server' AND transport = 'tcp' AND peer_conn_id IS NULL)\n"
+	"USING (incident, a1, p1, a2, p2)\n"
+	"WHERE c_load != sl AND c_start <= s_end + 1000000000 AND s_start <= c_end + 1000000000\n"
+	"GROUP BY incident, c_load, c_id",
+	"CREATE VIEW `%1$s`.request_links_new AS SELECT incident, c_load, c_req, s_load, s_req,\n"
+	"  c_latency - s_latency AS network_ns\n"
+	"FROM (SELECT incident, c_load, s_load, s_id, c_req, seq, protocol, c_latency FROM `%1$s`.conn_links\n"
+	"  GLOBAL ALL INNER JOIN (SELECT incident, load_id AS c_load, conn_id AS c_id, id AS c_req, ifNull(seq, -1) AS seq,\n"
+	"      ifNull(protocol, '') AS protocol, latency_ns AS c_latency FROM `%1$s`.requests WHERE side = 'client')\n"
+	"  USING (incident, c_load, c_id))\n"
+	"ALL INNER JOIN (SELECT incident, load_id AS s_load, conn_id AS s_id, id AS s_req, ifNull(seq, -1) AS seq,\n"
+	"    ifNull(protocol, '') AS protocol, latency_ns AS s_latency FROM `%1$s`.requests WHERE side = 'server')\n"
+	"USING (incident, s_load, s_id, seq, protocol)",
+};
+
+/* The views of the analysis database, in ClickHouse's SQL, per incident:
+ * dimensions capped at the 100 most frequent values (the rest '*'),
+ * percentiles by nearest rank as in SQLite (the smallest latency with at
+ * least p * n requests at or below it). */
+#define PCT(p) "if(count(latency_ns) = 0, NULL, arraySort(groupArray(latency_ns))[toUInt64(ceil(" p " * count(latency_ns)))])"
+#define TOP(col, alias) \
+	"if((incident, ifNull(" col ", '?')) IN (SELECT incident, v FROM (SELECT incident, ifNull(" col ", '?') AS v,\n" \
+	"    count() AS c FROM `%1$s`.requests_once GROUP BY incident, v ORDER BY incident, c DESC, v LIMIT 100 BY incident)),\n" \
+	"    ifNull(" col ", '?'), '*') AS " alias
+static const char *const query_views[] = {
+	"CREATE VIEW `%1$s`.requests_dims AS SELECT *,\n  " TOP("server_workload", "server_dim") ",\n  "
+	TOP("client_workload", "client_dim") ",\n  " TOP("endpoint", "endpoint_dim") "\nFROM `%1$s`.requests_once",
+	"CREATE VIEW `%1$s`.edges AS SELECT incident, client_dim AS client_workload, server_dim AS server_workload,\n"
+	"  protocol, count() AS requests, sum(error) AS errors, round(sum(error) / count(), 4) AS error_rate,\n"
+	"  " PCT("0.50") " AS p50_ns,\n  " PCT("0.90") " AS p90_ns,\n  " PCT("0.99") " AS p99_ns\n"
+	"FROM `%1$s`.requests_dims GROUP BY incident, client_dim, server_dim, protocol",
+	"CREATE VIEW `%1$s`.golden_signals AS SELECT incident, server_dim AS workload,\n"
+	"  formatDateTime(toDateTime(intDiv(wall_ns, 60000000000) * 60, 'UTC'), '%%Y-%%m-%%dT%%H:%%MZ') AS minute,\n"
+	"  count() AS requests, sum(error) AS errors,\n  " PCT("0.50") " AS p50_ns,\n  " PCT("0.90")
+	" AS p90_ns,\n  " PCT("0.99") " AS p99_ns\nFROM `%1$s`.requests_dims GROUP BY incident, workload, minute",
+	"CREATE VIEW `%1$s`.slowest AS SELECT * FROM `%1$s`.requests_once WHERE latency_ns IS NOT NULL\n"
+	"ORDER BY latency_ns DESC, incident, load_id, id",
+	"CREATE VIEW `%1$s`.failures AS SELECT incident, server_dim AS server_workload, protocol, endpoint_dim AS endpoint,\n"
+	"  ifNull(status, '(no response)') AS status_, ifNull(reason, '') AS reason_, count() AS requests,\n"
+	"  min(id) AS example_id, min(start_ns) AS first_ns, max(start_ns) AS last_ns\n"
+	"FROM `%1$s`.requests_dims WHERE error = 1 GROUP BY incident, server_dim, protocol, endpoint_dim, status_, reason_",
+	"CREATE VIEW `%1$s`.sql_statements AS SELECT incident, protocol, server_dim AS server_workload,\n"
+	"  endpoint_dim AS statement, count() AS executions, sum(error) AS errors, sum(latency_ns) AS total_ns,\n"
+	"  " PCT("0.50") " AS p50_ns,\n  " PCT("0.99") " AS p99_ns\n"
+	"FROM `%1$s`.requests_dims WHERE protocol IN ('mysql', 'pgsql')\n"
+	"GROUP BY incident, protocol, server_dim, endpoint_dim",
+};
+
+/* requests_once: each request once (a server's row stands down when its
+ * client's row is linked, here or across nodes), with the network's share
+ * of cross-node links filled in.  Made from the columns `requests` has. */
+static int requests_once_sql(struct exporter *e, char *sql, size_t len)
+{
+	char q[512], db[140], *cols;
+	quote(db, sizeof(db), e->database);
+	snprintf(q, sizeof(q), "SELECT name FROM system.columns WHERE database = %s AND table = 'requests'", db);
+	if (ch_exec(&e->shard[0], q, &cols) != CH_OK) {
+		fprintf(stderr, "flightrec export-clickhouse: %s\n", e->shard[0].err);
+		return -1;
+	}
+	char outer[4096] = "", inner[4096] = "";
+	size_t o = 0, i = 0;
+	for (char *c = strtok(cols, "\n"); c; c = strtok(NULL, "\n")) {
+		int net = !strcmp(c, "network_ns");
+		o += (size_t)snprintf(outer + o, o < sizeof(outer) ? sizeof(outer) - o : 0, "%s%s", o ? ", " : "",
+				      net ? "if(isNull(r_net), x_net, r_net) AS network_ns" : c);
+		i += (size_t)snprintf(inner + i, i < sizeof(inner) ? sizeof(inner) - i : 0, "%s%s", i ? ", " : "",
+				      net ? "network_ns AS r_net" : c);
+	}
+	free(cols);
+	if (o >= sizeof(outer) || i >= sizeof(inner))
+		return -1;
+	int n = snprintf(sql, len,
+			 "CREATE VIEW `%1$s`.requests_once AS SELECT %2$s FROM (SELECT %3$s FROM `%1$s`.requests\n"
+			 "  WHERE NOT (side = 'server' AND (peer_request_id IS NOT NULL\n"
+			 "    OR (incident, load_id, id) GLOBAL IN (SELECT incident, s_load, s_req FROM `%1$s`.request_links))))\n"
+			 "ANY LEFT JOIN (SELECT incident, c_load AS load_id, c_req AS id, network_ns AS x_net\n"
+			 "  FROM `%1$s`.request_links) USING (incident, load_id, id)",
+			 e->database, outer, inner);
+	return n > 0 && (size_t)n < len ? 0 : -1;
+}
+
+/* Stores the links (level 0: connections, 1: requests) the last loads
+ * made possible, each link once: those stored before are left out. */
+static int store_links(struct exporter *e, int level)
+{
+	static const char *const tables[][3] = {
+		{"conn_links", "incident String, c_load String, c_id Nullable(Int64), s_load String, s_id Nullable(Int64)",
+		 "c_id"},
+		{"request_links", "incident String, c_load String, c_req Nullable(Int64), s_load String, "
+				  "s_req Nullable(Int64), network_ns Nullable(Int64)", "c_req"},
+	};
+	char sql[2048];
+	for (int i = level; i == level; i++) {
+		const char *name = tables[i][0];
+		snprintf(sql, sizeof(sql),
+			 "CREATE TABLE IF NOT EXISTS `%s`.`%s%s` (%s) ENGINE = MergeTree() PARTITION BY incident "
+			 "ORDER BY (incident, c_load)", e->database, name, e->cluster ? "_local" : "", tables[i][1]);
+		if (on_shards(e, sql) < 0)
+			return -1;
+		if (e->cluster) {
+			snprintf(sql, sizeof(sql),
+				 "CREATE TABLE IF NOT EXISTS `%1$s`.`%2$s` AS `%1$s`.`%2$s_local` ENGINE = "
+				 "Distributed(`%3$s`, `%1$s`, `%2$s_local`, sipHash64(c_load))", e->database, name, e->cluster);
+			if (on_shards(e, sql) < 0)
+				return -1;
+		}
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO `%1$s`.%2$s SELECT * FROM `%1$s`.%2$s_new WHERE (incident, c_load, %3$s) "
+			 "GLOBAL NOT IN (SELECT incident, c_load, %3$s FROM `%1$s`.%2$s)", e->database, name, tables[i][2]);
+		if (ch_exec_with(&e->shard[0], "insert_distributed_sync=1", sql, NULL) != CH_OK) {
+			fprintf(stderr, "flightrec export-clickhouse: linking the loads: %s\n", e->shard[0].err);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* (Re)creates the views on every shard (each reads through the
+ * Distributed tables with --cluster): after a load they follow the
+ * columns the tables have now. */
+static int create_views(struct exporter *e)
+{
+	static const char *const names[] = {"sql_statements", "failures", "slowest", "golden_signals", "edges",
+					    "requests_dims", "requests_once", "request_links_new", "conn_links_new"};
+	char sql[16384];
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(sql, sizeof(sql), "DROP TABLE IF EXISTS `%s`.%s", e->database, names[i]);
+		if (on_shards(e, sql) < 0)
+			return -1;
+	}
+	for (int i = 0; i < 2; i++) {
+		snprintf(sql, sizeof(sql), link_views[i], e->database);
+		if (on_shards(e, sql) < 0 || store_links(e, i) < 0)
+			return -1;
+	}
+	if (requests_once_sql(e, sql, sizeof(sql)) < 0 || on_shards(e, sql) < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(query_views) / sizeof(query_views[0]); i++) {
+		snprintf(sql, sizeof(sql), query_views[i], e->database);
+		if (on_shards(e, sql) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- loading ------------------------------------------------------- */
+
+static int64_t one_int(sqlite3 *db, const char *sql, int64_t a, int64_t b, int *found)
+{
+	sqlite3_stmt *st;
+	int64_t v = 0;
+	*found = 0;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_int64(st, 1, a);
+	sqlite3_bind_int64(st, 2, b);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+		v = sqlite3_column_int64(st, 0);
+		*found = 1;
+	}
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Sends rows with keys in (lo, hi] as batch b, retrying when the server
+ * does not answer; a batch that arrived although its answer was lost is
+ * found before the next try. */
+static int send_batch(struct exporter *e, sqlite3 *db, const struct table *t, const char *incident,
+		      const char *load_id, unsigned shard, uint32_t b, int64_t lo, int64_t hi, uint64_t *rows)
+{
+	char sel[4096], ins[4096];
+	size_t o = (size_t)snprintf(sel, sizeof(sel), "SELECT %s, %s, %s", t->key, t->node, t->wall);
+	size_t k = (size_t)snprintf(ins, sizeof(ins), "INSERT INTO `%s`.`%s%s` (incident, load_id, batch, node, wall_ns",
+				    e->database, t->name, e->cluster ? "_local" : "");
+	for (int i = 0; i < t->ncol && o < sizeof(sel) && k < sizeof(ins); i++) {
+		o += (size_t)snprintf(sel + o, sizeof(sel) - o, ", t.\"%s\"", t->col[i].name);
+		if (own_col(&t->col[i]))
+			k += (size_t)snprintf(ins + k, sizeof(ins) - k, ", `%s`", t->col[i].name);
+	}
+	if (o < sizeof(sel))
+		o += (size_t)snprintf(sel + o, sizeof(sel) - o, " FROM %s WHERE %s > ?1 AND %s <= ?2 ORDER BY %s",
+				      t->from, t->key, t->key, t->key);
+	if (k < sizeof(ins))
+		k += (size_t)snprintf(ins + k, sizeof(ins) - k, ") FORMAT Native");
+	if (o >= sizeof(sel) || k >= sizeof(ins))
+		return -1;
+	for (int attempt = 0;; attempt++) {
+		struct stream s = {.t = t, .incident = incident, .load_id = load_id, .batch = b};
+		if (sqlite3_prepare_v2(db, sel, -1, &s.st, NULL) != SQLITE_OK) {
+			fprintf(stderr, "flightrec export-clickhouse: %s: %s\n", t->name, sqlite3_errmsg(db));
+			return -1;
+		}
+		sqlite3_bind_int64(s.st, 1, lo);
+		sqlite3_bind_int64(s.st, 2, hi);
+		/* one part per batch: the server gathers the whole batch into
+		 * one block (the rows' count alone decides) before writing it,
+		 * so an INSERT cut short writes nothing */
+		char set[128];
+		snprintf(set, sizeof(set), "min_insert_block_size_rows=%ld&min_insert_block_size_bytes=1099511627776",
+			 e->batch);
+		int rc = ch_insert(&e->shard[shard], set, ins, fill, &s);
+		sqlite3_finalize(s.st);
+		stream_free(&s);
+		if (rc == CH_OK && !s.failed) {
+			*rows = s.rows;
+			return 0;
+		}
+		if (s.failed) {
+			fprintf(stderr, "flightrec export-clickhouse: %s: cannot read rows: %s\n", t->name,
+				sqlite3_errmsg(db));
+			return -1;
+		}
+		if (rc != CH_UNREACHABLE || attempt >= e->retries) {
+			fprintf(stderr, "flightrec export-clickhouse: %s batch %u: %s\n", t->name, b,
+				e->shard[shard].err);
+			return -1;
+		}
+		unsigned wait = 1u << (attempt < 4 ? attempt : 4);
+		msg(e, "%s batch %u: %s; trying again in %u s", t->name, b, e->shard[shard].err, wait);
+		sleep(wait);
+		uint8_t map[1] = {0};
+		/* did it arrive after all?  (checked through shard 0's table;
+		 * a failure here just means another try) */
+		char lid[64], q[512];
+		quote(lid, sizeof(lid), load_id);
+		snprintf(q, sizeof(q), "SELECT count() FROM `%s`.`%s` WHERE load_id = %s AND batch = %u",
+			 e->database, t->name, lid, b);
+		long long n = 0;
+		if (ch_count(&e->shard[0], q, &n) == CH_OK && n > 0) {
+			msg(e, "%s batch %u had arrived", t->name, b);
+			*rows = (uint64_t)n;
+			return 0;
+		}
+		(void)map;
+	}
+}
+
+/* Sends one table of a load, batch by batch, skipping those present. */
+static int load_table(struct exporter *e, sqlite3 *db, const struct table *t, const char *incident,
+		      const char *load_id, unsigned shard, uint64_t *total_rows)
+{
+	char sql[256];
+	int found;
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM \"%s\"", t->keysrc);
+	int64_t total = one_int(db, sql, 0, 0, &found);
+	int64_t nb = total ? (total + e->batch - 1) / e->batch : 0;
+	if (nb > UINT32_MAX)
+		return -1;
+	size_t nmap = (size_t)nb / 8 + 1;
+	uint8_t *map = calloc(nmap, 1);
+	if (!map)
+		return -1;
+	int rc = present_batches(e, t, load_id, map, nmap);
+	if (rc != CH_OK) {
+		fprintf(stderr, "flightrec export-clickhouse: %s\n", e->shard[0].err);
+		free(map);
+		return -1;
+	}
+	snprintf(sql, sizeof(sql), "SELECT rowid FROM \"%s\" WHERE rowid > ?1 ORDER BY rowid LIMIT 1 OFFSET ?2",
+		 t->keysrc);
+	int64_t lo = INT64_MIN;
+	uint64_t sent = 0, skipped = 0;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (int64_t b = 0; b < nb; b++) {
+		int64_t hi = INT64_MAX;
+		if (b + 1 < nb) {
+			hi = one_int(db, sql, lo, e->batch - 1, &found);
+			if (!found)
+				hi = INT64_MAX;
+		}
+		if (map[b / 8] & (1 << (b % 8))) {
+			skipped++;
+		} else {
+			uint64_t n = 0;
+			if (send_batch(e, db, t, incident, load_id, shard, (uint32_t)b, lo, hi, &n) < 0) {
+				free(map);
+				return -1;
+			}
+			sent += n;
+			if (nb > 1) {
+				clock_gettime(CLOCK_MONOTONIC, &t1);
+				double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+				msg(e, "  %s: batch %lld of %lld, %llu rows, %.0f rows/s", t->name, (long long)b + 1,
+				    (long long)nb, (unsigned long long)sent, s > 0 ? (double)sent / s : 0.0);
+			}
+		}
+		lo = hi;
+	}
+	free(map);
+	if (skipped)
+		msg(e, "  %s: %llu rows sent, %llu batches were already there", t->name, (unsigned long long)sent,
+		    (unsigned long long)skipped);
+	else
+		msg(e, "  %s: %llu rows", t->name, (unsigned long long)sent);
+	*total_rows += (uint64_t)total;
+	return 0;
+}
+
+static char *text_of(sqlite3 *db, const char *sql)
+{
+	sqlite3_stmt *st;
+	char *v = NULL;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return NULL;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		v = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Loads one analysis database.  Returns EXIT_OK, EXIT_DAMAGED (the load
+ * stopped; running the command again finishes it) or EXIT_USAGE. */
+static int load_db(struct exporter *e, const char *path, unsigned shard)
+{
+	sqlite3 *db;
+	if (access(path, R_OK) != 0 ||
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+		fprintf(stderr, "flightrec export-clickhouse: cannot open %s: %s\n", path, strerror(errno ? errno : EINVAL));
+		return EXIT_USAGE;
+	}
+	int ret = EXIT_USAGE;
+	struct table *tabs = NULL;
+	char *sum = text_of(db, "SELECT value FROM recording WHERE key = 'dump_sha256'");
+	char *incident = e->incident ? strdup(e->incident)
+			 : text_of(db, "SELECT coalesce((SELECT text FROM marks WHERE kind = 'trigger' "
+				       "ORDER BY ts, text LIMIT 1), 'default')");
+	if (!sum || strlen(sum) < 16 || !incident) {
+		fprintf(stderr, "flightrec export-clickhouse: %s is not a flightrec analysis database\n", path);
+		goto out;
+	}
+	if (sqlite3_exec(db,
+			 "CREATE TEMP TABLE ch_off AS SELECT node, min(wall_offset_ns) AS off FROM segments GROUP BY node;"
+			 "CREATE TEMP TABLE ch_dflt AS SELECT coalesce(min(node), '') AS node FROM segments;",
+			 NULL, NULL, NULL) != SQLITE_OK) {
+		fprintf(stderr, "flightrec export-clickhouse: %s: %s\n", path, sqlite3_errmsg(db));
+		goto out;
+	}
+	char load_id[17];
+	snprintf(load_id, sizeof(load_id), "%.16s", sum);
+	char lid[64], inc[600], q[2048];
+	quote(lid, sizeof(lid), load_id);
+	quote(inc, sizeof(inc), incident);
+	long long done = 0;
+	snprintf(q, sizeof(q), "SELECT count() FROM `%s`.loads WHERE load_id = %s", e->database, lid);
+	if (ch_count(&e->shard[0], q, &done) != CH_OK) {
+		fprintf(stderr, "flightrec export-clickhouse: %s\n", e->shard[0].err);
+		ret = EXIT_DAMAGED;
+		goto out;
+	}
+	if (done) {
+		msg(e, "%s: already loaded (load %s); nothing to do", path, load_id);
+		ret = EXIT_OK;
+		goto out;
+	}
+	int n = list_tables(db, &tabs);
+	msg(e, "%s: load %s, incident '%s', %d tables, to %s", path, load_id, incident, n, e->shard[shard].url);
+	uint64_t rows = 0;
+	for (int i = 0; i < n; i++) {
+		if (ensure_table(e, &tabs[i]) < 0)
+			goto out;
+		if (load_table(e, db, &tabs[i], incident, load_id, shard, &rows) < 0) {
+			fprintf(stderr, "flightrec export-clickhouse: the load of %s stopped; run the same command "
+					"again to finish it (no row is sent twice)\n", path);
+			ret = EXIT_DAMAGED;
+			goto out;
+		}
+	}
+	char *node = text_of(db, "SELECT node FROM temp.ch_dflt");
+	char nd[300], pa[600];
+	quote(nd, sizeof(nd), node ? node : "");
+	quote(pa, sizeof(pa), path);
+	free(node);
+	snprintf(q, sizeof(q), "INSERT INTO `%s`.loads VALUES (%s, %s, %s, %s, %llu, '%s', now())", e->database,
+		 inc, lid, nd, pa, (unsigned long long)rows, FLIGHTREC_VERSION);
+	if (ch_exec(&e->shard[0], q, NULL) != CH_OK) {
+		fprintf(stderr, "flightrec export-clickhouse: %s\n", e->shard[0].err);
+		ret = EXIT_DAMAGED;
+		goto out;
+	}
+	msg(e, "%s: loaded, %llu rows", path, (unsigned long long)rows);
+	ret = EXIT_OK;
+out:
+	free(tabs);
+	free(sum);
+	free(incident);
+	sqlite3_close(db);
+	return ret;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: flightrec export-clickhouse DB... --url URL [--url URL...] [--database NAME]\n"
+		"                                   [--cluster NAME] [--incident NAME] [--batch N] [--retries N] [-q]\n"
+		"\n"
+		"Loads analysis databases into ClickHouse through its HTTP interface: every table (and\n"
+		"`requests`) with the same columns, plus incident, load_id, batch, node and wall_ns.\n"
+		"A database is loaded once: running the command again after an interruption sends\n"
+		"only what is missing.\n"
+		"\n"
+		"  --url URL        ClickHouse's HTTP interface, e.g. http://127.0.0.1:8123; with\n"
+		"                   --cluster, one per shard\n"
+		"  --database NAME  where the tables go (default flightrec; created if missing)\n"
+		"  --cluster NAME   a cluster of the servers' remote_servers: tables NAME_local on\n"
+		"                   every shard, Distributed tables over them\n"
+		"  --incident NAME  the incident (partition) the rows belong to (default: the\n"
+		"                   snapshot's reason, or 'default')\n"
+		"  --batch N        rows per INSERT (default 500000, at most 1000000)\n"
+		"  --retries N      tries again N times when a server does not answer (default 5)\n");
+}
+
+int cmd_export_clickhouse(int argc, char **argv)
+{
+	struct exporter e = {.database = "flightrec", .batch = 500000, .retries = 5};
+	const char *urls[MAX_SHARDS];
+	static const struct option lo[] = {
+		{"url", required_argument, 0, 'u'},     {"database", required_argument, 0, 'd'},
+		{"cluster", required_argument, 0, 'c'}, {"incident", required_argument, 0, 'i'},
+		{"batch", required_argument, 0, 'b'},   {"retries", required_argument, 0, 'r'},
+		{"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
+	};
+	int c;
+	uint64_t v;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "qh", lo, NULL)) != -1) {
+		switch (c) {
+		case 'u':
+			if (e.nshard == MAX_SHARDS) {
+				fprintf(stderr, "flightrec export-clickhouse: at most %d --url\n", MAX_SHARDS);
+				return EXIT_USAGE;
+			}
+			urls[e.nshard++] = optarg;
+			break;
+		case 'd':
+		case 'c':
+			if (!plain_name(optarg)) {
+				fprintf(stderr, "flightrec export-clickhouse: --%s takes a plain name (letters, digits, _)\n",
+					c == 'd' ? "database" : "cluster");
+				return EXIT_USAGE;
+			}
+			*(c == 'd' ? &e.database : &e.cluster) = optarg;
+			break;
+		case 'i':
+			if (!*optarg || strlen(optarg) > 200) {
+				fprintf(stderr, "flightrec export-clickhouse: --incident takes 1 to 200 characters\n");
+				return EXIT_USAGE;
+			}
+			e.incident = optarg;
+			break;
+		case 'b':
+		case 'r':
+			if (fr_parse_u64(optarg, &v) < 0 || (c == 'b' && (v < 1 || v > 1000000)) || (c == 'r' && v > 20)) {
+				fprintf(stderr, "flightrec export-clickhouse: bad --%s '%s'\n", c == 'b' ? "batch" : "retries",
+					optarg);
+				return EXIT_USAGE;
+			}
+			if (c == 'b')
+				e.batch = (long)v;
+			else
+				e.retries = (int)v;
+			break;
+		case 'q':
+			e.quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc || !e.nshard) {
+		fprintf(stderr, "flightrec export-clickhouse: %s\n", optind >= argc ? "no database given" : "no --url given");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (e.nshard > 1 && !e.cluster) {
+		fprintf(stderr, "flightrec export-clickhouse: several --url need --cluster (one URL per shard)\n");
+		return EXIT_USAGE;
+	}
+	int ret = EXIT_OK;
+	for (int i = 0; i < e.nshard; i++)
+		if (ch_open(&e.shard[i], urls[i]) < 0) {
+			e.nshard = i;
+			ret = EXIT_USAGE;
+			goto out;
+		}
+	char sql[512];
+	for (int i = 0; i < e.nshard; i++) {
+		char *ver;
+		if (ch_exec(&e.shard[i], "SELECT version()", &ver) != CH_OK) {
+			fprintf(stderr, "flightrec export-clickhouse: cannot reach ClickHouse at %s: %s\n", e.shard[i].url,
+				e.shard[i].err);
+			ret = EXIT_USAGE;
+			goto out;
+		}
+		free(ver);
+	}
+	snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS `%s`", e.database);
+	if (on_shards(&e, sql) < 0) {
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE IF NOT EXISTS `%s`.loads (incident String, load_id String, node String, db String, "
+		 "rows UInt64, analyzer String, loaded_at DateTime) ENGINE = MergeTree() PARTITION BY incident "
+		 "ORDER BY load_id", e.database);
+	if (ch_exec(&e.shard[0], sql, NULL) != CH_OK) {
+		fprintf(stderr, "flightrec export-clickhouse: %s\n", e.shard[0].err);
+		ret = EXIT_USAGE;
+		goto out;
+	}
+	int loaded = 0;
+	for (int i = optind; i < argc; i++) {
+		int rc = load_db(&e, argv[i], (unsigned)(i - optind) % (unsigned)e.nshard);
+		if (rc > ret)
+			ret = rc;
+		loaded += rc == EXIT_OK;
+	}
+	if (loaded && create_views(&e) < 0 && ret == EXIT_OK)
+		ret = EXIT_DAMAGED;
+out:
+	for (int i = 0; i < e.nshard; i++)
+		ch_close(&e.shard[i]);
+	return ret;
+}

@@ -1,0 +1,229 @@
+/* findings.c - the verdict: the few findings that explain an incident,
+ * ranked.  Failing endpoints (errors that started part-way through the
+ * recording rank first), DNS names that do not resolve, slow edges, the
+ * recording's own losses and gaps per edge, and the rows of the alerts
+ * table when the analysis made one.  Each comes from one aggregate query
+ * over temp.rq (rp_setup) or the tables; nothing here reads every row in C. */
+#include "report_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct flist {
+	struct rp_finding *v;
+	int n, cap;
+};
+
+static struct rp_finding *add(struct flist *l)
+{
+	if (l->n == l->cap) {
+		int cap = l->cap ? l->cap * 2 : 16;
+		struct rp_finding *v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		l->v = v, l->cap = cap;
+	}
+	struct rp_finding *f = &l->v[l->n++];
+	memset(f, 0, sizeof(*f));
+	return f;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+	const unsigned char *s = sqlite3_column_text(st, i);
+	return s ? (const char *)s : "";
+}
+
+/* Error responses per server workload and endpoint (DNS apart: by name,
+ * below).  Errors that begin after the first tenth of the recording are
+ * what changed, and rank above errors present all along. */
+static int endpoints(sqlite3 *db, struct flist *l, int64_t from, int64_t to)
+{
+	sqlite3_stmt *st = rp_prep(db,
+		"SELECT sw, protocol, ep, sum(error), count(*), min(CASE WHEN error THEN ts END),"
+		"  min(CASE WHEN error THEN id END),"
+		"  replace(group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no response') END), ',', ' or '),"
+		"  max(CASE WHEN error THEN wait_ns END)"
+		" FROM rq WHERE protocol != 'dns' GROUP BY sw, protocol, ep HAVING sum(error) > 0"
+		" ORDER BY 4 DESC LIMIT 50");
+	if (!st)
+		return -1;
+	char t[32], d[32];
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		int64_t errs = sqlite3_column_int64(st, 3), n = sqlite3_column_int64(st, 4);
+		int64_t since = sqlite3_column_int64(st, 5);
+		struct rp_finding *f = add(l);
+		if (!f)
+			break;
+		double rate = (double)errs / (double)n;
+		int late = to > from && since > from + (to - from) / 10;
+		snprintf(f->kind, sizeof(f->kind), "endpoint");
+		f->score = rate * log2(1.0 + (double)errs) * (late ? 3 : 1);
+		snprintf(f->workload, sizeof(f->workload), "%s", col(st, 0));
+		snprintf(f->endpoint, sizeof(f->endpoint), "%s", col(st, 2));
+		f->since_ns = since, f->count = errs, f->total = n;
+		f->example_id = sqlite3_column_int64(st, 6);
+		snprintf(f->title, sizeof(f->title), "%s %s %.60s returns %s since %s (%lld of %lld requests)%s%s",
+			 f->workload, col(st, 1), f->endpoint, col(st, 7), rp_hms(since, t, sizeof(t)), (long long)errs,
+			 (long long)n, sqlite3_column_type(st, 8) == SQLITE_NULL ? "" : ", slowest error wait ",
+			 sqlite3_column_type(st, 8) == SQLITE_NULL ? "" : rp_dur(sqlite3_column_int64(st, 8), d, sizeof(d)));
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* DNS names answered with an error (NXDOMAIN, SERVFAIL...) or not at all. */
+static int dns(sqlite3 *db, struct flist *l)
+{
+	sqlite3_stmt *st = rp_prep(db,
+		"SELECT summary, replace(group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no answer') END), ',', ' or '),"
+		" sum(error), min(CASE WHEN error THEN ts END), min(CASE WHEN error THEN id END), sw, count(*)"
+		" FROM rq WHERE protocol = 'dns' GROUP BY summary HAVING sum(error) > 0 ORDER BY 3 DESC LIMIT 20");
+	if (!st)
+		return -1;
+	char t[32];
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct rp_finding *f = add(l);
+		if (!f)
+			break;
+		snprintf(f->kind, sizeof(f->kind), "dns");
+		f->count = sqlite3_column_int64(st, 2);
+		f->total = sqlite3_column_int64(st, 6);
+		f->since_ns = sqlite3_column_int64(st, 3);
+		f->example_id = sqlite3_column_int64(st, 4);
+		f->score = 0.8 * log2(1.0 + (double)f->count) * f->count / (f->total ? f->total : 1);
+		snprintf(f->workload, sizeof(f->workload), "%s", col(st, 5));
+		snprintf(f->endpoint, sizeof(f->endpoint), "%s", col(st, 0));
+		snprintf(f->title, sizeof(f->title), "DNS %.120s: %s since %s (%lld of %lld queries)", f->endpoint,
+			 col(st, 1), rp_hms(f->since_ns, t, sizeof(t)), (long long)f->count, (long long)f->total);
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* Edges whose p99 is over a second. */
+static int slow(sqlite3 *db, struct flist *l)
+{
+	sqlite3_stmt *st = rp_prep(db,
+		/* id and ts: the slowest request's (SQLite's bare columns of max()) */
+		"SELECT cw, sw, protocol, count(*), max(latency_ns), ts, id, sum(latency_ns >= 1000000000)"
+		" FROM rq WHERE latency_ns IS NOT NULL GROUP BY cw, sw, protocol"
+		" HAVING sum(latency_ns >= 1000000000) * 100 > count(*) ORDER BY 8 DESC LIMIT 10");
+	if (!st)
+		return -1;
+	char d[32];
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct rp_finding *f = add(l);
+		if (!f)
+			break;
+		snprintf(f->kind, sizeof(f->kind), "slow");
+		f->count = sqlite3_column_int64(st, 7);
+		f->total = sqlite3_column_int64(st, 3);
+		f->example_id = sqlite3_column_int64(st, 6);
+		f->since_ns = sqlite3_column_int64(st, 5);
+		f->score = 0.3 * log2(1.0 + (double)f->count);
+		snprintf(f->client, sizeof(f->client), "%s", col(st, 0));
+		snprintf(f->workload, sizeof(f->workload), "%s", col(st, 1));
+		snprintf(f->title, sizeof(f->title), "slow: %s -> %s %s: %lld of %lld requests over 1 s (max %s)",
+			 f->client, f->workload, col(st, 2), (long long)f->count, (long long)f->total,
+			 rp_dur(sqlite3_column_int64(st, 4), d, sizeof(d)));
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* What the recording lost or skipped, per edge: capture losses, stream
+ * gaps, resynchronisations, damaged segments (the evidence a network or
+ * capture problem leaves in the recording).  Payload cut at the snap length
+ * is the recorder's choice, not evidence: left out. */
+static int network(sqlite3 *db, struct flist *l)
+{
+	sqlite3_stmt *st = rp_prep(db,
+		"SELECT a.kind, CASE WHEN c.role = 'server' THEN c.remote_workload ELSE c.local_workload END,"
+		" CASE WHEN c.role = 'server' THEN c.local_workload ELSE c.remote_workload END, count(*),"
+		" min(a.ts + coalesce(o.off, 0)) FROM anomalies a LEFT JOIN connections c ON c.id = a.conn_id"
+		" LEFT JOIN rp_conn o ON o.id = a.conn_id WHERE a.kind IN ('gap', 'loss', 'resync', 'segment_damage')"
+		" AND a.detail NOT LIKE 'truncated by snap length%' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10");
+	if (!st)
+		return -1;
+	char t[32];
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct rp_finding *f = add(l);
+		if (!f)
+			break;
+		snprintf(f->kind, sizeof(f->kind), "network");
+		f->count = sqlite3_column_int64(st, 3);
+		f->since_ns = sqlite3_column_int64(st, 4);
+		f->score = 0.2 * log2(1.0 + (double)f->count);
+		snprintf(f->client, sizeof(f->client), "%s", col(st, 1));
+		snprintf(f->workload, sizeof(f->workload), "%s", col(st, 2));
+		snprintf(f->title, sizeof(f->title), "network/capture: %lld %s on %s -> %s since %s",
+			 (long long)f->count, col(st, 0), f->client, f->workload, rp_hms(f->since_ns, t, sizeof(t)));
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+/* The alerts table (rules evaluated at analyze time), when there is one. */
+static int alerts(sqlite3 *db, struct flist *l)
+{
+	if (!rp_has(db, "alerts"))
+		return 0;
+	sqlite3_stmt *st = rp_prep(db, "SELECT rule, severity, subject, value, threshold, start_ns, detail"
+				       " FROM alerts ORDER BY severity = 'critical' DESC, start_ns LIMIT 50");
+	if (!st)
+		return 0; /* another layout: not ours to judge */
+	char t[32];
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct rp_finding *f = add(l);
+		if (!f)
+			break;
+		snprintf(f->kind, sizeof(f->kind), "alert");
+		f->since_ns = sqlite3_column_int64(st, 5);
+		f->score = !strcmp(col(st, 1), "critical") ? 2.5 : 1.0;
+		snprintf(f->workload, sizeof(f->workload), "%s", col(st, 2));
+		snprintf(f->title, sizeof(f->title), "alert %s (%s): %s %g over %g since %s%s%.80s", col(st, 0),
+			 col(st, 1), col(st, 2), sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
+			 rp_hms(f->since_ns, t, sizeof(t)), *col(st, 6) ? ": " : "", col(st, 6));
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int by_score(const void *a, const void *b)
+{
+	const struct rp_finding *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score < y->score ? 1 : -1;
+	return strcmp(x->title, y->title);
+}
+
+int rp_findings(sqlite3 *db, int max, struct rp_finding **out)
+{
+	struct flist l = {0};
+	int64_t from, to;
+	rp_range(db, &from, &to);
+	*out = NULL;
+	if (endpoints(db, &l, from, to) < 0 || dns(db, &l) < 0 || slow(db, &l) < 0 || network(db, &l) < 0 ||
+	    alerts(db, &l) < 0) {
+		free(l.v);
+		return -1;
+	}
+	qsort(l.v, l.n, sizeof(*l.v), by_score);
+	*out = l.v;
+	return l.n < max ? l.n : max;
+}
+
+void rp_print_verdict(sqlite3 *db, FILE *f, int max)
+{
+	struct rp_finding *v;
+	int n = rp_findings(db, max, &v);
+	fprintf(f, "Verdict%s\n", n > 0 ? " (most telling first; times UTC)" : "");
+	for (int i = 0; i < n; i++)
+		fprintf(f, "  %d. %s\n", i + 1, v[i].title);
+	if (n == 0)
+		fprintf(f, "  nothing stands out: no errors, no slow edges, no losses\n");
+	free(v);
+}
