@@ -31,7 +31,9 @@ static void usage(FILE *f)
 		"of the alert rules (table alerts).\n"
 		"Protocols (their tables):");
 	for (int i = 0; fr_protocols[i]; i++)
-		fprintf(f, " %s (%s)", fr_protocols[i]->name, fr_protocols[i]->table);
+		fprintf(f, " %s (%s%s%s)", fr_protocols[i]->name, fr_protocols[i]->table,
+			fr_protocols[i]->child_table ? ", " : "",
+			fr_protocols[i]->child_table ? fr_protocols[i]->child_table : "");
 	fprintf(f, "\n"
 		"\n"
 		"A PATH may also be a packet capture (pcap or pcapng, gzip-compressed or not;\n"

@@ -593,8 +593,8 @@ static int dump_all(sqlite3 *db, struct out *o)
 {
 	if (dump_head(db, o) < 0 || dump_table(db, "requests", o, whole, 1) < 0)
 		return -1;
-	for (int i = 0; fr_protocols[i]; i++)
-		if (dump_table(db, fr_protocols[i]->table, o, whole, 1) < 0)
+	for (int i = 0; fr_proto_table(i); i++)
+		if (dump_table(db, fr_proto_table(i), o, whole, 1) < 0)
 			return -1;
 	if (dump_table(db, "messages", o, whole, 1) < 0)
 		return -1;
@@ -737,7 +737,7 @@ static void *pdump_main(void *arg)
 int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 {
 	int ntab = 0;
-	while (fr_protocols[ntab])
+	while (fr_proto_table(ntab))
 		ntab++;
 	struct pdump d = {.path = path, .ahead = 2 * jobs + 2};
 	if (max_id < 0)
@@ -755,7 +755,7 @@ int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
 	for (int t = -1; t < ntab; t++)
 		for (int64_t k = 0; k < parts; k++) {
 			struct range r = {k ? k * step : INT64_MIN, k < parts - 1 ? (k + 1) * step : INT64_MAX};
-			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_protocols[t]->table, r, k == 0, {0}, NULL, 0};
+			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_proto_table(t), r, k == 0, {0}, NULL, 0};
 		}
 	d.p[d.n++] = (struct piece){"messages", whole, 1, {0}, NULL, 0};
 	d.p[d.n++] = (struct piece){"anomalies", whole, 1, {0}, NULL, 0};

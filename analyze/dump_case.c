@@ -106,8 +106,8 @@ int fr_dump_case_db(struct sqlite3 *db, FILE *out)
 			return -1;
 	if (case_table(db, "requests", out) < 0)
 		return -1;
-	for (int i = 0; fr_protocols[i]; i++)
-		if (case_table(db, fr_protocols[i]->table, out) < 0)
+	for (int i = 0; fr_proto_table(i); i++)
+		if (case_table(db, fr_proto_table(i), out) < 0)
 			return -1;
 	if (case_table(db, "messages", out) < 0 || case_table(db, "anomalies", out) < 0)
 		return -1;

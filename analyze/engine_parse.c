@@ -63,6 +63,27 @@ static void cb_anomaly(struct fr_pctx *ctx, uint64_t ts, const char *kind, const
 static int cb_handover(struct fr_pctx *ctx, const char *name, const struct fr_chunk *replay, int n,
 		       size_t rest);
 
+/* A parser's buffers count against its worker's share of --max-memory,
+ * with its state, until the connection ends (conn_end, handover). */
+static int cb_reserve(struct fr_pctx *ctx, size_t n)
+{
+	struct cbarg *a = ctx->arg;
+	if (a->w->mem + n > a->w->mem_limit)
+		return -1;
+	a->w->mem += n;
+	a->c->mem += n;
+	return 0;
+}
+
+static void cb_release(struct fr_pctx *ctx, size_t n)
+{
+	struct cbarg *a = ctx->arg;
+	if (n > a->c->mem)
+		n = (size_t)a->c->mem;
+	a->w->mem -= n;
+	a->c->mem -= n;
+}
+
 void pctx_init(struct fr_pctx *ctx, struct cbarg *a, struct worker *w, struct conn *c)
 {
 	a->w = w;
@@ -74,6 +95,8 @@ void pctx_init(struct fr_pctx *ctx, struct cbarg *a, struct worker *w, struct co
 	ctx->emit_message = cb_message;
 	ctx->anomaly = cb_anomaly;
 	ctx->handover = cb_handover;
+	ctx->reserve = cb_reserve;
+	ctx->release = cb_release;
 }
 
 /* ---- protocol detection -------------------------------------------------- */

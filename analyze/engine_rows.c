@@ -100,8 +100,14 @@ void out_request(struct worker *w, const struct conn_row *row, uint32_t seq, con
 	size_t hd = offsetof(struct fr_req, f); /* the fields go compactly after */
 	size_t body = sizeof(*row) + 8 + hd + str_size(r->summary, ls) + str_size(r->endpoint, le) +
 		      str_size(r->status, lt) + str_size(r->reason, lr) + 16;
+	int nc = r->child && r->child_cols > 0 ? r->n_child * r->child_cols : 0;
+	if (nc > FR_MAX_CHILD)
+		nc = FR_MAX_CHILD / r->child_cols * r->child_cols;
 	for (int i = 0; i < r->n_fields; i++)
 		body += sizeof(struct fr_field) + str_size(r->f[i].type == FR_F_TEXT ? r->f[i].s : NULL, r->f[i].len);
+	for (int i = 0; i < nc; i++)
+		body += sizeof(struct fr_field) +
+			str_size(r->child[i].type == FR_F_TEXT ? r->child[i].s : NULL, r->child[i].len);
 	uint8_t *q = row_begin(w, ROW_REQ, body);
 	memcpy(q, row, sizeof(*row));
 	q += sizeof(*row);
@@ -124,6 +130,25 @@ void out_request(struct worker *w, const struct conn_row *row, uint32_t seq, con
 		q += sizeof(struct fr_field);
 		q = put_str(q, r->f[i].type == FR_F_TEXT ? r->f[i].s : NULL, r->f[i].len);
 	}
+	for (int i = 0; i < nc; i++) { /* the child rows' fields (r->n_child says how many) */
+		memcpy(q, &r->child[i], sizeof(struct fr_field));
+		q += sizeof(struct fr_field);
+		q = put_str(q, r->child[i].type == FR_F_TEXT ? r->child[i].s : NULL, r->child[i].len);
+	}
+}
+
+/* Reads a field written by out_request at p; returns what follows. */
+static const uint8_t *get_field(const uint8_t *p, struct fr_field *f)
+{
+	const char *fs;
+	size_t n;
+	memcpy(f, p, sizeof(*f));
+	p = get_str(p + sizeof(*f), &fs, &n);
+	if (f->type == FR_F_TEXT) {
+		f->s = fs;
+		f->len = n;
+	}
+	return p;
 }
 
 void out_conn(struct worker *w, const struct conn_row *row)
@@ -211,17 +236,22 @@ static void write_row(struct sink *sk, const uint8_t *p, const struct rowhdr *h)
 		p = get_str(p, &r.reason, &n);
 		r.peer_addr = r.peer_family ? p : NULL;
 		p += 16;
-		for (int i = 0; i < r.n_fields && i < FR_MAX_FIELDS; i++) {
-			const char *fs;
-			memcpy(&r.f[i], p, sizeof(struct fr_field));
-			p += sizeof(struct fr_field);
-			p = get_str(p, &fs, &n);
-			if (r.f[i].type == FR_F_TEXT) {
-				r.f[i].s = fs;
-				r.f[i].len = n;
-			}
+		for (int i = 0; i < r.n_fields && i < FR_MAX_FIELDS; i++)
+			p = get_field(p, &r.f[i]);
+		struct fr_field *cf = NULL;
+		int nc = r.child && r.child_cols > 0 ? r.n_child * r.child_cols : 0;
+		if (nc > FR_MAX_CHILD) {
+			r.n_child = FR_MAX_CHILD / r.child_cols;
+			nc = r.n_child * r.child_cols;
 		}
+		if (nc && (cf = malloc((size_t)nc * sizeof(*cf))))
+			for (int i = 0; i < nc; i++)
+				p = get_field(p, &cf[i]);
+		r.child = cf;
+		if (!cf)
+			r.n_child = 0;
 		sink_request(sk, &row, seq, fr_protocols[pi], &r);
+		free(cf);
 	}
 }
 

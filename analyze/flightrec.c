@@ -4,6 +4,7 @@
 #include "../formats/cli.h"
 #include "flightrec.h"
 
+#include <malloc.h>
 #include <string.h>
 
 struct cmd {
@@ -45,6 +46,14 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+	/* The analysis allocates and frees buffers of megabytes again and
+	 * again (segment blocks, batches, SQLite pages); left to its dynamic
+	 * thresholds glibc maps and unmaps them or gives the heap's top back,
+	 * and every reuse faults its pages in anew.  Measured on the h2c bench
+	 * capture (perf stat, 100k requests): page faults 15.2k -> 10.9k, CPU
+	 * 680 -> 560 ms, peak RSS 48 -> 51 MB. */
+	mallopt(M_MMAP_THRESHOLD, 32 << 20);
+	mallopt(M_TRIM_THRESHOLD, 256 << 20);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -57,6 +57,7 @@ struct fr_field {
 	size_t len;
 };
 #define FR_MAX_FIELDS 32
+#define FR_MAX_CHILD 2048 /* fields of one request's child rows, all rows together */
 
 /* A request and its response, as a parser reports it.  Times are syscall
  * timestamps (ns); 0 means "none" (no response, orphan response). */
@@ -83,6 +84,12 @@ struct fr_req {
 	 * [layer_field, n_fields) to the layer's. */
 	const struct fr_proto *layer;
 	int layer_field;
+	/* Rows of the protocol's child table (fr_proto.child_table), each one
+	 * also given this request's id: n_child rows of child_cols fields,
+	 * row after row in child[] (n_child * child_cols <= FR_MAX_CHILD;
+	 * owned by the parser, valid during emit_request); NULL: none. */
+	const struct fr_field *child;
+	int n_child, child_cols;
 	/* the protocol's own table (fr_proto.table) */
 	int n_fields;
 	struct fr_field f[FR_MAX_FIELDS];
@@ -118,6 +125,15 @@ struct fr_pctx {
 	 * and then this parser goes on as it would have. */
 	int (*handover)(struct fr_pctx *ctx, const char *name, const struct fr_chunk *replay, int n,
 			size_t rest);
+	/* Asks for n more bytes for this parser's buffers (one that grows
+	 * with the traffic, past its state_size), within the analyzer's
+	 * memory budget (--max-memory): 0 granted (counted against the
+	 * budget until released or the connection ends), -1 refused (the
+	 * parser keeps less and says so in an anomaly).  NULL (tests): every
+	 * request is granted. */
+	int (*reserve)(struct fr_pctx *ctx, size_t n);
+	/* Gives back n bytes reserved before (a buffer freed); NULL: nothing. */
+	void (*release)(struct fr_pctx *ctx, size_t n);
 };
 
 /* A chunk of one direction's stream. */
@@ -139,6 +155,9 @@ struct fr_proto {
 	const char *name;   /* "http1", "redis", "dns": the protocol column */
 	const char *table;  /* detail table name: "http", "redis", "dns" */
 	const char *schema; /* CREATE TABLE for it (request_id first) */
+	/* A table of several rows per request (Kafka's partitions), or NULL;
+	 * its CREATE TABLE (request_id first, not unique) */
+	const char *child_table, *child_schema;
 	size_t state_size;  /* bytes zeroed by the engine, then init() */
 	uint16_t ports[4];  /* well-known ports: a hint for the probe order */
 	int udp;            /* 1: also runs over UDP */
@@ -158,6 +177,9 @@ struct fr_proto {
 
 /* The registry (analyze/registry.c), NULL-terminated. */
 extern const struct fr_proto *const fr_protocols[];
+/* The protocols' tables in dump order (each protocol's table, then its
+ * child table when it has one): the i-th, or NULL past the last. */
+const char *fr_proto_table(int i);
 /* The registered protocol of that name ("http1"), or NULL. */
 const struct fr_proto *fr_proto_find(const char *name);
 

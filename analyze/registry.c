@@ -26,3 +26,14 @@ PROTOCOLS(DECLARE)
 const struct fr_proto *const fr_protocols[] = {
 	PROTOCOLS(ENTRY) NULL,
 };
+
+const char *fr_proto_table(int i)
+{
+	for (int k = 0; fr_protocols[k] && i >= 0; k++) {
+		if (i-- == 0)
+			return fr_protocols[k]->table;
+		if (fr_protocols[k]->child_table && i-- == 0)
+			return fr_protocols[k]->child_table;
+	}
+	return NULL;
+}

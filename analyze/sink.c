@@ -163,7 +163,8 @@ struct sink *sink_open(const char *path, char *err, size_t errlen)
 		goto fail;
 	}
 	for (int i = 0; fr_protocols[i]; i++)
-		if (exec(s->db, fr_protocols[i]->schema) < 0) {
+		if (exec(s->db, fr_protocols[i]->schema) < 0 ||
+		    (fr_protocols[i]->child_schema && exec(s->db, fr_protocols[i]->child_schema) < 0)) {
 			snprintf(err, errlen, "cannot create table %s", fr_protocols[i]->table);
 			goto fail;
 		}

@@ -79,8 +79,8 @@ struct sink {
 	pthread_mutex_t lock;
 	sqlite3_stmt *st[S_N];
 	struct rbuf req;                 /* request_rows */
-	struct rbuf detail[MAX_PROTOS]; /* each protocol's table */
-	const struct fr_proto *detail_proto[MAX_PROTOS];
+	struct rbuf detail[MAX_PROTOS]; /* each protocol's table, and child table */
+	const void *detail_key[MAX_PROTOS]; /* the fr_proto, or its child_table */
 	uint64_t rows;
 	uint64_t next_req; /* request ids: the order rows arrive in, which the
 			    * engine makes canonical (see engine_rows.c) */

@@ -283,23 +283,25 @@ static void v_diff(struct val *v, uint64_t a, uint64_t b)
 		v->type = SQLITE_NULL;
 }
 
-/* The detail rows of protocol p, its statement built from the names of
- * the fields f[0..n) of its first request; NULL when it cannot be. */
-static struct rbuf *detail_buf(struct sink *s, const struct fr_proto *p, const struct fr_field *f, int n)
+/* The rows of a protocol's table (key: the fr_proto) or child table (key:
+ * its child_table), the statement built from the names of the fields
+ * f[0..n) of its first row; NULL when it cannot be. */
+static struct rbuf *detail_buf(struct sink *s, const void *key, const char *table, const struct fr_field *f,
+			       int n)
 {
 	int k;
-	for (k = 0; k < MAX_PROTOS && s->detail_proto[k]; k++)
-		if (s->detail_proto[k] == p)
+	for (k = 0; k < MAX_PROTOS && s->detail_key[k]; k++)
+		if (s->detail_key[k] == key)
 			return s->detail[k].ncols ? &s->detail[k] : NULL;
 	if (k == MAX_PROTOS)
 		return NULL;
-	s->detail_proto[k] = p;
+	s->detail_key[k] = key;
 	char *sql = NULL;
 	size_t len = 0;
 	FILE *mf = open_memstream(&sql, &len);
 	if (!mf)
 		return NULL;
-	fprintf(mf, "INSERT INTO %s (request_id", p->table);
+	fprintf(mf, "INSERT INTO %s (request_id", table);
 	for (int i = 0; i < n; i++)
 		fprintf(mf, ", %s", f[i].name);
 	fprintf(mf, ")");
@@ -310,10 +312,11 @@ static struct rbuf *detail_buf(struct sink *s, const struct fr_proto *p, const s
 	return s->detail[k].ncols ? &s->detail[k] : NULL;
 }
 
-/* The row of request id in p's table: fields f[0..n). */
-static void detail_row(struct sink *s, const struct fr_proto *p, int64_t id, const struct fr_field *f, int n)
+/* A row of request id in table (key as detail_buf): fields f[0..n). */
+static void detail_row(struct sink *s, const void *key, const char *table, int64_t id, const struct fr_field *f,
+		       int n)
 {
-	struct rbuf *d = detail_buf(s, p, f, n);
+	struct rbuf *d = detail_buf(s, key, table, f, n);
 	if (!d || d->ncols != n + 1)
 		return;
 	struct val *v = rbuf_row(s, d);
@@ -376,8 +379,11 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	}
 	/* a layer (gRPC in HTTP/2): its fields go to its own table */
 	int nf = r->layer && r->layer_field <= r->n_fields ? r->layer_field : r->n_fields;
-	detail_row(s, p, id, r->f, nf);
+	detail_row(s, p, p->table, id, r->f, nf);
 	if (r->layer && nf < r->n_fields)
-		detail_row(s, r->layer, id, r->f + nf, r->n_fields - nf);
+		detail_row(s, r->layer, r->layer->table, id, r->f + nf, r->n_fields - nf);
+	if (p->child_table && r->child && r->child_cols > 0)
+		for (int i = 0; i < r->n_child && (i + 1) * r->child_cols <= FR_MAX_CHILD; i++)
+			detail_row(s, &p->child_table, p->child_table, id, r->child + i * r->child_cols, r->child_cols);
 	pthread_mutex_unlock(&s->lock);
 }

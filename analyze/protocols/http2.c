@@ -36,6 +36,15 @@
  * (hpack_unknown) and per connection (anomaly hpack_unknown_entries).
  * After a gap that breaks the framing the parser looks for two valid frame
  * headers in a row, and the HPACK tables are forgotten and learned again.
+ * A kept connection head (replayed by the engine before the window)
+ * rebuilds the tables; when a gap separates the head from the window
+ * (the usual case for a long-lived connection) they are forgotten all the
+ * same: blocks sent in the gap may have inserted entries, which shift the
+ * index of every older one by a count nothing on the wire gives, and a
+ * guessed count (none inserted) names fields wrongly without a sign of it.
+ * Placeholders at the wire's index are honest; entries inserted after the
+ * gap are known at their right indices, and the share recovered grows
+ * (tests/unit/test_engine_state.c, engine_state_http2_hpack_head_then_gap).
  *
  * This file: frames, the byte machine of each direction (preface, upgrade,
  * resync) and the descriptor; http2_streams.c: the streams, their header

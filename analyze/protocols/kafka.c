@@ -54,11 +54,27 @@
  *   TxnOffsetCommit (28)   0-5       transactional id, group   per-partition errors, throttle
  *   DeleteGroups (42)      0-2       group (first), count      -
  *   every other key 0-92:  name, version, correlation id, client id, pairing.
+ * Rows: one per request in `kafka` (its first topic, counts, the first
+ * error, a capped `detail` text), and one per topic/partition of Produce,
+ * Fetch, ListOffsets, OffsetCommit, OffsetFetch, TxnOffsetCommit and
+ * AddPartitionsToTxn (v0-3) in `kafka_partitions`: the request's
+ * partitions merged with what the response says of each (error code;
+ * Produce: records, bytes, base offset; Fetch: records, bytes, high
+ * watermark; ListOffsets: offset; OffsetCommit: committed offset;
+ * OffsetFetch: offset); the first 256 partitions of a request (the
+ * `partitions` column counts them all).
  * ControlledShutdown v0 is read with request header v0 (no client id).
  * Versions above those: name and pairing only ("version not decoded").
- * Bounds: the first 256 KiB of a frame are kept and decoded (an anomaly
- * says so when a frame is larger); 1024 requests wait at most; arrays,
- * strings and varints are checked against the bytes left in the frame.
+ * Bounds: the first 256 KiB of a frame are kept and decoded, in a buffer
+ * that grows within the analyzer's memory budget (fr_pctx.reserve); a
+ * bound_exceeded anomaly counts the bytes of a larger frame not decoded.
+ * Why a bound and not a streaming decoder: what is past it is record
+ * contents (a Produce or Fetch of one big partition: its declared size and
+ * partition are still read, the batches past the bound not counted) or
+ * the partitions after the first few thousand of a frame, which the
+ * kafka_partitions bound would leave out anyway.  1024 requests wait at
+ * most; arrays, strings and varints are checked against the bytes left in
+ * the frame.
  * Not decoded: record contents (keys, values, headers), Fetch v13+ topic
  * names (only ids are on the wire), Produce v13 (topic ids), anything
  * after the fields named above.
@@ -84,6 +100,7 @@
 #define DETAIL 480                     /* per-partition detail text */
 #define WIN 14                         /* resync window: a request head */
 #define ACKS_NONE (-99)                /* acks not read */
+#define PARTS_MAX 256                  /* kafka_partitions rows of one request */
 
 enum { ST_SIZE = 0, ST_BODY, ST_RESYNC };
 
@@ -187,6 +204,15 @@ static const char *api_name(int k) { return k >= 0 && k < N_APIS ? apis[k].name 
 
 /* ---- state ------------------------------------------------------------------ */
 
+/* One topic/partition of a request or its response; -1: not present. */
+struct part {
+	char topic[CAP + 1]; /* name (Fetch v13+: the topic id in hex) */
+	int32_t partition;
+	int has_err;
+	int16_t err;
+	int64_t records, bytes, hw, offset;
+};
+
 /* What one request (and then its response) says; -1: not present. */
 struct info {
 	int16_t api, ver;
@@ -199,6 +225,8 @@ struct info {
 	int codec;       /* -1, or the first batch's codec */
 	char detail[DETAIL + 1];
 	uint32_t dlen;
+	struct part *parts; /* heap, the first PARTS_MAX; owned by the pend */
+	uint32_t nparts, pcap;
 };
 
 struct pend {
@@ -216,6 +244,7 @@ struct kdir {
 	size_t cap;
 	uint32_t keep;  /* body bytes kept in buf */
 	int holed;      /* a gap fell inside this frame: keep no more */
+	int starved;    /* the memory budget refused a bigger buffer for it */
 	uint64_t first_ts, last_ts;
 	uint64_t skipped, gapped; /* while resynchronising */
 };
@@ -233,6 +262,8 @@ struct kafka {
 
 struct dec {
 	struct fr_cur c;
+	uint64_t cut;     /* bytes of the frame after those kept (KEEP_MAX) */
+	uint64_t blob;    /* d_bytes: the length the field declares */
 	int flex;
 	const char *why; /* what made the cursor fail, when not the frame's end */
 };
@@ -284,19 +315,28 @@ static int d_str(struct dec *d, const uint8_t **s, size_t *n)
 }
 
 /* The non-compact 'bytes'/'records' field: int32 length (flexible: compact). */
+/* A bytes field (records); one that runs past the kept part of a frame
+ * gives that part (*n), its declared length in d->blob. */
 static int d_bytes(struct dec *d, const uint8_t **s, size_t *n)
 {
-	if (d->flex)
-		return d_str(d, s, n);
-	int32_t len = d_i32(d);
+	int64_t len = d->flex ? d_uvar(d) - 1 : d_i32(d);
+	if (d->flex && len == -2)
+		return -1;
 	if (d->c.bad)
 		return -1;
 	if (len < 0) {
 		*s = NULL;
 		*n = 0;
+		d->blob = 0;
 		return 1;
 	}
-	if ((uint32_t)len > cur_left(&d->c)) {
+	d->blob = (uint64_t)len;
+	if ((uint64_t)len > cur_left(&d->c) && (uint64_t)len <= cur_left(&d->c) + d->cut) {
+		*n = cur_left(&d->c);
+		cur_bytes(&d->c, s, *n);
+		return 0;
+	}
+	if ((uint64_t)len > cur_left(&d->c)) {
 		d->why = "bytes longer than the frame";
 		d->c.bad = 1;
 		return -1;
@@ -392,6 +432,43 @@ static void x_error(struct info *x, int16_t e)
 
 static void x_add(int64_t *v, int64_t n) { *v = *v < 0 ? n : *v + n; }
 
+/* The row of topic/partition in x->parts, added when new; NULL past
+ * PARTS_MAX (or out of memory). */
+static struct part *x_part(struct info *x, const char *topic, int32_t partition)
+{
+	for (uint32_t i = x->nparts; i-- > 0;)
+		if (x->parts[i].partition == partition && !strcmp(x->parts[i].topic, topic))
+			return &x->parts[i];
+	if (x->nparts == PARTS_MAX)
+		return NULL;
+	if (x->nparts == x->pcap) {
+		size_t bytes = x->pcap * sizeof(*x->parts);
+		x->parts = fr_grow(x->parts, &bytes, (x->nparts + 1) * sizeof(*x->parts), 4 * sizeof(*x->parts));
+		x->pcap = (uint32_t)(bytes / sizeof(*x->parts));
+	}
+	struct part *t = &x->parts[x->nparts++];
+	memset(t, 0, sizeof(*t));
+	snprintf(t->topic, sizeof(t->topic), "%s", topic);
+	t->partition = partition;
+	t->records = t->bytes = t->hw = t->offset = -1;
+	return t;
+}
+
+/* x_part with a name from the wire */
+static struct part *x_part_n(struct info *x, const uint8_t *name, size_t nn, int32_t partition)
+{
+	char t[CAP + 1];
+	keep_name(t, name ? name : (const uint8_t *)"", name ? nn : 0);
+	return x_part(x, t, partition);
+}
+
+static void x_free(struct info *x)
+{
+	free(x->parts);
+	x->parts = NULL;
+	x->nparts = x->pcap = 0;
+}
+
 /* Appends "topic/partition key=value..." items to the detail text. */
 static void x_detail(struct info *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void x_detail(struct info *x, const char *fmt, ...)
@@ -409,11 +486,11 @@ static void x_detail(struct info *x, const char *fmt, ...)
 /* Record batches (magic 2) or message sets (magic 0/1) in a records field:
  * adds their record count and bytes; the codec of the first.  A batch cut
  * at the end (fetch responses may end with a partial one) is not counted. */
-static void x_records(struct info *x, const uint8_t *p, size_t n, int64_t *recs)
+static void x_records(struct info *x, const uint8_t *p, size_t n, uint64_t declared, int64_t *recs)
 {
 	struct fr_cur c;
 	cur_init(&c, p, n);
-	x_add(&x->bytes, (int64_t)n);
+	x_add(&x->bytes, (int64_t)declared);
 	while (cur_left(&c) >= 17) {
 		const uint8_t *b = c.p;
 		int32_t len = (int32_t)((uint32_t)b[8] << 24 | (uint32_t)b[9] << 16 | (uint32_t)b[10] << 8 | b[11]);
@@ -463,9 +540,12 @@ static void req_produce(struct dec *d, int v, struct info *x)
 				break;
 			int64_t recs = 0;
 			int before = x->codec;
-			x_records(x, r, rn, &recs);
+			x_records(x, r, rn, d->blob, &recs);
 			x_add(&x->records, recs);
 			x_add(&x->partitions, 1);
+			struct part *pt = x_part_n(x, name, nn, part);
+			if (pt)
+				pt->records = recs, pt->bytes = (int64_t)d->blob;
 			x_detail(x, "%s%.*s/%d records=%lld bytes=%zu%s%s", x->dlen ? " " : "", (int)(nn > CAP ? CAP : nn),
 				 name ? (const char *)name : "", part, (long long)recs, rn, before < 0 && x->codec >= 0 ? " " : "",
 				 before < 0 && x->codec >= 0 ? codecs[x->codec] : "");
@@ -483,19 +563,28 @@ static void req_fetch(struct dec *d, int v, struct info *x)
 	d_skip(d, (v >= 3 ? 4 : 0) + (v >= 4 ? 1 : 0) + (v >= 7 ? 8 : 0));
 	int64_t nt = d_arr(d);
 	for (int64_t t = 0; t < nt && !d->c.bad; t++) {
+		char topic[CAP + 1] = "";
 		if (v >= 13) {
+			const uint8_t *u = d->c.p;
 			x_uuid(x, d);
+			if (!d->c.bad)
+				for (int i = 0; i < 16; i++)
+					snprintf(topic + 2 * i, 3, "%02x", u[i]);
 		} else {
 			const uint8_t *name = NULL;
 			size_t nn = 0;
 			d_str(d, &name, &nn);
 			x_topic(x, name, nn);
+			keep_name(topic, name ? name : (const uint8_t *)"", name ? nn : 0);
 		}
 		int64_t np = d_arr(d);
 		for (int64_t i = 0; i < np && !d->c.bad; i++) {
-			d_skip(d, 4 + (v >= 9 ? 4 : 0) + 8 + (v >= 12 ? 4 : 0) + (v >= 5 ? 8 : 0) + 4);
+			int32_t part = d_i32(d);
+			d_skip(d, (v >= 9 ? 4 : 0) + 8 + (v >= 12 ? 4 : 0) + (v >= 5 ? 8 : 0) + 4);
 			d_tags(d);
 			x_add(&x->partitions, 1);
+			if (!d->c.bad)
+				x_part(x, topic, part);
 		}
 		d_tags(d);
 	}
@@ -515,16 +604,21 @@ static void req_topics(struct dec *d, int v, struct info *x, int psz)
 		int64_t np = d_arr(d);
 		for (int64_t i = 0; i < np && !d->c.bad; i++) {
 			x_add(&x->partitions, 1);
+			int32_t part = d_i32(d);
+			int64_t off = -1;
 			if (psz > 0) {
-				d_skip(d, (size_t)psz);
+				d_skip(d, (size_t)psz - 4);
 				d_tags(d);
-			} else if (psz == 0) {
-				d_skip(d, 4);
-			} else {
-				d_skip(d, 12 + (v >= 6 ? 4 : 0) + (v == 1 ? 8 : 0));
+			} else if (psz < 0) { /* OffsetCommit: the committed offset */
+				uint64_t hi = cur_be32(&d->c);
+				off = (int64_t)(hi << 32 | cur_be32(&d->c));
+				d_skip(d, (v >= 6 ? 4 : 0) + (v == 1 ? 8 : 0));
 				d_skip_str(d);
 				d_tags(d);
 			}
+			struct part *pt = d->c.bad ? NULL : x_part_n(x, name, nn, part);
+			if (pt)
+				pt->offset = off;
 		}
 		d_tags(d);
 	}
@@ -674,7 +768,12 @@ static void resp_produce(struct dec *d, int v, struct info *x)
 			if (e)
 				x_detail(x, "%s%.*s/%d error=%d", x->dlen ? " " : "", (int)(nn > CAP ? CAP : nn),
 					 name ? (const char *)name : "", part, e);
-			d_skip(d, 8 + (v >= 2 ? 8 : 0) + (v >= 5 ? 8 : 0));
+			uint64_t hi = cur_be32(&d->c);
+			int64_t base = (int64_t)(hi << 32 | cur_be32(&d->c));
+			d_skip(d, (v >= 2 ? 8 : 0) + (v >= 5 ? 8 : 0));
+			struct part *pt = d->c.bad ? NULL : x_part_n(x, name, nn, part);
+			if (pt)
+				pt->has_err = 1, pt->err = e, pt->offset = base;
 			if (v >= 8) {
 				int64_t ne = d_arr(d);
 				for (int64_t k = 0; k < ne && !d->c.bad; k++) {
@@ -705,9 +804,10 @@ static void resp_fetch(struct dec *d, int v, struct info *x)
 		const uint8_t *name = NULL;
 		size_t nn = 0;
 		char id[33] = "";
+		const uint8_t *u16 = NULL;
 		if (v >= 13) {
 			const uint8_t *u = NULL;
-			if (!cur_bytes(&d->c, &u, 16))
+			if (!cur_bytes(&d->c, &u, 16) && (u16 = u))
 				for (int i = 0; i < 8; i++) /* the first half names it in the detail */
 					snprintf(id + 2 * i, 3, "%02x", u[i]);
 			name = (const uint8_t *)id;
@@ -737,8 +837,16 @@ static void resp_fetch(struct dec *d, int v, struct info *x)
 			if (d_bytes(d, &r, &rn) < 0)
 				break;
 			int64_t n = 0;
-			x_records(x, r, rn, &n);
+			x_records(x, r, rn, d->blob, &n);
 			recs += n;
+			char topic[CAP + 1];
+			keep_name(topic, name ? name : (const uint8_t *)"", name ? nn : 0);
+			if (v >= 13 && u16)
+				for (int k = 0; k < 16; k++)
+					snprintf(topic + 2 * k, 3, "%02x", u16[k]);
+			struct part *pt = x_part(x, topic, part);
+			if (pt)
+				pt->has_err = 1, pt->err = e, pt->hw = hw, pt->records = n, pt->bytes = (int64_t)d->blob;
 			x_detail(x, "%s%.*s/%d hw=%lld records=%lld%s", x->dlen ? " " : "", (int)(nn > CAP ? CAP : nn),
 				 name ? (const char *)name : "", part, (long long)hw, (long long)n, e ? " error" : "");
 			if (e)
@@ -802,19 +910,40 @@ static void resp_topics(struct dec *d, int v, struct info *x, int rest)
 {
 	int64_t nt = d_arr(d);
 	for (int64_t t = 0; t < nt && !d->c.bad; t++) {
-		d_skip_str(d);
+		const uint8_t *name = NULL;
+		size_t nn = 0;
+		d_str(d, &name, &nn);
 		int64_t np = d_arr(d);
 		for (int64_t i = 0; i < np && !d->c.bad; i++) {
-			d_skip(d, 4);
-			if (rest == -1) {
-				d_skip(d, 8 + (v >= 5 ? 4 : 0));
+			int32_t part = d_i32(d);
+			int64_t off = -1;
+			if (rest == -1) { /* OffsetFetch: the committed offset */
+				uint64_t hi = cur_be32(&d->c);
+				off = (int64_t)(hi << 32 | cur_be32(&d->c));
+				d_skip(d, v >= 5 ? 4 : 0);
 				d_skip_str(d);
 			}
-			x_error(x, d_i16(d));
-			if (rest == -2) /* ListOffsets v0: a list of offsets */
-				d_skip_arr(d, 8);
-			else if (rest > 0)
+			int16_t e = d_i16(d);
+			x_error(x, e);
+			if (rest == -2) { /* ListOffsets v0: a list of offsets, the first kept */
+				int64_t no = d_arr(d);
+				for (int64_t k = 0; k < no && !d->c.bad; k++) {
+					uint64_t hi = cur_be32(&d->c);
+					uint64_t lo = cur_be32(&d->c);
+					if (k == 0)
+						off = (int64_t)(hi << 32 | lo);
+				}
+			} else if (rest > 0 && x->api == LIST_OFFSETS) { /* timestamp, offset */
+				d_skip(d, 8);
+				uint64_t hi = cur_be32(&d->c);
+				off = (int64_t)(hi << 32 | cur_be32(&d->c));
+				d_skip(d, (size_t)rest - 16);
+			} else if (rest > 0) {
 				d_skip(d, (size_t)rest);
+			}
+			struct part *pt = d->c.bad ? NULL : x_part_n(x, name, nn, part);
+			if (pt)
+				pt->has_err = 1, pt->err = e, pt->offset = off;
 			d_tags(d);
 		}
 		d_tags(d);
@@ -979,6 +1108,82 @@ static void field_s(struct fr_req *q, const char *name, const char *s)
 	fr_field_str(q, name, s && s[0] ? s : NULL);
 }
 
+#define PART_COLS 7
+
+static struct fr_field cf_int(const char *name, int64_t v)
+{
+	struct fr_field f = {name, v >= 0 ? FR_F_INT : FR_F_NULL, v, NULL, 0};
+	return f;
+}
+
+/* The kafka_partitions rows of a request (q) and its response (r, or
+ * NULL): the request's topic/partitions, each with what the response says
+ * of it, then those only the response names; at most PARTS_MAX, merged in
+ * *mp (zeroed by the caller, then freed with x_free).  Fields in *out and
+ * their error names in *names (heap, the caller frees them; they point
+ * into *mp); the number of rows. */
+static int part_rows(const struct info *q, const struct info *r, struct info *mp, struct fr_field **out,
+		     char **names)
+{
+	*out = NULL;
+	*names = NULL;
+	uint32_t nq = q ? q->nparts : 0, nr = r ? r->nparts : 0;
+	if (!nq && !nr)
+		return 0;
+	struct info m = *mp;
+	for (uint32_t i = 0; i < nq; i++) {
+		struct part *t = x_part(&m, q->parts[i].topic, q->parts[i].partition);
+		if (t)
+			*t = q->parts[i];
+	}
+	for (uint32_t i = 0; i < nr; i++) {
+		const struct part *a = &r->parts[i];
+		struct part *t = x_part(&m, a->topic, a->partition);
+		if (!t)
+			continue;
+		if (a->has_err)
+			t->has_err = 1, t->err = a->err;
+		if (a->records >= 0)
+			t->records = a->records;
+		if (a->bytes >= 0)
+			t->bytes = a->bytes;
+		if (a->hw >= 0)
+			t->hw = a->hw;
+		if (a->offset >= 0)
+			t->offset = a->offset;
+	}
+	*mp = m;
+	struct fr_field *f = malloc((size_t)m.nparts * PART_COLS * sizeof(*f));
+	char *nb = malloc((size_t)m.nparts * 24);
+	if (!f || !nb) {
+		free(f);
+		free(nb);
+		return 0;
+	}
+	for (uint32_t i = 0; i < m.nparts; i++) {
+		const struct part *t = &m.parts[i];
+		struct fr_field *g = f + i * PART_COLS;
+		char *e = nb + 24 * i;
+		g[0] = (struct fr_field){"topic", FR_F_TEXT, 0, t->topic, strlen(t->topic)};
+		g[1] = (struct fr_field){"partition", FR_F_INT, t->partition, NULL, 0};
+		if (t->has_err) {
+			const char *s = err_name(t->err, e, 24);
+			if (s != e)
+				snprintf(e, 24, "%s", s);
+			g[2] = (struct fr_field){"error_code", FR_F_TEXT, 0, e, strlen(e)};
+		} else {
+			g[2] = (struct fr_field){"error_code", FR_F_NULL, 0, NULL, 0};
+		}
+		g[3] = cf_int("records", t->records);
+		g[4] = cf_int("bytes", t->bytes);
+		g[5] = cf_int("high_watermark", t->hw);
+		g[6] = cf_int("offset", t->offset);
+	}
+	*out = f;
+	*names = nb;
+	return (int)m.nparts;
+}
+
 /* One row: a request (p, or NULL for an orphan response) and its response
  * (r, or NULL).  The response's detail fills what the request left empty. */
 static void emit(struct fr_pctx *ctx, const struct pend *p, const struct info *r, const struct kdir *rd,
@@ -1054,13 +1259,24 @@ static void emit(struct fr_pctx *ctx, const struct pend *p, const struct info *r
 	field_i(&q, "throttle_ms", m.throttle);
 	field_s(&q, "group_id", m.group);
 	field_s(&q, "detail", detail);
+	struct info pm;
+	memset(&pm, 0, sizeof(pm));
+	struct fr_field *cf;
+	char *names;
+	q.n_child = part_rows(p ? &p->x : NULL, r, &pm, &cf, &names);
+	q.child = cf;
+	q.child_cols = PART_COLS;
 	ctx->emit_request(ctx, &q);
+	free(cf);
+	free(names);
+	x_free(&pm);
 }
 
 /* ---- pairing ---------------------------------------------------------------------- */
 
 static void pend_drop(struct kafka *s, uint32_t i)
 {
+	x_free(&s->pend[i].x);
 	memmove(&s->pend[i], &s->pend[i + 1], (s->npend - i - 1) * sizeof(*s->pend));
 	s->npend--;
 }
@@ -1077,7 +1293,7 @@ static void anomaly_at(struct fr_pctx *ctx, uint64_t ts, const char *kind, const
 /* A whole request frame (what of it was kept). */
 static void on_request(struct kafka *s, struct fr_pctx *ctx, struct kdir *k)
 {
-	struct dec d = {.flex = 0};
+	struct dec d = {.flex = 0, .cut = k->size - k->keep};
 	cur_init(&d.c, k->buf, k->keep);
 	struct pend p = {.first_ts = k->first_ts, .last_ts = k->last_ts, .bytes = (uint64_t)k->size + 4};
 	info_init(&p.x);
@@ -1109,6 +1325,7 @@ static void on_request(struct kafka *s, struct fr_pctx *ctx, struct kdir *k)
 		anomaly_at(ctx, k->last_ts, "parse_error", d.why ? d.why : "request shorter than its fields", &p.x);
 	if (api == PRODUCE && p.x.acks == 0) { /* no response by design */
 		emit(ctx, &p, NULL, NULL, 0, "acks=0: no response by design");
+		x_free(&p.x);
 		return;
 	}
 	if (s->npend == PEND_MAX) {
@@ -1127,7 +1344,7 @@ static void on_request(struct kafka *s, struct fr_pctx *ctx, struct kdir *k)
 
 static void on_response(struct kafka *s, struct fr_pctx *ctx, struct kdir *k)
 {
-	struct dec d = {.flex = 0};
+	struct dec d = {.flex = 0, .cut = k->size - k->keep};
 	cur_init(&d.c, k->buf, k->keep);
 	int32_t corr = d_i32(&d);
 	uint32_t i = 0;
@@ -1158,6 +1375,7 @@ static void on_response(struct kafka *s, struct fr_pctx *ctx, struct kdir *k)
 	if (!(api < N_APIS && r.ver <= apis[api].max))
 		reason = "version not decoded";
 	emit(ctx, p, &r, k, corr, reason);
+	x_free(&r);
 	pend_drop(s, i);
 }
 
@@ -1201,18 +1419,30 @@ static void frame_start(struct kdir *k, uint32_t size, uint64_t ts)
 	k->st = ST_BODY;
 	k->size = size;
 	k->got = k->keep = 0;
-	k->holed = 0;
+	k->holed = k->starved = 0;
 	k->first_ts = ts;
 }
 
-static void body_add(struct kdir *k, const uint8_t *p, size_t n)
+/* Keeps the frame's bytes up to KEEP_MAX, in a buffer that grows within
+ * the analyzer's memory budget. */
+static void body_add(struct kdir *k, struct fr_pctx *ctx, const uint8_t *p, size_t n)
 {
 	k->got += (uint32_t)n;
-	if (k->holed || k->keep >= KEEP_MAX)
+	if (k->holed || k->starved || k->keep >= KEEP_MAX)
 		return;
 	if (n > KEEP_MAX - k->keep)
 		n = KEEP_MAX - k->keep;
-	k->buf = fr_grow(k->buf, &k->cap, k->keep + n, 4096);
+	while (k->keep + n > k->cap) { /* doubling, as far as the budget allows */
+		size_t nc = k->cap ? k->cap * 2 : 4096;
+		if (ctx->reserve && ctx->reserve(ctx, nc - k->cap) < 0) {
+			k->starved = 1;
+			n = k->cap - k->keep;
+			break;
+		}
+		k->buf = fr_grow(k->buf, &k->cap, nc, 4096);
+	}
+	if (!n)
+		return;
 	memcpy(k->buf + k->keep, p, n);
 	k->keep += (uint32_t)n;
 }
@@ -1234,9 +1464,11 @@ static void frame_done(struct kafka *s, struct fr_pctx *ctx, int dir, uint64_t t
 {
 	struct kdir *k = &s->d[dir];
 	k->last_ts = ts;
-	if (k->size > KEEP_MAX && !k->holed) {
-		char buf[120];
-		snprintf(buf, sizeof(buf), "kafka: frame of %u bytes; detail from its first %d", k->size, KEEP_MAX);
+	if (k->starved || (k->size > KEEP_MAX && !k->holed)) {
+		char buf[160];
+		snprintf(buf, sizeof(buf), "kafka: frame of %u bytes; detail from its first %u (%u bytes not decoded%s)",
+			 k->size, k->keep, k->size - k->keep,
+			 k->starved ? ": analyzer memory bound reached, raise --max-memory" : "");
 		ctx->anomaly(ctx, ts, "bound_exceeded", buf);
 	}
 	if (dir == FR_C2S)
@@ -1246,6 +1478,8 @@ static void frame_done(struct kafka *s, struct fr_pctx *ctx, int dir, uint64_t t
 	k->st = ST_SIZE;
 	k->wlen = 0;
 	if (k->cap > 64 * 1024) { /* a big frame's buffer is not kept for the connection's life */
+		if (ctx->release)
+			ctx->release(ctx, k->cap);
 		free(k->buf);
 		k->buf = NULL;
 		k->cap = 0;
@@ -1272,7 +1506,7 @@ static void resync_byte(struct kafka *s, struct fr_pctx *ctx, int dir, uint8_t b
 		 (unsigned long long)k->gapped);
 	ctx->anomaly(ctx, ts, "resync", buf);
 	frame_start(k, be32_at(k->win), ts);
-	body_add(k, k->win + 4, need - 4);
+	body_add(k, ctx, k->win + 4, need - 4);
 	k->last_ts = ts;
 }
 
@@ -1308,7 +1542,7 @@ static void feed_dir(struct kafka *s, struct fr_pctx *ctx, int dir, const uint8_
 				take = k->size - k->got;
 			const uint8_t *b = NULL;
 			cur_bytes(&c, &b, take);
-			body_add(k, b, take);
+			body_add(k, ctx, b, take);
 			k->last_ts = ts;
 		}
 		if (k->st == ST_BODY && k->got == k->size)
@@ -1397,8 +1631,10 @@ static void kafka_finish(void *state, struct fr_pctx *ctx, int why, uint64_t ts)
 {
 	struct kafka *s = state;
 	(void)ts;
-	for (uint32_t i = 0; i < s->npend; i++)
+	for (uint32_t i = 0; i < s->npend; i++) {
 		emit(ctx, &s->pend[i], NULL, NULL, 0, s->pend[i].lost ? "response lost in gap" : fr_end_reason(why));
+		x_free(&s->pend[i].x);
+	}
 	free(s->pend);
 	s->pend = NULL;
 	s->npend = s->cappend = 0;
@@ -1416,6 +1652,10 @@ const struct fr_proto fr_proto_kafka = {
 		  "correlation_id INTEGER, client_id TEXT, topic TEXT, topics INTEGER, partitions INTEGER, "
 		  "records INTEGER, bytes INTEGER, acks INTEGER, compression TEXT, error_code TEXT, "
 		  "throttle_ms INTEGER, group_id TEXT, detail TEXT)",
+	.child_table = "kafka_partitions",
+	.child_schema = "CREATE TABLE kafka_partitions (request_id INTEGER, topic TEXT, partition INTEGER, "
+			"error_code TEXT, records INTEGER, bytes INTEGER, high_watermark INTEGER, "
+			"offset INTEGER)",
 	.state_size = sizeof(struct kafka),
 	.ports = {9092, 9093, 9094, 0},
 	.udp = 0,

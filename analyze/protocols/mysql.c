@@ -27,20 +27,29 @@
  * parameter values of the common types, INIT_DB, PING, QUIT, CHANGE_USER,
  * RESET_CONNECTION, ...), OK/ERR/EOF in both EOF styles, result sets (rows,
  * bytes), multi-statement and multi-result responses (one row per command:
- * rows and affected rows summed, the first error kept), LOCAL INFILE.
- * Not decoded: the compressed protocol and TLS (the connection is marked by
- * an anomaly and no longer parsed), binlog/replication commands (named and
- * counted only).  Auth data of either side never leaves this file.
+ * rows and affected rows summed, the first error kept), LOCAL INFILE, the
+ * compressed protocol (CLIENT_COMPRESS, zlib: mysql_compress.c turns it
+ * back into plain packets; request and response sizes are then the plain
+ * ones).  Not decoded: zstd compression (MySQL 8.0.18+) and TLS (the
+ * connection is marked by an anomaly and no longer parsed), a compressed
+ * connection taken up mid-way without its login (its bytes do not look
+ * like MySQL), binlog/replication commands (named and counted only).  Auth
+ * data of either side never leaves this file.
  *
  * Resynchronisation: a gap inside a packet of known length keeps the
  * framing (the kept bytes are cut there); any other gap loses both
  * directions until a client write starts with a plausible command header
  * (sequence 0, known command), after which the next server write that
  * starts with sequence 1 is its response.  A recording that starts
- * mid-connection begins the same way.
+ * mid-connection begins the same way.  Compressed, a gap inside a packet
+ * stored as is keeps the framing; inside a zlib packet the rest of that
+ * packet is skipped (what it carried is lost, as above); elsewhere the
+ * compressed framing waits for a write that starts with a packet header
+ * (mz_resync), and the plain framing resynchronises inside it.
  */
 #include "../proto.h"
 #include "../sqlnorm.h"
+#include "mysql_compress.h"
 #include "../../formats/bytes.h"
 
 #include <stdio.h>
@@ -67,6 +76,7 @@
 #define CAP_AUTH_LENENC 0x00200000u
 #define CAP_DEPRECATE_EOF 0x01000000u
 #define CAP_QUERY_ATTRS 0x08000000u
+#define CAP_ZSTD 0x04000000u /* CLIENT_ZSTD_COMPRESSION_ALGORITHM */
 /* server status flags */
 #define ST_MORE_RESULTS 0x0008u
 #define ST_CURSOR_EXISTS 0x0040u
@@ -174,6 +184,11 @@ struct mysql {
 	struct cmd c;
 	struct stmt st[STMT_MAX];
 	uint64_t lru;
+	/* the compressed protocol: on after the login's OK, per direction */
+	int zon[2];
+	int zbound[2];     /* the next feed starts a write */
+	uint64_t zlast_ts[2];
+	struct mz_dir z[2];
 };
 
 /* ---- bounded readers ------------------------------------------------------- */
@@ -401,9 +416,14 @@ static void resp_done(struct mysql *s, struct fr_pctx *ctx)
 		memcpy(s->db, s->newdb, sizeof(s->db));
 	if (c->cmd == COM_LOGIN || c->cmd == COM_CHANGE_USER) {
 		s->phase = PH_CMD;
-		if (!c->err && (s->caps_srv & s->caps_cli & CAP_COMPRESS)) {
+		uint32_t both = s->caps_srv & s->caps_cli;
+		if (!c->err && (both & CAP_COMPRESS)) {
+			/* the OK was the last plain packet: the server's next
+			 * bytes and the client's are compressed (frame()) */
+			s->zon[FR_C2S] = 1;
+		} else if (!c->err && (both & CAP_ZSTD)) {
 			ctx->anomaly(ctx, c->rlast, "not_decoded",
-				     "mysql: compressed protocol (CLIENT_COMPRESS); the rest of the connection is not parsed");
+				     "mysql: zstd compressed protocol; the rest of the connection is not parsed");
 			s->phase = PH_STOP;
 		}
 	}
@@ -935,12 +955,19 @@ static void packet_end(struct mysql *s, struct fr_pctx *ctx, int dir, uint64_t t
 	d->cut = 0;
 }
 
-static void frame(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
+/* Frames n bytes of dir's plain packets; returns the bytes taken: all of
+ * them, unless the login's OK switched the connection to the compressed
+ * protocol (the rest is compressed). */
+static size_t frame(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct mdir *d = &s->d[dir];
 	struct fr_cur c;
 	cur_init(&c, p, n);
 	while (cur_left(&c) && s->phase != PH_STOP && d->st != F_LOST) {
+		if (s->zon[FR_C2S] && !s->zon[dir]) {
+			s->zon[dir] = 1;
+			break;
+		}
 		if (d->st == F_HDR) {
 			d->hdr[d->hlen++] = cur_u8(&c);
 			if (d->hlen < 4)
@@ -978,6 +1005,9 @@ static void frame(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_t *
 		if (!d->rem)
 			packet_end(s, ctx, dir, ts);
 	}
+	if (s->zon[FR_C2S] && !s->zon[dir] && d->st == F_HDR && !d->hlen && !d->cont)
+		s->zon[dir] = 1; /* the OK ended this write */
+	return n - cur_left(&c);
 }
 
 /* At a resync point: the first SYNC_N bytes of a write (or all of a
@@ -994,9 +1024,12 @@ static void judge(struct mysql *s, struct fr_pctx *ctx, int dir)
 	frame(s, ctx, dir, d->sb, d->sblen, d->sync_ts);
 }
 
-static void feed_dir(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
+/* One direction's plain packet stream; returns the bytes taken (as
+ * frame()). */
+static size_t feed_plain(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct mdir *d = &s->d[dir];
+	size_t n0 = n;
 	if (!d->buf) /* never NULL: readers of an empty body still get a valid pointer */
 		d->buf = fr_grow(NULL, &d->bcap, 1, 256);
 	int boundary = d->boundary || ts != d->last_ts;
@@ -1014,12 +1047,54 @@ static void feed_dir(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_
 		p += k;
 		n -= k;
 		if (d->sblen < SYNC_N)
-			return; /* the next write goes on (a server reads a header first) */
+			return n0; /* the next write goes on (a server reads a header first) */
+		int zon = s->zon[dir];
 		judge(s, ctx, dir);
+		if (s->zon[dir] != zon)
+			return n0 - n; /* (the login's OK in the judged bytes) */
 	}
 	if (d->st == F_LOST || s->phase == PH_STOP)
+		return n0;
+	return n0 - n + frame(s, ctx, dir, p, n, ts);
+}
+
+struct zarg {
+	struct mysql *s;
+	struct fr_pctx *ctx;
+	int dir;
+	uint64_t ts;
+};
+
+/* The plain bytes of compressed packets; a packet's start may begin a
+ * plain packet (a resync point). */
+static void z_out(void *arg, const uint8_t *p, size_t n, int start)
+{
+	struct zarg *a = arg;
+	if (start)
+		a->s->d[a->dir].boundary = 1;
+	feed_plain(a->s, a->ctx, a->dir, p, n, a->ts);
+}
+
+static void feed_dir(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
+{
+	if (!s->zon[dir]) {
+		size_t used = feed_plain(s, ctx, dir, p, n, ts);
+		if (used == n || !s->zon[dir])
+			return;
+		p += used, n -= used;
+		s->zlast_ts[dir] = ts;
+	}
+	struct mz_dir *z = &s->z[dir];
+	int boundary = s->zbound[dir] || ts != s->zlast_ts[dir];
+	s->zbound[dir] = 0;
+	s->zlast_ts[dir] = ts;
+	if (z->st == MZ_LOST && (!boundary || !mz_resync(z, p, n)))
 		return;
-	frame(s, ctx, dir, p, n, ts);
+	struct zarg a = {s, ctx, dir, ts};
+	if (mz_feed(z, p, n, z_out, &a) < 0) {
+		ctx->anomaly(ctx, ts, "parse_error", "mysql: bad compressed packet");
+		lose(s, ctx, ts, NULL);
+	}
 }
 
 /* ---- the descriptor -------------------------------------------------------- */
@@ -1092,6 +1167,13 @@ static void mysql_gap(void *state, struct fr_pctx *ctx, int dir, uint64_t len, u
 		return;
 	struct mdir *d = &s->d[dir];
 	d->boundary = 1;
+	if (s->zon[dir]) {
+		/* compressed: the plain stream keeps its place only when the
+		 * bytes lost were stored as is */
+		s->zbound[dir] = 1;
+		if (mz_gap(&s->z[dir], len) < 1)
+			len = UINT64_MAX;
+	}
 	if (d->st == F_BODY && len < d->rem) {
 		d->rem -= (uint32_t)len; /* inside a packet: still in sync */
 		d->total += len;
@@ -1133,8 +1215,10 @@ static void mysql_finish(void *state, struct fr_pctx *ctx, int why, uint64_t ts)
 	}
 	stmt_clear(s);
 	free(s->c.text);
-	for (int i = 0; i < 2; i++)
+	for (int i = 0; i < 2; i++) {
 		free(s->d[i].buf);
+		mz_fini(&s->z[i]);
+	}
 }
 
 const struct fr_proto fr_proto_mysql = {

@@ -13,12 +13,20 @@
 # connections, 10 concurrent streams each), then `flightrec analyze FILE`
 # against `tshark -r FILE` with its HTTP/2 dissector (HPACK decoded) on the
 # same file.
-# Usage: tests/bench/pcap.sh [h2c] [REQUESTS] [PCAP_TO_REUSE]
+#
+# The sql case (issue 14): pgbench -M prepared (Parse once, then Bind /
+# Execute per statement; 7 statements a transaction) against a postgres 15
+# of this run (initdb into the temporary directory, as nobody), 210,000
+# statements by default, then `flightrec analyze FILE` against `tshark -r
+# FILE` with its PostgreSQL dissector on the same file.
+# Usage: tests/bench/pcap.sh [h2c|sql] [REQUESTS] [PCAP_TO_REUSE]
+# KEEP_PCAP=FILE keeps a copy of the capture (for a profile).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-h2c=0
+h2c=0 sql=0
 if [[ ${1:-} == h2c ]]; then h2c=1; shift; fi
-requests=${1:-$((h2c ? 100000 : 300000))}
+if [[ ${1:-} == sql ]]; then sql=1; shift; fi
+requests=${1:-$((h2c ? 100000 : sql ? 210000 : 300000))}
 reuse=${2:-}
 make -s build/flightrec
 FR=$PWD/build/flightrec
@@ -27,6 +35,7 @@ pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   [[ -f $dir/nginx.pid ]] && kill "$(cat "$dir/nginx.pid")" 2>/dev/null || true
+  [[ -f $dir/pg/postmaster.pid ]] && kill -INT "$(head -1 "$dir/pg/postmaster.pid")" 2>/dev/null || true
   sleep 0.2
   rm -rf "$dir"
 }
@@ -36,6 +45,26 @@ port=18089
 
 if [[ -n $reuse ]]; then
   cp "$reuse" "$pcap"
+elif ((sql)); then
+  pgbin=/usr/lib/postgresql/15/bin
+  chmod 711 "$dir"
+  mkdir -p "$dir/pg" "$dir/sock" && chown nobody "$dir/pg" "$dir/sock"
+  runuser -u nobody -- "$pgbin/initdb" -D "$dir/pg" -U bench --auth=trust > "$dir/initdb.out" 2>&1
+  runuser -u nobody -- "$pgbin/postgres" -D "$dir/pg" -k "$dir/sock" -h 127.0.0.1 -p "$port" > "$dir/pg.out" 2>&1 &
+  pids+=($!)
+  for i in $(seq 1 100); do runuser -u nobody -- "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$port" && break; sleep 0.1; done
+  runuser -u nobody -- "$pgbin/psql" -h 127.0.0.1 -p "$port" -U bench -d postgres -qc "CREATE DATABASE bench"
+  runuser -u nobody -- pgbench -h "$dir/sock" -p "$port" -U bench -i -s 1 -q bench > "$dir/pgbench-init.out" 2>&1
+  tcpdump -i lo -s 0 -B 131072 -U -w "$pcap" "tcp port $port" 2> "$dir/tcpdump.err" &
+  pids+=($!)
+  sleep 1
+  # 2 clients; a tpcb-like transaction is 7 statements
+  runuser -u nobody -- pgbench -h 127.0.0.1 -p "$port" -U bench -M prepared -n -c 2 -t $((requests / 14)) bench \
+    > "$dir/pgbench.out" 2>&1
+  sleep 1
+  kill -INT "${pids[1]}"; wait "${pids[1]}" || true
+  grep -E 'transactions actually processed|tps' "$dir/pgbench.out" | sed 's/^/pgbench: /'
+  grep -E 'captured|dropped' "$dir/tcpdump.err" | sed 's/^/tcpdump: /'
 elif ((h2c)); then
   mkdir -p "$dir/www"
   printf '{"status":"ok","items":[1,2,3]}\n' > "$dir/www/index.json"
@@ -91,6 +120,7 @@ LUA
   grep -E 'requests in|Requests/sec' "$dir/wrk.out" | sed 's/^/wrk: /'
   grep -E 'captured|dropped' "$dir/tcpdump.err" | sed 's/^/tcpdump: /'
 fi
+[[ -n ${KEEP_PCAP:-} ]] && cp "$pcap" "$KEEP_PCAP"
 size=$(stat -c %s "$pcap")
 echo "capture: $pcap, $((size / 1000000)) MB"
 
@@ -103,6 +133,19 @@ measure() { # label outfile command...
 }
 
 sync
+if ((sql)); then
+  measure analyze "$dir/analyze.out" "$FR" analyze -q "$pcap" -o "$dir/x.db"
+  n=$(sqlite3 "$dir/x.db" "select count(*) from requests r join pgsql p on p.request_id = r.id
+    where p.kind = 'extended' and r.status is not null")
+  nt=$(sqlite3 "$dir/x.db" "select count(*) from requests r join pgsql p on p.request_id = r.id
+    where p.kind = 'extended' and p.statement is not null and p.statement not like '<unknown%'")
+  measure tshark "$dir/tshark.out" tshark -r "$pcap" -d "tcp.port==$port,pgsql" -Y pgsql.tag -T fields -e pgsql.tag
+  tshark_n=$(tr ',' '\n' < "$dir/tshark.out" | grep -c .)
+  echo "analyze: $n Executes answered, $nt with their SQL text (tshark: $tshark_n CommandComplete tags)"
+  awk -v a="$analyze_wall" -v b="$tshark_wall" -v ra="$analyze_rss" -v rb="$tshark_rss" -v n="$n" \
+    'BEGIN{printf "sql pcap to database vs tshark: %.2f s, %.1fx faster (goal 20x), %.1f%% of its memory (goal 20%%), %.0f statements/s\n", a, b/a, 100*ra/rb, n/a}'
+  exit 0
+fi
 if ((h2c)); then
   measure analyze "$dir/analyze.out" "$FR" analyze -q "$pcap" -o "$dir/x.db"
   n=$(sqlite3 "$dir/x.db" "select count(*) from requests where protocol = 'http2' and status is not null")

@@ -10,62 +10,13 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh
+source tests/e2e/sql_lib.sh
 fr_init
 T=$FR_TMP
 FR="$FR_BUILD/flightrec"
-PGBIN=/usr/lib/postgresql/15/bin
-q() { sqlite3 -batch -noheader "$T/a.db" "$@"; }
-eq() { # NAME EXPECTED SQL
-	local got
-	got=$(q "$3")
-	if [[ $got == "$2" ]]; then check "$1" true; else
-		echo "   expected: $(echo "$2" | head -5 | tr '\n' '|')"
-		echo "   got:      $(echo "$got" | head -5 | tr '\n' '|')"
-		check "$1" false
-	fi
-}
-ge() { # NAME MIN SQL: the query's number is at least MIN
-	local got
-	got=$(q "$3")
-	if [[ $got =~ ^[0-9]+$ ]] && ((got >= $2)); then check "$1" true; else
-		echo "   expected >= $2, got: $got"
-		check "$1" false
-	fi
-}
-for b in mariadbd mariadb-install-db mariadb perl; do command -v $b >/dev/null || fr_die "$b missing (make deps)"; done
-[[ -x $PGBIN/postgres ]] || fr_die "postgresql-15 missing (make deps)"
-perl -MDBD::MariaDB -MDBD::Pg -e 1 2>/dev/null || fr_die "DBD::MariaDB / DBD::Pg missing (make deps)"
+SQL_DB=$T/a.db
 /usr/bin/python3 -c 'import psycopg2' 2>/dev/null || fr_die "python3-psycopg2 missing (make deps)"
-
-fr_pod srv
-fr_container srv mariadb mariadb:10.11
-fr_container srv postgres postgres:15
-fr_pod cli
-fr_container cli client debian:12
-SRV=${FR_IP[srv]}
-MYPW=my-secret-pw-4711 PGPW=pg-secret-pw-4712
-
-# MariaDB: a data directory of this run, root over the socket, user app
-mariadb-install-db --no-defaults --datadir="$T/my" --user=root --auth-root-authentication-method=socket \
-	>"$T/my-install.log" 2>&1 || fr_die "mariadb-install-db"
-fr_run srv mariadb mariadbd --no-defaults --datadir="$T/my" --user=root --socket="$T/my.sock" \
-	--bind-address="$SRV" --port=3306 --skip-name-resolve --log-error="$T/my.err" --pid-file="$T/my.pid"
-# PostgreSQL: initdb as an unprivileged user, scram over TCP
-chmod 711 "$T"
-mkdir -p "$T/pg" "$T/pgsock" && chown nobody "$T/pg" "$T/pgsock"
-echo "$PGPW" >"$T/pgpw" && chown nobody "$T/pgpw"
-runuser -u nobody -- "$PGBIN/initdb" -D "$T/pg" -U e2e --pwfile="$T/pgpw" --auth-local=trust \
-	--auth-host=scram-sha-256 >"$T/pg-init.log" 2>&1 || fr_die "initdb"
-echo "host all all 0.0.0.0/0 scram-sha-256" >>"$T/pg/pg_hba.conf"
-fr_run srv postgres runuser -u nobody -- "$PGBIN/postgres" -D "$T/pg" -k "$T/pgsock" -h "$SRV" -p 5432
-fr_wait_port "$SRV" 3306 && fr_wait_port "$SRV" 5432 || fr_die "a server did not start"
-for i in $(seq 1 100); do [[ -S $T/my.sock ]] && break; sleep 0.1; done
-mariadb --no-defaults --socket="$T/my.sock" -uroot -e "CREATE DATABASE e2e;
-	CREATE USER 'app'@'%' IDENTIFIED BY '$MYPW'; GRANT ALL ON e2e.* TO 'app'@'%';" || fr_die "mariadb setup"
-runuser -u nobody -- "$PGBIN/psql" -h "$T/pgsock" -U e2e -d postgres -qc "CREATE DATABASE app" || fr_die "pg setup"
-
-my() { fr_exec cli client mariadb --no-defaults -h "$SRV" -u app -p"$MYPW" e2e "$@"; }
-pg() { PGPASSWORD=$PGPW fr_exec cli client psql -h "$SRV" -U e2e -d app -X -q "$@"; }
+sql_servers
 
 # A connection that prepares before the recording and executes after it
 cat >"$T/early.pl" <<'PL'
@@ -105,7 +56,10 @@ my -e "CREATE TABLE t (id INT PRIMARY KEY, v VARCHAR(32));
 	SELECT * FROM t WHERE id > 0;" >/dev/null
 my -e "SELECT nocol FROM t" 2>/dev/null
 my -e "INSERT INTO t VALUES (1, 'dup')" 2>/dev/null
-my --compress -e "SELECT 42" >/dev/null
+# the compressed protocol (zlib): rows, a value over 16 MiB (plain packets
+# run on across compressed ones), an error
+my --compress --max-allowed-packet=64M -e "SELECT 42 AS zipped; SELECT * FROM t WHERE id <= 2000;
+	SELECT repeat('z', 20000000) AS zipped_big; SELECT zipped_nocol FROM t" >/dev/null 2>&1
 fr_exec cli client mariadb --no-defaults -h "$SRV" -u app -pwrong-pw e2e -e "SELECT 1" 2>/dev/null
 # DBD::MariaDB with server-side prepared statements: one executed 50 times
 cat >"$T/ps.pl" <<'PL'
@@ -180,8 +134,14 @@ eq "mysql: every EXECUTE row carries SQL text" "0" \
 eq "mysql: the statement prepared before the recording is named unknown, and counted" "1|1" \
 	"select (select count(*) $C and m.command = 'STMT_EXECUTE' and m.statement like '<unknown statement %>'),
 	  (select count(*) > 0 from anomalies where kind = 'unknown_statement')"
-eq "mysql: the compressed connection is marked" "1" \
-	"select count(*) > 0 from anomalies where detail like 'mysql: compressed protocol%'"
+eq "mysql --compress: rows, a 20 MB value and an error decoded" "1|2000|1|1054" \
+	"select (select m.rows $C and m.statement = 'SELECT 42 AS zipped') || '|' ||
+	  (select m.rows $C and m.statement like 'SELECT * FROM t WHERE id <= 2000%') || '|' ||
+	  (select m.rows $C and m.statement like 'SELECT repeat(%' and r.resp_bytes > 20000000) || '|' ||
+	  (select m.error_code $C and m.statement like 'SELECT zipped_nocol FROM t%')"
+eq "mysql --compress: no parse error, nothing left undecoded" "0" \
+	"select count(*) from anomalies where detail like 'mysql:%' and (kind = 'parse_error' or kind = 'not_decoded')
+	  and conn_id in (select r.conn_id $C and m.statement = 'SELECT 42 AS zipped')"
 eq "mysql: endpoints are normalised statements" "1" \
 	"select count(*) > 0 from requests where protocol = 'mysql' and side = 'client' and endpoint = 'SELECT v FROM t WHERE id = ?' and summary like 'STMT_EXECUTE%'"
 

@@ -77,6 +77,18 @@ static const uint8_t *guarded(const uint8_t *p, size_t n)
 
 /* ---- output as text -------------------------------------------------------- */
 
+static void o_fields(FILE *f, const struct fr_field *x, int n)
+{
+	for (int i = 0; i < n; i++, x++) {
+		if (x->type == FR_F_INT)
+			fprintf(f, "|%s=%lld", x->name, (long long)x->i);
+		else if (x->type == FR_F_TEXT)
+			fprintf(f, "|%s=%.*s", x->name, (int)x->len, x->s);
+		else
+			fprintf(f, "|%s=NULL", x->name);
+	}
+}
+
 static void o_emit(struct fr_pctx *ctx, const struct fr_req *r)
 {
 	FILE *f = ctx->arg;
@@ -86,19 +98,34 @@ static void o_emit(struct fr_pctx *ctx, const struct fr_req *r)
 		(unsigned long long)r->resp_first_ns, (unsigned long long)r->resp_last_ns,
 		(unsigned long long)r->req_bytes, (unsigned long long)r->resp_bytes,
 		r->endpoint ? r->endpoint : "-");
-	for (int i = 0; i < r->n_fields; i++) {
-		const struct fr_field *x = &r->f[i];
-		if (x->type == FR_F_INT)
-			fprintf(f, "|%s=%lld", x->name, (long long)x->i);
-		else if (x->type == FR_F_TEXT)
-			fprintf(f, "|%s=%.*s", x->name, (int)x->len, x->s);
-		else
-			fprintf(f, "|%s=NULL", x->name);
-	}
+	o_fields(f, r->f, r->n_fields);
 	if (r->peer_addr)
 		fprintf(f, "|peer %d %u.%u.%u.%u:%u", r->peer_family, r->peer_addr[0], r->peer_addr[1],
 			r->peer_addr[2], r->peer_addr[3], r->peer_port);
 	fputc('\n', f);
+	for (int i = 0; r->child && i < r->n_child; i++) { /* child table rows */
+		fputs("  CHILD", f);
+		o_fields(f, r->child + i * r->child_cols, r->child_cols);
+		fputc('\n', f);
+	}
+}
+
+/* The memory budget of a run: what a parser may reserve (tests set it). */
+static size_t budget_max = SIZE_MAX, budget_used;
+
+static int o_reserve(struct fr_pctx *ctx, size_t n)
+{
+	(void)ctx;
+	if (budget_used + n > budget_max)
+		return -1;
+	budget_used += n;
+	return 0;
+}
+
+static void o_release(struct fr_pctx *ctx, size_t n)
+{
+	(void)ctx;
+	budget_used -= n < budget_used ? n : budget_used;
 }
 
 static void o_message(struct fr_pctx *ctx, const struct fr_msg *m)
@@ -150,6 +177,9 @@ static char *run(const struct fr_proto *p, const struct conn *c, int mode, size_
 	ctx.emit_request = o_emit;
 	ctx.emit_message = o_message;
 	ctx.anomaly = o_anomaly;
+	ctx.reserve = o_reserve;
+	ctx.release = o_release;
+	budget_used = 0;
 	void *st = calloc(1, p->state_size);
 	if (p->init)
 		p->init(st, ctx.transport);
@@ -772,4 +802,45 @@ TEST(kafka_fetch_v12_flexible_response)
 			"error_code=NONE|throttle_ms=5|group_id=NULL|detail=orders/0 hw=42 records=2\n"));
 	CHECK(!strstr(o, "ANOM"));
 	free(o);
+}
+
+/* Produce v3 of one partition whose records are n bytes (a frame of about
+ * n + 30 bytes) into out (malloc'd); its length. */
+static size_t kbig_produce(uint8_t **out, size_t n)
+{
+	static const uint8_t h[] = {0, 0, 0, 3, 0, 0, 0, 1, 0, 1, 'c', 0xff, 0xff, 0, 1, 0, 0, 5, 0xdc,
+				    0, 0, 0, 1, 0, 1, 't', 0, 0, 0, 1, 0, 0, 0, 0};
+	size_t body = sizeof(h) + 4 + n;
+	uint8_t *b = calloc(1, body + 4);
+	memcpy(b + 4, h, sizeof(h));
+	b[4 + sizeof(h)] = (uint8_t)(n >> 24), b[5 + sizeof(h)] = (uint8_t)(n >> 16);
+	b[6 + sizeof(h)] = (uint8_t)(n >> 8), b[7 + sizeof(h)] = (uint8_t)n;
+	b[0] = (uint8_t)(body >> 24), b[1] = (uint8_t)(body >> 16), b[2] = (uint8_t)(body >> 8), b[3] = (uint8_t)body;
+	*out = b;
+	return body + 4;
+}
+
+/* A frame over the kept 256 KiB: the row still comes, its partition row
+ * too, and the anomaly counts the bytes not decoded; with the memory
+ * budget refusing the buffer's growth, the same, and it says so. */
+TEST(kafka_frame_bound_and_memory_budget)
+{
+	uint8_t *f;
+	size_t n = kbig_produce(&f, 300000);
+	struct chunk ch[5]; /* 64 KiB writes */
+	int nc = 0;
+	for (size_t o = 0; o < n; o += 65536, nc++)
+		ch[nc] = (struct chunk){.dir = FR_C2S, .ts = 10, .p = f + o, .n = n - o < 65536 ? n - o : 65536};
+	char *o = kafka_run(ch, nc);
+	CHECK(strstr(o, "bound_exceeded kafka: frame of 300038 bytes; detail from its first 262144 (37894 bytes not decoded)"));
+	CHECK(strstr(o, "REQ Produce v3 t|-|1|end of recording|"));
+	CHECK(strstr(o, "  CHILD|topic=t|partition=0|error_code=NULL|records=0|bytes=300000|"));
+	free(o);
+	budget_max = 16384;
+	o = kafka_run(ch, nc);
+	budget_max = SIZE_MAX;
+	CHECK(strstr(o, "detail from its first 16384 (283654 bytes not decoded: analyzer memory bound reached, raise --max-memory)"));
+	CHECK(strstr(o, "REQ Produce v3 t|-|1|end of recording|"));
+	free(o);
+	free(f);
 }
