@@ -37,6 +37,9 @@ const volatile __u8 hooks_sockets = 0;
 /* The kernel has bpf_loop (5.17+): without it a close_range or an exit
  * looks at the first FALLBACK_SCAN_FDS fds of the range only. */
 const volatile __u8 has_loop = 0;
+/* The TLS uprobes may be attached (hooks_tls.h): socket calls made inside
+ * an SSL call are looked at. */
+const volatile __u8 tls_on = 0;
 
 /* Written by user space at run time (mmap'd .bss). */
 __u64 loss_epoch_ns = 0;
@@ -128,7 +131,8 @@ struct conn {
 	__u8 proto;
 	__u8 ignored;
 	__u8 announced; /* the process's PROC event was delivered */
-	__u8 pad;
+	__u8 tls; /* an SSL object uses it: its socket bytes are ciphertext,
+		   * not written; pos_out/pos_in count plaintext from then on */
 	__u32 ino; /* the socket's inode number: a new socket can get the
 		    * address of a file closed unseen, not its number */
 	__u32 pad2;
@@ -555,9 +559,9 @@ static __always_inline void data_hdr(struct fr_ev_data *d, __u64 id, __u64 ts, _
  * user-memory read: the reader then kept finding a busy record at the head
  * and polled again at once instead of sleeping, which cost it more than
  * the copy saved on the nginx bench.) */
-static __always_inline void emit_data_at(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
-					 __u32 bytes, const void *src, __u64 niov,
-					 const struct fr_ev_addr *peer, __u64 arrival)
+static __always_inline void emit_bytes(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
+				       __u32 bytes, const void *src, __u64 niov,
+				       const struct fr_ev_addr *peer, __u64 arrival, __u16 flags, __u32 lib)
 {
 	if (c->ignored && !(peer && peer->family && filter_ports && port_wanted(peer->port)))
 		return;
@@ -596,9 +600,24 @@ static __always_inline void emit_data_at(__u64 id, __u64 ts, __u32 fd, struct co
 	struct fr_ev_data *d = (struct fr_ev_data *)s->raw;
 	data_hdr(d, id, ts, fd, c, dir, sys, bytes, pos, cap, peer);
 	d->arrival = arrival;
+	d->flags |= flags;
+	d->pad = lib;
 	__u64 size = sizeof(*d) + (cap & (2 * FR_EV_MAX_SNAP - 1));
 	if (bpf_ringbuf_output(&events, d, size, rb_flags(size + 8, size + 8)))
 		count_loss(bytes);
+}
+
+static __always_inline int tls_claim(__u64 id, __u32 fd, struct conn *c);
+
+/* A socket call's bytes (emit_bytes), unless they are a TLS connection's
+ * ciphertext (hooks_tls.h). */
+static __always_inline void emit_data_at(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
+					 __u32 bytes, const void *src, __u64 niov,
+					 const struct fr_ev_addr *peer, __u64 arrival)
+{
+	if (tls_claim(id, fd, c))
+		return;
+	emit_bytes(id, ts, fd, c, dir, sys, bytes, src, niov, peer, arrival, 0, 0);
 }
 
 static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
@@ -724,7 +743,12 @@ struct task_ctx {
 	__u64 mm_vec;            /* sockets: the mmsghdr vector of the last vectored call, */
 	__u32 mm_idx;            /* the index of its next message, */
 	__u32 mm_last;           /* and the byte count of its last one */
-
+	/* TLS (hooks_tls.h): the SSL call in progress */
+	__u64 ssl, ssl_buf, ssl_len, ssl_count, ssl_ts;
+	__u32 ssl_lib;  /* the library's index (uprobe cookie) */
+	__u8 ssl_kind;  /* TLS_CALL_* */
+	__u8 ssl_depth; /* nested SSL calls */
+	__u8 ssl_pad[2];
 };
 
 struct {
@@ -930,3 +954,4 @@ int BPF_PROG(fr_exit, struct task_struct *p)
 }
 
 #include "hooks_sockets.h"
+#include "hooks_tls.h"

@@ -4,7 +4,7 @@
 #ifndef FLIGHTREC_BPF_ABI_H
 #define FLIGHTREC_BPF_ABI_H
 
-#define FR_ABI_VERSION 2
+#define FR_ABI_VERSION 3
 
 #define FR_EV_MAX_SNAP 65536 /* payload bytes per event, at most */
 #define FR_EV_CMDLINE 256
@@ -40,6 +40,7 @@ enum fr_ev_syscall {
 /* The DATA event's flags (the same bits as FR_DATA_* of segment.h). */
 #define FR_EV_TRUNCATED 0x1 /* cap_len < orig_len */
 #define FR_EV_NO_POS 0x4    /* stream_pos unknown (UDP) */
+#define FR_EV_TLS 0x8       /* TLS plaintext from SSL_read/SSL_write (syscall READ/WRITE) */
 
 struct fr_ev_hdr {
 	__u32 type; /* enum fr_ev_type */
@@ -67,7 +68,7 @@ struct fr_ev_data {
 	__u64 stream_pos;
 	struct fr_ev_addr peer;
 	__u32 cap_len;
-	__u32 pad;
+	__u32 pad; /* FR_EV_TLS: the TLS library's index (capture/tls.c) */
 	__u64 arrival; /* ingress, sockets hooks: when the bytes became readable
 			* (sock:sk_data_ready), if they waited at least
 			* arrival_min_ns for the reader; else 0 */

@@ -24,7 +24,8 @@ _Static_assert(SAME(FR_EV_SYS_READ, FR_SYS_READ) && SAME(FR_EV_SYS_WRITE, FR_SYS
 		       SAME(FR_EV_SYS_SENDMMSG, FR_SYS_SENDMMSG) &&
 		       SAME(FR_EV_SYS_RECVMMSG, FR_SYS_RECVMMSG) && SAME(FR_EV_SYS_SENDFILE, FR_SYS_SENDFILE),
 	       "enum fr_ev_syscall and enum fr_syscall differ");
-_Static_assert(FR_EV_TRUNCATED == FR_DATA_TRUNCATED && FR_EV_NO_POS == FR_DATA_NO_POS,
+_Static_assert(FR_EV_TRUNCATED == FR_DATA_TRUNCATED && FR_EV_NO_POS == FR_DATA_NO_POS &&
+		       FR_EV_TLS == FR_DATA_TLS,
 	       "the DATA flags of the kernel and of the segment format differ");
 
 /* ---- the connection table -------------------------------------------------
@@ -146,7 +147,7 @@ int on_event(void *ctx, void *data, size_t size)
 		d->tid = h->tid;
 		d->dir = e->dir ? FR_INGRESS : FR_EGRESS;
 		d->syscall = e->syscall <= FR_EV_SYS_SENDFILE ? e->syscall : FR_SYS_UNKNOWN;
-		d->flags = e->flags & (FR_EV_TRUNCATED | FR_EV_NO_POS);
+		d->flags = e->flags & (FR_EV_TRUNCATED | FR_EV_NO_POS | FR_EV_TLS);
 		d->stream_pos = e->stream_pos;
 		d->orig_len = e->orig_len;
 		conv_addr(&d->peer, &e->peer);

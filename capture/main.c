@@ -221,6 +221,7 @@ static int load_and_attach(struct recorder *r)
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1;
 	bpf_map__set_max_entries(r->skel->maps.events, (__u32)o->ringbuf);
 	bpf_map__set_max_entries(r->skel->maps.scratch, (__u32)r->ncpu);
+	tls_prepare(r);
 	if (hooks_choose(r))
 		return -1;
 	int err = flightrec_bpf__load(r->skel);
@@ -253,7 +254,7 @@ static int load_and_attach(struct recorder *r)
 		logmsg("cannot attach the %s hooks: %s", r->hooks, strerror(-err));
 		return -1;
 	}
-	if (hooks_attach_cgroup(r))
+	if (tls_attach(r) || hooks_attach_cgroup(r))
 		return -1;
 	return 0;
 }
@@ -392,6 +393,7 @@ cleanup:
 	close(pidfd);
 	ring_buffer__free(r.rb);
 	hooks_detach(&r);
+	tls_detach();
 	flightrec_bpf__destroy(r.skel);
 	fr_kubeapi_stop(r.api);
 	fr_kube_free(r.kube);

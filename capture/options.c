@@ -222,6 +222,10 @@ static const struct opt table[] = {
 	 "6.12+: only socket calls pay), syscalls (the raw\n"
 	 "system call tracepoints, 5.11+: every system call\n"
 	 "pays), or auto (sockets where the kernel has them)"},
+	{"no-tls", 0, NULL, NULL, p_flag, F(no_tls), 0, 0,
+	 "no TLS plaintext: by default uprobes on each libssl\n"
+	 "the processes map give SSL_read/SSL_write plaintext\n"
+	 "instead of the ciphertext"},
 
 	{.help = "Connections (the state of the open ones at the start of every segment;\n"
 		 "the kept first bytes of each TCP connection at the start of a snapshot):"},

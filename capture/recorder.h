@@ -67,6 +67,7 @@ struct opts {
 	struct numlist pids, ports;
 	struct strlist cgroups, pods_files, svc_files;
 	int kube_api;
+	int no_tls; /* --no-tls: no TLS uprobes (capture/tls.c) */
 	const char *kubeconfig, *node, *log_pods_dir, *log_containers_dir;
 	struct fr_redact redact;
 	int verbose;
@@ -228,6 +229,14 @@ int hooks_choose(struct recorder *r);
  * 0, or -1 after a message.  hooks_detach undoes it (any state). */
 int hooks_attach_cgroup(struct recorder *r);
 void hooks_detach(struct recorder *r);
+
+/* tls.c: TLS plaintext uprobes.  tls_prepare sets them up before the
+ * load (none with --no-tls); tls_attach attaches them to the libssl files
+ * found (0; a library it cannot attach is logged and skipped);
+ * tls_detach destroys the links (any state). */
+void tls_prepare(struct recorder *r);
+int tls_attach(struct recorder *r);
+void tls_detach(void);
 
 /* metadata.c */
 int load_metadata_files(struct recorder *r);

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define FR_FORMAT_VERSION 2        /* major: a reader refuses a larger one */
-#define FR_FORMAT_MINOR 2          /* minor: additions a reader of the same major can skip */
+#define FR_FORMAT_MINOR 3          /* minor: additions a reader of the same major can skip */
 #define FR_SEGMENT_SUFFIX ".frs"
 
 #define FR_MAX_SNAPLEN (64u * 1024)
@@ -63,6 +63,7 @@ const char *fr_syscall_name(unsigned sys);
 #define FR_DATA_TRUNCATED 0x1u /* cap_len < orig_len (snap length) */
 #define FR_DATA_REDACTED 0x2u  /* the recorder overwrote secrets in payload */
 #define FR_DATA_NO_POS 0x4u    /* stream_pos unknown (e.g. UDP) */
+#define FR_DATA_TLS 0x8u       /* TLS plaintext (SSL_read/SSL_write), not socket bytes (2.3) */
 
 /* An endpoint: family 0 (none), 4 or 6; addr holds 4 or 16 bytes, network
  * order; port in host order. */

@@ -1,0 +1,208 @@
+/* tls.c - attaches the TLS plaintext uprobes of bpf/hooks_tls.h (issue
+ * 17, part 1: OpenSSL 1.1/3.x linked dynamically) to every libssl the
+ * machine's processes map.
+ *
+ * Discovery: at start, each /proc/PID/maps line naming a libssl.so file,
+ * read through /proc/PID/root (a container's own copy is its own file),
+ * plus the system's own libssl files (those new processes will map).  A
+ * uprobe set on a file fires in every process that maps it, started
+ * before or after, so each distinct file (device + inode) is attached
+ * once.  Left for later: a container whose libssl is a file no process
+ * mapped at start is missed (the recorder drops CAP_BPF/CAP_PERFMON after
+ * attaching, so it cannot attach later; a rescan needs those kept).
+ *
+ * The library index (uprobe cookie) comes back in each plaintext DATA
+ * event; the version is read from the libcrypto beside the libssl (the
+ * "OpenSSL x.y.z" string; libssl itself has none) and logged. */
+#define _GNU_SOURCE
+#include "bpf/flightrec.skel.h"
+#include "recorder.h"
+
+#include <bpf/libbpf.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define TLS_MAX_LIBS 32
+
+struct tls_lib {
+	dev_t dev;
+	ino_t ino;
+	char path[PATH_MAX];
+	char version[64];
+	struct bpf_link *links[16];
+	int n_links;
+};
+
+static struct tls_lib libs[TLS_MAX_LIBS];
+static int n_libs;
+
+/* The "OpenSSL x.y.z" version string of the libcrypto beside the libssl
+ * at path (libssl.so.3 -> libcrypto.so.3), into out; "unknown" if none. */
+static void lib_version(const char *path, char *out, size_t size)
+{
+	snprintf(out, size, "unknown");
+	char cpath[PATH_MAX];
+	const char *base = strrchr(path, '/');
+	const char *so = strstr(base ? base : path, "libssl");
+	if (!so || (size_t)(so - path) + 16 + strlen(so) >= sizeof(cpath))
+		return;
+	snprintf(cpath, sizeof(cpath), "%.*slibcrypto%s", (int)(so - path), path, so + strlen("libssl"));
+	int fd = open(cpath, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_size > 0) {
+		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m != MAP_FAILED) {
+			const char *end = (const char *)m + st.st_size;
+			for (const char *p = m; (p = memmem(p, (size_t)(end - p), "OpenSSL ", 8)); p += 8) {
+				if (p + 9 < end && p[8] >= '0' && p[8] <= '9' && p[9] == '.') {
+					size_t n = strnlen(p, (size_t)(end - p));
+					snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), p);
+					break;
+				}
+			}
+			munmap(m, (size_t)st.st_size);
+		}
+	}
+	close(fd);
+}
+
+/* The programs of hooks_tls.h and the functions each is attached to. */
+struct tls_hook {
+	const char *func;
+	int ret;
+};
+
+static const struct tls_hook hooks[] = {
+	{"SSL_write", 0},    {"SSL_write_ex", 0}, {"SSL_read", 0},     {"SSL_read_ex", 0},
+	{"SSL_do_handshake", 0}, {"SSL_connect", 0}, {"SSL_accept", 0},
+};
+
+static struct bpf_program *entry_prog(struct flightrec_bpf *s, int i)
+{
+	struct bpf_program *p[] = {
+		s->progs.fr_ssl_write, s->progs.fr_ssl_write_ex, s->progs.fr_ssl_read, s->progs.fr_ssl_read_ex,
+		s->progs.fr_ssl_handshake, s->progs.fr_ssl_handshake, s->progs.fr_ssl_handshake,
+	};
+	return p[i];
+}
+
+/* Attaches the uprobes to the file at path (shown as shown); 0 attached
+ * or already attached, -1 after a log line. */
+static int attach_lib(struct recorder *r, const char *path, const char *shown)
+{
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return -1;
+	for (int i = 0; i < n_libs; i++)
+		if (libs[i].dev == st.st_dev && libs[i].ino == st.st_ino)
+			return 0;
+	if (n_libs == TLS_MAX_LIBS) {
+		logmsg("tls: %s skipped: more than %d distinct TLS libraries", shown, TLS_MAX_LIBS);
+		return -1;
+	}
+	struct tls_lib *l = &libs[n_libs];
+	memset(l, 0, sizeof(*l));
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	snprintf(l->path, sizeof(l->path), "%s", shown);
+	lib_version(path, l->version, sizeof(l->version));
+	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+		for (int ret = 0; ret < 2; ret++) {
+			LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = hooks[i].func, .retprobe = ret,
+				    .bpf_cookie = (__u64)n_libs);
+			struct bpf_program *p = ret ? r->skel->progs.fr_ssl_ret : entry_prog(r->skel, (int)i);
+			struct bpf_link *k = bpf_program__attach_uprobe_opts(p, -1, path, 0, &uo);
+			if (!k) {
+				int err = errno;
+				logmsg("tls: %s (%s) skipped: cannot attach to %s: %s", shown, l->version,
+				       hooks[i].func, strerror(err));
+				for (int j = 0; j < l->n_links; j++)
+					bpf_link__destroy(l->links[j]);
+				return -1;
+			}
+			l->links[l->n_links++] = k;
+		}
+	}
+	logmsg("tls: attached to %s (%s, library %d)", shown, l->version, n_libs);
+	n_libs++;
+	return 0;
+}
+
+/* The libssl files process pid maps. */
+static void scan_pid(struct recorder *r, const char *pid)
+{
+	char p[64];
+	snprintf(p, sizeof(p), "/proc/%s/maps", pid);
+	FILE *f = fopen(p, "re");
+	if (!f)
+		return;
+	char line[PATH_MAX + 128];
+	char last[PATH_MAX] = "";
+	while (fgets(line, sizeof(line), f)) {
+		char *path = strchr(line, '/');
+		if (!path)
+			continue;
+		path[strcspn(path, "\n")] = 0;
+		const char *base = strrchr(path, '/') + 1;
+		if (strncmp(base, "libssl.so", 9) || !strcmp(path, last))
+			continue;
+		snprintf(last, sizeof(last), "%s", path);
+		char full[PATH_MAX + 64];
+		snprintf(full, sizeof(full), "/proc/%s/root%s", pid, path);
+		attach_lib(r, full, path);
+	}
+	fclose(f);
+}
+
+void tls_prepare(struct recorder *r)
+{
+	struct flightrec_bpf *s = r->skel;
+	int on = !r->o->no_tls;
+	struct bpf_program *p[] = {s->progs.fr_ssl_write, s->progs.fr_ssl_write_ex, s->progs.fr_ssl_read,
+				   s->progs.fr_ssl_read_ex, s->progs.fr_ssl_handshake, s->progs.fr_ssl_ret};
+	for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
+		bpf_program__set_autoload(p[i], on);
+	s->rodata->tls_on = (__u8)on;
+}
+
+int tls_attach(struct recorder *r)
+{
+	if (r->o->no_tls) {
+		logmsg("tls: off (--no-tls): TLS connections are recorded as ciphertext");
+		return 0;
+	}
+	static const char *const sys[] = {
+		"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib/x86_64-linux-gnu/libssl.so.1.1",
+		"/lib/x86_64-linux-gnu/libssl.so.3",     "/usr/lib64/libssl.so.3",
+		"/usr/lib/libssl.so.3",
+	};
+	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
+		if (access(sys[i], R_OK) == 0)
+			attach_lib(r, sys[i], sys[i]);
+	DIR *d = opendir("/proc");
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (e->d_name[0] >= '1' && e->d_name[0] <= '9')
+				scan_pid(r, e->d_name);
+		closedir(d);
+	}
+	if (!n_libs)
+		logmsg("tls: no libssl found: TLS connections are recorded as ciphertext");
+	return 0;
+}
+
+void tls_detach(void)
+{
+	for (int i = 0; i < n_libs; i++)
+		for (int j = 0; j < libs[i].n_links; j++)
+			bpf_link__destroy(libs[i].links[j]);
+	n_libs = 0;
+}

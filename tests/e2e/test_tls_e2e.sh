@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# e2e: TLS plaintext from Debian's libssl.so.3 (issue 17, part 1).  Pod
+# "srv": nginx serving HTTPS (HTTP/1.1 and h2 by ALPN) with a certificate
+# made here by openssl req.  Pod "cli": curl (HTTP/1.1, --http2) and a
+# python3 ssl client, both on libssl.so.3.  Recorded with the hook set of
+# $FLIGHTREC_HOOKS (lib.sh) and analyzed: the HTTPS requests are http rows
+# with path and status on both ends, the connections say tls, no
+# ciphertext DATA is written for them, and a secret header sent over TLS
+# is redacted.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source tests/e2e/lib.sh
+fr_init
+T=$FR_TMP
+FR="$FR_BUILD/flightrec"
+q() { sqlite3 -batch -noheader "$T/a.db" "$@"; }
+
+fr_pod srv
+fr_container srv nginx nginx:1.22
+fr_pod cli
+fr_container cli client debian:12
+SRV=${FR_IP[srv]}
+mkdir -p "$T/www"
+echo "hello tls" >"$T/www/index.html"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$SRV" -keyout "$T/key.pem" -out "$T/cert.pem" \
+	>/dev/null 2>&1 || fr_die "openssl req"
+cat >"$T/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $T/body;
+	proxy_temp_path $T/proxy;
+	fastcgi_temp_path $T/fastcgi;
+	uwsgi_temp_path $T/uwsgi;
+	scgi_temp_path $T/scgi;
+	server {
+		listen $SRV:8443 ssl http2;
+		ssl_certificate $T/cert.pem;
+		ssl_certificate_key $T/key.pem;
+		root $T/www;
+		location = /teapot { return 418 "tea\n"; }
+	}
+}
+EOF
+fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
+fr_wait_port "$SRV" 8443 || fr_die "nginx did not start: $(cat "$T/nginx-error.log" 2>/dev/null)"
+fr_podlist "$T/pods.json"
+
+fr_record -o "$T/rec" --pods "$T/pods.json" --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
+check "the recorder attached to libssl.so.3" grep -q 'tls: attached to .*libssl.so.3 (OpenSSL 3' "$T/recorder.err"
+U="https://$SRV:8443"
+fr_exec cli client curl -sk --http1.1 -o /dev/null -w '%{http_code}\n' "$U/index.html" >"$T/curl.out"
+fr_exec cli client curl -sk --http1.1 -o /dev/null -w '%{http_code}\n' -H 'Authorization: Bearer FRSECRETtlsauth' \
+	"$U/teapot" >>"$T/curl.out"
+fr_exec cli client curl -sk --http2 -o /dev/null -w '%{http_code} %{http_version}\n' "$U/h2path" >>"$T/curl.out"
+fr_exec cli client python3 -c '
+import socket, ssl, sys
+c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+s = c.wrap_socket(socket.create_connection((sys.argv[1], 8443)))
+s.sendall(b"GET /pyssl HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+print(s.recv(100).split(b"\r\n")[0].decode())' "$SRV" >>"$T/curl.out" 2>&1
+check "the clients saw 200, 418, 404 over h2 and python's 404" \
+	test "$(tr '\n' ' ' <"$T/curl.out")" = "200 418 404 2 HTTP/1.1 404 Not Found "
+sleep 0.3
+fr_record_stop || fr_die "recorder did not stop cleanly"
+
+"$FR" cat --json --payload 1000000 "$T/rec" >"$T/records" || fr_die "cat"
+[[ -n ${FR_TLS_KEEP:-} ]] && cp -r "$T/rec" "$T/recorder.err" "$FR_TLS_KEEP"/
+"$FR" analyze -q "$T/rec" --pods "$T/pods.json" -o "$T/a.db" -j 1 || fr_die "analyze"
+sqlite3 "$T/a.db" .dump >"$T/a.sql"
+
+rows() { # ROLE PATH STATUS: http rows of that end
+	q "select count(*) from http x join requests r on r.id = x.request_id
+	   where r.side = '$1' and x.path = '$2' and x.status = $3"
+}
+for role in client server; do
+	check "$role end: GET /index.html 200 over TLS" test "$(rows $role /index.html 200)" = 1
+	check "$role end: GET /teapot 418 over TLS" test "$(rows $role /teapot 418)" = 1
+	check "$role end: GET /h2path 404 over TLS (h2 by ALPN)" test "$(rows $role /h2path 404)" = 1
+	check "$role end: python ssl GET /pyssl 404" test "$(rows $role /pyssl 404)" = 1
+done
+# every DATA record of a port-8443 connection is plaintext (flag TLS)
+python3 - "$T/records" >"$T/cipher.out" <<'EOF'
+import json, sys
+conns, tls, plain = {}, 0, 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    k = r.get("kind")
+    if k == "conn_open" and 8443 in (r.get("local", {}).get("port"), r.get("remote", {}).get("port")):
+        conns[tuple(r["conn"].values())] = 1
+    if k == "data" and tuple(r["conn"].values()) in conns:
+        if "tls" in r.get("flags", []):
+            tls += 1
+        else:
+            plain += 1
+print(len(conns), tls, plain)
+EOF
+read -r nconn ntls nclear <"$T/cipher.out"
+check "8 TLS connections recorded ($nconn)" test "$nconn" = 8
+check "their DATA is plaintext ($ntls records)" test "$ntls" -gt 8
+check "no ciphertext DATA written for them ($nclear records)" test "$nclear" = 0
+check "the secret header sent over TLS is redacted" bash -c "! grep -q FRSECRETtlsauth '$T/records' '$T/a.sql'"
+check "the redaction marker is there" bash -c "grep -q 'Authorization: Bearer' '$T/records'"
+fr_finish
