@@ -392,6 +392,10 @@ static void cat_json(FILE *f, const struct fr_header *h, const struct fr_record 
 			a->conn.pid, a->conn.fd, a->conn.gen, a->stream_pos, a->arrival_ns);
 		break;
 	}
+	case FR_CONN_TLS:
+		fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u", r->u.tls.conn.pid, r->u.tls.conn.fd, r->u.tls.conn.gen);
+		span_json(f, "library", &r->u.tls.library);
+		break;
 	}
 	fputs("}\n", f);
 }
@@ -525,6 +529,10 @@ static void cat_text(FILE *f, const struct fr_header *h, const struct fr_record 
 			a->conn.gen, a->stream_pos, (double)(r->ts - a->arrival_ns) / 1e6);
 		break;
 	}
+	case FR_CONN_TLS:
+		fprintf(f, " pid=%u fd=%u/%u ", r->u.tls.conn.pid, r->u.tls.conn.fd, r->u.tls.conn.gen);
+		fr_escape(f, r->u.tls.library.p, r->u.tls.library.len, 256);
+		break;
 	}
 	putc('\n', f);
 }

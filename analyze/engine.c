@@ -177,7 +177,8 @@ static void replay_conn(struct run *run, const struct input *x)
 {
 	const struct fr_record *r = &x->rec;
 	const struct fr_connkey *k = r->kind == FR_DATA ? &r->u.data.conn :
-				     r->kind == FR_CONN_OPEN ? &r->u.open.conn : &r->u.close.conn;
+				     r->kind == FR_CONN_OPEN ? &r->u.open.conn :
+				     r->kind == FR_CONN_TLS ? &r->u.tls.conn : &r->u.close.conn;
 	maybe_sweep(run, r->ts);
 	struct msg m;
 	memset(&m, 0, sizeof(m));
@@ -197,6 +198,11 @@ static void replay_conn(struct run *run, const struct input *x)
 		m.u.d.payload.p = NULL;
 	} else if (r->kind == FR_CONN_OPEN) {
 		m.u.o = r->u.open;
+	} else if (r->kind == FR_CONN_TLS) {
+		m.u.t = r->u.tls;
+		payload = r->u.tls.library.p;
+		plen = r->u.tls.library.len;
+		m.u.t.library.p = NULL;
 	} else {
 		m.u.c = r->u.close;
 		idmap_del(&run->ids, ent);
@@ -344,6 +350,7 @@ static void replay_record(struct run *run, struct input *x)
 	case FR_DATA:
 	case FR_CONN_OPEN:
 	case FR_CONN_CLOSE:
+	case FR_CONN_TLS:
 		replay_conn(run, x);
 		break;
 	case FR_CONN_STATE:

@@ -40,8 +40,9 @@ struct msg {
 		struct fr_data d;
 		struct fr_conn_open o;
 		struct fr_conn_close c;
+		struct fr_conn_tls t; /* library: the payload */
 	} u;
-	/* DATA payload follows */
+	/* DATA payload (CONN_TLS: the library's name) follows */
 };
 
 #define MSG_SWEEP 100 /* engine-internal: end connections idle since ts - idle timeout */
@@ -95,6 +96,7 @@ struct conn {
 	int have_state; /* made by a CONN_STATE: it began before the input */
 	int head;       /* the connections.head column: 1, 0, -1 (NULL) */
 	int silent;     /* replaying bytes from before the input: no rows */
+	char tls[128];  /* the connections.tls column: its TLS library; "" none */
 };
 
 /* Anomaly rows a connection may have; the rest are counted in one row at

@@ -29,6 +29,7 @@ void conn_row(struct worker *w, const struct conn *c, struct conn_row *r)
 	r->requests = c->nreq;
 	r->closed = c->closed;
 	r->head = c->head;
+	r->tls = c->tls[0] ? c->tls : NULL;
 }
 
 /* While a connection's bytes from before the input are replayed (c->silent),

@@ -38,6 +38,8 @@ static void on_data(struct worker *w, const struct msg *m, const uint8_t *payloa
 	c->last_rec_ts = m->ts;
 	int rdir = d->dir ? FR_INGRESS : FR_EGRESS;
 	c->bytes[rdir] += d->orig_len;
+	if ((d->flags & FR_DATA_TLS) && !c->tls[0]) /* its CONN_TLS was not in the input */
+		snprintf(c->tls, sizeof(c->tls), "unknown TLS library");
 	/* no CONN_OPEN: a datagram carries its peer (UDP); a stream does not */
 	if (!c->have_open && (d->peer.family || d->peer.proto == 17) && c->transport == FR_TCP &&
 	    !c->bytes[!rdir] && c->bytes[rdir] == d->orig_len)
@@ -167,6 +169,17 @@ void worker_record(struct worker *w, const struct msg *m, const uint8_t *payload
 	case FR_DATA:
 		on_data(w, m, payload);
 		break;
+	case FR_CONN_TLS: {
+		c = conn_get(w, m, &m->u.t.conn);
+		c->last_rec_ts = m->ts;
+		size_t n = m->u.t.library.len < sizeof(c->tls) - 1 ? m->u.t.library.len : sizeof(c->tls) - 1;
+		for (size_t i = 0; i < n; i++) /* text: a control byte of a damaged file is not kept */
+			c->tls[i] = payload[i] >= 0x20 && payload[i] < 0x7f ? (char)payload[i] : '?';
+		c->tls[n] = 0;
+		if (!n)
+			snprintf(c->tls, sizeof(c->tls), "unknown TLS library");
+		break;
+	}
 	case FR_CONN_STATE:
 		on_state(w, m, payload);
 		break;

@@ -319,6 +319,10 @@ void sink_conn(struct sink *s, const struct conn_row *c)
 		bi(st, 20, c->head);
 	else
 		sqlite3_bind_null(st, 20);
+	if (c->tls)
+		bt(st, 21, c->tls);
+	else
+		sqlite3_bind_null(st, 21);
 	step(s, st);
 	pthread_mutex_unlock(&s->lock);
 }

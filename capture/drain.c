@@ -115,6 +115,26 @@ static void conv_addr(struct fr_addr *a, const struct fr_ev_addr *e)
 		memset(a->addr + 4, 0, 12);
 }
 
+/* The CONN_TLS record of c (its library: lib, the event's field), before
+ * its first TLS DATA record of each segment: a reader of one segment knows
+ * the library too.  0, or -1 when the writer failed. */
+static int tls_note(struct recorder *r, struct fr_conn *c, const struct fr_data *d, uint32_t lib,
+		    uint64_t ts)
+{
+	struct conn_user *u = c->user;
+	if (u->tls_seg == r->seg_index + 1)
+		return 0;
+	u->tls_seg = r->seg_index + 1;
+	struct fr_record t;
+	t.kind = FR_CONN_TLS;
+	t.flags = 0;
+	t.seq = 0;
+	t.ts = ts;
+	t.u.tls = (struct fr_conn_tls){d->conn, S(tls_library(lib))};
+	add(r, &t);
+	return r->failed ? -1 : 0;
+}
+
 /* One event from the ring buffer; its size is checked before any field is
  * trusted. */
 int on_event(void *ctx, void *data, size_t size)
@@ -147,6 +167,8 @@ int on_event(void *ctx, void *data, size_t size)
 		d->tid = h->tid;
 		d->dir = e->dir ? FR_INGRESS : FR_EGRESS;
 		d->syscall = e->syscall <= FR_EV_SYS_SENDFILE ? e->syscall : FR_SYS_UNKNOWN;
+		if (e->flags & FR_EV_TLS)
+			d->syscall = e->dir ? FR_SYS_SSL_READ : FR_SYS_SSL_WRITE;
 		d->flags = e->flags & (FR_EV_TRUNCATED | FR_EV_NO_POS | FR_EV_TLS);
 		d->stream_pos = e->stream_pos;
 		d->orig_len = e->orig_len;
@@ -161,6 +183,8 @@ int on_event(void *ctx, void *data, size_t size)
 				d->flags |= FR_DATA_REDACTED;
 		}
 		d->payload = (struct fr_span){pl, e->cap_len};
+		if (c && (d->flags & FR_DATA_TLS) && tls_note(r, c, d, e->pad, h->ts))
+			return -1;
 		if (c)
 			fr_conntab_data(r->conns, c, d, h->ts);
 		r->n_data++;

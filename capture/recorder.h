@@ -101,6 +101,7 @@ struct proc {
 struct conn_user {
 	struct fr_redact_state rs[2];
 	uint8_t started[2]; /* rs[dir] has seen the direction's first bytes */
+	uint64_t tls_seg;   /* 1 + index of the segment its CONN_TLS is in; 0 none */
 };
 
 struct recorder {
@@ -237,6 +238,9 @@ void hooks_detach(struct recorder *r);
 void tls_prepare(struct recorder *r);
 int tls_attach(struct recorder *r);
 void tls_detach(void);
+/* "OpenSSL 3.0.19 27 Jan 2026 (/usr/lib/.../libssl.so.3)" for the library
+ * of index i (an event's field), or "unknown TLS library"; static. */
+const char *tls_library(uint32_t i);
 
 /* metadata.c */
 int load_metadata_files(struct recorder *r);

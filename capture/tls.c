@@ -34,6 +34,7 @@ struct tls_lib {
 	ino_t ino;
 	char path[PATH_MAX];
 	char version[64];
+	char desc[PATH_MAX + 80]; /* tls_library() */
 	struct bpf_link *links[16];
 	int n_links;
 };
@@ -130,6 +131,9 @@ static int attach_lib(struct recorder *r, const char *path, const char *shown)
 			l->links[l->n_links++] = k;
 		}
 	}
+	char desc[sizeof(l->desc)];
+	snprintf(desc, sizeof(desc), "%s (%s)", l->version, l->path);
+	memcpy(l->desc, desc, sizeof(desc));
 	logmsg("tls: attached to %s (%s, library %d)", shown, l->version, n_libs);
 	n_libs++;
 	return 0;
@@ -197,6 +201,11 @@ int tls_attach(struct recorder *r)
 	if (!n_libs)
 		logmsg("tls: no libssl found: TLS connections are recorded as ciphertext");
 	return 0;
+}
+
+const char *tls_library(uint32_t i)
+{
+	return i < (uint32_t)n_libs ? libs[i].desc : "unknown TLS library";
 }
 
 void tls_detach(void)

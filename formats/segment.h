@@ -42,7 +42,8 @@ enum fr_kind {
 	FR_CONN_STATE = 9, /* 2.1 */
 	FR_CONN_HEAD = 10, /* 2.1 */
 	FR_ARRIVAL = 11,   /* 2.2 */
-	FR_KIND_MAX = 11,
+	FR_CONN_TLS = 12,  /* 2.3 */
+	FR_KIND_MAX = 12,
 };
 
 const char *fr_kind_name(unsigned kind); /* "DATA", ...; "UNKNOWN" */
@@ -172,6 +173,13 @@ struct fr_arrival {
 	uint64_t arrival_ns;
 };
 
+/* The TLS library whose plaintext the FR_DATA_TLS records of conn hold
+ * (before the first of them in each segment). */
+struct fr_conn_tls {
+	struct fr_connkey conn;
+	struct fr_span library; /* "OpenSSL 3.0.19 27 Jan 2026 (/usr/lib/.../libssl.so.3)" */
+};
+
 struct fr_mark {
 	struct fr_span kind; /* "trigger", "note", "start", "stop" ... */
 	struct fr_span text;
@@ -248,6 +256,7 @@ struct fr_record {
 		struct fr_conn_state state;
 		struct fr_conn_head head;
 		struct fr_arrival arrival;
+		struct fr_conn_tls tls;
 	} u;
 };
 

@@ -576,6 +576,40 @@ static int arrival_get(struct fr_cur *c, struct fr_record *r)
 	return c->bad ? -1 : 0;
 }
 
+/* ---- 12 CONN_TLS (2.3) ---------------------------------------------------------------
+ *
+ *   0 u32 pid, fd, gen   12 library: text, to the end of the body
+ */
+
+static long conn_tls_size(const struct fr_record *r)
+{
+	return 12 + (long)r->u.tls.library.len;
+}
+
+static uint8_t *conn_tls_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_conn_tls *t = &r->u.tls;
+	p = put_le32(p, t->conn.pid);
+	p = put_le32(p, t->conn.fd);
+	p = put_le32(p, t->conn.gen);
+	if (t->library.len)
+		memcpy(p, t->library.p, t->library.len);
+	return p + t->library.len;
+}
+
+static int conn_tls_get(struct fr_cur *c, struct fr_record *r)
+{
+	struct fr_conn_tls *t = &r->u.tls;
+	t->conn.pid = cur_le32(c);
+	t->conn.fd = cur_le32(c);
+	t->conn.gen = cur_le32(c);
+	if (c->bad)
+		return -1;
+	t->library = span(c->p, cur_left(c));
+	c->p += cur_left(c);
+	return 0;
+}
+
 /* ---- 8 MARK --------------------------------------------------------------------------
  *
  * TLV: 1 kind (start, stop, trigger, snapshot-end, disk-full, note), 2 text,
@@ -789,6 +823,7 @@ static const struct kind_codec {
 	[FR_CONN_STATE] = {"CONN_STATE", state_size, state_put, state_get},
 	[FR_CONN_HEAD] = {"CONN_HEAD", head_size, head_put, head_get},
 	[FR_ARRIVAL] = {"ARRIVAL", arrival_size, arrival_put, arrival_get},
+	[FR_CONN_TLS] = {"CONN_TLS", conn_tls_size, conn_tls_put, conn_tls_get},
 };
 _Static_assert(sizeof(kinds) / sizeof(kinds[0]) == FR_KIND_MAX + 1,
 	       "every kind up to FR_KIND_MAX has a row in kinds[]");

@@ -81,7 +81,8 @@ fr_record_stop || fr_die "recorder did not stop cleanly"
 sqlite3 "$T/a.db" .dump >"$T/a.sql"
 
 rows() { # SIDE PROTOCOL SUMMARY STATUS: requests of that end
-	q "select count(*) from requests where side = '$1' and protocol = '$2' and summary = '$3' and status = '$4'"
+	q "select count(*) from requests r join connections c on c.id = r.conn_id where r.side = '$1'
+	   and r.protocol = '$2' and r.summary = '$3' and r.status = '$4' and c.tls like 'OpenSSL 3.%libssl.so.3)'"
 }
 for role in client server; do
 	check "$role end: GET /index.html 200 over TLS" test "$(rows $role http1 'GET /index.html' 200)" = 1
@@ -110,6 +111,10 @@ read -r nconn ntls nclear nred <"$T/cipher.out"
 check "8 TLS connections recorded ($nconn)" test "$nconn" = 8
 check "their DATA is plaintext ($ntls records)" test "$ntls" -gt 8
 check "no ciphertext DATA written for them ($nclear records)" test "$nclear" = 0
+check "the connections say their library (tls column)" test "$(q "select count(*) from connections where
+	(local_port = 8443 or remote_port = 8443) and tls like 'OpenSSL 3.%libssl.so.3)'")" = 8
+check "CONN_TLS records name the library" grep -q '"kind":"CONN_TLS".*"library":"OpenSSL 3' "$T/records"
+check "TLS DATA records are SSL_read/SSL_write" grep -q '"syscall":"SSL_read"' "$T/records"
 check "the secret header sent over TLS is redacted" bash -c "! grep -q FRSECRETtlsauth '$T/records' '$T/a.sql'"
 check "both ends' TLS DATA of that request are flagged redacted ($nred)" test "$nred" = 2
 fr_finish
