@@ -58,7 +58,7 @@ fr_exec cli client curl -sk --http1.1 -o /dev/null -w '%{http_code}\n' "$U/index
 fr_exec cli client curl -sk --http1.1 -o /dev/null -w '%{http_code}\n' -H 'Authorization: Bearer FRSECRETtlsauth' \
 	"$U/teapot" >>"$T/curl.out"
 fr_exec cli client curl -sk --http2 -o /dev/null -w '%{http_code} %{http_version}\n' "$U/h2path" >>"$T/curl.out"
-fr_exec cli client python3 -c '
+fr_exec cli client /usr/bin/python3 -c '
 import socket, ssl, sys
 c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
 s = c.wrap_socket(socket.create_connection((sys.argv[1], 8443)))

@@ -85,6 +85,11 @@ static void make_record(uint64_t i, struct fr_record *r)
 			r->u.arrival = (struct fr_arrival){{100, 5, 1}, i * 100, r->ts - 150000};
 			break;
 		}
+		if (i % 32 == 21) { /* 2.3 */
+			r->kind = FR_CONN_TLS;
+			r->u.tls = (struct fr_conn_tls){{100, 5, 1}, S("OpenSSL 3.0.19 27 Jan 2026 (/usr/lib/libssl.so.3)")};
+			break;
+		}
 		if (i % 32 == 29) { /* 2.1 */
 			r->kind = FR_CONN_STATE;
 			r->u.state = (struct fr_conn_state){{100, 5, 1}, 100, FR_ROLE_CLIENT,
