@@ -6,7 +6,8 @@
 # $FLIGHTREC_HOOKS (lib.sh) and analyzed: the HTTPS requests are http rows
 # with path and status on both ends, the connections say tls, no
 # ciphertext DATA is written for them, and a secret header sent over TLS
-# is redacted.
+# is redacted; a TLS connection opened before the recorder starts gives
+# plaintext from its next SSL call; with --no-tls the traffic is ciphertext.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh
@@ -51,7 +52,30 @@ fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_wait_port "$SRV" 8443 || fr_die "nginx did not start: $(cat "$T/nginx-error.log" 2>/dev/null)"
 fr_podlist "$T/pods.json"
 
+# A TLS connection opened (handshake done) before the recorder starts: its
+# requests after the start are plaintext from their first SSL call on.
+fr_run cli client /usr/bin/python3 -c '
+import os, socket, ssl, sys, time
+c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
+s = c.wrap_socket(socket.create_connection((sys.argv[1], 8443)))
+print("open", flush=True)
+while not os.path.exists(sys.argv[2]):
+    time.sleep(0.05)
+s.sendall(b"GET /held HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+b = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    b += d
+print(b.split(b"\r\n")[0].decode(), flush=True)' "$SRV" "$T/go" >"$T/held.out" 2>&1
+for i in $(seq 1 100); do grep -q open "$T/held.out" && break; sleep 0.1; done
+grep -q open "$T/held.out" || fr_die "the held TLS connection did not open: $(cat "$T/held.out")"
+
 fr_record -o "$T/rec" --pods "$T/pods.json" --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
+touch "$T/go"
+for i in $(seq 1 100); do grep -q HTTP "$T/held.out" && break; sleep 0.1; done
+check "the held connection made its request" grep -q 'HTTP/1.1 404' "$T/held.out"
 check "the recorder attached to libssl.so.3" grep -q 'tls: attached to .*libssl.so.3 (OpenSSL 3' "$T/recorder.err"
 U="https://$SRV:8443"
 fr_exec cli client curl -sk --http1.1 -o /dev/null -w '%{http_code}\n' "$U/index.html" >"$T/curl.out"
@@ -108,13 +132,25 @@ for line in open(sys.argv[1]):
 print(len(conns), tls, plain, red)
 EOF
 read -r nconn ntls nclear nred <"$T/cipher.out"
-check "8 TLS connections recorded ($nconn)" test "$nconn" = 8
+check "10 TLS connections: 4 made while recording and the held one, at both ends ($nconn)" test "$nconn" = 10
 check "their DATA is plaintext ($ntls records)" test "$ntls" -gt 8
 check "no ciphertext DATA written for them ($nclear records)" test "$nclear" = 0
 check "the connections say their library (tls column)" test "$(q "select count(*) from connections where
-	(local_port = 8443 or remote_port = 8443) and tls like 'OpenSSL 3.%libssl.so.3)'")" = 8
+	(local_port = 8443 or remote_port = 8443) and tls like 'OpenSSL 3.%libssl.so.3)'")" = 10
+check "held connection, both ends: GET /held 404 in plaintext" test "$(q "select count(*) from requests
+	where summary = 'GET /held' and status = '404'")" = 2
 check "CONN_TLS records name the library" grep -q '"kind":"CONN_TLS".*"library":"OpenSSL 3' "$T/records"
 check "TLS DATA records are SSL_read/SSL_write" grep -q '"syscall":"SSL_read"' "$T/records"
 check "the secret header sent over TLS is redacted" bash -c "! grep -q FRSECRETtlsauth '$T/records' '$T/a.sql'"
 check "both ends' TLS DATA of that request are flagged redacted ($nred)" test "$nred" = 2
+
+# --no-tls: the same traffic is ciphertext, as before issue 17
+fr_record -o "$T/off" --no-tls --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
+check "--no-tls says so" grep -q 'tls: off' "$T/recorder.err"
+fr_exec cli client curl -sk --http1.1 -o /dev/null "$U/index.html"
+sleep 0.3
+fr_record_stop || fr_die "recorder did not stop cleanly"
+"$FR" cat --json --payload 100 "$T/off" >"$T/off.records" || fr_die "cat"
+check "--no-tls: ciphertext DATA, no TLS record" bash -c "grep -q '\"kind\":\"DATA\".*\"syscall\":\"write\"' '$T/off.records' &&
+	! grep -q 'SSL_\|CONN_TLS' '$T/off.records' && ! grep -q 'GET /index.html' '$T/off.records'"
 fr_finish
