@@ -67,7 +67,7 @@ struct opts {
 	struct numlist pids, ports;
 	struct strlist cgroups, pods_files, svc_files;
 	int kube_api;
-	int no_tls; /* --no-tls: no TLS uprobes (capture/tls.c) */
+	int no_tls; /* --no-tls: no TLS uprobes (capture/tls.c); 2: the kernel cannot */
 	const char *kubeconfig, *node, *log_pods_dir, *log_containers_dir;
 	struct fr_redact redact;
 	int verbose;

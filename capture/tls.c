@@ -165,9 +165,24 @@ static void scan_pid(struct recorder *r, const char *pid)
 	fclose(f);
 }
 
+/* Why the TLS uprobes cannot load on this kernel, or NULL. */
+static const char *tls_unsupported(void)
+{
+	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_get_attach_cookie, NULL) != 1)
+		return "the kernel lacks bpf_get_attach_cookie (Linux 5.15+)";
+	if (libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_task_storage_get, NULL) != 1)
+		return "the kernel lacks task storage for uprobes";
+	return NULL;
+}
+
 void tls_prepare(struct recorder *r)
 {
 	struct flightrec_bpf *s = r->skel;
+	const char *why = r->o->no_tls ? NULL : tls_unsupported();
+	if (why) {
+		logmsg("tls: off: %s; TLS connections are recorded as ciphertext", why);
+		r->o->no_tls = 2; /* said: tls_attach says nothing more */
+	}
 	int on = !r->o->no_tls;
 	struct bpf_program *p[] = {s->progs.fr_ssl_write, s->progs.fr_ssl_write_ex, s->progs.fr_ssl_read,
 				   s->progs.fr_ssl_read_ex, s->progs.fr_ssl_handshake, s->progs.fr_ssl_ret};
@@ -179,7 +194,8 @@ void tls_prepare(struct recorder *r)
 int tls_attach(struct recorder *r)
 {
 	if (r->o->no_tls) {
-		logmsg("tls: off (--no-tls): TLS connections are recorded as ciphertext");
+		if (r->o->no_tls == 1)
+			logmsg("tls: off (--no-tls): TLS connections are recorded as ciphertext");
 		return 0;
 	}
 	static const char *const sys[] = {
