@@ -4,8 +4,10 @@
  *
  * Design:
  *   - uprobes and uretprobes on SSL_write, SSL_read, SSL_write_ex,
- *     SSL_read_ex, and SSL_do_handshake/SSL_connect/SSL_accept (one
- *     program: "handshake"), attached by the loader
+ *     SSL_read_ex, and SSL_do_handshake/SSL_connect/SSL_accept/SSL_peek/
+ *     SSL_peek_ex (one program, "handshake": their socket calls tie the
+ *     connection but give no plaintext; a peeked byte is read again by
+ *     SSL_read), attached by the loader
  *     (capture/tls.c) to each distinct libssl file the traced processes
  *     map.  The uprobe cookie is the loader's index of that library.
  *   - Entry: the thread's task_ctx keeps (ssl, buf, len or the _ex count

@@ -35,7 +35,7 @@ struct tls_lib {
 	char path[PATH_MAX];
 	char version[64];
 	char desc[PATH_MAX + 80]; /* tls_library() */
-	struct bpf_link *links[16];
+	struct bpf_link *links[2 * 9]; /* entry and return of each of hooks[] */
 	int n_links;
 };
 
@@ -74,28 +74,36 @@ static void lib_version(const char *path, char *out, size_t size)
 	close(fd);
 }
 
-/* The programs of hooks_tls.h and the functions each is attached to. */
-struct tls_hook {
+/* The functions hooked, each with the entry program of hooks_tls.h it
+ * gets (and fr_ssl_ret at its return).  optional: absent from some
+ * versions (the _ex forms and SSL_peek_ex came with OpenSSL 1.1.1). */
+enum { P_WRITE, P_WRITE_EX, P_READ, P_READ_EX, P_HANDSHAKE };
+
+static const struct tls_hook {
 	const char *func;
-	int ret;
+	int prog, optional;
+} hooks[] = {
+	{"SSL_write", P_WRITE, 0},	  {"SSL_read", P_READ, 0},	     {"SSL_do_handshake", P_HANDSHAKE, 0},
+	{"SSL_write_ex", P_WRITE_EX, 1}, {"SSL_read_ex", P_READ_EX, 1},   {"SSL_connect", P_HANDSHAKE, 1},
+	{"SSL_accept", P_HANDSHAKE, 1},  {"SSL_peek", P_HANDSHAKE, 1},    {"SSL_peek_ex", P_HANDSHAKE, 1},
 };
+#define N_HOOKS (sizeof(hooks) / sizeof(hooks[0]))
+_Static_assert(2 * N_HOOKS <= sizeof(((struct tls_lib *)0)->links) / sizeof(struct bpf_link *),
+	       "links[] holds an entry and a return link per hook");
 
-static const struct tls_hook hooks[] = {
-	{"SSL_write", 0},    {"SSL_write_ex", 0}, {"SSL_read", 0},     {"SSL_read_ex", 0},
-	{"SSL_do_handshake", 0}, {"SSL_connect", 0}, {"SSL_accept", 0},
-};
-
-static struct bpf_program *entry_prog(struct flightrec_bpf *s, int i)
+static struct bpf_program *entry_prog(struct flightrec_bpf *s, int prog)
 {
 	struct bpf_program *p[] = {
-		s->progs.fr_ssl_write, s->progs.fr_ssl_write_ex, s->progs.fr_ssl_read, s->progs.fr_ssl_read_ex,
-		s->progs.fr_ssl_handshake, s->progs.fr_ssl_handshake, s->progs.fr_ssl_handshake,
+		[P_WRITE] = s->progs.fr_ssl_write, [P_WRITE_EX] = s->progs.fr_ssl_write_ex,
+		[P_READ] = s->progs.fr_ssl_read,   [P_READ_EX] = s->progs.fr_ssl_read_ex,
+		[P_HANDSHAKE] = s->progs.fr_ssl_handshake,
 	};
-	return p[i];
+	return p[prog];
 }
 
 /* Attaches the uprobes to the file at path (shown as shown); 0 attached
- * or already attached, -1 after a log line. */
+ * or already attached, -1 after a log line.  A missing optional function
+ * is named in the log line. */
 static int attach_lib(struct recorder *r, const char *path, const char *shown)
 {
 	struct stat st;
@@ -114,27 +122,35 @@ static int attach_lib(struct recorder *r, const char *path, const char *shown)
 	l->ino = st.st_ino;
 	snprintf(l->path, sizeof(l->path), "%s", shown);
 	lib_version(path, l->version, sizeof(l->version));
-	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++) {
+	char missing[256] = "";
+	for (size_t i = 0; i < N_HOOKS; i++) {
 		for (int ret = 0; ret < 2; ret++) {
 			LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = hooks[i].func, .retprobe = ret,
 				    .bpf_cookie = (__u64)n_libs);
-			struct bpf_program *p = ret ? r->skel->progs.fr_ssl_ret : entry_prog(r->skel, (int)i);
+			struct bpf_program *p = ret ? r->skel->progs.fr_ssl_ret : entry_prog(r->skel, hooks[i].prog);
 			struct bpf_link *k = bpf_program__attach_uprobe_opts(p, -1, path, 0, &uo);
-			if (!k) {
-				int err = errno;
-				logmsg("tls: %s (%s) skipped: cannot attach to %s: %s", shown, l->version,
-				       hooks[i].func, strerror(err));
-				for (int j = 0; j < l->n_links; j++)
-					bpf_link__destroy(l->links[j]);
-				return -1;
+			int err = errno;
+			if (k) {
+				l->links[l->n_links++] = k;
+				continue;
 			}
-			l->links[l->n_links++] = k;
+			if (hooks[i].optional && err == ENOENT && !ret) {
+				size_t n = strlen(missing);
+				snprintf(missing + n, sizeof(missing) - n, "%s%s", n ? ", " : "", hooks[i].func);
+				break;
+			}
+			logmsg("tls: %s (%s) skipped: cannot attach to %s: %s", shown, l->version, hooks[i].func,
+			       strerror(err));
+			for (int j = 0; j < l->n_links; j++)
+				bpf_link__destroy(l->links[j]);
+			return -1;
 		}
 	}
 	char desc[sizeof(l->desc)];
 	snprintf(desc, sizeof(desc), "%s (%s)", l->version, l->path);
 	memcpy(l->desc, desc, sizeof(desc));
-	logmsg("tls: attached to %s (%s, library %d)", shown, l->version, n_libs);
+	logmsg("tls: attached to %s (%s, library %d%s%s)", shown, l->version, n_libs,
+	       missing[0] ? "; it has no " : "", missing);
 	n_libs++;
 	return 0;
 }
