@@ -101,10 +101,10 @@ static struct bpf_program *entry_prog(struct flightrec_bpf *s, int prog)
 	return p[prog];
 }
 
-/* Attaches the uprobes to the file at path (shown as shown); 0 attached
- * or already attached, -1 after a log line.  A missing optional function
- * is named in the log line. */
-static int attach_lib(struct recorder *r, const char *path, const char *shown)
+/* Attaches the uprobes to the file at path (shown as shown; pid: the
+ * process it was found in, or NULL); 0 attached or already attached, -1
+ * after a log line.  A missing optional function is named in the log line. */
+static int attach_lib(struct recorder *r, const char *path, const char *shown, const char *pid)
 {
 	struct stat st;
 	if (stat(path, &st) < 0)
@@ -149,8 +149,8 @@ static int attach_lib(struct recorder *r, const char *path, const char *shown)
 	char desc[sizeof(l->desc)];
 	snprintf(desc, sizeof(desc), "%s (%s)", l->version, l->path);
 	memcpy(l->desc, desc, sizeof(desc));
-	logmsg("tls: attached to %s (%s, library %d%s%s)", shown, l->version, n_libs,
-	       missing[0] ? "; it has no " : "", missing);
+	logmsg("tls: attached to %s%s%s (%s, library %d%s%s)", shown, pid ? " of pid " : "", pid ? pid : "",
+	       l->version, n_libs, missing[0] ? "; it has no " : "", missing);
 	n_libs++;
 	return 0;
 }
@@ -176,7 +176,7 @@ static void scan_pid(struct recorder *r, const char *pid)
 		snprintf(last, sizeof(last), "%s", path);
 		char full[PATH_MAX + 64];
 		snprintf(full, sizeof(full), "/proc/%s/root%s", pid, path);
-		attach_lib(r, full, path);
+		attach_lib(r, full, path, pid);
 	}
 	fclose(f);
 }
@@ -221,7 +221,7 @@ int tls_attach(struct recorder *r)
 	};
 	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
 		if (access(sys[i], R_OK) == 0)
-			attach_lib(r, sys[i], sys[i]);
+			attach_lib(r, sys[i], sys[i], NULL);
 	DIR *d = opendir("/proc");
 	if (d) {
 		struct dirent *e;

@@ -52,30 +52,45 @@ fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_wait_port "$SRV" 8443 || fr_die "nginx did not start: $(cat "$T/nginx-error.log" 2>/dev/null)"
 fr_podlist "$T/pods.json"
 
-# A TLS connection opened (handshake done) before the recorder starts: its
-# requests after the start are plaintext from their first SSL call on.
-fr_run cli client /usr/bin/python3 -c '
+# Two TLS connections opened (handshake done) before the recorder starts:
+# their requests after the start are plaintext from their first SSL call
+# on.  The second runs in its own mount namespace, where libssl.so.3 is a
+# copy of the library (another file, bind-mounted over the system path):
+# the recorder finds it through /proc/PID/root and attaches to it too.
+cat >"$T/held.py" <<'EOF'
 import os, socket, ssl, sys, time
 c = ssl.create_default_context(); c.check_hostname = False; c.verify_mode = ssl.CERT_NONE
 s = c.wrap_socket(socket.create_connection((sys.argv[1], 8443)))
 print("open", flush=True)
 while not os.path.exists(sys.argv[2]):
     time.sleep(0.05)
-s.sendall(b"GET /held HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+s.sendall(b"GET " + sys.argv[3].encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 b = b""
 while True:
     d = s.recv(65536)
     if not d:
         break
     b += d
-print(b.split(b"\r\n")[0].decode(), flush=True)' "$SRV" "$T/go" >"$T/held.out" 2>&1
-for i in $(seq 1 100); do grep -q open "$T/held.out" && break; sleep 0.1; done
-grep -q open "$T/held.out" || fr_die "the held TLS connection did not open: $(cat "$T/held.out")"
+print(b.split(b"\r\n")[0].decode(), flush=True)
+EOF
+mkdir -p "$T/alt"
+cp /usr/lib/x86_64-linux-gnu/libssl.so.3 "$T/alt/libssl.so.3"
+fr_run cli client /usr/bin/python3 "$T/held.py" "$SRV" "$T/go" /held >"$T/held.out" 2>&1
+fr_run cli client unshare -m --propagation private sh -c \
+	'mount --bind "$1/alt/libssl.so.3" /usr/lib/x86_64-linux-gnu/libssl.so.3 &&
+	 exec /usr/bin/python3 "$1/held.py" "$2" "$1/go" /held-ns' _ "$T" "$SRV" >"$T/held-ns.out" 2>&1
+for f in held held-ns; do
+	for i in $(seq 1 100); do grep -q open "$T/$f.out" && break; sleep 0.1; done
+	grep -q open "$T/$f.out" || fr_die "the $f TLS connection did not open: $(cat "$T/$f.out")"
+done
 
 fr_record -o "$T/rec" --pods "$T/pods.json" --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
 touch "$T/go"
 for i in $(seq 1 100); do grep -q HTTP "$T/held.out" && break; sleep 0.1; done
-check "the held connection made its request" grep -q 'HTTP/1.1 404' "$T/held.out"
+for i in $(seq 1 100); do grep -q HTTP "$T/held-ns.out" && break; sleep 0.1; done
+check "the held connections made their requests" bash -c "grep -q 'HTTP/1.1 404' '$T/held.out' && grep -q 'HTTP/1.1 404' '$T/held-ns.out'"
+check "the recorder attached to the copy too, found in that process" \
+	grep -q 'tls: attached to /usr/lib/x86_64-linux-gnu/libssl.so.3 of pid [0-9]* (OpenSSL 3.*library 1' "$T/recorder.err"
 check "the recorder attached to libssl.so.3" grep -q 'tls: attached to .*libssl.so.3 (OpenSSL 3' "$T/recorder.err"
 U="https://$SRV:8443"
 fr_exec cli client curl -sk --http1.1 -o /dev/null -w '%{http_code}\n' "$U/index.html" >"$T/curl.out"
@@ -132,13 +147,15 @@ for line in open(sys.argv[1]):
 print(len(conns), tls, plain, red)
 EOF
 read -r nconn ntls nclear nred <"$T/cipher.out"
-check "10 TLS connections: 4 made while recording and the held one, at both ends ($nconn)" test "$nconn" = 10
+check "12 TLS connections: 4 made while recording and the 2 held ones, at both ends ($nconn)" test "$nconn" = 12
 check "their DATA is plaintext ($ntls records)" test "$ntls" -gt 8
 check "no ciphertext DATA written for them ($nclear records)" test "$nclear" = 0
 check "the connections say their library (tls column)" test "$(q "select count(*) from connections where
-	(local_port = 8443 or remote_port = 8443) and tls like 'OpenSSL 3.%libssl.so.3)'")" = 10
+	(local_port = 8443 or remote_port = 8443) and tls like 'OpenSSL 3.%libssl.so.3)'")" = 12
 check "held connection, both ends: GET /held 404 in plaintext" test "$(q "select count(*) from requests
 	where summary = 'GET /held' and status = '404'")" = 2
+check "held connection in its own mount namespace, both ends: GET /held-ns 404" test "$(q "select count(*)
+	from requests where summary = 'GET /held-ns' and status = '404'")" = 2
 check "CONN_TLS records name the library" grep -q '"kind":"CONN_TLS".*"library":"OpenSSL 3' "$T/records"
 check "TLS DATA records are SSL_read/SSL_write" grep -q '"syscall":"SSL_read"' "$T/records"
 check "the secret header sent over TLS is redacted" bash -c "! grep -q FRSECRETtlsauth '$T/records' '$T/a.sql'"
