@@ -29,7 +29,8 @@ void conn_row(struct worker *w, const struct conn *c, struct conn_row *r)
 	r->requests = c->nreq;
 	r->closed = c->closed;
 	r->head = c->head;
-	r->tls = c->tls[0] ? c->tls : NULL;
+	_Static_assert(sizeof(r->tls) == sizeof(c->tls), "connections.tls is copied whole");
+	memcpy(r->tls, c->tls, sizeof(r->tls));
 }
 
 /* While a connection's bytes from before the input are replayed (c->silent),

@@ -42,7 +42,8 @@ struct conn_row {
 	 * kept head was replayed, 0 there was none; -1 (NULL) its start is in
 	 * the input, or nothing of its streams came before */
 	int head;
-	const char *tls; /* the TLS library whose plaintext it holds; NULL: none */
+	char tls[128]; /* the TLS library whose plaintext it holds; "": none (a copy: the
+			* row outlives the connection) */
 };
 void sink_conn(struct sink *s, const struct conn_row *c);
 /* One request row and its protocol row.  Its side (which end recorded it)

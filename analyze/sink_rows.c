@@ -319,7 +319,7 @@ void sink_conn(struct sink *s, const struct conn_row *c)
 		bi(st, 20, c->head);
 	else
 		sqlite3_bind_null(st, 20);
-	if (c->tls)
+	if (c->tls[0])
 		bt(st, 21, c->tls);
 	else
 		sqlite3_bind_null(st, 21);
