@@ -118,6 +118,9 @@ fr_record_stop || fr_die "recorder did not stop cleanly"
 [[ -n ${FR_TLS_KEEP:-} ]] && cp -r "$T/rec" "$T/recorder.err" "$FR_TLS_KEEP"/
 "$FR" analyze -q "$T/rec" --pods "$T/pods.json" -o "$T/a.db" -j 1 || fr_die "analyze"
 sqlite3 "$T/a.db" .dump >"$T/a.sql"
+"$FR" dump "$T/a.db" >"$T/d1.txt"
+"$FR" analyze -q "$T/rec" --pods "$T/pods.json" -o "$T/b.db" -j 2 && "$FR" dump "$T/b.db" >"$T/d2.txt"
+check "the dump is the same for -j1 and -j2" cmp -s "$T/d1.txt" "$T/d2.txt"
 
 rows() { # SIDE PROTOCOL SUMMARY STATUS: requests of that end
 	q "select count(*) from requests r join connections c on c.id = r.conn_id where r.side = '$1'
