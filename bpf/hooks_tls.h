@@ -28,11 +28,24 @@
  *     reads one clean stream.  Egress carries the entry time of SSL_write.
  *   - The DATA event's pad field carries the library index (the cookie).
  *
- * What later parts need: a static OpenSSL/BoringSSL is the same programs
- * attached to the executable by symbol (the loader's job only).  Go's
- * crypto/tls needs its own entry programs (register ABI, goroutine keys,
- * returns found by disassembly instead of uretprobes) but can reuse
- * tls_claim's tie by (tgid, conn pointer) and tls_emit. */
+ * Limits, and what the later parts need:
+ *   - The tie needs the library to do the socket I/O itself, on the thread
+ *     in the SSL call (socket BIOs: curl, nginx, python's ssl sockets).
+ *     Memory-BIO users (python asyncio's SSLObject, and Node.js, whose TLS
+ *     runs over BIO pairs with libuv doing the socket I/O) get no tie:
+ *     their plaintext is dropped and their ciphertext written.  Node needs
+ *     another tie (its TLSWrap to the uv stream's fd, or matching the
+ *     ciphertext lengths the BIO hands out to the next socket write).
+ *   - A statically linked OpenSSL/BoringSSL is these same programs
+ *     attached to the executable by symbol (capture/tls.c's job).
+ *   - Go's crypto/tls: a goroutine moves between threads while blocked, so
+ *     neither task_ctx nor the thread tie holds: entry state keyed by
+ *     goroutine, the fd read from the tls.Conn (its net.Conn's
+ *     poll.FD.Sysfd, offsets from DWARF), returns found by disassembly
+ *     instead of uretprobes; the emission (emit_bytes with FR_EV_TLS on
+ *     the fd's connection, conn->tls to suppress the ciphertext) is the
+ *     same as tls_return's.
+ */
 
 #define TLS_CALL_WRITE 1
 #define TLS_CALL_READ 2
