@@ -20,9 +20,9 @@ CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-rec
 LDFLAGS += -fsanitize=address,undefined
 endif
 
-LIBS_FORMAT := -lzstd -lz -ljansson
-LIBS_ANALYZE := -lsqlite3 -lpcap -ljansson -lcrypto -lcurl -lpthread -lm
-LIBS_RECORD := -lbpf -lelf -ljansson -lcurl
+LIBS_FORMAT := -lzstd -lz -ljansson -lcurl
+LIBS_ANALYZE := -lsqlite3 -lpcap -ljansson -lcrypto -lpthread -lm
+LIBS_RECORD := -lbpf -lelf -ljansson
 
 # Sources.  Every .c file in a folder belongs to its program; the mains are
 # named here.  Adding a protocol or a command needs no edit below.

@@ -21,7 +21,7 @@
  * finished load is recorded in `loads` and skipped as a whole. */
 #define _GNU_SOURCE
 #include "../formats/cli.h"
-#include "clickhouse.h"
+#include "../formats/clickhouse.h"
 #include "flightrec.h"
 
 #include <errno.h>
@@ -588,7 +588,10 @@ static const char *const query_views[] = {
 	"  formatDateTime(toDateTime(intDiv(wall_ns, 60000000000) * 60, 'UTC'), '%%Y-%%m-%%dT%%H:%%MZ') AS minute,\n"
 	"  count() AS requests, sum(error) AS errors,\n  " PCT("0.50") " AS p50_ns,\n  " PCT("0.90")
 	" AS p90_ns,\n  " PCT("0.99") " AS p99_ns\nFROM `%1$s`.requests_dims GROUP BY incident, workload, minute",
-	"CREATE VIEW `%1$s`.slowest AS SELECT * FROM `%1$s`.requests_once WHERE latency_ns IS NOT NULL\n"
+	"CREATE VIEW `%1$s`.slowest AS SELECT *, concat(formatDateTime(toDateTime(intDiv(intDiv(wall_ns + 500000, 1000000), 1000),\n"
+	"  'UTC'), '%%Y-%%m-%%dT%%H:%%M:%%S'), '.', substring(toString(1000 + intDiv(wall_ns + 500000, 1000000) %% 1000), 2, 3),\n"
+	"  'Z') AS start_at\n"
+	"FROM `%1$s`.requests_once WHERE latency_ns IS NOT NULL\n"
 	"ORDER BY latency_ns DESC, incident, load_id, id",
 	"CREATE VIEW `%1$s`.failures AS SELECT incident, server_dim AS server_workload, protocol, endpoint_dim AS endpoint,\n"
 	"  ifNull(status, '(no response)') AS status_, ifNull(reason, '') AS reason_, count() AS requests,\n"

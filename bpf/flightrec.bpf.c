@@ -525,50 +525,76 @@ static __always_inline __u32 copy_iov(__u8 *dst, const struct iovec *iov, __u64 
 	return off;
 }
 
-static __always_inline void data_hdr(struct fr_ev_data *d, __u64 id, __u64 ts, __u32 fd,
-				     const struct conn *c, __u8 dir, __u8 sys, __u32 bytes, __u64 pos,
-				     __u32 cap, const struct fr_ev_addr *peer)
+/* What one DATA event says, for fr_emit_data (a global function takes
+ * at most five arguments, and pointers only to memory of a known size). */
+struct data_arg {
+	__u64 id;      /* bpf_get_current_pid_tgid() */
+	__u64 ts;      /* when the call entered (egress), or 0 for now */
+	__u64 src;     /* a buffer (niov == 0) or an iovec array of niov
+			* entries; 0: count only */
+	__u64 niov;
+	__u64 arrival; /* sockets, ingress: when the bytes became readable */
+	__u32 fd;
+	__u32 bytes;   /* moved by the call */
+	__u8 dir;      /* 0 egress, 1 ingress */
+	__u8 sys;      /* enum fr_ev_syscall */
+	__u16 flags;   /* FR_EV_TLS: TLS plaintext (hooks_tls.h); else 0 */
+	struct fr_ev_addr peer; /* UDP: the peer; else zero */
+	__u32 lib;     /* FR_EV_TLS: the library's index (the event's pad) */
+	__u32 pad;
+};
+
+static __always_inline void data_hdr(struct fr_ev_data *d, const struct data_arg *a, const struct conn *c,
+				     __u64 pos, __u32 cap)
 {
 	d->h.type = FR_EV_DATA;
 	d->h.version = FR_ABI_VERSION;
-	d->h.ts = ts ? ts : bpf_ktime_get_ns(); /* the entry time of a send: no second clock read */
-	d->h.pid = id >> 32;
-	d->h.tid = (__u32)id;
-	d->fd = fd;
+	d->h.ts = a->ts ? a->ts : bpf_ktime_get_ns(); /* the entry time of a send: no second clock read */
+	d->h.pid = a->id >> 32;
+	d->h.tid = (__u32)a->id;
+	d->fd = a->fd;
 	d->gen = c->gen;
-	d->dir = dir;
-	d->syscall = sys;
-	d->flags = (cap < bytes ? FR_EV_TRUNCATED : 0) | (c->proto == IPPROTO_UDP ? FR_EV_NO_POS : 0);
-	d->orig_len = bytes;
+	d->dir = a->dir;
+	d->syscall = a->sys;
+	d->flags = (cap < a->bytes ? FR_EV_TRUNCATED : 0) | (c->proto == IPPROTO_UDP ? FR_EV_NO_POS : 0) |
+		   (a->flags & FR_EV_TLS);
+	d->orig_len = a->bytes;
 	d->stream_pos = pos;
-	if (peer)
-		d->peer = *peer;
-	else
-		__builtin_memset(&d->peer, 0, sizeof(d->peer));
+	d->peer = a->peer;
 	d->cap_len = cap;
-	d->pad = 0;
-	d->arrival = 0;
+	d->pad = a->lib;
+	d->arrival = a->arrival;
 }
 
-/* One DATA event: bytes moved by the call; src is a buffer (niov == 0) or
- * an iovec array of niov entries (NULL: count only).  ts: when the call
- * entered (egress), or 0 for now (ingress: when the bytes arrived).
- * The event is built in the per-CPU scratch and copied with
- * bpf_ringbuf_output.  (Reading the payload straight into a ring
- * reservation saves that copy, but holds the record busy for the whole
- * user-memory read: the reader then kept finding a busy record at the head
- * and polled again at once instead of sleeping, which cost it more than
- * the copy saved on the nginx bench.) */
-static __always_inline void emit_bytes(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
-				       __u32 bytes, const void *src, __u64 niov,
-				       const struct fr_ev_addr *peer, __u64 arrival, __u16 flags, __u32 lib)
+/* One DATA event of connection c, as a says.  The event is built in the
+ * per-CPU scratch and copied with bpf_ringbuf_output.  (Reading the
+ * payload straight into a ring reservation saves that copy, but holds the
+ * record busy for the whole user-memory read: the reader then kept finding
+ * a busy record at the head and polled again at once instead of sleeping,
+ * which cost it more than the copy saved on the nginx bench.)
+ *
+ * A global function: the verifier checks it once, on its own, not once
+ * per call site and path of its callers as when inlined.  fr_sys_exit
+ * inlined it a dozen times (each with copy_iov's loop), which was more
+ * than 6.1's verifier would explore ("BPF program is too large",
+ * tests/qemu/run.sh).  To the verifier its pointer arguments are memory
+ * of their type's size, possibly NULL; its frame adds to the caller's
+ * under the 512-byte stack limit.  Returns 0. */
+static __always_inline int tls_claim(__u64 id, __u32 fd, struct conn *c);
+
+__noinline int fr_emit_data(struct conn *c, const struct data_arg *a)
 {
-	if (c->ignored && !(peer && peer->family && filter_ports && port_wanted(peer->port)))
-		return;
+	if (!c || !a)
+		return 0;
+	if (!(a->flags & FR_EV_TLS) && tls_claim(a->id, a->fd, c))
+		return 0; /* a TLS connection's ciphertext (hooks_tls.h) */
+	if (c->ignored && !(a->peer.family && filter_ports && port_wanted(a->peer.port)))
+		return 0;
 	if (!c->announced)
-		c->announced = emit_proc(id, 0);
+		c->announced = emit_proc(a->id, 0);
+	__u32 bytes = a->bytes;
 	__u64 pos;
-	if (dir) {
+	if (a->dir) {
 		pos = __sync_fetch_and_add(&c->pos_in, bytes);
 		__sync_fetch_and_add(&c->calls_in, 1);
 	} else {
@@ -581,11 +607,12 @@ static __always_inline void emit_bytes(__u64 id, __u64 ts, __u32 fd, struct conn
 	__u32 cpu = bpf_get_smp_processor_id();
 	struct scratch *s = bpf_map_lookup_elem(&scratch, &cpu);
 	if (!s)
-		return;
+		return 0;
 	__u32 cap = 0;
 	__u8 *buf = s->raw + sizeof(struct fr_ev_data);
-	if (src && niov)
-		cap = copy_iov(buf, src, niov, want);
+	const void *src = (const void *)a->src;
+	if (src && a->niov)
+		cap = copy_iov(buf, src, a->niov, want);
 	else if (src && want) {
 		/* want <= FR_EV_MAX_SNAP already, but 6.1's verifier loses that
 		 * bound through a 32-bit stack spill ("R2 unbounded memory
@@ -598,33 +625,11 @@ static __always_inline void emit_bytes(__u64 id, __u64 ts, __u32 fd, struct conn
 			cap = want;
 	}
 	struct fr_ev_data *d = (struct fr_ev_data *)s->raw;
-	data_hdr(d, id, ts, fd, c, dir, sys, bytes, pos, cap, peer);
-	d->arrival = arrival;
-	d->flags |= flags;
-	d->pad = lib;
+	data_hdr(d, a, c, pos, cap);
 	__u64 size = sizeof(*d) + (cap & (2 * FR_EV_MAX_SNAP - 1));
 	if (bpf_ringbuf_output(&events, d, size, rb_flags(size + 8, size + 8)))
 		count_loss(bytes);
-}
-
-static __always_inline int tls_claim(__u64 id, __u32 fd, struct conn *c);
-
-/* A socket call's bytes (emit_bytes), unless they are a TLS connection's
- * ciphertext (hooks_tls.h). */
-static __always_inline void emit_data_at(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
-					 __u32 bytes, const void *src, __u64 niov,
-					 const struct fr_ev_addr *peer, __u64 arrival)
-{
-	if (tls_claim(id, fd, c))
-		return;
-	emit_bytes(id, ts, fd, c, dir, sys, bytes, src, niov, peer, arrival, 0, 0);
-}
-
-static __always_inline void emit_data(__u64 id, __u64 ts, __u32 fd, struct conn *c, __u8 dir, __u8 sys,
-				      __u32 bytes, const void *src, __u64 niov,
-				      const struct fr_ev_addr *peer)
-{
-	emit_data_at(id, ts, fd, c, dir, sys, bytes, src, niov, peer, 0);
+	return 0;
 }
 
 static __always_inline void sk_peer(struct sock *sk, struct fr_ev_addr *a)
@@ -709,25 +714,28 @@ static __always_inline void scan_close(__u64 id, __u32 first, __u32 last, __u32 
 	}
 }
 
-static __always_inline void do_mmsg(__u64 id, __u64 ts, struct args *in, struct conn *c, struct sock *sk,
-				    __u32 nmsg, __u8 dir)
+/* The messages of a sendmmsg/recvmmsg that moved nmsg of them: a DATA
+ * event each (a: the call's, src the mmsghdr array; changed here). */
+static __always_inline void do_mmsg(struct data_arg *a, struct conn *c, struct sock *sk, __u32 nmsg)
 {
-	struct mmsghdr *v = (struct mmsghdr *)in->buf;
+	struct mmsghdr *v = (struct mmsghdr *)a->src;
 	for (int i = 0; i < FR_EV_MAX_MMSG; i++) {
 		if (i >= nmsg)
 			break;
 		struct mmsghdr m;
 		if (bpf_probe_read_user(&m, sizeof(m), &v[i]))
 			break;
-		struct fr_ev_addr peer = {};
+		__builtin_memset(&a->peer, 0, sizeof(a->peer));
 		if (c->proto == IPPROTO_UDP) {
 			if (m.msg_hdr.msg_name)
-				user_addr(&peer, m.msg_hdr.msg_name, IPPROTO_UDP);
+				user_addr(&a->peer, m.msg_hdr.msg_name, IPPROTO_UDP);
 			else
-				sk_peer(sk, &peer);
+				sk_peer(sk, &a->peer);
 		}
-		emit_data(id, ts, in->fd, c, dir, dir ? FR_EV_SYS_RECVMMSG : FR_EV_SYS_SENDMMSG, m.msg_len,
-			  m.msg_hdr.msg_iov, m.msg_hdr.msg_iovlen, &peer);
+		a->bytes = m.msg_len;
+		a->src = (__u64)m.msg_hdr.msg_iov;
+		a->niov = m.msg_hdr.msg_iovlen;
+		fr_emit_data(c, a);
 	}
 }
 
@@ -847,69 +855,70 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	struct conn *c = get_conn(id, in.fd, f, &sk, 0, 0);
 	if (!c || !sk)
 		return 0;
-	struct fr_ev_addr peer = {};
 	int udp = c->proto == IPPROTO_UDP;
-	__u32 n = (__u32)ret;
-	__u64 ts = 0;
+	struct data_arg a = {.id = id, .src = in.buf, .fd = in.fd, .bytes = (__u32)ret, .dir = 1};
 	switch (in.nr) {
 	case NR_write: case NR_writev: case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
 	case NR_sendfile: {
+		a.dir = 0;
 		struct task_ctx *t = bpf_task_storage_get(&task_ctx, bpf_get_current_task_btf(), 0, 0);
 		if (t)
-			ts = t->send_ts;
+			a.ts = t->send_ts;
 	}
 	}
 	switch (in.nr) {
 	case NR_read:
 	case NR_write:
+		a.sys = a.dir ? FR_EV_SYS_READ : FR_EV_SYS_WRITE;
 		if (udp)
-			sk_peer(sk, &peer);
-		emit_data(id, ts, in.fd, c, in.nr == NR_read, in.nr == NR_read ? FR_EV_SYS_READ : FR_EV_SYS_WRITE, n,
-			  (const void *)in.buf, 0, &peer);
+			sk_peer(sk, &a.peer);
 		break;
 	case NR_readv:
 	case NR_writev:
+		a.sys = a.dir ? FR_EV_SYS_READV : FR_EV_SYS_WRITEV;
+		a.niov = in.len;
 		if (udp)
-			sk_peer(sk, &peer);
-		emit_data(id, ts, in.fd, c, in.nr == NR_readv, in.nr == NR_readv ? FR_EV_SYS_READV : FR_EV_SYS_WRITEV,
-			  n, (const void *)in.buf, in.len, &peer);
+			sk_peer(sk, &a.peer);
 		break;
 	case NR_sendto:
 	case NR_recvfrom:
+		a.sys = a.dir ? FR_EV_SYS_RECVFROM : FR_EV_SYS_SENDTO;
 		if (udp) {
 			if (in.addr)
-				user_addr(&peer, (const void *)in.addr, IPPROTO_UDP);
+				user_addr(&a.peer, (const void *)in.addr, IPPROTO_UDP);
 			else
-				sk_peer(sk, &peer);
+				sk_peer(sk, &a.peer);
 		}
-		emit_data(id, ts, in.fd, c, in.nr == NR_recvfrom,
-			  in.nr == NR_recvfrom ? FR_EV_SYS_RECVFROM : FR_EV_SYS_SENDTO, n, (const void *)in.buf, 0,
-			  &peer);
 		break;
 	case NR_sendmsg:
 	case NR_recvmsg: {
 		struct user_msghdr m;
 		if (bpf_probe_read_user(&m, sizeof(m), (const void *)in.buf))
-			break;
+			return 0;
+		a.sys = a.dir ? FR_EV_SYS_RECVMSG : FR_EV_SYS_SENDMSG;
 		if (udp) {
 			if (m.msg_name)
-				user_addr(&peer, m.msg_name, IPPROTO_UDP);
+				user_addr(&a.peer, m.msg_name, IPPROTO_UDP);
 			else
-				sk_peer(sk, &peer);
+				sk_peer(sk, &a.peer);
 		}
-		emit_data(id, ts, in.fd, c, in.nr == NR_recvmsg,
-			  in.nr == NR_recvmsg ? FR_EV_SYS_RECVMSG : FR_EV_SYS_SENDMSG, n, m.msg_iov, m.msg_iovlen,
-			  &peer);
+		a.src = (__u64)m.msg_iov;
+		a.niov = m.msg_iovlen;
 		break;
 	}
 	case NR_sendmmsg:
 	case NR_recvmmsg:
-		do_mmsg(id, ts, &in, c, sk, n, in.nr == NR_recvmmsg);
-		break;
+		a.sys = a.dir ? FR_EV_SYS_RECVMMSG : FR_EV_SYS_SENDMMSG;
+		do_mmsg(&a, c, sk, a.bytes);
+		return 0;
 	case NR_sendfile:
-		emit_data(id, ts, in.fd, c, 0, FR_EV_SYS_SENDFILE, n, NULL, 0, NULL);
+		a.sys = FR_EV_SYS_SENDFILE;
+		a.src = 0; /* the bytes come from a file: counted only */
 		break;
+	default:
+		return 0;
 	}
+	fr_emit_data(c, &a);
 	return 0;
 }
 

@@ -285,36 +285,36 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 	struct conn *c = sk_get_conn(id, fd, sk);
 	if (!c)
 		return;
-	struct fr_ev_addr peer = {};
+	struct data_arg a = {.id = id, .ts = ts, .src = regs->si, .fd = fd, .bytes = (__u32)n,
+			     .dir = dir, .sys = sys};
 	int udp = proto == IPPROTO_UDP;
 	if (udp && dir) {
 		__u32 tid = (__u32)id;
-		struct fr_ev_addr *a = bpf_map_lookup_elem(&dgram_peer, &tid);
-		if (a) {
-			peer = *a;
+		struct fr_ev_addr *p = bpf_map_lookup_elem(&dgram_peer, &tid);
+		if (p) {
+			a.peer = *p;
 			bpf_map_delete_elem(&dgram_peer, &tid);
 		}
 	}
 	const void *buf = (const void *)regs->si;
-	__u64 niov = 0;
 	struct user_msghdr m;
 	switch (sys) {
 	case FR_EV_SYS_READV:
 	case FR_EV_SYS_WRITEV:
-		niov = regs->dx;
+		a.niov = regs->dx;
 		break;
 	case FR_EV_SYS_SENDTO:
 		if (udp && regs->r8)
-			user_addr(&peer, (const void *)regs->r8, IPPROTO_UDP);
+			user_addr(&a.peer, (const void *)regs->r8, IPPROTO_UDP);
 		break;
 	case FR_EV_SYS_SENDMSG:
 	case FR_EV_SYS_RECVMSG:
 		if (bpf_probe_read_user(&m, sizeof(m), buf))
 			return;
 		if (udp && !dir && m.msg_name)
-			user_addr(&peer, m.msg_name, IPPROTO_UDP);
-		buf = m.msg_iov;
-		niov = m.msg_iovlen;
+			user_addr(&a.peer, m.msg_name, IPPROTO_UDP);
+		a.src = (__u64)m.msg_iov;
+		a.niov = m.msg_iovlen;
 		break;
 	case FR_EV_SYS_SENDMMSG:
 	case FR_EV_SYS_RECVMMSG: {
@@ -342,19 +342,20 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 		if (bpf_probe_read_user(&mm, sizeof(mm), &v[i & 1023]))
 			return;
 		if (udp && !dir && mm.msg_hdr.msg_name)
-			user_addr(&peer, mm.msg_hdr.msg_name, IPPROTO_UDP);
-		buf = mm.msg_hdr.msg_iov;
-		niov = mm.msg_hdr.msg_iovlen;
+			user_addr(&a.peer, mm.msg_hdr.msg_name, IPPROTO_UDP);
+		a.src = (__u64)mm.msg_hdr.msg_iov;
+		a.niov = mm.msg_hdr.msg_iovlen;
 		break;
 	}
 	case FR_EV_SYS_SENDFILE:
-		buf = NULL; /* the bytes come from a file: counted only */
+		a.src = 0; /* the bytes come from a file: counted only */
 		break;
 	}
-	if (udp && !peer.family)
-		sk_peer(sk, &peer);
-	__u64 arrival = dir && has_data_ready ? read_arrival(sk) : 0;
-	emit_data_at(id, ts, fd, c, dir, sys, (__u32)n, buf, niov, udp ? &peer : NULL, arrival);
+	if (udp && !a.peer.family)
+		sk_peer(sk, &a.peer);
+	if (dir && has_data_ready)
+		a.arrival = read_arrival(sk);
+	fr_emit_data(c, &a);
 }
 
 SEC("tp_btf/sock_send_length")

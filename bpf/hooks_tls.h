@@ -1,6 +1,6 @@
 /* hooks_tls.h - TLS plaintext at the OpenSSL API boundary (issue 17,
  * part 1: OpenSSL 1.1/3.x linked dynamically), included by
- * flightrec.bpf.c after the socket code it shares (conns, emit_bytes).
+ * flightrec.bpf.c after the socket code it shares (conns, fr_emit_data).
  *
  * Design:
  *   - uprobes and uretprobes on SSL_write, SSL_read, SSL_write_ex,
@@ -12,7 +12,7 @@
  *     map.  The uprobe cookie is the loader's index of that library.
  *   - Entry: the thread's task_ctx keeps (ssl, buf, len or the _ex count
  *     pointer, entry time, library).  Nested calls keep the outer one.
- *   - The socket code of either hook set (emit_data_at) asks tls_claim()
+ *   - The socket code of either hook set (fr_emit_data) asks tls_claim()
  *     before it writes ciphertext: a socket call made by a thread inside an
  *     SSL call ties that SSL object to the fd (map ssl_fds) and marks the
  *     connection tls; from then on the connection's socket bytes (the
@@ -42,7 +42,7 @@
  *     neither task_ctx nor the thread tie holds: entry state keyed by
  *     goroutine, the fd read from the tls.Conn (its net.Conn's
  *     poll.FD.Sysfd, offsets from DWARF), returns found by disassembly
- *     instead of uretprobes; the emission (emit_bytes with FR_EV_TLS on
+ *     instead of uretprobes; the emission (fr_emit_data with FR_EV_TLS on
  *     the fd's connection, conn->tls to suppress the ciphertext) is the
  *     same as tls_return's.
  */
@@ -66,7 +66,7 @@ struct {
 } ssl_fds SEC(".maps");
 
 /* 1: this connection's socket bytes are not written (the plaintext is);
- * called by emit_data_at with the connection of (tgid, fd). */
+ * called by fr_emit_data with the connection of (tgid, fd). */
 static __always_inline int tls_claim(__u64 id, __u32 fd, struct conn *c)
 {
 	if (!tls_on)
@@ -138,8 +138,10 @@ static __always_inline int tls_return(struct pt_regs *ctx)
 	if (!c || !c->tls)
 		return 0;
 	__u8 dir = t->ssl_kind == TLS_CALL_READ;
-	emit_bytes(id, dir ? 0 : t->ssl_ts, *fd, c, dir, dir ? FR_EV_SYS_READ : FR_EV_SYS_WRITE, (__u32)n,
-		   (const void *)t->ssl_buf, 0, NULL, 0, FR_EV_TLS, t->ssl_lib);
+	struct data_arg a = {.id = id, .ts = dir ? 0 : t->ssl_ts, .src = t->ssl_buf, .fd = *fd,
+			     .bytes = (__u32)n, .dir = dir, .sys = dir ? FR_EV_SYS_READ : FR_EV_SYS_WRITE,
+			     .flags = FR_EV_TLS, .lib = t->ssl_lib};
+	fr_emit_data(c, &a);
 	return 0;
 }
 

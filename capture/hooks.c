@@ -17,6 +17,7 @@
 
 #include "cgroup.h"
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <errno.h>
@@ -84,6 +85,26 @@ int hooks_choose(struct recorder *r)
 		snprintf(r->hooks_why, sizeof(r->hooks_why), "system call tracepoints: the kernel lacks %s",
 			 missing);
 	return 0;
+}
+
+void hooks_report_verifier(struct recorder *r)
+{
+	if (!r->o->verbose)
+		return;
+	char line[512];
+	size_t n = 0;
+	struct bpf_program *p;
+	bpf_object__for_each_program(p, r->skel->obj) {
+		struct bpf_prog_info info;
+		__u32 len = sizeof(info);
+		memset(&info, 0, sizeof(info));
+		int fd = bpf_program__fd(p);
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) || n >= sizeof(line))
+			continue;
+		n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%s %u", n ? ", " : "", bpf_program__name(p),
+				      info.verified_insns);
+	}
+	logmsg("verifier: instructions processed per program (limit 1000000): %s", n ? line : "unknown");
 }
 
 /* The cgroup programs of the sockets set, at the root of the cgroup v2

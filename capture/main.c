@@ -229,6 +229,7 @@ static int load_and_attach(struct recorder *r)
 		logmsg("cannot load the BPF programs: %s (see the verifier log above)", strerror(-err));
 		return -1;
 	}
+	hooks_report_verifier(r);
 	__u8 one = 1;
 	for (int i = 0; i < o->pids.n; i++)
 		bpf_map_update_elem(bpf_map__fd(r->skel->maps.pid_filter), &o->pids.v[i], &one, BPF_ANY);

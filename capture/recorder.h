@@ -226,6 +226,10 @@ void sweep_conns(struct recorder *r, uint64_t now);
  * sets r->hooks and the programs to load in the opened, not yet loaded
  * skeleton.  0, or -1 after a message (a set forced but unavailable). */
 int hooks_choose(struct recorder *r);
+/* With --verbose, logs how many instructions the kernel's verifier went
+ * through for each loaded program (its limit is 1M per program: the
+ * headroom left on this kernel). */
+void hooks_report_verifier(struct recorder *r);
 /* Attaches the set's programs the skeleton does not (the root cgroup's);
  * 0, or -1 after a message.  hooks_detach undoes it (any state). */
 int hooks_attach_cgroup(struct recorder *r);

@@ -2,17 +2,21 @@
  * reports/queries/NAME.sql (compiled in: embedded.h) or any SQL statement, run
  * read-only on an analysis database, printed as an aligned table, CSV or
  * JSON (out.c). */
+#define _GNU_SOURCE
 #include "../formats/cli.h"
+#include "../formats/clickhouse.h"
 #include "embedded.h"
 #include "out.h"
 #include "query.h"
 
 #include <getopt.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: flightrec query DB NAME|SQL [--csv|--json]\n"
+		   "       flightrec query --clickhouse URL [--database NAME] NAME|SQL [--csv|--json]\n"
 		   "       flightrec query --list\n"
 		   "\n"
 		   "Runs a named query (--list shows them with what each answers) or one SQL\n"
@@ -23,7 +27,11 @@ static void usage(FILE *f)
 		   "  --list   the named queries\n"
 		   "  --show   print the SQL of NAME instead of running it\n"
 		   "  --csv    CSV with a header line\n"
-		   "  --json   a JSON array, one object per row\n");
+		   "  --json   a JSON array, one object per row\n"
+		   "  --clickhouse URL  run it on the tables `flightrec export-clickhouse` loaded\n"
+		   "           (HTTP interface), in --database (default flightrec); a named\n"
+		   "           query has a ClickHouse version (NAME.clickhouse.sql) where its\n"
+		   "           SQLite text does not run there.  Rows print as for a database.\n");
 }
 
 const char *fr_named_query(const char *name)
@@ -48,6 +56,8 @@ static int is_name(const char *s)
 static void list(void)
 {
 	for (int i = 0; fr_named_queries[i].name; i++) {
+		if (strchr(fr_named_queries[i].name, '.'))
+			continue; /* NAME.clickhouse: another engine's version of NAME */
 		const char *t = fr_named_queries[i].text, *e = strchr(t, '\n');
 		if (!strncmp(t, "-- ", 3))
 			t += 3;
@@ -94,12 +104,148 @@ static int run(const char *path, const char *name, const char *sql, enum fr_out_
 	return rows < 0 ? EXIT_USAGE : EXIT_OK;
 }
 
+/* ---- --clickhouse ---------------------------------------------------- */
+
+/* Undoes TabSeparated escaping in place; returns the length. */
+static size_t tsv_unescape(char *s)
+{
+	char *o = s;
+	for (char *p = s; *p; p++) {
+		if (*p != '\\' || !p[1]) {
+			*o++ = *p;
+			continue;
+		}
+		p++;
+		*o++ = *p == 'n' ? '\n' : *p == 't' ? '\t' : *p == 'r' ? '\r' : *p == 'b' ? '\b'
+		     : *p == 'f' ? '\f' : *p == '0' ? '\0' : *p;
+	}
+	*o = 0;
+	return (size_t)(o - s);
+}
+
+/* splits s at tabs into at most max fields; returns the count */
+static int split_tabs(char *s, char **f, int max)
+{
+	int n = 0;
+	f[n++] = s;
+	for (char *p = s; *p && n < max; p++)
+		if (*p == '\t') {
+			*p = 0;
+			f[n++] = p + 1;
+		}
+	return n;
+}
+
+#define CH_MAX_COLS 64
+
+/* Loads ClickHouse's answer (TabSeparatedWithNamesAndTypes) into a table
+ * of an in-memory SQLite database, numbers as numbers, so that the rows
+ * print exactly as they do from an analysis database. */
+static int load_answer(sqlite3 *db, char *text, const char *who)
+{
+	char *line = text, *nl, *f[CH_MAX_COLS], *types[CH_MAX_COLS];
+	if (!(nl = strchr(line, '\n')))
+		return -1;
+	*nl = 0;
+	int n = split_tabs(line, f, CH_MAX_COLS);
+	char *tline = nl + 1;
+	if (!(nl = strchr(tline, '\n')) || (*nl = 0, split_tabs(tline, types, CH_MAX_COLS) != n)) {
+		fprintf(stderr, "%s: an answer without its column types\n", who);
+		return -1;
+	}
+	sqlite3_str *ddl = sqlite3_str_new(db), *ins = sqlite3_str_new(db);
+	sqlite3_str_appendall(ddl, "CREATE TABLE a (");
+	sqlite3_str_appendall(ins, "INSERT INTO a VALUES (");
+	for (int i = 0; i < n; i++) {
+		tsv_unescape(f[i]);
+		sqlite3_str_appendf(ddl, "%s\"%w\"", i ? ", " : "", f[i]);
+		sqlite3_str_appendf(ins, "%s?", i ? ", " : "");
+	}
+	sqlite3_str_appendall(ddl, ")");
+	sqlite3_str_appendall(ins, ")");
+	char *d = sqlite3_str_finish(ddl), *q = sqlite3_str_finish(ins);
+	sqlite3_stmt *st = NULL;
+	int rc = d && q && sqlite3_exec(db, d, NULL, NULL, NULL) == SQLITE_OK &&
+			 sqlite3_prepare_v2(db, q, -1, &st, NULL) == SQLITE_OK ? 0 : -1;
+	sqlite3_free(d);
+	sqlite3_free(q);
+	for (line = nl + 1; rc == 0 && *line; line = nl + 1) {
+		char *v[CH_MAX_COLS];
+		if ((nl = strchr(line, '\n')))
+			*nl = 0;
+		if (split_tabs(line, v, CH_MAX_COLS) != n) {
+			fprintf(stderr, "%s: a row of another width in the answer\n", who);
+			rc = -1;
+			break;
+		}
+		for (int i = 0; i < n; i++) {
+			if (!strcmp(v[i], "\\N"))
+				sqlite3_bind_null(st, i + 1);
+			else if (strstr(types[i], "Int"))
+				sqlite3_bind_int64(st, i + 1, strtoll(v[i], NULL, 10));
+			else if (strstr(types[i], "Float"))
+				sqlite3_bind_double(st, i + 1, strtod(v[i], NULL));
+			else {
+				size_t len = tsv_unescape(v[i]);
+				sqlite3_bind_text(st, i + 1, v[i], (int)len, SQLITE_TRANSIENT);
+			}
+		}
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rc = -1;
+		sqlite3_reset(st);
+		if (!nl)
+			break;
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int run_clickhouse(const char *url, const char *database, const char *name, const char *sql,
+			  enum fr_out_format fmt)
+{
+	char who[128];
+	snprintf(who, sizeof(who), "flightrec query: %s", name ? name : "SQL");
+	size_t n = strlen(sql);
+	while (n && strchr(" \t\r\n;", sql[n - 1]))
+		n--;
+	char *q = NULL, *answer = NULL, settings[160];
+	if (asprintf(&q, "%.*s\nFORMAT TabSeparatedWithNamesAndTypes", (int)n, sql) < 0)
+		return EXIT_USAGE;
+	snprintf(settings, sizeof(settings), "database=%s", database);
+	struct ch c;
+	int rc = EXIT_USAGE;
+	sqlite3 *db = NULL;
+	if (ch_open(&c, url) < 0)
+		goto out;
+	int r = ch_exec_with(&c, settings, q, &answer);
+	if (r != CH_OK) {
+		fprintf(stderr, "%s: %s\n", who, c.err);
+		goto out;
+	}
+	if (sqlite3_open(":memory:", &db) != SQLITE_OK || load_answer(db, answer, who) < 0)
+		goto out;
+	sqlite3_stmt *st;
+	if (sqlite3_prepare_v2(db, "SELECT * FROM a", -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	long rows = fr_out_rows(st, fmt, stdout, who);
+	sqlite3_finalize(st);
+	rc = rows < 0 || fflush(stdout) != 0 ? EXIT_USAGE : EXIT_OK;
+out:
+	sqlite3_close(db);
+	ch_close(&c);
+	free(answer);
+	free(q);
+	return rc;
+}
+
 int cmd_query(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"list", no_argument, 0, 'l'}, {"csv", no_argument, 0, 'c'}, {"json", no_argument, 0, 'J'},
-		{"show", no_argument, 0, 's'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+		{"show", no_argument, 0, 's'}, {"help", no_argument, 0, 'h'},
+		{"clickhouse", required_argument, 0, 'C'}, {"database", required_argument, 0, 'D'}, {0, 0, 0, 0}};
 	enum fr_out_format fmt = FR_OUT_TABLE;
+	const char *ch_url = NULL, *ch_db = "flightrec";
 	int c, do_list = 0, show = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -108,6 +254,8 @@ int cmd_query(int argc, char **argv)
 		case 'c': fmt = FR_OUT_CSV; break;
 		case 'J': fmt = FR_OUT_JSON; break;
 		case 's': show = 1; break;
+		case 'C': ch_url = optarg; break;
+		case 'D': ch_db = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -128,19 +276,24 @@ int cmd_query(int argc, char **argv)
 			fprintf(stderr, "flightrec query: no query named '%s' ('flightrec query --list')\n", argv[optind]);
 		return text ? EXIT_OK : EXIT_USAGE;
 	}
-	if (optind != argc - 2 || show) {
+	if (optind != argc - (ch_url ? 1 : 2) || show || (ch_url && (!*ch_db || strspn(ch_db,
+		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(ch_db)))) {
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	const char *arg = argv[optind + 1], *sql = arg, *name = NULL;
+	const char *arg = argv[argc - 1], *sql = arg, *name = NULL;
 	if (is_name(arg)) {
 		name = arg;
-		sql = fr_named_query(arg);
+		char chname[96];
+		snprintf(chname, sizeof(chname), "%s.clickhouse", arg);
+		sql = ch_url && fr_named_query(chname) ? fr_named_query(chname) : fr_named_query(arg);
 		if (!sql) {
 			fprintf(stderr, "flightrec query: no query named '%s'; 'flightrec query --list' shows them\n",
 				arg);
 			return EXIT_USAGE;
 		}
 	}
+	if (ch_url)
+		return run_clickhouse(ch_url, ch_db, name, sql, fmt);
 	return run(argv[optind], name, sql, fmt);
 }

@@ -167,6 +167,25 @@ same_view failures "SELECT server_workload, protocol, endpoint, status_, request
 same_view slowest "SELECT latency_ns, network_ns, summary, client_workload, server_workload FROM e2e.slowest LIMIT 10" \
 	"SELECT latency_ns, network_ns, summary, client_workload, server_workload FROM slowest LIMIT 10"
 
+# the named queries, on ClickHouse (both nodes) and on the merged analysis
+for qn in $($FR query --list | awk '{print $1}'); do
+	a=$($FR query "$T/m.db" "$qn" --csv 2>/dev/null)
+	ra=$?
+	b=$($FR query --clickhouse "$U0" --database e2e "$qn" --csv 2>"$T/q.err")
+	rb=$?
+	if [[ $(echo "$a" | head -1) == id,* ]]; then # ids are each database's own
+		a=$(echo "$a" | cut -d, -f2-)
+		b=$(echo "$b" | cut -d, -f2-)
+	fi
+	if ((ra != 0)); then
+		check "named query $qn fails on ClickHouse too, as on SQLite" test "$rb" -ne 0
+		continue
+	fi
+	[[ $a == "$b" ]] || { echo "   sqlite:     $(echo "$a" | head -3 | tr '\n' '|')"; echo "   clickhouse: $(echo "$b" | head -3 | tr '\n' '|') $(head -c 300 "$T/q.err")"; }
+	[[ $a == "$b" ]] || diff <(echo "$a") <(echo "$b") | head -6
+check "named query $qn: ClickHouse gives the merged analysis's rows ($(echo "$a" | wc -l) lines)" test "$rb" = 0 -a "$a" = "$b"
+done
+
 # loading again sends nothing
 before=$(chq "SELECT count() FROM e2e.requests")
 export_ch 2>"$T/ex2.err"
@@ -208,7 +227,8 @@ done
 
 # errors
 check "an unreachable server: one error line" one_line "cannot reach ClickHouse" $FR export-clickhouse "$T/a.db" --url http://127.0.0.1:1 --database x
-check "not an analysis database: one error line" one_line "not a flightrec analysis database" $FR export-clickhouse /dev/null --url "$U0" --database x -q
+sqlite3 "$T/empty.db" "CREATE TABLE x (a)"
+check "not an analysis database: one error line" one_line "not a flightrec analysis database" $FR export-clickhouse "$T/empty.db" --url "$U0" --database x -q
 check "several URLs without --cluster: one error line" one_line "several --url need --cluster" $FR export-clickhouse "$T/a.db" --url "$U0" --url "$U1"
 chq "CREATE DATABASE shape" >/dev/null
 chq "CREATE TABLE shape.anomalies (incident String, load_id String, batch UInt32, node String, wall_ns Int64,

@@ -97,7 +97,7 @@ bad = [r for r in recs if r["kind"] in ("DATA", "CONN_OPEN") and 53 not in ports
 [print("  not port 53:", json.dumps(r)[:300]) for r in bad[:3]]
 sys.exit(1 if bad else 0)' "$T/rec53.jsonl"
 exec 7>&-
-check "no recorder error output" bash -c "! grep -v 'recording into\|: privileges dropped: \|: tls: attached to ' '$T/recorder.err'"
+check "no recorder error output" bash -c "! grep -Ev 'recording into|privileges dropped|: tls: attached to ' '$T/recorder.err'"
 check "segments are mode 0600" bash -c "[[ \$(stat -c %a '$T'/rec/*.frs | sort -u) == 600 ]]"
 check "flightrec verify: clean" "$FR_BUILD/flightrec" verify "$T/rec"
 check "header lists the redaction rules" bash -c "'$FR_BUILD/flightrec' info '$T/rec' | grep -q 'redaction: *http-header:authorization.*redis:auth'"

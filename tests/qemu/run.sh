@@ -122,7 +122,9 @@ done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >"$IR/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' >"$IR/etc/group"
 HOOKS=0
-"$REC" --help 2>&1 | grep -q -- '--hooks' && HOOKS=1
+# (not `--help | grep -q`: grep's early exit makes the recorder's write fail
+# with SIGPIPE, and pipefail then made the run look absent)
+[[ $("$REC" --help 2>&1) == *--hooks* ]] && HOOKS=1
 {
 	echo "default"
 	((HOOKS)) && echo "syscalls --hooks syscalls"

@@ -1,5 +1,6 @@
 /* clickhouse.h - a small client of ClickHouse's HTTP interface (libcurl),
- * used by `flightrec export-clickhouse` (export_clickhouse.c). */
+ * used by `flightrec export-clickhouse` (analyze/export_clickhouse.c) and
+ * `flightrec query --clickhouse` (reports/query.c). */
 #ifndef FLIGHTREC_CLICKHOUSE_H
 #define FLIGHTREC_CLICKHOUSE_H
 
