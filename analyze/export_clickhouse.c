@@ -777,7 +777,6 @@ static int send_batch(struct exporter *e, sqlite3 *db, const struct table *t, co
 		unsigned wait = 1u << (attempt < 4 ? attempt : 4);
 		msg(e, "%s batch %u: %s; trying again in %u s", t->name, b, e->shard[shard].err, wait);
 		sleep(wait);
-		uint8_t map[1] = {0};
 		/* did it arrive after all?  (checked through shard 0's table;
 		 * a failure here just means another try) */
 		char lid[64], q[512];
@@ -790,7 +789,6 @@ static int send_batch(struct exporter *e, sqlite3 *db, const struct table *t, co
 			*rows = (uint64_t)n;
 			return 0;
 		}
-		(void)map;
 	}
 }
 
