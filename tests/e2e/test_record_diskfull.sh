@@ -50,7 +50,8 @@ for i in $(seq 200); do grep -q 'disk full: deleted' "$T/recorder.err" && break;
 sleep 3
 check "the recorder records on after the disk filled" kill -0 "$FR_REC_PID"
 kill "$LOADP" 2>/dev/null
-sleep 0.5
+pkill -f "http://$SRV/big.bin" 2>/dev/null # the download under way (this run's address)
+sleep 1
 # the ring now holds about a second: the last request is in it
 fr_exec cli client curl -s -o /dev/null "http://$SRV/small.txt?m=last"
 sleep 0.3
