@@ -23,14 +23,14 @@ db=$tmp/all.db
 q() { $bin query "$db" "$1" --csv >"$tmp/$1.crlf" 2>"$tmp/$1.err"; local rc=$?; tr -d '\r' <"$tmp/$1.crlf" >"$tmp/$1.csv"; return $rc; }
 
 $bin query --list >"$tmp/list"
-n=$(ls reports/queries/*.sql | wc -l)
+n=$(ls reports/queries/*.sql | grep -vc '\.clickhouse\.sql$') # NAME.clickhouse.sql: another engine's version
 t "named_queries: --list shows every file of reports/queries ($n)" test "$(wc -l <"$tmp/list")" = "$n"
 t "named_queries: each has its one-line description" bash -c "! grep -vqE '^  [a-z_]+ +[A-Za-z].{20,}' '$tmp/list'"
 for f in reports/queries/*.sql; do
 	t "named_queries: $(basename "$f") starts with '-- description'" bash -c "head -1 '$f' | grep -qE '^-- [A-Za-z]'"
 done
 t "named_queries: plain SQL (no SQLite-only function)" \
-	bash -c "! grep -liE 'strftime|julianday|printf\\(|ifnull|group_concat|datetime\\(|iif\\(' reports/queries/*.sql"
+	bash -c "! ls reports/queries/*.sql | grep -v '\.clickhouse\.sql$' | xargs grep -liE 'strftime|julianday|printf\\(|ifnull|group_concat|datetime\\(|iif\\('"
 
 q edges
 t "named_queries: edges (grpc)" has "$tmp/edges.csv" "e2e/cli,e2e/srv,grpc,7,3,0.4286,2277066,103763365"
