@@ -22,34 +22,12 @@ cleanup() {
 }
 trap cleanup EXIT
 port=18700
+CH_MARK_CACHE=1073741824
+source tests/e2e/clickhouse_lib.sh
 for n in 0 1; do
-  d=$dir/ch$n
-  mkdir -p "$d/data" "$d/tmp"
-  cat >"$d/config.xml" <<EOF
-<?xml version="1.0"?>
-<yandex>
-  <logger><level>warning</level><log>$d/log</log><errorlog>$d/err.log</errorlog></logger>
-  <listen_host>127.0.0.1</listen_host>
-  <http_port>$((port + n * 2))</http_port>
-  <tcp_port>$((port + n * 2 + 1))</tcp_port>
-  <path>$d/data/</path>
-  <tmp_path>$d/tmp/</tmp_path>
-  <users_config>/etc/clickhouse-server/users.xml</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <mark_cache_size>1073741824</mark_cache_size>
-  <remote_servers><fr>
-    <shard><replica><host>127.0.0.1</host><port>$((port + 1))</port></replica></shard>
-    <shard><replica><host>127.0.0.1</host><port>$((port + 3))</port></replica></shard>
-  </fr></remote_servers>
-</yandex>
-EOF
-  clickhouse-server --config-file="$d/config.xml" >"$d/out" 2>&1 &
-  pids+=($!)
-done
-for i in $(seq 1 100); do
-  curl -sf "http://127.0.0.1:$port/?query=SELECT+1" >/dev/null && curl -sf "http://127.0.0.1:$((port + 2))/?query=SELECT+1" >/dev/null && break
-  sleep 0.1
+  ch_conf "$dir" "$port" "$n"
+  ch_start "$dir" "$port" "$n" || { echo "clickhouse shard $n did not start"; exit 1; }
+  pids+=("$CH_STARTED")
 done
 chq() { curl -sf "http://127.0.0.1:$port/" --data-binary "$1"; }
 cpu() { awk '{printf "%.2f", ($14 + $15) / 100}' "/proc/$1/stat"; }

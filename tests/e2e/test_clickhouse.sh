@@ -19,49 +19,20 @@ command -v clickhouse-server >/dev/null || fr_die "clickhouse-server missing (ma
 
 # ---- two ClickHouse shards, cluster "fr" ---------------------------------
 CH_PORT0=$((18000 + ($$ % 500) * 4))
-ch_conf() { # n
-	local d=$T/ch$1
-	mkdir -p "$d/data" "$d/tmp"
-	cat >"$d/config.xml" <<EOF
-<?xml version="1.0"?>
-<yandex>
-  <logger><level>warning</level><log>$d/log</log><errorlog>$d/err.log</errorlog></logger>
-  <listen_host>127.0.0.1</listen_host>
-  <http_port>$((CH_PORT0 + $1 * 2))</http_port>
-  <tcp_port>$((CH_PORT0 + $1 * 2 + 1))</tcp_port>
-  <path>$d/data/</path>
-  <tmp_path>$d/tmp/</tmp_path>
-  <users_config>/etc/clickhouse-server/users.xml</users_config>
-  <default_profile>default</default_profile>
-  <default_database>default</default_database>
-  <mark_cache_size>268435456</mark_cache_size>
-  <remote_servers><fr>
-    <shard><replica><host>127.0.0.1</host><port>$((CH_PORT0 + 1))</port></replica></shard>
-    <shard><replica><host>127.0.0.1</host><port>$((CH_PORT0 + 3))</port></replica></shard>
-  </fr></remote_servers>
-</yandex>
-EOF
-}
+source tests/e2e/clickhouse_lib.sh
 declare -A CH_PID
-ch_start() { # n
-	clickhouse-server --config-file="$T/ch$1/config.xml" >"$T/ch$1/out" 2>&1 &
-	CH_PID[$1]=$!
-	FR_PIDS+=("$!")
-	local i
-	for i in $(seq 1 100); do
-		curl -sf "http://127.0.0.1:$((CH_PORT0 + $1 * 2))/?query=SELECT+1" >/dev/null 2>&1 && return 0
-		sleep 0.1
-	done
-	cat "$T/ch$1/out" "$T/ch$1/err.log" 2>/dev/null | tail -5
-	fr_die "clickhouse shard $1 did not start"
+ch_up() { # n
+	ch_start "$T" "$CH_PORT0" "$1" || fr_die "clickhouse shard $1 did not start"
+	CH_PID[$1]=$CH_STARTED
+	FR_PIDS+=("$CH_STARTED")
 }
 U0="http://127.0.0.1:$CH_PORT0"
 U1="http://127.0.0.1:$((CH_PORT0 + 2))"
 chq() { curl -s "$U0/" --data-binary "$1"; }
-ch_conf 0
-ch_conf 1
-ch_start 0
-ch_start 1
+ch_conf "$T" "$CH_PORT0" 0
+ch_conf "$T" "$CH_PORT0" 1
+ch_up 0
+ch_up 1
 
 # ---- two nodes' recordings -------------------------------------------------
 fr_pod srv
@@ -214,8 +185,8 @@ rc=$?
 check "a load cut by a dead server exits 1 (got $rc)" test "$rc" -eq 1
 grep -q "run the same command again" "$T/ex3.err"
 check "it says how to finish the load" test $? -eq 0
-ch_start 0
-ch_start 1
+ch_up 0
+ch_up 1
 partial=$(chq "SELECT count() FROM kill.requests")
 check "the cut load had sent part of the requests ($partial)" test "$partial" -gt 0 -a "$partial" -lt "$(sq "$T/m.db" "SELECT count(*) FROM requests")"
 $FR export-clickhouse "$T/m.db" --url "$U0" --url "$U1" --cluster fr --database kill --incident inc2 \
