@@ -787,6 +787,34 @@ static void usage(FILE *f)
 		"  --retries N      tries again N times when a server does not answer (default 5)\n");
 }
 
+/* Checks that every shard answers, and makes the database and the table
+ * of loads unless they exist.  0, or -1 after a message. */
+static int prepare(struct exporter *e)
+{
+	char sql[512];
+	for (int i = 0; i < e->nshard; i++) {
+		char *ver;
+		if (ch_exec(&e->shard[i], "SELECT version()", &ver) != CH_OK) {
+			fprintf(stderr, "flightrec export-clickhouse: cannot reach ClickHouse at %s: %s\n", e->shard[i].url,
+				e->shard[i].err);
+			return -1;
+		}
+		free(ver);
+	}
+	snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS `%s`", e->database);
+	if (exp_on_shards(e, sql) < 0)
+		return -1;
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE IF NOT EXISTS `%s`.loads (incident String, load_id String, node String, db String, "
+		 "rows UInt64, analyzer String, loaded_at DateTime) ENGINE = MergeTree() PARTITION BY incident "
+		 "ORDER BY load_id", e->database);
+	if (ch_exec(&e->shard[0], sql, NULL) != CH_OK) {
+		fprintf(stderr, "flightrec export-clickhouse: %s\n", e->shard[0].err);
+		return -1;
+	}
+	return 0;
+}
+
 int cmd_export_clickhouse(int argc, char **argv)
 {
 	struct exporter e = {.database = "flightrec", .batch = 500000, .retries = 5};
@@ -871,28 +899,7 @@ int cmd_export_clickhouse(int argc, char **argv)
 			ret = EXIT_USAGE;
 			goto out;
 		}
-	char sql[512];
-	for (int i = 0; i < e.nshard; i++) {
-		char *ver;
-		if (ch_exec(&e.shard[i], "SELECT version()", &ver) != CH_OK) {
-			fprintf(stderr, "flightrec export-clickhouse: cannot reach ClickHouse at %s: %s\n", e.shard[i].url,
-				e.shard[i].err);
-			ret = EXIT_USAGE;
-			goto out;
-		}
-		free(ver);
-	}
-	snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS `%s`", e.database);
-	if (exp_on_shards(&e, sql) < 0) {
-		ret = EXIT_USAGE;
-		goto out;
-	}
-	snprintf(sql, sizeof(sql),
-		 "CREATE TABLE IF NOT EXISTS `%s`.loads (incident String, load_id String, node String, db String, "
-		 "rows UInt64, analyzer String, loaded_at DateTime) ENGINE = MergeTree() PARTITION BY incident "
-		 "ORDER BY load_id", e.database);
-	if (ch_exec(&e.shard[0], sql, NULL) != CH_OK) {
-		fprintf(stderr, "flightrec export-clickhouse: %s\n", e.shard[0].err);
+	if (prepare(&e) < 0) {
 		ret = EXIT_USAGE;
 		goto out;
 	}
