@@ -147,6 +147,7 @@ struct out {
 	char node[256];
 	struct fr_writer *w;
 	struct fr_conntab *before; /* --from: its connections before the window */
+	struct fr_conntab *seen;   /* --from: the connections written so far */
 	int started;               /* --from: the window's start is written */
 	long long n;
 	int failed;
@@ -155,7 +156,6 @@ struct out {
 struct put_arg {
 	struct out *o;
 	struct heads *heads;
-	uint64_t ts;
 };
 
 static void put(struct out *o, struct fr_record *r)
@@ -180,6 +180,22 @@ static void put_head(struct out *o, struct heads *hs, const struct fr_connkey *k
 	put(o, &r);
 }
 
+/* --from: writes connection record rec; the first CONN_STATE of an open
+ * connection new to the cut takes its kept head along, as the analyzer
+ * replays a head with the state of a connection new to it (engine.c). */
+static void put_conn(struct out *o, struct heads *hs, struct fr_record *rec)
+{
+	put(o, rec);
+	const struct fr_connkey *k = conn_key(rec);
+	if (!k || (!o->seen && !(o->seen = fr_conntab_new(NULL))))
+		return;
+	if (fr_conntab_find(o->seen, k))
+		return;
+	fr_conntab_get(o->seen, k, rec->ts);
+	if (rec->kind == FR_CONN_STATE && (rec->u.state.flags & FR_STATE_OPEN))
+		put_head(o, hs, k, rec->ts);
+}
+
 static int window_head(void *arg, struct fr_record *rec)
 {
 	struct put_arg *a = arg;
@@ -190,9 +206,7 @@ static int window_head(void *arg, struct fr_record *rec)
 static int window_state(void *arg, struct fr_record *rec)
 {
 	struct put_arg *a = arg;
-	put(a->o, rec);
-	if (rec->u.state.flags & FR_STATE_OPEN)
-		put_head(a->o, a->heads, &rec->u.state.conn, a->ts);
+	put_conn(a->o, a->heads, rec);
 	return 0;
 }
 
@@ -203,7 +217,7 @@ static void start_window(const struct cut *x, struct out *o, struct heads *hs)
 	o->started = 1;
 	if (!o->before)
 		return;
-	struct put_arg a = {o, hs, x->from};
+	struct put_arg a = {o, hs};
 	fr_conntab_emit(o->before, x->from, FR_EMIT_HEADS, window_head, &a);
 	fr_conntab_emit(o->before, x->from, FR_EMIT_STATES, window_state, &a);
 	fr_conntab_free(o->before);
@@ -223,7 +237,10 @@ static void cut_record(const struct cut *x, struct out *o, struct heads *hs, con
 	}
 	if (keep(x, o->node, rr)) {
 		struct fr_record r = *rr;
-		put(o, &r);
+		if (x->nsel)
+			put(o, &r);
+		else
+			put_conn(o, hs, &r);
 	}
 }
 
@@ -292,6 +309,7 @@ static long long copy_records(const struct cut *x, const char *dir)
 	long long copied = 0;
 	for (int i = 0; i < nout; i++) {
 		fr_conntab_free(outs[i].before);
+		fr_conntab_free(outs[i].seen);
 		if (fr_writer_close(outs[i].w) < 0 || outs[i].failed)
 			failed = 1;
 		copied += outs[i].n;

@@ -58,7 +58,7 @@ SUBPID=$FR_LASTPID
 fr_run cli client bash -c "{ echo 'AUTH default hunter2-secret'; i=0;
 	while :; do echo \"PUBLISH news m\$i\"; i=\$((i+1)); sleep 0.1; done; } | redis-cli -h $SRV >/dev/null 2>&1"
 fr_run cli client python3 "$T/ka.py" "$SRV"
-fr_run cli client bash -c "while :; do curl -s -o /dev/null http://$SRV/big.bin; sleep 0.1; done"
+fr_run cli client bash -c "while :; do curl -s -o /dev/null http://$SRV/big.bin; sleep 0.5; done"
 sleep 6
 SNAP=$("$FR_BUILD/flightrec-record" snapshot "$R" --reason state)
 sleep 2.5 # past --after 1 (checked once a second), and the ring rotates on
@@ -180,4 +180,12 @@ TO=$(q "$T/snap.db" "select max(end_ns) from connections")
 "$FR" analyze -q "$T/corpus/mixed/cut" -o "$T/cut.db"
 rows() { "$FR" dump "$1" | sed -n '/^# connections/,$p'; }
 check "corpus add --from: the case's rows are --from's" diff <(rows "$T/from.db") <(rows "$T/cut.db")
+# a window from before the recording's first record: the case's first
+# segment's states take their heads along too
+FROM0=$(q "$T/snap.db" "select min(start_ns) - 1000 from connections")
+"$FR" analyze -q "$SNAP" --from "$FROM0" -o "$T/from0.db"
+"$FR" corpus add "$SNAP" --from "$FROM0" --to "$TO" --name cut0 --corpus "$T/corpus" >/dev/null 2>&1
+"$FR" analyze -q "$T/corpus/mixed/cut0" -o "$T/cut0.db"
+check "corpus add --from before the first record: the case's rows are --from's" \
+	diff <(rows "$T/from0.db") <(rows "$T/cut0.db")
 fr_finish
