@@ -31,7 +31,8 @@ want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 # The flood: one process sending UDP datagrams to the discard port and
 # bytes both ways over a TCP loopback connection, until the stop file
 # appears (mixed), or bursts of UDP datagrams for a time (bursts: prints
-# how many sends succeeded).
+# how many sends succeeded; it waits for the go file, made once the
+# recorder records, so that every send it counts can be recorded).
 cat >"$T/flood.py" <<'EOF'
 import os, socket, sys, time
 mode, stop, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
@@ -39,6 +40,9 @@ u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 data = b"f" * 512
 end = time.monotonic() + secs
 if mode == "bursts":
+    while not os.path.exists(stop + ".go"):
+        time.sleep(0.01)
+    end = time.monotonic() + secs
     sent = 0
     while time.monotonic() < end:
         for i in range(200):
@@ -63,7 +67,7 @@ while not os.path.exists(stop) and time.monotonic() < end:
     time.sleep(0.001)
 EOF
 start_flood() { # mode seconds: the flood in the background, pid in FLOOD
-	rm -f "$T/stop"
+	rm -f "$T/stop" "$T/stop.go"
 	python3 "$T/flood.py" "$1" "$T/stop" "$2" >"$T/flood.out" &
 	FLOOD=$!
 	FR_PIDS+=("$FLOOD")
@@ -205,6 +209,7 @@ fi
 if want overflow; then
 	start_flood bursts "$SOAK"
 	fr_record -o "$T/over" --pid "$FLOOD" --ringbuf 4096 -v --segment-size 1G --ring-size 2G || fr_die "recorder"
+	touch "$T/stop.go"
 	: >"$T/rss"
 	while kill -0 "$FLOOD" 2>/dev/null; do
 		awk '/^VmRSS/ { print $2 }' "/proc/$FR_REC_PID/status" >>"$T/rss"
