@@ -1,0 +1,138 @@
+#!/usr/bin/env bash
+# e2e: TLS plaintext from TLS code inside executables (issue 17): OpenSSL
+# linked statically (tls_static_client.c, built here with gcc -static
+# against Debian's libssl.a/libcrypto.a) and Go's crypto/tls (tls_go/,
+# built here with Debian's golang-go, standard library only).  Pod "srv":
+# nginx serving HTTPS (libssl.so.3) and the Go HTTPS server.  Pod "cli":
+# the static client, the Go client and curl.  Recorded with the hook set
+# of $FLIGHTREC_HOOKS (lib.sh) and analyzed: every request is an http1 row
+# with its status at both ends, each end's connection names its TLS code
+# (tls column), and no ciphertext DATA is written for these connections.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+source tests/e2e/lib.sh
+fr_init
+T=$FR_TMP
+FR="$FR_BUILD/flightrec"
+q() { sqlite3 -batch -noheader "$T/a.db" "$@"; }
+
+command -v go >/dev/null || fr_die "go missing (Debian's golang-go: make deps)"
+gcc -O1 -static -o "$T/sslstatic" tests/e2e/tls_static_client.c -lssl -lcrypto 2>"$T/gcc.err" ||
+	fr_die "gcc -static: $(cat "$T/gcc.err")"
+# the cache is kept in build/ between runs; GOPROXY=off: the standard library only
+(cd tests/e2e/tls_go && GOFLAGS=-mod=mod GOPROXY=off GOCACHE="$PWD/../../../$FR_BUILD/gocache" \
+	GOPATH="$T/gopath" go build -o "$T/tls_go" main.go) 2>"$T/go.err" || fr_die "go build: $(cat "$T/go.err")"
+
+fr_pod srv
+fr_container srv nginx nginx:1.22
+fr_container srv goserver golang:1.19
+fr_pod cli
+fr_container cli client debian:12
+SRV=${FR_IP[srv]}
+mkdir -p "$T/www"
+echo "hello tls" >"$T/www/index.html"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$SRV" -keyout "$T/key.pem" -out "$T/cert.pem" \
+	>/dev/null 2>&1 || fr_die "openssl req"
+cat >"$T/nginx.conf" <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $T/nginx.pid;
+error_log $T/nginx-error.log;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $T/body;
+	proxy_temp_path $T/proxy;
+	fastcgi_temp_path $T/fastcgi;
+	uwsgi_temp_path $T/uwsgi;
+	scgi_temp_path $T/scgi;
+	server {
+		listen $SRV:8443 ssl;
+		ssl_certificate $T/cert.pem;
+		ssl_certificate_key $T/key.pem;
+		root $T/www;
+	}
+}
+EOF
+fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
+fr_run srv goserver "$T/tls_go" server "$SRV:9443" "$T/cert.pem" "$T/key.pem" 2>"$T/goserver.err"
+fr_wait_port "$SRV" 8443 || fr_die "nginx did not start: $(cat "$T/nginx-error.log" 2>/dev/null)"
+fr_wait_port "$SRV" 9443 || fr_die "the Go server did not start: $(cat "$T/goserver.err")"
+fr_podlist "$T/pods.json"
+# the static client runs (its executable mapped) when the recorder starts,
+# and makes its requests once $T/go exists
+fr_run cli client "$T/sslstatic" "$SRV" 8443 "$T/go" /static-a /static-b >"$T/static.out" 2>&1
+for i in $(seq 1 100); do grep -q waiting "$T/static.out" && break; sleep 0.1; done
+grep -q waiting "$T/static.out" || fr_die "the static client did not start: $(cat "$T/static.out")"
+
+fr_record -o "$T/rec" --pods "$T/pods.json" --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
+check "the recorder attached to the static client's own OpenSSL" grep -q \
+	"tls: attached to $T/sslstatic of pid [0-9]* (OpenSSL 3\.[0-9.]*.* linked in, library" "$T/recorder.err"
+check "the recorder attached to the Go program's crypto/tls" grep -q \
+	"tls: attached to $T/tls_go of pid [0-9]* (Go go1\.[0-9.]* crypto/tls, library [0-9]*; [1-9][0-9]* and [1-9][0-9]* returns" \
+	"$T/recorder.err"
+touch "$T/go"
+for i in $(seq 1 100); do [[ $(grep -c HTTP "$T/static.out") == 2 ]] && break; sleep 0.1; done
+# a second process of the same static executable, started after the recorder
+fr_exec cli client "$T/sslstatic" "$SRV" 8443 "$T/go" /static-c >>"$T/static.out" 2>&1
+check "the static client saw its three 404s" test "$(grep -c 'HTTP/1.1 404' "$T/static.out")" = 3
+U="https://$SRV"
+# one process per URL: the sockets hook set merges a process's connection
+# with the next one on the same fd number when it misses the first one's
+# close (seen with --no-tls too, not a TLS matter: reported)
+for u in "$U:9443/go-go" "$U:8443/go-nginx" "$U:8443/index.html"; do
+	fr_exec cli client "$T/tls_go" client "$u" >>"$T/goclient.out" 2>&1
+done
+fr_exec cli client curl -sk --http1.1 "$U:9443/curl-go" >>"$T/goclient.out" 2>&1
+check "the Go client and curl saw their answers" test "$(tr '\n' '|' <"$T/goclient.out")" = \
+	"200 go says /go-go|404 <html>|200 hello tls|go says /curl-go|"
+sleep 0.3
+fr_record_stop || fr_die "recorder did not stop cleanly"
+
+"$FR" cat --json --payload 1000000 "$T/rec" >"$T/records" || fr_die "cat"
+[[ -n ${FR_TLS_KEEP:-} ]] && cp -r "$T/rec" "$T/recorder.err" "$T"/*.out "$FR_TLS_KEEP"/
+"$FR" analyze -q "$T/rec" --pods "$T/pods.json" -o "$T/a.db" -j 1 || fr_die "analyze"
+
+rows() { # SIDE SUMMARY STATUS TLS-LIKE: http1 requests of that end over that TLS code
+	q "select count(*) from requests r join connections c on c.id = r.conn_id where r.side = '$1'
+	   and r.protocol = 'http1' and r.summary = '$2' and r.status = '$3' and c.tls like '$4'"
+}
+STATIC="OpenSSL 3.%($T/sslstatic)"
+NGINX="OpenSSL 3.%libssl.so.3)"
+GO="Go go1.% crypto/tls ($T/tls_go)"
+for p in a b c; do
+	check "static client end: GET /static-$p 404" test "$(rows client "GET /static-$p" 404 "$STATIC")" = 1
+	check "nginx end: GET /static-$p 404" test "$(rows server "GET /static-$p" 404 "$NGINX")" = 1
+done
+check "Go client end: GET /go-go 200" test "$(rows client "GET /go-go" 200 "$GO")" = 1
+check "Go server end: GET /go-go 200" test "$(rows server "GET /go-go" 200 "$GO")" = 1
+check "Go client end: GET /go-nginx 404" test "$(rows client "GET /go-nginx" 404 "$GO")" = 1
+check "nginx end: GET /go-nginx 404" test "$(rows server "GET /go-nginx" 404 "$NGINX")" = 1
+check "Go client end: GET /index.html 200" test "$(rows client "GET /index.html" 200 "$GO")" = 1
+check "curl end: GET /curl-go 200" test "$(rows client "GET /curl-go" 200 "$NGINX")" = 1
+check "Go server end: GET /curl-go 200" test "$(rows server "GET /curl-go" 200 "$GO")" = 1
+# every DATA record of a port 8443/9443 connection is plaintext (flag TLS)
+python3 - "$T/records" >"$T/cipher.out" 2>"$T/cipher.err" <<'EOF'
+import json, sys
+conns, tls, plain = {}, 0, 0
+for line in open(sys.argv[1]):
+    r = json.loads(line)
+    k, key = r.get("kind"), (r.get("pid"), r.get("fd"), r.get("gen"))
+    if k == "CONN_OPEN" and {8443, 9443} & {(r["local"] or {}).get("port"), (r["remote"] or {}).get("port")}:
+        conns[key] = 1
+    if k == "DATA" and key in conns:
+        if r["flags"] & 8:
+            tls += 1
+        else:
+            plain += 1
+            print(r["pid"], r["fd"], r["syscall"], r["dir"], r["orig_len"], file=sys.stderr)
+print(len(conns), tls, plain)
+EOF
+read -r nconn ntls nclear <"$T/cipher.out"
+check "14 TLS connections: 7 requests at both ends ($nconn)" test "$nconn" = 14
+check "their DATA is plaintext ($ntls records)" test "$ntls" -ge 28
+check "no ciphertext DATA written for them ($nclear records)" test "$nclear" = 0 || head -20 "$T/cipher.err"
+check "no connection of port 8443/9443 without its library" test "$(q "select count(*) from connections where
+	(local_port in (8443, 9443) or remote_port in (8443, 9443)) and coalesce(tls, '') = ''")" = 0
+fr_finish
