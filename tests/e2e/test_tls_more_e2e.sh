@@ -4,7 +4,8 @@
 # against Debian's libssl.a/libcrypto.a) and Go's crypto/tls (tls_go/,
 # built here with Debian's golang-go, standard library only).  Pod "srv":
 # nginx serving HTTPS (libssl.so.3) and the Go HTTPS server.  Pod "cli":
-# the static client, the Go client and curl.  Recorded with the hook set
+# the static client, the Go client and curl; also openssl s_client to
+# nginx and redis-cli --tls to redis-server --tls-port (libssl.so.3).  Recorded with the hook set
 # of $FLIGHTREC_HOOKS (lib.sh) and analyzed: every request is an http1 row
 # with its status at both ends, each end's connection names its TLS code
 # (tls column), and no ciphertext DATA is written for these connections.
@@ -26,6 +27,7 @@ gcc -O1 -static -o "$T/sslstatic" tests/e2e/tls_static_client.c -lssl -lcrypto 2
 fr_pod srv
 fr_container srv nginx nginx:1.22
 fr_container srv goserver golang:1.19
+fr_container srv redis redis:7.0
 fr_pod cli
 fr_container cli client debian:12
 SRV=${FR_IP[srv]}
@@ -57,7 +59,11 @@ http {
 EOF
 fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_run srv goserver "$T/tls_go" server "$SRV:9443" "$T/cert.pem" "$T/key.pem" 2>"$T/goserver.err"
+fr_run srv redis redis-server --port 0 --tls-port 6380 --bind "$SRV" --tls-cert-file "$T/cert.pem" \
+	--tls-key-file "$T/key.pem" --tls-ca-cert-file "$T/cert.pem" --tls-auth-clients no --save '' \
+	--appendonly no --protected-mode no --dir "$T" >"$T/redis.log" 2>&1
 fr_wait_port "$SRV" 8443 || fr_die "nginx did not start: $(cat "$T/nginx-error.log" 2>/dev/null)"
+fr_wait_port "$SRV" 6380 || fr_die "redis-server did not start: $(cat "$T/redis.log")"
 fr_wait_port "$SRV" 9443 || fr_die "the Go server did not start: $(cat "$T/goserver.err")"
 fr_podlist "$T/pods.json"
 # the static client runs (its executable mapped) when the recorder starts,
@@ -85,8 +91,14 @@ for u in "$U:9443/go-go" "$U:8443/go-nginx" "$U:8443/index.html"; do
 	fr_exec cli client "$T/tls_go" client "$u" >>"$T/goclient.out" 2>&1
 done
 fr_exec cli client curl -sk --http1.1 "$U:9443/curl-go" >>"$T/goclient.out" 2>&1
-check "the Go client and curl saw their answers" test "$(tr '\n' '|' <"$T/goclient.out")" = \
-	"200 go says /go-go|404 <html>|200 hello tls|go says /curl-go|"
+# openssl s_client (libssl.so.3) to nginx, redis-cli --tls to redis-server
+printf 'GET /sclient HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n' |
+	fr_exec cli client openssl s_client -connect "$SRV:8443" -quiet -ign_eof >>"$T/goclient.out" 2>/dev/null
+printf 'SET tlskey tlsval\nGET tlskey\n' |
+	fr_exec cli client redis-cli --tls --insecure -h "$SRV" -p 6380 >"$T/redis.out" 2>&1
+check "redis-cli over TLS: OK and the value back" test "$(tr '\n' ' ' <"$T/redis.out")" = "OK tlsval "
+check "the Go client, curl and s_client saw their answers" test "$(head -c 200 "$T/goclient.out" | tr -d '\r' | tr '\n' '|' | cut -d'|' -f1-5)" = \
+	"200 go says /go-go|404 <html>|200 hello tls|go says /curl-go|HTTP/1.1 404 Not Found"
 sleep 0.3
 fr_record_stop || fr_die "recorder did not stop cleanly"
 
@@ -110,16 +122,26 @@ check "Go server end: GET /go-go 200" test "$(rows server "GET /go-go" 200 "$GO"
 check "Go client end: GET /go-nginx 404" test "$(rows client "GET /go-nginx" 404 "$GO")" = 1
 check "nginx end: GET /go-nginx 404" test "$(rows server "GET /go-nginx" 404 "$NGINX")" = 1
 check "Go client end: GET /index.html 200" test "$(rows client "GET /index.html" 200 "$GO")" = 1
+check "s_client end: GET /sclient 404" test "$(rows client "GET /sclient" 404 "$NGINX")" = 1
+check "nginx end: GET /sclient 404" test "$(rows server "GET /sclient" 404 "$NGINX")" = 1
+redis() { # SIDE SUMMARY: redis requests of that end with a peer, over libssl.so.3
+	q "select count(*) from requests r join connections c on c.id = r.conn_id where r.side = '$1'
+	   and r.protocol = 'redis' and r.summary = '$2' and r.peer_request_id is not null and c.tls like '$NGINX'"
+}
+for side in client server; do
+	check "redis $side end: SET tlskey, paired" test "$(redis $side 'SET tlskey')" = 1
+	check "redis $side end: GET tlskey, paired" test "$(redis $side 'GET tlskey')" = 1
+done
 check "curl end: GET /curl-go 200" test "$(rows client "GET /curl-go" 200 "$NGINX")" = 1
 check "Go server end: GET /curl-go 200" test "$(rows server "GET /curl-go" 200 "$GO")" = 1
-# every DATA record of a port 8443/9443 connection is plaintext (flag TLS)
+# every DATA record of a port 8443/9443/6380 connection is plaintext (flag TLS)
 python3 - "$T/records" >"$T/cipher.out" 2>"$T/cipher.err" <<'EOF'
 import json, sys
 conns, tls, plain = {}, 0, 0
 for line in open(sys.argv[1]):
     r = json.loads(line)
     k, key = r.get("kind"), (r.get("pid"), r.get("fd"), r.get("gen"))
-    if k == "CONN_OPEN" and {8443, 9443} & {(r["local"] or {}).get("port"), (r["remote"] or {}).get("port")}:
+    if k == "CONN_OPEN" and {8443, 9443, 6380} & {(r["local"] or {}).get("port"), (r["remote"] or {}).get("port")}:
         conns[key] = 1
     if k == "DATA" and key in conns:
         if r["flags"] & 8:
@@ -130,9 +152,9 @@ for line in open(sys.argv[1]):
 print(len(conns), tls, plain)
 EOF
 read -r nconn ntls nclear <"$T/cipher.out"
-check "14 TLS connections: 7 requests at both ends ($nconn)" test "$nconn" = 14
+check "18 TLS connections: 9 at both ends ($nconn)" test "$nconn" = 18
 check "their DATA is plaintext ($ntls records)" test "$ntls" -ge 28
 check "no ciphertext DATA written for them ($nclear records)" test "$nclear" = 0 || head -20 "$T/cipher.err"
-check "no connection of port 8443/9443 without its library" test "$(q "select count(*) from connections where
-	(local_port in (8443, 9443) or remote_port in (8443, 9443)) and coalesce(tls, '') = ''")" = 0
+check "no connection of those ports without its library" test "$(q "select count(*) from connections where
+	(local_port in (8443, 9443, 6380) or remote_port in (8443, 9443, 6380)) and coalesce(tls, '') = ''")" = 0
 fr_finish
