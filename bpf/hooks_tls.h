@@ -260,17 +260,28 @@ static __always_inline int go_conn_fd(struct pt_regs *ctx, __u32 *fd)
 	return 0;
 }
 
+/* The connection of (tgid, fd) if it is the one of the fd's open file now
+ * (the sockets hook set can keep one whose close it missed), or NULL; *f
+ * that file. */
+static __always_inline struct conn *go_conn(__u64 id, __u32 fd, __u64 *f)
+{
+	struct conn_key ck = {.tgid = id >> 32, .fd = fd};
+	struct conn *c = bpf_map_lookup_elem(&conns, &ck);
+	*f = (__u64)fd_file(fd);
+	return c && c->file == *f ? c : NULL;
+}
+
 /* Marks the connection of (tgid, fd) tls, or leaves the fd's open file in
  * tls_pending when the connection is not known yet; returns it or NULL. */
 static __always_inline struct conn *go_mark(__u64 id, __u32 fd)
 {
-	struct conn_key ck = {.tgid = id >> 32, .fd = fd};
-	struct conn *c = bpf_map_lookup_elem(&conns, &ck);
+	__u64 f;
+	struct conn *c = go_conn(id, fd, &f);
 	if (c) {
 		c->tls = 1;
 		return c;
 	}
-	__u64 f = (__u64)fd_file(fd);
+	struct conn_key ck = {.tgid = id >> 32, .fd = fd};
 	if (f)
 		bpf_map_update_elem(&tls_pending, &ck, &f, BPF_ANY);
 	return NULL;
@@ -345,8 +356,8 @@ int fr_go_ret(struct pt_regs *ctx)
 	__s64 n = (__s64)ctx->ax;
 	if (n <= 0 || (__u64)n > call.len || n > 0x7fffffff)
 		return 0;
-	struct conn_key ck = {.tgid = id >> 32, .fd = call.fd};
-	struct conn *c = bpf_map_lookup_elem(&conns, &ck);
+	__u64 f;
+	struct conn *c = go_conn(id, call.fd, &f);
 	if (c && c->tls)
 		go_emit(c, id, &call, (__u32)n);
 	return 0;

@@ -8,8 +8,8 @@
  * plus the system's own libssl files (those new processes will map).  The
  * other executable mappings (programs and libraries) are looked into once
  * per file (tls_elf.c): defined SSL_write and SSL_read symbols are an
- * OpenSSL inside (static builds, Node.js), crypto/tls.(*Conn).Write a Go
- * program.  A uprobe set on a file fires in every process that maps it,
+ * OpenSSL inside (static builds, Node.js), crypto/tls.(*Conn).Write (in
+ * the symbols, or in Go's function table when stripped) a Go program.  A uprobe set on a file fires in every process that maps it,
  * started before or after, so each distinct file (device + inode) is
  * attached once.  Left for later: a container whose libssl is a file no process
  * mapped at start is missed (the recorder drops CAP_BPF/CAP_PERFMON after
@@ -194,6 +194,9 @@ static int attach_go(struct recorder *r, struct tls_elf *e, const char *path, co
 	};
 	struct tls_sym s[5];
 	tls_elf_find(e, names, 5, s);
+	int stripped = !s[0].func || !s[1].func || !s[2].func;
+	if (stripped) /* no symbol table: Go's own function table */
+		tls_elf_go_funcs(e, names, 3, s);
 	int dup;
 	struct tls_lib *l = new_lib(path, shown, &dup);
 	if (!l)
@@ -246,9 +249,10 @@ static int attach_go(struct recorder *r, struct tls_elf *e, const char *path, co
 	}
 	snprintf(l->desc, sizeof(l->desc), "%s crypto/tls (%s)", l->version, l->path);
 	logmsg("tls: attached to %s%s%s (%s crypto/tls, library %d; %d and %d returns of Write and Read; "
-	       "the fd %s)",
+	       "the fd %s%s)",
 	       shown, pid ? " of pid " : "", pid ? pid : "", l->version, n_libs, nret[0], nret[1],
-	       itab ? "of *net.TCPConn connections" : "of any net.Conn (position-independent program)");
+	       itab ? "of *net.TCPConn connections" : "of any net.Conn",
+	       stripped ? "; functions from the Go function table: no symbols" : "");
 	n_libs++;
 	return 0;
 }
@@ -276,7 +280,7 @@ static void examine(struct recorder *r, const char *path, const char *shown, con
 	tls_elf_find(&e, names, 3, s);
 	if (s[0].func && s[1].func)
 		attach_lib(r, path, shown, pid, 1);
-	else if (s[2].func)
+	else if (s[2].func || tls_elf_go_funcs(&e, names + 2, 1, s + 2) == 1)
 		attach_go(r, &e, path, shown, pid);
 	tls_elf_close(&e);
 }

@@ -101,6 +101,73 @@ int tls_elf_find(struct tls_elf *e, const char *const *names, int n, struct tls_
 	return found;
 }
 
+/* The section called name, or NULL; *sh its header. */
+static Elf_Scn *find_section(struct tls_elf *e, const char *name, GElf_Shdr *sh)
+{
+	size_t shstr;
+	Elf_Scn *scn = NULL;
+	if (elf_getshdrstrndx(e->elf, &shstr))
+		return NULL;
+	while ((scn = elf_nextscn(e->elf, scn))) {
+		const char *n;
+		if (gelf_getshdr(scn, sh) && (n = elf_strptr(e->elf, shstr, sh->sh_name)) && !strcmp(n, name))
+			return scn;
+	}
+	return NULL;
+}
+
+static uint64_t rd(const uint8_t *p, int size)
+{
+	uint64_t v = 0;
+	memcpy(&v, p, (size_t)size); /* little-endian x86-64 */
+	return v;
+}
+
+int tls_elf_go_funcs(struct tls_elf *e, const char *const *names, int n, struct tls_sym *out)
+{
+	GElf_Shdr sh, text;
+	Elf_Scn *scn = find_section(e, ".gopclntab", &sh);
+	Elf_Data *d = scn ? elf_getdata(scn, NULL) : NULL;
+	if (!d || !d->d_buf || d->d_size < 8 + 8 * 8)
+		return -1;
+	const uint8_t *b = d->d_buf;
+	size_t size = d->d_size;
+	uint32_t magic = (uint32_t)rd(b, 4);
+	if ((magic != 0xfffffff0 && magic != 0xfffffff1) || b[7] != 8)
+		return -1; /* Go 1.18+ on a 64-bit target only */
+	uint64_t nfunc = rd(b + 8, 8), textstart = rd(b + 24, 8), nameoff = rd(b + 32, 8), clnoff = rd(b + 64, 8);
+	if (!textstart && find_section(e, ".text", &text))
+		textstart = text.sh_addr; /* position-independent: filled by a relocation */
+	if (nameoff >= size || clnoff >= size || nfunc > (size - clnoff) / 8 - 1)
+		return -1;
+	int found = 0;
+	for (int i = 0; i < n; i++)
+		memset(&out[i], 0, sizeof(out[i]));
+	const uint8_t *ftab = b + clnoff;
+	for (uint64_t f = 0; f < nfunc && found < n; f++) {
+		uint32_t entry = (uint32_t)rd(ftab + 8 * f, 4), funcoff = (uint32_t)rd(ftab + 8 * f + 4, 4);
+		uint32_t next = (uint32_t)rd(ftab + 8 * (f + 1), 4);
+		if (clnoff + funcoff + 8 > size)
+			continue;
+		uint32_t noff = (uint32_t)rd(ftab + funcoff + 4, 4);
+		if (nameoff + noff >= size)
+			continue;
+		const char *name = (const char *)b + nameoff + noff;
+		size_t left = size - nameoff - noff;
+		for (int i = 0; i < n; i++) {
+			size_t len = strlen(names[i]);
+			if (out[i].va || len >= left || memcmp(name, names[i], len + 1))
+				continue;
+			out[i].va = textstart + entry;
+			out[i].size = next > entry ? next - entry : 0;
+			out[i].off = va_to_off(e->elf, out[i].va);
+			out[i].func = 1;
+			found++;
+		}
+	}
+	return found;
+}
+
 int tls_elf_rets(struct tls_elf *e, const struct tls_sym *f, uint64_t *offs, int max)
 {
 	if (!f->off || !f->size || f->size > (1 << 20))
@@ -140,27 +207,32 @@ int tls_elf_rets(struct tls_elf *e, const struct tls_sym *f, uint64_t *offs, int
 
 int tls_elf_go_version(struct tls_elf *e, char *out, size_t size)
 {
-	size_t shstr;
-	Elf_Scn *scn = NULL;
-	if (elf_getshdrstrndx(e->elf, &shstr))
+	GElf_Shdr sh;
+	if (!find_section(e, ".go.buildinfo", &sh))
 		return -1;
-	while ((scn = elf_nextscn(e->elf, scn))) {
-		GElf_Shdr sh;
-		const char *name;
-		if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(e->elf, shstr, sh.sh_name)) ||
-		    strcmp(name, ".go.buildinfo"))
-			continue;
-		/* Go 1.18+: "\xff Go buildinf:", pointer size, flags (2:
-		 * strings inline), padding to 32, then the version as a
-		 * uvarint length and its bytes */
-		uint8_t b[64];
-		if (sh.sh_size < sizeof(b) || pread(e->fd, b, sizeof(b), (off_t)sh.sh_offset) != sizeof(b) ||
-		    memcmp(b, "\xff Go buildinf:", 14) || !(b[15] & 2) || b[32] >= 32 || b[32] == 0)
-			return -1;
-		snprintf(out, size, "Go %.*s", b[32], (const char *)b + 33);
-		return 0;
+	/* Go 1.18+: "\xff Go buildinf:", pointer size, flags (2: strings
+	 * inline), padding to 32, then the version as a uvarint length and
+	 * its bytes */
+	uint8_t b[64];
+	if (sh.sh_size < sizeof(b) || pread(e->fd, b, sizeof(b), (off_t)sh.sh_offset) != sizeof(b) ||
+	    memcmp(b, "\xff Go buildinf:", 14) || !(b[15] & 2) || b[32] >= 32 || b[32] == 0)
+		return -1;
+	snprintf(out, size, "Go %.*s", b[32], (const char *)b + 33);
+	return 0;
+}
+
+/* 1 if p starts "x.y.z" (digits; not "OpenSSL 3.0 legacy provider"). */
+static int dotted(const char *p, const char *end)
+{
+	for (int part = 0; part < 3; part++) {
+		if (p >= end || *p < '0' || *p > '9')
+			return 0;
+		while (p < end && *p >= '0' && *p <= '9')
+			p++;
+		if (part < 2 && (p >= end || *p++ != '.'))
+			return 0;
 	}
-	return -1;
+	return 1;
 }
 
 /* 1 if the NUL-terminated string at p (within end) is a bare OpenSSL
@@ -196,7 +268,7 @@ int tls_elf_openssl_version(const char *path, char *out, size_t size)
 		if (m != MAP_FAILED) {
 			const char *end = (const char *)m + st.st_size;
 			for (const char *p = m; (p = memmem(p, (size_t)(end - p), "OpenSSL ", 8)); p += 8) {
-				if (p + 9 < end && p[8] >= '0' && p[8] <= '9' && p[9] == '.') {
+				if (dotted(p + 8, end)) {
 					size_t n = strnlen(p, (size_t)(end - p));
 					snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), p);
 					rc = 0;

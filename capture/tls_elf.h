@@ -30,6 +30,12 @@ void tls_elf_close(struct tls_elf *e);
  * into out[] (zeroed when absent); returns how many were found. */
 int tls_elf_find(struct tls_elf *e, const char *const *names, int n, struct tls_sym *out);
 
+/* Looks up the n functions names[] in the Go 1.18+ function table
+ * (.gopclntab, kept by programs stripped of their symbols: go build
+ * -ldflags=-s) into out[] (zeroed when absent); returns how many were
+ * found, or -1 when the file has no such table. */
+int tls_elf_go_funcs(struct tls_elf *e, const char *const *names, int n, struct tls_sym *out);
+
 /* The file offsets of the RET instructions of function f, disassembled,
  * into offs[] (at most max); returns their count, or -1 when the function
  * cannot be read or decoded to its end, or has more than max. */

@@ -4,9 +4,11 @@
 //
 //	tls_go server ADDR CERT KEY    serves HTTPS (HTTP/1.1) on ADDR: every
 //	                               path answers 200 "go says PATH"
-//	tls_go client URL...           GETs each URL (certificate not checked),
+//	tls_go client [-wait FILE] URL...
+//	                               GETs each URL (certificate not checked),
 //	                               one connection each, and prints
-//	                               "STATUS BODY" per URL
+//	                               "STATUS FIRST-LINE-OF-BODY" per URL;
+//	                               with -wait, once FILE exists
 package main
 
 import (
@@ -16,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 )
 
 func main() {
@@ -28,7 +31,18 @@ func main() {
 		os.Exit(1)
 	}
 	if len(os.Args) >= 3 && os.Args[1] == "client" {
-		for _, u := range os.Args[2:] {
+		urls := os.Args[2:]
+		if len(urls) >= 3 && urls[0] == "-wait" {
+			fmt.Println("waiting")
+			for {
+				if _, err := os.Stat(urls[1]); err == nil {
+					break
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			urls = urls[2:]
+		}
+		for _, u := range urls {
 			t := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, DisableKeepAlives: true}
 			c := &http.Client{Transport: t}
 			r, err := c.Get(u)
@@ -42,6 +56,6 @@ func main() {
 		}
 		return
 	}
-	fmt.Fprintln(os.Stderr, "usage: tls_go server ADDR CERT KEY | tls_go client URL...")
+	fmt.Fprintln(os.Stderr, "usage: tls_go server ADDR CERT KEY | tls_go client [-wait FILE] URL...")
 	os.Exit(2)
 }
