@@ -215,8 +215,9 @@ int fr_ssl_ret(struct pt_regs *ctx)
  *     the SSL_* programs do.
  * The fd: tls.Conn starts with conn net.Conn (itab, data); the data of a
  * *net.TCPConn points to its netFD, which starts with poll.FD {fdMutex
- * (16 bytes), Sysfd int}.  These layouts are the same from Go 1.9 to 1.22
- * at least.  The cookie's bits above 8 are the address of the
+ * (16 bytes), Sysfd int} (Go 1.19's sources, Debian 12's golang-go, the
+ * one tested; the same layout in the Go releases known to the author
+ * since 1.9, not checked here; DWARF is not read).  The cookie's bits above 8 are the address of the
  * *net.TCPConn,net.Conn itab in a program loaded at its link addresses: a
  * tls.Conn over another net.Conn (a wrapper, a pipe) is then skipped. */
 #define GO_NETFD_SYSFD 16 /* offsetof(net.netFD, pfd.Sysfd) */
