@@ -97,6 +97,7 @@ struct conn {
 	int head;       /* the connections.head column: 1, 0, -1 (NULL) */
 	int silent;     /* replaying bytes from before the input: no rows */
 	char tls[128];  /* the connections.tls column: its TLS library; "" none */
+	int tls_seen;   /* a DATA record flagged TLS came (plaintext) */
 };
 
 /* Anomaly rows a connection may have; the rest are counted in one row at
