@@ -278,9 +278,19 @@ static void event_cgroup(const struct fr_tev *e, char *out, size_t len, const ch
 	}
 }
 
-/* Inside the --cgroup filters (when there are any)? */
-static int in_scope(const struct recorder *r, const char *path, const char *root)
+/* Inside what the recorder records: the --pid filters (when there are
+ * any: the process is one of them) and the --cgroup filters (when there
+ * are any).  A recorder told to record some processes or pods is not
+ * snapshotted by another pod's crash. */
+static int in_scope(const struct recorder *r, uint32_t pid, const char *path, const char *root)
 {
+	if (r->o->pids.n) {
+		int found = 0;
+		for (int i = 0; i < r->o->pids.n && !found; i++)
+			found = r->o->pids.v[i] == pid;
+		if (!found)
+			return 0;
+	}
 	if (!r->o->cgroups.n)
 		return 1;
 	for (int i = 0; i < r->o->cgroups.n; i++) {
@@ -417,7 +427,7 @@ static int on_tev(void *ctx, void *data, size_t size)
 	char path[PATH_MAX], target[320], cname[256], detail[1024], why[256], how[64];
 	const char *root;
 	event_cgroup(e, path, sizeof(path), &root);
-	if (!in_scope(r, path[0] ? path : "/", root))
+	if (!in_scope(r, e->pid, path[0] ? path : "/", root))
 		return 0;
 	int known = who(r, path, target, sizeof(target), cname, sizeof(cname));
 	if (e->type == FR_TEV_OOM) {
