@@ -92,6 +92,7 @@ echo "  kernel: server socket retrans total ${SS_SRV:-none} (ss -ti), netns TcpR
 check "the kernel retransmitted (ss -ti of nginx's socket: ${SS_SRV:-none})" test "${SS_SRV:-0}" -gt 0
 
 # 2. a client aborts a keep-alive connection to nginx
+echo hello >"$T/www/index.html"
 rst_cli0=$(nstat_of "$NS_CLI" TcpOutRsts)
 est_srv0=$(nstat_of "$NS_SRV" TcpEstabResets)
 fr_exec tcli client python3 -c '
@@ -103,7 +104,6 @@ time.sleep(0.2)
 c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 c.close()
 time.sleep(0.3)' "$SRV" || fr_die "the aborting client"
-echo hello >"$T/www/index.html"
 # 3. the server aborts: the client, blocked in recv, gets ECONNRESET
 rst_srv0=$(nstat_of "$NS_SRV" TcpOutRsts)
 fr_exec tcli client python3 -c '
@@ -125,6 +125,8 @@ echo "  kernel: client netns TcpOutRsts +$((rst_cli1 - rst_cli0)), server netns 
 
 fr_record_stop
 check "recorder exits 0" test $? = 0
+# FR_TCP_KEEP=DIR keeps the recording (the source of tests/corpus/http1/recorded-client-reset)
+[[ -n ${FR_TCP_KEEP:-} ]] && cp -r "$T/rec" "$FR_TCP_KEEP"
 "$FR_BUILD/flightrec" cat --json "$T/rec" >"$T/rec.jsonl" || fr_die "cat"
 "$FR_BUILD/flightrec" cat "$T/rec" >"$T/rec.txt" || fr_die "cat (text)"
 check "flightrec cat shows CONN_TCP records" grep -q 'CONN_TCP .*retransmit state=' "$T/rec.txt"
