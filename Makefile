@@ -22,7 +22,7 @@ endif
 
 LIBS_FORMAT := -lzstd -lz -ljansson -lcurl
 LIBS_ANALYZE := -lsqlite3 -lpcap -ljansson -lcrypto -lpthread -lm
-LIBS_RECORD := -lbpf -lelf -ljansson
+LIBS_RECORD := -lbpf -lelf -ljansson -lcapstone
 
 # Sources.  Every .c file in a folder belongs to its program; the mains are
 # named here.  Adding a protocol or a command needs no edit below.

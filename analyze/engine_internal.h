@@ -98,6 +98,7 @@ struct conn {
 	int head;       /* the connections.head column: 1, 0, -1 (NULL) */
 	int silent;     /* replaying bytes from before the input: no rows */
 	char tls[128];  /* the connections.tls column: its TLS library; "" none */
+	int tls_seen;   /* a DATA record flagged TLS came (plaintext) */
 	int tcp;        /* a CONN_TCP record of it came: the TCP columns are set */
 	uint32_t retransmits, resets_sent, resets_received, srtt_us, total_retrans;
 };

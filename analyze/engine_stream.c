@@ -7,6 +7,7 @@
 #include "engine_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static void on_gap(struct worker *w, struct conn *c, int rdir, uint64_t len, uint64_t ts, const char *why)
@@ -28,6 +29,24 @@ static void on_gap(struct worker *w, struct conn *c, int rdir, uint64_t len, uin
 	c->proto->gap(c->pstate, &ctx, rdir == c->c2s_dir ? FR_C2S : FR_S2C, len, ts);
 }
 
+/* The first plaintext of a TLS connection whose protocol is not decided,
+ * or was given up on: the bytes before it were not the application's (the
+ * handshake's ciphertext, when the recording began during the handshake
+ * and the recorder could not tie the connection to its TLS object yet),
+ * so detection starts anew, its probe buffers and tries forgotten.  A
+ * parser already running (a cleartext prefix, as PostgreSQL's SSLRequest)
+ * keeps the connection. */
+static void restart_detection(struct conn *c)
+{
+	c->detect = 0;
+	c->tries = 0;
+	for (int i = 0; i < 2; i++) {
+		free(c->pbuf[i]);
+		c->pbuf[i] = NULL;
+		c->plen[i] = 0;
+	}
+}
+
 /* A DATA record: counted, placed in its direction's stream by its stream
  * position (TCP), handed to the parser. */
 static void on_data(struct worker *w, const struct msg *m, const uint8_t *payload)
@@ -40,6 +59,11 @@ static void on_data(struct worker *w, const struct msg *m, const uint8_t *payloa
 	c->bytes[rdir] += d->orig_len;
 	if ((d->flags & FR_DATA_TLS) && !c->tls[0]) /* its CONN_TLS was not in the input */
 		snprintf(c->tls, sizeof(c->tls), "unknown TLS library");
+	if ((d->flags & FR_DATA_TLS) && !c->tls_seen) {
+		c->tls_seen = 1;
+		if (c->detect == 0 || c->detect == 2)
+			restart_detection(c);
+	}
 	/* no CONN_OPEN: a datagram carries its peer (UDP); a stream does not */
 	if (!c->have_open && (d->peer.family || d->peer.proto == 17) && c->transport == FR_TCP &&
 	    !c->bytes[!rdir] && c->bytes[rdir] == d->orig_len)

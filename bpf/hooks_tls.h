@@ -1,5 +1,6 @@
-/* hooks_tls.h - TLS plaintext at the OpenSSL API boundary (issue 17,
- * part 1: OpenSSL 1.1/3.x linked dynamically), included by
+/* hooks_tls.h - TLS plaintext at the TLS library's API boundary (issue
+ * 17: OpenSSL 1.1/3.x, linked dynamically or statically; Go's
+ * crypto/tls), included by
  * flightrec.bpf.c after the socket code it shares (conns, fr_emit_data).
  *
  * Design:
@@ -36,15 +37,9 @@
  *     their plaintext is dropped and their ciphertext written.  Node needs
  *     another tie (its TLSWrap to the uv stream's fd, or matching the
  *     ciphertext lengths the BIO hands out to the next socket write).
- *   - A statically linked OpenSSL/BoringSSL is these same programs
- *     attached to the executable by symbol (capture/tls.c's job).
- *   - Go's crypto/tls: a goroutine moves between threads while blocked, so
- *     neither task_ctx nor the thread tie holds: entry state keyed by
- *     goroutine, the fd read from the tls.Conn (its net.Conn's
- *     poll.FD.Sysfd, offsets from DWARF), returns found by disassembly
- *     instead of uretprobes; the emission (fr_emit_data with FR_EV_TLS on
- *     the fd's connection, conn->tls to suppress the ciphertext) is the
- *     same as tls_return's.
+ *   - A statically linked OpenSSL (or BoringSSL) gets these same
+ *     programs, attached to the executable by symbol (capture/tls.c).
+ *   - Go's crypto/tls has programs of its own, at the end of this file.
  */
 
 #define TLS_CALL_WRITE 1
@@ -65,8 +60,20 @@ struct {
 	__type(value, __u32);
 } ssl_fds SEC(".maps");
 
+/* (tgid, fd) -> the open file of a socket a Go tls.Conn began its
+ * handshake on before the recorder knew the connection (the sockets hook
+ * set makes a connection at its first bytes, and so does either set for
+ * one opened before the start): its first bytes find it here. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct conn_key);
+	__type(value, __u64);
+} tls_pending SEC(".maps");
+
 /* 1: this connection's socket bytes are not written (the plaintext is);
- * called by fr_emit_data with the connection of (tgid, fd). */
+ * called by fr_emit_data with the connection of (tgid, fd).  The pending
+ * handshakes are looked up only until a connection's first call. */
 static __always_inline int tls_claim(__u64 id, __u32 fd, struct conn *c)
 {
 	if (!tls_on)
@@ -76,6 +83,15 @@ static __always_inline int tls_claim(__u64 id, __u32 fd, struct conn *c)
 		struct ssl_key k = {.tgid = id >> 32, .ssl = t->ssl};
 		bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
 		c->tls = 1;
+	}
+	if (!c->tls && !c->calls_out && !c->calls_in) {
+		struct conn_key k = {.tgid = id >> 32, .fd = fd};
+		__u64 *f = bpf_map_lookup_elem(&tls_pending, &k);
+		if (f) {
+			if (*f == c->file)
+				c->tls = 1;
+			bpf_map_delete_elem(&tls_pending, &k);
+		}
 	}
 	return c->tls;
 }
@@ -179,4 +195,171 @@ SEC("uretprobe")
 int fr_ssl_ret(struct pt_regs *ctx)
 {
 	return tls_return(ctx);
+}
+
+/* Go's crypto/tls (Go 1.18+ on x86_64, register ABI: receiver and
+ * arguments in RAX, RBX, RCX, ..., results in RAX, RBX, ...; the current
+ * goroutine's g in R14), attached by capture/tls.c to each Go program:
+ *   - (*Conn).handshakeContext (every handshake, and every Read and Write
+ *     on their way) marks the connection of the tls.Conn's fd tls before
+ *     the handshake's first byte (or leaves the fd's open file in
+ *     tls_pending for a connection not known yet): its ciphertext is
+ *     never written.
+ *   - (*Conn).Write emits its buffer at entry, on a known connection
+ *     (marked tls as the handshake does).
+ *   - (*Conn).Read (and Write on a connection not known yet) keeps
+ *     (buffer, length, fd, time) by goroutine (tgid, g): a goroutine
+ *     blocked in Read resumes on any thread, and a thread runs other
+ *     goroutines meanwhile; uprobes on the RET instructions (found by
+ *     disassembly: uretprobes crash Go) emit RAX (n) plaintext bytes as
+ *     the SSL_* programs do.
+ * The fd: tls.Conn starts with conn net.Conn (itab, data); the data of a
+ * *net.TCPConn points to its netFD, which starts with poll.FD {fdMutex
+ * (16 bytes), Sysfd int} (Go 1.19's sources, Debian 12's golang-go, the
+ * one tested; the same layout in the Go releases known to the author
+ * since 1.9, not checked here; DWARF is not read).  The cookie's bits above 8 are the address of the
+ * *net.TCPConn,net.Conn itab in a program loaded at its link addresses: a
+ * tls.Conn over another net.Conn (a wrapper, a pipe) is then skipped. */
+#define GO_NETFD_SYSFD 16 /* offsetof(net.netFD, pfd.Sysfd) */
+
+struct go_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 g;
+};
+
+struct go_call {
+	__u64 buf, len, ts;
+	__u32 fd, lib;
+	__u8 kind;
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_key);
+	__type(value, struct go_call);
+} go_calls SEC(".maps");
+
+/* The fd of the tls.Conn in RAX: 0, or -1 (not over a *net.TCPConn). */
+static __always_inline int go_conn_fd(struct pt_regs *ctx, __u32 *fd)
+{
+	__u64 itab = bpf_get_attach_cookie(ctx) >> 8;
+	__u64 iface[2] = {}, netfd = 0;
+	__s64 sysfd = -1;
+	if (bpf_probe_read_user(iface, sizeof(iface), (const void *)ctx->ax))
+		return -1;
+	if (itab && iface[0] != itab)
+		return -1;
+	if (bpf_probe_read_user(&netfd, sizeof(netfd), (const void *)iface[1]) ||
+	    bpf_probe_read_user(&sysfd, sizeof(sysfd), (const void *)(netfd + GO_NETFD_SYSFD)))
+		return -1;
+	if (sysfd < 0 || sysfd > 0x7fffffff)
+		return -1;
+	*fd = (__u32)sysfd;
+	return 0;
+}
+
+/* The connection of (tgid, fd) if it is the one of the fd's open file now
+ * (the sockets hook set can keep one whose close it missed), or NULL; *f
+ * that file. */
+static __always_inline struct conn *go_conn(__u64 id, __u32 fd, __u64 *f)
+{
+	struct conn_key ck = {.tgid = id >> 32, .fd = fd};
+	struct conn *c = bpf_map_lookup_elem(&conns, &ck);
+	*f = (__u64)fd_file(fd);
+	return c && c->file == *f ? c : NULL;
+}
+
+/* Marks the connection of (tgid, fd) tls, or leaves the fd's open file in
+ * tls_pending when the connection is not known yet; returns it or NULL. */
+static __always_inline struct conn *go_mark(__u64 id, __u32 fd)
+{
+	__u64 f;
+	struct conn *c = go_conn(id, fd, &f);
+	if (c) {
+		c->tls = 1;
+		return c;
+	}
+	struct conn_key ck = {.tgid = id >> 32, .fd = fd};
+	if (f)
+		bpf_map_update_elem(&tls_pending, &ck, &f, BPF_ANY);
+	return NULL;
+}
+
+static __always_inline void go_emit(struct conn *c, __u64 id, const struct go_call *call, __u32 n)
+{
+	__u8 dir = call->kind == TLS_CALL_READ;
+	struct data_arg a = {.id = id, .ts = dir ? 0 : call->ts, .src = call->buf, .fd = call->fd,
+			     .bytes = n, .dir = dir, .sys = dir ? FR_EV_SYS_READ : FR_EV_SYS_WRITE,
+			     .flags = FR_EV_TLS, .lib = call->lib};
+	fr_emit_data(c, &a);
+}
+
+/* Write's plaintext is emitted at its entry when its connection is known
+ * (Write sends all of b unless the connection fails, and a program may
+ * exit before a goroutine blocked in Write returns); Read's, and Write's
+ * on a connection whose first bytes are still to come, at the return. */
+static __always_inline int go_enter(struct pt_regs *ctx, __u8 kind)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_call call = {.buf = ctx->bx, .len = ctx->cx, .kind = kind};
+	if (!tls_on || !tgid_ok(id >> 32) || go_conn_fd(ctx, &call.fd))
+		return 0;
+	call.ts = bpf_ktime_get_ns();
+	call.lib = (__u32)(bpf_get_attach_cookie(ctx) & 0xff);
+	if (kind == TLS_CALL_WRITE) {
+		struct conn *c = go_mark(id, call.fd);
+		if (c) {
+			if (call.len && call.len <= 0x7fffffff)
+				go_emit(c, id, &call, (__u32)call.len);
+			return 0;
+		}
+	}
+	struct go_key k = {.tgid = id >> 32, .g = ctx->r14};
+	bpf_map_update_elem(&go_calls, &k, &call, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int fr_go_write(struct pt_regs *ctx)
+{
+	return go_enter(ctx, TLS_CALL_WRITE);
+}
+
+SEC("uprobe")
+int fr_go_read(struct pt_regs *ctx)
+{
+	return go_enter(ctx, TLS_CALL_READ);
+}
+
+SEC("uprobe")
+int fr_go_handshake(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 fd;
+	if (tls_on && tgid_ok(id >> 32) && !go_conn_fd(ctx, &fd))
+		go_mark(id, fd);
+	return 0;
+}
+
+SEC("uprobe")
+int fr_go_ret(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct go_key k = {.tgid = id >> 32, .g = ctx->r14};
+	struct go_call *p = bpf_map_lookup_elem(&go_calls, &k);
+	if (!p)
+		return 0;
+	struct go_call call = *p;
+	bpf_map_delete_elem(&go_calls, &k);
+	__s64 n = (__s64)ctx->ax;
+	if (n <= 0 || (__u64)n > call.len || n > 0x7fffffff)
+		return 0;
+	__u64 f;
+	struct conn *c = go_conn(id, call.fd, &f);
+	if (c && c->tls)
+		go_emit(c, id, &call, (__u32)n);
+	return 0;
 }

@@ -1,13 +1,17 @@
 /* tls.c - attaches the TLS plaintext uprobes of bpf/hooks_tls.h (issue
- * 17, part 1: OpenSSL 1.1/3.x linked dynamically) to every libssl the
- * machine's processes map.
+ * 17) to every TLS library the machine's processes map: OpenSSL 1.1/3.x
+ * as libssl.so, OpenSSL (or BoringSSL) linked into an executable, and Go's
+ * crypto/tls.
  *
  * Discovery: at start, each /proc/PID/maps line naming a libssl.so file,
  * read through /proc/PID/root (a container's own copy is its own file),
- * plus the system's own libssl files (those new processes will map).  A
- * uprobe set on a file fires in every process that maps it, started
- * before or after, so each distinct file (device + inode) is attached
- * once.  Left for later: a container whose libssl is a file no process
+ * plus the system's own libssl files (those new processes will map).  The
+ * other executable mappings (programs and libraries) are looked into once
+ * per file (tls_elf.c): defined SSL_write and SSL_read symbols are an
+ * OpenSSL inside (static builds, Node.js), crypto/tls.(*Conn).Write (in
+ * the symbols, or in Go's function table when stripped) a Go program.  A uprobe set on a file fires in every process that maps it,
+ * started before or after, so each distinct file (device + inode) is
+ * attached once.  Left for later: a container whose libssl is a file no process
  * mapped at start is missed (the recorder drops CAP_BPF/CAP_PERFMON after
  * attaching, so it cannot attach later; a rescan needs those kept).
  *
@@ -17,6 +21,7 @@
 #define _GNU_SOURCE
 #include "bpf/flightrec.skel.h"
 #include "recorder.h"
+#include "tls_elf.h"
 
 #include <bpf/libbpf.h>
 #include <dirent.h>
@@ -28,6 +33,8 @@
 #include <unistd.h>
 
 #define TLS_MAX_LIBS 32
+#define TLS_MAX_SEEN 4096 /* executable files looked into */
+#define GO_MAX_RETS 16	  /* RET instructions of one Go function */
 
 struct tls_lib {
 	dev_t dev;
@@ -35,12 +42,21 @@ struct tls_lib {
 	char path[PATH_MAX];
 	char version[64];
 	char desc[PATH_MAX + 80]; /* tls_library() */
-	struct bpf_link *links[2 * 9]; /* entry and return of each of hooks[] */
+	/* OpenSSL: entry and return of each of hooks[]; Go: 3 entries and
+	 * the RETs of Write and Read */
+	struct bpf_link *links[3 + 2 * GO_MAX_RETS];
 	int n_links;
 };
 
 static struct tls_lib libs[TLS_MAX_LIBS];
 static int n_libs;
+
+/* The executable files already looked into (tls_elf.c), TLS or not. */
+static struct {
+	dev_t dev;
+	ino_t ino;
+} seen[TLS_MAX_SEEN];
+static int n_seen;
 
 /* The "OpenSSL x.y.z" version string of the libcrypto beside the libssl
  * at path (libssl.so.3 -> libcrypto.so.3), into out; "unknown" if none. */
@@ -53,25 +69,7 @@ static void lib_version(const char *path, char *out, size_t size)
 	if (!so || (size_t)(so - path) + 16 + strlen(so) >= sizeof(cpath))
 		return;
 	snprintf(cpath, sizeof(cpath), "%.*slibcrypto%s", (int)(so - path), path, so + strlen("libssl"));
-	int fd = open(cpath, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	struct stat st;
-	if (fstat(fd, &st) == 0 && st.st_size > 0) {
-		void *m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
-		if (m != MAP_FAILED) {
-			const char *end = (const char *)m + st.st_size;
-			for (const char *p = m; (p = memmem(p, (size_t)(end - p), "OpenSSL ", 8)); p += 8) {
-				if (p + 9 < end && p[8] >= '0' && p[8] <= '9' && p[9] == '.') {
-					size_t n = strnlen(p, (size_t)(end - p));
-					snprintf(out, size, "%.*s", (int)(n < size ? n : size - 1), p);
-					break;
-				}
-			}
-			munmap(m, (size_t)st.st_size);
-		}
-	}
-	close(fd);
+	tls_elf_openssl_version(cpath, out, size);
 }
 
 /* The functions hooked, each with the entry program of hooks_tls.h it
@@ -101,27 +99,53 @@ static struct bpf_program *entry_prog(struct flightrec_bpf *s, int prog)
 	return p[prog];
 }
 
-/* Attaches the uprobes to the file at path (shown as shown; pid: the
- * process it was found in, or NULL); 0 attached or already attached, -1
- * after a log line.  A missing optional function is named in the log line. */
-static int attach_lib(struct recorder *r, const char *path, const char *shown, const char *pid)
+/* A new entry of libs[] for the file at path (shown as shown), or NULL:
+ * already attached (*dup set), or no room (after a log line). */
+static struct tls_lib *new_lib(const char *path, const char *shown, int *dup)
 {
 	struct stat st;
+	*dup = 0;
 	if (stat(path, &st) < 0)
-		return -1;
+		return NULL;
 	for (int i = 0; i < n_libs; i++)
-		if (libs[i].dev == st.st_dev && libs[i].ino == st.st_ino)
-			return 0;
+		if (libs[i].dev == st.st_dev && libs[i].ino == st.st_ino) {
+			*dup = 1;
+			return NULL;
+		}
 	if (n_libs == TLS_MAX_LIBS) {
 		logmsg("tls: %s skipped: more than %d distinct TLS libraries", shown, TLS_MAX_LIBS);
-		return -1;
+		return NULL;
 	}
 	struct tls_lib *l = &libs[n_libs];
 	memset(l, 0, sizeof(*l));
 	l->dev = st.st_dev;
 	l->ino = st.st_ino;
 	snprintf(l->path, sizeof(l->path), "%s", shown);
-	lib_version(path, l->version, sizeof(l->version));
+	return l;
+}
+
+static void lib_destroy(struct tls_lib *l)
+{
+	for (int j = 0; j < l->n_links; j++)
+		bpf_link__destroy(l->links[j]);
+	l->n_links = 0;
+}
+
+/* Attaches the OpenSSL uprobes to the file at path (shown as shown; pid:
+ * the process it was found in, or NULL; in_exe: OpenSSL linked into that
+ * executable, whose version string it holds itself); 0 attached or already
+ * attached, -1 after a log line.  A missing optional function is named in
+ * the log line. */
+static int attach_lib(struct recorder *r, const char *path, const char *shown, const char *pid, int in_exe)
+{
+	int dup;
+	struct tls_lib *l = new_lib(path, shown, &dup);
+	if (!l)
+		return dup ? 0 : -1;
+	if (!in_exe)
+		lib_version(path, l->version, sizeof(l->version));
+	else if (tls_elf_openssl_version(path, l->version, sizeof(l->version)))
+		snprintf(l->version, sizeof(l->version), "OpenSSL (version unknown)");
 	char missing[256] = "";
 	for (size_t i = 0; i < N_HOOKS; i++) {
 		for (int ret = 0; ret < 2; ret++) {
@@ -141,21 +165,128 @@ static int attach_lib(struct recorder *r, const char *path, const char *shown, c
 			}
 			logmsg("tls: %s (%s) skipped: cannot attach to %s: %s", shown, l->version, hooks[i].func,
 			       strerror(err));
-			for (int j = 0; j < l->n_links; j++)
-				bpf_link__destroy(l->links[j]);
+			lib_destroy(l);
 			return -1;
 		}
 	}
 	char desc[sizeof(l->desc)];
 	snprintf(desc, sizeof(desc), "%s (%s)", l->version, l->path);
 	memcpy(l->desc, desc, sizeof(desc));
-	logmsg("tls: attached to %s%s%s (%s, library %d%s%s)", shown, pid ? " of pid " : "", pid ? pid : "",
-	       l->version, n_libs, missing[0] ? "; it has no " : "", missing);
+	logmsg("tls: attached to %s%s%s (%s%s, library %d%s%s)", shown, pid ? " of pid " : "", pid ? pid : "",
+	       l->version, in_exe ? " linked in" : "", n_libs, missing[0] ? "; it has no " : "", missing);
 	n_libs++;
 	return 0;
 }
 
-/* The libssl files process pid maps. */
+/* Go's crypto/tls in the executable at path (e open on it): entry uprobes
+ * on (*Conn).Write, (*Conn).Read and (*Conn).handshakeContext, and plain
+ * uprobes on the RET instructions of Write and Read (a uretprobe replaces
+ * the return address on the goroutine's stack, which Go moves when it
+ * grows it: uretprobes crash Go programs).  The cookie is the library
+ * index, and above its 8 bits the address of the itab of *net.TCPConn as
+ * net.Conn when the program is loaded at its link addresses (hooks_tls.h
+ * reads the fd through it only then; 0: any net.Conn is taken as one). */
+static int attach_go(struct recorder *r, struct tls_elf *e, const char *path, const char *shown, const char *pid)
+{
+	static const char *const names[] = {
+		"crypto/tls.(*Conn).Write", "crypto/tls.(*Conn).Read", "crypto/tls.(*Conn).handshakeContext",
+		"go.itab.*net.TCPConn,net.Conn", "go:itab.*net.TCPConn,net.Conn", /* Go < 1.20, >= 1.20 */
+	};
+	struct tls_sym s[5];
+	tls_elf_find(e, names, 5, s);
+	int stripped = !s[0].func || !s[1].func || !s[2].func;
+	if (stripped) /* no symbol table: Go's own function table */
+		tls_elf_go_funcs(e, names, 3, s);
+	int dup;
+	struct tls_lib *l = new_lib(path, shown, &dup);
+	if (!l)
+		return dup ? 0 : -1;
+	int minor = 0;
+	if (tls_elf_go_version(e, l->version, sizeof(l->version)) == 0)
+		sscanf(l->version, "Go go1.%d", &minor);
+	else
+		snprintf(l->version, sizeof(l->version), "Go (version unknown)");
+	uint64_t itab = e->exec ? (s[3].va ? s[3].va : s[4].va) : 0;
+	struct flightrec_bpf *k = r->skel;
+	struct bpf_program *entry[] = {k->progs.fr_go_write, k->progs.fr_go_read, k->progs.fr_go_handshake};
+	const char *why = NULL;
+	int nret[2] = {0, 0};
+	if (minor < 18)
+		why = "Go 1.18 or later needed (register ABI, build info)";
+	for (int i = 0; i < 3 && !why; i++)
+		if (!s[i].func || !s[i].off)
+			why = "crypto/tls.(*Conn) Write, Read or handshakeContext not found";
+	for (int i = 0; i < 3 && !why; i++) {
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = itab << 8 | (uint64_t)n_libs);
+		struct bpf_link *b = bpf_program__attach_uprobe_opts(entry[i], -1, path, s[i].off, &uo);
+		if (!b) {
+			why = strerror(errno);
+			break;
+		}
+		l->links[l->n_links++] = b;
+	}
+	for (int i = 0; i < 2 && !why; i++) {
+		uint64_t offs[GO_MAX_RETS];
+		nret[i] = tls_elf_rets(e, &s[i], offs, GO_MAX_RETS);
+		if (nret[i] <= 0) {
+			why = "the RET instructions of Write or Read not found";
+			break;
+		}
+		for (int j = 0; j < nret[i] && !why; j++) {
+			LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = itab << 8 | (uint64_t)n_libs);
+			struct bpf_link *b = bpf_program__attach_uprobe_opts(k->progs.fr_go_ret, -1, path, offs[j], &uo);
+			if (!b)
+				why = strerror(errno);
+			else
+				l->links[l->n_links++] = b;
+		}
+	}
+	if (why) {
+		logmsg("tls: %s%s%s (%s crypto/tls) skipped: %s", shown, pid ? " of pid " : "", pid ? pid : "",
+		       l->version, why);
+		lib_destroy(l);
+		return -1;
+	}
+	snprintf(l->desc, sizeof(l->desc), "%s crypto/tls (%s)", l->version, l->path);
+	logmsg("tls: attached to %s%s%s (%s crypto/tls, library %d; %d and %d returns of Write and Read; "
+	       "the fd %s%s)",
+	       shown, pid ? " of pid " : "", pid ? pid : "", l->version, n_libs, nret[0], nret[1],
+	       itab ? "of *net.TCPConn connections" : "of any net.Conn",
+	       stripped ? "; functions from the Go function table: no symbols" : "");
+	n_libs++;
+	return 0;
+}
+
+/* Looks into the executable file at path (shown as shown; mapped by pid),
+ * once per file: OpenSSL or Go's crypto/tls inside get their uprobes. */
+static void examine(struct recorder *r, const char *path, const char *shown, const char *pid)
+{
+	struct stat st;
+	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
+		return;
+	for (int i = 0; i < n_seen; i++)
+		if (seen[i].dev == st.st_dev && seen[i].ino == st.st_ino)
+			return;
+	if (n_seen < TLS_MAX_SEEN) {
+		seen[n_seen].dev = st.st_dev;
+		seen[n_seen].ino = st.st_ino;
+		n_seen++;
+	}
+	struct tls_elf e;
+	if (tls_elf_open(&e, path))
+		return;
+	static const char *const names[] = {"SSL_write", "SSL_read", "crypto/tls.(*Conn).Write"};
+	struct tls_sym s[3];
+	tls_elf_find(&e, names, 3, s);
+	if (s[0].func && s[1].func)
+		attach_lib(r, path, shown, pid, 1);
+	else if (s[2].func || tls_elf_go_funcs(&e, names + 2, 1, s + 2) == 1)
+		attach_go(r, &e, path, shown, pid);
+	tls_elf_close(&e);
+}
+
+/* The TLS libraries process pid maps: libssl.so files, and the OpenSSL or
+ * Go crypto/tls inside its other executable mappings. */
 static void scan_pid(struct recorder *r, const char *pid)
 {
 	char p[64];
@@ -167,16 +298,21 @@ static void scan_pid(struct recorder *r, const char *pid)
 	char last[PATH_MAX] = "";
 	while (fgets(line, sizeof(line), f)) {
 		char *path = strchr(line, '/');
-		if (!path)
+		char *perms = strchr(line, ' ');
+		if (!path || !perms || perms > path)
 			continue;
 		path[strcspn(path, "\n")] = 0;
 		const char *base = strrchr(path, '/') + 1;
-		if (strncmp(base, "libssl.so", 9) || !strcmp(path, last))
+		int ssl = !strncmp(base, "libssl.so", 9);
+		if ((!ssl && perms[3] != 'x') || !strcmp(path, last))
 			continue;
 		snprintf(last, sizeof(last), "%s", path);
 		char full[PATH_MAX + 64];
 		snprintf(full, sizeof(full), "/proc/%s/root%s", pid, path);
-		attach_lib(r, full, path, pid);
+		if (ssl)
+			attach_lib(r, full, path, pid, 0);
+		else
+			examine(r, full, path, pid);
 	}
 	fclose(f);
 }
@@ -200,8 +336,10 @@ void tls_prepare(struct recorder *r)
 		r->o->no_tls = 2; /* said: tls_attach says nothing more */
 	}
 	int on = !r->o->no_tls;
-	struct bpf_program *p[] = {s->progs.fr_ssl_write, s->progs.fr_ssl_write_ex, s->progs.fr_ssl_read,
-				   s->progs.fr_ssl_read_ex, s->progs.fr_ssl_handshake, s->progs.fr_ssl_ret};
+	struct bpf_program *p[] = {s->progs.fr_ssl_write,   s->progs.fr_ssl_write_ex, s->progs.fr_ssl_read,
+				   s->progs.fr_ssl_read_ex, s->progs.fr_ssl_handshake, s->progs.fr_ssl_ret,
+				   s->progs.fr_go_write,    s->progs.fr_go_read,      s->progs.fr_go_handshake,
+				   s->progs.fr_go_ret};
 	for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
 		bpf_program__set_autoload(p[i], on);
 	s->rodata->tls_on = (__u8)on;
@@ -221,7 +359,7 @@ int tls_attach(struct recorder *r)
 	};
 	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
 		if (access(sys[i], R_OK) == 0)
-			attach_lib(r, sys[i], sys[i], NULL);
+			attach_lib(r, sys[i], sys[i], NULL, 0);
 	DIR *d = opendir("/proc");
 	if (d) {
 		struct dirent *e;
@@ -231,7 +369,7 @@ int tls_attach(struct recorder *r)
 		closedir(d);
 	}
 	if (!n_libs)
-		logmsg("tls: no libssl found: TLS connections are recorded as ciphertext");
+		logmsg("tls: no TLS library found: TLS connections are recorded as ciphertext");
 	return 0;
 }
 
@@ -243,7 +381,7 @@ const char *tls_library(uint32_t i)
 void tls_detach(void)
 {
 	for (int i = 0; i < n_libs; i++)
-		for (int j = 0; j < libs[i].n_links; j++)
-			bpf_link__destroy(libs[i].links[j]);
+		lib_destroy(&libs[i]);
 	n_libs = 0;
+	n_seen = 0;
 }

@@ -31,6 +31,10 @@ pkgs=(
   qemu-system-x86 busybox-static
   # ClickHouse, the engine of export-clickhouse (issue 20)
   clickhouse-server
+  # TLS plaintext (issue 17): capstone disassembles Go's crypto/tls functions
+  # to find their RET instructions (the recorder links it); golang-go builds
+  # the Go HTTPS peers of tests/e2e/test_tls_more_e2e.sh
+  libcapstone-dev golang-go
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -108,8 +108,14 @@ fr_exec cli client curl -s --http2-prior-knowledge -o /dev/null --data-binary @"
 fr_exec cli client curl -s --http2 -o /dev/null "http://$SRV:8083/ok" -w '%{http_code} %{http_version}\n' >>"$T/curl.out"
 fr_exec cli client curl -s --http2 -o /dev/null -d 'a=1' "http://$SRV:8083/ok" -w '%{http_code} %{http_version}\n' >>"$T/curl.out"
 fr_exec cli client nghttp -nu "http://$SRV:8083/index.html" >>"$T/nghttp.out" 2>&1
-# (curl reports the RST_STREAM after the 413 as an error: 000)
-check "curl saw 200 500 413, and 200 and 405 over upgrades" test "$(tr '\n' ' ' <"$T/curl.out")" = "200 500 000 200 2 405 2 "
+# (curl reports the RST_STREAM after the 413 as an error: 000; when the
+# machine is slow, curl may have sent its whole body before nginx answered,
+# and nginx ends the stream without RST_STREAM: curl says 413)
+CURL=$(tr '\n' ' ' <"$T/curl.out")
+RST413=NO_ERROR
+[[ $CURL == "200 500 413 "* ]] && RST413=""
+check "curl saw 200 500 413, and 200 and 405 over upgrades ($CURL)" \
+	bash -c "[[ '$CURL' == '200 500 000 200 2 405 2 ' || '$CURL' == '200 500 413 200 2 405 2 ' ]]"
 check "the echo came back whole" cmp -s "$T/echo.out" "$T/up.bin"
 # gRPC
 fr_exec cli client "$PY" tests/e2e/grpc_peer.py call "$SRV:50051" >"$T/grpc.out" 2>&1
@@ -136,7 +142,7 @@ eq "curl's 1 MB POST echoed: body bytes each way" "POST /echo|200|1048576|104857
 	"select h.method||' '||h.path, h.status, h.req_body_bytes, h.resp_body_bytes from requests r
 	 join http2 h on h.request_id = r.id where $C and h.path = '/echo'"
 eq "nginx: a 500 is an error; a 413 ended by RST_STREAM (NO_ERROR) is not" "GET /boom|500|1|
-POST /boom|413|0|NO_ERROR" \
+POST /boom|413|0|$RST413" \
 	"select h.method||' '||h.path, r.status, r.error, coalesce(h.rst_error, '') from requests r
 	 join http2 h on h.request_id = r.id where $C and h.path = '/boom' order by r.start_ns"
 eq "upgrade (curl --http2, nghttp -u): the HTTP/1.1 request is stream 1, the connection http2" "GET /ok|1|200|0|http2
