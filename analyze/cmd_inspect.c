@@ -396,6 +396,15 @@ static void cat_json(FILE *f, const struct fr_header *h, const struct fr_record 
 		fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u", r->u.tls.conn.pid, r->u.tls.conn.fd, r->u.tls.conn.gen);
 		span_json(f, "library", &r->u.tls.library);
 		break;
+	case FR_CONN_TCP: {
+		const struct fr_conn_tcp *t = &r->u.tcp;
+		fprintf(f,
+			",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"event\":\"%s\",\"event_code\":%u,\"state\":\"%s\","
+			"\"segs\":%u,\"srtt_us\":%u,\"total_retrans\":%u",
+			t->conn.pid, t->conn.fd, t->conn.gen, fr_tcp_event_name(t->event), t->event,
+			fr_tcp_state_name(t->state), t->segs, t->srtt_us, t->total_retrans);
+		break;
+	}
 	}
 	fputs("}\n", f);
 }
@@ -533,6 +542,15 @@ static void cat_text(FILE *f, const struct fr_header *h, const struct fr_record 
 		fprintf(f, " pid=%u fd=%u/%u ", r->u.tls.conn.pid, r->u.tls.conn.fd, r->u.tls.conn.gen);
 		fr_escape(f, r->u.tls.library.p, r->u.tls.library.len, 256);
 		break;
+	case FR_CONN_TCP: {
+		const struct fr_conn_tcp *t = &r->u.tcp;
+		fprintf(f, " pid=%u fd=%u/%u %s state=%s", t->conn.pid, t->conn.fd, t->conn.gen,
+			fr_tcp_event_name(t->event), fr_tcp_state_name(t->state));
+		if (t->event == FR_TCP_RETRANSMIT)
+			fprintf(f, " segs=%u", t->segs);
+		fprintf(f, " srtt=%.3fms total_retrans=%u", t->srtt_us / 1e3, t->total_retrans);
+		break;
+	}
 	}
 	putc('\n', f);
 }

@@ -109,6 +109,8 @@ static const struct fr_connkey *conn_key(const struct fr_record *r)
 	case FR_CONN_CLOSE: return &r->u.close.conn;
 	case FR_CONN_STATE: return &r->u.state.conn;
 	case FR_CONN_HEAD: return &r->u.head.conn;
+	case FR_CONN_TLS: return &r->u.tls.conn;
+	case FR_CONN_TCP: return &r->u.tcp.conn;
 	}
 	return NULL;
 }

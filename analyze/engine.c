@@ -173,6 +173,28 @@ static void maybe_sweep(struct run *run, uint64_t ts)
 	}
 }
 
+/* A CONN_TCP record: to its connection's worker if the connection is in
+ * the analysis (not yet closed); one after its close, or of a connection
+ * the input does not otherwise hold, is left out. */
+static void replay_tcp(struct run *run, const struct input *x)
+{
+	const struct fr_record *r = &x->rec;
+	maybe_sweep(run, r->ts);
+	struct idmap_ent *ent = idmap_get(&run->ids, (uint16_t)x->node, &r->u.tcp.conn, 0);
+	if (!ent)
+		return;
+	ent->last_ts = r->ts;
+	struct msg m;
+	memset(&m, 0, sizeof(m));
+	m.kind = r->kind;
+	m.node = (uint16_t)x->node;
+	m.ts = r->ts;
+	m.conn_id = ent->id;
+	m.g = ++run->gcount;
+	m.u.tcp = r->u.tcp;
+	dispatch(&run->e, &m, NULL, 0);
+}
+
 static void replay_conn(struct run *run, const struct input *x)
 {
 	const struct fr_record *r = &x->rec;
@@ -380,6 +402,9 @@ static void replay_record(struct run *run, struct input *x)
 	case FR_CONN_CLOSE:
 	case FR_CONN_TLS:
 		replay_conn(run, x);
+		break;
+	case FR_CONN_TCP:
+		replay_tcp(run, x);
 		break;
 	case FR_CONN_STATE:
 		replay_state(run, x->node, &r->u.state, r->ts);

@@ -99,6 +99,12 @@ void conn_end(struct worker *w, struct conn *c, int why, uint64_t ts)
 			 (unsigned long long)(c->bytes[0] + c->bytes[1]), c->tries);
 		conn_anomaly(w, c, ts, "unclassified", d);
 	}
+	if (c->retransmits && !c->silent) {
+		char d[160];
+		snprintf(d, sizeof(d), "%u TCP segments retransmitted (the socket's count: %u; smoothed RTT %u us)",
+			 c->retransmits, c->total_retrans, c->srtt_us);
+		conn_anomaly(w, c, ts, "retransmits", d);
+	}
 	if (c->anom_over) {
 		char d[128];
 		snprintf(d, sizeof(d), "%llu more anomalies of this connection not listed (the first %d are)",

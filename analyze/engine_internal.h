@@ -41,6 +41,7 @@ struct msg {
 		struct fr_conn_open o;
 		struct fr_conn_close c;
 		struct fr_conn_tls t; /* library: the payload */
+		struct fr_conn_tcp tcp;
 	} u;
 	/* DATA payload (CONN_TLS: the library's name) follows */
 };
@@ -98,6 +99,8 @@ struct conn {
 	int silent;     /* replaying bytes from before the input: no rows */
 	char tls[128];  /* the connections.tls column: its TLS library; "" none */
 	int tls_seen;   /* a DATA record flagged TLS came (plaintext) */
+	int tcp;        /* a CONN_TCP record of it came: the TCP columns are set */
+	uint32_t retransmits, resets_sent, resets_received, srtt_us, total_retrans;
 };
 
 /* Anomaly rows a connection may have; the rest are counted in one row at

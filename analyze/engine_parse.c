@@ -31,6 +31,11 @@ void conn_row(struct worker *w, const struct conn *c, struct conn_row *r)
 	r->head = c->head;
 	_Static_assert(sizeof(r->tls) == sizeof(c->tls), "connections.tls is copied whole");
 	memcpy(r->tls, c->tls, sizeof(r->tls));
+	r->tcp = c->tcp;
+	r->retransmits = c->retransmits;
+	r->resets_sent = c->resets_sent;
+	r->resets_received = c->resets_received;
+	r->srtt_us = c->srtt_us;
 }
 
 /* While a connection's bytes from before the input are replayed (c->silent),

@@ -171,6 +171,34 @@ static void on_state(struct worker *w, const struct msg *m, const uint8_t *paylo
 			on_gap(w, c, d, s->pos[d], m->ts, "before the input, no head kept");
 }
 
+/* TCP evidence of a connection: its counters, its last RTT sample, and an
+ * anomaly row per reset (the retransmissions get one at its end). */
+static void on_tcp(struct worker *w, const struct msg *m)
+{
+	const struct fr_conn_tcp *t = &m->u.tcp;
+	struct conn *c = conn_get(w, m, &t->conn);
+	c->last_rec_ts = m->ts;
+	c->tcp = 1;
+	if (t->srtt_us)
+		c->srtt_us = t->srtt_us;
+	if (t->total_retrans > c->total_retrans)
+		c->total_retrans = t->total_retrans;
+	if (t->event == FR_TCP_RETRANSMIT) {
+		c->retransmits += t->segs ? t->segs : 1;
+	} else if (t->event == FR_TCP_RESET_SENT || t->event == FR_TCP_RESET_RECEIVED) {
+		int sent = t->event == FR_TCP_RESET_SENT;
+		if (sent)
+			c->resets_sent++;
+		else
+			c->resets_received++;
+		char d[128];
+		snprintf(d, sizeof(d), "TCP reset %s (TCP state %s)", sent ? "sent" : "received",
+			 fr_tcp_state_name(t->state));
+		if (!c->silent)
+			conn_anomaly(w, c, m->ts, "reset", d);
+	}
+}
+
 void worker_record(struct worker *w, const struct msg *m, const uint8_t *payload)
 {
 	struct conn *c;
@@ -204,6 +232,9 @@ void worker_record(struct worker *w, const struct msg *m, const uint8_t *payload
 			snprintf(c->tls, sizeof(c->tls), "unknown TLS library");
 		break;
 	}
+	case FR_CONN_TCP:
+		on_tcp(w, m);
+		break;
 	case FR_CONN_STATE:
 		on_state(w, m, payload);
 		break;

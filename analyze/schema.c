@@ -32,7 +32,8 @@ const char fr_schema_sql[] =
 	"  local_pod TEXT, local_workload TEXT, remote_pod TEXT, remote_service TEXT,\n"
 	"  remote_workload TEXT, start_ns INTEGER, end_ns INTEGER, bytes_out INTEGER,\n"
 	"  bytes_in INTEGER, gap_bytes INTEGER, requests INTEGER, closed INTEGER,\n"
-	"  head INTEGER, peer_conn_id INTEGER, tls TEXT);\n"
+	"  head INTEGER, peer_conn_id INTEGER, tls TEXT, retransmits INTEGER, resets INTEGER,\n"
+	"  resets_sent INTEGER, resets_received INTEGER, srtt_us INTEGER);\n"
 	/* the stored part of `requests` (a view adding both ends' workloads) */
 	"CREATE TABLE request_rows (id INTEGER PRIMARY KEY, conn_id INTEGER, seq INTEGER,\n"
 	"  protocol TEXT, side TEXT, start_ns INTEGER, end_ns INTEGER, latency_ns INTEGER,\n"

@@ -35,8 +35,9 @@ static const char *const stmt_sql[S_N] = {
 	[S_MARK] = "INSERT INTO marks VALUES (?,?,?,?)",
 	[S_CONN] = "INSERT INTO connections (id, node, pid, fd, gen, transport, role, protocol,"
 		   " local_addr, local_port, remote_addr, remote_port, start_ns, end_ns, bytes_out,"
-		   " bytes_in, gap_bytes, requests, closed, head, tls)"
-		   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+		   " bytes_in, gap_bytes, requests, closed, head, tls, retransmits, resets, resets_sent,"
+		   " resets_received, srtt_us)"
+		   " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
 	[S_ANOM] = "INSERT INTO anomalies VALUES (?,?,?,?)",
 	[S_MSG] = "INSERT INTO messages VALUES (?,?,?,?,?,?,?,?)",
 };

@@ -44,6 +44,11 @@ struct conn_row {
 	int head;
 	char tls[128]; /* the TLS library whose plaintext it holds; "": none (a copy: the
 			* row outlives the connection) */
+	/* TCP evidence (CONN_TCP records before its close); tcp 0: none in the
+	 * input (older recorder, pcap, UDP), the columns are NULL.  srtt_us:
+	 * the last sample, 0 none (NULL) */
+	int tcp;
+	uint32_t retransmits, resets_sent, resets_received, srtt_us;
 };
 void sink_conn(struct sink *s, const struct conn_row *c);
 /* One request row and its protocol row.  Its side (which end recorded it)

@@ -323,6 +323,16 @@ void sink_conn(struct sink *s, const struct conn_row *c)
 		bt(st, 21, c->tls);
 	else
 		sqlite3_bind_null(st, 21);
+	for (int i = 22; i <= 26; i++)
+		sqlite3_bind_null(st, i);
+	if (c->tcp) {
+		bi(st, 22, c->retransmits);
+		bi(st, 23, (int64_t)c->resets_sent + c->resets_received);
+		bi(st, 24, c->resets_sent);
+		bi(st, 25, c->resets_received);
+		if (c->srtt_us)
+			bi(st, 26, c->srtt_us);
+	}
 	step(s, st);
 	pthread_mutex_unlock(&s->lock);
 }

@@ -393,6 +393,9 @@ static __always_inline int port_wanted(__u16 port)
  * case).  The file is checked again here, not by the caller, so that of two
  * threads finding the same stale entry the second does not close the new
  * connection the first just made. */
+static __always_inline void tcp_close_sample(__u64 id, __u32 fd, const struct conn *c);
+static __always_inline void tcp_track(__u64 sk, __u32 tgid, __u32 fd, __u32 gen);
+
 static __always_inline void do_close(__u64 id, __u32 fd, __u64 keep_file)
 {
 	struct conn_key k = {.tgid = id >> 32, .fd = fd};
@@ -400,6 +403,8 @@ static __always_inline void do_close(__u64 id, __u32 fd, __u64 keep_file)
 	if (!c || (keep_file && c->file == keep_file))
 		return;
 	if (!c->ignored) {
+		if (c->proto == IPPROTO_TCP)
+			tcp_close_sample(id, fd, c); /* hooks_tcp.h */
 		struct fr_ev_close *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 		if (e) {
 			fill_hdr(&e->h, FR_EV_CLOSE, id);
@@ -439,6 +444,8 @@ static __always_inline struct conn *new_conn(__u64 id, __u32 fd, struct file *f,
 	if (!c || c->ignored)
 		return c;
 	c->announced = emit_proc(id, 0);
+	if (nc.proto == IPPROTO_TCP)
+		tcp_track((__u64)sk, k.tgid, fd, nc.gen); /* hooks_tcp.h */
 	struct fr_ev_open *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_loss(0);
@@ -964,3 +971,4 @@ int BPF_PROG(fr_exit, struct task_struct *p)
 
 #include "hooks_sockets.h"
 #include "hooks_tls.h"
+#include "hooks_tcp.h"

@@ -4,7 +4,7 @@
 #ifndef FLIGHTREC_BPF_ABI_H
 #define FLIGHTREC_BPF_ABI_H
 
-#define FR_ABI_VERSION 3
+#define FR_ABI_VERSION 4
 
 #define FR_EV_MAX_SNAP 65536 /* payload bytes per event, at most */
 #define FR_EV_CMDLINE 256
@@ -18,6 +18,7 @@ enum fr_ev_type {
 	FR_EV_OPEN = 2,
 	FR_EV_CLOSE = 3,
 	FR_EV_PROC = 4,
+	FR_EV_TCP = 5,
 };
 
 /* The DATA event's syscall field.  The segment format's enum fr_syscall
@@ -92,6 +93,27 @@ struct fr_ev_close {
 	__u32 gen;
 	__u64 bytes_out, bytes_in;
 	__u64 calls_out, calls_in;
+};
+
+/* TCP evidence of a recorded connection's socket (bpf/hooks_tcp.h): h.pid
+ * is the connection's tgid (the event often runs in softirq), h.tid 0. */
+enum fr_ev_tcp_event {
+	FR_EV_TCP_RETRANSMIT = 1,
+	FR_EV_TCP_RESET_SENT = 2,
+	FR_EV_TCP_RESET_RECEIVED = 3,
+	FR_EV_TCP_RTT = 4, /* sample at the connection's close */
+};
+
+struct fr_ev_tcp {
+	struct fr_ev_hdr h;
+	__u32 fd;
+	__u32 gen;
+	__u8 event; /* enum fr_ev_tcp_event */
+	__u8 state; /* the socket's TCP state */
+	__u16 segs; /* RETRANSMIT: segments sent again */
+	__u32 srtt_us;
+	__u32 total_retrans;
+	__u32 pad;
 };
 
 #define FR_PROC_EXEC 1 /* emitted by exec, not first sight */

@@ -16,7 +16,9 @@
  *   tp_btf/inet_sock_set_state   connect (client) and accepted (server)
  *       TCP sockets: the role and the time of the connection's OPEN; and
  *       tcp_close: the socket's file is gone (close(2), dup2 over it,
- *       close_range, exec, exit, a process sharing the fd table)
+ *       close_range, exec, exit, a process sharing the fd table); an
+ *       abortive close or a socket reset before it ends at
+ *       tcp:tcp_destroy_sock (hooks_tcp.h)
  *
  * Only tracepoints: this kernel (and others built the same way) refuses
  * fentry programs with EPERM.
@@ -186,7 +188,10 @@ int BPF_PROG(fr_sk_state, const struct sock *sk, const int oldstate, const int n
 	} else if (newstate == TCP_ESTABLISHED && oldstate == TCP_SYN_RECV) {
 		o.role = 2;
 	} else {
-		if ((newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK || newstate == TCP_CLOSE) &&
+		/* an abort (newstate TCP_CLOSE) ends the connection when the
+		 * socket is destroyed (fr_tcp_destroy, hooks_tcp.h), after the
+		 * reset it sends: its TCP record comes before the CLOSE */
+		if ((newstate == TCP_FIN_WAIT1 || newstate == TCP_LAST_ACK) &&
 		    sk->sk_shutdown == SHUTDOWN_MASK)
 			sk_closed(sk);
 		return 0;

@@ -237,6 +237,23 @@ int on_event(void *ctx, void *data, size_t size)
 		fr_conntab_add(r->conns, &rec);
 		break;
 	}
+	case FR_EV_TCP: {
+		const struct fr_ev_tcp *e = data;
+		if (size < sizeof(*e)) {
+			r->n_bad++;
+			return 0;
+		}
+		rec.kind = FR_CONN_TCP;
+		rec.u.tcp = (struct fr_conn_tcp){
+			.conn = {h->pid, e->fd, e->gen},
+			.event = e->event,
+			.state = e->state,
+			.segs = e->segs,
+			.srtt_us = e->srtt_us,
+			.total_retrans = e->total_retrans,
+		};
+		break;
+	}
 	case FR_EV_PROC: {
 		const struct fr_ev_proc *e = data;
 		if (size < sizeof(*e)) {

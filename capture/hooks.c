@@ -8,6 +8,7 @@
  *             of the machine takes the slow path and runs a program;
  *             Linux 5.11+
  *
+ * Both sets attach the tcp: tracepoints of bpf/hooks_tcp.h (TCP records).
  * With --hooks auto the sockets set is taken when the running kernel's
  * BTF has every tracepoint it needs.  The choice is logged
  * and written into every segment header (`hooks`). */
@@ -28,7 +29,14 @@
  * program is left out when it is missing (a kernel without IPv6). */
 static const char *const needs[] = {
 	"btf_trace_sock_send_length", "btf_trace_sock_recv_length", "btf_trace_inet_sock_set_state",
-	"btf_trace_tcp_sendmsg_locked",
+	"btf_trace_tcp_sendmsg_locked", "btf_trace_tcp_destroy_sock",
+};
+
+/* The TCP evidence hooks of both sets (bpf/hooks_tcp.h), each left out
+ * when the kernel lacks its tracepoint (all are in 5.11). */
+static const char *const tcp_tps[] = {
+	"btf_trace_tcp_retransmit_skb", "btf_trace_tcp_send_reset", "btf_trace_tcp_receive_reset",
+	"btf_trace_tcp_destroy_sock",
 };
 
 /* 1 when the kernel has what the sockets set needs; else 0 and *missing
@@ -68,6 +76,18 @@ int hooks_choose(struct recorder *r)
 		bpf_program__set_autoload(socket_progs[i], sockets);
 	struct btf *btf = btf__load_vmlinux_btf();
 	int ready = sockets && btf && btf__find_by_name_kind(btf, "btf_trace_sk_data_ready", BTF_KIND_TYPEDEF) > 0;
+	struct bpf_program *tcp_progs[] = {
+		s->progs.fr_tcp_retransmit, s->progs.fr_tcp_send_reset, s->progs.fr_tcp_recv_reset,
+		s->progs.fr_tcp_destroy,
+	};
+	int n_tcp = 0;
+	for (size_t i = 0; i < sizeof(tcp_progs) / sizeof(tcp_progs[0]); i++) {
+		int has = btf && btf__find_by_name_kind(btf, tcp_tps[i], BTF_KIND_TYPEDEF) > 0;
+		bpf_program__set_autoload(tcp_progs[i], has);
+		n_tcp += has;
+	}
+	if (n_tcp < 4)
+		logmsg("this kernel lacks some tcp: tracepoints: TCP retransmissions and resets are not all recorded");
 	btf__free(btf);
 	bpf_program__set_autoload(s->progs.fr_data_ready, ready);
 	s->rodata->has_data_ready = (__u8)ready;

@@ -17,7 +17,7 @@
 #include <stdint.h>
 
 #define FR_FORMAT_VERSION 2        /* major: a reader refuses a larger one */
-#define FR_FORMAT_MINOR 3          /* minor: additions a reader of the same major can skip */
+#define FR_FORMAT_MINOR 4          /* minor: additions a reader of the same major can skip */
 #define FR_SEGMENT_SUFFIX ".frs"
 
 #define FR_MAX_SNAPLEN (64u * 1024)
@@ -43,7 +43,8 @@ enum fr_kind {
 	FR_CONN_HEAD = 10, /* 2.1 */
 	FR_ARRIVAL = 11,   /* 2.2 */
 	FR_CONN_TLS = 12,  /* 2.3 */
-	FR_KIND_MAX = 12,
+	FR_CONN_TCP = 13,  /* 2.4 */
+	FR_KIND_MAX = 13,
 };
 
 const char *fr_kind_name(unsigned kind); /* "DATA", ...; "UNKNOWN" */
@@ -180,6 +181,28 @@ struct fr_conn_tls {
 	struct fr_span library; /* "OpenSSL 3.0.19 27 Jan 2026 (/usr/lib/.../libssl.so.3)" */
 };
 
+/* TCP evidence of a recorded connection's socket, from the kernel's tcp:
+ * tracepoints: a retransmission, a reset sent or received, or the RTT
+ * sample taken when the connection closes. */
+enum fr_tcp_event {
+	FR_TCP_RETRANSMIT = 1, /* segs segments were sent again */
+	FR_TCP_RESET_SENT = 2,
+	FR_TCP_RESET_RECEIVED = 3,
+	FR_TCP_RTT = 4, /* the sample at the connection's close */
+	FR_TCP_EVENT_MAX = 4,
+};
+const char *fr_tcp_event_name(unsigned ev); /* "retransmit", ...; "unknown" */
+const char *fr_tcp_state_name(unsigned state); /* "ESTABLISHED", ...; "unknown" */
+
+struct fr_conn_tcp {
+	struct fr_connkey conn;
+	uint8_t event; /* enum fr_tcp_event; a reader keeps unknown values */
+	uint8_t state; /* the socket's TCP state (1 ESTABLISHED ... 12, as Linux) */
+	uint16_t segs; /* RETRANSMIT: segments retransmitted; else 0 */
+	uint32_t srtt_us; /* smoothed RTT then, microseconds; 0 unknown */
+	uint32_t total_retrans; /* the socket's retransmitted segments so far */
+};
+
 struct fr_mark {
 	struct fr_span kind; /* "trigger", "note", "start", "stop" ... */
 	struct fr_span text;
@@ -257,6 +280,7 @@ struct fr_record {
 		struct fr_conn_head head;
 		struct fr_arrival arrival;
 		struct fr_conn_tls tls;
+		struct fr_conn_tcp tcp;
 	} u;
 };
 

@@ -610,6 +610,64 @@ static int conn_tls_get(struct fr_cur *c, struct fr_record *r)
 	return 0;
 }
 
+/* ---- 13 CONN_TCP (24 bytes; 2.4) -----------------------------------------------------------
+ *
+ *   0 u32 pid, fd, gen   12 u8 event   13 u8 state   14 u16 segs
+ *   16 u32 srtt_us   20 u32 total_retrans          (24 bytes)
+ */
+
+static long tcp_size(const struct fr_record *r)
+{
+	(void)r;
+	return 24;
+}
+
+static uint8_t *tcp_put(uint8_t *p, const struct fr_record *r)
+{
+	const struct fr_conn_tcp *t = &r->u.tcp;
+	p = put_le32(p, t->conn.pid);
+	p = put_le32(p, t->conn.fd);
+	p = put_le32(p, t->conn.gen);
+	*p++ = t->event;
+	*p++ = t->state;
+	p = put_le16(p, t->segs);
+	p = put_le32(p, t->srtt_us);
+	return put_le32(p, t->total_retrans);
+}
+
+static int tcp_get(struct fr_cur *c, struct fr_record *r)
+{
+	struct fr_conn_tcp *t = &r->u.tcp;
+	t->conn.pid = cur_le32(c);
+	t->conn.fd = cur_le32(c);
+	t->conn.gen = cur_le32(c);
+	t->event = cur_u8(c);
+	t->state = cur_u8(c);
+	t->segs = cur_le16(c);
+	t->srtt_us = cur_le32(c);
+	t->total_retrans = cur_le32(c);
+	return c->bad ? -1 : 0;
+}
+
+const char *fr_tcp_event_name(unsigned ev)
+{
+	static const char *const names[] = {
+		[FR_TCP_RETRANSMIT] = "retransmit", [FR_TCP_RESET_SENT] = "reset_sent",
+		[FR_TCP_RESET_RECEIVED] = "reset_received", [FR_TCP_RTT] = "rtt",
+	};
+	return ev > 0 && ev <= FR_TCP_EVENT_MAX ? names[ev] : "unknown";
+}
+
+const char *fr_tcp_state_name(unsigned state)
+{
+	static const char *const names[] = {
+		[1] = "ESTABLISHED", [2] = "SYN_SENT",  [3] = "SYN_RECV",   [4] = "FIN_WAIT1",
+		[5] = "FIN_WAIT2",   [6] = "TIME_WAIT", [7] = "CLOSE",      [8] = "CLOSE_WAIT",
+		[9] = "LAST_ACK",    [10] = "LISTEN",   [11] = "CLOSING",   [12] = "NEW_SYN_RECV",
+	};
+	return state > 0 && state <= 12 ? names[state] : "unknown";
+}
+
 /* ---- 8 MARK --------------------------------------------------------------------------
  *
  * TLV: 1 kind (start, stop, trigger, snapshot-end, disk-full, note), 2 text,
@@ -824,6 +882,7 @@ static const struct kind_codec {
 	[FR_CONN_HEAD] = {"CONN_HEAD", head_size, head_put, head_get},
 	[FR_ARRIVAL] = {"ARRIVAL", arrival_size, arrival_put, arrival_get},
 	[FR_CONN_TLS] = {"CONN_TLS", conn_tls_size, conn_tls_put, conn_tls_get},
+	[FR_CONN_TCP] = {"CONN_TCP", tcp_size, tcp_put, tcp_get},
 };
 _Static_assert(sizeof(kinds) / sizeof(kinds[0]) == FR_KIND_MAX + 1,
 	       "every kind up to FR_KIND_MAX has a row in kinds[]");

@@ -98,14 +98,25 @@ static const char *needed_column(enum fr_metric m)
 	return m == FR_METRIC_CONN_RESETS ? "resets" : m == FR_METRIC_RETRANSMITS ? "retransmits" : NULL;
 }
 
-static int has_column(sqlite3 *db, const char *table, const char *col)
+/* 1 when connections has column col (one of needed_column's) with a value
+ * in some row: the analyzer makes the TCP columns for every recording, NULL
+ * where the input holds no TCP evidence (older recordings, pcap imports). */
+static int has_values(sqlite3 *db, const char *col)
 {
 	sqlite3_stmt *st;
 	int found = 0;
-	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info('connections') WHERE name = ?1", -1, &st,
+			       NULL) != SQLITE_OK)
 		return 0;
-	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 2, col, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 1, col, -1, SQLITE_STATIC);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (!found)
+		return 0;
+	char sql[128];
+	snprintf(sql, sizeof(sql), "SELECT 1 FROM connections WHERE %s IS NOT NULL LIMIT 1", col);
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		return 0;
 	found = sqlite3_step(st) == SQLITE_ROW;
 	sqlite3_finalize(st);
 	return found;
@@ -275,7 +286,7 @@ long fr_rules_evaluate(const struct fr_rules *r, sqlite3 *db, char *notes, size_
 	}
 	for (int i = 0; i < r->n; i++) {
 		const char *col = needed_column(r->v[i].metric);
-		if (col && !has_column(db, "connections", col)) {
+		if (col && !has_values(db, col)) {
 			if (notes) {
 				size_t o = strlen(notes);
 				snprintf(notes + o, noteslen - o, "%s%s (the recording has no connections.%s)",

@@ -79,6 +79,7 @@ struct sock_common {
 	__be16 skc_dport;
 	__u16 skc_num;
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
 	possible_net_t skc_net;
 	struct in6_addr skc_v6_daddr;
 	struct in6_addr skc_v6_rcv_saddr;
@@ -94,6 +95,26 @@ struct sock {
 	struct {
 		atomic_t rmem_alloc; /* bytes queued for the reader */
 	} sk_backlog;
+};
+
+/* What bpf/hooks_tcp.h reads of a TCP socket and a TCP packet (with
+ * BPF_CORE_READ: beyond struct sock, the verifier's direct loads stop). */
+struct tcp_sock {
+	u32 srtt_us; /* smoothed RTT << 3 */
+	u32 total_retrans;
+};
+struct sk_buff {
+	char cb[48];
+};
+struct tcp_skb_cb {
+	__u32 seq;
+	__u32 end_seq;
+	union {
+		struct {
+			u16 tcp_gso_segs;
+			u16 tcp_gso_size;
+		};
+	};
 };
 
 struct socket {

@@ -10,7 +10,8 @@
 # the recorder's default options and, when `flightrec-record --help` offers
 # --hooks, once more with `--hooks syscalls`; the segments come back over
 # 9p, and this script checks them with build/flightrec (verify, analyze):
-# the requests, both ends of each, the process names.
+# the requests, both ends of each, the process names, the RTT samples of
+# the tcp: hooks.
 #
 # The kernel package is downloaded with `apt-get download` once and kept,
 # with the few modules the guest loads, in build/qemu/kernel/<version>/.
@@ -189,6 +190,10 @@ for tag in $RUNS; do
 		where c.comm = 'wget' and p.comm = 'nginx' and c.bytes_in = p.bytes_out and c.bytes_out = p.bytes_in
 		and c.gap_bytes = 0")
 	check "$tag: each wget connection linked to its nginx end, byte counts equal ($n)" test "$n" = 3
+	# TCP evidence (bpf/hooks_tcp.h): the RTT sample of each end at its close
+	n=$(sq "select count(*) from connections where transport = 'tcp' and comm in ('wget', 'nginx')
+		and local_port <> 53 and remote_port <> 53 and srtt_us > 0 and retransmits is not null and resets = 0")
+	check "$tag: the tcp: hooks loaded: an RTT sample of each wget and nginx end, no reset ($n)" test "$n" = 6
 	# DNS over UDP: nslookup's queries and dnsmasq's answers, both ends
 	n=$(sq "select count(*) from request_rows r join connections c on c.id = r.conn_id
 		where r.protocol = 'dns' and r.summary like '%$tag.svc.qemu.test%' and c.transport = 'udp'

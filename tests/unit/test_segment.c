@@ -90,6 +90,11 @@ static void make_record(uint64_t i, struct fr_record *r)
 			r->u.tls = (struct fr_conn_tls){{100, 5, 1}, S("OpenSSL 3.0.19 27 Jan 2026 (/usr/lib/libssl.so.3)")};
 			break;
 		}
+		if (i % 64 == 37) { /* 2.4 */
+			r->kind = FR_CONN_TCP;
+			r->u.tcp = (struct fr_conn_tcp){{100, 5, 1}, FR_TCP_RETRANSMIT, 1, 3, 1250, 7};
+			break;
+		}
 		if (i % 32 == 29) { /* 2.1 */
 			r->kind = FR_CONN_STATE;
 			r->u.state = (struct fr_conn_state){{100, 5, 1}, 100, FR_ROLE_CLIENT,
