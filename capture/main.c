@@ -220,7 +220,6 @@ static int load_and_attach(struct recorder *r)
 	r->skel->rodata->has_loop =
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1;
 	bpf_map__set_max_entries(r->skel->maps.events, (__u32)o->ringbuf);
-	bpf_map__set_max_entries(r->skel->maps.scratch, (__u32)r->ncpu);
 	tls_prepare(r);
 	if (hooks_choose(r))
 		return -1;
