@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /* flightrec.bpf.c - socket capture, with one of two hook sets the loader
  * picks (capture/hooks.c): the raw sys_enter/sys_exit tracepoints below
- * (no kprobes, no fentry, no tracefs needed; Linux 5.11+), or the socket
+ * (no kprobes, no fentry, no tracefs needed; Linux 5.13+), or the socket
  * tracepoints of hooks_sockets.h (included last; Linux 6.12+), which
  * spare every other system call.  Both produce the same events.
  *

@@ -114,8 +114,10 @@ static int check_environment(struct opts *o)
 	uname(&u);
 	int maj = 0, min = 0;
 	sscanf(u.release, "%d.%d", &maj, &min);
-	if (maj < 5 || (maj == 5 && min < 11)) {
-		logmsg("kernel %s is too old: needs 5.11 or later (BPF ring buffer, BTF tracepoints, task storage)",
+	if (maj < 5 || (maj == 5 && min < 13)) {
+		/* global BPF functions with pointer arguments (fr_emit_data):
+		 * 5.12; task storage in tracing programs: 5.13 */
+		logmsg("kernel %s is too old: needs 5.13 or later (BPF ring buffer, BTF tracepoints, global functions, task storage)",
 		       u.release);
 		return -1;
 	}
