@@ -73,7 +73,9 @@ struct fr_ev_data {
 	__u64 arrival; /* ingress, sockets hooks: when the bytes became readable
 			* (sock:sk_data_ready), if they waited at least
 			* arrival_min_ns for the reader; else 0 */
-	__u8 payload[]; /* cap_len bytes, at offset 88 == sizeof */
+	__u8 payload[]; /* cap_len bytes, at offset 88 == sizeof; the event
+			* may be longer (the ring reservation is one of a
+			* few sizes): the bytes past cap_len mean nothing */
 };
 
 struct fr_ev_open {

@@ -6,7 +6,7 @@
  *             (sock_send_length/recv_length 6.3, tcp_sendmsg_locked 6.12)
  *   syscalls  the raw sys_enter/sys_exit tracepoints: every system call
  *             of the machine takes the slow path and runs a program;
- *             Linux 5.11+
+ *             Linux 5.13+
  *
  * Both sets attach the tcp: tracepoints of bpf/hooks_tcp.h (TCP records).
  * With --hooks auto the sockets set is taken when the running kernel's

@@ -114,8 +114,10 @@ static int check_environment(struct opts *o)
 	uname(&u);
 	int maj = 0, min = 0;
 	sscanf(u.release, "%d.%d", &maj, &min);
-	if (maj < 5 || (maj == 5 && min < 11)) {
-		logmsg("kernel %s is too old: needs 5.11 or later (BPF ring buffer, BTF tracepoints, task storage)",
+	if (maj < 5 || (maj == 5 && min < 13)) {
+		/* global BPF functions with pointer arguments (fr_emit_data):
+		 * 5.12; task storage in tracing programs: 5.13 */
+		logmsg("kernel %s is too old: needs 5.13 or later (BPF ring buffer, BTF tracepoints, global functions, task storage)",
 		       u.release);
 		return -1;
 	}
@@ -220,7 +222,6 @@ static int load_and_attach(struct recorder *r)
 	r->skel->rodata->has_loop =
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1;
 	bpf_map__set_max_entries(r->skel->maps.events, (__u32)o->ringbuf);
-	bpf_map__set_max_entries(r->skel->maps.scratch, (__u32)r->ncpu);
 	tls_prepare(r);
 	if (hooks_choose(r))
 		return -1;

@@ -220,7 +220,7 @@ static const struct opt table[] = {
 	{"hooks", 0, "SET", "auto", p_hooks, 0, 0, 0,
 	 "kernel hooks: sockets (the socket tracepoints, Linux\n"
 	 "6.12+: only socket calls pay), syscalls (the raw\n"
-	 "system call tracepoints, 5.11+: every system call\n"
+	 "system call tracepoints, 5.13+: every system call\n"
 	 "pays), or auto (sockets where the kernel has them)"},
 	{"no-tls", 0, NULL, NULL, p_flag, F(no_tls), 0, 0,
 	 "no TLS plaintext: by default uprobes on each libssl\n"
