@@ -50,11 +50,16 @@ for cap in "$CAPS"/*/*.pcap; do
   if ! "$FR" export-pcap "$d/rec" -o "$d/x.pcapng" 2> "$d/export.err"; then bad "$name: export: $(cat "$d/export.err")"; continue; fi
   # checksums; malformed packets no more than in the original (where an
   # application dissector already finds some)
-  badck=$(tshark -r "$d/x.pcapng" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -o udp.check_checksum:TRUE \
-    -Y 'ip.checksum.status == 0 || tcp.checksum.status == 0 || udp.checksum.status == 0' 2>/dev/null | wc -l)
+  # (one pass of tshark over the export for both: a line per packet with
+  # a bad checksum or malformed, its checksum statuses and protocols)
+  tshark -r "$d/x.pcapng" -o ip.check_checksum:TRUE -o tcp.check_checksum:TRUE -o udp.check_checksum:TRUE \
+    -Y 'ip.checksum.status == 0 || tcp.checksum.status == 0 || udp.checksum.status == 0 || _ws.malformed' \
+    -T fields -E separator=/t -e ip.checksum.status -e tcp.checksum.status -e udp.checksum.status \
+    -e frame.protocols 2>/dev/null > "$d/bad.txt"
+  badck=$(awk -F'\t' '$1 == "0" || $2 == "0" || $3 == "0"' "$d/bad.txt" | wc -l)
   ((badck == 0)) || { bad "$name: $badck exported packets with a bad checksum"; continue; }
   m1=$(tshark -r "$cap" -Y _ws.malformed 2>/dev/null | wc -l)
-  m2=$(tshark -r "$d/x.pcapng" -Y _ws.malformed 2>/dev/null | wc -l)
+  m2=$(grep -c '_ws\.malformed' "$d/bad.txt")
   ((m2 <= m1)) || { bad "$name: $m2 malformed packets exported, $m1 in the original"; continue; }
   # bytes and positions
   tshark -r "$d/x.pcapng" -Y '(tcp || udp) && !icmp && !icmpv6' -T fields -E separator=/t -E occurrence=l \
