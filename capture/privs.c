@@ -4,11 +4,13 @@
  * other users' processes) and CAP_DAC_READ_SEARCH (pod log folders, token
  * files).  Kept in the permitted set only, effective just while TLS
  * uprobes are attached to a library found after the start (tls_scan, from
- * the process events): the attach capabilities the recorder started with,
- * of CAP_SYS_ADMIN, CAP_PERFMON and CAP_BPF.  Linux 6.16 (and the stable
- * kernels since July 2025: commit ba677dbe77af, "perf: Revert to requiring
- * CAP_SYS_ADMIN for uprobes") refuses a uprobe perf event without
- * CAP_SYS_ADMIN; before it CAP_PERFMON was enough.  Every other
+ * the process events): CAP_SYS_ADMIN, with CAP_PERFMON and CAP_BPF if the
+ * recorder has them.  Linux 6.16 (and the stable kernels since July 2025:
+ * commit ba677dbe77af, "perf: Revert to requiring CAP_SYS_ADMIN for
+ * uprobes") refuses a uprobe perf event without CAP_SYS_ADMIN; before it
+ * CAP_PERFMON was enough, but without CAP_SYS_ADMIN nothing is kept (each
+ * new process would retry, and log, an attach the kernel may refuse).
+ * Every other
  * capability leaves all sets and the bounding set, and no_new_privs is
  * set.  Capabilities are per thread: a thread started before the drop
  * calls privs_thread() itself. */
@@ -70,23 +72,20 @@ int privs_drop(int tls)
 {
 	uint64_t perm = permitted();
 	attach_kept = 0;
-	if (tls)
+	if (tls && (perm >> CAP_SYS_ADMIN & 1))
 		for (size_t i = 0; i < sizeof(attach_caps) / sizeof(attach_caps[0]); i++)
 			attach_kept |= perm & 1ull << attach_caps[i];
 	/* the bounding set limits only what an exec may gain: the permitted
 	 * attach capabilities stay usable with it dropped */
 	if (drop_bounding() < 0 || set_caps(keep_bits(), keep_bits() | attach_kept) < 0)
 		return -1;
-	char kept[128] = "";
-	if (attach_kept & 1ull << CAP_SYS_ADMIN)
-		snprintf(kept, sizeof(kept), "cap_sys_admin");
-	else if (attach_kept)
-		snprintf(kept, sizeof(kept), "cap_perfmon, cap_bpf");
 	logmsg("privileges dropped: kept cap_sys_ptrace (/proc/PID/exe and /root of other users' "
 	       "processes), cap_dac_read_search (pod log folders, token files not readable by root's "
-	       "mode bits)%s%s%s; no_new_privs set",
-	       kept[0] ? "; permitted only, raised to attach TLS uprobes to libraries found later: " : "",
-	       kept, tls && !attach_kept ? "; TLS libraries found later are not attached" : "");
+	       "mode bits)%s; no_new_privs set",
+	       attach_kept ? "; permitted only, raised to attach TLS uprobes to libraries found later: "
+			     "cap_sys_admin (and cap_perfmon, cap_bpf)"
+	       : tls	   ? "; TLS libraries found later are not attached (no cap_sys_admin)"
+			   : "");
 	return 0;
 }
 

@@ -253,9 +253,9 @@ const char *tls_library(uint32_t i);
 void tls_scan(struct recorder *r, uint32_t pid);
 
 /* privs.c: capabilities after the attach.  privs_drop keeps CAP_SYS_PTRACE
- * and CAP_DAC_READ_SEARCH effective and, with tls, the attach capabilities
- * the recorder has in its permitted set only; privs_attach(1) raises them,
- * privs_attach(0) lowers them again (-1: none kept, or capset failed);
+ * and CAP_DAC_READ_SEARCH effective and, with tls and CAP_SYS_ADMIN, the
+ * attach capabilities in its permitted set only; privs_attach(1) raises
+ * them, privs_attach(0) lowers them again (-1: none kept, or capset failed);
  * privs_thread drops a thread started before privs_drop to the kept two;
  * privs_uprobe_ok says whether CAP_SYS_ADMIN is permitted.  0 or -1
  * (errno set). */
