@@ -35,13 +35,7 @@ ch_up 0
 ch_up 1
 
 # ---- two nodes' recordings -------------------------------------------------
-fr_pod srv
-fr_container srv nginx nginx:1.22
-fr_container srv redis redis:7.0
-fr_pod cli
-fr_container cli client debian:12
-SRV=${FR_IP[srv]}
-fr_nginx_conf "$T" "$SRV"
+fr_web_pods redis:redis:7.0
 echo "hello from srv" >"$T/www/ok"
 fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_run srv redis redis-server --bind "$SRV" --port 6379 --save '' --appendonly no \

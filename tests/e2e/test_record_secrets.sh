@@ -17,14 +17,8 @@ fr_init
 T=$FR_TMP
 FR="$FR_BUILD/flightrec"
 
-fr_pod srv
-fr_container srv nginx nginx:1.22
-fr_container srv redis redis:7.0
-fr_pod cli
-fr_container cli client debian:12
-SRV=${FR_IP[srv]}
+fr_web_pods redis:redis:7.0
 PW=FRSECRETrequirepass
-fr_nginx_conf "$T" "$SRV"
 sed -i 's|root '"$T"'/www;|&\n\t\tadd_header Set-Cookie "sid=FRSECRETsetcookie";|' "$T/nginx.conf"
 # a redirect whose Location carries credentials in its userinfo
 sed -i '0,/location \/sf\/ { sendfile on; }/s||&\n\t\tlocation = /go { return 302 "http://admin:FRSECRETlocation@$host/ok"; }|' "$T/nginx.conf"
