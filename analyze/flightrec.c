@@ -27,6 +27,8 @@ static const struct cmd commands[] = {
 	{"export-pcap", "write a recording as pcapng for Wireshark", cmd_export_pcap},
 	{"export-clickhouse", "load analysis databases into ClickHouse", cmd_export_clickhouse},
 	{"watch", "alert rules on a live ring; ask the recorder for a snapshot", cmd_watch},
+	{"snapshot", "--cluster REASON: a snapshot on every node (Kubernetes API)", cmd_snapshot},
+	{"collect", "copy one incident's snapshots from every node (API, kubectl exec)", cmd_collect},
 	{"query", "run a named query or SQL on an analysis: table, CSV or JSON", cmd_query},
 	{"export-otlp", "write every request as an OpenTelemetry span (OTLP/JSON)", cmd_export_otlp},
 };

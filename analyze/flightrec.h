@@ -23,6 +23,8 @@ int cmd_export_otlp(int argc, char **argv); /* export_otlp.c */
 int cmd_export_clickhouse(int argc, char **argv); /* export_clickhouse.c */
 int cmd_snapshots(int argc, char **argv);   /* cmd_snapshots.c */
 int cmd_watch(int argc, char **argv);       /* watch.c */
+int cmd_snapshot(int argc, char **argv);    /* cmd_cluster.c */
+int cmd_collect(int argc, char **argv);     /* cmd_cluster.c */
 
 /* A --from/--to TIME of analyze and corpus add (cmd_analyze.c): monotonic
  * ns as in the segments (123456789), or wall clock 2026-11-24T22:01:59[.123]Z

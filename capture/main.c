@@ -15,13 +15,10 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <linux/capability.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,42 +63,6 @@ static void read_small(const char *path, char *buf, size_t len)
 		buf[strcspn(buf, "\n")] = 0;
 	fclose(f);
 }
-/* ---- privileges ---------------------------------------------------------- */
-
-/* After the programs are attached the recorder needs no BPF, admin or
- * network power: it keeps CAP_SYS_PTRACE (to read /proc/PID/exe of other
- * users' processes) and CAP_DAC_READ_SEARCH, drops every other capability
- * from all sets and the bounding set, and sets no_new_privs. */
-static int drop_privileges(void)
-{
-	const int keep[] = {CAP_SYS_PTRACE, CAP_DAC_READ_SEARCH};
-	for (int c = 0; c <= 63; c++) {
-		int k = 0;
-		for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++)
-			k |= keep[i] == c;
-		if (!k && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
-			return -1;
-	}
-	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
-	struct __user_cap_data_struct data[2];
-	memset(data, 0, sizeof(data));
-	for (size_t i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
-		data[keep[i] / 32].effective |= 1u << (keep[i] % 32);
-		data[keep[i] / 32].permitted |= 1u << (keep[i] % 32);
-	}
-	if (syscall(SYS_capset, &hdr, data) < 0)
-		return -1;
-	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return -1;
-	/* The ring, rotation and snapshots need none: the output directory and
-	 * its files are the recorder's own (uid 0, 0700/0600). */
-	logmsg("privileges dropped: kept cap_sys_ptrace (/proc/PID/exe and /root of other users' "
-	       "processes), cap_dac_read_search (pod log folders, token files not readable by root's "
-	       "mode bits); no_new_privs set");
-	return 0;
-}
-
 /* ---- setup checks -------------------------------------------------------- */
 
 static int check_environment(struct opts *o)
@@ -256,6 +217,9 @@ static int load_and_attach(struct recorder *r)
 		logmsg("cannot attach the %s hooks: %s", r->hooks, strerror(-err));
 		return -1;
 	}
+	if (!r->o->no_tls && !privs_uprobe_ok())
+		logmsg("tls: no CAP_SYS_ADMIN: Linux 6.16 and the stable kernels since July 2025 refuse "
+		       "uprobes without it (CAP_PERFMON was enough before); TLS may be recorded as ciphertext");
 	if (tls_attach(r) || hooks_attach_cgroup(r))
 		return -1;
 	return 0;
@@ -366,7 +330,7 @@ int main(int argc, char **argv)
 	snprintf(pidpath, sizeof(pidpath), "%s/%s", o.dir, PIDFILE);
 	if (recorder_init(&r, &o) || load_and_attach(&r) || triggers_load(&r) || ctl_open(&r))
 		goto cleanup;
-	if (drop_privileges() < 0) {
+	if (privs_drop(!o.no_tls) < 0) {
 		logmsg("cannot drop privileges: %s", strerror(errno));
 		goto cleanup;
 	}

@@ -185,6 +185,12 @@ void on_proc(struct recorder *r, const struct fr_ev_proc *e)
 	struct proc *p = r->procs[b];
 	while (p && p->pid != e->h.pid)
 		p = p->next;
+	/* a process new to the recorder, or a new program: the TLS libraries
+	 * it maps that no uprobe covers yet (a container started since) */
+	if ((!p || (e->flags & FR_PROC_EXEC)) && !r->o->no_tls && privs_attach(1) == 0) {
+		tls_scan(r, e->h.pid);
+		privs_attach(0);
+	}
 	if (!p) {
 		p = calloc(1, sizeof(*p));
 		if (!p)

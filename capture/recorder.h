@@ -2,7 +2,8 @@
  * options, the recorder's state, and the functions each file offers the
  * others.
  *
- *   main.c      setup checks, load and attach, the poll loop, privileges
+ *   main.c      setup checks, load and attach, the poll loop
+ *   privs.c     the capabilities kept after the attach
  *   options.c   the option table: defaults, parsers, --help
  *   control.c   the output directory as a shared place: its safety checks,
  *               the pid file, the trigger files, the `snapshot` command
@@ -245,6 +246,23 @@ void tls_detach(void);
 /* "OpenSSL 3.0.19 27 Jan 2026 (/usr/lib/.../libssl.so.3)" for the library
  * of index i (an event's field), or "unknown TLS library"; static. */
 const char *tls_library(uint32_t i);
+
+/* tls.c: tls_scan attaches to the TLS libraries process pid maps that no
+ * uprobe covers yet (nothing with --no-tls); with CAP_SYS_ADMIN (or
+ * CAP_PERFMON on kernels before 6.16) effective. */
+void tls_scan(struct recorder *r, uint32_t pid);
+
+/* privs.c: capabilities after the attach.  privs_drop keeps CAP_SYS_PTRACE
+ * and CAP_DAC_READ_SEARCH effective and, with tls and CAP_SYS_ADMIN, the
+ * attach capabilities in its permitted set only; privs_attach(1) raises
+ * them, privs_attach(0) lowers them again (-1: none kept, or capset failed);
+ * privs_thread drops a thread started before privs_drop to the kept two;
+ * privs_uprobe_ok says whether CAP_SYS_ADMIN is permitted.  0 or -1
+ * (errno set). */
+int privs_drop(int tls);
+int privs_attach(int on);
+int privs_thread(void);
+int privs_uprobe_ok(void);
 
 /* metadata.c */
 int load_metadata_files(struct recorder *r);

@@ -378,6 +378,15 @@ const char *tls_library(uint32_t i)
 	return i < (uint32_t)n_libs ? libs[i].desc : "unknown TLS library";
 }
 
+void tls_scan(struct recorder *r, uint32_t pid)
+{
+	if (r->o->no_tls)
+		return;
+	char p[16];
+	snprintf(p, sizeof(p), "%u", pid);
+	scan_pid(r, p);
+}
+
 void tls_detach(void)
 {
 	for (int i = 0; i < n_libs; i++)

@@ -6,8 +6,11 @@
 # host in e2e pods, finds their cgroups, pods (from the kubelet's
 # /var/log/pods layout, moved to a test folder) and executables as on the
 # host, answers the liveness probe, takes a snapshot through its control
-# socket, keeps only SYS_PTRACE and DAC_READ_SEARCH after attaching, and the
-# analysis names the pods.  Differences from a cluster, all in the command
+# socket, keeps only SYS_PTRACE and DAC_READ_SEARCH effective after
+# attaching (SYS_ADMIN, PERFMON and BPF permitted only, for TLS libraries
+# found later), records HTTPS in plaintext (nginx and curl on the host's
+# libssl, attached at start; curl on a copy of libssl first mapped after
+# the start), and the analysis names the pods.  Differences from a cluster, all in the command
 # line here: no --kube-api and --cluster-trigger (no API server; the node
 # files name the pods),
 # --cgroup filters (only this test's pods), and podman's own flags below.
@@ -38,6 +41,21 @@ fr_container cli client debian:12
 WEB=${FR_IP[web]}
 fr_nginx_conf "$T" "$WEB"
 echo hello >"$T/www/index.html"
+# HTTPS on 8443 (nginx's libssl: the host's, mapped before the recorder
+# starts) and 8444 (the clients of the later part use a copy of libssl)
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$WEB" -keyout "$T/key.pem" -out "$T/cert.pem" \
+	>/dev/null 2>&1 || fr_die "openssl req"
+sed -i '$d' "$T/nginx.conf"
+cat >>"$T/nginx.conf" <<EOF
+	server {
+		listen $WEB:8443 ssl;
+		listen $WEB:8444 ssl;
+		ssl_certificate $T/cert.pem;
+		ssl_certificate_key $T/key.pem;
+		root $T/www;
+	}
+}
+EOF
 fr_run web nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_wait_port "$WEB" 80 || fr_die "nginx did not start"
 # the kubelet's node files: /var/log/pods/<namespace>_<pod>_<uid>/ and
@@ -79,12 +97,36 @@ podman logs "$NAME" >"$T/rec.log" 2>&1
 check "podman: the recorder runs with the DaemonSet's capabilities" grep -q "recording into /var/lib/flightrec" "$T/rec.log" ||
 	sed 's/^/  | /' "$T/rec.log"
 PID=$(podman inspect -f '{{.State.Pid}}' "$NAME")
-caps=$(awk '/^CapEff/ { print $2 }' "/proc/$PID/status" 2>/dev/null)
-check "podman: after attaching it keeps SYS_PTRACE and DAC_READ_SEARCH only (CapEff $caps)" \
-	test "$caps" = 0000000000080004
+caps=$(awk '/^CapEff/ { print $2 }' /proc/"$PID"/task/*/status 2>/dev/null | sort -u | tr '\n' ' ')
+check "podman: after attaching every thread has SYS_PTRACE and DAC_READ_SEARCH only (CapEff $caps)" \
+	test "$caps" = "0000000000080004 "
+# SYS_ADMIN, PERFMON and BPF stay permitted, for the TLS libraries found later
+prm=$(awk '/^CapPrm/ { print $2 }' "/proc/$PID/status" 2>/dev/null)
+check "podman: SYS_ADMIN, PERFMON, BPF permitted, not effective (CapPrm $prm)" test "$prm" = 000000c000280004
+check "podman: TLS uprobes attached at start (CAP_SYS_ADMIN)" \
+	grep -q "tls: attached to /usr/lib/x86_64-linux-gnu/libssl.so.3 of pid [0-9]* (OpenSSL 3" "$T/rec.log"
 check "podman: the liveness probe (${LIVE[*]}) passes" podman exec "$NAME" "${LIVE[@]}"
 
 fr_exec cli client wrk -t1 -c2 -d3s "http://$WEB/index.html" >"$T/wrk.out" 2>&1
+# HTTPS (nginx answers 404 to these paths): curl on the host's libssl
+# (attached at start), then curl on a copy of libssl.so.3 bind-mounted in
+# its own mount namespace (a container started after the recorder with its
+# own library): the recorder attaches to the copy when it first sees such a
+# curl, and the later ones are plaintext on the client side too
+for i in 1 2 3; do fr_exec cli client curl -sk -o /dev/null "https://$WEB:8443/tls-start-$i"; done
+mkdir -p "$T/alt"
+cp /usr/lib/x86_64-linux-gnu/libssl.so.3 "$T/alt/libssl.so.3"
+late_curl() {
+	fr_exec cli client unshare -m --propagation private sh -c \
+		'mount --bind "$1" /usr/lib/x86_64-linux-gnu/libssl.so.3 && exec curl -sk -o /dev/null "$2"' _ \
+		"$T/alt/libssl.so.3" "https://$WEB:8444/$1"
+}
+for i in $(seq 20); do
+	late_curl "tls-late-$i"
+	podman logs "$NAME" 2>&1 | sed -n '/recording into/,$p' | grep -q "tls: attached to .* of pid" && break
+	sleep 0.2
+done
+for i in 1 2 3; do late_curl "tls-after-$i"; done
 fr_exec cli client curl -s -o /dev/null "http://$WEB/index.html?from-the-host"
 SNAP=$("$FR_BUILD/flightrec-record" snapshot "$T/ring" --reason podman-e2e 2>"$T/snap.err")
 check "snapshot: through the control socket on the host path ($SNAP: the container's path)" \
@@ -106,6 +148,14 @@ check "analysis: the requests from the host's pods ($n)" test "${n:-0}" -gt 100
 check "analysis: the server's pod named from the node files" \
 	test -n "$(q "select 1 from pods where namespace = 'e2e' and name = 'web-6f7d8c9b5d-${FR_PFX:2:5}'")"
 sqlite3 "$T/ring.db" "select * from edges" 2>/dev/null | head -3 | sed 's/^/  # /'
+n=$(q "select count(*) from requests where summary like 'GET /tls-start-%' and status = 404")
+check "analysis: HTTPS requests in plaintext, libssl attached at start ($n)" test "${n:-0}" -ge 3
+check "recorder: attached later to the copy of libssl a new process mapped" \
+	bash -c "sed -n '/recording into/,\$p' '$T/rec.log' | grep -q 'tls: attached to /usr/lib/x86_64-linux-gnu/libssl.so.3 of pid'"
+n=$(q "select count(*) from connections where remote_port = 8444 and tls like 'OpenSSL 3.%'")
+check "analysis: the later clients' own TLS ends are plaintext too ($n connections)" test "${n:-0}" -ge 3
+n=$(q "select count(*) from requests where summary like 'GET /tls-after-%' and status = 404")
+check "analysis: their requests ($n)" test "${n:-0}" -ge 3
 check "analysis: nginx's executable read through /proc/<pid>/exe from the container" \
 	test -n "$(q "select 1 from processes where exe = '$(readlink -f "$(command -v nginx)")'")"
 check "snapshot: holds the request before it" bash -c "'$FR' cat '$T/collected/$(basename "$SNAP")' | grep -q from-the-host"

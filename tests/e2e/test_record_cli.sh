@@ -39,19 +39,22 @@ check "snapshot with no recorder: one clear line" one_line 'no recorder running'
 	"$REC" snapshot "$T/y"
 
 # capabilities after attach: only CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH, in
-# the effective, permitted and bounding sets (none inheritable or ambient)
+# the effective and bounding sets (none inheritable or ambient); permitted
+# also CAP_SYS_ADMIN, CAP_PERFMON and CAP_BPF (raised only to attach TLS
+# uprobes to libraries found later), and with --no-tls not those
 fr_record -o "$T/caps" --duration 60 || fr_die "recorder" # stopped below, by SIGINT
 eff=$(awk '/^CapEff/ {print $2}' "/proc/$FR_REC_PID/status")
 bnd=$(awk '/^CapBnd/ {print $2}' "/proc/$FR_REC_PID/status")
 check "privileges dropped after attach (CapEff $eff)" test "$eff" = 0000000000080004
 check "bounding set reduced (CapBnd $bnd)" test "$bnd" = 0000000000080004
 check "no_new_privs set" grep -q '^NoNewPrivs:[[:space:]]*1' "/proc/$FR_REC_PID/status"
-for set in CapPrm:0000000000080004 CapInh:0000000000000000 CapAmb:0000000000000000; do
+for set in CapPrm:000000c000280004 CapInh:0000000000000000 CapAmb:0000000000000000; do
 	v=$(awk -v k="${set%%:*}:" '$1 == k {print $2}' "/proc/$FR_REC_PID/status")
 	check "privileges dropped after attach (${set%%:*} $v)" test "$v" = "${set#*:}"
 done
 check "the recorder says which capabilities it keeps" \
-	grep -q 'privileges dropped: kept cap_sys_ptrace .*cap_dac_read_search' "$FR_TMP/recorder.err"
+	grep -q 'privileges dropped: kept cap_sys_ptrace .*cap_dac_read_search.*permitted only.*cap_sys_admin' \
+	"$FR_TMP/recorder.err"
 # a MSG_PEEK read is not data: the bytes are read again
 python3 -c '
 import socket, time
@@ -65,6 +68,10 @@ check "recorder exits 0" test $? = 0
 n=$("$FR_BUILD/flightrec" cat --json --kind DATA "$T/caps" | grep -c "peek-then-read-$$")
 check "MSG_PEEK not recorded as data (egress 1 + ingress 1 == $n)" test "$n" = 2
 check "segment directory 0700, files 0600" bash -c "[[ \$(stat -c %a '$T/caps') == 700 && \$(stat -c %a '$T'/caps/*.frs | sort -u) == 600 ]]"
+fr_record -o "$T/caps-notls" --no-tls --duration 60 || fr_die "recorder"
+prm=$(awk '/^CapPrm/ {print $2}' "/proc/$FR_REC_PID/status")
+check "--no-tls: no capability kept for later TLS attaches (CapPrm $prm)" test "$prm" = 0000000000080004
+fr_record_stop
 # output_dir_removed_not_clean (issue 11, finding 7): the directory removed
 # while recording: exit 1 and a line that says so, not a "clean" exit 0
 fr_record -o "$T/gone" || fr_die "recorder"

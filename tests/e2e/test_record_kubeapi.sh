@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # e2e: --kubeconfig / --kube-api against a stand-in API server: a real TLS
-# server (openssl s_server -WWW) serving a PodList for this node's field
-# selector and a ServiceList.  Not a real kube-apiserver: it checks the
-# client side (kubeconfig, CA verification, URLs, parsing, POD/SERVICE
-# records), not the API's behaviour.
+# server (tests/tools/kubeapi_standin.py) serving a PodList for this node's
+# field selector and a ServiceList, and taking JSON merge patches.  Not a
+# real kube-apiserver: it checks the client side (kubeconfig, CA
+# verification, URLs, parsing, POD/SERVICE records), not the API's
+# behaviour.  Last, the cluster commands end to end: `flightrec snapshot
+# --cluster` patches the trigger ConfigMap, two recorders take their
+# snapshots, `flightrec collect` lists the recorder pods through the
+# stand-in and copies each one's snapshot with kubectl exec ... tar
+# (tests/tools/kubectl_standin.sh runs the command in a mount namespace
+# where the pod's ring is /var/lib/flightrec), and the analysis takes both.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh
@@ -31,8 +37,8 @@ cat >"$T/www/api/v1/services" <<'JSON'
 "spec":{"clusterIP":"10.96.7.7","clusterIPs":["10.96.7.7"],"selector":{"app":"api"},
 "ports":[{"name":"http","port":80,"targetPort":8080,"protocol":"TCP"}]}}]}
 JSON
-(cd "$T/www" && exec openssl s_server -accept "127.0.0.1:$PORT" -cert ../cert.pem -key ../key.pem \
-	-WWW -quiet >"$T/s_server.log" 2>&1) &
+/usr/bin/python3 tests/tools/kubeapi_standin.py "$T/www" "$PORT" "$T/cert.pem" "$T/key.pem" "$T/api.log" \
+	>"$T/standin.log" 2>&1 &
 FR_PIDS+=("$!")
 for i in $(seq 100); do ss -Hltn "sport = :$PORT" | grep -q . && break; sleep 0.05; done
 
@@ -123,31 +129,74 @@ check "kube triggers: its MARK has the event's message" grep -q \
 	"$T/marks4.jsonl"
 check "kube triggers: nothing else fired (old, other node, Normal)" test "$(grep -c '"mark":"trigger' "$T/marks4.jsonl")" = 2
 
-# The cluster trigger: two recorders ("nodes") poll one ConfigMap; a new
-# data.id there is a snapshot on both, with the same reason, and the
-# requested time in their MARK.  (The stand-in serves the ConfigMap as a
-# file: `kubectl apply` of a new id is a new file here.)
+# The cluster trigger: two recorders ("nodes") poll one ConfigMap;
+# `flightrec snapshot --cluster` writes a new data.id there (a merge patch
+# through the stand-in, with the kubeconfig's token): a snapshot on both,
+# with the same reason, and the requested time in their MARK.  Then
+# `flightrec collect` copies both into one folder per node.
 CM="$T/www/api/v1/namespaces/flightrec/configmaps/flightrec-trigger"
 mkdir -p "$(dirname "$CM")"
-echo '{"kind":"ConfigMap","data":{"reason":"old","id":"1"}}' >"$CM"
+echo '{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"flightrec-trigger","namespace":"flightrec"}}' >"$CM"
 CT=(--kubeconfig "$T/kc" --pid 1 --cluster-trigger flightrec/flightrec-trigger --triggers cluster --after 0)
 fr_record -o "$T/node-a" --node node-a "${CT[@]}" || fr_die "recorder a"
 A=$FR_REC_PID
 fr_record -o "$T/node-b" --node node-b "${CT[@]}" || fr_die "recorder b"
 sleep 2.5
-echo '{"kind":"ConfigMap","data":{"reason":"checkout-500s","id":"2","requested":"2026-12-06T09:50:00Z"}}' >"$CM"
+"$FR_BUILD/flightrec" snapshot --cluster 'checkout 500s' --kubeconfig "$T/kc" >"$T/snapcl.out" 2>&1
+check "snapshot --cluster: exits 0" test $? = 0
+sed 's/^/  # /' "$T/snapcl.out"
+REQ=$(sed -n 's/^requested at \([^ ]*\) (id \([0-9]*\)).*/\1 (id \2)/p' "$T/snapcl.out")
+check "snapshot --cluster: one merge PATCH with the kubeconfig's token" bash -c "grep -c PATCH '$T/api.log' | grep -qx 1 &&
+	grep PATCH '$T/api.log' | grep -q '\"path\": \"/api/v1/namespaces/flightrec/configmaps/flightrec-trigger\", \"content_type\": \"application/merge-patch+json\", \"authorization\": \"Bearer not-a-real-token\"'"
+check "snapshot --cluster: the ConfigMap has the reason, id and time" bash -c \
+	"grep -q '\"reason\": \"checkout 500s\"' '$CM' && grep -q '\"name\": \"flightrec-trigger\"' '$CM'"
 for i in $(seq 60); do compgen -G "$T/node-a/snapshots/*" >/dev/null && compgen -G "$T/node-b/snapshots/*" >/dev/null && break; sleep 0.1; done
+sleep 0.5
 kill -INT "$A"
 wait "$A"
 check "cluster trigger: recorder a exits 0" test $? = 0
 fr_record_stop
 check "cluster trigger: recorder b exits 0" test $? = 0
 for n in a b; do
-	check "cluster trigger: node $n took snapshot cluster_checkout-500s (and not one for the id it started with)" \
-		bash -c "[[ \$(ls '$T/node-$n/snapshots') == *Z-cluster_checkout-500s ]]"
-	check "cluster trigger: node $n's MARK has the requested time" bash -c \
-		"'$FR_BUILD/flightrec' cat --json --kind MARK '$T/node-$n' | grep -q '\"text\":\"cluster checkout-500s (cluster trigger: requested at 2026-12-06T09:50:00Z (id 2))\"'"
+	check "cluster trigger: node $n took snapshot cluster_checkout_500s (and not one for the ConfigMap it started with)" \
+		bash -c "[[ \$(ls '$T/node-$n/snapshots') == *Z-cluster_checkout_500s ]]"
+	check "cluster trigger: node $n's MARK has the time snapshot --cluster asked ($REQ)" bash -c \
+		"[[ -n '$REQ' ]] && '$FR_BUILD/flightrec' cat --json --kind MARK '$T/node-$n' | grep -qF '\"text\":\"cluster checkout 500s (cluster trigger: requested at $REQ)\"'"
 done
+check "snapshot --cluster: a missing ConfigMap is named (exit 1)" one_line 'HTTP status 404 \(no such ConfigMap' \
+	"$FR_BUILD/flightrec" snapshot --cluster x --kubeconfig "$T/kc" --trigger flightrec/absent
+# the recorder pods of the DaemonSet, as the API lists them for collect's
+# label selector; the kubectl stand-in's pods are the two rings
+POD_SEL='pods?labelSelector=app.kubernetes.io%2Fname%3Dflightrec'
+cat >"$T/www/api/v1/namespaces/flightrec/$POD_SEL" <<'JSON'
+{"kind":"PodList","apiVersion":"v1","items":[
+{"metadata":{"name":"flightrec-aaaaa","namespace":"flightrec"},"spec":{"nodeName":"node-a"},"status":{"phase":"Running"}},
+{"metadata":{"name":"flightrec-bbbbb","namespace":"flightrec"},"spec":{"nodeName":"node-b"},"status":{"phase":"Running"}}]}
+JSON
+export KUBECTL_STANDIN_PODS=$T/kpods
+mkdir -p "$KUBECTL_STANDIN_PODS"
+ln -s "$T/node-a" "$KUBECTL_STANDIN_PODS/flightrec-aaaaa"
+ln -s "$T/node-b" "$KUBECTL_STANDIN_PODS/flightrec-bbbbb"
+"$FR_BUILD/flightrec" collect '*-cluster_checkout_500s' "$T/incident" --kubeconfig "$T/kc" \
+	--kubectl tests/tools/kubectl_standin.sh >"$T/collect.out" 2>&1
+check "collect: exits 0" test $? = 0
+sed 's/^/  # /' "$T/collect.out"
+check "collect: the pods listed through the API with the label selector" \
+	grep -q "\"GET\", \"path\": \"/api/v1/namespaces/flightrec/$POD_SEL\"" "$T/api.log"
+check "collect: kubectl exec into each recorder container with the same kubeconfig" bash -c \
+	"grep -q '^--kubeconfig $T/kc -n flightrec exec flightrec-aaaaa -c recorder -- tar' '$KUBECTL_STANDIN_PODS/argv.log' &&
+	 grep -q '^--kubeconfig $T/kc -n flightrec exec flightrec-bbbbb -c recorder -- tar' '$KUBECTL_STANDIN_PODS/argv.log'"
+for n in a b; do
+	s=$(ls "$T/node-$n/snapshots")
+	check "collect: node-$n's snapshot in incident/node-$n/ and intact" \
+		bash -c "[[ \$(ls '$T/incident/node-$n') == '$s' ]] && '$FR_BUILD/flightrec' verify '$T/incident/node-$n/$s' >/dev/null"
+done
+"$FR_BUILD/flightrec" analyze -q "$T"/incident/*/* -o "$T/incident.db" >/dev/null 2>&1
+check "collect: flightrec analyze takes both nodes' snapshots" test "$(sqlite3 "$T/incident.db" \
+	"select count(distinct node) from marks where text like 'cluster checkout 500s%'" 2>/dev/null)" = 2
+echo '{"kind":"PodList","items":[]}' >"$T/www/api/v1/namespaces/flightrec/$POD_SEL"
+check "collect: no recorder pod is said (exit 2)" one_line 'no pod in namespace flightrec' \
+	"$FR_BUILD/flightrec" collect '*' "$T/none" --kubeconfig "$T/kc" --kubectl tests/tools/kubectl_standin.sh
 
 fr_record -o "$T/rec2" --kubeconfig "$T/kc-bad" --node "$NODE" --pid 1 || fr_die "recorder"
 sleep 1.5

@@ -11,7 +11,12 @@
 # --hooks, once more with `--hooks syscalls`; the segments come back over
 # 9p, and this script checks them with build/flightrec (verify, analyze):
 # the requests, both ends of each, the process names, the RTT samples of
-# the tcp: hooks.
+# the tcp: hooks.  Then the OOM
+# trigger under a pure cgroup v2 hierarchy (this machine's has no
+# controllers): memory enabled down to a pod's container cgroup with
+# memory.max 32M, busybox dd with a 64M buffer in it, and the recorder's
+# snapshot "oom <namespace>/<pod>" with its MARK (about 10 s more under
+# software emulation).
 #
 # The kernel package is downloaded with `apt-get download` once and kept,
 # with the few modules the guest loads, in build/qemu/kernel/<version>/.
@@ -131,6 +136,21 @@ HOOKS=0
 	((HOOKS)) && echo "syscalls --hooks syscalls"
 } >"$IR/runs"
 RUNS=$(awk '{ print $1 }' "$IR/runs")
+# the OOM run's pod (tests/qemu/init): its cgroups as the kubelet names them
+# (systemd driver, containerd) and the PodList the recorder gets by --pods
+OOM_UID=$(cat /proc/sys/kernel/random/uuid)
+OOM_CID=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+OOM_POD=memhog-6f7d8c9b5d-q7x2k
+cat >"$IR/oom.env" <<EOF
+OOM_SLICE=kubepods-burstable-pod${OOM_UID//-/_}.slice
+OOM_SCOPE=cri-containerd-$OOM_CID.scope
+EOF
+cat >"$IR/oom-pods.json" <<EOF
+{"apiVersion":"v1","kind":"PodList","items":[{"apiVersion":"v1","kind":"Pod",
+"metadata":{"name":"$OOM_POD","namespace":"qemu","uid":"$OOM_UID"},
+"spec":{"nodeName":"fr-qemu","containers":[{"name":"hog","image":"busybox"}]},
+"status":{"phase":"Running","containerStatuses":[{"name":"hog","image":"busybox","containerID":"containerd://$OOM_CID"}]}}]}
+EOF
 (cd "$IR" && find . | LC_ALL=C sort | busybox cpio -o -H newc 2>/dev/null) >"$Q/initramfs.cpio" ||
 	die "cannot build the initramfs"
 echo "# initramfs: $(($(stat -c %s "$Q/initramfs.cpio") / 1048576)) MiB; recorder runs: $(echo $RUNS)"
@@ -210,5 +230,21 @@ for tag in $RUNS; do
 	l=$(sq "select count(*) from anomalies where kind like '%loss%'" 2>/dev/null)
 	check "$tag: no LOSS (${l:-?})" test "${l:-1}" = 0
 done
+# ---- the OOM run: cgroup v2 memory.max
+D=$OUT/oom
+echo "# run oom: cgroup v2 controllers and memory.max: $(tr '\n' ' ' <"$D/cgroup.txt" 2>/dev/null); flightrec-record said:"
+sed 's/^/#   /' "$D/recorder.err" 2>/dev/null | grep -v 'tls:' | tail -12
+check "oom: the guest's cgroup v2 has the memory controller" grep -qw memory "$D/cgroup.txt"
+check "oom: recorder exit 0 ($(cat "$D/recorder.rc" 2>/dev/null))" grep -qx 0 "$D/recorder.rc"
+check "oom: dd was killed by SIGKILL, status 137 ($(cat "$D/dd.rc" 2>/dev/null))" grep -qx 137 "$D/dd.rc"
+check "oom: memory.events counts the OOM kill ($(grep oom_kill "$D/memory.events" 2>/dev/null))" \
+	grep -qx 'oom_kill 1' "$D/memory.events"
+check "oom: a snapshot named oom_qemu_$OOM_POD" compgen -G "$D/rec/snapshots/*-oom_qemu_$OOM_POD"
+SCOPE=/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod${OOM_UID//-/_}.slice/cri-containerd-$OOM_CID.scope
+"$FR" cat --json --kind MARK "$D/rec" >"$Q/oom-marks.jsonl" 2>/dev/null
+sed -n 's/.*"mark":"\(trigger[^"]*\)","text":"\(.*\)"}$/#   \1: \2/p' "$Q/oom-marks.jsonl"
+check "oom: the MARK names the pod, dd, the container and its cgroup v2 path" grep -qE \
+	"\"text\":\"oom qemu/$OOM_POD \\(oom trigger: the OOM killer chose pid [0-9]+ \\(dd\\), container hog, cgroup $SCOPE\\)\"" \
+	"$Q/oom-marks.jsonl"
 echo "# qemu test: $SECONDS s in all"
 finish
