@@ -39,7 +39,7 @@ const char fr_schema_sql[] =
 	"  upload_ns INTEGER, wait_ns INTEGER, download_ns INTEGER, network_ns INTEGER,\n"
 	"  summary TEXT, endpoint TEXT, status TEXT, error INTEGER, reason TEXT,\n"
 	"  req_bytes INTEGER, resp_bytes INTEGER, peer_addr TEXT, peer_port INTEGER,\n"
-	"  peer_request_id INTEGER);\n"
+	"  peer_request_id INTEGER, client_read_delay_ns INTEGER, server_read_delay_ns INTEGER);\n"
 	"CREATE TABLE peer_workloads (ip TEXT PRIMARY KEY, workload TEXT);\n"
 	"CREATE TABLE anomalies (conn_id INTEGER, ts INTEGER, kind TEXT, detail TEXT);\n"
 	/* messages outside request/response pairs: pub/sub deliveries, pushes */
@@ -171,7 +171,7 @@ const char fr_views_sql[] =
 	"  r.status, r.error, r.reason, r.req_bytes, r.resp_bytes, r.peer_addr, r.peer_port,\n"
 	"  CASE WHEN r.side = 'client' THEN c.local_workload ELSE coalesce(pw.workload, c.remote_workload) END AS client_workload,\n"
 	"  CASE WHEN r.side = 'client' THEN coalesce(pw.workload, c.remote_workload) ELSE c.local_workload END AS server_workload,\n"
-	"  r.peer_request_id\n"
+	"  r.peer_request_id, r.client_read_delay_ns, r.server_read_delay_ns\n"
 	"  FROM request_rows r LEFT JOIN connections c ON c.id = r.conn_id LEFT JOIN peer_workloads pw ON pw.ip = r.peer_addr;\n"
 	"CREATE VIEW requests_once AS SELECT * FROM requests\n"
 	"  WHERE NOT (side = 'server' AND peer_request_id IS NOT NULL);\n"
