@@ -104,6 +104,17 @@ if [[ $hooks == sockets ]]; then
 		test "$cdelay" != NULL -a "${cdelay/NULL/0}" -ge 150000000
 	check "the network's share of the pair includes that delay ($net)" \
 		test "$net" != NULL -a "${net/NULL/0}" -ge "${cdelay/NULL/0}"
+	"$FR_BUILD/flightrec" report "$T/a.db" >"$T/report.txt" 2>&1
+	check "the report's slowest list says the client was slow to read" \
+		grep -Eq "the client read the response [0-9.]+m?s after it arrived" "$T/report.txt"
+	"$FR_BUILD/flightrec" report "$T/a.db" -o "$T/report.html" >/dev/null 2>&1
+	check "the HTML report's slowest rows have that delay" python3 -c '
+import json, re, sys
+h = open(sys.argv[1]).read()
+d = json.loads(re.search(r"<script id=\"data\" type=\"application/json\">(.*?)</script>", h, re.S).group(1))
+t = d["slowest"]
+k = t["cols"].index("client_read_delay_ns")
+sys.exit(0 if any(r[k] and r[k] >= 150e6 for r in t["rows"]) else 1)' "$T/report.html"
 else
 	check "syscalls hooks: no read delays" test "$(q "SELECT count(*) FROM requests
 		WHERE client_read_delay_ns IS NOT NULL OR server_read_delay_ns IS NOT NULL")" = 0
