@@ -118,6 +118,8 @@ struct rp_new {
 };
 struct rp_diff {
 	int64_t from, split, to;
+	int64_t b0, b1, a0, a1; /* the windows: before [b0, b1), after [a0, a1] */
+	int ranges;     /* given as two ranges (rp_diff_ranges), not split */
 	int by_trigger; /* split is the snapshot trigger (else given, or the middle) */
 	char reason[128];
 	struct rp_change *ch;
@@ -131,6 +133,9 @@ struct rp_diff {
  * of each kind.  Needs rp_setup.  Returns 0, or -1 on a database error;
  * either way rp_diff_fini frees what d holds. */
 int rp_diff_compute(sqlite3 *db, int64_t split, int limit, struct rp_diff *d);
+/* The same for two ranges (wall ns, before[0] < before[1] <= after[0] <
+ * after[1]): the requests of each, rates per second of each. */
+int rp_diff_ranges(sqlite3 *db, const int64_t before[2], const int64_t after[2], int limit, struct rp_diff *d);
 void rp_diff_fini(struct rp_diff *d);
 
 #endif
