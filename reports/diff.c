@@ -2,8 +2,9 @@
  * (the snapshot trigger by default) against those after it, or of two
  * given ranges.  Per edge and per endpoint the change in rate, error rate
  * and p99, ranked; endpoints, statuses, error messages, DNS names and SQL
- * statements seen only after; the pods and processes that appeared in the
- * window, and the pods whose traffic stopped before the after window.
+ * statements seen only after; the pods whose traffic starts in the after
+ * window, those whose traffic stopped before it, and the processes started
+ * in the window.
  * Used by the HTML report's section and by `flightrec diff DB [--split
  * TIME | --before FROM..TO --after FROM..TO]`.  All aggregation is in SQL
  * over temp.rq (common.c), or its rows in the two ranges (temp.rqw). */
@@ -46,9 +47,12 @@ static const char *const new_sql[] = {
  * time, on the after side (1/0); ?1 the after window's start, ?2 and ?3
  * the window (the before range's start, the after range's end). */
 static const char *const life_sql[] = {
-	/* a pod whose first process started in the window: new */
-	PROC_POD "SELECT 'new pod', pod, group_concat(DISTINCT comm), count(*), min(t), min(t) >= ?1\n"
-	" FROM p WHERE pod IS NOT NULL GROUP BY pod HAVING min(t) >= ?2 AND min(t) <= ?3 ORDER BY 6 DESC, 5",
+	/* a pod whose traffic starts on the after side (a process is not
+	 * enough: a server's main process without connections is not recorded) */
+	"SELECT 'new pod', c.local_pod, group_concat(DISTINCT c.comm), count(*), min(c.start_ns + coalesce(o.off, 0)), 1\n"
+	" FROM connections c LEFT JOIN rp_off o ON o.node = c.node WHERE c.local_pod IS NOT NULL\n"
+	" GROUP BY c.local_pod HAVING min(c.start_ns + coalesce(o.off, 0)) >= ?1\n"
+	"  AND min(c.start_ns + coalesce(o.off, 0)) <= ?3 AND ?2 < ?1 ORDER BY 5",
 	/* a pod with traffic in the window, none from the after window on */
 	"SELECT 'quiet pod', c.local_pod, 'last traffic', count(*), max(c.end_ns + coalesce(o.off, 0)), 0\n"
 	" FROM connections c LEFT JOIN rp_off o ON o.node = c.node WHERE c.local_pod IS NOT NULL\n"
@@ -310,8 +314,8 @@ int cmd_diff(int argc, char **argv)
 				   "What changed: the requests before TIME against those after it, per edge\n"
 				   "and endpoint (rate, error rate, p99; ranked), what appears only after\n"
 				   "(endpoints, statuses, error messages, DNS names, SQL statements), the\n"
-				   "pods and processes that appeared in the window and the pods whose\n"
-				   "traffic stopped before the after side.  TIME is UTC, 2026-12-06T09:10:11Z\n"
+				   "pods whose traffic starts after (new pod) or stops before (quiet pod)\n"
+				   "and the processes started in the window.  TIME is UTC, 2026-12-06T09:10:11Z\n"
 				   "or 09:10:11 (on the recording's day); default: the snapshot trigger, or\n"
 				   "the middle of the recording.  --before and --after compare two ranges\n"
 				   "instead (FROM..TO, times as TIME; the before range ends no later than\n"

@@ -63,8 +63,9 @@ t "diff on a missing database: exit 2" test $rc = 2
 # diff --before/--after: two ranges of a database given requests at known
 # times (the corpus case's clock: wall offset 0, 2026-11-24):
 # 22:35:00-09 ten GET / (ok), 22:35:20-22 three GET /between, 22:35:30-34
-# five GET / (500) and 22:35:31-32 two GET /new; a pod whose process
-# starts at 22:35:31; the cache and worker pods' traffic ends at 22:35:05.
+# five GET / (500) and 22:35:31-32 two GET /new; a pod whose process and
+# connection start at 22:35:31; the cache and worker pods' traffic ends at
+# 22:35:05.
 cp "$tmp/c.db" "$tmp/r.db"
 ns() { /usr/bin/python3 -c 'import calendar, sys; print(calendar.timegm((2026, 11, 24, 22, 35, int(sys.argv[1]))) * 10**9)' "$1"; }
 {
@@ -75,6 +76,7 @@ ns() { /usr/bin/python3 -c 'import calendar, sys; print(calendar.timegm((2026, 1
 	echo "INSERT INTO pods (uid, namespace, name, workload) VALUES ('uid-new', 'shop', 'new-0', 'shop/new');"
 	echo "INSERT INTO pod_containers VALUES ('c-new', 'uid-new', 'app', 'app:1');"
 	echo "INSERT INTO processes (node, pid, ppid, start_ns, comm, container_id) VALUES ('node-1', 3000, 1, $(ns 31), 'newapp', 'c-new');"
+	echo "INSERT INTO connections (id, node, pid, comm, local_pod, start_ns, end_ns) VALUES (100, 'node-1', 3000, 'newapp', 'shop/new-0', $(ns 31), $(ns 33));"
 	echo "UPDATE connections SET end_ns = $(ns 5) WHERE local_pod IN ('shop/cache-0', 'shop/worker-0');"
 	echo "UPDATE connections SET end_ns = $(ns 40) WHERE local_pod IN ('shop/web-0', 'shop/frontend-0');"
 } | sqlite3 "$tmp/r.db"
@@ -83,7 +85,7 @@ t "diff --before/--after: exit 0, two ranges" bash -c "[[ $rc == 0 ]] && grep -q
 t "diff ranges: GET / per second of each range and its errors" grep -Eq 'endpoint +shop/web GET / +http1 +1.00 > 1.00 +0.0% > 100.0%' "$tmp/d2"
 t "diff ranges: the requests between the ranges are left out" bash -c "! grep -q 'GET /between' '$tmp/d2'"
 t "diff ranges: GET /new only after" grep -Eq '^  endpoint +GET /new +shop/web +2  first 22:35:31' "$tmp/d2"
-t "diff ranges: the new pod, with its process" grep -Eq '^  new pod +shop/new-0 +newapp +1  first 22:35:31' "$tmp/d2"
+t "diff ranges: the new pod, with its process" bash -c "grep -Eq '^  new pod +shop/new-0 +newapp +1  first 22:35:31' '$tmp/d2' && grep -Eq '^  process +newapp +shop/new-0 ' '$tmp/d2' && ! grep -q 'new pod   shop/web' '$tmp/d2'"
 t "diff ranges: the pods whose traffic stopped" bash -c "grep -Eq '^  quiet pod +shop/cache-0 .* last 22:35:05' '$tmp/d2' && ! grep -q 'quiet pod shop/web-0' '$tmp/d2'"
 $bin diff "$tmp/r.db" --split 22:35:15 >"$tmp/d3" 2>&1
 t "diff --split on the same database counts GET /between" grep -q 'GET /between' "$tmp/d3"
