@@ -57,7 +57,7 @@ endif
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRCS))
 BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test test-deploy demo unit fuzz-replay fuzz bench clean check-deps qemu-test kill-trials overflow-soak
+.PHONY: all deps test test-deploy demo unit fuzz-replay fuzz bench clean check-deps qemu-test kill-trials overflow-soak patho-full
 all: $(PROGRAMS) $(BENCHES)
 
 $(BUILD)/obj/%.o: %.c
@@ -178,6 +178,12 @@ kill-trials: deps
 overflow-soak: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)FR_FAULTS=overflow FR_OVERFLOW_SECONDS=$(OVERFLOW_SECONDS) bash tests/e2e/test_record_faults.sh
+
+# The pathological inputs at the issue's sizes (512 MiB of junk on one
+# connection, a million connections), with the release build; `make test`
+# runs them at 128 MiB and 20,000 under ASan.
+patho-full: all
+	$(Q)FR_PATHO_BIN=$(BUILD)/flightrec FR_PATHO_JUNK_MB=512 FR_PATHO_CONNS=1000000 bash tests/unit/pathological.sh
 
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all

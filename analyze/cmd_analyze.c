@@ -5,7 +5,7 @@
 #include "../reports/rules.h"
 #include "engine.h"
 #include "flightrec.h"
-#include "outfile.h"
+#include "../formats/outfile.h"
 #include "pcap/pcap_import.h"
 
 #include <errno.h>

@@ -5,15 +5,16 @@
  *       [--protocol P] [--corpus DIR]
  *
  * Copies one connection (and its peer, when both ends were recorded, with
- * the processes behind them and every POD and SERVICE record) or a time
- * range into DIR/<protocol>/<NAME>/input-N.frs (one segment per node),
- * with the kept heads of its connections at its start and, for a range,
- * the state of the connections open when it begins (format 2.1),
+ * the processes behind them and every POD and SERVICE record), with its
+ * kept heads at its start, or a time range: the records the analysis of
+ * that window replays, in its order (the engine's tap, engine.h), the
+ * state of the connections open when it begins and their heads included,
+ * so that the case analyzes as `analyze --from --to` did; into
+ * DIR/<protocol>/<NAME>/input-N.frs (one segment per node),
  * writes its expected.dump and a case.txt skeleton saying where the cut
  * came from, to be completed with what the client did. */
 #define _GNU_SOURCE
 #include "../formats/cli.h"
-#include "../formats/conntab.h"
 #include "corpus.h"
 #include "engine.h"
 #include "flightrec.h"
@@ -123,17 +124,15 @@ static int selected(const struct cut *x, const char *node, const struct fr_connk
 	return -1;
 }
 
-/* 1 when record r of a segment of node belongs in the cut.  CONN_HEAD
- * records never do where they are: the cut's heads are written at its
- * start (heads.h). */
+/* --conn: 1 when record r of a segment of node belongs in the cut.
+ * CONN_HEAD records never do where they are: the cut's heads are written
+ * at its start (heads.h). */
 static int keep(const struct cut *x, const char *node, const struct fr_record *r)
 {
 	if (r->kind == FR_POD || r->kind == FR_SERVICE)
 		return 1;
 	if (r->kind == FR_CONN_HEAD)
 		return 0;
-	if (!x->nsel)
-		return r->kind == FR_PROCESS || (r->ts >= x->from && r->ts <= x->to);
 	if (selected(x, node, conn_key(r)) >= 0)
 		return 1;
 	for (int s = 0; s < x->nsel; s++)
@@ -146,16 +145,8 @@ static int keep(const struct cut *x, const char *node, const struct fr_record *r
 struct out {
 	char node[256];
 	struct fr_writer *w;
-	struct fr_conntab *before; /* --from: its connections before the window */
-	struct fr_conntab *seen;   /* --from: the connections written so far */
-	int started;               /* --from: the window's start is written */
 	long long n;
 	int failed;
-};
-
-struct put_arg {
-	struct out *o;
-	struct heads *heads;
 };
 
 static void put(struct out *o, struct fr_record *r)
@@ -180,67 +171,12 @@ static void put_head(struct out *o, struct heads *hs, const struct fr_connkey *k
 	put(o, &r);
 }
 
-/* --from: writes connection record rec; the first CONN_STATE of an open
- * connection new to the cut takes its kept head along, as the analyzer
- * replays a head with the state of a connection new to it (engine.c). */
-static void put_conn(struct out *o, struct heads *hs, struct fr_record *rec)
-{
-	put(o, rec);
-	const struct fr_connkey *k = conn_key(rec);
-	if (!k || (!o->seen && !(o->seen = fr_conntab_new(NULL))))
-		return;
-	if (fr_conntab_find(o->seen, k))
-		return;
-	fr_conntab_get(o->seen, k, rec->ts);
-	if (rec->kind == FR_CONN_STATE && (rec->u.state.flags & FR_STATE_OPEN))
-		put_head(o, hs, k, rec->ts);
-}
-
-static int window_head(void *arg, struct fr_record *rec)
-{
-	struct put_arg *a = arg;
-	heads_put(a->heads, a->o->node, &rec->u.head);
-	return 0;
-}
-
-static int window_state(void *arg, struct fr_record *rec)
-{
-	struct put_arg *a = arg;
-	put_conn(a->o, a->heads, rec);
-	return 0;
-}
-
-/* --from: the window starts in o's segment as a recorded segment starts,
- * with the state of the connections open then and their heads. */
-static void start_window(const struct cut *x, struct out *o, struct heads *hs)
-{
-	o->started = 1;
-	if (!o->before)
-		return;
-	struct put_arg a = {o, hs};
-	fr_conntab_emit(o->before, x->from, FR_EMIT_HEADS, window_head, &a);
-	fr_conntab_emit(o->before, x->from, FR_EMIT_STATES, window_state, &a);
-	fr_conntab_free(o->before);
-	o->before = NULL;
-}
-
 /* Record rr of o's node, read in file order. */
-static void cut_record(const struct cut *x, struct out *o, struct heads *hs, const struct fr_record *rr)
+static void cut_record(const struct cut *x, struct out *o, const struct fr_record *rr)
 {
-	if (!x->nsel && !o->started) {
-		if (rr->ts < x->from) {
-			if (conn_key(rr) && (o->before || (o->before = fr_conntab_new(NULL))))
-				fr_conntab_add(o->before, rr);
-		} else if (rr->kind != FR_PROCESS && rr->kind != FR_POD && rr->kind != FR_SERVICE) {
-			start_window(x, o, hs); /* at its first record that is not metadata */
-		}
-	}
 	if (keep(x, o->node, rr)) {
 		struct fr_record r = *rr;
-		if (x->nsel)
-			put(o, &r);
-		else
-			put_conn(o, hs, &r);
+		put(o, &r);
 	}
 }
 
@@ -265,10 +201,9 @@ static int open_out(const struct cut *x, struct out *o, const char *path, const 
 	return 0;
 }
 
-/* Copies the cut into dir/input-N.frs, one segment per node, records in
- * file order; a --from window starts with the connections open then
- * (CONN_STATE, CONN_HEAD), as a recorded segment does.  Returns the number
- * of records written, or -1 (message). */
+/* --conn: copies the cut into dir/input-N.frs, one segment per node,
+ * records in file order.  Returns the number of records written, or -1
+ * (message). */
 static long long copy_records(const struct cut *x, const char *dir)
 {
 	char err[512];
@@ -302,20 +237,143 @@ static long long copy_records(const struct cut *x, const char *dir)
 		}
 		struct fr_record rr;
 		while (oi < nout && fr_reader_next(r, &rr) > 0)
-			cut_record(x, &outs[oi], hs, &rr);
+			cut_record(x, &outs[oi], &rr);
 		fr_reader_free(r);
 	}
 	fr_free_list(list, n);
 	long long copied = 0;
 	for (int i = 0; i < nout; i++) {
-		fr_conntab_free(outs[i].before);
-		fr_conntab_free(outs[i].seen);
 		if (fr_writer_close(outs[i].w) < 0 || outs[i].failed)
 			failed = 1;
 		copied += outs[i].n;
 	}
 	heads_free(hs);
 	return failed ? -1 : copied;
+}
+
+/* ---- --from: the records the analysis of the window replays ------------ */
+
+/* A node of the window: its heads and its other records, each in a
+ * temporary segment until the window's end, then into input-N.frs, heads
+ * first (where the analyzer looks for them, heads.h). */
+struct tap_node {
+	char node[256];
+	struct fr_header h;
+	struct fr_writer *w[2]; /* 0: the heads, 1: the rest */
+};
+
+struct tap_ctx {
+	const char *dir;
+	struct tap_node nodes[16];
+	int n;
+	long long records;
+	int failed;
+};
+
+static void tap_path(char *path, size_t size, const char *dir, int node, int part)
+{
+	if (part < 0)
+		snprintf(path, size, "%s/input-%d.frs", dir, node);
+	else
+		snprintf(path, size, "%s/.cut-%d-%s.frs", dir, node, part ? "records" : "heads");
+}
+
+/* engine.h, fr_opts.tap: record r of the node of header h. */
+static void tap_record(void *arg, const struct fr_header *h, const struct fr_record *r)
+{
+	struct tap_ctx *t = arg;
+	int i;
+	for (i = 0; i < t->n && strcmp(t->nodes[i].node, h->node); i++)
+		;
+	if (t->failed || (i == t->n && i == 16)) {
+		t->failed = 1;
+		return;
+	}
+	struct tap_node *tn = &t->nodes[i];
+	if (i == t->n) {
+		t->n++;
+		snprintf(tn->node, sizeof(tn->node), "%s", h->node);
+		tn->h = *h;
+		tn->h.segment_index = 0;
+		for (int part = 0; part < 2; part++) {
+			char path[4200], err[512];
+			tap_path(path, sizeof(path), t->dir, i, part);
+			if (!(tn->w[part] = fr_writer_open(path, &tn->h, NULL, err, sizeof(err)))) {
+				fprintf(stderr, "flightrec corpus add: %s\n", err);
+				t->failed = 1;
+				return;
+			}
+		}
+	}
+	if (fr_writer_add(tn->w[r->kind != FR_CONN_HEAD], r) < 0)
+		t->failed = 1;
+	t->records++;
+}
+
+/* Node i's two temporary segments into input-i.frs, and away.  0 or -1. */
+static int tap_join(struct tap_ctx *t, int i)
+{
+	char path[4200], err[512];
+	tap_path(path, sizeof(path), t->dir, i, -1);
+	struct fr_writer *w = fr_writer_open(path, &t->nodes[i].h, NULL, err, sizeof(err));
+	int rc = w ? 0 : -1;
+	for (int part = 0; part < 2; part++) {
+		tap_path(path, sizeof(path), t->dir, i, part);
+		struct fr_reader *r = rc ? NULL : fr_reader_open(path, err, sizeof(err));
+		struct fr_record rec;
+		while (r && rc == 0 && fr_reader_next(r, &rec) > 0)
+			rc = fr_writer_add(w, &rec);
+		if (!r && rc == 0)
+			rc = -1;
+		fr_reader_free(r);
+		unlink(path);
+	}
+	if (w && fr_writer_close(w) < 0)
+		rc = -1;
+	if (rc < 0)
+		fprintf(stderr, "flightrec corpus add: cannot write %s/input-%d.frs%s%s\n", t->dir, i,
+			w ? "" : ": ", w ? "" : err);
+	return rc;
+}
+
+/* --from: analyzes the window (into a temporary database) and writes what
+ * its replay used, in its order, with the heads it replayed: the case
+ * analyzes as the window did, connections that began before it included
+ * (their CONN_STATE at the window's start).  Returns the number of records
+ * written, or -1 (message). */
+static long long tap_window(const struct cut *x, const char *dir)
+{
+	char db[4096];
+	snprintf(db, sizeof(db), "%s/fr-corpus-add-XXXXXX", fr_tmpdir());
+	int fd = mkstemp(db);
+	if (fd < 0) {
+		fprintf(stderr, "flightrec corpus add: cannot create %s: %s\n", db, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	struct tap_ctx t = {.dir = dir};
+	struct fr_opts o;
+	fr_opts_default(&o);
+	o.quiet = 1;
+	o.from_ns = x->from, o.have_from = 1;
+	o.to_ns = x->to, o.have_to = x->to != UINT64_MAX;
+	o.tap = tap_record, o.tap_arg = &t;
+	char *paths[1] = {(char *)x->rec};
+	int rc = fr_analyze(paths, 1, db, &o);
+	unlink(db);
+	for (int i = 0; i < t.n; i++)
+		for (int part = 0; part < 2; part++)
+			if (fr_writer_close(t.nodes[i].w[part]) < 0)
+				t.failed = 1;
+	for (int i = 0; i < t.n; i++)
+		if (tap_join(&t, i) < 0)
+			t.failed = 1;
+	if (rc == EXIT_USAGE || t.failed) {
+		if (t.failed)
+			fprintf(stderr, "flightrec corpus add: could not write the window into %s\n", dir);
+		return -1;
+	}
+	return t.records;
 }
 
 /* The manifest skeleton: where the case came from; what the client did is
@@ -415,7 +473,7 @@ int fr_corpus_add(int argc, char **argv)
 		fprintf(stderr, "flightrec corpus add: cannot create %s: %s\n", dir, strerror(errno));
 		return EXIT_USAGE;
 	}
-	long long copied = copy_records(&x, dir);
+	long long copied = x.nsel ? copy_records(&x, dir) : tap_window(&x, dir);
 	if (copied < 0)
 		return EXIT_USAGE;
 	if (write_manifest(&x, dir) < 0) {

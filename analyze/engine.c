@@ -237,6 +237,17 @@ static void replay_conn(struct run *run, struct input *x)
 	dispatch(&run->e, &m, payload, plen);
 }
 
+/* The record to o->tap, if any; h: a header of the record's node. */
+static void tap(const struct run *run, int node, const struct fr_header *h, const struct fr_record *r)
+{
+	if (!run->o->tap)
+		return;
+	for (int i = 0; !h && i < run->nin; i++)
+		if (run->in[i].node == node)
+			h = run->in[i].h;
+	run->o->tap(run->o->tap_arg, h, r);
+}
+
 /* ---- connections that began before the input ---------------------------- */
 
 #define HEAD_MSG_MAX (BATCH_BYTES - 4096) /* a longer head is cut, at a chunk */
@@ -285,6 +296,19 @@ static void replay_state(struct run *run, int node, const struct fr_conn_state *
 	const struct fr_conn_head *h = NULL;
 	if (run->ids.next_id != ids_before && (s->flags & FR_STATE_OPEN))
 		h = heads_find(run->heads, run->e.nodes[node], &s->conn);
+	if (run->o->tap) {
+		struct fr_record rec;
+		memset(&rec, 0, sizeof(rec));
+		rec.ts = ts;
+		if (h) {
+			rec.kind = FR_CONN_HEAD;
+			rec.u.head = *h;
+			tap(run, node, NULL, &rec);
+		}
+		rec.kind = FR_CONN_STATE;
+		rec.u.state = *s;
+		tap(run, node, NULL, &rec);
+	}
 	if (h)
 		extra = state_head(run, &sm, h);
 	else
@@ -299,6 +323,8 @@ static void replay_state(struct run *run, int node, const struct fr_conn_state *
 static void before_window(struct run *run, const struct input *x)
 {
 	const struct fr_record *r = &x->rec;
+	if (r->kind == FR_PROCESS || r->kind == FR_POD || r->kind == FR_SERVICE)
+		tap(run, x->node, x->h, r);
 	switch (r->kind) {
 	case FR_PROCESS:
 		sink_process(run->e.sink, run->e.nodes[x->node], &r->u.proc);
@@ -373,6 +399,8 @@ static void replay_record(struct run *run, struct input *x)
 		x->last_ts = r->ts;
 	if (r->ts > run->last_ts)
 		run->last_ts = r->ts;
+	if (r->kind != FR_CONN_STATE && r->kind != FR_CONN_HEAD)
+		tap(run, x->node, x->h, r); /* a state goes with its head (replay_state) */
 	switch (r->kind) {
 	case FR_DATA:
 	case FR_CONN_OPEN:

@@ -23,6 +23,15 @@ struct fr_opts {
 	int progress;            /* 1: draw a progress bar on stderr */
 	const char *pods_file, *services_file;
 	const struct fr_kube *kube; /* pods and services from those files, or NULL */
+	/* Called with every record the replay uses, in its order: those of
+	 * the inputs kept by the time filter (metadata before a --from window
+	 * too), and the CONN_STATE records a connection new to the analysis
+	 * starts with (recorded, or made at a --from window's start), each
+	 * after the CONN_HEAD replayed with it.  h: the header of a segment of
+	 * the record's node.  `corpus add --from` writes them into a case that
+	 * replays as the window did.  NULL: none. */
+	void (*tap)(void *arg, const struct fr_header *h, const struct fr_record *r);
+	void *tap_arg;
 };
 
 void fr_opts_default(struct fr_opts *o);

@@ -4,7 +4,7 @@
 #include "../formats/cli.h"
 #include "../reports/otlp.h"
 #include "flightrec.h"
-#include "outfile.h"
+#include "../formats/outfile.h"
 
 #include <errno.h>
 #include <getopt.h>

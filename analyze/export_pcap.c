@@ -26,7 +26,7 @@
 #include "../formats/pcapng.h"
 #include "../formats/segment.h"
 #include "flightrec.h"
-#include "outfile.h"
+#include "../formats/outfile.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

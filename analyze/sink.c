@@ -5,7 +5,7 @@
  * attribution, peer links, indexes, views and the dump hash. */
 #define _GNU_SOURCE
 #include "engine.h"
-#include "outfile.h"
+#include "../formats/outfile.h"
 #include "schema.h"
 #include "sink_internal.h"
 

@@ -5,13 +5,13 @@
  * stays small whatever the number of requests; the page's script
  * (report_template.html) draws it and filters it. */
 #include "../formats/cli.h"
+#include "../formats/outfile.h"
 #include "html_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* Groups for rp_groups (keys, error, latency; sorted by keys, latency):
@@ -298,39 +298,41 @@ static int write_page(FILE *f, json_t *doc)
 	return ferror(f) ? -1 : 0;
 }
 
-/* The output as analyze/outfile.c writes its files (reports/ does not
- * include analyze/): only a regular file or nothing is replaced at out; the
- * page is written under a temporary name (0600: it quotes payloads) and
- * renamed into place once complete. */
+/* The page is written as every output (formats/outfile.h): under a
+ * temporary name (0600: it quotes payloads), renamed into place once
+ * complete; only a regular file or nothing is replaced at out. */
 int rp_html(sqlite3 *db, const char *path, const char *out)
 {
-	struct stat sb;
-	if (!*out || (lstat(out, &sb) == 0 && !S_ISREG(sb.st_mode))) {
-		fprintf(stderr, "flightrec report: %s is not a regular file: not replacing it\n", out);
+	char err[512];
+	int fd;
+	char *tmp = fr_out_begin(out, &fd, err, sizeof(err));
+	if (!tmp) {
+		fprintf(stderr, "flightrec report: %s\n", err);
 		return -1;
 	}
 	stage(NULL);
-	if (rp_setup(db) < 0)
-		return -1;
-	stage("setup");
-	json_t *doc = build(db, path);
-	char tmp[4096];
-	snprintf(tmp, sizeof(tmp), "%s.part-XXXXXX", out);
-	int fd = mkstemp(tmp);
-	FILE *f = fd < 0 ? NULL : fdopen(fd, "w");
-	if (!f) {
-		fprintf(stderr, "flightrec report: cannot write %s: %m\n", tmp);
-		if (fd >= 0)
-			close(fd), unlink(tmp);
-		json_decref(doc);
+	FILE *f = fdopen(fd, "w");
+	if (!f || rp_setup(db) < 0) {
+		if (!f)
+			fprintf(stderr, "flightrec report: cannot write %s: %m\n", tmp);
+		f ? fclose(f) : close(fd);
+		fr_out_abort(tmp);
 		return -1;
 	}
+	stage("setup");
+	json_t *doc = build(db, path);
 	int rc = write_page(f, doc);
 	json_decref(doc);
 	stage("write");
-	if (fclose(f) != 0 || rc < 0 || rename(tmp, out) < 0) {
+	if (fclose(f) != 0)
+		rc = -1;
+	if (rc < 0) {
 		fprintf(stderr, "flightrec report: writing %s failed: %m\n", out);
-		unlink(tmp);
+		fr_out_abort(tmp);
+		return -1;
+	}
+	if (fr_out_commit(tmp, out) < 0) { /* tmp is gone */
+		fprintf(stderr, "flightrec report: cannot rename the page to %s: %m\n", out);
 		return -1;
 	}
 	return 0;

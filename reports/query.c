@@ -12,11 +12,14 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: flightrec query DB NAME|SQL [--csv|--json]\n"
-		   "       flightrec query --clickhouse URL [--database NAME] NAME|SQL [--csv|--json]\n"
+		   "       flightrec query --clickhouse URL [--database NAME] [--incident NAME]\n"
+		   "                       NAME|SQL [--csv|--json]\n"
 		   "       flightrec query --list\n"
 		   "\n"
 		   "Runs a named query (--list shows them with what each answers) or one SQL\n"
@@ -31,7 +34,9 @@ static void usage(FILE *f)
 		   "  --clickhouse URL  run it on the tables `flightrec export-clickhouse` loaded\n"
 		   "           (HTTP interface), in --database (default flightrec); a named\n"
 		   "           query has a ClickHouse version (NAME.clickhouse.sql) where its\n"
-		   "           SQLite text does not run there.  Rows print as for a database.\n");
+		   "           SQLite text does not run there.  Rows print as for a database.\n"
+		   "  --incident NAME  the incident (export-clickhouse --incident) to query, when\n"
+		   "           the database holds several; with one, it is the one queried.\n");
 }
 
 const char *fr_named_query(const char *name)
@@ -200,23 +205,142 @@ static int load_answer(sqlite3 *db, char *text, const char *who)
 	return rc;
 }
 
-static int run_clickhouse(const char *url, const char *database, const char *name, const char *sql,
-			  enum fr_out_format fmt)
+/* s as the text of a ClickHouse string literal (quotes and backslashes
+ * escaped), in a new string. */
+static char *ch_quote(const char *s)
+{
+	char *q = malloc(2 * strlen(s) + 1), *o = q;
+	if (!q)
+		abort();
+	for (; *s; s++) {
+		if (*s == '\'' || *s == '\\')
+			*o++ = '\\';
+		*o++ = *s;
+	}
+	*o = 0;
+	return q;
+}
+
+/* The lines of a TabSeparated answer to sql, one value each, or NULL
+ * after a message (who: its prefix).  *n: their count. */
+static char **ch_lines(struct ch *c, const char *sql, int *n, const char *who)
+{
+	char *answer = NULL;
+	if (ch_exec(c, sql, &answer) != CH_OK) {
+		fprintf(stderr, "%s: %s\n", who, c->err);
+		return NULL;
+	}
+	int cap = 8;
+	char **v = malloc((size_t)cap * sizeof(*v));
+	*n = 0;
+	for (char *l = strtok(answer, "\n"); v && l; l = strtok(NULL, "\n")) {
+		if (*n == cap && !(v = realloc(v, (size_t)(cap *= 2) * sizeof(*v))))
+			break;
+		tsv_unescape(l);
+		v[(*n)++] = strdup(l);
+	}
+	free(answer);
+	if (!v)
+		abort();
+	return v;
+}
+
+static void free_lines(char **v, int n)
+{
+	for (int i = 0; v && i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Where the query runs: database when it holds one incident (or none), or
+ * the one asked; with several, a temporary database (tmp, made here;
+ * *tmp empty when none) of one view per table and view of database,
+ * filtered to the incident where it has an incident column, since the
+ * named queries name no incident.  0, or -1 after a message. */
+static int incident_scope(struct ch *c, const char *database, const char *incident, char *tmp,
+			  size_t tmpsize, const char *who)
+{
+	char q[1024];
+	int n = 0, rc = -1;
+	*tmp = 0;
+	snprintf(q, sizeof(q), "SELECT DISTINCT incident FROM `%s`.requests ORDER BY incident", database);
+	char **inc = ch_lines(c, q, &n, who);
+	if (!inc)
+		return -1;
+	int found = 0;
+	for (int i = 0; incident && i < n; i++)
+		found |= !strcmp(inc[i], incident);
+	if ((!incident && n <= 1) || (found && n == 1)) {
+		free_lines(inc, n);
+		return 0;
+	}
+	if (!incident || !found) {
+		fprintf(stderr, "%s: %s incident%s in database %s (", who, incident ? "no such" : "several",
+			incident ? "" : "s", database);
+		for (int i = 0; i < n && i < 10; i++)
+			fprintf(stderr, "%s%s", i ? ", " : "", inc[i]);
+		fprintf(stderr, "%s): %s\n", n > 10 ? ", ..." : "", incident ? "--incident names one of these"
+										: "pick one with --incident");
+		free_lines(inc, n);
+		return -1;
+	}
+	free_lines(inc, n);
+	int nt = 0, nf = 0;
+	snprintf(q, sizeof(q), "SELECT name FROM system.tables WHERE database = '%s' ORDER BY name", database);
+	char **tables = ch_lines(c, q, &nt, who);
+	snprintf(q, sizeof(q), "SELECT table FROM system.columns WHERE database = '%s' AND name = 'incident'",
+		 database);
+	char **filtered = tables ? ch_lines(c, q, &nf, who) : NULL;
+	snprintf(tmp, tmpsize, "fr_query_%ld_%ld", (long)getpid(), (long)time(NULL));
+	snprintf(q, sizeof(q), "CREATE DATABASE `%s`", tmp);
+	if (!filtered || ch_exec(c, q, NULL) != CH_OK) {
+		if (filtered)
+			fprintf(stderr, "%s: %s\n", who, c->err);
+		*tmp = 0;
+		goto out;
+	}
+	char *lit = ch_quote(incident);
+	rc = 0;
+	for (int i = 0; i < nt && rc == 0; i++) {
+		int f = 0;
+		for (int j = 0; j < nf; j++)
+			f |= !strcmp(filtered[j], tables[i]);
+		char *v = NULL;
+		if (asprintf(&v, "CREATE VIEW `%s`.`%s` AS SELECT * FROM `%s`.`%s`%s%s%s", tmp, tables[i], database,
+			     tables[i], f ? " WHERE incident = '" : "", f ? lit : "", f ? "'" : "") < 0)
+			abort();
+		if (ch_exec(c, v, NULL) != CH_OK) {
+			fprintf(stderr, "%s: %s\n", who, c->err);
+			rc = -1;
+		}
+		free(v);
+	}
+	free(lit);
+out:
+	free_lines(tables, nt);
+	free_lines(filtered, nf);
+	return rc;
+}
+
+static int run_clickhouse(const char *url, const char *database, const char *incident, const char *name,
+			  const char *sql, enum fr_out_format fmt)
 {
 	char who[128];
 	snprintf(who, sizeof(who), "flightrec query: %s", name ? name : "SQL");
 	size_t n = strlen(sql);
 	while (n && strchr(" \t\r\n;", sql[n - 1]))
 		n--;
-	char *q = NULL, *answer = NULL, settings[160];
+	char *q = NULL, *answer = NULL, settings[160], tmp[96] = "";
 	if (asprintf(&q, "%.*s\nFORMAT TabSeparatedWithNamesAndTypes", (int)n, sql) < 0)
 		return EXIT_USAGE;
-	snprintf(settings, sizeof(settings), "database=%s", database);
 	struct ch c;
 	int rc = EXIT_USAGE;
 	sqlite3 *db = NULL;
 	if (ch_open(&c, url) < 0)
 		goto out;
+	if (incident_scope(&c, database, incident, tmp, sizeof(tmp), who) < 0)
+		goto out;
+	snprintf(settings, sizeof(settings), "database=%s", *tmp ? tmp : database);
 	int r = ch_exec_with(&c, settings, q, &answer);
 	if (r != CH_OK) {
 		fprintf(stderr, "%s: %s\n", who, c.err);
@@ -231,6 +355,11 @@ static int run_clickhouse(const char *url, const char *database, const char *nam
 	sqlite3_finalize(st);
 	rc = rows < 0 || fflush(stdout) != 0 ? EXIT_USAGE : EXIT_OK;
 out:
+	if (*tmp) {
+		char drop[160];
+		snprintf(drop, sizeof(drop), "DROP DATABASE IF EXISTS `%s`", tmp);
+		ch_exec(&c, drop, NULL);
+	}
 	sqlite3_close(db);
 	ch_close(&c);
 	free(answer);
@@ -243,9 +372,10 @@ int cmd_query(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"list", no_argument, 0, 'l'}, {"csv", no_argument, 0, 'c'}, {"json", no_argument, 0, 'J'},
 		{"show", no_argument, 0, 's'}, {"help", no_argument, 0, 'h'},
-		{"clickhouse", required_argument, 0, 'C'}, {"database", required_argument, 0, 'D'}, {0, 0, 0, 0}};
+		{"clickhouse", required_argument, 0, 'C'}, {"database", required_argument, 0, 'D'},
+		{"incident", required_argument, 0, 'I'}, {0, 0, 0, 0}};
 	enum fr_out_format fmt = FR_OUT_TABLE;
-	const char *ch_url = NULL, *ch_db = "flightrec";
+	const char *ch_url = NULL, *ch_db = "flightrec", *incident = NULL;
 	int c, do_list = 0, show = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -256,6 +386,7 @@ int cmd_query(int argc, char **argv)
 		case 's': show = 1; break;
 		case 'C': ch_url = optarg; break;
 		case 'D': ch_db = optarg; break;
+		case 'I': incident = optarg; break;
 		case 'h': usage(stdout); return EXIT_OK;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -276,7 +407,7 @@ int cmd_query(int argc, char **argv)
 			fprintf(stderr, "flightrec query: no query named '%s' ('flightrec query --list')\n", argv[optind]);
 		return text ? EXIT_OK : EXIT_USAGE;
 	}
-	if (optind != argc - (ch_url ? 1 : 2) || show || (ch_url && (!*ch_db || strspn(ch_db,
+	if (optind != argc - (ch_url ? 1 : 2) || show || (incident && !ch_url) || (ch_url && (!*ch_db || strspn(ch_db,
 		"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_") != strlen(ch_db)))) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -294,6 +425,6 @@ int cmd_query(int argc, char **argv)
 		}
 	}
 	if (ch_url)
-		return run_clickhouse(ch_url, ch_db, name, sql, fmt);
+		return run_clickhouse(ch_url, ch_db, incident, name, sql, fmt);
 	return run(argv[optind], name, sql, fmt);
 }

@@ -554,6 +554,160 @@ static int take_body(struct http1 *s, int dir, struct fr_cur *c, size_t left, ui
 	return d->remain == 0;
 }
 
+/* ST_RESYNC: collects one line; keeps it if it starts a message. */
+static void step_resync(struct http1 *s, int dir, struct fr_cur *c, size_t left, uint64_t ts)
+{
+	struct hdir *d = &s->d[dir];
+	const uint8_t *nl = memchr(c->p, '\n', left);
+	size_t take = nl ? (size_t)(nl - c->p) + 1 : left;
+	const uint8_t *b = NULL;
+	cur_bytes(c, &b, take);
+	if (!d->skip_line && hbuf_add(d, b, take) < 0) {
+		d->skip_line = 1;
+		d->hlen = 0;
+	}
+	if (!nl)
+		return;
+	if (d->skip_line) {
+		d->skip_line = 0;
+		d->hlen = 0;
+		return;
+	}
+	size_t ll = d->hlen;
+	while (ll && (d->h[ll - 1] == '\n' || d->h[ll - 1] == '\r'))
+		ll--;
+	int ok = dir == FR_C2S ? is_request_line(d->h, ll) : parse_status_line(d->h, ll) >= 0;
+	if (ok) {
+		d->st = ST_HEAD;
+		d->in_msg = 1;
+		d->first_ts = ts;
+		d->last_ts = ts;
+	} else {
+		d->hlen = 0;
+	}
+}
+
+/* ST_HEAD: a line of a message head; at its empty line, the head is
+ * parsed (on_head).  1 when the connection was handed to another parser. */
+static int step_head(struct http1 *s, struct fr_pctx *ctx, int dir, struct fr_cur *c, size_t left, uint64_t ts)
+{
+	struct hdir *d = &s->d[dir];
+	if (!d->in_msg) {
+		/* skip CR/LF between messages */
+		if (*c->p == '\r' || *c->p == '\n') {
+			cur_skip(c, 1);
+			return 0;
+		}
+		d->in_msg = 1;
+		d->first_ts = ts;
+		d->hlen = 0;
+	}
+	d->last_ts = ts;
+	const uint8_t *nl = memchr(c->p, '\n', left);
+	size_t take = nl ? (size_t)(nl - c->p) + 1 : left;
+	const uint8_t *b = NULL;
+	cur_bytes(c, &b, take);
+	uint32_t line_start = d->hlen;
+	if (hbuf_add(d, b, take) < 0) {
+		ctx->anomaly(ctx, ts, "bound_exceeded", "http1: message head longer than 16 KiB; skipped");
+		to_resync(s, ctx, dir, ts, NULL);
+		return 0;
+	}
+	if (!nl)
+		return 0;
+	/* find where the line that just ended began */
+	uint32_t ls = line_start;
+	while (ls > 0 && d->h[ls - 1] != '\n')
+		ls--;
+	uint32_t ll = d->hlen - ls;
+	if (d->hlen == ll) {
+		/* first line: must start a message */
+		size_t k = ll;
+		while (k && (d->h[k - 1] == '\n' || d->h[k - 1] == '\r'))
+			k--;
+		if (!looks_like_start(d->h, k))
+			to_resync(s, ctx, dir, ts, dir == FR_C2S ? "http1: not a request line" : "http1: not a status line");
+		return 0;
+	}
+	if (ll == 1 || (ll == 2 && d->h[ls] == '\r')) {
+		int r = on_head(s, ctx, dir, ts);
+		if (r < 0) {
+			to_resync(s, ctx, dir, ts, "http1: malformed message head");
+			return 0;
+		}
+		if (d->st == ST_OPAQUE) {
+			if (handover_h2c(s, ctx, ts, cur_left(c)) == 0)
+				return 1;
+			msg_done(s, ctx, dir, ts);
+			return 0;
+		}
+		if (d->st == ST_HEAD) {
+			if (dir == FR_C2S) {
+				d->in_msg = 0;
+				d->hlen = 0;
+			} else if (r == 1) {
+				msg_done(s, ctx, dir, ts);
+			} else {
+				d->in_msg = 0; /* interim 1xx */
+				d->hlen = 0;
+			}
+		}
+	}
+	return 0;
+}
+
+/* ST_CHUNK_SIZE, ST_CHUNK_CRLF, ST_TRAILER: the line-oriented states share
+ * a small line buffer after the head. */
+static void step_chunk_line(struct http1 *s, struct fr_pctx *ctx, int dir, struct fr_cur *c, size_t left,
+			    uint64_t ts)
+{
+	struct hdir *d = &s->d[dir];
+	const uint8_t *nl = memchr(c->p, '\n', left);
+	size_t take = nl ? (size_t)(nl - c->p) + 1 : left;
+	const uint8_t *b = NULL;
+	cur_bytes(c, &b, take);
+	d->msg_bytes += take;
+	d->last_ts = ts;
+	uint32_t base = d->hlen;
+	if (hbuf_add(d, b, take) < 0) {
+		to_resync(s, ctx, dir, ts, "http1: chunk line too long");
+		return;
+	}
+	if (!nl)
+		return;
+	/* the line is h[l0 .. hlen) */
+	uint32_t l0 = base;
+	while (l0 > 0 && d->h[l0 - 1] != '\n')
+		l0--;
+	const uint8_t *ln = d->h + l0;
+	size_t lnl = d->hlen - l0;
+	while (lnl && (ln[lnl - 1] == '\n' || ln[lnl - 1] == '\r'))
+		lnl--;
+	d->hlen = l0; /* drop the line */
+	if (d->st == ST_CHUNK_CRLF) {
+		if (lnl != 0) {
+			to_resync(s, ctx, dir, ts, "http1: missing CRLF after chunk");
+			return;
+		}
+		d->st = ST_CHUNK_SIZE;
+	} else if (d->st == ST_CHUNK_SIZE) {
+		uint64_t sz;
+		/* a chunk of 4 GiB or more is taken for junk: a
+		 * 15-hex-digit size would swallow the connection */
+		if (parse_u64(ln, lnl, &sz, 16) < 0 || sz > 0xffffffffu) {
+			to_resync(s, ctx, dir, ts, "http1: bad chunk size");
+			return;
+		}
+		if (sz == 0)
+			d->st = ST_TRAILER;
+		else
+			d->st = ST_CHUNK_DATA, d->remain = sz;
+	} else { /* trailer: ends at an empty line */
+		if (lnl == 0)
+			msg_done(s, ctx, dir, ts);
+	}
+}
+
 static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_t *p, size_t n, uint64_t ts)
 {
 	struct hdir *d = &s->d[dir];
@@ -565,103 +719,13 @@ static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_
 		case ST_OPAQUE:
 			cur_skip(&c, left);
 			break;
-		case ST_RESYNC: {
-			/* collect one line; keep it if it starts a message */
-			const uint8_t *nl = memchr(c.p, '\n', left);
-			size_t take = nl ? (size_t)(nl - c.p) + 1 : left;
-			const uint8_t *b = NULL;
-			cur_bytes(&c, &b, take);
-			if (!d->skip_line && hbuf_add(d, b, take) < 0) {
-				d->skip_line = 1;
-				d->hlen = 0;
-			}
-			if (!nl)
-				break;
-			if (d->skip_line) {
-				d->skip_line = 0;
-				d->hlen = 0;
-				break;
-			}
-			size_t ll = d->hlen;
-			while (ll && (d->h[ll - 1] == '\n' || d->h[ll - 1] == '\r'))
-				ll--;
-			int ok = dir == FR_C2S ? is_request_line(d->h, ll) : parse_status_line(d->h, ll) >= 0;
-			if (ok) {
-				d->st = ST_HEAD;
-				d->in_msg = 1;
-				d->first_ts = ts;
-				d->last_ts = ts;
-			} else {
-				d->hlen = 0;
-			}
+		case ST_RESYNC:
+			step_resync(s, dir, &c, left, ts);
 			break;
-		}
-		case ST_HEAD: {
-			if (!d->in_msg) {
-				/* skip CR/LF between messages */
-				if (*c.p == '\r' || *c.p == '\n') {
-					cur_skip(&c, 1);
-					break;
-				}
-				d->in_msg = 1;
-				d->first_ts = ts;
-				d->hlen = 0;
-			}
-			d->last_ts = ts;
-			const uint8_t *nl = memchr(c.p, '\n', left);
-			size_t take = nl ? (size_t)(nl - c.p) + 1 : left;
-			const uint8_t *b = NULL;
-			cur_bytes(&c, &b, take);
-			uint32_t line_start = d->hlen;
-			if (hbuf_add(d, b, take) < 0) {
-				ctx->anomaly(ctx, ts, "bound_exceeded", "http1: message head longer than 16 KiB; skipped");
-				to_resync(s, ctx, dir, ts, NULL);
-				break;
-			}
-			if (!nl)
-				break;
-			/* find where the line that just ended began */
-			uint32_t ls = line_start;
-			while (ls > 0 && d->h[ls - 1] != '\n')
-				ls--;
-			uint32_t ll = d->hlen - ls;
-			if (d->hlen == ll) {
-				/* first line: must start a message */
-				size_t k = ll;
-				while (k && (d->h[k - 1] == '\n' || d->h[k - 1] == '\r'))
-					k--;
-				if (!looks_like_start(d->h, k)) {
-					to_resync(s, ctx, dir, ts, dir == FR_C2S ? "http1: not a request line" : "http1: not a status line");
-					break;
-				}
-				break;
-			}
-			if (ll == 1 || (ll == 2 && d->h[ls] == '\r')) {
-				int r = on_head(s, ctx, dir, ts);
-				if (r < 0) {
-					to_resync(s, ctx, dir, ts, "http1: malformed message head");
-					break;
-				}
-				if (d->st == ST_OPAQUE) {
-					if (handover_h2c(s, ctx, ts, cur_left(&c)) == 0)
-						return;
-					msg_done(s, ctx, dir, ts);
-					break;
-				}
-				if (d->st == ST_HEAD) {
-					if (dir == FR_C2S) {
-						d->in_msg = 0;
-						d->hlen = 0;
-					} else if (r == 1) {
-						msg_done(s, ctx, dir, ts);
-					} else {
-						d->in_msg = 0; /* interim 1xx */
-						d->hlen = 0;
-					}
-				}
-			}
+		case ST_HEAD:
+			if (step_head(s, ctx, dir, &c, left, ts))
+				return;
 			break;
-		}
 		case ST_BODY:
 			if (take_body(s, dir, &c, left, ts))
 				msg_done(s, ctx, dir, ts);
@@ -674,54 +738,9 @@ static void feed_dir(struct http1 *s, struct fr_pctx *ctx, int dir, const uint8_
 			break;
 		case ST_CHUNK_SIZE:
 		case ST_CHUNK_CRLF:
-		case ST_TRAILER: {
-			/* line-oriented states share a small line buffer after the head */
-			const uint8_t *nl = memchr(c.p, '\n', left);
-			size_t take = nl ? (size_t)(nl - c.p) + 1 : left;
-			const uint8_t *b = NULL;
-			cur_bytes(&c, &b, take);
-			d->msg_bytes += take;
-			d->last_ts = ts;
-			uint32_t base = d->hlen;
-			if (hbuf_add(d, b, take) < 0) {
-				to_resync(s, ctx, dir, ts, "http1: chunk line too long");
-				break;
-			}
-			if (!nl)
-				break;
-			/* the line is h[line0 .. hlen); line0 saved in remain's high use */
-			uint32_t l0 = base;
-			while (l0 > 0 && d->h[l0 - 1] != '\n')
-				l0--;
-			const uint8_t *ln = d->h + l0;
-			size_t lnl = d->hlen - l0;
-			while (lnl && (ln[lnl - 1] == '\n' || ln[lnl - 1] == '\r'))
-				lnl--;
-			d->hlen = l0; /* drop the line */
-			if (d->st == ST_CHUNK_CRLF) {
-				if (lnl != 0) {
-					to_resync(s, ctx, dir, ts, "http1: missing CRLF after chunk");
-					break;
-				}
-				d->st = ST_CHUNK_SIZE;
-			} else if (d->st == ST_CHUNK_SIZE) {
-				uint64_t sz;
-				/* a chunk of 4 GiB or more is taken for junk: a
-				 * 15-hex-digit size would swallow the connection */
-				if (parse_u64(ln, lnl, &sz, 16) < 0 || sz > 0xffffffffu) {
-					to_resync(s, ctx, dir, ts, "http1: bad chunk size");
-					break;
-				}
-				if (sz == 0)
-					d->st = ST_TRAILER;
-				else
-					d->st = ST_CHUNK_DATA, d->remain = sz;
-			} else { /* trailer: ends at an empty line */
-				if (lnl == 0)
-					msg_done(s, ctx, dir, ts);
-			}
+		case ST_TRAILER:
+			step_chunk_line(s, ctx, dir, &c, left, ts);
 			break;
-		}
 		case ST_CHUNK_DATA:
 			if (take_body(s, dir, &c, left, ts))
 				d->st = ST_CHUNK_CRLF;

@@ -314,7 +314,6 @@ static int d_str(struct dec *d, const uint8_t **s, size_t *n)
 	return 0;
 }
 
-/* The non-compact 'bytes'/'records' field: int32 length (flexible: compact). */
 /* A bytes field (records); one that runs past the kept part of a frame
  * gives that part (*n), its declared length in d->blob. */
 static int d_bytes(struct dec *d, const uint8_t **s, size_t *n)

@@ -379,6 +379,85 @@ static void to_resync(struct redis *s, struct fr_pctx *ctx, int dir, uint64_t ts
 }
 
 /* A complete line (without CR LF) in state ST_LINE. */
+/* An aggregate's header line (*, ~, >, %, |: l[0] is t): its length,
+ * and a level of nesting. */
+static void on_aggregate(struct redis *s, struct fr_pctx *ctx, int dir, uint8_t t, const uint8_t *l, size_t n,
+			 int top, uint64_t ts)
+{
+	struct rdir *d = &s->d[dir];
+	int64_t v = 0;
+	if (parse_i64(l + 1, n - 1, &v) < 0 || v > 1000000000) {
+		to_resync(s, ctx, dir, ts, "redis: bad aggregate length");
+		return;
+	}
+	if (top) {
+		d->type = t;
+		if (t == '|')
+			d->attr = 1;
+	}
+	if (t == '%' || t == '|')
+		v *= 2;
+	if (top && dir == FR_C2S)
+		d->argc = v;
+	if (top && v < 0)
+		d->null = 1;
+	if (v <= 0) {
+		elem_done(s, ctx, dir, ts);
+		return;
+	}
+	if (d->depth >= NEST_MAX) {
+		to_resync(s, ctx, dir, ts, "redis: nesting deeper than 1048576");
+		return;
+	}
+	if (d->nlv && d->lv[d->nlv - 1].rem == v) {
+		d->lv[d->nlv - 1].rep++;
+	} else if (d->nlv == DEPTH_MAX) {
+		to_resync(s, ctx, dir, ts, "redis: more than 32 distinct levels of nesting");
+		return;
+	} else {
+		d->lv[d->nlv++] = (struct level){v, 1};
+	}
+	if (++d->depth == 1)
+		d->top_n = v;
+	if (d->depth > 32 && !d->deep) {
+		d->deep = 1; /* parsed all the same: no client library sends this */
+		ctx->anomaly(ctx, ts, "deep_nesting", "redis: aggregate nested deeper than 32 levels");
+	}
+}
+
+/* An inline command's words (separated by spaces; a word may be "quoted"
+ * with \ escapes, or 'quoted', as in redis's sdssplitargs), the first two
+ * captured without unescaping; returns their count. */
+static size_t inline_words(struct rdir *d, const uint8_t *l, size_t n)
+{
+	size_t i = 0, w = 0;
+	while (i < n) {
+		while (i < n && (l[i] == ' ' || l[i] == '\t'))
+			i++;
+		size_t j = i, a = i, b;
+		if (j < n && (l[j] == '"' || l[j] == '\'')) {
+			uint8_t q = l[j];
+			for (a = ++j; j < n && l[j] != q; j++)
+				if (l[j] == '\\' && j + 1 < n)
+					j++;
+			b = j;
+			if (j < n)
+				j++;
+		} else {
+			while (j < n && l[j] != ' ' && l[j] != '\t')
+				j++;
+			b = j;
+		}
+		if (j > i) {
+			if (w < 2)
+				cap_add(d, (int)w, l + a, b - a);
+			w++;
+		}
+		i = j;
+	}
+	return w;
+}
+
 static void on_line(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_t *l, size_t n, uint64_t ts)
 {
 	struct rdir *d = &s->d[dir];
@@ -398,43 +477,7 @@ static void on_line(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_t
 	int64_t v = 0;
 	switch (t) {
 	case '*': case '~': case '>': case '%': case '|':
-		if (parse_i64(l + 1, n - 1, &v) < 0 || v > 1000000000) {
-			to_resync(s, ctx, dir, ts, "redis: bad aggregate length");
-			return;
-		}
-		if (top) {
-			d->type = t;
-			if (t == '|')
-				d->attr = 1;
-		}
-		if (t == '%' || t == '|')
-			v *= 2;
-		if (top && dir == FR_C2S)
-			d->argc = v;
-		if (top && v < 0)
-			d->null = 1;
-		if (v <= 0) {
-			elem_done(s, ctx, dir, ts);
-			return;
-		}
-		if (d->depth >= NEST_MAX) {
-			to_resync(s, ctx, dir, ts, "redis: nesting deeper than 1048576");
-			return;
-		}
-		if (d->nlv && d->lv[d->nlv - 1].rem == v) {
-			d->lv[d->nlv - 1].rep++;
-		} else if (d->nlv == DEPTH_MAX) {
-			to_resync(s, ctx, dir, ts, "redis: more than 32 distinct levels of nesting");
-			return;
-		} else {
-			d->lv[d->nlv++] = (struct level){v, 1};
-		}
-		if (++d->depth == 1)
-			d->top_n = v;
-		if (d->depth > 32 && !d->deep) {
-			d->deep = 1; /* parsed all the same: no client library sends this */
-			ctx->anomaly(ctx, ts, "deep_nesting", "redis: aggregate nested deeper than 32 levels");
-		}
+		on_aggregate(s, ctx, dir, t, l, n, top, ts);
 		return;
 	case '$': case '=': case '!':
 		if (parse_i64(l + 1, n - 1, &v) < 0 || v < -1 || v > 1000000000000LL) {
@@ -470,35 +513,7 @@ static void on_line(struct redis *s, struct fr_pctx *ctx, int dir, const uint8_t
 		return;
 	default:
 		if (top && dir == FR_C2S) {
-			/* inline command: words separated by spaces; a word
-			 * may be "quoted" (with \ escapes) or 'quoted', as
-			 * in redis's sdssplitargs (captured without unescaping) */
-			size_t i = 0, w = 0;
-			while (i < n) {
-				while (i < n && (l[i] == ' ' || l[i] == '\t'))
-					i++;
-				size_t j = i, a = i, b;
-				if (j < n && (l[j] == '"' || l[j] == '\'')) {
-					uint8_t q = l[j];
-					for (a = ++j; j < n && l[j] != q; j++)
-						if (l[j] == '\\' && j + 1 < n)
-							j++;
-					b = j;
-					if (j < n)
-						j++;
-				} else {
-					while (j < n && l[j] != ' ' && l[j] != '\t')
-						j++;
-					b = j;
-				}
-				if (j > i) {
-					if (w < 2)
-						cap_add(d, (int)w, l + a, b - a);
-					w++;
-				}
-				i = j;
-			}
-			d->argc = (int64_t)w;
+			d->argc = (int64_t)inline_words(d, l, n);
 			d->type = '*';
 			elem_done(s, ctx, dir, ts);
 			return;

@@ -227,6 +227,25 @@ fr_podlist() {
 	} >"$f"
 }
 
+# The two pods most tests use: srv (an nginx container, then the extra
+# containers given as NAME:IMAGE) and cli (a debian:12 client container);
+# SRV is srv's address, and $FR_TMP/nginx.conf serves $FR_TMP/www on it
+# (fr_nginx_conf).  fr_start_nginx starts it once www is filled.
+fr_web_pods() { # [name:image...]
+	fr_pod srv
+	fr_container srv nginx nginx:1.22
+	local c
+	for c in "$@"; do fr_container srv "${c%%:*}" "${c#*:}"; done
+	fr_pod cli
+	fr_container cli client debian:12
+	SRV=${FR_IP[srv]}
+	fr_nginx_conf "$FR_TMP" "$SRV"
+}
+fr_start_nginx() {
+	fr_run srv nginx nginx -c "$FR_TMP/nginx.conf" -p "$FR_TMP"
+	fr_wait_port "$SRV" 80 || fr_die "nginx did not start"
+}
+
 # nginx (single process, one worker) serving DIR/www on IP:80; sendfile off
 # (bodies go through write calls) except under /sf/; and on a dual-stack
 # [::]:8080 socket (IPv4 clients appear as v4-mapped IPv6 to nginx).

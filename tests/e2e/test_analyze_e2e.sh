@@ -22,14 +22,7 @@ eq() {
 	fi
 }
 
-fr_pod srv
-fr_container srv nginx nginx:1.22
-fr_container srv redis redis:7.0
-fr_container srv dns dnsmasq:2.89
-fr_pod cli
-fr_container cli client debian:12
-SRV=${FR_IP[srv]}
-fr_nginx_conf "$T" "$SRV"
+fr_web_pods redis:redis:7.0 dns:dnsmasq:2.89
 python3 - "$T/nginx.conf" <<'PY'
 import re, sys
 p = sys.argv[1]

@@ -35,13 +35,7 @@ ch_up 0
 ch_up 1
 
 # ---- two nodes' recordings -------------------------------------------------
-fr_pod srv
-fr_container srv nginx nginx:1.22
-fr_container srv redis redis:7.0
-fr_pod cli
-fr_container cli client debian:12
-SRV=${FR_IP[srv]}
-fr_nginx_conf "$T" "$SRV"
+fr_web_pods redis:redis:7.0
 echo "hello from srv" >"$T/www/ok"
 fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_run srv redis redis-server --bind "$SRV" --port 6379 --save '' --appendonly no \
@@ -139,11 +133,13 @@ same_view slowest "SELECT latency_ns, network_ns, summary, client_workload, serv
 	"SELECT latency_ns, network_ns, summary, client_workload, server_workload FROM slowest LIMIT 10"
 
 # the named queries, on ClickHouse (both nodes) and on the merged analysis
+declare -A ONE # each query's answer while e2e holds one incident
 for qn in $($FR query --list | awk '{print $1}'); do
 	a=$($FR query "$T/m.db" "$qn" --csv 2>/dev/null)
 	ra=$?
 	b=$($FR query --clickhouse "$U0" --database e2e "$qn" --csv 2>"$T/q.err")
 	rb=$?
+	ONE[$qn]=$b
 	if [[ $(echo "$a" | head -1) == id,* ]]; then # ids are each database's own
 		a=$(echo "$a" | cut -d, -f2-)
 		b=$(echo "$b" | cut -d, -f2-)
@@ -201,6 +197,25 @@ for t in connections http redis processes; do
 	check "after the restart, $t holds each row once" test \
 		"$(chq "SELECT count() FROM kill.$t")" = "$(sq "$T/m.db" "SELECT count(*) FROM $t")"
 done
+
+# two incidents in one database: a query names one (--incident)
+$FR export-clickhouse "$T/m.db" --url "$U0" --url "$U1" --cluster fr --database e2e --incident inc3 -q 2>"$T/ex6.err"
+check "a second incident loads into the same database" test $? -eq 0
+$FR query --clickhouse "$U0" --database e2e edges --csv >/dev/null 2>"$T/q6.err"
+rc=$?
+check "two incidents and no --incident: exit 2 (got $rc), naming both" bash -c \
+	"[[ $rc == 2 ]] && grep -q 'several incidents in database e2e (inc1, inc3): pick one with --incident' '$T/q6.err'"
+bad=""
+for qn in "${!ONE[@]}"; do
+	b=$($FR query --clickhouse "$U0" --database e2e --incident inc1 "$qn" --csv 2>/dev/null)
+	[[ $b == "${ONE[$qn]}" ]] || bad+=" $qn"
+done
+check "--incident inc1: every named query answers as before inc3 came (${#ONE[@]} queries;$bad )" test -z "$bad"
+check "--incident inc3: the edges of the merged analysis" test \
+	"$($FR query --clickhouse "$U0" --database e2e --incident inc3 edges --csv 2>&1)" = "$($FR query "$T/m.db" edges --csv)"
+check "--incident of no load: one error line" one_line "no such incident in database e2e \\(inc1, inc3\\)" \
+	$FR query --clickhouse "$U0" --database e2e --incident nope edges
+check "the temporary databases are gone" test "$(chq "SELECT count() FROM system.databases WHERE name LIKE 'fr_query_%'")" = 0
 
 # errors
 check "an unreachable server: one error line" one_line "cannot reach ClickHouse" $FR export-clickhouse "$T/a.db" --url http://127.0.0.1:1 --database x

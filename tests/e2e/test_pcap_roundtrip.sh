@@ -18,14 +18,7 @@ fr_init
 
 T=$FR_TMP
 FR=$FR_BUILD/flightrec
-fr_pod srv
-fr_container srv nginx nginx:1.22
-fr_container srv redis redis:7.0
-fr_container srv dns dnsmasq:2.89
-fr_pod cli
-fr_container cli client debian:12
-SRV=${FR_IP[srv]}
-fr_nginx_conf "$T" "$SRV"
+fr_web_pods redis:redis:7.0 dns:dnsmasq:2.89
 echo "hello from nginx" >"$T/www/index.html"
 fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_run srv redis redis-server --bind "$SRV" --port 6379 --save '' --appendonly no --dir "$T" --logfile "$T/redis.log"

@@ -11,18 +11,12 @@ source tests/e2e/lib.sh
 fr_init
 
 T=$FR_TMP
-fr_pod srv
-fr_container srv nginx nginx:1.22
-fr_container srv redis redis:7.0
-fr_container srv dns dnsmasq:2.89
-fr_pod cli
-fr_container cli client debian:12
-SRV=${FR_IP[srv]} CLI=${FR_IP[cli]}
+fr_web_pods redis:redis:7.0 dns:dnsmasq:2.89
+CLI=${FR_IP[cli]}
 DNS_ANSWER="10.213.$FR_NET.99"
 HTTP_SECRET="e2e-token-$RANDOM$RANDOM"
 REDIS_SECRET="hunter2-$RANDOM$RANDOM"
 
-fr_nginx_conf "$T" "$SRV"
 # a body larger than one read, with every byte value
 python3 -c "import sys; sys.stdout.buffer.write(bytes(range(256)) * 90 + b'end of body\n')" >"$T/www/index.html"
 fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"

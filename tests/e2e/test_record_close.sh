@@ -15,14 +15,8 @@ source tests/e2e/lib.sh
 fr_init
 
 T=$FR_TMP
-fr_pod srv
-fr_container srv nginx nginx:1.22
-fr_container srv redis redis:7.0
-fr_pod cli
-fr_container cli client debian:12
-SRV=${FR_IP[srv]}
+fr_web_pods redis:redis:7.0
 
-fr_nginx_conf "$T" "$SRV"
 echo "hello" >"$T/www/index.html"
 fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_run srv redis redis-server --bind "$SRV" --port 6379 --protected-mode no --save '' --appendonly no \

@@ -20,16 +20,10 @@ fr_init
 T=$FR_TMP
 FR=$FR_BUILD/flightrec
 
-fr_pod srv
-fr_container srv nginx nginx:1.22
-fr_pod cli
-fr_container cli client debian:12
-SRV=${FR_IP[srv]}
-fr_nginx_conf "$T" "$SRV"
+fr_web_pods
 head -c 300000 /dev/urandom >"$T/www/big.bin"
 echo small >"$T/www/small.txt"
-fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
-fr_wait_port "$SRV" 80 || fr_die "nginx did not start"
+fr_start_nginx
 fr_podlist "$T/pods.json"
 quiet() { "$@" >/dev/null 2>&1; }
 

@@ -5,8 +5,9 @@
 # to CONFIG GET requirepass, ACL SETUSER >pass, MIGRATE AUTH; HTTP
 # Authorization, X-Api-Key, Cookie, Set-Cookie, an obs-fold continuation
 # and "Authorization :", URL userinfo in a Referer, a Location and a request
-# target; and the clients' command lines (redis-cli -a,
-# curl -H).  Every record of the recording (decompressed), the analysis
+# target; Kafka SASL PLAIN (kcat, librdkafka, against the Kafka stub of
+# tests/unit/kafka_stub.py: Debian has no broker); and the clients'
+# command lines (redis-cli -a, curl -H, kcat -X sasl.password=).  Every record of the recording (decompressed), the analysis
 # database and a corpus case cut from it are scanned: no secret by default,
 # and every one of them with --no-redact (so the scan is shown to work).
 set -uo pipefail
@@ -16,14 +17,8 @@ fr_init
 T=$FR_TMP
 FR="$FR_BUILD/flightrec"
 
-fr_pod srv
-fr_container srv nginx nginx:1.22
-fr_container srv redis redis:7.0
-fr_pod cli
-fr_container cli client debian:12
-SRV=${FR_IP[srv]}
+fr_web_pods redis:redis:7.0
 PW=FRSECRETrequirepass
-fr_nginx_conf "$T" "$SRV"
 sed -i 's|root '"$T"'/www;|&\n\t\tadd_header Set-Cookie "sid=FRSECRETsetcookie";|' "$T/nginx.conf"
 # a redirect whose Location carries credentials in its userinfo
 sed -i '0,/location \/sf\/ { sendfile on; }/s||&\n\t\tlocation = /go { return 302 "http://admin:FRSECRETlocation@$host/ok"; }|' "$T/nginx.conf"
@@ -31,13 +26,15 @@ echo ok >"$T/www/ok"
 fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_run srv redis redis-server --bind "$SRV" --port 6379 --save '' --appendonly no \
 	--requirepass "$PW" --dir "$T" --logfile "$T/redis.log"
-fr_wait_port "$SRV" 80 && fr_wait_port "$SRV" 6379 || fr_die "a server did not start"
+fr_run srv kafka python3 "$PWD/tests/unit/kafka_stub.py" "$T/kafka.port" "$T/kafka.pcap" --sasl \
+	--bind "$SRV" --port 9092 --seconds 900
+fr_wait_port "$SRV" 80 && fr_wait_port "$SRV" 6379 && fr_wait_port "$SRV" 9092 || fr_die "a server did not start"
 
 # Every path, each with a secret of its own (plain letters, so a JSON dump
 # shows it as it is).
 SECRETS="FRSECRETrequirepass FRSECRETmasterauth FRSECRETaclpass FRSECRETmigrate FRSECREThello
 FRSECREThttpauth FRSECRETapikey FRSECRETcookie FRSECRETsetcookie FRSECRETobsfold FRSECRETspacecolon
-FRSECRETlocation FRSECRETreferer FRSECRETurl"
+FRSECRETlocation FRSECRETreferer FRSECRETurl FRSECRETkafka"
 traffic() {
 	local rc="fr_exec cli client redis-cli --no-auth-warning -h $SRV"
 	$rc -a "$PW" PING
@@ -63,6 +60,8 @@ import socket, sys
 s = socket.create_connection((sys.argv[1], 80))
 s.sendall(b"GET http://carol:FRSECRETurl@" + sys.argv[1].encode() + b"/ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 s.recv(4096)' "$SRV"
+	fr_exec cli client timeout 10 kcat -b "$SRV:9092" -L -t orders -m 5 -X security.protocol=SASL_PLAINTEXT \
+		-X sasl.mechanisms=PLAIN -X sasl.username=alice -X sasl.password=FRSECRETkafka
 }
 
 scan() { # NAME, REDACT-ARGS...: records, analyzes, cuts a case; every secret's hit count in $T/NAME.hits
@@ -93,6 +92,8 @@ check "the traffic ran: redis saw the ACL user" bash -c "grep -q FRSECRETaclpass
 while read -r s rec db case; do
 	check "without redaction $s is in the records ($rec)" test "$rec" -gt 0
 done <"$T/plain.hits"
+check "without redaction the Kafka password is in a DATA record (the SASL bytes were captured)" \
+	bash -c "grep '\"kind\":\"DATA\"' '$T/plain.records' | grep -q FRSECRETkafka"
 check "without redaction the database has a secret (processes.cmdline)" grep -q FRSECRETmasterauth "$T/plain.sql"
 check "without redaction the command lines are whole" grep -q -- '-a\\u0000FRSECRETrequirepass' "$T/plain.records"
 while read -r s rec db case; do
@@ -103,6 +104,8 @@ check "secrets_never_reach_disk: command lines keep argv[0] and option names" \
 	grep -q '"redis-cli\\u0000--no-auth-warning\\u0000-h\\u0000?\\u0000-a\\u0000?' "$T/redacted.records"
 check "secrets_never_reach_disk: the segment header names the rules" \
 	bash -c "'$FR' info '$T/redacted' | grep -q 'cmdline:names'"
+check "secrets_never_reach_disk: Kafka SASL PLAIN still paired (SaslHandshake, SaslAuthenticate)" test \
+	"$(sqlite3 "$T/redacted.db" "select group_concat(api || ' ' || coalesce(r.status, '-'), ',') from (select k.api, r.status from requests r join kafka k on k.request_id = r.id where k.api like 'Sasl%' and r.side = 'client' order by r.start_ns) r")" = "SaslHandshake NONE,SaslAuthenticate NONE"
 check "secrets_never_reach_disk: the requests are still there (CONFIG GET, ACL, GET /ok)" \
 	bash -c "[[ \$(sqlite3 '$T/redacted.db' \"select count(*) from requests where summary like 'CONFIG%' or summary like 'ACL%' or summary like 'GET /ok%'\") -ge 5 ]]"
 fr_finish

@@ -19,16 +19,10 @@ fr_init
 T=$FR_TMP
 FR=$FR_BUILD/flightrec
 
-fr_pod srv
-fr_container srv nginx nginx:1.22
-fr_pod cli
-fr_container cli client debian:12
-SRV=${FR_IP[srv]}
-fr_nginx_conf "$T" "$SRV"
+fr_web_pods
 echo small >"$T/www/small.txt"
 head -c 20000 /dev/urandom >"$T/www/mid.bin"
-fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
-fr_wait_port "$SRV" 80 || fr_die "nginx did not start"
+fr_start_nginx
 fr_podlist "$T/pods.json"
 R=$T/R
 fr_record -o "$R" --pods "$T/pods.json" --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" \

@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """kafka_stub.py PORTFILE PCAP [--metadata-max N] [--produce-max N]
-[--stop-api K] [--seconds S]
+[--stop-api K] [--seconds S] [--sasl] [--bind ADDR] [--port N]
 
 A listening socket for tests/unit/kafka_kcat.sh: it records what a real
 Kafka client (kcat / librdkafka) sends, and answers just enough for the
 client to go on: ApiVersions (advertising Metadata up to --metadata-max and
 Produce up to --produce-max), Metadata v4 naming itself as the leader of
 every topic asked for, and Produce (non-flexible versions 3-8) with no
-error.  Nothing else is answered.  It is not a broker: the response side of
+error; with --sasl, also SaslHandshake v0-1 (PLAIN and SCRAM-SHA-256
+offered) and SaslAuthenticate v0-1, accepting any credentials.  Nothing
+else is answered.  It is not a broker: the response side of
 the Kafka parser is covered by real captures (tests/corpus/kafka/), not by
 this.
 
@@ -34,6 +36,8 @@ def s16(s):
 
 def api_versions(a, corr, ver):
     keys = [(0, 0, a.produce_max), (1, 0, 11), (3, 0, a.metadata_max), (18, 0, 3), (22, 0, 4)]
+    if a.sasl:
+        keys += [(17, 0, 1), (36, 0, 1)]
     flex = ver >= 3
     body = struct.pack('>h', 0)
     if flex:
@@ -50,9 +54,9 @@ def api_versions(a, corr, ver):
     return struct.pack('>i', corr) + body  # response header v0, always
 
 
-def metadata_v4(port, corr, topics):
+def metadata_v4(host, port, corr, topics):
     body = struct.pack('>i', 0)  # throttle
-    body += struct.pack('>i', 1) + struct.pack('>i', 1) + s16('127.0.0.1') + struct.pack('>i', port) + b'\xff\xff'
+    body += struct.pack('>i', 1) + struct.pack('>i', 1) + s16(host) + struct.pack('>i', port) + b'\xff\xff'
     body += s16('stub') + struct.pack('>i', 1)
     body += struct.pack('>i', len(topics))
     for t in topics:
@@ -104,14 +108,26 @@ def metadata_all(frame):
     return n <= 0
 
 
+def sasl(key, corr, ver):
+    """SaslHandshake: no error, the mechanisms offered; SaslAuthenticate:
+    no error, no message, no server token (PLAIN needs none)."""
+    if key == 17:
+        mechs = ['PLAIN', 'SCRAM-SHA-256']
+        return struct.pack('>ihi', corr, 0, len(mechs)) + b''.join(s16(m) for m in mechs)
+    body = struct.pack('>ihhi', corr, 0, -1, 0)
+    return body + (struct.pack('>q', 0) if ver >= 1 else b'')
+
+
 def answer(a, port, frame):
     key, ver, corr = struct.unpack_from('>hhi', frame, 0)
     cl, = struct.unpack_from('>h', frame, 8)
     off = 10 + max(cl, 0)
     if key == 18:
         return api_versions(a, corr, ver)
+    if a.sasl and key in (17, 36) and ver <= 1:
+        return sasl(key, corr, ver)
     if key == 3 and ver == 4:
-        return metadata_v4(port, corr, [t for t, _ in parse_topics(frame, off, False)])
+        return metadata_v4(a.bind, port, corr, [t for t, _ in parse_topics(frame, off, False)])
     if key == 0 and 3 <= ver <= 8:
         tl, = struct.unpack_from('>h', frame, off)
         off += 2 + max(tl, 0)
@@ -196,10 +212,13 @@ def main():
     ap.add_argument('--produce-max', type=int, default=7)
     ap.add_argument('--stop-api', type=int, default=-1)
     ap.add_argument('--seconds', type=float, default=10)
+    ap.add_argument('--sasl', action='store_true')
+    ap.add_argument('--bind', default='127.0.0.1')
+    ap.add_argument('--port', type=int, default=0)
     a = ap.parse_args()
     ls = socket.socket()
     ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    ls.bind(('127.0.0.1', 0))
+    ls.bind((a.bind, a.port))
     ls.listen(8)
     ls.settimeout(0.2)
     port = ls.getsockname()[1]

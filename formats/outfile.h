@@ -1,5 +1,5 @@
-/* outfile.h - how the analyzer writes an output file (a database, a
- * pcapng): under a temporary name beside it, mode 0600 whatever the umask
+/* outfile.h - how flightrec writes an output file (a database, a pcapng, a
+ * report page): under a temporary name beside it, mode 0600 whatever the umask
  * (outputs hold payloads), renamed over it once complete.  Only a regular
  * file (or nothing) is ever replaced at the path: never a device, a FIFO, a
  * directory or a symlink's target; and a failed or interrupted run leaves
