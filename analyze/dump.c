@@ -266,8 +266,9 @@ static void put_value(struct line *l, sqlite3_stmt *st, int i)
 static const char req_cols[] =
 	"id, conn_id, seq, protocol, side, start_ns, end_ns, latency_ns, upload_ns, wait_ns,"
 	" download_ns, network_ns, summary, endpoint, status, error, reason, req_bytes, resp_bytes,"
-	" peer_addr, peer_port, peer_request_id";
-enum { RC_CONN = 1, RC_SIDE = 4, RC_PEER = 19, RC_WL = 21 /* the workloads go before column 21 */ };
+	" peer_addr, peer_port, peer_request_id, client_read_delay_ns, server_read_delay_ns";
+enum { RC_CONN = 1, RC_SIDE = 4, RC_PEER = 19, RC_WL = 21, /* the workloads go before column 21 */
+       RC_N = 24 };
 
 struct wl_conn {
 	int used;
@@ -391,8 +392,10 @@ static void put_request(struct line *l, struct wlc *w, sqlite3_value **v)
 	put_wl(l, client ? c->local : far);
 	l_tab(l);
 	put_wl(l, client ? far : c->local);
-	l_tab(l);
-	put_sqlvalue(l, v[RC_WL]);
+	for (int i = RC_WL; i < RC_N; i++) {
+		l_tab(l);
+		put_sqlvalue(l, v[i]);
+	}
 	l_put(l, "\n", 1);
 }
 
@@ -415,7 +418,7 @@ struct rowfn {
 static void row_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 {
 	struct rowfn *f = argc > 1 ? sqlite3_value_pointer(argv[0], ROW_PTR) : NULL;
-	if (!f || (f->w && argc != 1 + RC_WL + 1)) {
+	if (!f || (f->w && argc != 1 + RC_N)) {
 		sqlite3_result_error(ctx, "fr_dump_row: not called by the dump", -1);
 		return;
 	}
@@ -531,7 +534,7 @@ static int dump_table(sqlite3 *db, const char *t, struct out *o, struct range r,
 		snprintf(where, sizeof(where), " WHERE \"%s\" > %lld AND \"%s\" <= %lld", sqlite3_column_name(st, 0),
 			 (long long)r.lo, sqlite3_column_name(st, 0), (long long)r.hi);
 	sqlite3_finalize(st);
-	if (!strcmp(t, "requests") && n == 24 && view_is_ours(db))
+	if (!strcmp(t, "requests") && n == RC_N + 2 && view_is_ours(db))
 		return dump_requests_fast(db, o, where);
 	const char *filter = strcmp(t, "recording") ? "" : recording_filter;
 	/* The columns are renamed c1..cn, whatever the table calls them (a

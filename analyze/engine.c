@@ -195,7 +195,33 @@ static void replay_tcp(struct run *run, const struct input *x)
 	dispatch(&run->e, &m, NULL, 0);
 }
 
-static void replay_conn(struct run *run, const struct input *x)
+/* ---- arrival times --------------------------------------------------------
+ * The recorder writes an ARRIVAL record right before the ingress DATA
+ * record whose bytes waited for the reader (formats/SEGMENT.md): it is
+ * kept on its input until that record comes.  The only place that knows
+ * how an arrival time is encoded. */
+
+static void arrival_keep(struct input *x, const struct fr_record *r)
+{
+	x->arrival = r->u.arrival;
+	x->have_arrival = 1;
+}
+
+/* When the bytes of DATA record r of input x became readable, or 0: not
+ * recorded (no ARRIVAL record right before it for the same bytes). */
+static uint64_t arrival_of(struct input *x, const struct fr_record *r)
+{
+	const struct fr_arrival *a = &x->arrival;
+	const struct fr_data *d = &r->u.data;
+	int have = x->have_arrival;
+	x->have_arrival = 0;
+	if (!have || d->dir != FR_INGRESS || a->stream_pos != d->stream_pos || a->arrival_ns > r->ts ||
+	    memcmp(&a->conn, &d->conn, sizeof(a->conn)))
+		return 0;
+	return a->arrival_ns;
+}
+
+static void replay_conn(struct run *run, struct input *x)
 {
 	const struct fr_record *r = &x->rec;
 	const struct fr_connkey *k = r->kind == FR_DATA ? &r->u.data.conn :
@@ -215,6 +241,7 @@ static void replay_conn(struct run *run, const struct input *x)
 	size_t plen = 0;
 	if (r->kind == FR_DATA) {
 		m.u.d = r->u.data;
+		m.arrival_ns = arrival_of(x, r);
 		payload = r->u.data.payload.p;
 		plen = r->u.data.payload.len;
 		m.u.d.payload.p = NULL;
@@ -408,6 +435,9 @@ static void replay_record(struct run *run, struct input *x)
 		break;
 	case FR_CONN_STATE:
 		replay_state(run, x->node, &r->u.state, r->ts);
+		break;
+	case FR_ARRIVAL:
+		arrival_keep(x, r);
 		break;
 	case FR_PROCESS:
 		sink_process(s, node, &r->u.proc);

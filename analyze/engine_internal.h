@@ -36,6 +36,7 @@ struct msg {
 	uint64_t ts;
 	uint64_t conn_id;
 	uint64_t g; /* position in the canonical order: tags the rows it causes */
+	uint64_t arrival_ns; /* DATA: when its bytes became readable (arrival_of); 0: not recorded */
 	union {
 		struct fr_data d;
 		struct fr_conn_open o;
@@ -66,6 +67,8 @@ struct batch {
 };
 
 /* ---- connections ----------------------------------------------------------- */
+
+#define ARR_TURNS 8 /* read delays kept per connection, of each kind (struct conn) */
 
 struct conn {
 	struct conn *next; /* hash chain */
@@ -101,6 +104,15 @@ struct conn {
 	int tls_seen;   /* a DATA record flagged TLS came (plaintext) */
 	int tcp;        /* a CONN_TCP record of it came: the TCP columns are set */
 	uint32_t retransmits, resets_sent, resets_received, srtt_us, total_retrans;
+	int last_dir;   /* recorded direction of its last DATA (none yet: egress) */
+	/* read delays of ingress DATA records with an arrival time, by the
+	 * record's ts: [0, ARR_TURNS) those that began a turn (the first
+	 * ingress after egress: a response, or a request at a server), the
+	 * rest the latest others; rings, 0 ts: empty */
+	struct arr_ent {
+		uint64_t ts, delay;
+	} arr[2 * ARR_TURNS];
+	uint8_t arr_next[2];
 };
 
 /* Anomaly rows a connection may have; the rest are counted in one row at
@@ -176,6 +188,12 @@ void workers_end(struct engine *e, uint64_t g, uint64_t last_ts);
 
 /* One record (or sweep) of a worker's connections, in canonical order. */
 void worker_record(struct worker *w, const struct msg *m, const uint8_t *payload);
+/* The read delay (ns) of the ingress bytes c received at ts (a request's
+ * first bytes: its response's at a client, the request's at a server),
+ * from their ARRIVAL record; -1 when not known (none recorded: the read
+ * came within the recording's arrival_min_ns, or arrival times were not
+ * recorded; or no longer kept). */
+int64_t conn_read_delay(const struct conn *c, uint64_t ts);
 
 /* ---- engine_conn.c ------------------------------------------------------- */
 
@@ -234,8 +252,9 @@ void on_payload(struct worker *w, struct conn *c, int rdir, uint64_t ts, const u
 
 /* ---- engine_rows.c ------------------------------------------------------- */
 
+/* read_delay: the request's read delay at this end (sink_request), or -1 */
 void out_request(struct worker *w, const struct conn_row *row, uint32_t seq, const struct fr_proto *p,
-		 const struct fr_req *r);
+		 const struct fr_req *r, int64_t read_delay);
 void out_conn(struct worker *w, const struct conn_row *row);
 void out_anomaly(struct worker *w, uint64_t conn_id, uint64_t ts, const char *kind, const char *detail);
 /* An anomaly of connection c, within CONN_ANOMALIES_MAX. */
@@ -259,6 +278,8 @@ struct input {
 	uint64_t first_ts, last_ts, count;
 	uint64_t file_bytes;
 	uint64_t dev, ino; /* of the file, to know it under another name */
+	struct fr_arrival arrival; /* the ARRIVAL record just read, for its DATA record */
+	int have_arrival;
 };
 
 /* Opens the segments under paths into *in (n of them), sorted by node,

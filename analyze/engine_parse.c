@@ -48,7 +48,9 @@ static void cb_emit(struct fr_pctx *ctx, const struct fr_req *r)
 	struct conn_row row;
 	a->c->nreq++;
 	conn_row(a->w, a->c, &row);
-	out_request(a->w, &row, r->seq ? r->seq : a->c->nreq, a->c->proto, r);
+	/* the bytes this end read first: the response's at a client */
+	uint64_t first_in = row.role == FR_ROLE_SERVER ? r->req_first_ns : r->resp_first_ns;
+	out_request(a->w, &row, r->seq ? r->seq : a->c->nreq, a->c->proto, r, conn_read_delay(a->c, first_in));
 }
 
 static void cb_message(struct fr_pctx *ctx, const struct fr_msg *m)

@@ -89,16 +89,16 @@ static int proto_index(const struct fr_proto *p)
 }
 
 void out_request(struct worker *w, const struct conn_row *row, uint32_t seq, const struct fr_proto *p,
-			const struct fr_req *r)
+			const struct fr_req *r, int64_t read_delay)
 {
 	if (w->e->nw == 1) {
-		sink_request(w->e->sink, row, seq, p, r);
+		sink_request(w->e->sink, row, seq, p, r, read_delay);
 		return;
 	}
 	size_t ls = r->summary ? strlen(r->summary) : 0, le = r->endpoint ? strlen(r->endpoint) : 0;
 	size_t lt = r->status ? strlen(r->status) : 0, lr = r->reason ? strlen(r->reason) : 0;
 	size_t hd = offsetof(struct fr_req, f); /* the fields go compactly after */
-	size_t body = sizeof(*row) + 8 + hd + str_size(r->summary, ls) + str_size(r->endpoint, le) +
+	size_t body = sizeof(*row) + 16 + hd + str_size(r->summary, ls) + str_size(r->endpoint, le) +
 		      str_size(r->status, lt) + str_size(r->reason, lr) + 16;
 	int nc = r->child && r->child_cols > 0 ? r->n_child * r->child_cols : 0;
 	if (nc > FR_MAX_CHILD)
@@ -114,7 +114,8 @@ void out_request(struct worker *w, const struct conn_row *row, uint32_t seq, con
 	uint32_t pi = (uint32_t)proto_index(p);
 	memcpy(q, &seq, 4);
 	memcpy(q + 4, &pi, 4);
-	q += 8;
+	memcpy(q + 8, &read_delay, 8);
+	q += 16;
 	memcpy(q, r, hd);
 	q += hd;
 	q = put_str(q, r->summary, ls);
@@ -220,11 +221,13 @@ static void write_row(struct sink *sk, const uint8_t *p, const struct rowhdr *h)
 	} else if (h->type == ROW_REQ) {
 		struct fr_req r;
 		uint32_t seq, pi;
+		int64_t read_delay;
 		memcpy(&row, p, sizeof(row));
 		p += sizeof(row);
 		memcpy(&seq, p, 4);
 		memcpy(&pi, p + 4, 4);
-		p += 8;
+		memcpy(&read_delay, p + 8, 8);
+		p += 16;
 		size_t hd = offsetof(struct fr_req, f);
 		memset(&r, 0, offsetof(struct fr_req, f));
 		memcpy(&r, p, hd);
@@ -250,7 +253,7 @@ static void write_row(struct sink *sk, const uint8_t *p, const struct rowhdr *h)
 		r.child = cf;
 		if (!cf)
 			r.n_child = 0;
-		sink_request(sk, &row, seq, fr_protocols[pi], &r);
+		sink_request(sk, &row, seq, fr_protocols[pi], &r, read_delay);
 		free(cf);
 	}
 }

@@ -47,6 +47,31 @@ static void restart_detection(struct conn *c)
 	}
 }
 
+/* Keeps the read delay of ingress DATA record m of c (when its arrival
+ * time was recorded) for the request that began with it (conn_read_delay). */
+static void keep_arrival(struct conn *c, const struct msg *m, int rdir)
+{
+	int turn = rdir == FR_INGRESS && c->last_dir != FR_INGRESS;
+	c->last_dir = rdir;
+	if (rdir != FR_INGRESS || !m->arrival_ns || m->arrival_ns > m->ts)
+		return;
+	int k = turn ? 0 : 1;
+	struct arr_ent *e = &c->arr[k * ARR_TURNS + c->arr_next[k]];
+	c->arr_next[k] = (uint8_t)((c->arr_next[k] + 1) % ARR_TURNS);
+	e->ts = m->ts;
+	e->delay = m->ts - m->arrival_ns;
+}
+
+int64_t conn_read_delay(const struct conn *c, uint64_t ts)
+{
+	if (!ts)
+		return -1;
+	for (int i = 0; i < 2 * ARR_TURNS; i++)
+		if (c->arr[i].ts == ts)
+			return (int64_t)c->arr[i].delay;
+	return -1;
+}
+
 /* A DATA record: counted, placed in its direction's stream by its stream
  * position (TCP), handed to the parser. */
 static void on_data(struct worker *w, const struct msg *m, const uint8_t *payload)
@@ -57,6 +82,7 @@ static void on_data(struct worker *w, const struct msg *m, const uint8_t *payloa
 	c->last_rec_ts = m->ts;
 	int rdir = d->dir ? FR_INGRESS : FR_EGRESS;
 	c->bytes[rdir] += d->orig_len;
+	keep_arrival(c, m, rdir);
 	if ((d->flags & FR_DATA_TLS) && !c->tls[0]) /* its CONN_TLS was not in the input */
 		snprintf(c->tls, sizeof(c->tls), "unknown TLS library");
 	if ((d->flags & FR_DATA_TLS) && !c->tls_seen) {

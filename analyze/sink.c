@@ -45,8 +45,8 @@ static const char *const stmt_sql[S_N] = {
 static const char req_insert[] =
 	"INSERT INTO request_rows (conn_id, seq, protocol, side, start_ns, end_ns, latency_ns,"
 	" upload_ns, wait_ns, download_ns, summary, endpoint, status, error, reason, req_bytes,"
-	" resp_bytes, peer_addr, peer_port)";
-#define REQ_COLS 19
+	" resp_bytes, peer_addr, peer_port, client_read_delay_ns, server_read_delay_ns)";
+#define REQ_COLS 21
 
 static double t_now(void)
 {

@@ -52,10 +52,13 @@ struct conn_row {
 };
 void sink_conn(struct sink *s, const struct conn_row *c);
 /* One request row and its protocol row.  Its side (which end recorded it)
- * is c->role; seq is its number on the connection, from 1.  Request ids are
- * given in the order of the calls: the caller makes that order canonical. */
+ * is c->role; seq is its number on the connection, from 1.  read_delay:
+ * how long the first bytes this end read waited in its socket (the
+ * client_read_delay_ns or server_read_delay_ns column, by side), or -1
+ * (NULL).  Request ids are given in the order of the calls: the caller
+ * makes that order canonical. */
 void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq,
-		  const struct fr_proto *p, const struct fr_req *r);
+		  const struct fr_proto *p, const struct fr_req *r, int64_t read_delay);
 void sink_anomaly(struct sink *s, uint64_t conn_id, uint64_t ts, const char *kind,
 		  const char *detail);
 void sink_message(struct sink *s, uint64_t conn_id, const struct fr_proto *p, const struct fr_msg *m);

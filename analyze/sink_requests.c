@@ -332,7 +332,7 @@ static void detail_row(struct sink *s, const void *key, const char *table, int64
 }
 
 void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const struct fr_proto *p,
-		  const struct fr_req *r)
+		  const struct fr_req *r, int64_t read_delay)
 {
 	uint64_t start = r->req_first_ns ? r->req_first_ns : r->resp_first_ns;
 	uint64_t end = r->resp_last_ns ? r->resp_last_ns : r->req_last_ns;
@@ -377,6 +377,9 @@ void sink_request(struct sink *s, const struct conn_row *c, uint32_t seq, const 
 	} else {
 		v[18].type = v[19].type = SQLITE_NULL;
 	}
+	v[20].type = v[21].type = SQLITE_NULL;
+	if (read_delay >= 0)
+		v_int(&v[c->role == FR_ROLE_SERVER ? 21 : 20], read_delay);
 	/* a layer (gRPC in HTTP/2): its fields go to its own table */
 	int nf = r->layer && r->layer_field <= r->n_fields ? r->layer_field : r->n_fields;
 	detail_row(s, p, p->table, id, r->f, nf);

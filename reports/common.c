@@ -37,11 +37,29 @@ static const char setup_sql[] =
 	"CREATE TEMP TABLE rp_conn (id INTEGER PRIMARY KEY, off INTEGER);\n"
 	"INSERT INTO rp_conn SELECT c.id, coalesce(o.off, 0) FROM connections c LEFT JOIN rp_off o ON o.node = c.node;\n"
 	"CREATE TEMP TABLE rq (id INTEGER PRIMARY KEY, conn_id, protocol, ts, latency_ns, upload_ns, wait_ns,\n"
-	"  download_ns, network_ns, error, status, reason, summary, cw, sw, ep);\n"
+	"  download_ns, network_ns, error, status, reason, summary, cw, sw, ep, read_delay_ns);\n"
 	"INSERT INTO rq SELECT r.id, r.conn_id, r.protocol, r.start_ns + coalesce(c.off, 0), r.latency_ns,\n"
 	"  r.upload_ns, r.wait_ns, r.download_ns, r.network_ns, r.error, r.status, r.reason, r.summary,\n"
-	"  r.client_dim, r.server_dim, r.endpoint_dim FROM requests_dims r LEFT JOIN rp_conn c ON c.id = r.conn_id\n"
-	"  ORDER BY r.id;\n";
+	"  r.client_dim, r.server_dim, r.endpoint_dim, %s\n"
+	"  FROM requests_dims r LEFT JOIN rp_conn c ON c.id = r.conn_id ORDER BY r.id;\n";
+
+int rp_read_delay_large(int64_t read_delay_ns, int64_t latency_ns)
+{
+	return read_delay_ns >= 1000000 && latency_ns > 0 && read_delay_ns * 4 >= latency_ns;
+}
+
+int rp_has_column(sqlite3 *db, const char *table, const char *col)
+{
+	sqlite3_stmt *st;
+	int has = 0;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st, NULL) != SQLITE_OK)
+		return 0;
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, col, -1, SQLITE_STATIC);
+	has = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	return has;
+}
 
 int rp_setup(sqlite3 *db)
 {
@@ -53,7 +71,10 @@ int rp_setup(sqlite3 *db)
 		if (done)
 			return 0;
 	}
-	if (sqlite3_exec(db, setup_sql, NULL, NULL, &err) != SQLITE_OK) {
+	char sql[sizeof(setup_sql) + 64];
+	snprintf(sql, sizeof(sql), setup_sql,
+		 rp_has_column(db, "requests", "client_read_delay_ns") ? "r.client_read_delay_ns" : "NULL");
+	if (sqlite3_exec(db, sql, NULL, NULL, &err) != SQLITE_OK) {
 		fprintf(stderr, "flightrec report: %s (is this an analysis database?)\n", err ? err : "?");
 		sqlite3_free(err);
 		return -1;

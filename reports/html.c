@@ -40,7 +40,7 @@ static const char workloads_sql[] =
 
 static const char slowest_sql[] =
 	"SELECT id, protocol, summary, status, error, cw AS client, sw AS server, ts, latency_ns, upload_ns,\n"
-	"  wait_ns, download_ns, network_ns FROM rq WHERE latency_ns IS NOT NULL\n"
+	"  wait_ns, download_ns, network_ns, read_delay_ns AS client_read_delay_ns FROM rq WHERE latency_ns IS NOT NULL\n"
 	"  ORDER BY latency_ns DESC, id LIMIT 100";
 
 static const char failures_sql[] =

@@ -207,13 +207,18 @@ int cmd_report(int argc, char **argv)
 	       "upload", "wait", "download", "network", "client -> server");
 	snprintf(sql, sizeof(sql),
 		 "SELECT id, protocol || ' ' || summary, status, latency_ns, upload_ns, wait_ns, download_ns,"
-		 " network_ns, client_workload, server_workload, substr(start_at, 12, 12) FROM slowest LIMIT %d", limit);
+		 " network_ns, client_workload, server_workload, substr(start_at, 12, 12), %s FROM slowest LIMIT %d",
+		 rp_has_column(db, "slowest", "client_read_delay_ns") ? "client_read_delay_ns" : "NULL", limit);
 	if ((st = prep(db, sql))) {
-		while (sqlite3_step(st) == SQLITE_ROW)
+		while (sqlite3_step(st) == SQLITE_ROW) {
 			printf("  %-6lld %-12.12s %-36.36s %-9.9s %9s %9s %9s %9s %9s  %s -> %s\n",
 			       (long long)sqlite3_column_int64(st, 0), txt(st, 10), txt(st, 1), txt(st, 2),
 			       dur(st, 3, a, sizeof(a)), dur(st, 4, b, sizeof(b)), dur(st, 5, d, sizeof(d)),
 			       dur(st, 6, e, sizeof(e)), dur(st, 7, f, sizeof(f)), txt(st, 8), txt(st, 9));
+			if (rp_read_delay_large(sqlite3_column_int64(st, 11), sqlite3_column_int64(st, 3)))
+				printf("  %-6s the client read the response %s after it arrived: slow to read, not the"
+				       " network or the server\n", "", dur(st, 11, a, sizeof(a)));
+		}
 		sqlite3_finalize(st);
 	}
 

@@ -22,9 +22,15 @@ int rp_has(sqlite3 *db, const char *name);
  * them): temp.rp_conn (connection id -> its node's wall offset) and
  * temp.rq (requests_dims with ts = wall-clock start in ns; columns id,
  * conn_id, protocol, ts, latency_ns, upload_ns, wait_ns, download_ns,
- * network_ns, error, status, reason, summary, cw, sw, ep).  Idempotent.
+ * network_ns, error, status, reason, summary, cw, sw, ep, read_delay_ns:
+ * the client's, NULL in a database made before that column).  Idempotent.
  * Returns 0, or -1 after printing why. */
 int rp_setup(sqlite3 *db);
+/* 1 when table (or view) has column col, else 0. */
+int rp_has_column(sqlite3 *db, const char *table, const char *col);
+/* 1 when a client's read delay explains much of a request's latency (the
+ * report's note on a slow request): 1 ms or more and a quarter or more. */
+int rp_read_delay_large(int64_t read_delay_ns, int64_t latency_ns);
 
 /* One group of rp_groups: its key values (valid during the callback),
  * requests, errors, and exact p50/p99 of the non-NULL latencies (the
@@ -112,6 +118,8 @@ struct rp_new {
 };
 struct rp_diff {
 	int64_t from, split, to;
+	int64_t b0, b1, a0, a1; /* the windows: before [b0, b1), after [a0, a1] */
+	int ranges;     /* given as two ranges (rp_diff_ranges), not split */
 	int by_trigger; /* split is the snapshot trigger (else given, or the middle) */
 	char reason[128];
 	struct rp_change *ch;
@@ -125,6 +133,9 @@ struct rp_diff {
  * of each kind.  Needs rp_setup.  Returns 0, or -1 on a database error;
  * either way rp_diff_fini frees what d holds. */
 int rp_diff_compute(sqlite3 *db, int64_t split, int limit, struct rp_diff *d);
+/* The same for two ranges (wall ns, before[0] < before[1] <= after[0] <
+ * after[1]): the requests of each, rates per second of each. */
+int rp_diff_ranges(sqlite3 *db, const int64_t before[2], const int64_t after[2], int limit, struct rp_diff *d);
 void rp_diff_fini(struct rp_diff *d);
 
 #endif

@@ -4,6 +4,7 @@
  * left out. */
 #include "../formats/cli.h"
 #include "out.h"
+#include "report_internal.h"
 #include "report_text.h"
 
 #include <stdio.h>
@@ -85,7 +86,8 @@ int rt_json(const char *path, int limit)
 	more(db, "edges", "edges", limit * 2);
 	snprintf(sql, sizeof(sql),
 		 "SELECT id, start_at, protocol, summary, status, client_workload, server_workload, latency_ns,"
-		 " upload_ns, wait_ns, download_ns, network_ns FROM slowest LIMIT %d", limit);
+		 " upload_ns, wait_ns, download_ns, network_ns, %s AS client_read_delay_ns FROM slowest LIMIT %d",
+		 rp_has_column(db, "slowest", "client_read_delay_ns") ? "client_read_delay_ns" : "NULL", limit);
 	section(db, "slowest", sql, 0);
 	snprintf(sql, sizeof(sql),
 		 "SELECT server_workload, protocol, endpoint, status, reason, requests, example_id, first_at,"

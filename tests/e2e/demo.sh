@@ -3,8 +3,12 @@
 # an incident injected part-way, a snapshot triggered, analyzed into SQLite,
 # and summarised from the database: report.html and the terminal verdict.
 #
-#   pod web       nginx: /api/orders (200), /api/checkout (200, then 500
-#                 once the incident starts: the bug)
+#   pod web       nginx, HTTP and HTTPS (TLS: the recorder reads OpenSSL's
+#                 plaintext): /api/orders (200)
+#   pod orders    a Python app (psycopg2): POST /api/checkout inserts the
+#                 order into PostgreSQL (200); once the incident starts it
+#                 waits on a slow query (pg_sleep) and returns 500: the bug
+#   pod db        PostgreSQL 15
 #   pod catalog   nginx: /catalog/export, rate-limited (slow download)
 #   pod cache     redis-server: DEBUG SLEEP makes some commands slow;
 #                 INCR on a string is an error
@@ -30,13 +34,19 @@ T=$FR_TMP
 rm -rf "$OUT" && mkdir -p "$OUT"
 
 say "starting pods"
-for p in web catalog cache dns frontend; do fr_pod "$p"; done
+PGBIN=/usr/lib/postgresql/15/bin
+[[ -x $PGBIN/postgres ]] || fr_die "postgresql-15 missing (make deps)"
+/usr/bin/python3 -c 'import psycopg2' 2>/dev/null || fr_die "python3-psycopg2 missing (make deps)"
+for p in web orders db catalog cache dns frontend; do fr_pod "$p"; done
 fr_container web nginx nginx:1.22
+fr_container orders app python:3.11
+fr_container db postgres postgres:15
 fr_container catalog nginx nginx:1.22
 fr_container cache redis redis:7.0
 fr_container dns dnsmasq dnsmasq:2.89
 fr_container frontend app debian:12
 WEB=${FR_IP[web]} CAT=${FR_IP[catalog]} CACHE=${FR_IP[cache]} DNS=${FR_IP[dns]}
+ORDERS=${FR_IP[orders]} DB=${FR_IP[db]}
 
 mkdir -p "$T/web" "$T/catalog"
 # nginx_locations CONF TEXT: adds location blocks to a server of fr_nginx_conf
@@ -51,10 +61,12 @@ PY
 }
 fr_nginx_conf "$T/web" "$WEB"
 nginx_locations "$T/web/nginx.conf" '
-		location = /api/checkout { default_type application/json;
-			if (-f '"$T"'/incident) { return 500 "{\"error\":\"payment backend unavailable\"}\n"; }
-			return 200 "{\"ok\":true}\n"; }
 		location /api/orders { default_type application/json; try_files /orders.json =404; }'
+# one TLS hop: the same site over HTTPS, with a certificate made here
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=web.shop.svc.cluster.local \
+	-keyout "$T/web/key.pem" -out "$T/web/cert.pem" >/dev/null 2>&1 || fr_die "openssl req"
+sed -i "s|listen $WEB:80;|listen $WEB:80;\n\t\tlisten $WEB:443 ssl;\n\t\tssl_certificate $T/web/cert.pem;\n\t\tssl_certificate_key $T/web/key.pem;|" \
+	"$T/web/nginx.conf"
 echo '{"orders":[{"id":1,"total":42.5},{"id":2,"total":7}]}' >"$T/web/www/orders.json"
 fr_nginx_conf "$T/catalog" "$CAT"
 nginx_locations "$T/catalog/nginx.conf" '
@@ -63,6 +75,44 @@ mkdir -p "$T/catalog/www/catalog"
 head -c 160000 /dev/zero | tr '\0' 'x' >"$T/catalog/www/catalog/export"
 echo '{"items":3}' >"$T/catalog/www/catalog/search"
 
+# PostgreSQL (initdb as an unprivileged user; trust: a demo) and the orders app
+chmod 711 "$T"
+mkdir -p "$T/pg" "$T/pgsock" && chown nobody "$T/pg" "$T/pgsock"
+runuser -u nobody -- "$PGBIN/initdb" -D "$T/pg" -U shop --auth=trust >"$T/pg-init.log" 2>&1 || fr_die "initdb"
+echo "host all all 0.0.0.0/0 trust" >>"$T/pg/pg_hba.conf"
+fr_run db postgres runuser -u nobody -- "$PGBIN/postgres" -D "$T/pg" -k "$T/pgsock" -h "$DB" -p 5432
+fr_wait_port "$DB" 5432 || fr_die "postgres did not start"
+runuser -u nobody -- "$PGBIN/psql" -h "$T/pgsock" -U shop -d postgres -qc "CREATE DATABASE shop" &&
+	runuser -u nobody -- "$PGBIN/psql" -h "$T/pgsock" -U shop -d shop -qc \
+		"CREATE TABLE orders (id serial PRIMARY KEY, cart text, at timestamptz DEFAULT now())" ||
+	fr_die "postgres setup"
+cat >"$T/orders.py" <<EOF
+# the orders app: one PostgreSQL connection per checkout (psycopg2)
+import http.server, os, psycopg2
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a):
+        pass
+    def do_POST(self):
+        cart = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode(errors="replace")
+        db = psycopg2.connect(host="$DB", dbname="shop", user="shop")
+        cur = db.cursor()
+        if os.path.exists("$T/incident"): # the bug: a lock wait, then a failure
+            cur.execute("SELECT pg_sleep(0.4)")
+            code, body = 500, b'{"error":"payment backend unavailable"}\n'
+        else:
+            cur.execute("INSERT INTO orders (cart) VALUES (%s) RETURNING id", (cart,))
+            code, body = 200, b'{"ok":true,"order":%d}\n' % cur.fetchone()[0]
+        db.commit()
+        db.close()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+http.server.ThreadingHTTPServer(("$ORDERS", 8080), H).serve_forever()
+EOF
+fr_run orders app /usr/bin/python3 "$T/orders.py"
 fr_run web nginx nginx -c "$T/web/nginx.conf" -p "$T/web"
 fr_run catalog nginx nginx -c "$T/catalog/nginx.conf" -p "$T/catalog"
 fr_run cache redis redis-server --bind "$CACHE" --port 6379 --save '' --appendonly no \
@@ -72,7 +122,8 @@ fr_run dns dnsmasq dnsmasq --keep-in-foreground --no-resolv --no-hosts --conf-fi
 	--host-record="web.shop.svc.cluster.local,$WEB" --host-record="catalog.shop.svc.cluster.local,$CAT" \
 	--host-record="cache.shop.svc.cluster.local,$CACHE" \
 	--pid-file="$T/dnsmasq.pid" --user=root --log-facility="$T/dnsmasq.log"
-fr_wait_port "$WEB" 80 && fr_wait_port "$CAT" 80 && fr_wait_port "$CACHE" 6379 &&
+fr_wait_port "$WEB" 80 && fr_wait_port "$WEB" 443 && fr_wait_port "$ORDERS" 8080 && fr_wait_port "$CAT" 80 &&
+	fr_wait_port "$CACHE" 6379 &&
 	fr_wait_port "$DNS" 53 udp || fr_die "a server did not start"
 fr_podlist "$OUT/pods.json"
 
@@ -90,7 +141,8 @@ while ((SECONDS < end)); do
   i=\$((i + 1))
   dig @$DNS web.shop.svc.cluster.local A +short +tries=1 +time=1 >/dev/null
   curl -s http://$WEB/api/orders http://$WEB/api/orders/\$i http://$WEB/api/orders >/dev/null
-  ((i % 3 == 0)) && curl -s -o /dev/null -X POST -d '{"cart":'\$i'}' http://$WEB/api/checkout
+  curl -sk https://$WEB/api/orders >/dev/null
+  ((i % 3 == 0)) && curl -s -o /dev/null -X POST -d '{"cart":'\$i'}' http://$ORDERS:8080/api/checkout
   curl -s -o /dev/null http://$CAT/catalog/search?q=\$i
   ((i % 10 == 0)) && curl -s -o /dev/null http://$CAT/catalog/export
   printf 'SET user:%d alice\r\nGET user:%d\r\nINCR hits\r\n' \$i \$i | redis-cli -h $CACHE --pipe >/dev/null 2>&1
@@ -104,11 +156,11 @@ EOF
 fr_exec frontend app bash "$T/frontend.sh" >"$T/frontend.out" 2>&1 &
 LOOP=$!
 FR_PIDS+=("$LOOP")
-# The incident: half-way, /api/checkout starts failing and a typo'd DNS name
+# The incident: half-way, /api/checkout starts failing slowly and a typo'd DNS name
 # is asked (a bad deploy); a few seconds later someone triggers a snapshot.
 sleep "$INCIDENT_AT"
 touch "$T/incident"
-echo "incident injected at $(date -u +%H:%M:%S) UTC: POST /api/checkout returns 500, cahce.shop... NXDOMAIN"
+echo "incident injected at $(date -u +%H:%M:%S) UTC: POST /api/checkout returns 500 after 0.4 s, cahce.shop... NXDOMAIN"
 sleep "$TRIGGER_AFTER"
 "$FR_BUILD/flightrec-record" snapshot "$OUT/recording" --reason checkout-500s >/dev/null ||
 	fr_die "the snapshot was not triggered"

@@ -6,7 +6,10 @@
 # (the delay is the client's, not the network's); with the system call
 # hooks the header says arrival times are not recorded and there are no
 # ARRIVAL records.  (Whether a prompt read has one depends on scheduling:
-# not checked.)
+# not checked.)  The analyzer makes of it the client_read_delay_ns of the
+# request: a client that sleeps 150 ms before it reads redis-server's PONG
+# has a client_read_delay_ns of 150 ms or more (NULL with the system call
+# hooks), which the network's share of the pair includes.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh
@@ -30,7 +33,10 @@ while True:
             break
         a.sendall(b"reply-to-" + q)
     a.close()' "$SRV"
-fr_wait_port "$SRV" 7070 || fr_die "the echo server did not start"
+fr_container srv redis python:3
+fr_run srv redis redis-server --bind "$SRV" --port 6379 --save '' --appendonly no \
+	--protected-mode no --dir "$T" --logfile "$T/redis.log"
+fr_wait_port "$SRV" 7070 && fr_wait_port "$SRV" 6379 || fr_die "a server did not start"
 fr_record -o "$T/rec" --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
 fr_exec cli client python3 -c '
 import socket, sys, time
@@ -44,7 +50,14 @@ c.recv(100)
 time.sleep(0.05)
 c.sendall(b"prompt")
 c.recv(100)
-c.close()' "$SRV" || fr_die "client"
+c.close()
+r = socket.create_connection((sys.argv[1], 6379))
+r.sendall(b"*2\r\n$4\r\nECHO\r\n$4\r\nlate\r\n")
+while not r.recv(100, socket.MSG_PEEK):
+    pass
+time.sleep(0.15) # the reply waits in the socket
+r.recv(100)
+r.close()' "$SRV" || fr_die "client"
 sleep 0.3
 fr_record_stop
 check "recorder exits 0" test $? = 0
@@ -75,5 +88,35 @@ sys.exit(0 if ok else 1)' "$T/rec.jsonl"
 else
 	check "syscalls hooks: the header says no arrival times ($arrival)" test "$arrival" = no
 	check "syscalls hooks: no ARRIVAL records" bash -c "! grep -q '\"kind\":\"ARRIVAL\"' '$T/rec.jsonl'"
+fi
+"$FR_BUILD/flightrec" analyze "$T/rec" -o "$T/a.db" >/dev/null 2>&1 || fr_die "analyze"
+q() { sqlite3 -separator ' ' "$T/a.db" "$1"; }
+late=$(q "SELECT coalesce(client_read_delay_ns, 'NULL'), coalesce(server_read_delay_ns, 'NULL'),
+	coalesce(network_ns, 'NULL') FROM requests WHERE protocol = 'redis' AND side = 'client' AND summary LIKE 'ECHO%'")
+srv=$(q "SELECT count(*) FROM requests WHERE protocol = 'redis' AND side = 'server' AND client_read_delay_ns IS NOT NULL")
+echo "  client row of the late ECHO: client_read_delay_ns server_read_delay_ns network_ns = $late"
+read -r cdelay sdelay net <<<"$late"
+check "the late ECHO has a client row" test -n "$late"
+check "a client row has no server_read_delay_ns" test "$sdelay" = NULL
+check "a server row has no client_read_delay_ns" test "$srv" = 0
+if [[ $hooks == sockets ]]; then
+	check "client_read_delay_ns of the late ECHO is 150 ms or more ($cdelay)" \
+		test "$cdelay" != NULL -a "${cdelay/NULL/0}" -ge 150000000
+	check "the network's share of the pair includes that delay ($net)" \
+		test "$net" != NULL -a "${net/NULL/0}" -ge "${cdelay/NULL/0}"
+	"$FR_BUILD/flightrec" report "$T/a.db" >"$T/report.txt" 2>&1
+	check "the report's slowest list says the client was slow to read" \
+		grep -Eq "the client read the response [0-9.]+m?s after it arrived" "$T/report.txt"
+	"$FR_BUILD/flightrec" report "$T/a.db" -o "$T/report.html" >/dev/null 2>&1
+	check "the HTML report's slowest rows have that delay" python3 -c '
+import json, re, sys
+h = open(sys.argv[1]).read()
+d = json.loads(re.search(r"<script id=\"data\" type=\"application/json\">(.*?)</script>", h, re.S).group(1))
+t = d["slowest"]
+k = t["cols"].index("client_read_delay_ns")
+sys.exit(0 if any(r[k] and r[k] >= 150e6 for r in t["rows"]) else 1)' "$T/report.html"
+else
+	check "syscalls hooks: no read delays" test "$(q "SELECT count(*) FROM requests
+		WHERE client_read_delay_ns IS NOT NULL OR server_read_delay_ns IS NOT NULL")" = 0
 fi
 fr_finish

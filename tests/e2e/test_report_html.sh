@@ -31,8 +31,10 @@ first=$(echo "$verdict" | sed -n 2p)
 echo "  injected at $injected; verdict: $first"
 check "the demo prints the report's path" grep -q "^report: .*/demo/report.html" "$OUT/demo.log"
 check "the demo wrote report.html" test -s "$OUT/demo/report.html"
-check "the verdict's first finding names e2e/web and POST /api/checkout" \
-	bash -c '[[ $1 == *"e2e/web http1 POST /api/checkout returns 500 since "* ]]' _ "$first"
+check "the verdict's first finding names e2e/orders and POST /api/checkout" \
+	bash -c '[[ $1 == *"e2e/orders http1 POST /api/checkout returns 500 since "* ]]' _ "$first"
+check "the failing checkout is slow too (error wait 400 ms or more)" \
+	bash -c '[[ $1 =~ error\ wait\ ([0-9.]+)(ms|s) ]] && { [[ ${BASH_REMATCH[2]} == s ]] || (( ${BASH_REMATCH[1]%.*} >= 400 )); }' _ "$first"
 # the first 500 comes with the first checkout after the injection: every
 # third round of the traffic loop (a round takes 0.5-3 s on a loaded machine)
 since=$(echo "$first" | sed -n 's/.* since \([0-9:]*\) .*/\1/p')
@@ -45,11 +47,13 @@ check "the demo removed its namespaces and bridge" bash -c \
 
 # --- the demo's report in chromium; expectations from the database ---
 q() { sqlite3 "$DB" "$1"; }
+check "the slow failing checkouts are among the ten slowest requests" test "$(q "SELECT count(*) FROM
+	(SELECT summary, status FROM slowest LIMIT 10) WHERE summary LIKE 'POST /api/checkout%' AND status = '500'")" -ge 1
 workloads=$(q "SELECT json_group_array(w) FROM (SELECT server_workload AS w FROM edges UNION SELECT client_workload FROM edges)")
 edges=$(q "SELECT json_group_array(json_array(client_workload, server_workload, protocol)) FROM edges")
 cat >"$OUT/demo-spec.json" <<EOF
 {"html": "$OUT/demo/report.html", "shots": "$OUT/demo", "workloads": $workloads, "edges": $edges,
- "findings": ["e2e/web http1 POST /api/checkout returns 500 since $since", "DNS A cahce.shop.svc.cluster.local: NXDOMAIN"],
+ "findings": ["e2e/orders http1 POST /api/checkout returns 500 since $since", "DNS A cahce.shop.svc.cluster.local: NXDOMAIN"],
  "requests": $(q "SELECT count(*) FROM requests_once"), "errors": $(q "SELECT count(*) FROM requests_once WHERE error"),
  "click": "e2e/web"}
 EOF
@@ -77,10 +81,10 @@ check "the report's edges (counts, p50, p99) are the edges view's" same_edges "$
 check "diff exits 0 and splits at the snapshot trigger" grep -q "the snapshot trigger checkout-500s" "$OUT/diff.txt"
 # (the trigger comes a few seconds after the injection: few requests after it)
 check "diff ranks POST /api/checkout's change among the first three" bash -c \
-	'sed -n "4,6p" "$1" | grep -q "endpoint  e2e/web POST /api/checkout "' _ "$OUT/diff.txt"
+	'sed -n "4,6p" "$1" | grep -q "endpoint  e2e/orders POST /api/checkout "' _ "$OUT/diff.txt"
 "$FR" diff "$DB" --split "$injected" >"$OUT/diff-split.txt" 2>&1
 check "diff --split at the injection: 0% errors before on checkout" \
-	grep -qE "endpoint  e2e/web POST /api/checkout .* 0\.0% > 100\.0%" "$OUT/diff-split.txt"
+	grep -qE "endpoint  e2e/orders POST /api/checkout .* 0\.0% > 100\.0%" "$OUT/diff-split.txt"
 check "diff --split at the injection: the NXDOMAIN name appears only after" \
 	grep -qE "^  dns +A cahce.shop.svc.cluster.local NXDOMAIN" "$OUT/diff-split.txt"
 check "diff --split outside the recording is refused (exit 2)" one_line "bad --split" "$FR" diff "$DB" --split 00:00:01
