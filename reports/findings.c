@@ -171,7 +171,9 @@ static int alerts(sqlite3 *db, struct flist *l)
 {
 	if (!rp_has(db, "alerts"))
 		return 0;
-	sqlite3_stmt *st = rp_prep(db, "SELECT rule, severity, subject, value, threshold, start_ns, detail"
+	/* start_ns is the recording's clock: on the wall clock as rq.ts is */
+	sqlite3_stmt *st = rp_prep(db, "SELECT rule, severity, subject, value, threshold,"
+				       " start_ns + coalesce((SELECT min(off) FROM rp_off), 0), detail"
 				       " FROM alerts ORDER BY severity = 'critical' DESC, start_ns LIMIT 50");
 	if (!st)
 		return 0; /* another layout: not ours to judge */
