@@ -130,6 +130,10 @@ bad "minimum count" "x error_rate > 5% 1m -1 info" "bad minimum count '-1'"
 bad "a second rule of the same name" "ok error_rate > 5% 1m 1 info" "a second rule named 'ok'"
 t "alert_rules: a bad rules file leaves the alerts as they were" \
 	test "$(sqlite3 "$tmp/b.db" "select count(*) from alerts")" = 1
+# the verdict's alert line says since when on the wall clock, as start_at
+since=$(sqlite3 "$tmp/b.db" "select substr(start_at, 12, 8) from alerts")
+t "alert_rules: the verdict's alert is 'since $since' (UTC, as start_at)" \
+	bash -c "'$bin' report '$tmp/b.db' -o '$tmp/b.html' | grep -q 'alert any-error (critical): .* since $since'"
 $bin analyze -q --rules "$tmp/bad.conf" tests/corpus/http2/recorded-500 -o "$tmp/c.db" 2>/dev/null; rc=$?
 t "alert_rules: analyze refuses a bad rules file before analyzing" bash -c "[[ $rc == 2 && ! -e '$tmp/c.db' ]]"
 $bin analyze -q --rules "$tmp/nothere.conf" tests/corpus/http2/recorded-500 -o "$tmp/c.db" 2>"$tmp/err"; rc=$?
