@@ -25,17 +25,7 @@ FR=${FR_ASAN:-build/asan}/flightrec
 pass=0 fail=0
 ok() { echo "ok   $*"; pass=$((pass + 1)); }
 bad() { echo "FAIL $*"; fail=$((fail + 1)); }
-command -v kcat >/dev/null || { bad "kcat is not installed (tests/deps.sh installs it)"; # SASL PLAIN: the handshake and the authentication paired, the password
-# in no row (the analyzer never reads SaslAuthenticate's bytes)
-talk sasl --sasl --stop-api 3 --seconds 6 -- -L -m 1 -t orders -X security.protocol=SASL_PLAINTEXT \
-  -X sasl.mechanisms=PLAIN -X sasl.username=alice -X sasl.password=FRSECRETkcat
-got=$(q sasl "select k.api, k.api_version, coalesce(r.status, '-'), r.error, coalesce(k.detail, '-') from requests r join kafka k on k.request_id = r.id where k.api like 'Sasl%' order by r.start_ns" | tr '\n' '|')
-if [[ $got == "SaslHandshake 1 NONE 0 mechanism=PLAIN|SaslAuthenticate "[01]" NONE 0 -|" ]] &&
-   ! "$FR" dump "$tmp/sasl.db" | grep -q FRSECRETkcat && grep -q FRSECRETkcat "$tmp/sasl.pcap"; then
-  ok "kcat SASL PLAIN: $got the password in the capture, not in the database"
-else bad "kcat SASL PLAIN: got '$got'"; "$FR" dump "$tmp/sasl.db" | grep -c FRSECRETkcat; fi
-
-echo "kafka-kcat: $pass passed, $fail failed"; exit 1; }
+command -v kcat >/dev/null || { bad "kcat is not installed (tests/deps.sh installs it)"; echo "kafka-kcat: $pass passed, $fail failed"; exit 1; }
 tmp=$(mktemp -d /tmp/fr-kcat.XXXXXX)
 trap 'rm -rf "$tmp"' EXIT
 
