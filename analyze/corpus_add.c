@@ -55,18 +55,27 @@ static int mkdirs(const char *path)
 	return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
-/* Which kernel connection(s) database connection x->conn is: analyzes the
- * recording into a temporary database and asks it.  0 or -1 (message). */
-static int find_conn(struct cut *x)
+/* A new empty file for a temporary analysis database, its name in db.
+ * 0, or -1 after a message. */
+static int temp_db(char *db, size_t size)
 {
-	char db[4096];
-	snprintf(db, sizeof(db), "%s/fr-corpus-add-XXXXXX", fr_tmpdir());
+	snprintf(db, size, "%s/fr-corpus-add-XXXXXX", fr_tmpdir());
 	int fd = mkstemp(db);
 	if (fd < 0) {
 		fprintf(stderr, "flightrec corpus add: cannot create %s: %s\n", db, strerror(errno));
 		return -1;
 	}
 	close(fd);
+	return 0;
+}
+
+/* Which kernel connection(s) database connection x->conn is: analyzes the
+ * recording into a temporary database and asks it.  0 or -1 (message). */
+static int find_conn(struct cut *x)
+{
+	char db[4096];
+	if (temp_db(db, sizeof(db)) < 0)
+		return -1;
 	struct fr_opts o;
 	fr_opts_default(&o);
 	o.quiet = 1;
@@ -346,13 +355,8 @@ static int tap_join(struct tap_ctx *t, int i)
 static long long tap_window(const struct cut *x, const char *dir)
 {
 	char db[4096];
-	snprintf(db, sizeof(db), "%s/fr-corpus-add-XXXXXX", fr_tmpdir());
-	int fd = mkstemp(db);
-	if (fd < 0) {
-		fprintf(stderr, "flightrec corpus add: cannot create %s: %s\n", db, strerror(errno));
+	if (temp_db(db, sizeof(db)) < 0)
 		return -1;
-	}
-	close(fd);
 	struct tap_ctx t = {.dir = dir};
 	struct fr_opts o;
 	fr_opts_default(&o);
