@@ -330,7 +330,7 @@ static __always_inline void fill_hdr(struct fr_ev_hdr *h, __u32 type, __u64 id)
 }
 
 /* Announces the current process the first time it is seen (or after it
- * moved to another cgroup), or on exec. */
+ * moved to another cgroup, or after an exec: fr_exec), or on exec. */
 static __always_inline int emit_proc(__u64 id, __u32 flags)
 {
 	__u32 tgid = id >> 32;
@@ -364,7 +364,10 @@ static __always_inline int emit_proc(__u64 id, __u32 flags)
 		n = 0;
 	e->cmdline_len = n;
 	e->pad = 0;
-	bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
+	/* an announcement wakes the reader at once when the TLS uprobes are
+	 * on: it looks into the process's libraries (tls_scan) while a short
+	 * one (a curl) still lives; one wakeup per new process */
+	bpf_ringbuf_submit(e, tls_on && !flags ? BPF_RB_FORCE_WAKEUP : rb_flags(sizeof(*e) + 8, 0));
 	return 1;
 }
 
@@ -973,6 +976,11 @@ int BPF_PROG(fr_exec, struct task_struct *p, pid_t old_pid, void *bprm)
 	scan_close(id, 0, ~0u, SCAN_STALE);
 	if (tgid_ok(tgid))
 		emit_proc(id, FR_PROC_EXEC);
+	/* the new program maps its libraries only after this: its next
+	 * socket event announces it again (no cgroup has id 0), when they
+	 * are mapped; the entry stays for fr_exit */
+	__u64 none = 0;
+	bpf_map_update_elem(&seen, &tgid, &none, BPF_EXIST);
 	return 0;
 }
 

@@ -185,9 +185,10 @@ void on_proc(struct recorder *r, const struct fr_ev_proc *e)
 	struct proc *p = r->procs[b];
 	while (p && p->pid != e->h.pid)
 		p = p->next;
-	/* a process new to the recorder, or a new program: the TLS libraries
-	 * it maps that no uprobe covers yet (a container started since) */
-	if ((!p || (e->flags & FR_PROC_EXEC)) && !r->o->no_tls && privs_attach(1) == 0) {
+	/* announced (at its first socket event, or its first after an exec:
+	 * the program's libraries are mapped by then): the TLS libraries it
+	 * maps that no uprobe covers yet (a container started since) */
+	if (!(e->flags & FR_PROC_EXEC) && !r->o->no_tls && privs_attach(1) == 0) {
 		tls_scan(r, e->h.pid);
 		privs_attach(0);
 	}

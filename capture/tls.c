@@ -11,9 +11,13 @@
  * OpenSSL inside (static builds, Node.js), crypto/tls.(*Conn).Write (in
  * the symbols, or in Go's function table when stripped) a Go program.  A uprobe set on a file fires in every process that maps it,
  * started before or after, so each distinct file (device + inode) is
- * attached once.  Left for later: a container whose libssl is a file no process
- * mapped at start is missed (the recorder drops CAP_BPF/CAP_PERFMON after
- * attaching, so it cannot attach later; a rescan needs those kept).
+ * attached once.  Later, each process announced by the kernel side (at its
+ * first socket event, and again at its first after an exec) is scanned the
+ * same way (tls_scan, from on_proc): a container started since with its own
+ * libssl gets its uprobes while its first client still runs (the
+ * announcement wakes the reader at once), with CAP_SYS_ADMIN raised for the
+ * attach only (privs.c).  Not covered: a library a process loads with
+ * dlopen after its first socket event.
  *
  * The library index (uprobe cookie) comes back in each plaintext DATA
  * event; the version is read from the libcrypto beside the libssl (the

@@ -164,6 +164,32 @@ check "TLS DATA records are SSL_read/SSL_write" grep -q '"syscall":"SSL_read"' "
 check "the secret header sent over TLS is redacted" bash -c "! grep -q FRSECRETtlsauth '$T/records' '$T/a.sql'"
 check "both ends' TLS DATA of that request are flagged redacted ($nred)" test "$nred" = 2
 
+# A short-lived client started after the recorder, on a libssl file no
+# process mapped at the start (a container started later with its own
+# library): its announcement wakes the recorder, which attaches while the
+# client lives; later clients on that file are plaintext at once.
+fr_record -o "$T/late" --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
+cp /usr/lib/x86_64-linux-gnu/libssl.so.3 "$T/alt/libssl-late.so.3"
+late_curl() {
+	fr_exec cli client unshare -m --propagation private sh -c \
+		'mount --bind "$1" /usr/lib/x86_64-linux-gnu/libssl.so.3 && exec curl -sk --http1.1 -o /dev/null "$2"' _ \
+		"$T/alt/libssl-late.so.3" "$U/$1"
+}
+for i in $(seq 20); do
+	late_curl "late-$i"
+	grep -q "tls: attached to /usr/lib/x86_64-linux-gnu/libssl.so.3 of pid" "$T/recorder.err" && break
+	sleep 0.2
+done
+check "a short-lived client's own libssl, mapped after the start, attached (try $i)" \
+	grep -q "tls: attached to /usr/lib/x86_64-linux-gnu/libssl.so.3 of pid" "$T/recorder.err"
+for i in 1 2 3; do late_curl "late-after-$i"; done
+sleep 0.3
+fr_record_stop || fr_die "recorder did not stop cleanly"
+"$FR" analyze -q "$T/late" -o "$T/late.db" || fr_die "analyze"
+check "the later clients on that library: plaintext at the client end too" test "$(sqlite3 "$T/late.db" "select count(*)
+	from requests r join connections c on c.id = r.conn_id where r.side = 'client' and r.summary like 'GET /late-after-%'
+	and c.tls like 'OpenSSL 3.%'")" = 3
+
 # --no-tls: the same traffic is ciphertext, as before issue 17
 fr_record -o "$T/off" --no-tls --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
 check "--no-tls says so" grep -q 'tls: off' "$T/recorder.err"
