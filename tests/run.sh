@@ -5,9 +5,9 @@
 # this script adds them up and prints the total last.  A suite's lines
 # starting with "# " are figures worth seeing (the split test's case count).
 #
-# The suites that need no kernel run side by side, one per core (their
-# reports come out in order once all are done); the e2e tests run one at a
-# time, as they time real traffic.  The e2e tests that record run once per
+# The suites that record nothing run side by side, one per core (their
+# reports come out in order once all are done); the e2e tests that record
+# run one at a time, as they time real traffic.  The e2e tests that record run once per
 # hook set of the recorder, except those marked "# hooks: one" (what they
 # check does not depend on how the bytes are captured: the command line,
 # the ring on a full disk, triggers, metadata from the API, exports): they
@@ -126,13 +126,15 @@ done
 if [[ -d tests/corpus ]] && ls tests/corpus/*/*/ >/dev/null 2>&1; then
   pool_add corpus "$FR_ASAN/flightrec" corpus check tests/corpus
 fi
+if [[ $(id -u) == 0 ]]; then # the e2e tests that record nothing (the report in a browser)
+  for t in tests/e2e/test_*.sh; do
+    records "$t" || pool_add "$(basename "$t" .sh)" bash "$t"
+  done
+fi
 pool_end
 
 if [[ $(id -u) == 0 ]]; then
   read -ra hook_sets <<<"$(e2e_hook_sets)"
-  for t in tests/e2e/test_*.sh; do # the tests that record nothing, once
-    records "$t" || suite "$(basename "$t" .sh)" bash "$t"
-  done
   for h in "${hook_sets[@]}"; do
     for t in tests/e2e/test_*.sh; do
       records "$t" || continue
