@@ -111,7 +111,7 @@ if [[ ${1:-} == --other-hooks ]]; then
 fi
 
 # Sanitizer builds of the test programs.
-make --no-print-directory -s BUILD="$FR_ASAN" SAN=1 unit fuzz-replay "$FR_ASAN/flightrec" >/dev/null || { echo "sanitizer build failed"; exit 1; }
+make --no-print-directory -s -j"$(nproc)" BUILD="$FR_ASAN" SAN=1 unit fuzz-replay "$FR_ASAN/flightrec" >/dev/null || { echo "sanitizer build failed"; exit 1; }
 
 # The longest first, so that the pool ends together.
 long=(pcap_roundtrip throwaway_protocol pcap_oracle_analyze pcap_import kafka_kcat)
