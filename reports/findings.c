@@ -48,15 +48,20 @@ struct fkind {
 
 /* Error responses per server workload and endpoint (DNS apart: by name,
  * below).  Errors that begin after the first tenth of the recording are
- * what changed, and rank above errors present all along. */
+ * what changed, and rank above errors present all along; their rate is
+ * that of the requests since the first error (an endpoint that fails
+ * every request since then fails at 100%, however long it worked
+ * before: else how long the recording ran before the fault would decide
+ * whether an alert outranks it). */
 static void endpoint_fill(struct rp_finding *f, sqlite3_stmt *st, const int64_t range[2])
 {
 	char t[32], d[32];
 	int64_t from = range[0], to = range[1];
 	int64_t errs = sqlite3_column_int64(st, 3), n = sqlite3_column_int64(st, 4);
 	int64_t since = sqlite3_column_int64(st, 5);
-	double rate = (double)errs / (double)n;
+	int64_t n_since = sqlite3_column_int64(st, 9);
 	int late = to > from && since > from + (to - from) / 10;
+	double rate = (double)errs / (double)(late && n_since ? n_since : n);
 	f->score = rate * log2(1.0 + (double)errs) * (late ? 3 : 1);
 	snprintf(f->workload, sizeof(f->workload), "%s", col(st, 0));
 	snprintf(f->endpoint, sizeof(f->endpoint), "%s", col(st, 2));
@@ -133,12 +138,14 @@ static void alert_fill(struct rp_finding *f, sqlite3_stmt *st, const int64_t ran
 
 static const struct fkind kinds[] = {
 	{"endpoint", NULL,
-	 "SELECT sw, protocol, ep, sum(error), count(*), min(CASE WHEN error THEN ts END),"
+	 "WITH g AS (SELECT sw, protocol, ep, min(ts) AS since FROM rq WHERE error AND protocol != 'dns'"
+	 "  GROUP BY sw, protocol, ep)"
+	 " SELECT rq.sw, rq.protocol, rq.ep, sum(error), count(*), g.since,"
 	 "  min(CASE WHEN error THEN id END),"
 	 "  replace(group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no response') END), ',', ' or '),"
-	 "  max(CASE WHEN error THEN wait_ns END)"
-	 " FROM rq WHERE protocol != 'dns' GROUP BY sw, protocol, ep HAVING sum(error) > 0"
-	 " ORDER BY 4 DESC LIMIT 50",
+	 "  max(CASE WHEN error THEN wait_ns END), sum(ts >= g.since)"
+	 " FROM rq JOIN g ON g.sw IS rq.sw AND g.protocol = rq.protocol AND g.ep IS rq.ep"
+	 " GROUP BY rq.sw, rq.protocol, rq.ep ORDER BY 4 DESC LIMIT 50",
 	 endpoint_fill},
 	{"dns", NULL,
 	 "SELECT summary, replace(group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no answer') END), ',', ' or '),"
