@@ -71,18 +71,68 @@ struct {
 	__type(value, __u64);
 } tls_pending SEC(".maps");
 
+/* The type of the TLS record the bytes of a begin with (20-23), or 0;
+ * *hs its sixth byte (a handshake record's message type: 1 ClientHello). */
+static __always_inline __u8 tls_record(const struct data_arg *a, __u8 *hs)
+{
+	const void *src = (const void *)a->src;
+	__u8 b[6] = {};
+	if (!src || a->bytes < sizeof(b))
+		return 0;
+	if (a->niov) {
+		struct iovec v = {};
+		if (bpf_probe_read_user(&v, sizeof(v), src) || v.iov_len < sizeof(b))
+			return 0;
+		src = v.iov_base;
+	}
+	if (bpf_probe_read_user(b, sizeof(b), src) || b[0] < 20 || b[0] > 23 || b[1] != 3 || b[2] > 4)
+		return 0;
+	*hs = b[5];
+	return b[0];
+}
+
+/* Memory BIOs: a socket call outside SSL calls, by a thread that gave an
+ * SSL object a BIO pair (t->mb).  A connection's first bytes, a TLS
+ * record: sent right after an SSL call on an SSL object not tied yet
+ * returned (t->mb_ssl), they tie it; a ClientHello received marks the
+ * connection tls (a server's: the SSL call that follows ties it, in
+ * tls_return). */
+static __always_inline void mb_claim(struct task_ctx *t, const struct data_arg *a, struct conn *c)
+{
+	if (c->calls_in || c->calls_out) {
+		if (a->dir)
+			t->mb_rx_fd = c->tls ? a->fd + 1 : 0;
+		return;
+	}
+	__u8 hs = 0, rec = tls_record(a, &hs);
+	if (a->dir) {
+		if (rec == 22 && hs == 1)
+			c->tls = 1;
+		t->mb_rx_fd = c->tls && rec ? a->fd + 1 : 0;
+	} else if (t->mb_ssl && rec) {
+		struct ssl_key k = {.tgid = a->id >> 32, .ssl = t->mb_ssl};
+		bpf_map_update_elem(&ssl_fds, &k, &a->fd, BPF_ANY);
+		c->tls = 1;
+		t->mb_ssl = 0;
+	}
+}
+
 /* 1: this connection's socket bytes are not written (the plaintext is);
  * called by fr_emit_data with the connection of (tgid, fd).  The pending
  * handshakes are looked up only until a connection's first call. */
-static __always_inline int tls_claim(__u64 id, __u32 fd, struct conn *c)
+static __always_inline int tls_claim(const struct data_arg *a, struct conn *c)
 {
 	if (!tls_on)
 		return 0;
+	__u64 id = a->id;
+	__u32 fd = a->fd;
 	struct task_ctx *t = bpf_task_storage_get(&task_ctx, bpf_get_current_task_btf(), 0, 0);
 	if (t && t->ssl_depth && t->ssl) {
 		struct ssl_key k = {.tgid = id >> 32, .ssl = t->ssl};
 		bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
 		c->tls = 1;
+	} else if (t && t->mb) {
+		mb_claim(t, a, c);
 	}
 	if (!c->tls && !c->calls_out && !c->calls_in) {
 		struct conn_key k = {.tgid = id >> 32, .fd = fd};
@@ -128,7 +178,21 @@ static __always_inline int tls_return(struct pt_regs *ctx)
 		return 0;
 	__u64 ssl = t->ssl;
 	t->ssl = 0;
-	if (!ssl || t->ssl_kind == TLS_CALL_HANDSHAKE)
+	if (!ssl)
+		return 0;
+	struct ssl_key k = {.tgid = id >> 32, .ssl = ssl};
+	__u32 *fd = bpf_map_lookup_elem(&ssl_fds, &k);
+	if (!fd && t->mb) { /* memory BIOs (mb_claim) */
+		if (t->mb_rx_fd) {
+			__u32 f = t->mb_rx_fd - 1;
+			bpf_map_update_elem(&ssl_fds, &k, &f, BPF_ANY);
+			fd = bpf_map_lookup_elem(&ssl_fds, &k);
+		} else {
+			t->mb_ssl = ssl;
+		}
+	}
+	t->mb_rx_fd = 0;
+	if (!fd || t->ssl_kind == TLS_CALL_HANDSHAKE)
 		return 0;
 	long ret = ctx->ax;
 	__u64 n = (__u64)ret;
@@ -145,10 +209,6 @@ static __always_inline int tls_return(struct pt_regs *ctx)
 	}
 	if (n == 0 || n > t->ssl_len || n > 0x7fffffff)
 		return 0;
-	struct ssl_key k = {.tgid = id >> 32, .ssl = ssl};
-	__u32 *fd = bpf_map_lookup_elem(&ssl_fds, &k);
-	if (!fd)
-		return 0; /* no socket call seen for it yet (reads from its buffer) */
 	struct conn_key ck = {.tgid = id >> 32, .fd = *fd};
 	struct conn *c = bpf_map_lookup_elem(&conns, &ck);
 	if (!c || !c->tls)
@@ -189,6 +249,22 @@ SEC("uprobe")
 int fr_ssl_handshake(struct pt_regs *ctx)
 {
 	return tls_enter(ctx, TLS_CALL_HANDSHAKE, 0);
+}
+
+/* SSL_set_bio(ssl, rbio, wbio), entry only: two BIOs, not one socket BIO
+ * both ways (SSL_set_fd's), are memory BIOs (Node.js, Python's
+ * SSLObject): this thread's SSL calls make no socket call (mb_claim). */
+SEC("uprobe")
+int fr_ssl_set_bio(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!tls_on || !tgid_ok(id >> 32) || !ctx->si || ctx->si == ctx->dx)
+		return 0;
+	struct task_ctx *t = bpf_task_storage_get(&task_ctx, bpf_get_current_task_btf(), 0,
+						  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (t)
+		t->mb = 1;
+	return 0;
 }
 
 SEC("uretprobe")

@@ -78,17 +78,19 @@ static void lib_version(const char *path, char *out, size_t size)
 }
 
 /* The functions hooked, each with the entry program of hooks_tls.h it
- * gets (and fr_ssl_ret at its return).  optional: absent from some
- * versions (the _ex forms and SSL_peek_ex came with OpenSSL 1.1.1). */
-enum { P_WRITE, P_WRITE_EX, P_READ, P_READ_EX, P_HANDSHAKE };
+ * gets (and fr_ssl_ret at its return, unless noret).  optional: absent
+ * from some versions (the _ex forms and SSL_peek_ex came with OpenSSL
+ * 1.1.1).  SSL_set_bio tells memory BIOs (Node.js) from socket BIOs. */
+enum { P_WRITE, P_WRITE_EX, P_READ, P_READ_EX, P_HANDSHAKE, P_SET_BIO };
 
 static const struct tls_hook {
 	const char *func;
-	int prog, optional;
+	int prog, optional, noret;
 } hooks[] = {
-	{"SSL_write", P_WRITE, 0},	  {"SSL_read", P_READ, 0},	     {"SSL_do_handshake", P_HANDSHAKE, 0},
-	{"SSL_write_ex", P_WRITE_EX, 1}, {"SSL_read_ex", P_READ_EX, 1},   {"SSL_connect", P_HANDSHAKE, 1},
-	{"SSL_accept", P_HANDSHAKE, 1},  {"SSL_peek", P_HANDSHAKE, 1},    {"SSL_peek_ex", P_HANDSHAKE, 1},
+	{"SSL_write", P_WRITE, 0, 0},	   {"SSL_read", P_READ, 0, 0},	      {"SSL_do_handshake", P_HANDSHAKE, 0, 0},
+	{"SSL_write_ex", P_WRITE_EX, 1, 0}, {"SSL_read_ex", P_READ_EX, 1, 0},  {"SSL_connect", P_HANDSHAKE, 1, 0},
+	{"SSL_accept", P_HANDSHAKE, 1, 0},  {"SSL_peek", P_HANDSHAKE, 1, 0},   {"SSL_peek_ex", P_HANDSHAKE, 1, 0},
+	{"SSL_set_bio", P_SET_BIO, 1, 1},
 };
 #define N_HOOKS (sizeof(hooks) / sizeof(hooks[0]))
 _Static_assert(2 * N_HOOKS <= sizeof(((struct tls_lib *)0)->links) / sizeof(struct bpf_link *),
@@ -99,7 +101,7 @@ static struct bpf_program *entry_prog(struct flightrec_bpf *s, int prog)
 	struct bpf_program *p[] = {
 		[P_WRITE] = s->progs.fr_ssl_write, [P_WRITE_EX] = s->progs.fr_ssl_write_ex,
 		[P_READ] = s->progs.fr_ssl_read,   [P_READ_EX] = s->progs.fr_ssl_read_ex,
-		[P_HANDSHAKE] = s->progs.fr_ssl_handshake,
+		[P_HANDSHAKE] = s->progs.fr_ssl_handshake, [P_SET_BIO] = s->progs.fr_ssl_set_bio,
 	};
 	return p[prog];
 }
@@ -153,7 +155,7 @@ static int attach_lib(struct recorder *r, const char *path, const char *shown, c
 		snprintf(l->version, sizeof(l->version), "OpenSSL (version unknown)");
 	char missing[256] = "";
 	for (size_t i = 0; i < N_HOOKS; i++) {
-		for (int ret = 0; ret < 2; ret++) {
+		for (int ret = 0; ret < 2 - hooks[i].noret; ret++) {
 			LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = hooks[i].func, .retprobe = ret,
 				    .bpf_cookie = (__u64)n_libs);
 			struct bpf_program *p = ret ? r->skel->progs.fr_ssl_ret : entry_prog(r->skel, hooks[i].prog);
@@ -344,7 +346,7 @@ void tls_prepare(struct recorder *r)
 	struct bpf_program *p[] = {s->progs.fr_ssl_write,   s->progs.fr_ssl_write_ex, s->progs.fr_ssl_read,
 				   s->progs.fr_ssl_read_ex, s->progs.fr_ssl_handshake, s->progs.fr_ssl_ret,
 				   s->progs.fr_go_write,    s->progs.fr_go_read,      s->progs.fr_go_handshake,
-				   s->progs.fr_go_ret};
+				   s->progs.fr_go_ret,      s->progs.fr_ssl_set_bio};
 	for (size_t i = 0; i < sizeof(p) / sizeof(p[0]); i++)
 		bpf_program__set_autoload(p[i], on);
 	s->rodata->tls_on = (__u8)on;
