@@ -29,14 +29,28 @@
  *     reads one clean stream.  Egress carries the entry time of SSL_write.
  *   - The DATA event's pad field carries the library index (the cookie).
  *
- * Limits, and what the later parts need:
- *   - The tie needs the library to do the socket I/O itself, on the thread
- *     in the SSL call (socket BIOs: curl, nginx, python's ssl sockets).
- *     Memory-BIO users (python asyncio's SSLObject, and Node.js, whose TLS
- *     runs over BIO pairs with libuv doing the socket I/O) get no tie:
- *     their plaintext is dropped and their ciphertext written.  Node needs
- *     another tie (its TLSWrap to the uv stream's fd, or matching the
- *     ciphertext lengths the BIO hands out to the next socket write).
+ *   - Memory BIOs (Node.js, whose TLS runs over BIO pairs with libuv
+ *     doing the socket I/O; Python's SSLObject): no socket call inside
+ *     the SSL calls.  SSL_set_bio(ssl, rbio, wbio) with rbio != wbio
+ *     (SSL_set_fd's socket BIO is one BIO both ways) marks the thread
+ *     (task_ctx.mb), and on such a thread (mb_claim, tls_return):
+ *       - a client: an SSL call on an SSL object not tied yet returns
+ *         (it wrote its ClientHello into the BIO), and the thread's next
+ *         socket send is a TLS record on a connection with no bytes yet:
+ *         that SSL object is tied to it;
+ *       - a server: a ClientHello received on a connection with no bytes
+ *         yet marks it tls (not written), and the SSL call that follows
+ *         on the thread (fed that record) ties its SSL object to it.
+ *     Only a connection's first bytes tie, and only a TLS record: a
+ *     cleartext connection of the same thread stays cleartext, and one
+ *     already tied is not taken by another SSL object.
+ *
+ * Limits:
+ *   - A memory-BIO connection open before the start is not tied (its
+ *     first bytes seen are not its first).  A thread that gave an SSL
+ *     object a BIO pair and also relays a ClientHello it does not
+ *     terminate (a TLS pass-through proxy in the same thread) would have
+ *     that connection marked tls and never tied: its bytes not written.
  *   - A statically linked OpenSSL (or BoringSSL) gets these same
  *     programs, attached to the executable by symbol (capture/tls.c).
  *   - Go's crypto/tls has programs of its own, at the end of this file.
@@ -95,24 +109,26 @@ static __always_inline __u8 tls_record(const struct data_arg *a, __u8 *hs)
  * SSL object a BIO pair (t->mb).  A connection's first bytes, a TLS
  * record: sent right after an SSL call on an SSL object not tied yet
  * returned (t->mb_ssl), they tie it; a ClientHello received marks the
- * connection tls (a server's: the SSL call that follows ties it, in
- * tls_return). */
+ * connection TLS_MARKED (a server's: the SSL call that follows on the
+ * thread ties it, in tls_return).  (A connection's bytes are counted only
+ * while it is not tls: calls_in and calls_out stay 0 from then on.) */
+#define TLS_TIED 1
+#define TLS_MARKED 2
+
 static __always_inline void mb_claim(struct task_ctx *t, const struct data_arg *a, struct conn *c)
 {
-	if (c->calls_in || c->calls_out) {
-		if (a->dir)
-			t->mb_rx_fd = c->tls ? a->fd + 1 : 0;
-		return;
-	}
-	__u8 hs = 0, rec = tls_record(a, &hs);
+	__u8 hs = 0, rec = 0;
+	int fresh = !c->tls && !c->calls_in && !c->calls_out;
 	if (a->dir) {
-		if (rec == 22 && hs == 1)
-			c->tls = 1;
-		t->mb_rx_fd = c->tls && rec ? a->fd + 1 : 0;
-	} else if (t->mb_ssl && rec) {
+		if (fresh || c->tls == TLS_MARKED)
+			rec = tls_record(a, &hs);
+		if (fresh && rec == 22 && hs == 1)
+			c->tls = TLS_MARKED;
+		t->mb_rx_fd = c->tls == TLS_MARKED && rec ? a->fd + 1 : 0;
+	} else if (t->mb_ssl && fresh && tls_record(a, &hs)) {
 		struct ssl_key k = {.tgid = a->id >> 32, .ssl = t->mb_ssl};
 		bpf_map_update_elem(&ssl_fds, &k, &a->fd, BPF_ANY);
-		c->tls = 1;
+		c->tls = TLS_TIED;
 		t->mb_ssl = 0;
 	}
 }
@@ -130,7 +146,7 @@ static __always_inline int tls_claim(const struct data_arg *a, struct conn *c)
 	if (t && t->ssl_depth && t->ssl) {
 		struct ssl_key k = {.tgid = id >> 32, .ssl = t->ssl};
 		bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
-		c->tls = 1;
+		c->tls = TLS_TIED;
 	} else if (t && t->mb) {
 		mb_claim(t, a, c);
 	}
@@ -183,9 +199,11 @@ static __always_inline int tls_return(struct pt_regs *ctx)
 	struct ssl_key k = {.tgid = id >> 32, .ssl = ssl};
 	__u32 *fd = bpf_map_lookup_elem(&ssl_fds, &k);
 	if (!fd && t->mb) { /* memory BIOs (mb_claim) */
-		if (t->mb_rx_fd) {
-			__u32 f = t->mb_rx_fd - 1;
-			bpf_map_update_elem(&ssl_fds, &k, &f, BPF_ANY);
+		struct conn_key ck = {.tgid = id >> 32, .fd = t->mb_rx_fd - 1};
+		struct conn *c = t->mb_rx_fd ? bpf_map_lookup_elem(&conns, &ck) : NULL;
+		if (c && c->tls == TLS_MARKED) {
+			c->tls = TLS_TIED;
+			bpf_map_update_elem(&ssl_fds, &k, &ck.fd, BPF_ANY);
 			fd = bpf_map_lookup_elem(&ssl_fds, &k);
 		} else {
 			t->mb_ssl = ssl;

@@ -8,7 +8,8 @@
 # libssl.so.3 through libnode (Debian's nodejs); the test says which.
 # Pod "srv": a Node HTTPS server (started before the recorder) and nginx
 # over TLS; pod "cli": a Node client (one keep-alive connection for two
-# requests) to the Node server, one to nginx, and curl to the Node server.
+# requests) to the Node server, one to nginx over TLS then in cleartext,
+# and curl to the Node server.
 # Every request is an http1 row with its status at both ends, each end
 # names its TLS code, and no ciphertext DATA is written for them.
 set -uo pipefail
@@ -19,11 +20,15 @@ T=$FR_TMP
 FR="$FR_BUILD/flightrec"
 q() { sqlite3 -batch -noheader "$T/a.db" "$@"; }
 
-NODE=$(command -v node || command -v nodejs) || fr_die "node missing (Debian's nodejs: make deps)"
+# FR_NODE: another node command (a wrapper that runs Debian's nodejs in a
+# mount namespace of its own, say)
+NODE=${FR_NODE:-$(command -v node || command -v nodejs)} || fr_die "node missing (Debian's nodejs: make deps)"
 NODE=$(readlink -f "$NODE")
-if ldd "$NODE" | grep -q 'libssl\.so'; then
+"$NODE" -e 'process.stdout.write(require("fs").readFileSync("/proc/self/maps", "utf8"))' >"$T/node.maps" ||
+	fr_die "$NODE does not run"
+if grep -q '/libssl\.so' "$T/node.maps"; then
 	NODE_TLS="OpenSSL 3.%libssl.so.3)"
-	echo "# $NODE $("$NODE" --version): OpenSSL linked dynamically (libssl.so.3)"
+	echo "# $NODE $("$NODE" --version): OpenSSL $("$NODE" -p process.versions.openssl) in libssl.so.3"
 else
 	NODE_TLS="OpenSSL 3.%($NODE)"
 	echo "# $NODE $("$NODE" --version): OpenSSL $("$NODE" -p process.versions.openssl) linked in"
@@ -54,6 +59,7 @@ http {
 	fastcgi_temp_path $T/fastcgi;
 	uwsgi_temp_path $T/uwsgi;
 	scgi_temp_path $T/scgi;
+	server { listen $SRV:8080; root $T/www; }
 	server {
 		listen $SRV:8443 ssl;
 		ssl_certificate $T/cert.pem;
@@ -73,10 +79,13 @@ check "the recorder attached to the Node server's OpenSSL" grep -Eq \
 	"tls: attached to ($NODE of pid [0-9]* \(OpenSSL 3\.[0-9.]*.* linked in|.*libssl\.so\.3.*OpenSSL 3)" "$T/recorder.err"
 U="https://$SRV"
 fr_exec cli client "$NODE" tests/e2e/tls_node.js client "$U:7443/node-a" "$U:7443/node-b" >"$T/client.out" 2>&1
-fr_exec cli client "$NODE" tests/e2e/tls_node.js client "$U:8443/index.html" >>"$T/client.out" 2>&1
+# and one to nginx over TLS then in cleartext: the same thread's cleartext
+# connection stays cleartext
+fr_exec cli client "$NODE" tests/e2e/tls_node.js client "$U:8443/index.html" "http://$SRV:8080/index.html" \
+	>>"$T/client.out" 2>&1
 fr_exec cli client curl -sk --http1.1 "$U:7443/curl-node" >>"$T/client.out" 2>&1
 check "the clients saw their answers" test "$(tr '\n' '|' <"$T/client.out")" = \
-	"200 node says /node-a|200 node says /node-b|200 hello tls|node says /curl-node|"
+	"200 node says /node-a|200 node says /node-b|200 hello tls|200 hello tls|node says /curl-node|"
 sleep 0.3
 fr_record_stop || fr_die "recorder did not stop cleanly"
 
@@ -96,6 +105,11 @@ check "Node client end: GET /index.html 200 (nginx)" test "$(rows client "GET /i
 check "nginx end: GET /index.html 200" test "$(rows server "GET /index.html" 200 "$NGINX_TLS")" = 1
 check "curl end: GET /curl-node 200" test "$(rows client "GET /curl-node" 200 "$NGINX_TLS")" = 1
 check "Node server end: GET /curl-node 200" test "$(rows server "GET /curl-node" 200 "$NODE_TLS")" = 1
+for side in client server; do
+	check "$side end: the cleartext GET /index.html 200 (no TLS)" test "$(q "select count(*) from requests r
+		join connections c on c.id = r.conn_id where r.side = '$side' and r.summary = 'GET /index.html'
+		and r.status = '200' and coalesce(c.tls, '') = '' and (c.local_port = 8080 or c.remote_port = 8080)")" = 1
+done
 check "the keep-alive connection carried both requests" test "$(q "select count(distinct r.conn_id)
 	from requests r where r.side = 'client' and r.summary in ('GET /node-a', 'GET /node-b')")" = 1
 # every DATA record of a port 7443/8443 connection is plaintext (flag TLS)
