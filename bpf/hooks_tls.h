@@ -311,7 +311,7 @@ int fr_ssl_ret(struct pt_regs *ctx)
  * *net.TCPConn points to its netFD, which starts with poll.FD {fdMutex
  * (16 bytes), Sysfd int} (Go 1.19's sources, Debian 12's golang-go, the
  * one tested; the same layout in the Go releases known to the author
- * since 1.9, not checked here; DWARF is not read).  The cookie's bits above 8 are the address of the
+ * since 1.9, not checked here; DWARF is not read).  The cookie's bits above FR_TLS_LIB_BITS are the address of the
  * *net.TCPConn,net.Conn itab in a program loaded at its link addresses: a
  * tls.Conn over another net.Conn (a wrapper, a pipe) is then skipped. */
 #define GO_NETFD_SYSFD 16 /* offsetof(net.netFD, pfd.Sysfd) */
@@ -339,7 +339,7 @@ struct {
 /* The fd of the tls.Conn in RAX: 0, or -1 (not over a *net.TCPConn). */
 static __always_inline int go_conn_fd(struct pt_regs *ctx, __u32 *fd)
 {
-	__u64 itab = bpf_get_attach_cookie(ctx) >> 8;
+	__u64 itab = bpf_get_attach_cookie(ctx) >> FR_TLS_LIB_BITS;
 	__u64 iface[2] = {}, netfd = 0;
 	__s64 sysfd = -1;
 	if (bpf_probe_read_user(iface, sizeof(iface), (const void *)ctx->ax))
@@ -402,7 +402,7 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 kind)
 	if (!tls_on || !tgid_ok(id >> 32) || go_conn_fd(ctx, &call.fd))
 		return 0;
 	call.ts = bpf_ktime_get_ns();
-	call.lib = (__u32)(bpf_get_attach_cookie(ctx) & 0xff);
+	call.lib = (__u32)(bpf_get_attach_cookie(ctx) & ((1u << FR_TLS_LIB_BITS) - 1));
 	if (kind == TLS_CALL_WRITE) {
 		struct conn *c = go_mark(id, call.fd);
 		if (c) {

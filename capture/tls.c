@@ -1,27 +1,36 @@
 /* tls.c - attaches the TLS plaintext uprobes of bpf/hooks_tls.h (issue
  * 17) to every TLS library the machine's processes map: OpenSSL 1.1/3.x
- * as libssl.so, OpenSSL (or BoringSSL) linked into an executable, and Go's
- * crypto/tls.
+ * as libssl.so, OpenSSL (or BoringSSL) linked into an executable (static
+ * builds, NodeSource's Node.js), and Go's crypto/tls.  Each OpenSSL gets
+ * the SSL_* uprobes and uretprobes of hooks[] (SSL_set_bio at its entry
+ * only: it tells memory BIOs, Node's, from socket BIOs); each Go program
+ * entry uprobes and uprobes on the RET instructions of (*Conn).Write and
+ * Read.
  *
  * Discovery: at start, each /proc/PID/maps line naming a libssl.so file,
  * read through /proc/PID/root (a container's own copy is its own file),
  * plus the system's own libssl files (those new processes will map).  The
- * other executable mappings (programs and libraries) are looked into once
- * per file (tls_elf.c): defined SSL_write and SSL_read symbols are an
- * OpenSSL inside (static builds, Node.js), crypto/tls.(*Conn).Write (in
- * the symbols, or in Go's function table when stripped) a Go program.  A uprobe set on a file fires in every process that maps it,
- * started before or after, so each distinct file (device + inode) is
- * attached once.  Later, each process announced by the kernel side (at its
- * first socket event, and again at its first after an exec) is scanned the
- * same way (tls_scan, from on_proc): a container started since with its own
- * libssl gets its uprobes while its first client still runs (the
- * announcement wakes the reader at once), with CAP_SYS_ADMIN raised for the
- * attach only (privs.c).  Not covered: a library a process loads with
- * dlopen after its first socket event.
+ * other executable mappings (programs and libraries) are looked into
+ * (tls_elf.c): defined SSL_write and SSL_read symbols are an OpenSSL
+ * inside, crypto/tls.(*Conn).Write (in the symbols, or in Go's function
+ * table when stripped) a Go program.  A uprobe set on a file fires in
+ * every process that maps it, started before or after, so each distinct
+ * file (device + inode) is looked into once, whatever maps it: attached,
+ * or skipped with one log line (a failed attach is not tried again for
+ * the next process that maps the file).  Later, each process announced by
+ * the kernel side (at its first socket event, and again at its first
+ * after an exec) is scanned the same way (tls_scan, from on_proc): a
+ * container started since with its own libssl gets its uprobes while its
+ * first client still runs (the announcement wakes the reader at once),
+ * with CAP_SYS_ADMIN raised for the attach only (privs.c).  Not covered: a
+ * library a process loads with dlopen after its first socket event.
  *
- * The library index (uprobe cookie) comes back in each plaintext DATA
- * event; the version is read from the libcrypto beside the libssl (the
- * "OpenSSL x.y.z" string; libssl itself has none) and logged. */
+ * The library index (uprobe cookie, FR_TLS_LIB_BITS bits: up to 65536
+ * distinct TLS files) comes back in each plaintext DATA event; the version
+ * is read from the libcrypto beside the libssl (the "OpenSSL x.y.z"
+ * string; libssl itself has none), or from the executable, and logged.
+ * tls_detach removes the links in parallel threads (each removal waits
+ * for a grace period of the kernel's). */
 #define _GNU_SOURCE
 #include "bpf/flightrec.skel.h"
 #include "recorder.h"
@@ -37,13 +46,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TLS_MAX_LIBS 32
-#define TLS_MAX_SEEN 4096 /* executable files looked into */
-#define GO_MAX_RETS 16	  /* RET instructions of one Go function */
+#define TLS_MAX_LIBS (1 << FR_TLS_LIB_BITS) /* the index is in the uprobe cookie */
+#define GO_MAX_RETS 16			   /* RET instructions of one Go function */
 
 struct tls_lib {
-	dev_t dev;
-	ino_t ino;
 	char path[PATH_MAX];
 	char version[64];
 	char desc[PATH_MAX + 80]; /* tls_library() */
@@ -53,15 +59,37 @@ struct tls_lib {
 	int n_links;
 };
 
-static struct tls_lib libs[TLS_MAX_LIBS];
-static int n_libs;
+/* The libraries attached, by index (each allocated once: tls_library's
+ * strings stay put while the array grows). */
+static struct tls_lib **libs;
+static int n_libs, cap_libs;
 
-/* The executable files already looked into (tls_elf.c), TLS or not. */
-static struct {
+/* Every file looked into (a libssl, an executable mapping), TLS or not,
+ * attached or failed: each is looked into once, whatever maps it. */
+static struct tls_file {
 	dev_t dev;
 	ino_t ino;
-} seen[TLS_MAX_SEEN];
-static int n_seen;
+} *files;
+static int n_files, cap_files;
+
+/* 1 if the file of st was looked into already, else 0 after noting it
+ * (-1: no memory, and it is looked into all the same). */
+static int file_seen(const struct stat *st)
+{
+	for (int i = 0; i < n_files; i++)
+		if (files[i].dev == st->st_dev && files[i].ino == st->st_ino)
+			return 1;
+	if (n_files == cap_files) {
+		int cap = cap_files ? 2 * cap_files : 64;
+		struct tls_file *f = realloc(files, (size_t)cap * sizeof(*f));
+		if (!f)
+			return -1;
+		files = f;
+		cap_files = cap;
+	}
+	files[n_files++] = (struct tls_file){st->st_dev, st->st_ino};
+	return 0;
+}
 
 /* The "OpenSSL x.y.z" version string of the libcrypto beside the libssl
  * at path (libssl.so.3 -> libcrypto.so.3), into out; "unknown" if none. */
@@ -107,26 +135,39 @@ static struct bpf_program *entry_prog(struct flightrec_bpf *s, int prog)
 }
 
 /* A new entry of libs[] for the file at path (shown as shown), or NULL:
- * already attached (*dup set), or no room (after a log line). */
-static struct tls_lib *new_lib(const char *path, const char *shown, int *dup)
+ * already looked into (*dup set: attached, or failed and said so then),
+ * or no room (after a log line).  noted: the caller looked into the file
+ * (file_seen) already.  n_libs grows when the attach succeeds. */
+static struct tls_lib *new_lib(const char *path, const char *shown, int noted, int *dup)
 {
 	struct stat st;
 	*dup = 0;
 	if (stat(path, &st) < 0)
 		return NULL;
-	for (int i = 0; i < n_libs; i++)
-		if (libs[i].dev == st.st_dev && libs[i].ino == st.st_ino) {
-			*dup = 1;
-			return NULL;
-		}
+	if (!noted && file_seen(&st) == 1) {
+		*dup = 1;
+		return NULL;
+	}
 	if (n_libs == TLS_MAX_LIBS) {
 		logmsg("tls: %s skipped: more than %d distinct TLS libraries", shown, TLS_MAX_LIBS);
 		return NULL;
 	}
-	struct tls_lib *l = &libs[n_libs];
+	if (n_libs == cap_libs) {
+		int cap = cap_libs ? 2 * cap_libs : 16;
+		struct tls_lib **p = realloc(libs, (size_t)cap * sizeof(*p));
+		if (!p)
+			return NULL;
+		memset(p + cap_libs, 0, (size_t)(cap - cap_libs) * sizeof(*p));
+		libs = p;
+		cap_libs = cap;
+	}
+	struct tls_lib *l = libs[n_libs] ? libs[n_libs] : malloc(sizeof(*l));
+	if (!l) {
+		logmsg("tls: %s skipped: out of memory", shown);
+		return NULL;
+	}
+	libs[n_libs] = l;
 	memset(l, 0, sizeof(*l));
-	l->dev = st.st_dev;
-	l->ino = st.st_ino;
 	snprintf(l->path, sizeof(l->path), "%s", shown);
 	return l;
 }
@@ -146,7 +187,7 @@ static void lib_destroy(struct tls_lib *l)
 static int attach_lib(struct recorder *r, const char *path, const char *shown, const char *pid, int in_exe)
 {
 	int dup;
-	struct tls_lib *l = new_lib(path, shown, &dup);
+	struct tls_lib *l = new_lib(path, shown, in_exe, &dup);
 	if (!l)
 		return dup ? 0 : -1;
 	if (!in_exe)
@@ -190,7 +231,7 @@ static int attach_lib(struct recorder *r, const char *path, const char *shown, c
  * uprobes on the RET instructions of Write and Read (a uretprobe replaces
  * the return address on the goroutine's stack, which Go moves when it
  * grows it: uretprobes crash Go programs).  The cookie is the library
- * index, and above its 8 bits the address of the itab of *net.TCPConn as
+ * index, and above its FR_TLS_LIB_BITS bits the address of the itab of *net.TCPConn as
  * net.Conn when the program is loaded at its link addresses (hooks_tls.h
  * reads the fd through it only then; 0: any net.Conn is taken as one). */
 static int attach_go(struct recorder *r, struct tls_elf *e, const char *path, const char *shown, const char *pid)
@@ -205,7 +246,7 @@ static int attach_go(struct recorder *r, struct tls_elf *e, const char *path, co
 	if (stripped) /* no symbol table: Go's own function table */
 		tls_elf_go_funcs(e, names, 3, s);
 	int dup;
-	struct tls_lib *l = new_lib(path, shown, &dup);
+	struct tls_lib *l = new_lib(path, shown, 1, &dup);
 	if (!l)
 		return dup ? 0 : -1;
 	int minor = 0;
@@ -224,7 +265,7 @@ static int attach_go(struct recorder *r, struct tls_elf *e, const char *path, co
 		if (!s[i].func || !s[i].off)
 			why = "crypto/tls.(*Conn) Write, Read or handshakeContext not found";
 	for (int i = 0; i < 3 && !why; i++) {
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = itab << 8 | (uint64_t)n_libs);
+		LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = itab << FR_TLS_LIB_BITS | (uint64_t)n_libs);
 		struct bpf_link *b = bpf_program__attach_uprobe_opts(entry[i], -1, path, s[i].off, &uo);
 		if (!b) {
 			why = strerror(errno);
@@ -240,7 +281,7 @@ static int attach_go(struct recorder *r, struct tls_elf *e, const char *path, co
 			break;
 		}
 		for (int j = 0; j < nret[i] && !why; j++) {
-			LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = itab << 8 | (uint64_t)n_libs);
+			LIBBPF_OPTS(bpf_uprobe_opts, uo, .bpf_cookie = itab << FR_TLS_LIB_BITS | (uint64_t)n_libs);
 			struct bpf_link *b = bpf_program__attach_uprobe_opts(k->progs.fr_go_ret, -1, path, offs[j], &uo);
 			if (!b)
 				why = strerror(errno);
@@ -271,14 +312,8 @@ static void examine(struct recorder *r, const char *path, const char *shown, con
 	struct stat st;
 	if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 		return;
-	for (int i = 0; i < n_seen; i++)
-		if (seen[i].dev == st.st_dev && seen[i].ino == st.st_ino)
-			return;
-	if (n_seen < TLS_MAX_SEEN) {
-		seen[n_seen].dev = st.st_dev;
-		seen[n_seen].ino = st.st_ino;
-		n_seen++;
-	}
+	if (file_seen(&st) == 1)
+		return;
 	struct tls_elf e;
 	if (tls_elf_open(&e, path))
 		return;
@@ -382,7 +417,7 @@ int tls_attach(struct recorder *r)
 
 const char *tls_library(uint32_t i)
 {
-	return i < (uint32_t)n_libs ? libs[i].desc : "unknown TLS library";
+	return i < (uint32_t)n_libs ? libs[i]->desc : "unknown TLS library";
 }
 
 void tls_scan(struct recorder *r, uint32_t pid)
@@ -409,19 +444,24 @@ void tls_detach(void)
 	pthread_t th[BATCH];
 	int n = 0;
 	for (int i = 0; i < n_libs; i++) {
-		for (int j = 0; j < libs[i].n_links; j++) {
-			if (pthread_create(&th[n], NULL, destroy_thread, libs[i].links[j]))
-				bpf_link__destroy(libs[i].links[j]);
+		for (int j = 0; j < libs[i]->n_links; j++) {
+			if (pthread_create(&th[n], NULL, destroy_thread, libs[i]->links[j]))
+				bpf_link__destroy(libs[i]->links[j]);
 			else
 				n++;
 			if (n == BATCH)
 				while (n)
 					pthread_join(th[--n], NULL);
 		}
-		libs[i].n_links = 0;
+		libs[i]->n_links = 0;
 	}
 	while (n)
 		pthread_join(th[--n], NULL);
-	n_libs = 0;
-	n_seen = 0;
+	for (int i = 0; i < cap_libs; i++)
+		free(libs[i]);
+	free(libs);
+	free(files);
+	libs = NULL;
+	files = NULL;
+	n_libs = cap_libs = n_files = cap_files = 0;
 }

@@ -10,6 +10,8 @@
 # over TLS; pod "cli": a Node client (one keep-alive connection for two
 # requests) to the Node server, one to nginx over TLS then in cleartext,
 # and curl to the Node server.
+# Also a file named libssl.so.3 that is none, mapped by two processes: named
+# once in the recorder's log.
 # Every request is an http1 row with its status at both ends, each end
 # names its TLS code, and no ciphertext DATA is written for them.
 set -uo pipefail
@@ -84,6 +86,20 @@ fr_exec cli client "$NODE" tests/e2e/tls_node.js client "$U:7443/node-a" "$U:744
 fr_exec cli client "$NODE" tests/e2e/tls_node.js client "$U:8443/index.html" "http://$SRV:8080/index.html" \
 	>>"$T/client.out" 2>&1
 fr_exec cli client curl -sk --http1.1 "$U:7443/curl-node" >>"$T/client.out" 2>&1
+# a TLS library that cannot be attached (a file named libssl.so.3 without
+# SSL_write: a copy of libz) is said once, not again for each process
+# that maps it (two here, each announced at its socket call)
+mkdir -p "$T/badssl"
+cp "$(ldconfig -p | awk '$1 == "libz.so.1" { print $NF; exit }')" "$T/badssl/libssl.so.3"
+for i in 1 2; do
+	fr_exec cli client python3 -c 'import mmap, socket, sys, time
+f = open(sys.argv[1], "rb")
+m = mmap.mmap(f.fileno(), 0, prot=mmap.PROT_READ)
+socket.create_connection((sys.argv[2], 8080)).sendall(b"GET /badssl HTTP/1.0\r\n\r\n")
+time.sleep(0.5)' "$T/badssl/libssl.so.3" "$SRV" || fr_die "the libssl.so.3 mapper failed"
+done
+check "the library that cannot be attached is named once" test \
+	"$(grep -c "tls: $T/badssl/libssl.so.3 (.*) skipped: cannot attach to SSL_write" "$T/recorder.err")" = 1
 check "the clients saw their answers" test "$(tr '\n' '|' <"$T/client.out")" = \
 	"200 node says /node-a|200 node says /node-b|200 hello tls|200 hello tls|node says /curl-node|"
 sleep 0.3
