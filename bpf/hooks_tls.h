@@ -269,14 +269,21 @@ int fr_ssl_handshake(struct pt_regs *ctx)
 	return tls_enter(ctx, TLS_CALL_HANDSHAKE, 0);
 }
 
-/* SSL_set_bio(ssl, rbio, wbio), entry only: two BIOs, not one socket BIO
- * both ways (SSL_set_fd's), are memory BIOs (Node.js, Python's
- * SSLObject): this thread's SSL calls make no socket call (mb_claim). */
+/* SSL_set_bio(ssl, rbio, wbio), entry only: the SSL object gets new BIOs,
+ * so its tie, if any, is gone (an SSL object freed and another made at
+ * the same address keeps the key of ssl_fds; a memory-BIO one is tied
+ * once only).  Two BIOs, not one socket BIO both ways (SSL_set_fd's), are
+ * memory BIOs (Node.js, Python's SSLObject): this thread's SSL calls make
+ * no socket call (mb_claim). */
 SEC("uprobe")
 int fr_ssl_set_bio(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
-	if (!tls_on || !tgid_ok(id >> 32) || !ctx->si || ctx->si == ctx->dx)
+	if (!tls_on || !tgid_ok(id >> 32))
+		return 0;
+	struct ssl_key k = {.tgid = id >> 32, .ssl = ctx->di};
+	bpf_map_delete_elem(&ssl_fds, &k);
+	if (!ctx->si || ctx->si == ctx->dx)
 		return 0;
 	struct task_ctx *t = bpf_task_storage_get(&task_ctx, bpf_get_current_task_btf(), 0,
 						  BPF_LOCAL_STORAGE_GET_F_CREATE);

@@ -8,7 +8,8 @@
 # libssl.so.3 through libnode (Debian's nodejs); the test says which.
 # Pod "srv": a Node HTTPS server (started before the recorder) and nginx
 # over TLS; pod "cli": a Node client (one keep-alive connection for two
-# requests) to the Node server, one to nginx over TLS then in cleartext,
+# requests) to the Node server, one with four at once on four connections,
+# one to nginx over TLS then in cleartext,
 # and curl to the Node server.
 # Also a file named libssl.so.3 that is none, mapped by two processes: named
 # once in the recorder's log.
@@ -81,6 +82,10 @@ check "the recorder attached to the Node server's OpenSSL" grep -Eq \
 	"tls: attached to ($NODE of pid [0-9]* \(OpenSSL 3\.[0-9.]*.* linked in|.*libssl\.so\.3.*OpenSSL 3)" "$T/recorder.err"
 U="https://$SRV"
 fr_exec cli client "$NODE" tests/e2e/tls_node.js client "$U:7443/node-a" "$U:7443/node-b" >"$T/client.out" 2>&1
+# four requests at once, each on a connection of its own: the ties of
+# connections opened together
+fr_exec cli client "$NODE" tests/e2e/tls_node.js parallel "$U:7443/par-1" "$U:7443/par-2" "$U:7443/par-3" \
+	"$U:7443/par-4" >"$T/par.out" 2>&1
 # and one to nginx over TLS then in cleartext: the same thread's cleartext
 # connection stays cleartext
 fr_exec cli client "$NODE" tests/e2e/tls_node.js client "$U:8443/index.html" "http://$SRV:8080/index.html" \
@@ -100,6 +105,8 @@ time.sleep(0.5)' "$T/badssl/libssl.so.3" "$SRV" || fr_die "the libssl.so.3 mappe
 done
 check "the library that cannot be attached is named once" test \
 	"$(grep -c "tls: $T/badssl/libssl.so.3 (.*) skipped: cannot attach to SSL_write: " "$T/recorder.err")" = 1
+check "the parallel client saw its answers" test "$(tr '\n' '|' <"$T/par.out")" = \
+	"200 node says /par-1|200 node says /par-2|200 node says /par-3|200 node says /par-4|"
 check "the clients saw their answers" test "$(tr '\n' '|' <"$T/client.out")" = \
 	"200 node says /node-a|200 node says /node-b|200 hello tls|200 hello tls|node says /curl-node|"
 sleep 0.3
@@ -121,6 +128,13 @@ check "Node client end: GET /index.html 200 (nginx)" test "$(rows client "GET /i
 check "nginx end: GET /index.html 200" test "$(rows server "GET /index.html" 200 "$NGINX_TLS")" = 1
 check "curl end: GET /curl-node 200" test "$(rows client "GET /curl-node" 200 "$NGINX_TLS")" = 1
 check "Node server end: GET /curl-node 200" test "$(rows server "GET /curl-node" 200 "$NODE_TLS")" = 1
+for p in 1 2 3 4; do
+	for side in client server; do
+		check "Node $side end: GET /par-$p 200" test "$(rows $side "GET /par-$p" 200 "$NODE_TLS")" = 1
+	done
+done
+check "the parallel requests went over 4 connections" test "$(q "select count(distinct r.conn_id)
+	from requests r where r.side = 'client' and r.summary like 'GET /par-%'")" = 4
 for side in client server; do
 	check "$side end: the cleartext GET /index.html 200 (no TLS)" test "$(q "select count(*) from requests r
 		join connections c on c.id = r.conn_id where r.side = '$side' and r.summary = 'GET /index.html'
@@ -146,8 +160,8 @@ for line in open(sys.argv[1]):
 print(len(conns), tls, plain)
 EOP
 read -r nconn ntls nclear <"$T/cipher.out"
-check "6 TLS connections: 3 at both ends ($nconn)" test "$nconn" = 6
-check "their DATA is plaintext ($ntls records)" test "$ntls" -ge 16
+check "14 TLS connections: 7 at both ends ($nconn)" test "$nconn" = 14
+check "their DATA is plaintext ($ntls records)" test "$ntls" -ge 32
 check "no ciphertext DATA written for them ($nclear records)" test "$nclear" = 0 || head -20 "$T/cipher.err"
 check "no connection of those ports without its library" test "$(q "select count(*) from connections where
 	(local_port in (7443, 8443) or remote_port in (7443, 8443)) and coalesce(tls, '') = ''")" = 0

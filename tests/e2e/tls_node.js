@@ -4,6 +4,8 @@
 //   node tls_node.js client URL...               GETs each URL in turn over
 //       one keep-alive agent (http: URLs in cleartext, without one);
 //       prints "STATUS BODY" per URL
+//   node tls_node.js parallel URL...             the same, all at once, each
+//       over a connection of its own
 'use strict';
 const fs = require('fs');
 const http = require('http');
@@ -17,8 +19,9 @@ if (mode === 'server') {
 		req.on('end', () => res.end('node says ' + req.url + '\n'));
 	});
 	srv.listen(Number(port), host, () => console.log('listening'));
-} else if (mode === 'client') {
-	const agent = new https.Agent({keepAlive: true, maxSockets: 1});
+} else if (mode === 'client' || mode === 'parallel') {
+	const par = mode === 'parallel';
+	const agent = new https.Agent({keepAlive: true, maxSockets: par ? args.length : 1});
 	const get = (url) => new Promise((resolve, reject) => {
 		const plain = url.startsWith('http:');
 		(plain ? http : https).get(url, plain ? {} : {agent, rejectUnauthorized: false}, (res) => {
@@ -29,11 +32,14 @@ if (mode === 'server') {
 		}).on('error', reject);
 	});
 	(async () => {
-		for (const url of args)
-			console.log(await get(url));
+		if (par)
+			(await Promise.all(args.map(get))).forEach((r) => console.log(r));
+		else
+			for (const url of args)
+				console.log(await get(url));
 		agent.destroy();
 	})().catch((e) => { console.error(e.message); process.exit(1); });
 } else {
-	console.error('usage: tls_node.js server HOST PORT CERT KEY | client URL...');
+	console.error('usage: tls_node.js server HOST PORT CERT KEY | client URL... | parallel URL...');
 	process.exit(2);
 }
