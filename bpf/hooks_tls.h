@@ -127,7 +127,8 @@ static __always_inline void mb_claim(struct task_ctx *t, const struct data_arg *
 		t->mb_rx_fd = c->tls == TLS_MARKED && rec ? a->fd + 1 : 0;
 	} else if (t->mb_ssl && fresh && tls_record(a, &hs)) {
 		struct ssl_key k = {.tgid = a->id >> 32, .ssl = t->mb_ssl};
-		bpf_map_update_elem(&ssl_fds, &k, &a->fd, BPF_ANY);
+		__u32 fd = a->fd; /* on the stack: 6.1's verifier takes no other pointer for a value */
+		bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
 		c->tls = TLS_TIED;
 		t->mb_ssl = 0;
 	}
