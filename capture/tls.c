@@ -121,6 +121,16 @@ _Static_assert(sizeof(struct multi_attr) == 64, "link_create.uprobe_multi ends a
 static int multi;		/* uprobe_multi links (else one link per uprobe) */
 static const char *multi_why; /* why not */
 
+/* How the uprobes are linked, for the log. */
+static const char *link_mode(void)
+{
+	static char s[160];
+	if (multi)
+		return "uprobe_multi links";
+	snprintf(s, sizeof(s), "a link per uprobe: %s", multi_why ? multi_why : "?");
+	return s;
+}
+
 /* A uprobe_multi link of prog_fd on the n offs[] of the file at path (all
  * with cookie), return probes if ret: its fd, or -1 (errno set). */
 static int multi_link(int prog_fd, const char *path, const uint64_t *offs, int n, uint64_t cookie, int ret)
@@ -356,8 +366,8 @@ static int attach_lib(struct recorder *r, const char *path, const char *shown, c
 	char desc[sizeof(l->desc)];
 	snprintf(desc, sizeof(desc), "%s (%s)", l->version, l->path);
 	memcpy(l->desc, desc, sizeof(desc));
-	logmsg("tls: attached to %s%s%s (%s%s, library %d%s%s)", shown, pid ? " of pid " : "", pid ? pid : "",
-	       l->version, in_exe ? " linked in" : "", n_libs, missing[0] ? "; it has no " : "", missing);
+	logmsg("tls: attached to %s%s%s (%s%s, library %d%s%s; %s)", shown, pid ? " of pid " : "", pid ? pid : "",
+	       l->version, in_exe ? " linked in" : "", n_libs, missing[0] ? "; it has no " : "", missing, link_mode());
 	n_libs++;
 	return 0;
 }
@@ -442,10 +452,10 @@ static int attach_go(struct recorder *r, struct tls_elf *e, const char *path, co
 	}
 	snprintf(l->desc, sizeof(l->desc), "%s crypto/tls (%s)", l->version, l->path);
 	logmsg("tls: attached to %s%s%s (%s crypto/tls, library %d; %d and %d returns of Write and Read; "
-	       "the fd %s%s)",
+	       "the fd %s%s; %s)",
 	       shown, pid ? " of pid " : "", pid ? pid : "", l->version, n_libs, nret[0], nret[1],
 	       itab ? "of *net.TCPConn connections" : "of any net.Conn",
-	       stripped ? "; functions from the Go function table: no symbols" : "");
+	       stripped ? "; functions from the Go function table: no symbols" : "", link_mode());
 	n_libs++;
 	return 0;
 }
@@ -549,10 +559,6 @@ int tls_attach(struct recorder *r)
 		"/lib/x86_64-linux-gnu/libssl.so.3",     "/usr/lib64/libssl.so.3",
 		"/usr/lib/libssl.so.3",
 	};
-	if (multi)
-		logmsg("tls: uprobe_multi links: one per program and file");
-	else
-		logmsg("tls: a link per uprobe (no uprobe_multi links: %s)", multi_why);
 	for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++)
 		if (access(sys[i], R_OK) == 0)
 			attach_lib(r, sys[i], sys[i], NULL, 0);
