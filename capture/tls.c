@@ -59,6 +59,8 @@
 #define GO_MAX_RETS 16			   /* RET instructions of one Go function */
 
 struct tls_lib {
+	dev_t dev;
+	ino_t ino;
 	char path[PATH_MAX];
 	char version[64];
 	char desc[PATH_MAX + 80]; /* tls_library() */
@@ -219,6 +221,20 @@ static struct bpf_program *entry_prog(struct flightrec_bpf *s, int prog)
 	return p[prog];
 }
 
+/* Forgets that the file of l was looked into, when it cannot be reached
+ * at path any more (its process exited during the attach: the failure
+ * says nothing of the file, and the next process that maps it retries). */
+static void file_forget(dev_t dev, ino_t ino, const char *path)
+{
+	if (access(path, F_OK) == 0)
+		return;
+	for (int i = 0; i < n_files; i++)
+		if (files[i].dev == dev && files[i].ino == ino) {
+			files[i] = files[--n_files];
+			return;
+		}
+}
+
 /* A new entry of libs[] for the file at path (shown as shown), or NULL:
  * already looked into (*dup set: attached, or failed and said so then),
  * or no room (after a log line).  noted: the caller looked into the file
@@ -253,12 +269,15 @@ static struct tls_lib *new_lib(const char *path, const char *shown, int noted, i
 	}
 	libs[n_libs] = l;
 	memset(l, 0, sizeof(*l));
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
 	snprintf(l->path, sizeof(l->path), "%s", shown);
 	return l;
 }
 
-static void lib_destroy(struct tls_lib *l)
+static void lib_destroy(struct tls_lib *l, const char *path)
 {
+	file_forget(l->dev, l->ino, path);
 	for (int j = 0; j < l->n_links; j++)
 		bpf_link__destroy(l->links[j]);
 	for (int j = 0; j < l->n_mfds; j++)
@@ -273,6 +292,7 @@ static int attach_lib_multi(struct recorder *r, struct tls_lib *l, const char *p
 	struct tls_elf e;
 	if (tls_elf_open(&e, path)) {
 		logmsg("tls: %s (%s) skipped: not an ELF file", l->path, l->version);
+		file_forget(l->dev, l->ino, path);
 		return -1;
 	}
 	const char *names[N_HOOKS];
@@ -293,7 +313,7 @@ static int attach_lib_multi(struct recorder *r, struct tls_lib *l, const char *p
 				if (!hooks[i].optional) {
 					logmsg("tls: %s (%s) skipped: cannot attach to %s: not in its symbols", l->path,
 					       l->version, hooks[i].func);
-					lib_destroy(l);
+					lib_destroy(l, path);
 					return -1;
 				}
 				size_t m = strlen(missing);
@@ -307,7 +327,7 @@ static int attach_lib_multi(struct recorder *r, struct tls_lib *l, const char *p
 		int fd = n ? multi_link(bpf_program__fd(entry_prog(r->skel, prog)), path, offs, n, (uint64_t)n_libs, 0) : -2;
 		if (fd == -1) {
 			logmsg("tls: %s (%s) skipped: cannot attach: %s", l->path, l->version, strerror(errno));
-			lib_destroy(l);
+			lib_destroy(l, path);
 			return -1;
 		}
 		if (fd >= 0)
@@ -316,7 +336,7 @@ static int attach_lib_multi(struct recorder *r, struct tls_lib *l, const char *p
 	int fd = multi_link(bpf_program__fd(r->skel->progs.fr_ssl_ret), path, rets, nret, (uint64_t)n_libs, 1);
 	if (fd < 0) {
 		logmsg("tls: %s (%s) skipped: cannot attach the return probes: %s", l->path, l->version, strerror(errno));
-		lib_destroy(l);
+		lib_destroy(l, path);
 		return -1;
 	}
 	l->mfds[l->n_mfds++] = fd;
@@ -359,7 +379,7 @@ static int attach_lib(struct recorder *r, const char *path, const char *shown, c
 			}
 			logmsg("tls: %s (%s) skipped: cannot attach to %s: %s", shown, l->version, hooks[i].func,
 			       strerror(err));
-			lib_destroy(l);
+			lib_destroy(l, path);
 			return -1;
 		}
 	}
@@ -447,7 +467,7 @@ static int attach_go(struct recorder *r, struct tls_elf *e, const char *path, co
 	if (why) {
 		logmsg("tls: %s%s%s (%s crypto/tls) skipped: %s", shown, pid ? " of pid " : "", pid ? pid : "",
 		       l->version, why);
-		lib_destroy(l);
+		lib_destroy(l, path);
 		return -1;
 	}
 	snprintf(l->desc, sizeof(l->desc), "%s crypto/tls (%s)", l->version, l->path);
@@ -470,8 +490,10 @@ static void examine(struct recorder *r, const char *path, const char *shown, con
 	if (file_seen(&st) == 1)
 		return;
 	struct tls_elf e;
-	if (tls_elf_open(&e, path))
+	if (tls_elf_open(&e, path)) {
+		file_forget(st.st_dev, st.st_ino, path);
 		return;
+	}
 	static const char *const names[] = {"SSL_write", "SSL_read", "crypto/tls.(*Conn).Write"};
 	struct tls_sym s[3];
 	tls_elf_find(&e, names, 3, s);
