@@ -240,8 +240,248 @@ static void addr_json(FILE *f, const char *key, const struct fr_addr *a)
 
 static const char *const roles_json[] = {"unknown", "client", "server"};
 
-static void state_json(FILE *f, const struct fr_conn_state *c)
+/* Each record kind prints itself twice, side by side: as the fields of a JSON
+ * object (each starting with a comma, after "kind", "ts", "seq" and "node")
+ * and as the rest of a text line (each starting with a space). */
+
+static void spans_json(FILE *f, const char *key, const struct fr_span *s, uint32_t n)
 {
+	fprintf(f, ",\"%s\":[", key);
+	for (uint32_t i = 0; i < n; i++) {
+		if (i)
+			putc(',', f);
+		fr_json_str(f, s[i].p, s[i].len);
+	}
+	putc(']', f);
+}
+
+static void put_span(FILE *f, const char *key, const struct fr_span *s, size_t max)
+{
+	fprintf(f, " %s=", key);
+	fr_escape(f, s->p, s->len, max);
+}
+
+/* " NAMESPACE/NAME" of a pod or a service. */
+static void put_ns_name(FILE *f, const struct fr_span *ns, const struct fr_span *name)
+{
+	fputc(' ', f);
+	fr_escape(f, ns->p, ns->len, 64);
+	fputc('/', f);
+	fr_escape(f, name->p, name->len, 128);
+}
+
+static const char *const roles_text[] = {"?", "connect", "accept"};
+
+static const char *head_end_name(unsigned e)
+{
+	static const char *const n[] = {"growing", "full", "hole", "dropped"};
+	return e < 4 ? n[e] : "?";
+}
+
+static void data_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_data *d = &r->u.data;
+	size_t n = d->payload.len < o->payload_max ? d->payload.len : o->payload_max;
+	fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"tid\":%u,\"dir\":\"%s\",\"syscall\":\"%s\","
+		   "\"flags\":%u,\"stream_pos\":%" PRIu64 ",\"orig_len\":%u,\"cap_len\":%u",
+		d->conn.pid, d->conn.fd, d->conn.gen, d->tid, d->dir ? "ingress" : "egress",
+		fr_syscall_name(d->syscall), d->flags, d->stream_pos, d->orig_len, d->payload.len);
+	addr_json(f, "peer", &d->peer);
+	fputs(",\"payload\":", f);
+	fr_json_str(f, d->payload.p, n);
+}
+
+static void data_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_data *d = &r->u.data;
+	char a[80];
+	fprintf(f, " pid=%u fd=%u/%u %s %s len=%u/%u pos=%" PRIu64, d->conn.pid, d->conn.fd,
+		d->conn.gen, d->dir ? "<" : ">", fr_syscall_name(d->syscall), d->payload.len,
+		d->orig_len, d->stream_pos);
+	if (d->peer.family)
+		fprintf(f, " peer=%s", fr_addr_str(&d->peer, a, sizeof(a)));
+	fputs(" \"", f);
+	fr_escape(f, d->payload.p, d->payload.len, o->payload_max);
+	putc('"', f);
+}
+
+static void open_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_conn_open *c = &r->u.open;
+	(void)o;
+	fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"tid\":%u,\"role\":\"%s\",\"netns\":%u",
+		c->conn.pid, c->conn.fd, c->conn.gen, c->tid, roles_json[c->role < 3 ? c->role : 0],
+		c->netns);
+	addr_json(f, "local", &c->local);
+	addr_json(f, "remote", &c->remote);
+}
+
+static void open_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_conn_open *c = &r->u.open;
+	char a1[80], a2[80];
+	(void)o;
+	fprintf(f, " pid=%u fd=%u/%u %s %s -> %s%s", c->conn.pid, c->conn.fd, c->conn.gen,
+		roles_text[c->role < 3 ? c->role : 0], fr_addr_str(&c->local, a1, sizeof(a1)),
+		fr_addr_str(&c->remote, a2, sizeof(a2)),
+		c->local.proto == 17 ? " udp" : "");
+}
+
+static void close_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_conn_close *c = &r->u.close;
+	(void)o;
+	fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"tid\":%u,\"bytes_out\":%" PRIu64
+		   ",\"bytes_in\":%" PRIu64 ",\"calls_out\":%" PRIu64 ",\"calls_in\":%" PRIu64,
+		c->conn.pid, c->conn.fd, c->conn.gen, c->tid, c->bytes_out, c->bytes_in,
+		c->calls_out, c->calls_in);
+}
+
+static void close_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_conn_close *c = &r->u.close;
+	(void)o;
+	fprintf(f, " pid=%u fd=%u/%u out=%" PRIu64 "B/%" PRIu64 " in=%" PRIu64 "B/%" PRIu64,
+		c->conn.pid, c->conn.fd, c->conn.gen, c->bytes_out, c->calls_out, c->bytes_in,
+		c->calls_in);
+}
+
+static void process_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_process *p = &r->u.proc;
+	(void)o;
+	fprintf(f, ",\"pid\":%u,\"ppid\":%u,\"cgroup_id\":%" PRIu64 ",\"start_ns\":%" PRIu64,
+		p->pid, p->ppid, p->cgroup_id, p->start_ns);
+	span_json(f, "comm", &p->comm);
+	span_json(f, "exe", &p->exe);
+	span_json(f, "cmdline", &p->cmdline);
+	span_json(f, "cgroup", &p->cgroup_path);
+	span_json(f, "container_id", &p->container_id);
+}
+
+static void process_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_process *p = &r->u.proc;
+	(void)o;
+	fprintf(f, " pid=%u ppid=%u", p->pid, p->ppid);
+	put_span(f, "comm", &p->comm, 64);
+	put_span(f, "exe", &p->exe, 128);
+	put_span(f, "container", &p->container_id, 16);
+	put_span(f, "cgroup", &p->cgroup_path, 160);
+}
+
+static void pod_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_pod *p = &r->u.pod;
+	(void)o;
+	span_json(f, "uid", &p->uid);
+	span_json(f, "namespace", &p->namespace_);
+	span_json(f, "name", &p->name);
+	span_json(f, "pod_node", &p->node);
+	span_json(f, "owner_kind", &p->owner_kind);
+	span_json(f, "owner_name", &p->owner_name);
+	spans_json(f, "ips", p->ips, p->n_ips);
+	fputs(",\"labels\":{", f);
+	for (uint32_t i = 0; i < p->n_labels; i++) {
+		if (i)
+			putc(',', f);
+		fr_json_str(f, p->labels[i].key.p, p->labels[i].key.len);
+		putc(':', f);
+		fr_json_str(f, p->labels[i].value.p, p->labels[i].value.len);
+	}
+	fputs("},\"containers\":[", f);
+	for (uint32_t i = 0; i < p->n_containers; i++) {
+		fputs(i ? ",{\"id\":" : "{\"id\":", f);
+		fr_json_str(f, p->containers[i].id.p, p->containers[i].id.len);
+		span_json(f, "name", &p->containers[i].name);
+		span_json(f, "image", &p->containers[i].image);
+		putc('}', f);
+	}
+	putc(']', f);
+}
+
+static void pod_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_pod *p = &r->u.pod;
+	(void)o;
+	put_ns_name(f, &p->namespace_, &p->name);
+	put_span(f, "uid", &p->uid, 64);
+	fprintf(f, " owner=");
+	fr_escape(f, p->owner_kind.p, p->owner_kind.len, 32);
+	fputc('/', f);
+	fr_escape(f, p->owner_name.p, p->owner_name.len, 128);
+	for (uint32_t i = 0; i < p->n_ips; i++)
+		put_span(f, "ip", &p->ips[i], 64);
+	fprintf(f, " containers=%u labels=%u", p->n_containers, p->n_labels);
+}
+
+static void service_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_service *s = &r->u.svc;
+	(void)o;
+	span_json(f, "namespace", &s->namespace_);
+	span_json(f, "name", &s->name);
+	spans_json(f, "cluster_ips", s->ips, s->n_ips);
+	fputs(",\"ports\":[", f);
+	for (uint32_t i = 0; i < s->n_ports; i++)
+		fprintf(f, "%s{\"port\":%u,\"target_port\":%u,\"proto\":%u}", i ? "," : "",
+			s->ports[i].port, s->ports[i].target_port, s->ports[i].proto);
+	putc(']', f);
+}
+
+static void service_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_service *s = &r->u.svc;
+	(void)o;
+	put_ns_name(f, &s->namespace_, &s->name);
+	for (uint32_t i = 0; i < s->n_ips; i++)
+		put_span(f, "ip", &s->ips[i], 64);
+	for (uint32_t i = 0; i < s->n_ports; i++)
+		fprintf(f, " port=%u->%u/%s", s->ports[i].port, s->ports[i].target_port,
+			s->ports[i].proto == 17 ? "udp" : "tcp");
+}
+
+static void loss_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_loss *l = &r->u.loss;
+	(void)o;
+	fprintf(f, ",\"cpu\":%d,\"reason\":%u,\"count\":%" PRIu64 ",\"bytes\":%" PRIu64
+		   ",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64,
+		l->cpu == UINT32_MAX ? -1 : (int)l->cpu, l->reason, l->count, l->bytes,
+		l->first_ns, l->last_ns);
+}
+
+static void loss_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_loss *l = &r->u.loss;
+	(void)o;
+	fprintf(f, " cpu=%d reason=%u count=%" PRIu64 " bytes=%" PRIu64 " span=%.3fms",
+		l->cpu == UINT32_MAX ? -1 : (int)l->cpu, l->reason, l->count, l->bytes,
+		(double)(l->last_ns - l->first_ns) / 1e6);
+}
+
+static void mark_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	(void)o;
+	span_json(f, "mark", &r->u.mark.kind);
+	span_json(f, "text", &r->u.mark.text);
+	if (r->u.mark.snapshot.len)
+		span_json(f, "snapshot", &r->u.mark.snapshot);
+}
+
+static void mark_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	(void)o;
+	put_span(f, "mark", &r->u.mark.kind, 64);
+	put_span(f, "text", &r->u.mark.text, 256);
+	if (r->u.mark.snapshot.len)
+		put_span(f, "snapshot", &r->u.mark.snapshot, 256);
+}
+
+static void state_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_conn_state *c = &r->u.state;
+	(void)o;
 	fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"tid\":%u,\"role\":\"%s\",\"flags\":%u,\"netns\":%u",
 		c->conn.pid, c->conn.fd, c->conn.gen, c->tid, roles_json[c->role < 3 ? c->role : 0], c->flags,
 		c->netns);
@@ -252,8 +492,22 @@ static void state_json(FILE *f, const struct fr_conn_state *c)
 		c->pos[0], c->pos[1], c->bytes[0], c->bytes[1], c->calls[0], c->calls[1], c->first_ns, c->last_ns);
 }
 
-static void head_json(FILE *f, const struct fr_conn_head *hd, const struct cat_opts *o)
+static void state_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
 {
+	const struct fr_conn_state *c = &r->u.state;
+	char a1[80], a2[80];
+	(void)o;
+	fprintf(f, " pid=%u fd=%u/%u %s %s -> %s%s pos=%" PRIu64 "/%" PRIu64 " out=%" PRIu64
+		   "B/%" PRIu64 " in=%" PRIu64 "B/%" PRIu64 "%s",
+		c->conn.pid, c->conn.fd, c->conn.gen, roles_text[c->role < 3 ? c->role : 0],
+		fr_addr_str(&c->local, a1, sizeof(a1)), fr_addr_str(&c->remote, a2, sizeof(a2)),
+		c->local.proto == 17 ? " udp" : "", c->pos[0], c->pos[1], c->bytes[0], c->calls[0],
+		c->bytes[1], c->calls[1], (c->flags & FR_STATE_HEAD) ? " head" : "");
+}
+
+static void head_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_conn_head *hd = &r->u.head;
 	fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"len_out\":%u,\"len_in\":%u,\"end_out\":%u,"
 		   "\"end_in\":%u,\"chunks\":[",
 		hd->conn.pid, hd->conn.fd, hd->conn.gen, hd->len[0], hd->len[1], hd->end[0], hd->end[1]);
@@ -269,289 +523,112 @@ static void head_json(FILE *f, const struct fr_conn_head *hd, const struct cat_o
 	putc(']', f);
 }
 
+static void head_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_conn_head *hd = &r->u.head;
+	fprintf(f, " pid=%u fd=%u/%u out=%uB/%s in=%uB/%s chunks=%u \"", hd->conn.pid, hd->conn.fd,
+		hd->conn.gen, hd->len[0], head_end_name(hd->end[0]), hd->len[1],
+		head_end_name(hd->end[1]), hd->n_chunks);
+	size_t off = 0;
+	struct fr_head_chunk c;
+	if (fr_head_chunk_next(hd, &off, &c))
+		fr_escape(f, c.bytes.p, c.bytes.len, o->payload_max);
+	putc('"', f);
+}
+
+static void arrival_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_arrival *a = &r->u.arrival;
+	(void)o;
+	fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"stream_pos\":%" PRIu64 ",\"arrival_ns\":%" PRIu64,
+		a->conn.pid, a->conn.fd, a->conn.gen, a->stream_pos, a->arrival_ns);
+}
+
+static void arrival_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_arrival *a = &r->u.arrival;
+	(void)o;
+	fprintf(f, " pid=%u fd=%u/%u pos=%" PRIu64 " readable %.3fms before", a->conn.pid, a->conn.fd,
+		a->conn.gen, a->stream_pos, (double)(r->ts - a->arrival_ns) / 1e6);
+}
+
+static void tls_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	(void)o;
+	fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u", r->u.tls.conn.pid, r->u.tls.conn.fd, r->u.tls.conn.gen);
+	span_json(f, "library", &r->u.tls.library);
+}
+
+static void tls_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	(void)o;
+	fprintf(f, " pid=%u fd=%u/%u ", r->u.tls.conn.pid, r->u.tls.conn.fd, r->u.tls.conn.gen);
+	fr_escape(f, r->u.tls.library.p, r->u.tls.library.len, 256);
+}
+
+static void tcp_json(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_conn_tcp *t = &r->u.tcp;
+	(void)o;
+	fprintf(f,
+		",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"event\":\"%s\",\"event_code\":%u,\"state\":\"%s\","
+		"\"segs\":%u,\"srtt_us\":%u,\"total_retrans\":%u",
+		t->conn.pid, t->conn.fd, t->conn.gen, fr_tcp_event_name(t->event), t->event,
+		fr_tcp_state_name(t->state), t->segs, t->srtt_us, t->total_retrans);
+}
+
+static void tcp_text(FILE *f, const struct fr_record *r, const struct cat_opts *o)
+{
+	const struct fr_conn_tcp *t = &r->u.tcp;
+	(void)o;
+	fprintf(f, " pid=%u fd=%u/%u %s state=%s", t->conn.pid, t->conn.fd, t->conn.gen,
+		fr_tcp_event_name(t->event), fr_tcp_state_name(t->state));
+	if (t->event == FR_TCP_RETRANSMIT)
+		fprintf(f, " segs=%u", t->segs);
+	fprintf(f, " srtt=%.3fms total_retrans=%u", t->srtt_us / 1e3, t->total_retrans);
+}
+
+typedef void (*cat_fn)(FILE *f, const struct fr_record *r, const struct cat_opts *o);
+
+static const struct {
+	cat_fn json, text;
+} cat_kinds[FR_KIND_MAX + 1] = {
+	[FR_DATA] = {data_json, data_text},
+	[FR_CONN_OPEN] = {open_json, open_text},
+	[FR_CONN_CLOSE] = {close_json, close_text},
+	[FR_PROCESS] = {process_json, process_text},
+	[FR_POD] = {pod_json, pod_text},
+	[FR_SERVICE] = {service_json, service_text},
+	[FR_LOSS] = {loss_json, loss_text},
+	[FR_MARK] = {mark_json, mark_text},
+	[FR_CONN_STATE] = {state_json, state_text},
+	[FR_CONN_HEAD] = {head_json, head_text},
+	[FR_ARRIVAL] = {arrival_json, arrival_text},
+	[FR_CONN_TLS] = {tls_json, tls_text},
+	[FR_CONN_TCP] = {tcp_json, tcp_text},
+};
+
 static void cat_json(FILE *f, const struct fr_header *h, const struct fr_record *r,
 		     const struct cat_opts *o)
 {
 	fprintf(f, "{\"kind\":\"%s\",\"ts\":%" PRIu64 ",\"seq\":%" PRIu64 ",\"node\":",
 		fr_kind_name(r->kind), r->ts, r->seq);
 	fr_json_str(f, (const uint8_t *)h->node, strlen(h->node));
-	switch (r->kind) {
-	case FR_DATA: {
-		const struct fr_data *d = &r->u.data;
-		size_t n = d->payload.len < o->payload_max ? d->payload.len : o->payload_max;
-		fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"tid\":%u,\"dir\":\"%s\",\"syscall\":\"%s\","
-			   "\"flags\":%u,\"stream_pos\":%" PRIu64 ",\"orig_len\":%u,\"cap_len\":%u",
-			d->conn.pid, d->conn.fd, d->conn.gen, d->tid, d->dir ? "ingress" : "egress",
-			fr_syscall_name(d->syscall), d->flags, d->stream_pos, d->orig_len, d->payload.len);
-		addr_json(f, "peer", &d->peer);
-		fputs(",\"payload\":", f);
-		fr_json_str(f, d->payload.p, n);
-		break;
-	}
-	case FR_CONN_OPEN: {
-		const struct fr_conn_open *c = &r->u.open;
-		fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"tid\":%u,\"role\":\"%s\",\"netns\":%u",
-			c->conn.pid, c->conn.fd, c->conn.gen, c->tid, roles_json[c->role < 3 ? c->role : 0],
-			c->netns);
-		addr_json(f, "local", &c->local);
-		addr_json(f, "remote", &c->remote);
-		break;
-	}
-	case FR_CONN_CLOSE: {
-		const struct fr_conn_close *c = &r->u.close;
-		fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"tid\":%u,\"bytes_out\":%" PRIu64
-			   ",\"bytes_in\":%" PRIu64 ",\"calls_out\":%" PRIu64 ",\"calls_in\":%" PRIu64,
-			c->conn.pid, c->conn.fd, c->conn.gen, c->tid, c->bytes_out, c->bytes_in,
-			c->calls_out, c->calls_in);
-		break;
-	}
-	case FR_PROCESS: {
-		const struct fr_process *p = &r->u.proc;
-		fprintf(f, ",\"pid\":%u,\"ppid\":%u,\"cgroup_id\":%" PRIu64 ",\"start_ns\":%" PRIu64,
-			p->pid, p->ppid, p->cgroup_id, p->start_ns);
-		span_json(f, "comm", &p->comm);
-		span_json(f, "exe", &p->exe);
-		span_json(f, "cmdline", &p->cmdline);
-		span_json(f, "cgroup", &p->cgroup_path);
-		span_json(f, "container_id", &p->container_id);
-		break;
-	}
-	case FR_POD: {
-		const struct fr_pod *p = &r->u.pod;
-		span_json(f, "uid", &p->uid);
-		span_json(f, "namespace", &p->namespace_);
-		span_json(f, "name", &p->name);
-		span_json(f, "pod_node", &p->node);
-		span_json(f, "owner_kind", &p->owner_kind);
-		span_json(f, "owner_name", &p->owner_name);
-		fputs(",\"ips\":[", f);
-		for (uint32_t i = 0; i < p->n_ips; i++) {
-			if (i)
-				putc(',', f);
-			fr_json_str(f, p->ips[i].p, p->ips[i].len);
-		}
-		fputs("],\"labels\":{", f);
-		for (uint32_t i = 0; i < p->n_labels; i++) {
-			if (i)
-				putc(',', f);
-			fr_json_str(f, p->labels[i].key.p, p->labels[i].key.len);
-			putc(':', f);
-			fr_json_str(f, p->labels[i].value.p, p->labels[i].value.len);
-		}
-		fputs("},\"containers\":[", f);
-		for (uint32_t i = 0; i < p->n_containers; i++) {
-			fputs(i ? ",{\"id\":" : "{\"id\":", f);
-			fr_json_str(f, p->containers[i].id.p, p->containers[i].id.len);
-			span_json(f, "name", &p->containers[i].name);
-			span_json(f, "image", &p->containers[i].image);
-			putc('}', f);
-		}
-		putc(']', f);
-		break;
-	}
-	case FR_SERVICE: {
-		const struct fr_service *s = &r->u.svc;
-		span_json(f, "namespace", &s->namespace_);
-		span_json(f, "name", &s->name);
-		fputs(",\"cluster_ips\":[", f);
-		for (uint32_t i = 0; i < s->n_ips; i++) {
-			if (i)
-				putc(',', f);
-			fr_json_str(f, s->ips[i].p, s->ips[i].len);
-		}
-		fputs("],\"ports\":[", f);
-		for (uint32_t i = 0; i < s->n_ports; i++)
-			fprintf(f, "%s{\"port\":%u,\"target_port\":%u,\"proto\":%u}", i ? "," : "",
-				s->ports[i].port, s->ports[i].target_port, s->ports[i].proto);
-		putc(']', f);
-		break;
-	}
-	case FR_LOSS: {
-		const struct fr_loss *l = &r->u.loss;
-		fprintf(f, ",\"cpu\":%d,\"reason\":%u,\"count\":%" PRIu64 ",\"bytes\":%" PRIu64
-			   ",\"first_ns\":%" PRIu64 ",\"last_ns\":%" PRIu64,
-			l->cpu == UINT32_MAX ? -1 : (int)l->cpu, l->reason, l->count, l->bytes,
-			l->first_ns, l->last_ns);
-		break;
-	}
-	case FR_MARK:
-		span_json(f, "mark", &r->u.mark.kind);
-		span_json(f, "text", &r->u.mark.text);
-		if (r->u.mark.snapshot.len)
-			span_json(f, "snapshot", &r->u.mark.snapshot);
-		break;
-	case FR_CONN_STATE:
-		state_json(f, &r->u.state);
-		break;
-	case FR_CONN_HEAD:
-		head_json(f, &r->u.head, o);
-		break;
-	case FR_ARRIVAL: {
-		const struct fr_arrival *a = &r->u.arrival;
-		fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"stream_pos\":%" PRIu64 ",\"arrival_ns\":%" PRIu64,
-			a->conn.pid, a->conn.fd, a->conn.gen, a->stream_pos, a->arrival_ns);
-		break;
-	}
-	case FR_CONN_TLS:
-		fprintf(f, ",\"pid\":%u,\"fd\":%u,\"gen\":%u", r->u.tls.conn.pid, r->u.tls.conn.fd, r->u.tls.conn.gen);
-		span_json(f, "library", &r->u.tls.library);
-		break;
-	case FR_CONN_TCP: {
-		const struct fr_conn_tcp *t = &r->u.tcp;
-		fprintf(f,
-			",\"pid\":%u,\"fd\":%u,\"gen\":%u,\"event\":\"%s\",\"event_code\":%u,\"state\":\"%s\","
-			"\"segs\":%u,\"srtt_us\":%u,\"total_retrans\":%u",
-			t->conn.pid, t->conn.fd, t->conn.gen, fr_tcp_event_name(t->event), t->event,
-			fr_tcp_state_name(t->state), t->segs, t->srtt_us, t->total_retrans);
-		break;
-	}
-	}
+	if (r->kind <= FR_KIND_MAX && cat_kinds[r->kind].json)
+		cat_kinds[r->kind].json(f, r, o);
 	fputs("}\n", f);
-}
-
-static void put_span(FILE *f, const char *key, const struct fr_span *s, size_t max)
-{
-	fprintf(f, " %s=", key);
-	fr_escape(f, s->p, s->len, max);
-}
-
-static const char *const roles_text[] = {"?", "connect", "accept"};
-
-static const char *head_end_name(unsigned e)
-{
-	static const char *const n[] = {"growing", "full", "hole", "dropped"};
-	return e < 4 ? n[e] : "?";
 }
 
 static void cat_text(FILE *f, const struct fr_header *h, const struct fr_record *r,
 		     const struct cat_opts *o)
 {
-	char t[64], a1[80], a2[80];
+	char t[64];
 	fr_time_str((int64_t)r->ts + h->wall_offset_ns, t, sizeof(t));
 	fprintf(f, "%" PRIu64 " %s ", r->seq, t + 11);
 	fr_escape(f, (const uint8_t *)h->node, strlen(h->node), SIZE_MAX);
 	fprintf(f, " %-10s", fr_kind_name(r->kind));
-	switch (r->kind) {
-	case FR_DATA: {
-		const struct fr_data *d = &r->u.data;
-		fprintf(f, " pid=%u fd=%u/%u %s %s len=%u/%u pos=%" PRIu64, d->conn.pid, d->conn.fd,
-			d->conn.gen, d->dir ? "<" : ">", fr_syscall_name(d->syscall), d->payload.len,
-			d->orig_len, d->stream_pos);
-		if (d->peer.family)
-			fprintf(f, " peer=%s", fr_addr_str(&d->peer, a1, sizeof(a1)));
-		fputs(" \"", f);
-		fr_escape(f, d->payload.p, d->payload.len, o->payload_max);
-		putc('"', f);
-		break;
-	}
-	case FR_CONN_OPEN: {
-		const struct fr_conn_open *c = &r->u.open;
-		fprintf(f, " pid=%u fd=%u/%u %s %s -> %s%s", c->conn.pid, c->conn.fd, c->conn.gen,
-			roles_text[c->role < 3 ? c->role : 0], fr_addr_str(&c->local, a1, sizeof(a1)),
-			fr_addr_str(&c->remote, a2, sizeof(a2)),
-			c->local.proto == 17 ? " udp" : "");
-		break;
-	}
-	case FR_CONN_CLOSE: {
-		const struct fr_conn_close *c = &r->u.close;
-		fprintf(f, " pid=%u fd=%u/%u out=%" PRIu64 "B/%" PRIu64 " in=%" PRIu64 "B/%" PRIu64,
-			c->conn.pid, c->conn.fd, c->conn.gen, c->bytes_out, c->calls_out, c->bytes_in,
-			c->calls_in);
-		break;
-	}
-	case FR_PROCESS: {
-		const struct fr_process *p = &r->u.proc;
-		fprintf(f, " pid=%u ppid=%u", p->pid, p->ppid);
-		put_span(f, "comm", &p->comm, 64);
-		put_span(f, "exe", &p->exe, 128);
-		put_span(f, "container", &p->container_id, 16);
-		put_span(f, "cgroup", &p->cgroup_path, 160);
-		break;
-	}
-	case FR_POD: {
-		const struct fr_pod *p = &r->u.pod;
-		fputc(' ', f);
-		fr_escape(f, p->namespace_.p, p->namespace_.len, 64);
-		fputc('/', f);
-		fr_escape(f, p->name.p, p->name.len, 128);
-		put_span(f, "uid", &p->uid, 64);
-		fprintf(f, " owner=");
-		fr_escape(f, p->owner_kind.p, p->owner_kind.len, 32);
-		fputc('/', f);
-		fr_escape(f, p->owner_name.p, p->owner_name.len, 128);
-		for (uint32_t i = 0; i < p->n_ips; i++)
-			put_span(f, "ip", &p->ips[i], 64);
-		fprintf(f, " containers=%u labels=%u", p->n_containers, p->n_labels);
-		break;
-	}
-	case FR_SERVICE: {
-		const struct fr_service *s = &r->u.svc;
-		fputc(' ', f);
-		fr_escape(f, s->namespace_.p, s->namespace_.len, 64);
-		fputc('/', f);
-		fr_escape(f, s->name.p, s->name.len, 128);
-		for (uint32_t i = 0; i < s->n_ips; i++)
-			put_span(f, "ip", &s->ips[i], 64);
-		for (uint32_t i = 0; i < s->n_ports; i++)
-			fprintf(f, " port=%u->%u/%s", s->ports[i].port, s->ports[i].target_port,
-				s->ports[i].proto == 17 ? "udp" : "tcp");
-		break;
-	}
-	case FR_LOSS: {
-		const struct fr_loss *l = &r->u.loss;
-		fprintf(f, " cpu=%d reason=%u count=%" PRIu64 " bytes=%" PRIu64 " span=%.3fms",
-			l->cpu == UINT32_MAX ? -1 : (int)l->cpu, l->reason, l->count, l->bytes,
-			(double)(l->last_ns - l->first_ns) / 1e6);
-		break;
-	}
-	case FR_MARK:
-		put_span(f, "mark", &r->u.mark.kind, 64);
-		put_span(f, "text", &r->u.mark.text, 256);
-		if (r->u.mark.snapshot.len)
-			put_span(f, "snapshot", &r->u.mark.snapshot, 256);
-		break;
-	case FR_CONN_STATE: {
-		const struct fr_conn_state *c = &r->u.state;
-		fprintf(f, " pid=%u fd=%u/%u %s %s -> %s%s pos=%" PRIu64 "/%" PRIu64 " out=%" PRIu64
-			   "B/%" PRIu64 " in=%" PRIu64 "B/%" PRIu64 "%s",
-			c->conn.pid, c->conn.fd, c->conn.gen, roles_text[c->role < 3 ? c->role : 0],
-			fr_addr_str(&c->local, a1, sizeof(a1)), fr_addr_str(&c->remote, a2, sizeof(a2)),
-			c->local.proto == 17 ? " udp" : "", c->pos[0], c->pos[1], c->bytes[0], c->calls[0],
-			c->bytes[1], c->calls[1], (c->flags & FR_STATE_HEAD) ? " head" : "");
-		break;
-	}
-	case FR_CONN_HEAD: {
-		const struct fr_conn_head *hd = &r->u.head;
-		fprintf(f, " pid=%u fd=%u/%u out=%uB/%s in=%uB/%s chunks=%u \"", hd->conn.pid, hd->conn.fd,
-			hd->conn.gen, hd->len[0], head_end_name(hd->end[0]), hd->len[1],
-			head_end_name(hd->end[1]), hd->n_chunks);
-		size_t off = 0;
-		struct fr_head_chunk c;
-		if (fr_head_chunk_next(hd, &off, &c))
-			fr_escape(f, c.bytes.p, c.bytes.len, o->payload_max);
-		putc('"', f);
-		break;
-	}
-	case FR_ARRIVAL: {
-		const struct fr_arrival *a = &r->u.arrival;
-		fprintf(f, " pid=%u fd=%u/%u pos=%" PRIu64 " readable %.3fms before", a->conn.pid, a->conn.fd,
-			a->conn.gen, a->stream_pos, (double)(r->ts - a->arrival_ns) / 1e6);
-		break;
-	}
-	case FR_CONN_TLS:
-		fprintf(f, " pid=%u fd=%u/%u ", r->u.tls.conn.pid, r->u.tls.conn.fd, r->u.tls.conn.gen);
-		fr_escape(f, r->u.tls.library.p, r->u.tls.library.len, 256);
-		break;
-	case FR_CONN_TCP: {
-		const struct fr_conn_tcp *t = &r->u.tcp;
-		fprintf(f, " pid=%u fd=%u/%u %s state=%s", t->conn.pid, t->conn.fd, t->conn.gen,
-			fr_tcp_event_name(t->event), fr_tcp_state_name(t->state));
-		if (t->event == FR_TCP_RETRANSMIT)
-			fprintf(f, " segs=%u", t->segs);
-		fprintf(f, " srtt=%.3fms total_retrans=%u", t->srtt_us / 1e3, t->total_retrans);
-		break;
-	}
-	}
+	if (r->kind <= FR_KIND_MAX && cat_kinds[r->kind].text)
+		cat_kinds[r->kind].text(f, r, o);
 	putc('\n', f);
 }
 

@@ -7,12 +7,12 @@
 #include "../formats/bytes.h"
 #include "../formats/cli.h"
 #include "dump_case.h"
+#include "dump_internal.h"
 #include "engine.h"
 #include "schema.h"
 #include "flightrec.h"
 
 #include <errno.h>
-#include <pthread.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,52 +33,47 @@ static const char recording_filter[] =
  * stream (the hasher's) a chunk goes to EVP_DigestUpdate without a copy. */
 #define OUT_CHUNK (1 << 16)
 
-struct line {
-	char *p;
-	size_t len, cap;
-};
-
-static __attribute__((noinline)) void l_grow(struct line *l, size_t n)
+static __attribute__((noinline)) void l_grow(struct dump_line *l, size_t n)
 {
 	l->p = fr_grow(l->p, &l->cap, l->len + n, 2 * OUT_CHUNK);
 }
 
 /* Makes room for n more bytes; returns where they go. */
-static inline char *l_room(struct line *l, size_t n)
+static inline char *l_room(struct dump_line *l, size_t n)
 {
 	if (l->cap - l->len < n)
 		l_grow(l, n);
 	return l->p + l->len;
 }
 
-static inline void l_put(struct line *l, const void *s, size_t n)
+static inline void l_put(struct dump_line *l, const void *s, size_t n)
 {
 	memcpy(l_room(l, n), s, n);
 	l->len += n;
 }
 
-static inline void l_tab(struct line *l)
+static inline void l_tab(struct dump_line *l)
 {
 	*l_room(l, 1) = '\t';
 	l->len++;
 }
 
-/* Where the dump goes: a buffer written to f once it holds OUT_CHUNK
- * bytes, or, when f is NULL (a piece of the dump with -j N), kept in
- * memory up to `keep` bytes; a piece that grows past that goes on in a
- * temporary file (o_spill), so that memory stays bounded whatever the
- * rows hold (an HTTP head may be 16 KiB). */
-struct out {
-	struct line l;
-	FILE *f;
-	size_t keep;
-	int spilled; /* f is our temporary file */
-	int err;
-};
+/* A temporary file under $TMPDIR (default /tmp), already unlinked. */
+static FILE *tmp_file(void)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/flightrec-dump-XXXXXX", fr_tmpdir());
+	int fd = mkstemp(path);
+	if (fd < 0)
+		return NULL;
+	unlink(path);
+	FILE *f = fdopen(fd, "w+");
+	if (!f)
+		close(fd);
+	return f;
+}
 
-static FILE *tmp_file(void);
-
-static __attribute__((noinline)) void o_spill(struct out *o)
+static __attribute__((noinline)) void o_spill(struct dump_out *o)
 {
 	o->f = tmp_file();
 	if (!o->f) {
@@ -91,7 +86,7 @@ static __attribute__((noinline)) void o_spill(struct out *o)
 }
 
 /* Writes what o holds to its file once it is min bytes or more. */
-static inline void o_flush(struct out *o, size_t min)
+static inline void o_flush(struct dump_out *o, size_t min)
 {
 	if (!o->f && o->keep && o->l.len > o->keep)
 		o_spill(o);
@@ -115,7 +110,7 @@ static const unsigned long long pow10[20] = {
 
 /* The digits are counted first (from the bit length) and written in place
  * from the end, two per division: the timestamps have 10 to 19 digits. */
-static inline void l_int(struct line *l, long long v)
+static inline void l_int(struct dump_line *l, long long v)
 {
 	char *o = l_room(l, 21);
 	unsigned long long u = (unsigned long long)v;
@@ -186,7 +181,7 @@ static inline int needs_esc(const unsigned char *p, size_t n)
 /* Appends text escaped: \\ \t \n \r, other control bytes and DEL as \xNN.
  * Room for the worst case is made once.  Out of line: the clean texts'
  * path below stays small. */
-static __attribute__((noinline)) void l_text_esc(struct line *l, const unsigned char *p, size_t n)
+static __attribute__((noinline)) void l_text_esc(struct dump_line *l, const unsigned char *p, size_t n)
 {
 	char *o = l_room(l, n * 4);
 	for (size_t k = 0; k < n; k++) {
@@ -214,7 +209,7 @@ static __attribute__((noinline)) void l_text_esc(struct line *l, const unsigned 
 }
 
 /* Appends text, escaped when it needs it (most texts do not). */
-static inline void l_text(struct line *l, const unsigned char *p, size_t n)
+static inline void l_text(struct dump_line *l, const unsigned char *p, size_t n)
 {
 	if (needs_esc(p, n))
 		l_text_esc(l, p, n);
@@ -223,7 +218,7 @@ static inline void l_text(struct line *l, const unsigned char *p, size_t n)
 }
 
 /* Appends one value: \N for NULL. */
-static void put_sqlvalue(struct line *l, sqlite3_value *v)
+static void put_sqlvalue(struct dump_line *l, sqlite3_value *v)
 {
 	switch (sqlite3_value_type(v)) {
 	case SQLITE_NULL:
@@ -248,7 +243,7 @@ static void put_sqlvalue(struct line *l, sqlite3_value *v)
 /* The value is read through sqlite3_column_value(): one call per column
  * instead of a type call and a value call, each with its own checks.  The
  * dump's connection is used by this thread only. */
-static void put_value(struct line *l, sqlite3_stmt *st, int i)
+static void put_value(struct dump_line *l, sqlite3_stmt *st, int i)
 {
 	put_sqlvalue(l, sqlite3_column_value(st, i));
 }
@@ -366,7 +361,7 @@ static sqlite3_value *wl_peer(struct wlc *w, sqlite3_value *addr)
 	return e->wl;
 }
 
-static void put_wl(struct line *l, sqlite3_value *v)
+static void put_wl(struct dump_line *l, sqlite3_value *v)
 {
 	if (v)
 		put_sqlvalue(l, v);
@@ -375,7 +370,7 @@ static void put_wl(struct line *l, sqlite3_value *v)
 }
 
 /* The line of a requests view row made from request_rows' columns v */
-static void put_request(struct line *l, struct wlc *w, sqlite3_value **v)
+static void put_request(struct dump_line *l, struct wlc *w, sqlite3_value **v)
 {
 	for (int i = 0; i < RC_WL; i++) {
 		if (i)
@@ -410,7 +405,7 @@ static void put_request(struct line *l, struct wlc *w, sqlite3_value **v)
 #define ROW_PTR "flightrec-dump-row"
 
 struct rowfn {
-	struct line l; /* the last row's line */
+	struct dump_line l; /* the last row's line */
 	struct wlc *w; /* the requests view's lookups, or NULL: a plain row */
 };
 
@@ -440,14 +435,14 @@ static void row_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
 
 /* Makes fr_dump_row() on a connection the dump reads; not for views or
  * triggers, and useless without a pointer only bind_pointer can give. */
-static void row_fn_create(sqlite3 *db)
+void fr_dump_row_fn(sqlite3 *db)
 {
 	sqlite3_create_function_v2(db, "fr_dump_row", -1, SQLITE_UTF8 | SQLITE_DIRECTONLY, NULL, row_fn, NULL,
 				   NULL, NULL);
 }
 
 /* Steps st (fr_dump_row's lines) to its end, writing the lines to out. */
-static int put_lines(sqlite3_stmt *st, struct rowfn *f, struct out *o)
+static int put_lines(sqlite3_stmt *st, struct rowfn *f, struct dump_out *o)
 {
 	int rc;
 	sqlite3_bind_pointer(st, 1, f, ROW_PTR, NULL);
@@ -464,7 +459,7 @@ static int put_lines(sqlite3_stmt *st, struct rowfn *f, struct out *o)
 }
 
 /* The rows of the requests view matching where, as dump_table writes them. */
-static int dump_requests_fast(sqlite3 *db, struct out *o, const char *where)
+static int dump_requests_fast(sqlite3 *db, struct dump_out *o, const char *where)
 {
 	char sql[1024];
 	snprintf(sql, sizeof(sql), "SELECT fr_dump_row(?1, %s) FROM request_rows%s ORDER BY id", req_cols, where);
@@ -498,16 +493,8 @@ out:
 	return rc;
 }
 
-/* A part of a table: the rows whose first column (unique: a rowid) is in
- * (lo, hi]; lo = INT64_MIN and hi = INT64_MAX for the whole table.  The
- * parts of a table, in order, give the same lines as the whole. */
-struct range {
-	int64_t lo, hi;
-};
-static const struct range whole = {INT64_MIN, INT64_MAX};
-
 /* Dumps the rows of table t in range r, with or without the header lines. */
-static int dump_table(sqlite3 *db, const char *t, struct out *o, struct range r, int header)
+static int dump_table(sqlite3 *db, const char *t, struct dump_out *o, struct dump_range r, int header)
 {
 	char sql[4096];
 	sqlite3_stmt *st;
@@ -584,35 +571,46 @@ static int dump_table(sqlite3 *db, const char *t, struct out *o, struct range r,
 }
 
 /* The tables before requests */
-static int dump_head(sqlite3 *db, struct out *o)
+static int dump_head(sqlite3 *db, struct dump_out *o)
 {
 	for (int i = 0; fr_dump_head_tables[i]; i++)
-		if (dump_table(db, fr_dump_head_tables[i], o, whole, 1) < 0)
+		if (dump_table(db, fr_dump_head_tables[i], o, dump_whole, 1) < 0)
 			return -1;
 	return 0;
 }
 
-static int dump_all(sqlite3 *db, struct out *o)
+int fr_dump_piece(sqlite3 *db, const char *table, struct dump_range r, int header, struct dump_out *o)
 {
-	if (dump_head(db, o) < 0 || dump_table(db, "requests", o, whole, 1) < 0)
+	int rc = table ? dump_table(db, table, o, r, header) : dump_head(db, o);
+	if (o->f) {
+		o_flush(o, 0);
+		if (fflush(o->f) != 0 || fseek(o->f, 0, SEEK_SET) != 0)
+			o->err = 1;
+	}
+	return o->err ? -1 : rc;
+}
+
+static int dump_all(sqlite3 *db, struct dump_out *o)
+{
+	if (dump_head(db, o) < 0 || dump_table(db, "requests", o, dump_whole, 1) < 0)
 		return -1;
 	for (int i = 0; fr_proto_table(i); i++)
-		if (dump_table(db, fr_proto_table(i), o, whole, 1) < 0)
+		if (dump_table(db, fr_proto_table(i), o, dump_whole, 1) < 0)
 			return -1;
-	if (dump_table(db, "messages", o, whole, 1) < 0)
+	if (dump_table(db, "messages", o, dump_whole, 1) < 0)
 		return -1;
-	return dump_table(db, "anomalies", o, whole, 1);
+	return dump_table(db, "anomalies", o, dump_whole, 1);
 }
 
 int fr_dump_rows(struct sqlite3 *db, const char *sql, FILE *out)
 {
 	sqlite3_stmt *st;
-	row_fn_create(db);
+	fr_dump_row_fn(db);
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
 		fprintf(stderr, "flightrec dump: %s\n", sqlite3_errmsg(db));
 		return -1;
 	}
-	struct out o = {{0}, out};
+	struct dump_out o = {{0}, out};
 	struct rowfn f = {{0}, NULL};
 	int rc = put_lines(st, &f, &o);
 	o_flush(&o, 0);
@@ -624,206 +622,12 @@ int fr_dump_rows(struct sqlite3 *db, const char *sql, FILE *out)
 
 int fr_dump_db(struct sqlite3 *db, FILE *out)
 {
-	struct out o = {{0}, out};
-	row_fn_create(db);
+	struct dump_out o = {{0}, out};
+	fr_dump_row_fn(db);
 	int rc = dump_all(db, &o);
 	o_flush(&o, 0);
 	free(o.l.p);
 	return rc < 0 || o.err ? -1 : 0;
-}
-
-/* ---- the same dump by several threads ------------------------------------
- * The dump is cut into pieces: the small tables, then requests and each
- * protocol table in ranges of PIECE_IDS request ids, then messages and
- * anomalies.  Threads take pieces in order, each writing its piece into a
- * buffer in memory on its own read-only connection; the caller's thread
- * copies the finished pieces into out in order.  At most `ahead` pieces
- * wait, in at most PIECES_MEM bytes of memory together: a piece of 65,536
- * requests is some 13 MB (a request's dump line is about 200 bytes), but
- * a piece may hold much more (long HTTP heads, or the whole connections,
- * messages and anomalies tables), and what does not fit goes on in a
- * temporary file under $TMPDIR.  The buffers are used again, piece after
- * piece: fresh ones cost a page fault per 4 KiB.  (In temporary files the
- * pieces cost as much system time as the hash: ext4 writes ~450 MB/s.) */
-
-#define PIECE_IDS 65536
-#define MAX_PARTS 65536
-#ifndef PIECES_MEM
-#define PIECES_MEM (96u << 20)
-#endif
-
-/* A temporary file under $TMPDIR (default /tmp), already unlinked. */
-static FILE *tmp_file(void)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/flightrec-dump-XXXXXX", fr_tmpdir());
-	int fd = mkstemp(path);
-	if (fd < 0)
-		return NULL;
-	unlink(path);
-	FILE *f = fdopen(fd, "w+");
-	if (!f)
-		close(fd);
-	return f;
-}
-
-struct piece {
-	const char *table; /* NULL: the small tables before requests */
-	struct range r;
-	int header;
-	struct line text; /* when done: the piece, or nothing when f */
-	FILE *f;          /* the piece, when it outgrew memory */
-	int state; /* 0 waiting, 1 taken, 2 done, -1 failed */
-};
-
-struct pdump {
-	const char *path;
-	struct piece *p;
-	int n, next, copied, ahead;
-	struct line *spare; /* up to ahead buffers of copied pieces */
-	int nspare;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-};
-
-static void *pdump_main(void *arg)
-{
-	struct pdump *d = arg;
-	sqlite3 *db = NULL;
-	if (sqlite3_open_v2(d->path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-		fprintf(stderr, "flightrec dump: cannot open %s: %s\n", d->path, sqlite3_errmsg(db));
-		sqlite3_close(db);
-		db = NULL;
-	} else {
-		/* a lock still held for a moment by another connection (the
-		 * sink's) is waited for, not an error */
-		sqlite3_busy_timeout(db, 60000);
-		row_fn_create(db);
-	}
-	pthread_mutex_lock(&d->mu);
-	for (;;) {
-		while (d->next < d->n && d->next >= d->copied + d->ahead)
-			pthread_cond_wait(&d->cv, &d->mu);
-		if (d->next >= d->n)
-			break;
-		struct piece *p = &d->p[d->next++];
-		struct out o = {{0}, NULL, PIECES_MEM / (unsigned)d->ahead, 0, 0};
-		if (d->nspare)
-			o.l = d->spare[--d->nspare];
-		p->state = 1;
-		pthread_mutex_unlock(&d->mu);
-		int rc = -1;
-		if (db) {
-			if (p->table)
-				rc = dump_table(db, p->table, &o, p->r, p->header);
-			else
-				rc = dump_head(db, &o);
-		}
-		if (o.f) {
-			o_flush(&o, 0);
-			if (fflush(o.f) != 0 || fseek(o.f, 0, SEEK_SET) != 0)
-				o.err = 1;
-		}
-		if (o.err)
-			rc = -1;
-		p->f = o.f;
-		p->text = o.l;
-		pthread_mutex_lock(&d->mu);
-		p->state = rc == 0 ? 2 : -1;
-		pthread_cond_broadcast(&d->cv);
-	}
-	pthread_mutex_unlock(&d->mu);
-	sqlite3_close(db);
-	return NULL;
-}
-
-int fr_dump_parallel(const char *path, int64_t max_id, FILE *out, int jobs)
-{
-	int ntab = 0;
-	while (fr_proto_table(ntab))
-		ntab++;
-	struct pdump d = {.path = path, .ahead = 2 * jobs + 2};
-	if (max_id < 0)
-		max_id = 0;
-	d.spare = calloc((size_t)d.ahead, sizeof(*d.spare));
-	int64_t step = max_id / MAX_PARTS + 1 > PIECE_IDS ? max_id / MAX_PARTS + 1 : PIECE_IDS;
-	int64_t parts = max_id / step + 1;
-	d.p = calloc((size_t)(3 + parts * (1 + ntab)), sizeof(*d.p));
-	if (!d.p || !d.spare) {
-		free(d.p);
-		free(d.spare);
-		return -1;
-	}
-	d.p[d.n++] = (struct piece){NULL, whole, 1, {0}, NULL, 0};
-	for (int t = -1; t < ntab; t++)
-		for (int64_t k = 0; k < parts; k++) {
-			struct range r = {k ? k * step : INT64_MIN, k < parts - 1 ? (k + 1) * step : INT64_MAX};
-			d.p[d.n++] = (struct piece){t < 0 ? "requests" : fr_proto_table(t), r, k == 0, {0}, NULL, 0};
-		}
-	d.p[d.n++] = (struct piece){"messages", whole, 1, {0}, NULL, 0};
-	d.p[d.n++] = (struct piece){"anomalies", whole, 1, {0}, NULL, 0};
-	pthread_mutex_init(&d.mu, NULL);
-	pthread_cond_init(&d.cv, NULL);
-	pthread_t th[64];
-	int nth = 0;
-	for (int i = 0; i < jobs && i < 64; i++)
-		if (pthread_create(&th[nth], NULL, pdump_main, &d) == 0)
-			nth++;
-	int rc = nth ? 0 : -1;
-	for (int i = 0; i < d.n && rc == 0; i++) {
-		pthread_mutex_lock(&d.mu);
-		while (d.p[i].state == 0 || d.p[i].state == 1)
-			pthread_cond_wait(&d.cv, &d.mu);
-		pthread_mutex_unlock(&d.mu);
-		if (d.p[i].state < 0) {
-			rc = -1;
-			break;
-		}
-		struct line *t = &d.p[i].text;
-		if (t->len && fwrite(t->p, 1, t->len, out) != t->len)
-			rc = -1;
-		if (d.p[i].f) {
-			char buf[1 << 16];
-			size_t n;
-			while (rc == 0 && (n = fread(buf, 1, sizeof(buf), d.p[i].f)) > 0)
-				if (fwrite(buf, 1, n, out) != n)
-					rc = -1;
-			if (ferror(d.p[i].f))
-				rc = -1;
-			fclose(d.p[i].f);
-			d.p[i].f = NULL;
-		}
-		pthread_mutex_lock(&d.mu);
-		t->len = 0;
-		if (d.nspare < d.ahead)
-			d.spare[d.nspare++] = *t;
-		else
-			free(t->p);
-		*t = (struct line){0};
-		d.copied = i + 1;
-		pthread_cond_broadcast(&d.cv);
-		pthread_mutex_unlock(&d.mu);
-	}
-	/* on failure, let the threads run out of pieces */
-	pthread_mutex_lock(&d.mu);
-	d.copied = d.n;
-	d.next = rc == 0 ? d.next : d.n;
-	pthread_cond_broadcast(&d.cv);
-	pthread_mutex_unlock(&d.mu);
-	for (int i = 0; i < nth; i++)
-		pthread_join(th[i], NULL);
-	for (int i = 0; i < d.n; i++) {
-		free(d.p[i].text.p);
-		if (d.p[i].f)
-			fclose(d.p[i].f);
-	}
-	for (int i = 0; i < d.nspare; i++)
-		free(d.spare[i].p);
-	free(d.spare);
-	pthread_mutex_destroy(&d.mu);
-	pthread_cond_destroy(&d.cv);
-	free(d.p);
-	return rc;
 }
 
 int fr_dump_path(const char *path, FILE *f)

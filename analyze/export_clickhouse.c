@@ -36,26 +36,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_COLS 96
-#define NAME_MAX_LEN 64
-
-struct col {
-	char name[NAME_MAX_LEN];
-	char type; /* 'i' Int64, 'f' Float64, 's' String */
-};
-
-struct table {
-	char name[NAME_MAX_LEN];
-	int ncol;
-	struct col col[MAX_COLS];
-	char key[96];   /* the row order: rowid, or the view's id */
-	char keysrc[NAME_MAX_LEN + 8]; /* where keys are counted */
-	char from[1024];
-	char node[160]; /* SQL of the row's node */
-	char wall[160]; /* SQL of its wall-clock time */
-};
-
-
 void exp_quote(char *dst, size_t len, const char *s)
 {
 	size_t o = 0;
@@ -69,333 +49,6 @@ void exp_quote(char *dst, size_t len, const char *s)
 	}
 	dst[o++] = '\'';
 	dst[o] = 0;
-}
-
-static int plain_name(const char *s)
-{
-	if (!*s || strlen(s) >= NAME_MAX_LEN)
-		return 0;
-	for (; *s; s++)
-		if (!(*s == '_' || (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
-		      (*s >= '0' && *s <= '9')))
-			return 0;
-	return 1;
-}
-
-static const char *ch_type(char t)
-{
-	return t == 'i' ? "Nullable(Int64)" : t == 'f' ? "Nullable(Float64)" : "Nullable(String)";
-}
-
-/* ---- the SQLite side ---------------------------------------------- */
-
-static int has_col(const struct table *t, const char *name)
-{
-	for (int i = 0; i < t->ncol; i++)
-		if (!strcmp(t->col[i].name, name))
-			return 1;
-	return 0;
-}
-
-/* Reads a table's columns and works out how to select its rows with their
- * node and wall-clock time.  Returns 0, or -1 to leave the table out. */
-static int describe(sqlite3 *db, const char *name, struct table *t)
-{
-	memset(t, 0, sizeof(*t));
-	snprintf(t->name, sizeof(t->name), "%s", name);
-	char sql[160];
-	snprintf(sql, sizeof(sql), "PRAGMA table_info(\"%s\")", name);
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	while (sqlite3_step(st) == SQLITE_ROW && t->ncol < MAX_COLS) {
-		const char *cn = (const char *)sqlite3_column_text(st, 1);
-		const char *ty = (const char *)sqlite3_column_text(st, 2);
-		if (!cn || !plain_name(cn)) {
-			fprintf(stderr, "flightrec export-clickhouse: %s: column '%s' left out (not a plain name)\n",
-				name, cn ? cn : "");
-			continue;
-		}
-		struct col *c = &t->col[t->ncol++];
-		snprintf(c->name, sizeof(c->name), "%s", cn);
-		c->type = 's';
-		if (ty && (strcasestr(ty, "INT")))
-			c->type = 'i';
-		else if (ty && (strcasestr(ty, "REAL") || strcasestr(ty, "FLOA") || strcasestr(ty, "DOUB")))
-			c->type = 'f';
-	}
-	sqlite3_finalize(st);
-	if (!t->ncol)
-		return -1;
-	const char *tcol = has_col(t, "start_ns") ? "start_ns" : has_col(t, "ts") ? "ts"
-			 : has_col(t, "first_ts") ? "first_ts" : NULL;
-	int is_view = !strcmp(name, "requests");
-	snprintf(t->key, sizeof(t->key), "%s", is_view ? "t.id" : "t.rowid");
-	snprintf(t->keysrc, sizeof(t->keysrc), "%s", is_view ? "request_rows" : name);
-	if (has_col(t, "node")) {
-		snprintf(t->from, sizeof(t->from), "\"%s\" t LEFT JOIN temp.ch_off o ON o.node = t.node", name);
-		snprintf(t->node, sizeof(t->node), "coalesce(t.node, '')");
-	} else if (has_col(t, "conn_id")) {
-		snprintf(t->from, sizeof(t->from),
-			 "\"%s\" t LEFT JOIN connections c ON c.id = t.conn_id LEFT JOIN temp.ch_off o ON o.node = c.node",
-			 name);
-		snprintf(t->node, sizeof(t->node), "coalesce(c.node, (SELECT node FROM temp.ch_dflt))");
-	} else if (has_col(t, "request_id")) {
-		snprintf(t->from, sizeof(t->from),
-			 "\"%s\" t LEFT JOIN request_rows r ON r.id = t.request_id LEFT JOIN connections c "
-			 "ON c.id = r.conn_id LEFT JOIN temp.ch_off o ON o.node = c.node", name);
-		snprintf(t->node, sizeof(t->node), "coalesce(c.node, (SELECT node FROM temp.ch_dflt))");
-	} else {
-		snprintf(t->from, sizeof(t->from),
-			 "\"%s\" t LEFT JOIN temp.ch_off o ON o.node = (SELECT node FROM temp.ch_dflt)", name);
-		snprintf(t->node, sizeof(t->node), "(SELECT node FROM temp.ch_dflt)");
-	}
-	if (tcol)
-		snprintf(t->wall, sizeof(t->wall), "coalesce(t.%s + coalesce(o.off, 0), 0)", tcol);
-	else
-		snprintf(t->wall, sizeof(t->wall), "0");
-	return 0;
-}
-
-/* the columns a table has besides the fixed ones (its own node is the
- * fixed node column) */
-static int own_col(const struct col *c)
-{
-	return strcmp(c->name, "node") != 0;
-}
-
-/* the tables to load: every table but request_rows (the `requests` view
- * stands for it, with both ends' workloads), sorted by name */
-static int list_tables(sqlite3 *db, struct table **out)
-{
-	sqlite3_stmt *st;
-	if (sqlite3_prepare_v2(db,
-			       "SELECT name FROM sqlite_master WHERE (type = 'table' AND name NOT LIKE 'sqlite%' "
-			       "AND name != 'request_rows') OR (type = 'view' AND name = 'requests') ORDER BY name",
-			       -1, &st, NULL) != SQLITE_OK)
-		return -1;
-	int n = 0, cap = 0;
-	struct table *v = NULL;
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *name = (const char *)sqlite3_column_text(st, 0);
-		if (!name || !plain_name(name))
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 32;
-			struct table *w = realloc(v, cap * sizeof(*v));
-			if (!w)
-				break;
-			v = w;
-		}
-		if (describe(db, name, &v[n]) == 0)
-			n++;
-	}
-	sqlite3_finalize(st);
-	*out = v;
-	return n;
-}
-
-/* ---- Native blocks -------------------------------------------------- */
-
-/* Rows are sent in ClickHouse's Native format: blocks of up to BLOCK_ROWS
- * rows, column after column (the server parses it at about twice the
- * speed of RowBinary).  A block: the column and row counts (varints), then
- * per column its name, its type and its values; a Nullable column is its
- * null map (one byte per row) followed by the values (a default where
- * null); a String is a varint length and the bytes; numbers are little
- * endian. */
-#define BLOCK_ROWS 65536
-#define FIXED_COLS 5 /* incident, load_id, batch, node, wall_ns */
-
-struct bytes {
-	uint8_t *p;
-	size_t n, cap;
-};
-
-struct stream {
-	sqlite3_stmt *st;
-	const struct table *t;
-	const char *incident, *load_id;
-	uint32_t batch;
-	struct bytes data[FIXED_COLS + MAX_COLS], nulls[FIXED_COLS + MAX_COLS];
-	uint32_t rows_in_block;
-	struct bytes out; /* the encoded block not yet handed to curl */
-	size_t off;
-	uint64_t rows;
-	int done, failed;
-};
-
-static int reserve(struct bytes *b, size_t more)
-{
-	if (b->n + more <= b->cap)
-		return 0;
-	size_t cap = b->cap ? b->cap : 4096;
-	while (cap < b->n + more)
-		cap *= 2;
-	uint8_t *q = realloc(b->p, cap);
-	if (!q)
-		return -1;
-	b->p = q;
-	b->cap = cap;
-	return 0;
-}
-
-static int put(struct bytes *b, const void *p, size_t n)
-{
-	if (reserve(b, n) < 0)
-		return -1;
-	memcpy(b->p + b->n, p, n);
-	b->n += n;
-	return 0;
-}
-
-static int put_str(struct bytes *b, const void *p, size_t n)
-{
-	uint8_t v[10];
-	size_t k = 0;
-	uint64_t x = n;
-	do {
-		v[k++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
-		x >>= 7;
-	} while (x);
-	return put(b, v, k) < 0 || put(b, p, n) < 0 ? -1 : 0;
-}
-
-static int put_le(struct bytes *b, uint64_t x, int len)
-{
-	uint8_t v[8];
-	for (int i = 0; i < len; i++)
-		v[i] = (uint8_t)(x >> (8 * i));
-	return put(b, v, (size_t)len);
-}
-
-static void stream_free(struct stream *s)
-{
-	for (int i = 0; i < FIXED_COLS + MAX_COLS; i++) {
-		free(s->data[i].p);
-		free(s->nulls[i].p);
-	}
-	free(s->out.p);
-}
-
-/* Adds the current row of s->st (key, node, wall, then the columns) to
- * the block being built. */
-static int add_row(struct stream *s)
-{
-	sqlite3_stmt *st = s->st;
-	int bad = 0;
-	bad |= put_str(&s->data[0], s->incident, strlen(s->incident));
-	bad |= put_str(&s->data[1], s->load_id, strlen(s->load_id));
-	bad |= put_le(&s->data[2], s->batch, 4);
-	bad |= put_str(&s->data[3], sqlite3_column_text(st, 1), (size_t)sqlite3_column_bytes(st, 1));
-	bad |= put_le(&s->data[4], (uint64_t)sqlite3_column_int64(st, 2), 8);
-	for (int i = 0, c = FIXED_COLS; i < s->t->ncol; i++) {
-		const struct col *col = &s->t->col[i];
-		int k = 3 + i;
-		if (!own_col(col))
-			continue;
-		uint8_t isnull = sqlite3_column_type(st, k) == SQLITE_NULL;
-		bad |= put(&s->nulls[c], &isnull, 1);
-		if (col->type == 'i') {
-			bad |= put_le(&s->data[c], (uint64_t)sqlite3_column_int64(st, k), 8);
-		} else if (col->type == 'f') {
-			double d = sqlite3_column_double(st, k);
-			uint64_t x;
-			memcpy(&x, &d, 8);
-			bad |= put_le(&s->data[c], x, 8);
-		} else {
-			const void *p = sqlite3_column_text(st, k);
-			bad |= put_str(&s->data[c], p, (size_t)sqlite3_column_bytes(st, k));
-		}
-		c++;
-	}
-	s->rows_in_block++;
-	s->rows++;
-	return bad ? -1 : 0;
-}
-
-/* Moves the block built so far into s->out. */
-static int end_block(struct stream *s)
-{
-	static const char *const fixed[FIXED_COLS][2] = {
-		{"incident", "String"}, {"load_id", "String"}, {"batch", "UInt32"},
-		{"node", "String"},     {"wall_ns", "Int64"},
-	};
-	struct bytes *o = &s->out;
-	o->n = 0;
-	s->off = 0;
-	int ncols = FIXED_COLS, bad = 0;
-	for (int i = 0; i < s->t->ncol; i++)
-		ncols += own_col(&s->t->col[i]);
-	uint8_t v[2] = {(uint8_t)ncols, 0};
-	if (ncols > 0x7f) {
-		v[0] = (uint8_t)(ncols | 0x80);
-		v[1] = (uint8_t)(ncols >> 7);
-	}
-	bad |= put(o, v, ncols > 0x7f ? 2 : 1);
-	uint8_t r[5];
-	size_t k = 0;
-	for (uint32_t x = s->rows_in_block;; x >>= 7) {
-		r[k++] = (uint8_t)((x & 0x7f) | (x > 0x7f ? 0x80 : 0));
-		if (x <= 0x7f)
-			break;
-	}
-	bad |= put(o, r, k);
-	for (int i = 0, c = 0; c < ncols; c++) {
-		const char *name, *type;
-		if (c < FIXED_COLS) {
-			name = fixed[c][0];
-			type = fixed[c][1];
-		} else {
-			while (!own_col(&s->t->col[i]))
-				i++;
-			name = s->t->col[i].name;
-			type = ch_type(s->t->col[i].type);
-			i++;
-		}
-		bad |= put_str(o, name, strlen(name));
-		bad |= put_str(o, type, strlen(type));
-		if (c >= FIXED_COLS)
-			bad |= put(o, s->nulls[c].p, s->nulls[c].n);
-		bad |= put(o, s->data[c].p, s->data[c].n);
-		s->data[c].n = s->nulls[c].n = 0;
-	}
-	s->rows_in_block = 0;
-	return bad ? -1 : 0;
-}
-
-static size_t fill(char *buf, size_t size, size_t nmemb, void *ctx)
-{
-	struct stream *s = ctx;
-	size_t len = size * nmemb, o = 0;
-	while (o < len) {
-		if (s->off < s->out.n) {
-			size_t k = s->out.n - s->off < len - o ? s->out.n - s->off : len - o;
-			memcpy(buf + o, s->out.p + s->off, k);
-			s->off += k;
-			o += k;
-			continue;
-		}
-		if (s->done)
-			break;
-		while (!s->done && s->rows_in_block < BLOCK_ROWS) {
-			int rc = sqlite3_step(s->st);
-			if (rc == SQLITE_ROW) {
-				if (add_row(s) < 0)
-					goto fail;
-			} else {
-				s->done = 1;
-				if (rc != SQLITE_DONE)
-					goto fail;
-			}
-		}
-		if (s->rows_in_block && end_block(s) < 0)
-			goto fail;
-	}
-	return o;
-fail:
-	s->failed = 1;
-	return 0x10000000; /* CURL_READFUNC_ABORT */
 }
 
 /* ---- the ClickHouse side ------------------------------------------- */
@@ -466,10 +119,10 @@ static int ensure_table(struct exporter *e, const struct table *t)
 	w += (size_t)snprintf(want + w, sizeof(want) - w,
 			      "incident\tString\nload_id\tString\nbatch\tUInt32\nnode\tString\nwall_ns\tInt64\n");
 	for (int i = 0; i < t->ncol && o < sizeof(cols) && w < sizeof(want); i++) {
-		if (!own_col(&t->col[i]))
+		if (!exp_own_col(&t->col[i]))
 			continue;
-		o += (size_t)snprintf(cols + o, sizeof(cols) - o, ", `%s` %s", t->col[i].name, ch_type(t->col[i].type));
-		w += (size_t)snprintf(want + w, sizeof(want) - w, "%s\t%s\n", t->col[i].name, ch_type(t->col[i].type));
+		o += (size_t)snprintf(cols + o, sizeof(cols) - o, ", `%s` %s", t->col[i].name, exp_ch_type(t->col[i].type));
+		w += (size_t)snprintf(want + w, sizeof(want) - w, "%s\t%s\n", t->col[i].name, exp_ch_type(t->col[i].type));
 	}
 	if (o >= sizeof(cols) || w >= sizeof(want))
 		return -1;
@@ -553,7 +206,7 @@ static int send_batch(struct exporter *e, sqlite3 *db, const struct table *t, co
 				    e->database, t->name, e->cluster ? "_local" : "");
 	for (int i = 0; i < t->ncol && o < sizeof(sel) && k < sizeof(ins); i++) {
 		o += (size_t)snprintf(sel + o, sizeof(sel) - o, ", t.\"%s\"", t->col[i].name);
-		if (own_col(&t->col[i]))
+		if (exp_own_col(&t->col[i]))
 			k += (size_t)snprintf(ins + k, sizeof(ins) - k, ", `%s`", t->col[i].name);
 	}
 	if (o < sizeof(sel))
@@ -564,7 +217,7 @@ static int send_batch(struct exporter *e, sqlite3 *db, const struct table *t, co
 	if (o >= sizeof(sel) || k >= sizeof(ins))
 		return -1;
 	for (int attempt = 0;; attempt++) {
-		struct stream s = {.t = t, .incident = incident, .load_id = load_id, .batch = b};
+		struct exp_stream s = {.t = t, .incident = incident, .load_id = load_id, .batch = b};
 		if (sqlite3_prepare_v2(db, sel, -1, &s.st, NULL) != SQLITE_OK) {
 			fprintf(stderr, "flightrec export-clickhouse: %s: %s\n", t->name, sqlite3_errmsg(db));
 			return -1;
@@ -577,9 +230,9 @@ static int send_batch(struct exporter *e, sqlite3 *db, const struct table *t, co
 		char set[128];
 		snprintf(set, sizeof(set), "min_insert_block_size_rows=%ld&min_insert_block_size_bytes=1099511627776",
 			 e->batch);
-		int rc = ch_insert(&e->shard[shard], set, ins, fill, &s);
+		int rc = ch_insert(&e->shard[shard], set, ins, exp_stream_fill, &s);
 		sqlite3_finalize(s.st);
-		stream_free(&s);
+		exp_stream_free(&s);
 		if (rc == CH_OK && !s.failed) {
 			*rows = s.rows;
 			return 0;
@@ -730,7 +383,7 @@ static int load_db(struct exporter *e, const char *path, unsigned shard)
 		ret = EXIT_OK;
 		goto out;
 	}
-	int n = list_tables(db, &tabs);
+	int n = exp_list_tables(db, &tabs);
 	msg(e, "%s: load %s, incident '%s', %d tables, to %s", path, load_id, incident, n, e->shard[shard].url);
 	uint64_t rows = 0;
 	for (int i = 0; i < n; i++) {
@@ -839,7 +492,7 @@ int cmd_export_clickhouse(int argc, char **argv)
 			break;
 		case 'd':
 		case 'c':
-			if (!plain_name(optarg)) {
+			if (!exp_plain_name(optarg)) {
 				fprintf(stderr, "flightrec export-clickhouse: --%s takes a plain name (letters, digits, _)\n",
 					c == 'd' ? "database" : "cluster");
 				return EXIT_USAGE;

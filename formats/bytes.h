@@ -145,6 +145,20 @@ static inline void *fr_grow(void *buf, size_t *cap, size_t need, size_t first)
 	return nb;
 }
 
+/* Keeps what fits of n bytes of a message body: appends them to *buf
+ * (grown by fr_grow; *blen bytes used of *bcap) up to cap bytes in all, and
+ * returns how many it kept (fewer than n: the body is cut). */
+static inline size_t fr_keep(uint8_t **buf, size_t *bcap, uint32_t *blen, const uint8_t *p, size_t n, size_t cap)
+{
+	size_t keep = *blen >= cap ? 0 : (n < cap - *blen ? n : cap - *blen);
+	if (keep) {
+		*buf = fr_grow(*buf, bcap, *blen + keep, 256);
+		memcpy(*buf + *blen, p, keep);
+		*blen += (uint32_t)keep;
+	}
+	return keep;
+}
+
 /* FNV-1a of n bytes, going on from h (FR_HASH_INIT to start): for hash
  * tables, never for anything stored. */
 #define FR_HASH_INIT 2166136261u

@@ -125,6 +125,20 @@ const char *rp_wall(int64_t ns, char *buf, size_t n)
 	return buf;
 }
 
+const char *rp_safe(const unsigned char *s, char *out, size_t n)
+{
+	size_t o = 0;
+	if (!s)
+		return "-";
+	for (; *s && o < n - 1; s++) {
+		int c1 = s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
+		out[o++] = *s < 0x20 || *s == 0x7f || c1 ? '?' : (char)*s;
+		s += c1;
+	}
+	out[o] = 0;
+	return out;
+}
+
 const char *rp_hms(int64_t ns, char *buf, size_t n)
 {
 	time_t s = (time_t)(ns / 1000000000);

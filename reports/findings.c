@@ -36,159 +36,150 @@ static const char *col(sqlite3_stmt *st, int i)
 	return s ? (const char *)s : "";
 }
 
+/* A kind of finding: the aggregate query whose rows are findings, and how
+ * a row fills one in (its kind is set already; range is the recording's
+ * wall-clock time range).  With table set, the kind is looked for only when
+ * the database has that table, and a query that does not fit it is not an
+ * error (another layout: not ours to judge). */
+struct fkind {
+	const char *kind, *table, *sql;
+	void (*fill)(struct rp_finding *f, sqlite3_stmt *st, const int64_t range[2]);
+};
+
 /* Error responses per server workload and endpoint (DNS apart: by name,
  * below).  Errors that begin after the first tenth of the recording are
  * what changed, and rank above errors present all along. */
-static int endpoints(sqlite3 *db, struct flist *l, int64_t from, int64_t to)
+static void endpoint_fill(struct rp_finding *f, sqlite3_stmt *st, const int64_t range[2])
 {
-	sqlite3_stmt *st = rp_prep(db,
-		"SELECT sw, protocol, ep, sum(error), count(*), min(CASE WHEN error THEN ts END),"
-		"  min(CASE WHEN error THEN id END),"
-		"  replace(group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no response') END), ',', ' or '),"
-		"  max(CASE WHEN error THEN wait_ns END)"
-		" FROM rq WHERE protocol != 'dns' GROUP BY sw, protocol, ep HAVING sum(error) > 0"
-		" ORDER BY 4 DESC LIMIT 50");
-	if (!st)
-		return -1;
 	char t[32], d[32];
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		int64_t errs = sqlite3_column_int64(st, 3), n = sqlite3_column_int64(st, 4);
-		int64_t since = sqlite3_column_int64(st, 5);
-		struct rp_finding *f = add(l);
-		if (!f)
-			break;
-		double rate = (double)errs / (double)n;
-		int late = to > from && since > from + (to - from) / 10;
-		snprintf(f->kind, sizeof(f->kind), "endpoint");
-		f->score = rate * log2(1.0 + (double)errs) * (late ? 3 : 1);
-		snprintf(f->workload, sizeof(f->workload), "%s", col(st, 0));
-		snprintf(f->endpoint, sizeof(f->endpoint), "%s", col(st, 2));
-		f->since_ns = since, f->count = errs, f->total = n;
-		f->example_id = sqlite3_column_int64(st, 6);
-		snprintf(f->title, sizeof(f->title), "%s %s %.60s returns %s since %s (%lld of %lld requests)%s%s",
-			 f->workload, col(st, 1), f->endpoint, col(st, 7), rp_hms(since, t, sizeof(t)), (long long)errs,
-			 (long long)n, sqlite3_column_type(st, 8) == SQLITE_NULL ? "" : ", slowest error wait ",
-			 sqlite3_column_type(st, 8) == SQLITE_NULL ? "" : rp_dur(sqlite3_column_int64(st, 8), d, sizeof(d)));
-	}
-	sqlite3_finalize(st);
-	return 0;
+	int64_t from = range[0], to = range[1];
+	int64_t errs = sqlite3_column_int64(st, 3), n = sqlite3_column_int64(st, 4);
+	int64_t since = sqlite3_column_int64(st, 5);
+	double rate = (double)errs / (double)n;
+	int late = to > from && since > from + (to - from) / 10;
+	f->score = rate * log2(1.0 + (double)errs) * (late ? 3 : 1);
+	snprintf(f->workload, sizeof(f->workload), "%s", col(st, 0));
+	snprintf(f->endpoint, sizeof(f->endpoint), "%s", col(st, 2));
+	f->since_ns = since, f->count = errs, f->total = n;
+	f->example_id = sqlite3_column_int64(st, 6);
+	snprintf(f->title, sizeof(f->title), "%s %s %.60s returns %s since %s (%lld of %lld requests)%s%s",
+		 f->workload, col(st, 1), f->endpoint, col(st, 7), rp_hms(since, t, sizeof(t)), (long long)errs,
+		 (long long)n, sqlite3_column_type(st, 8) == SQLITE_NULL ? "" : ", slowest error wait ",
+		 sqlite3_column_type(st, 8) == SQLITE_NULL ? "" : rp_dur(sqlite3_column_int64(st, 8), d, sizeof(d)));
 }
 
 /* DNS names answered with an error (NXDOMAIN, SERVFAIL...) or not at all. */
-static int dns(sqlite3 *db, struct flist *l)
+static void dns_fill(struct rp_finding *f, sqlite3_stmt *st, const int64_t range[2])
 {
-	sqlite3_stmt *st = rp_prep(db,
-		"SELECT summary, replace(group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no answer') END), ',', ' or '),"
-		" sum(error), min(CASE WHEN error THEN ts END), min(CASE WHEN error THEN id END), sw, count(*)"
-		" FROM rq WHERE protocol = 'dns' GROUP BY summary HAVING sum(error) > 0 ORDER BY 3 DESC LIMIT 20");
-	if (!st)
-		return -1;
 	char t[32];
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct rp_finding *f = add(l);
-		if (!f)
-			break;
-		snprintf(f->kind, sizeof(f->kind), "dns");
-		f->count = sqlite3_column_int64(st, 2);
-		f->total = sqlite3_column_int64(st, 6);
-		f->since_ns = sqlite3_column_int64(st, 3);
-		f->example_id = sqlite3_column_int64(st, 4);
-		f->score = 0.8 * log2(1.0 + (double)f->count) * f->count / (f->total ? f->total : 1);
-		snprintf(f->workload, sizeof(f->workload), "%s", col(st, 5));
-		snprintf(f->endpoint, sizeof(f->endpoint), "%s", col(st, 0));
-		snprintf(f->title, sizeof(f->title), "DNS %.120s: %s since %s (%lld of %lld queries)", f->endpoint,
-			 col(st, 1), rp_hms(f->since_ns, t, sizeof(t)), (long long)f->count, (long long)f->total);
-	}
-	sqlite3_finalize(st);
-	return 0;
+	(void)range;
+	f->count = sqlite3_column_int64(st, 2);
+	f->total = sqlite3_column_int64(st, 6);
+	f->since_ns = sqlite3_column_int64(st, 3);
+	f->example_id = sqlite3_column_int64(st, 4);
+	f->score = 0.8 * log2(1.0 + (double)f->count) * f->count / (f->total ? f->total : 1);
+	snprintf(f->workload, sizeof(f->workload), "%s", col(st, 5));
+	snprintf(f->endpoint, sizeof(f->endpoint), "%s", col(st, 0));
+	snprintf(f->title, sizeof(f->title), "DNS %.120s: %s since %s (%lld of %lld queries)", f->endpoint,
+		 col(st, 1), rp_hms(f->since_ns, t, sizeof(t)), (long long)f->count, (long long)f->total);
 }
 
 /* Edges whose p99 is over a second. */
-static int slow(sqlite3 *db, struct flist *l)
+static void slow_fill(struct rp_finding *f, sqlite3_stmt *st, const int64_t range[2])
 {
-	sqlite3_stmt *st = rp_prep(db,
-		/* id and ts: the slowest request's (SQLite's bare columns of max()) */
-		"SELECT cw, sw, protocol, count(*), max(latency_ns), ts, id, sum(latency_ns >= 1000000000)"
-		" FROM rq WHERE latency_ns IS NOT NULL GROUP BY cw, sw, protocol"
-		" HAVING sum(latency_ns >= 1000000000) * 100 > count(*) ORDER BY 8 DESC LIMIT 10");
-	if (!st)
-		return -1;
 	char d[32];
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct rp_finding *f = add(l);
-		if (!f)
-			break;
-		snprintf(f->kind, sizeof(f->kind), "slow");
-		f->count = sqlite3_column_int64(st, 7);
-		f->total = sqlite3_column_int64(st, 3);
-		f->example_id = sqlite3_column_int64(st, 6);
-		f->since_ns = sqlite3_column_int64(st, 5);
-		f->score = 0.3 * log2(1.0 + (double)f->count);
-		snprintf(f->client, sizeof(f->client), "%s", col(st, 0));
-		snprintf(f->workload, sizeof(f->workload), "%s", col(st, 1));
-		snprintf(f->title, sizeof(f->title), "slow: %s -> %s %s: %lld of %lld requests over 1 s (max %s)",
-			 f->client, f->workload, col(st, 2), (long long)f->count, (long long)f->total,
-			 rp_dur(sqlite3_column_int64(st, 4), d, sizeof(d)));
-	}
-	sqlite3_finalize(st);
-	return 0;
+	(void)range;
+	f->count = sqlite3_column_int64(st, 7);
+	f->total = sqlite3_column_int64(st, 3);
+	f->example_id = sqlite3_column_int64(st, 6);
+	f->since_ns = sqlite3_column_int64(st, 5);
+	f->score = 0.3 * log2(1.0 + (double)f->count);
+	snprintf(f->client, sizeof(f->client), "%s", col(st, 0));
+	snprintf(f->workload, sizeof(f->workload), "%s", col(st, 1));
+	snprintf(f->title, sizeof(f->title), "slow: %s -> %s %s: %lld of %lld requests over 1 s (max %s)",
+		 f->client, f->workload, col(st, 2), (long long)f->count, (long long)f->total,
+		 rp_dur(sqlite3_column_int64(st, 4), d, sizeof(d)));
 }
 
 /* What the recording lost or skipped, per edge: capture losses, stream
  * gaps, resynchronisations, damaged segments (the evidence a network or
  * capture problem leaves in the recording).  Payload cut at the snap length
  * is the recorder's choice, not evidence: left out. */
-static int network(sqlite3 *db, struct flist *l)
+static void network_fill(struct rp_finding *f, sqlite3_stmt *st, const int64_t range[2])
 {
-	sqlite3_stmt *st = rp_prep(db,
-		"SELECT a.kind, CASE WHEN c.role = 'server' THEN c.remote_workload ELSE c.local_workload END,"
-		" CASE WHEN c.role = 'server' THEN c.local_workload ELSE c.remote_workload END, count(*),"
-		" min(a.ts + coalesce(o.off, 0)) FROM anomalies a LEFT JOIN connections c ON c.id = a.conn_id"
-		" LEFT JOIN rp_conn o ON o.id = a.conn_id WHERE a.kind IN ('gap', 'loss', 'resync', 'segment_damage')"
-		" AND a.detail NOT LIKE 'truncated by snap length%' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10");
-	if (!st)
-		return -1;
 	char t[32];
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct rp_finding *f = add(l);
-		if (!f)
-			break;
-		snprintf(f->kind, sizeof(f->kind), "network");
-		f->count = sqlite3_column_int64(st, 3);
-		f->since_ns = sqlite3_column_int64(st, 4);
-		f->score = 0.2 * log2(1.0 + (double)f->count);
-		snprintf(f->client, sizeof(f->client), "%s", col(st, 1));
-		snprintf(f->workload, sizeof(f->workload), "%s", col(st, 2));
-		snprintf(f->title, sizeof(f->title), "network/capture: %lld %s on %s -> %s since %s",
-			 (long long)f->count, col(st, 0), f->client, f->workload, rp_hms(f->since_ns, t, sizeof(t)));
-	}
-	sqlite3_finalize(st);
-	return 0;
+	(void)range;
+	f->count = sqlite3_column_int64(st, 3);
+	f->since_ns = sqlite3_column_int64(st, 4);
+	f->score = 0.2 * log2(1.0 + (double)f->count);
+	snprintf(f->client, sizeof(f->client), "%s", col(st, 1));
+	snprintf(f->workload, sizeof(f->workload), "%s", col(st, 2));
+	snprintf(f->title, sizeof(f->title), "network/capture: %lld %s on %s -> %s since %s",
+		 (long long)f->count, col(st, 0), f->client, f->workload, rp_hms(f->since_ns, t, sizeof(t)));
 }
 
 /* The alerts table (rules evaluated at analyze time), when there is one. */
-static int alerts(sqlite3 *db, struct flist *l)
+static void alert_fill(struct rp_finding *f, sqlite3_stmt *st, const int64_t range[2])
 {
-	if (!rp_has(db, "alerts"))
-		return 0;
-	/* start_ns is the recording's clock: on the wall clock as rq.ts is */
-	sqlite3_stmt *st = rp_prep(db, "SELECT rule, severity, subject, value, threshold,"
-				       " start_ns + coalesce((SELECT min(off) FROM rp_off), 0), detail"
-				       " FROM alerts ORDER BY severity = 'critical' DESC, start_ns LIMIT 50");
-	if (!st)
-		return 0; /* another layout: not ours to judge */
 	char t[32];
+	(void)range;
+	f->since_ns = sqlite3_column_int64(st, 5);
+	f->score = !strcmp(col(st, 1), "critical") ? 2.5 : 1.0;
+	snprintf(f->workload, sizeof(f->workload), "%s", col(st, 2));
+	snprintf(f->title, sizeof(f->title), "alert %s (%s): %s %g over %g since %s%s%.80s", col(st, 0),
+		 col(st, 1), col(st, 2), sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
+		 rp_hms(f->since_ns, t, sizeof(t)), *col(st, 6) ? ": " : "", col(st, 6));
+}
+
+static const struct fkind kinds[] = {
+	{"endpoint", NULL,
+	 "SELECT sw, protocol, ep, sum(error), count(*), min(CASE WHEN error THEN ts END),"
+	 "  min(CASE WHEN error THEN id END),"
+	 "  replace(group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no response') END), ',', ' or '),"
+	 "  max(CASE WHEN error THEN wait_ns END)"
+	 " FROM rq WHERE protocol != 'dns' GROUP BY sw, protocol, ep HAVING sum(error) > 0"
+	 " ORDER BY 4 DESC LIMIT 50",
+	 endpoint_fill},
+	{"dns", NULL,
+	 "SELECT summary, replace(group_concat(DISTINCT CASE WHEN error THEN coalesce(status, 'no answer') END), ',', ' or '),"
+	 " sum(error), min(CASE WHEN error THEN ts END), min(CASE WHEN error THEN id END), sw, count(*)"
+	 " FROM rq WHERE protocol = 'dns' GROUP BY summary HAVING sum(error) > 0 ORDER BY 3 DESC LIMIT 20",
+	 dns_fill},
+	{"slow", NULL,
+	 /* id and ts: the slowest request's (SQLite's bare columns of max()) */
+	 "SELECT cw, sw, protocol, count(*), max(latency_ns), ts, id, sum(latency_ns >= 1000000000)"
+	 " FROM rq WHERE latency_ns IS NOT NULL GROUP BY cw, sw, protocol"
+	 " HAVING sum(latency_ns >= 1000000000) * 100 > count(*) ORDER BY 8 DESC LIMIT 10",
+	 slow_fill},
+	{"network", NULL,
+	 "SELECT a.kind, CASE WHEN c.role = 'server' THEN c.remote_workload ELSE c.local_workload END,"
+	 " CASE WHEN c.role = 'server' THEN c.local_workload ELSE c.remote_workload END, count(*),"
+	 " min(a.ts + coalesce(o.off, 0)) FROM anomalies a LEFT JOIN connections c ON c.id = a.conn_id"
+	 " LEFT JOIN rp_conn o ON o.id = a.conn_id WHERE a.kind IN ('gap', 'loss', 'resync', 'segment_damage')"
+	 " AND a.detail NOT LIKE 'truncated by snap length%' GROUP BY 1, 2, 3 ORDER BY 4 DESC LIMIT 10",
+	 network_fill},
+	/* start_ns is the recording's clock: on the wall clock as rq.ts is */
+	{"alert", "alerts",
+	 "SELECT rule, severity, subject, value, threshold,"
+	 " start_ns + coalesce((SELECT min(off) FROM rp_off), 0), detail"
+	 " FROM alerts ORDER BY severity = 'critical' DESC, start_ns LIMIT 50",
+	 alert_fill},
+};
+
+/* Adds the findings of one kind to l.  0, or -1 when its query failed. */
+static int find(sqlite3 *db, struct flist *l, const struct fkind *k, const int64_t range[2])
+{
+	if (k->table && !rp_has(db, k->table))
+		return 0;
+	sqlite3_stmt *st = rp_prep(db, k->sql);
+	if (!st)
+		return k->table ? 0 : -1;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct rp_finding *f = add(l);
 		if (!f)
 			break;
-		snprintf(f->kind, sizeof(f->kind), "alert");
-		f->since_ns = sqlite3_column_int64(st, 5);
-		f->score = !strcmp(col(st, 1), "critical") ? 2.5 : 1.0;
-		snprintf(f->workload, sizeof(f->workload), "%s", col(st, 2));
-		snprintf(f->title, sizeof(f->title), "alert %s (%s): %s %g over %g since %s%s%.80s", col(st, 0),
-			 col(st, 1), col(st, 2), sqlite3_column_double(st, 3), sqlite3_column_double(st, 4),
-			 rp_hms(f->since_ns, t, sizeof(t)), *col(st, 6) ? ": " : "", col(st, 6));
+		snprintf(f->kind, sizeof(f->kind), "%s", k->kind);
+		k->fill(f, st, range);
 	}
 	sqlite3_finalize(st);
 	return 0;
@@ -205,14 +196,14 @@ static int by_score(const void *a, const void *b)
 int rp_findings(sqlite3 *db, int max, struct rp_finding **out)
 {
 	struct flist l = {0};
-	int64_t from, to;
-	rp_range(db, &from, &to);
+	int64_t range[2];
+	rp_range(db, &range[0], &range[1]);
 	*out = NULL;
-	if (endpoints(db, &l, from, to) < 0 || dns(db, &l) < 0 || slow(db, &l) < 0 || network(db, &l) < 0 ||
-	    alerts(db, &l) < 0) {
-		free(l.v);
-		return -1;
-	}
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (find(db, &l, &kinds[i], range) < 0) {
+			free(l.v);
+			return -1;
+		}
 	qsort(l.v, l.n, sizeof(*l.v), by_score);
 	*out = l.v;
 	return l.n < max ? l.n : max;

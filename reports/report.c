@@ -13,20 +13,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A duration column: "-" for NULL, else as rp_dur(). */
 static const char *dur(sqlite3_stmt *st, int i, char *buf, size_t n)
 {
 	if (sqlite3_column_type(st, i) == SQLITE_NULL)
 		return "-";
-	double v = (double)sqlite3_column_int64(st, i);
-	if (v < 1e3)
-		snprintf(buf, n, "%.0fns", v);
-	else if (v < 1e6)
-		snprintf(buf, n, "%.1fus", v / 1e3);
-	else if (v < 1e9)
-		snprintf(buf, n, "%.1fms", v / 1e6);
-	else
-		snprintf(buf, n, "%.2fs", v / 1e9);
-	return buf;
+	return rp_dur(sqlite3_column_int64(st, i), buf, n);
 }
 
 /* A text column, harmless on a terminal: the database holds names and
@@ -37,28 +29,7 @@ static const char *txt(sqlite3_stmt *st, int i)
 {
 	static char bufs[8][512];
 	static unsigned next;
-	const unsigned char *s = sqlite3_column_text(st, i);
-	if (!s)
-		return "-";
-	char *out = bufs[next++ % 8];
-	size_t o = 0;
-	for (; *s && o < sizeof(bufs[0]) - 1; s++) {
-		int c1 = s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
-		out[o++] = *s < 0x20 || *s == 0x7f || c1 ? '?' : (char)*s;
-		s += c1;
-	}
-	out[o] = 0;
-	return out;
-}
-
-static sqlite3_stmt *prep(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		fprintf(stderr, "flightrec report: %s\n", sqlite3_errmsg(db));
-		return NULL;
-	}
-	return st;
+	return rp_safe(sqlite3_column_text(st, i), bufs[next++ % 8], sizeof(bufs[0]));
 }
 
 /* The sections shown only when a recording has such rows: messages outside
@@ -116,6 +87,125 @@ static void usage(FILE *f)
 		   "Times are UTC (ISO 8601), from the recording's wall-clock offsets.\n");
 }
 
+/* The first line: request rows, connections, the recording's length and
+ * the anomalies.  Returns 0, or -1 when the database lacks what it needs. */
+static int print_totals(sqlite3 *db, const char *path)
+{
+	char a[32];
+	sqlite3_stmt *st = rp_prep(db, "SELECT (SELECT value FROM recording WHERE key = 'count_requests'),"
+				       " (SELECT value FROM recording WHERE key = 'count_connections'),"
+				       " (SELECT count(*) FROM requests_once), (SELECT count(*) FROM anomalies),"
+				       " (" RT_DURATION_SQL ")");
+	if (!st)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		printf("%s: %s request rows (%s counting both ends once) on %s connections over %s; %s anomalies\n",
+		       path, txt(st, 0), txt(st, 2), txt(st, 1), dur(st, 4, a, sizeof(a)), txt(st, 3));
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static void print_edges(sqlite3 *db, int limit)
+{
+	char sql[512], a[32];
+	sqlite3_stmt *st;
+	printf("\nEdges (client workload -> server workload)\n");
+	printf("  %-28s %-28s %-6s %8s %7s %10s\n", "client", "server", "proto", "requests", "errors", "p99");
+	snprintf(sql, sizeof(sql),
+		 "SELECT client_workload, server_workload, protocol, requests, error_rate, p99_ns FROM edges"
+		 " ORDER BY requests DESC, 1, 2, 3 LIMIT %d", limit * 2);
+	if ((st = rp_prep(db, sql))) {
+		while (sqlite3_step(st) == SQLITE_ROW)
+			printf("  %-28.28s %-28.28s %-6s %8lld %6.1f%% %10s\n", txt(st, 0), txt(st, 1), txt(st, 2),
+			       (long long)sqlite3_column_int64(st, 3), 100.0 * sqlite3_column_double(st, 4),
+			       dur(st, 5, a, sizeof(a)));
+		sqlite3_finalize(st);
+	}
+	rt_more(db, "edges", limit * 2);
+}
+
+static void print_slowest(sqlite3 *db, int limit)
+{
+	char sql[512], a[32], b[32], d[32], e[32], f[32];
+	sqlite3_stmt *st;
+	printf("\nSlowest requests (upload / server wait / download; network = client - server latency)\n");
+	printf("  %-6s %-12s %-36s %-9s %9s %9s %9s %9s %9s  %s\n", "id", "at (UTC)", "request", "status", "latency",
+	       "upload", "wait", "download", "network", "client -> server");
+	snprintf(sql, sizeof(sql),
+		 "SELECT id, protocol || ' ' || summary, status, latency_ns, upload_ns, wait_ns, download_ns,"
+		 " network_ns, client_workload, server_workload, substr(start_at, 12, 12), %s FROM slowest LIMIT %d",
+		 rp_has_column(db, "slowest", "client_read_delay_ns") ? "client_read_delay_ns" : "NULL", limit);
+	if (!(st = rp_prep(db, sql)))
+		return;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		printf("  %-6lld %-12.12s %-36.36s %-9.9s %9s %9s %9s %9s %9s  %s -> %s\n",
+		       (long long)sqlite3_column_int64(st, 0), txt(st, 10), txt(st, 1), txt(st, 2),
+		       dur(st, 3, a, sizeof(a)), dur(st, 4, b, sizeof(b)), dur(st, 5, d, sizeof(d)),
+		       dur(st, 6, e, sizeof(e)), dur(st, 7, f, sizeof(f)), txt(st, 8), txt(st, 9));
+		if (rp_read_delay_large(sqlite3_column_int64(st, 11), sqlite3_column_int64(st, 3)))
+			printf("  %-6s the client read the response %s after it arrived: slow to read, not the"
+			       " network or the server\n", "", dur(st, 11, a, sizeof(a)));
+	}
+	sqlite3_finalize(st);
+}
+
+static void print_failures(sqlite3 *db, int limit)
+{
+	char sql[512];
+	sqlite3_stmt *st;
+	printf("\nFailures by workload and endpoint\n");
+	printf("  %-28s %-6s %-32s %-14s %8s %-12s  %s\n", "server", "proto", "endpoint", "status", "requests",
+	       "since (UTC)", "example id / reason");
+	snprintf(sql, sizeof(sql),
+		 "SELECT server_workload, protocol, endpoint, status, requests, example_id, reason,"
+		 " substr(first_at, 12, 12) FROM failures"
+		 " ORDER BY requests DESC, 1, 2, 3, 4 LIMIT %d", limit * 2);
+	int nf = 0;
+	if ((st = rp_prep(db, sql))) {
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			nf++;
+			const char *reason = txt(st, 6);
+			printf("  %-28.28s %-6s %-32.32s %-14.14s %8lld %-12.12s  #%lld%s%s\n", txt(st, 0), txt(st, 1),
+			       txt(st, 2), txt(st, 3), (long long)sqlite3_column_int64(st, 4), txt(st, 7),
+			       (long long)sqlite3_column_int64(st, 5), *reason ? " " : "", reason);
+		}
+		sqlite3_finalize(st);
+	}
+	if (!nf)
+		printf("  (none)\n");
+	rt_more(db, "failures", limit * 2);
+}
+
+static void print_anomalies(sqlite3 *db)
+{
+	sqlite3_stmt *st;
+	printf("\nAnomalies by kind\n");
+	if ((st = rp_prep(db, "SELECT kind, count(*) FROM anomalies GROUP BY kind ORDER BY 2 DESC, 1"))) {
+		int n = 0;
+		while (sqlite3_step(st) == SQLITE_ROW)
+			printf("  %-20s %lld\n", txt(st, 0), (long long)sqlite3_column_int64(st, 1)), n++;
+		if (!n)
+			printf("  (none)\n");
+		sqlite3_finalize(st);
+	}
+}
+
+/* The terminal report of the database open at db.  Returns an exit code. */
+static int report_text(sqlite3 *db, const char *path, int limit)
+{
+	if (print_totals(db, path) < 0)
+		return EXIT_USAGE;
+	rt_header(db);
+	rt_alerts(db, limit);
+	print_edges(db, limit);
+	print_slowest(db, limit);
+	print_failures(db, limit);
+	optional_sections(db, limit);
+	print_anomalies(db);
+	printf("\nMore: sqlite3 %s  (views: golden_signals, edges, slowest, failures)\n", path);
+	return EXIT_OK;
+}
+
 int cmd_report(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -164,98 +254,14 @@ int cmd_report(int argc, char **argv)
 		sqlite3_close(db);
 		return EXIT_USAGE;
 	}
+	int rc;
 	if (html) {
-		int rc = rp_html(db, path, html) < 0 ? EXIT_USAGE : EXIT_OK;
+		rc = rp_html(db, path, html) < 0 ? EXIT_USAGE : EXIT_OK;
 		if (rc == EXIT_OK)
 			rp_print_verdict(db, stdout, 5), printf("report: %s\n", html);
-		sqlite3_close(db);
-		return rc;
+	} else {
+		rc = report_text(db, path, limit);
 	}
-	char a[32], b[32], d[32], e[32], f[32];
-	sqlite3_stmt *st = prep(db, "SELECT (SELECT value FROM recording WHERE key = 'count_requests'),"
-				    " (SELECT value FROM recording WHERE key = 'count_connections'),"
-				    " (SELECT count(*) FROM requests_once), (SELECT count(*) FROM anomalies),"
-				    " (" RT_DURATION_SQL ")");
-	if (!st) {
-		sqlite3_close(db);
-		return EXIT_USAGE;
-	}
-	if (sqlite3_step(st) == SQLITE_ROW)
-		printf("%s: %s request rows (%s counting both ends once) on %s connections over %s; %s anomalies\n",
-		       path, txt(st, 0), txt(st, 2), txt(st, 1), dur(st, 4, a, sizeof(a)), txt(st, 3));
-	sqlite3_finalize(st);
-	rt_header(db);
-	rt_alerts(db, limit);
-
-	printf("\nEdges (client workload -> server workload)\n");
-	printf("  %-28s %-28s %-6s %8s %7s %10s\n", "client", "server", "proto", "requests", "errors", "p99");
-	char sql[512];
-	snprintf(sql, sizeof(sql),
-		 "SELECT client_workload, server_workload, protocol, requests, error_rate, p99_ns FROM edges"
-		 " ORDER BY requests DESC, 1, 2, 3 LIMIT %d", limit * 2);
-	if ((st = prep(db, sql))) {
-		while (sqlite3_step(st) == SQLITE_ROW)
-			printf("  %-28.28s %-28.28s %-6s %8lld %6.1f%% %10s\n", txt(st, 0), txt(st, 1), txt(st, 2),
-			       (long long)sqlite3_column_int64(st, 3), 100.0 * sqlite3_column_double(st, 4),
-			       dur(st, 5, a, sizeof(a)));
-		sqlite3_finalize(st);
-	}
-	rt_more(db, "edges", limit * 2);
-
-	printf("\nSlowest requests (upload / server wait / download; network = client - server latency)\n");
-	printf("  %-6s %-12s %-36s %-9s %9s %9s %9s %9s %9s  %s\n", "id", "at (UTC)", "request", "status", "latency",
-	       "upload", "wait", "download", "network", "client -> server");
-	snprintf(sql, sizeof(sql),
-		 "SELECT id, protocol || ' ' || summary, status, latency_ns, upload_ns, wait_ns, download_ns,"
-		 " network_ns, client_workload, server_workload, substr(start_at, 12, 12), %s FROM slowest LIMIT %d",
-		 rp_has_column(db, "slowest", "client_read_delay_ns") ? "client_read_delay_ns" : "NULL", limit);
-	if ((st = prep(db, sql))) {
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			printf("  %-6lld %-12.12s %-36.36s %-9.9s %9s %9s %9s %9s %9s  %s -> %s\n",
-			       (long long)sqlite3_column_int64(st, 0), txt(st, 10), txt(st, 1), txt(st, 2),
-			       dur(st, 3, a, sizeof(a)), dur(st, 4, b, sizeof(b)), dur(st, 5, d, sizeof(d)),
-			       dur(st, 6, e, sizeof(e)), dur(st, 7, f, sizeof(f)), txt(st, 8), txt(st, 9));
-			if (rp_read_delay_large(sqlite3_column_int64(st, 11), sqlite3_column_int64(st, 3)))
-				printf("  %-6s the client read the response %s after it arrived: slow to read, not the"
-				       " network or the server\n", "", dur(st, 11, a, sizeof(a)));
-		}
-		sqlite3_finalize(st);
-	}
-
-	printf("\nFailures by workload and endpoint\n");
-	printf("  %-28s %-6s %-32s %-14s %8s %-12s  %s\n", "server", "proto", "endpoint", "status", "requests",
-	       "since (UTC)", "example id / reason");
-	snprintf(sql, sizeof(sql),
-		 "SELECT server_workload, protocol, endpoint, status, requests, example_id, reason,"
-		 " substr(first_at, 12, 12) FROM failures"
-		 " ORDER BY requests DESC, 1, 2, 3, 4 LIMIT %d", limit * 2);
-	int nf = 0;
-	if ((st = prep(db, sql))) {
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			nf++;
-			const char *reason = txt(st, 6);
-			printf("  %-28.28s %-6s %-32.32s %-14.14s %8lld %-12.12s  #%lld%s%s\n", txt(st, 0), txt(st, 1),
-			       txt(st, 2), txt(st, 3), (long long)sqlite3_column_int64(st, 4), txt(st, 7),
-			       (long long)sqlite3_column_int64(st, 5), *reason ? " " : "", reason);
-		}
-		sqlite3_finalize(st);
-	}
-	if (!nf)
-		printf("  (none)\n");
-	rt_more(db, "failures", limit * 2);
-
-	optional_sections(db, limit);
-
-	printf("\nAnomalies by kind\n");
-	if ((st = prep(db, "SELECT kind, count(*) FROM anomalies GROUP BY kind ORDER BY 2 DESC, 1"))) {
-		int n = 0;
-		while (sqlite3_step(st) == SQLITE_ROW)
-			printf("  %-20s %lld\n", txt(st, 0), (long long)sqlite3_column_int64(st, 1)), n++;
-		if (!n)
-			printf("  (none)\n");
-		sqlite3_finalize(st);
-	}
-	printf("\nMore: sqlite3 %s  (views: golden_signals, edges, slowest, failures)\n", path);
 	sqlite3_close(db);
-	return EXIT_OK;
+	return rc;
 }

@@ -59,6 +59,11 @@ int64_t rp_trigger(sqlite3 *db, char *reason, size_t n);
 
 /* "2026-12-06 09:10:11.123Z" (ms) into buf; "-" for a time <= 0. */
 const char *rp_wall(int64_t ns, char *buf, size_t n);
+/* Text from the database made harmless on a terminal (names and payload
+ * text come from captured bytes): control characters, C1 controls in UTF-8
+ * and DEL become '?'.  Writes at most n bytes into out and returns it; "-"
+ * for NULL. */
+const char *rp_safe(const unsigned char *s, char *out, size_t n);
 /* "HH:MM:SS" (UTC) into buf. */
 const char *rp_hms(int64_t ns, char *buf, size_t n);
 /* A duration in ns as 12ns / 3.4us / 5.6ms / 1.23s. */

@@ -2,27 +2,12 @@
  * range, undecoded protocols, alerts and "N more" lines, and `report
  * --rules`. */
 #include "../formats/cli.h"
+#include "report_internal.h"
 #include "report_text.h"
 #include "rules.h"
 
 #include <stdio.h>
 #include <string.h>
-
-/* Text made harmless on a terminal, as report.c's txt(): control
- * characters, C1 controls in UTF-8 and DEL become '?'. */
-static const char *safe(const unsigned char *s, char *out, size_t n)
-{
-	size_t o = 0;
-	if (!s)
-		return "-";
-	for (; *s && o < n - 1; s++) {
-		int c1 = s[0] == 0xc2 && s[1] >= 0x80 && s[1] <= 0x9f;
-		out[o++] = *s < 0x20 || *s == 0x7f || c1 ? '?' : (char)*s;
-		s += c1;
-	}
-	out[o] = 0;
-	return out;
-}
 
 static const char *bytes_str(double b, char *buf, size_t n)
 {
@@ -43,8 +28,8 @@ void rt_header(sqlite3 *db)
 	char a[64], b[64];
 	if (sqlite3_prepare_v2(db, RT_RANGE_SQL, -1, &st, NULL) == SQLITE_OK) {
 		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
-			printf("  from %s to %s (UTC)\n", safe(sqlite3_column_text(st, 0), a, sizeof(a)),
-			       safe(sqlite3_column_text(st, 1), b, sizeof(b)));
+			printf("  from %s to %s (UTC)\n", rp_safe(sqlite3_column_text(st, 0), a, sizeof(a)),
+			       rp_safe(sqlite3_column_text(st, 1), b, sizeof(b)));
 		sqlite3_finalize(st);
 	}
 	long long n = 0;
@@ -61,7 +46,7 @@ void rt_header(sqlite3 *db)
 	if (sqlite3_prepare_v2(db, RT_UNDECODED_PORTS_SQL, -1, &st, NULL) == SQLITE_OK) {
 		int k = 0;
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			const char *tr = safe(sqlite3_column_text(st, 0), a, sizeof(a));
+			const char *tr = rp_safe(sqlite3_column_text(st, 0), a, sizeof(a));
 			printf("%s%lld%s%s", k++ ? ", " : "ports ", (long long)sqlite3_column_int64(st, 1),
 			       strcmp(tr, "tcp") ? "/" : "", strcmp(tr, "tcp") ? tr : "");
 		}
@@ -87,11 +72,11 @@ void rt_alerts(sqlite3 *db, int limit)
 			printf("  %-8s %-18s %-36s %-12s %-12s  %s\n", "severity", "rule", "subject", "since", "until",
 			       "detail");
 		const unsigned char *from = sqlite3_column_text(st, 5), *to = sqlite3_column_text(st, 6);
-		printf("  %-8s %-18.18s %-36.36s %-12.12s %-12.12s  %s\n", safe(sqlite3_column_text(st, 0), e, sizeof(e)),
-		       safe(sqlite3_column_text(st, 1), a, sizeof(a)), safe(sqlite3_column_text(st, 2), c, sizeof(c)),
+		printf("  %-8s %-18.18s %-36.36s %-12.12s %-12.12s  %s\n", rp_safe(sqlite3_column_text(st, 0), e, sizeof(e)),
+		       rp_safe(sqlite3_column_text(st, 1), a, sizeof(a)), rp_safe(sqlite3_column_text(st, 2), c, sizeof(c)),
 		       from && strlen((const char *)from) > 11 ? (const char *)from + 11 : "-",
 		       to && strlen((const char *)to) > 11 ? (const char *)to + 11 : "-",
-		       safe(sqlite3_column_text(st, 7), d, sizeof(d)));
+		       rp_safe(sqlite3_column_text(st, 7), d, sizeof(d)));
 	}
 	sqlite3_finalize(st);
 	if (!n)

@@ -221,6 +221,19 @@ static void hist_check(struct fr_flows *f, struct tdir *d, uint64_t off, const u
 	}
 }
 
+/* A DATA record of endpoint e's bytes on the flow: its fields past the
+ * direction (position, lengths, payload) are the caller's to fill. */
+static struct fr_data *data_rec(struct fr_record *r, const struct flow *fl, int e)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = FR_DATA;
+	struct fr_data *dd = &r->u.data;
+	dd->conn = (struct fr_connkey){0, fl->fd, 1};
+	dd->dir = e == fl->client ? FR_EGRESS : FR_INGRESS;
+	dd->syscall = FR_SYS_PCAP;
+	return dd;
+}
+
 static int deliver(struct fr_flows *f, struct flow *fl, int e, uint64_t off, const uint8_t *p,
 		   uint32_t cap, uint32_t len)
 {
@@ -247,12 +260,7 @@ static int deliver(struct fr_flows *f, struct flow *fl, int e, uint64_t off, con
 		if (done + n >= cap)
 			olen = len - done; /* the last piece carries the uncaptured tail */
 		struct fr_record r;
-		memset(&r, 0, sizeof(r));
-		r.kind = FR_DATA;
-		struct fr_data *dd = &r.u.data;
-		dd->conn = (struct fr_connkey){0, fl->fd, 1};
-		dd->dir = e == fl->client ? FR_EGRESS : FR_INGRESS;
-		dd->syscall = FR_SYS_PCAP;
+		struct fr_data *dd = data_rec(&r, fl, e);
 		dd->stream_pos = off + done;
 		dd->orig_len = olen;
 		dd->payload = (struct fr_span){p + done, n};
@@ -699,12 +707,7 @@ static int udp_packet(struct fr_flows *f, const struct fr_pkt *p)
 	lru_push(f, fl);
 	fl->last_ts = f->now;
 	struct fr_record r;
-	memset(&r, 0, sizeof(r));
-	r.kind = FR_DATA;
-	struct fr_data *dd = &r.u.data;
-	dd->conn = (struct fr_connkey){0, fl->fd, 1};
-	dd->dir = e == fl->client ? FR_EGRESS : FR_INGRESS;
-	dd->syscall = FR_SYS_PCAP;
+	struct fr_data *dd = data_rec(&r, fl, e);
 	dd->flags = FR_DATA_NO_POS;
 	uint32_t cap = p->caplen > FR_MAX_SNAPLEN ? FR_MAX_SNAPLEN : p->caplen;
 	if (cap < p->len)

@@ -992,14 +992,8 @@ static size_t frame(struct mysql *s, struct fr_pctx *ctx, int dir, const uint8_t
 		const uint8_t *b = NULL;
 		cur_bytes(&c, &b, take);
 		size_t cap = dir == FR_C2S ? C2S_CAP : S2C_CAP;
-		size_t keep = d->cut || d->blen >= cap ? 0 : (take < cap - d->blen ? take : cap - d->blen);
-		if (keep < take)
+		if (d->cut || fr_keep(&d->buf, &d->bcap, &d->blen, b, take, cap) < take)
 			d->cut = 1;
-		if (keep) {
-			d->buf = fr_grow(d->buf, &d->bcap, d->blen + keep, 256);
-			memcpy(d->buf + d->blen, b, keep);
-			d->blen += (uint32_t)keep;
-		}
 		d->total += take;
 		d->rem -= (uint32_t)take;
 		if (!d->rem)

@@ -7,6 +7,7 @@
  * Input: the redis/resp3 corpus case (HELLO 3, HGETALL, ...), cut before
  * its HGETALL. */
 #define _GNU_SOURCE
+#include "engine_test.h"
 #include "harness.h"
 
 #include "../../analyze/engine.h"
@@ -63,29 +64,6 @@ static int rotated(const char *dst, uint32_t head_max)
 	return fr_writer_close(w);
 }
 
-static long long q1(sqlite3 *db, const char *sql)
-{
-	sqlite3_stmt *st;
-	long long v = -1;
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_type(st, 0) == SQLITE_NULL ? -2 : sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
-}
-
-static int analyze(const char *in, const char *db, int from)
-{
-	struct fr_opts o;
-	fr_opts_default(&o);
-	o.quiet = 1;
-	if (from) {
-		o.have_from = 1;
-		o.from_ns = CUT;
-	}
-	char *paths[1] = {(char *)in};
-	return fr_analyze(paths, 1, db, &o);
-}
-
 /* The dump from its connections on (the inputs' own rows differ). */
 static char *rows_of(const char *db)
 {
@@ -107,23 +85,23 @@ TEST(engine_state_and_head_after_rotation)
 	snprintf(dbp, sizeof(dbp), "%s/a.db", t_tmpdir());
 	snprintf(from, sizeof(from), "%s/from.db", t_tmpdir());
 	CHECK_EQ(rotated(in, 16384), 0);
-	CHECK_EQ(analyze(in, dbp, 0), EXIT_OK);
+	CHECK_EQ(t_analyze(in, dbp, 0, 0), EXIT_OK);
 	sqlite3 *db;
 	CHECK_EQ(sqlite3_open(dbp, &db), SQLITE_OK);
 	/* the pair that began before the input: its head replayed, no gap,
 	 * both ends known and linked */
-	CHECK_EQ(q1(db, "select count(*) from connections where head = 1 and gap_bytes = 0 and "
+	CHECK_EQ(t_q1(db, "select count(*) from connections where head = 1 and gap_bytes = 0 and "
 			"local_addr = '127.0.0.1' and peer_conn_id is not null"), 2);
-	CHECK_EQ(q1(db, "select count(*) from anomalies"), 0);
+	CHECK_EQ(t_q1(db, "select count(*) from anomalies"), 0);
 	/* the HELLO before it is not a row; the HGETALL after it is, in RESP3 */
-	CHECK_EQ(q1(db, "select count(*) from requests where summary like 'HELLO%' and conn_id <= 2"), 0);
-	CHECK_EQ(q1(db, "select count(*) from requests r join redis x on x.request_id = r.id "
+	CHECK_EQ(t_q1(db, "select count(*) from requests where summary like 'HELLO%' and conn_id <= 2"), 0);
+	CHECK_EQ(t_q1(db, "select count(*) from requests r join redis x on x.request_id = r.id "
 			"where r.summary = 'HGETALL h' and r.status = 'map' and x.resp = 3 and r.error = 0"), 2);
 	/* the pair that began in the input: no head needed */
-	CHECK_EQ(q1(db, "select count(*) from connections where head is null"), 2);
+	CHECK_EQ(t_q1(db, "select count(*) from connections where head is null"), 2);
 	sqlite3_close(db);
 	/* --from on the whole recording states the window's start the same way */
-	CHECK_EQ(analyze(SRC, from, 1), EXIT_OK);
+	CHECK_EQ(t_analyze(SRC, from, 0, CUT), EXIT_OK);
 	char *a = rows_of(dbp), *b = rows_of(from);
 	CHECKF(!strcmp(a, b), "--from differs from the rotated segment:\n%s\n---\n%s", a, b);
 	free(a);
@@ -136,26 +114,21 @@ TEST(engine_state_without_head_is_a_gap_not_a_failure)
 	snprintf(in, sizeof(in), "%s/nohead.frs", t_tmpdir());
 	snprintf(dbp, sizeof(dbp), "%s/b.db", t_tmpdir());
 	CHECK_EQ(rotated(in, 0), 0);
-	struct fr_opts o;
-	fr_opts_default(&o);
-	o.quiet = 1;
-	o.jobs = 2;
-	char *paths[1] = {in};
-	CHECK_EQ(fr_analyze(paths, 1, dbp, &o), EXIT_OK);
+	CHECK_EQ(t_analyze(in, dbp, 2, 0), EXIT_OK);
 	sqlite3 *db;
 	CHECK_EQ(sqlite3_open(dbp, &db), SQLITE_OK);
 	/* 22 bytes of HELLO out and 146 of its reply in, missing: one gap each
 	 * way, said at once */
-	CHECK_EQ(q1(db, "select count(*) from connections where head = 0 and gap_bytes = 168 and "
+	CHECK_EQ(t_q1(db, "select count(*) from connections where head = 0 and gap_bytes = 168 and "
 			"peer_conn_id is not null"), 2);
-	CHECK_EQ(q1(db, "select count(*) from anomalies where kind = 'gap' and detail like "
+	CHECK_EQ(t_q1(db, "select count(*) from anomalies where kind = 'gap' and detail like "
 			"'before the input, no head kept%'"), 4);
 	/* the first command after the start is paired, not "lost in gap" */
-	CHECK_EQ(q1(db, "select count(*) from requests where summary = 'HGETALL h' and status = 'map' "
+	CHECK_EQ(t_q1(db, "select count(*) from requests where summary = 'HGETALL h' and status = 'map' "
 			"and error = 0"), 2);
-	CHECK_EQ(q1(db, "select count(*) from requests where error = 1"), 0);
+	CHECK_EQ(t_q1(db, "select count(*) from requests where error = 1"), 0);
 	/* no HELLO seen: the version is not known */
-	CHECK_EQ(q1(db, "select count(*) from requests r join redis x on x.request_id = r.id "
+	CHECK_EQ(t_q1(db, "select count(*) from requests r join redis x on x.request_id = r.id "
 			"where r.conn_id <= 2 and x.resp is null"), 2);
 	sqlite3_close(db);
 }
@@ -168,16 +141,7 @@ TEST(engine_state_without_head_is_a_gap_not_a_failure)
 
 static void data(struct fr_record *r, int dir, uint64_t pos, uint64_t ts, const char *s)
 {
-	memset(r, 0, sizeof(*r));
-	r->kind = FR_DATA;
-	r->ts = ts;
-	r->u.data.conn = (struct fr_connkey){1, 3, 1};
-	r->u.data.tid = 1;
-	r->u.data.dir = (uint8_t)dir;
-	r->u.data.syscall = dir ? FR_SYS_READ : FR_SYS_WRITE;
-	r->u.data.stream_pos = pos;
-	r->u.data.orig_len = (uint32_t)strlen(s);
-	r->u.data.payload = (struct fr_span){(const uint8_t *)s, (uint32_t)strlen(s)};
+	t_data(r, dir, pos, ts, s, (uint32_t)strlen(s), 0);
 }
 
 TEST(engine_state_head_bound_then_bulk_replies)
@@ -192,21 +156,14 @@ TEST(engine_state_head_bound_then_bulk_replies)
 	char path[300], dbp[300], err[256];
 	snprintf(path, sizeof(path), "%s/bound.frs", t_tmpdir());
 	snprintf(dbp, sizeof(dbp), "%s/c.db", t_tmpdir());
-	struct fr_header h;
-	memset(&h, 0, sizeof(h));
-	snprintf(h.node, sizeof(h.node), "n");
-	struct fr_writer *w = fr_writer_open(path, &h, NULL, err, sizeof(err));
+	struct fr_writer *w = t_writer(path, err, sizeof(err));
 	struct fr_conntab_opts co;
 	fr_conntab_opts_default(&co);
 	co.head_max = 16; /* both directions of the head end before the window */
 	struct fr_conntab *t = fr_conntab_new(&co);
 	CHECK(w && t);
 	struct fr_record r;
-	memset(&r, 0, sizeof(r));
-	r.kind = FR_CONN_OPEN;
-	r.ts = 10;
-	r.u.open = (struct fr_conn_open){{1, 3, 1}, 1, FR_ROLE_CLIENT, {0}, 1, {4, 6, 40000, {10, 0, 0, 1}},
-					 {4, 6, 6379, {10, 0, 0, 2}}};
+	t_open(&r, 10, 6379);
 	fr_conntab_add(t, &r);
 	data(&r, FR_EGRESS, 0, 11, hello);
 	fr_conntab_add(t, &r);
@@ -225,14 +182,14 @@ TEST(engine_state_head_bound_then_bulk_replies)
 	}
 	fr_conntab_free(t);
 	CHECK_EQ(fr_writer_close(w), 0);
-	CHECK_EQ(analyze(path, dbp, 0), EXIT_OK);
+	CHECK_EQ(t_analyze(path, dbp, 0, 0), EXIT_OK);
 	sqlite3 *db;
 	CHECK_EQ(sqlite3_open(dbp, &db), SQLITE_OK);
-	CHECK_EQ(q1(db, "select head from connections"), 1);
-	CHECK_EQ(q1(db, "select count(*) from requests where error = 0 and "
+	CHECK_EQ(t_q1(db, "select head from connections"), 1);
+	CHECK_EQ(t_q1(db, "select count(*) from requests where error = 0 and "
 			"((summary = 'GET k1' and status = 'bulk') or (summary = 'GET k2' and status = 'bulk') or "
 			"(summary = 'SET k3' and status = 'simple'))"), 3);
-	CHECK_EQ(q1(db, "select count(*) from requests"), 3);
+	CHECK_EQ(t_q1(db, "select count(*) from requests"), 3);
 	sqlite3_close(db);
 }
 
@@ -247,13 +204,6 @@ TEST(engine_state_head_bound_then_bulk_replies)
  * at the gap: references to entries from before it are "<unknown:N>" with
  * N the wire's index, entries inserted after it are known at their right
  * indices, and the share recovered is the hpack_unknown_entries anomaly. */
-
-static void h2data(struct fr_record *r, int dir, uint64_t pos, uint64_t ts, const uint8_t *p, size_t n)
-{
-	data(r, dir, pos, ts, "");
-	r->u.data.orig_len = (uint32_t)n;
-	r->u.data.payload = (struct fr_span){p, (uint32_t)n};
-}
 
 /* HEADERS (END_STREAM | END_HEADERS) of stream sid with block b[0..n) */
 static size_t h2headers(uint8_t *out, uint32_t sid, const uint8_t *b, size_t n)
@@ -297,10 +247,7 @@ static int h2_rotated(const char *path, const char *dbp, uint32_t head_max)
 	for (uint32_t sid = 5; sid <= 9; sid += 2)
 		sn += h2headers(s + sn, sid, st200, 1);
 	char err[256];
-	struct fr_header h;
-	memset(&h, 0, sizeof(h));
-	snprintf(h.node, sizeof(h.node), "n");
-	struct fr_writer *w = fr_writer_open(path, &h, NULL, err, sizeof(err));
+	struct fr_writer *w = t_writer(path, err, sizeof(err));
 	struct fr_conntab_opts co;
 	fr_conntab_opts_default(&co);
 	co.head_max = head_max;
@@ -308,29 +255,25 @@ static int h2_rotated(const char *path, const char *dbp, uint32_t head_max)
 	if (!w || !t)
 		return -1;
 	struct fr_record r;
-	memset(&r, 0, sizeof(r));
-	r.kind = FR_CONN_OPEN;
-	r.ts = 10;
-	r.u.open = (struct fr_conn_open){{1, 3, 1}, 1, FR_ROLE_CLIENT, {0}, 1, {4, 6, 40000, {10, 0, 0, 1}},
-					 {4, 6, 8080, {10, 0, 0, 2}}};
+	t_open(&r, 10, 8080);
 	fr_conntab_add(t, &r);
-	h2data(&r, FR_EGRESS, 0, 11, c, c1);
+	t_data(&r, FR_EGRESS, 0, 11, c, c1, 0);
 	fr_conntab_add(t, &r);
-	h2data(&r, FR_INGRESS, 0, 12, s, s1);
+	t_data(&r, FR_INGRESS, 0, 12, s, s1, 0);
 	fr_conntab_add(t, &r);
-	h2data(&r, FR_EGRESS, c1, 13, c + c1, c3 - c1);
+	t_data(&r, FR_EGRESS, c1, 13, c + c1, c3 - c1, 0);
 	fr_conntab_add(t, &r);
-	h2data(&r, FR_INGRESS, s1, 14, s + s1, s3 - s1);
+	t_data(&r, FR_INGRESS, s1, 14, s + s1, s3 - s1, 0);
 	fr_conntab_add(t, &r);
 	/* the segment after rotation: the state, the head, then the window */
 	int rc = fr_conntab_emit(t, 100, FR_EMIT_STATES | FR_EMIT_HEADS, add_rec, w);
-	h2data(&r, FR_EGRESS, c3, 101, c + c3, cn - c3);
+	t_data(&r, FR_EGRESS, c3, 101, c + c3, cn - c3, 0);
 	rc |= fr_writer_add(w, &r);
-	h2data(&r, FR_INGRESS, s3, 102, s + s3, sn - s3);
+	t_data(&r, FR_INGRESS, s3, 102, s + s3, sn - s3, 0);
 	rc |= fr_writer_add(w, &r);
 	fr_conntab_free(t);
 	rc |= fr_writer_close(w);
-	return rc ? -1 : analyze(path, dbp, 0) == EXIT_OK ? 0 : -1;
+	return rc ? -1 : t_analyze(path, dbp, 0, 0) == EXIT_OK ? 0 : -1;
 }
 
 TEST(engine_state_http2_hpack_head_then_gap)
@@ -342,10 +285,10 @@ TEST(engine_state_http2_hpack_head_then_gap)
 	snprintf(dbp, sizeof(dbp), "%s/h2all.db", t_tmpdir());
 	CHECK_EQ(h2_rotated(path, dbp, 16384), 0);
 	CHECK_EQ(sqlite3_open(dbp, &db), SQLITE_OK);
-	CHECK_EQ(q1(db, "select count(*) from requests r join http2 x on x.request_id = r.id where "
+	CHECK_EQ(t_q1(db, "select count(*) from requests r join http2 x on x.request_id = r.id where "
 			"(x.stream_id = 5 and x.path = '/a' and x.authority = 'h') or "
 			"(x.stream_id in (7, 9) and x.path = '/b' and x.authority = 'h')"), 3);
-	CHECK_EQ(q1(db, "select count(*) from anomalies where kind = 'hpack_unknown_entries'"), 0);
+	CHECK_EQ(t_q1(db, "select count(*) from anomalies where kind = 'hpack_unknown_entries'"), 0);
 	sqlite3_close(db);
 	/* the client's head ends before stream 3, which inserted /c: what
 	 * came before the gap is unknown, at the wire's indices */
@@ -353,14 +296,14 @@ TEST(engine_state_http2_hpack_head_then_gap)
 	snprintf(dbp, sizeof(dbp), "%s/h2gap.db", t_tmpdir());
 	CHECK_EQ(h2_rotated(path, dbp, 51), 0);
 	CHECK_EQ(sqlite3_open(dbp, &db), SQLITE_OK);
-	CHECK_EQ(q1(db, "select head from connections"), 1);
-	CHECK_EQ(q1(db, "select count(*) from anomalies where kind = 'gap' and "
+	CHECK_EQ(t_q1(db, "select head from connections"), 1);
+	CHECK_EQ(t_q1(db, "select count(*) from anomalies where kind = 'gap' and "
 			"detail like 'before the input, after the kept head: 16 bytes%'"), 1);
-	CHECK_EQ(q1(db, "select count(*) from requests r join http2 x on x.request_id = r.id where "
+	CHECK_EQ(t_q1(db, "select count(*) from requests r join http2 x on x.request_id = r.id where "
 			"x.stream_id = 5 and x.path = '<unknown:64>' and x.hpack_unknown = 2 and r.status = '200'"), 1);
-	CHECK_EQ(q1(db, "select count(*) from requests r join http2 x on x.request_id = r.id where "
+	CHECK_EQ(t_q1(db, "select count(*) from requests r join http2 x on x.request_id = r.id where "
 			"x.stream_id in (7, 9) and x.path = '/b' and x.hpack_unknown = 1"), 2);
-	CHECK_EQ(q1(db, "select count(*) from requests where summary like '%/a%'"), 0);
-	CHECK_EQ(q1(db, "select count(*) from anomalies where kind = 'hpack_unknown_entries'"), 1);
+	CHECK_EQ(t_q1(db, "select count(*) from requests where summary like '%/a%'"), 0);
+	CHECK_EQ(t_q1(db, "select count(*) from anomalies where kind = 'hpack_unknown_entries'"), 1);
 	sqlite3_close(db);
 }
