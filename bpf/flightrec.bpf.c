@@ -625,13 +625,13 @@ static __always_inline int emit_sized(const struct data_arg *a, const struct con
  * tests/qemu/run.sh).  To the verifier its pointer arguments are memory
  * of their type's size, possibly NULL; its frame adds to the caller's
  * under the 512-byte stack limit.  Returns 0. */
-static __always_inline int tls_claim(__u64 id, __u32 fd, struct conn *c);
+static __always_inline int tls_claim(const struct data_arg *a, struct conn *c);
 
 __noinline int fr_emit_data(struct conn *c, const struct data_arg *a)
 {
 	if (!c || !a)
 		return 0;
-	if (!(a->flags & FR_EV_TLS) && tls_claim(a->id, a->fd, c))
+	if (!(a->flags & FR_EV_TLS) && tls_claim(a, c))
 		return 0; /* a TLS connection's ciphertext (hooks_tls.h) */
 	if (c->ignored && !(a->peer.family && filter_ports && port_wanted(a->peer.port)))
 		return 0;
@@ -795,7 +795,13 @@ struct task_ctx {
 	__u32 ssl_lib;  /* the library's index (uprobe cookie) */
 	__u8 ssl_kind;  /* TLS_CALL_* */
 	__u8 ssl_depth; /* nested SSL calls */
-	__u8 ssl_pad[2];
+	__u8 mb;        /* the thread gave an SSL object a memory BIO pair */
+	__u8 ssl_pad;
+	/* memory BIOs (hooks_tls.h): the SSL object whose next ciphertext
+	 * this thread sends, and fd + 1 of the last TLS record it received */
+	__u64 mb_ssl;
+	__u32 mb_rx_fd;
+	__u32 mb_pad;
 };
 
 struct {

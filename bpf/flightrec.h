@@ -42,6 +42,9 @@ enum fr_ev_syscall {
 #define FR_EV_TRUNCATED 0x1 /* cap_len < orig_len */
 #define FR_EV_NO_POS 0x4    /* stream_pos unknown (UDP) */
 #define FR_EV_TLS 0x8       /* TLS plaintext from SSL_read/SSL_write (syscall READ/WRITE) */
+/* A TLS uprobe's cookie: the library's index in its low FR_TLS_LIB_BITS
+ * bits (capture/tls.c; Go's cookie has an address above them) */
+#define FR_TLS_LIB_BITS 16
 
 struct fr_ev_hdr {
 	__u32 type; /* enum fr_ev_type */

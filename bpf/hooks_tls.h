@@ -29,14 +29,28 @@
  *     reads one clean stream.  Egress carries the entry time of SSL_write.
  *   - The DATA event's pad field carries the library index (the cookie).
  *
- * Limits, and what the later parts need:
- *   - The tie needs the library to do the socket I/O itself, on the thread
- *     in the SSL call (socket BIOs: curl, nginx, python's ssl sockets).
- *     Memory-BIO users (python asyncio's SSLObject, and Node.js, whose TLS
- *     runs over BIO pairs with libuv doing the socket I/O) get no tie:
- *     their plaintext is dropped and their ciphertext written.  Node needs
- *     another tie (its TLSWrap to the uv stream's fd, or matching the
- *     ciphertext lengths the BIO hands out to the next socket write).
+ *   - Memory BIOs (Node.js, whose TLS runs over BIO pairs with libuv
+ *     doing the socket I/O; Python's SSLObject): no socket call inside
+ *     the SSL calls.  SSL_set_bio(ssl, rbio, wbio) with rbio != wbio
+ *     (SSL_set_fd's socket BIO is one BIO both ways) marks the thread
+ *     (task_ctx.mb), and on such a thread (mb_claim, tls_return):
+ *       - a client: an SSL call on an SSL object not tied yet returns
+ *         (it wrote its ClientHello into the BIO), and the thread's next
+ *         socket send is a TLS record on a connection with no bytes yet:
+ *         that SSL object is tied to it;
+ *       - a server: a ClientHello received on a connection with no bytes
+ *         yet marks it tls (not written), and the SSL call that follows
+ *         on the thread (fed that record) ties its SSL object to it.
+ *     Only a connection's first bytes tie, and only a TLS record: a
+ *     cleartext connection of the same thread stays cleartext, and one
+ *     already tied is not taken by another SSL object.
+ *
+ * Limits:
+ *   - A memory-BIO connection open before the start is not tied (its
+ *     first bytes seen are not its first).  A thread that gave an SSL
+ *     object a BIO pair and also relays a ClientHello it does not
+ *     terminate (a TLS pass-through proxy in the same thread) would have
+ *     that connection marked tls and never tied: its bytes not written.
  *   - A statically linked OpenSSL (or BoringSSL) gets these same
  *     programs, attached to the executable by symbol (capture/tls.c).
  *   - Go's crypto/tls has programs of its own, at the end of this file.
@@ -71,18 +85,71 @@ struct {
 	__type(value, __u64);
 } tls_pending SEC(".maps");
 
+/* The type of the TLS record the bytes of a begin with (20-23), or 0;
+ * *hs its sixth byte (a handshake record's message type: 1 ClientHello). */
+static __always_inline __u8 tls_record(const struct data_arg *a, __u8 *hs)
+{
+	const void *src = (const void *)a->src;
+	__u8 b[6] = {};
+	if (!src || a->bytes < sizeof(b))
+		return 0;
+	if (a->niov) {
+		struct iovec v = {};
+		if (bpf_probe_read_user(&v, sizeof(v), src) || v.iov_len < sizeof(b))
+			return 0;
+		src = v.iov_base;
+	}
+	if (bpf_probe_read_user(b, sizeof(b), src) || b[0] < 20 || b[0] > 23 || b[1] != 3 || b[2] > 4)
+		return 0;
+	*hs = b[5];
+	return b[0];
+}
+
+/* Memory BIOs: a socket call outside SSL calls, by a thread that gave an
+ * SSL object a BIO pair (t->mb).  A connection's first bytes, a TLS
+ * record: sent right after an SSL call on an SSL object not tied yet
+ * returned (t->mb_ssl), they tie it; a ClientHello received marks the
+ * connection TLS_MARKED (a server's: the SSL call that follows on the
+ * thread ties it, in tls_return).  (A connection's bytes are counted only
+ * while it is not tls: calls_in and calls_out stay 0 from then on.) */
+#define TLS_TIED 1
+#define TLS_MARKED 2
+
+static __always_inline void mb_claim(struct task_ctx *t, const struct data_arg *a, struct conn *c)
+{
+	__u8 hs = 0, rec = 0;
+	int fresh = !c->tls && !c->calls_in && !c->calls_out;
+	if (a->dir) {
+		if (fresh || c->tls == TLS_MARKED)
+			rec = tls_record(a, &hs);
+		if (fresh && rec == 22 && hs == 1)
+			c->tls = TLS_MARKED;
+		t->mb_rx_fd = c->tls == TLS_MARKED && rec ? a->fd + 1 : 0;
+	} else if (t->mb_ssl && fresh && tls_record(a, &hs)) {
+		struct ssl_key k = {.tgid = a->id >> 32, .ssl = t->mb_ssl};
+		__u32 fd = a->fd; /* on the stack: 6.1's verifier takes no other pointer for a value */
+		bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
+		c->tls = TLS_TIED;
+		t->mb_ssl = 0;
+	}
+}
+
 /* 1: this connection's socket bytes are not written (the plaintext is);
  * called by fr_emit_data with the connection of (tgid, fd).  The pending
  * handshakes are looked up only until a connection's first call. */
-static __always_inline int tls_claim(__u64 id, __u32 fd, struct conn *c)
+static __always_inline int tls_claim(const struct data_arg *a, struct conn *c)
 {
 	if (!tls_on)
 		return 0;
+	__u64 id = a->id;
+	__u32 fd = a->fd;
 	struct task_ctx *t = bpf_task_storage_get(&task_ctx, bpf_get_current_task_btf(), 0, 0);
 	if (t && t->ssl_depth && t->ssl) {
 		struct ssl_key k = {.tgid = id >> 32, .ssl = t->ssl};
 		bpf_map_update_elem(&ssl_fds, &k, &fd, BPF_ANY);
-		c->tls = 1;
+		c->tls = TLS_TIED;
+	} else if (t && t->mb) {
+		mb_claim(t, a, c);
 	}
 	if (!c->tls && !c->calls_out && !c->calls_in) {
 		struct conn_key k = {.tgid = id >> 32, .fd = fd};
@@ -128,7 +195,23 @@ static __always_inline int tls_return(struct pt_regs *ctx)
 		return 0;
 	__u64 ssl = t->ssl;
 	t->ssl = 0;
-	if (!ssl || t->ssl_kind == TLS_CALL_HANDSHAKE)
+	if (!ssl)
+		return 0;
+	struct ssl_key k = {.tgid = id >> 32, .ssl = ssl};
+	__u32 *fd = bpf_map_lookup_elem(&ssl_fds, &k);
+	if (!fd && t->mb) { /* memory BIOs (mb_claim) */
+		struct conn_key ck = {.tgid = id >> 32, .fd = t->mb_rx_fd - 1};
+		struct conn *c = t->mb_rx_fd ? bpf_map_lookup_elem(&conns, &ck) : NULL;
+		if (c && c->tls == TLS_MARKED) {
+			c->tls = TLS_TIED;
+			bpf_map_update_elem(&ssl_fds, &k, &ck.fd, BPF_ANY);
+			fd = bpf_map_lookup_elem(&ssl_fds, &k);
+		} else {
+			t->mb_ssl = ssl;
+		}
+	}
+	t->mb_rx_fd = 0;
+	if (!fd || t->ssl_kind == TLS_CALL_HANDSHAKE)
 		return 0;
 	long ret = ctx->ax;
 	__u64 n = (__u64)ret;
@@ -145,10 +228,6 @@ static __always_inline int tls_return(struct pt_regs *ctx)
 	}
 	if (n == 0 || n > t->ssl_len || n > 0x7fffffff)
 		return 0;
-	struct ssl_key k = {.tgid = id >> 32, .ssl = ssl};
-	__u32 *fd = bpf_map_lookup_elem(&ssl_fds, &k);
-	if (!fd)
-		return 0; /* no socket call seen for it yet (reads from its buffer) */
 	struct conn_key ck = {.tgid = id >> 32, .fd = *fd};
 	struct conn *c = bpf_map_lookup_elem(&conns, &ck);
 	if (!c || !c->tls)
@@ -191,6 +270,29 @@ int fr_ssl_handshake(struct pt_regs *ctx)
 	return tls_enter(ctx, TLS_CALL_HANDSHAKE, 0);
 }
 
+/* SSL_set_bio(ssl, rbio, wbio), entry only: the SSL object gets new BIOs,
+ * so its tie, if any, is gone (an SSL object freed and another made at
+ * the same address keeps the key of ssl_fds; a memory-BIO one is tied
+ * once only).  Two BIOs, not one socket BIO both ways (SSL_set_fd's), are
+ * memory BIOs (Node.js, Python's SSLObject): this thread's SSL calls make
+ * no socket call (mb_claim). */
+SEC("uprobe")
+int fr_ssl_set_bio(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!tls_on || !tgid_ok(id >> 32))
+		return 0;
+	struct ssl_key k = {.tgid = id >> 32, .ssl = ctx->di};
+	bpf_map_delete_elem(&ssl_fds, &k);
+	if (!ctx->si || ctx->si == ctx->dx)
+		return 0;
+	struct task_ctx *t = bpf_task_storage_get(&task_ctx, bpf_get_current_task_btf(), 0,
+						  BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (t)
+		t->mb = 1;
+	return 0;
+}
+
 SEC("uretprobe")
 int fr_ssl_ret(struct pt_regs *ctx)
 {
@@ -217,7 +319,7 @@ int fr_ssl_ret(struct pt_regs *ctx)
  * *net.TCPConn points to its netFD, which starts with poll.FD {fdMutex
  * (16 bytes), Sysfd int} (Go 1.19's sources, Debian 12's golang-go, the
  * one tested; the same layout in the Go releases known to the author
- * since 1.9, not checked here; DWARF is not read).  The cookie's bits above 8 are the address of the
+ * since 1.9, not checked here; DWARF is not read).  The cookie's bits above FR_TLS_LIB_BITS are the address of the
  * *net.TCPConn,net.Conn itab in a program loaded at its link addresses: a
  * tls.Conn over another net.Conn (a wrapper, a pipe) is then skipped. */
 #define GO_NETFD_SYSFD 16 /* offsetof(net.netFD, pfd.Sysfd) */
@@ -245,7 +347,7 @@ struct {
 /* The fd of the tls.Conn in RAX: 0, or -1 (not over a *net.TCPConn). */
 static __always_inline int go_conn_fd(struct pt_regs *ctx, __u32 *fd)
 {
-	__u64 itab = bpf_get_attach_cookie(ctx) >> 8;
+	__u64 itab = bpf_get_attach_cookie(ctx) >> FR_TLS_LIB_BITS;
 	__u64 iface[2] = {}, netfd = 0;
 	__s64 sysfd = -1;
 	if (bpf_probe_read_user(iface, sizeof(iface), (const void *)ctx->ax))
@@ -308,7 +410,7 @@ static __always_inline int go_enter(struct pt_regs *ctx, __u8 kind)
 	if (!tls_on || !tgid_ok(id >> 32) || go_conn_fd(ctx, &call.fd))
 		return 0;
 	call.ts = bpf_ktime_get_ns();
-	call.lib = (__u32)(bpf_get_attach_cookie(ctx) & 0xff);
+	call.lib = (__u32)(bpf_get_attach_cookie(ctx) & ((1u << FR_TLS_LIB_BITS) - 1));
 	if (kind == TLS_CALL_WRITE) {
 		struct conn *c = go_mark(id, call.fd);
 		if (c) {

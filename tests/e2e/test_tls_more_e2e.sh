@@ -87,7 +87,7 @@ fr_record -o "$T/rec" --pods "$T/pods.json" --cgroup "$(fr_slice srv)" --cgroup 
 check "the recorder attached to the static client's own OpenSSL" grep -q \
 	"tls: attached to $T/sslstatic of pid [0-9]* (OpenSSL 3\.[0-9.]*.* linked in, library" "$T/recorder.err"
 check "the recorder attached to the Go client's crypto/tls" grep -q \
-	"tls: attached to $T/tls_go of pid [0-9]* (Go go1\.[0-9.]* crypto/tls, library [0-9]*; [1-9][0-9]* and [1-9][0-9]* returns.*connections)" \
+	"tls: attached to $T/tls_go of pid [0-9]* (Go go1\.[0-9.]* crypto/tls, library [0-9]*; [1-9][0-9]* and [1-9][0-9]* returns.*connections[;)]" \
 	"$T/recorder.err"
 check "the recorder attached to the stripped Go server's crypto/tls" grep -q \
 	"tls: attached to $T/tls_go_s of pid [0-9]* (Go go1\.[0-9.]* crypto/tls, library [0-9]*; [1-9][0-9]* and [1-9][0-9]* returns.*Go function table" \
