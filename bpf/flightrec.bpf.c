@@ -78,10 +78,29 @@ __u32 gen_counter = 0;
 #define NR_sendmmsg 307
 
 
-struct {
+/* One ring buffer per CPU, each event into the ring of the CPU it runs
+ * on: a shared ring's reservation takes a spinlock every CPU contends for
+ * (its cache line bouncing between them), which was most of an event's
+ * cost (issue 16).  The loader creates the rings (capture/rings.c), all of
+ * one size, and puts them in this array; the reader merges them. */
+struct cpu_ringbuf {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20); /* set by the loader */
+	__uint(max_entries, 1 << 18); /* a template: the loader sizes each ring */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* set by the loader: the possible CPUs */
+	__type(key, __u32);
+	__array(values, struct cpu_ringbuf);
 } events SEC(".maps");
+
+/* The ring buffer of the current CPU, or NULL (none set for it). */
+static __always_inline void *cpu_ring(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&events, &cpu);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -168,11 +187,11 @@ struct {
  * under load.  pending: bytes of this event not yet counted by the ring
  * (bpf_ringbuf_output: all of them; reserve/submit: none).  A crossing
  * missed in a race between CPUs costs latency only: the reader also polls. */
-static __always_inline __u64 rb_flags(__u64 size, __u64 pending)
+static __always_inline __u64 rb_flags(void *rb, __u64 size, __u64 pending)
 {
 	if (!wakeup_bytes)
 		return 0;
-	__u64 after = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + pending;
+	__u64 after = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) + pending;
 	__u64 before = after > size ? after - size : 0;
 	if (after / wakeup_bytes != before / wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
@@ -338,7 +357,10 @@ static __always_inline int emit_proc(__u64 id, __u32 flags)
 	__u64 *old = bpf_map_lookup_elem(&seen, &tgid);
 	if (old && *old == cg && !flags)
 		return 1;
-	struct fr_ev_proc *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	void *rb = cpu_ring();
+	struct fr_ev_proc *e = NULL;
+	if (rb)
+		e = bpf_ringbuf_reserve(rb, sizeof(*e), 0);
 	if (!e) {
 		count_loss(0);
 		return 0; /* not announced: tried again with the next event */
@@ -367,7 +389,7 @@ static __always_inline int emit_proc(__u64 id, __u32 flags)
 	/* an announcement wakes the reader at once when the TLS uprobes are
 	 * on: it looks into the process's libraries (tls_scan) while a short
 	 * one (a curl) still lives; one wakeup per new process */
-	bpf_ringbuf_submit(e, tls_on && !flags ? BPF_RB_FORCE_WAKEUP : rb_flags(sizeof(*e) + 8, 0));
+	bpf_ringbuf_submit(e, tls_on && !flags ? BPF_RB_FORCE_WAKEUP : rb_flags(rb, sizeof(*e) + 8, 0));
 	return 1;
 }
 
@@ -393,7 +415,10 @@ static __always_inline void do_close(__u64 id, __u32 fd, __u64 keep_file)
 	if (!c->ignored) {
 		if (c->proto == IPPROTO_TCP)
 			tcp_close_sample(id, fd, c); /* hooks_tcp.h */
-		struct fr_ev_close *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		void *rb = cpu_ring();
+		struct fr_ev_close *e = NULL;
+		if (rb)
+			e = bpf_ringbuf_reserve(rb, sizeof(*e), 0);
 		if (e) {
 			fill_hdr(&e->h, FR_EV_CLOSE, id);
 			e->fd = fd;
@@ -402,7 +427,7 @@ static __always_inline void do_close(__u64 id, __u32 fd, __u64 keep_file)
 			e->bytes_in = c->pos_in;
 			e->calls_out = c->calls_out;
 			e->calls_in = c->calls_in;
-			bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
+			bpf_ringbuf_submit(e, rb_flags(rb, sizeof(*e) + 8, 0));
 		} else {
 			count_loss(0);
 		}
@@ -434,7 +459,10 @@ static __always_inline struct conn *new_conn(__u64 id, __u32 fd, struct file *f,
 	c->announced = emit_proc(id, 0);
 	if (nc.proto == IPPROTO_TCP)
 		tcp_track((__u64)sk, k.tgid, fd, nc.gen); /* hooks_tcp.h */
-	struct fr_ev_open *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	void *rb = cpu_ring();
+	struct fr_ev_open *e = NULL;
+	if (rb)
+		e = bpf_ringbuf_reserve(rb, sizeof(*e), 0);
 	if (!e) {
 		count_loss(0);
 		return c;
@@ -449,7 +477,7 @@ static __always_inline struct conn *new_conn(__u64 id, __u32 fd, struct file *f,
 	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	e->local = l;
 	e->remote = r;
-	bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
+	bpf_ringbuf_submit(e, rb_flags(rb, sizeof(*e) + 8, 0));
 	return c;
 }
 
@@ -574,8 +602,8 @@ static __always_inline __u32 copy_iov(__u8 *dst, const struct iovec *iov, __u64 
  * record's unused tail costs ring space only (cap_len says what is
  * payload; the reader accepts a record longer than that).  Returns 0, or
  * -1 when the ring is full. */
-static __always_inline int emit_sized(const struct data_arg *a, const struct conn *c, __u64 pos,
-				      __u32 want, const __u32 C)
+static __always_inline int emit_sized(void *rb, const struct data_arg *a, const struct conn *c,
+				      __u64 pos, __u32 want, const __u32 C)
 {
 	const void *src = (const void *)a->src;
 	struct fr_ev_data *d;
@@ -583,13 +611,13 @@ static __always_inline int emit_sized(const struct data_arg *a, const struct con
 	__u64 size;
 	if (src && a->niov > 1) {
 		size = sizeof(*d) + 2 * C;
-		d = bpf_ringbuf_reserve(&events, sizeof(*d) + 2 * C, 0);
+		d = bpf_ringbuf_reserve(rb, sizeof(*d) + 2 * C, 0);
 		if (!d)
 			return -1;
 		cap = copy_iov(d->payload, src, a->niov, want, C);
 	} else {
 		size = sizeof(*d) + C;
-		d = bpf_ringbuf_reserve(&events, sizeof(*d) + C, 0);
+		d = bpf_ringbuf_reserve(rb, sizeof(*d) + C, 0);
 		if (!d)
 			return -1;
 		if (src && a->niov == 1) {
@@ -610,7 +638,7 @@ static __always_inline int emit_sized(const struct data_arg *a, const struct con
 			cap = n;
 	}
 	data_hdr(d, a, c, pos, cap);
-	bpf_ringbuf_submit(d, rb_flags(size + 8, 0));
+	bpf_ringbuf_submit(d, rb_flags(rb, size + 8, 0));
 	return 0;
 }
 
@@ -649,23 +677,26 @@ __noinline int fr_emit_data(struct conn *c, const struct data_arg *a)
 	__u32 want = bytes < snaplen ? bytes : snaplen;
 	if (!a->src)
 		want = 0;
-	int err;
-	if (want <= 64)
-		err = emit_sized(a, c, pos, want, 64);
+	void *rb = cpu_ring();
+	int err = -1;
+	if (!rb)
+		;
+	else if (want <= 64)
+		err = emit_sized(rb, a, c, pos, want, 64);
 	else if (want <= 256)
-		err = emit_sized(a, c, pos, want, 256);
+		err = emit_sized(rb, a, c, pos, want, 256);
 	else if (want <= 1024)
-		err = emit_sized(a, c, pos, want, 1024);
+		err = emit_sized(rb, a, c, pos, want, 1024);
 	else if (want <= 2048)
-		err = emit_sized(a, c, pos, want, 2048);
+		err = emit_sized(rb, a, c, pos, want, 2048);
 	else if (want <= 4096)
-		err = emit_sized(a, c, pos, want, 4096);
+		err = emit_sized(rb, a, c, pos, want, 4096);
 	else if (want <= 8192)
-		err = emit_sized(a, c, pos, want, 8192);
+		err = emit_sized(rb, a, c, pos, want, 8192);
 	else if (want <= 16384)
-		err = emit_sized(a, c, pos, want, 16384);
+		err = emit_sized(rb, a, c, pos, want, 16384);
 	else
-		err = emit_sized(a, c, pos, want, FR_EV_MAX_SNAP);
+		err = emit_sized(rb, a, c, pos, want, FR_EV_MAX_SNAP);
 	if (err)
 		count_loss(bytes);
 	return 0;
