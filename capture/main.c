@@ -200,9 +200,9 @@ static int make_rings(struct recorder *r)
 	return 0;
 }
 
-/* Opens, configures, loads and attaches the programs, fills the filter
- * maps and opens the ring buffer.  0, or -1 after a message. */
-static int load_and_attach(struct recorder *r)
+/* Opens, configures and loads the programs, fills the filter maps and
+ * makes the ring buffers.  0, or -1 after a message. */
+static int load(struct recorder *r)
 {
 	const struct opts *o = r->o;
 	libbpf_set_print(libbpf_log);
@@ -248,9 +248,13 @@ static int load_and_attach(struct recorder *r)
 		}
 		bpf_map_update_elem(bpf_map__fd(r->skel->maps.cgroup_filter), &id, &one, BPF_ANY);
 	}
-	if (make_rings(r))
-		return -1;
-	err = flightrec_bpf__attach(r->skel);
+	return make_rings(r);
+}
+
+/* Attaches the programs: the events start.  0, or -1 after a message. */
+static int attach(struct recorder *r)
+{
+	int err = flightrec_bpf__attach(r->skel);
 	if (err) {
 		logmsg("cannot attach the %s hooks: %s", r->hooks, strerror(-err));
 		return -1;
@@ -366,8 +370,21 @@ int main(int argc, char **argv)
 	if (check_environment(&o) || (pidfd = pidfile_lock(o.dir)) < 0)
 		return EXIT_FAIL;
 	snprintf(pidpath, sizeof(pidpath), "%s/%s", o.dir, PIDFILE);
-	if (recorder_init(&r, &o) || load_and_attach(&r) || triggers_load(&r) || ctl_open(&r))
+	if (recorder_init(&r, &o) || load(&r) || triggers_load(&r) || ctl_open(&r))
 		goto cleanup;
+	/* the first segment is open before the hooks are attached, and the
+	 * loop starts right after: no events wait in the ring buffers for
+	 * the setup (under load they filled them: LOSS at the start) */
+	ring_start(&r);
+	if (seg_open(&r))
+		goto cleanup;
+	add_mark(&r, "start", r.filters);
+	if (attach(&r)) {
+		fr_writer_abandon(r.w); /* a failed start leaves no segment */
+		r.w = NULL;
+		unlink(r.cur_path);
+		goto cleanup;
+	}
 	if (privs_drop(!o.no_tls) < 0) {
 		logmsg("cannot drop privileges: %s", strerror(errno));
 		goto cleanup;
@@ -379,10 +396,6 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	ring_start(&r);
-	if (seg_open(&r))
-		goto cleanup;
-	add_mark(&r, "start", r.filters);
 	logmsg("recording into %s (hooks: %s, %s; %s; redaction: %s)", o.dir, r.hooks, r.hooks_why, r.filters,
 	       r.redaction[0] ? r.redaction : "off");
 	run(&r);

@@ -313,6 +313,7 @@ int seg_open(struct recorder *r)
 	struct fr_writer_opts wo = {.level = (int)r->o->zstd_level,
 				    .block_bytes = block_bytes(r->o),
 				    .fsync = FR_FSYNC_CLOSE,
+				    .thread = 1, /* the drain never waits for zstd */
 				    .on_block = on_block,
 				    .arg = r};
 	char err[512];
