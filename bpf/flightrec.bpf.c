@@ -123,18 +123,6 @@ struct {
 	__type(value, __u8);
 } port_filter SEC(".maps");
 
-/* The arguments of the call, as sys_exit finds them in pt_regs (x86_64
- * keeps the caller's argument registers there). */
-struct args {
-	__u32 nr;
-	__u32 fd;
-	__u32 flags; /* recvfrom/recvmsg flags */
-	__u32 pad;
-	__u64 buf;  /* buffer, iovec array, msghdr or mmsghdr array */
-	__u64 len;  /* iovcnt, vlen */
-	__u64 addr; /* sockaddr (sendto/recvfrom) */
-};
-
 
 struct conn_key {
 	__u32 tgid;
@@ -853,8 +841,114 @@ int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
 	return 0;
 }
 
+/* The calls of fr_sys_exit that change the fd table or make a connection
+ * (close, dup2/dup3, close_range, accept, connect): what they do to the
+ * connections.  1 when nr is one of them. */
+static __always_inline int sys_fd_call(__u64 id, struct pt_regs *regs, long nr, long ret)
+{
+	__u32 fd = (__u32)regs->di;
+	struct sock *sk = NULL;
+	switch (nr) {
+	case NR_close:
+		do_close(id, fd, 0);
+		return 1;
+	case NR_dup2:
+	case NR_dup3: {
+		/* the kernel closed newfd's file, if newfd was open and not
+		 * oldfd's file already (dup2(fd, fd), or a dup of the same
+		 * socket: the connection goes on) */
+		__u32 nfd = (__u32)ret;
+		do_close(id, nfd, (__u64)fd_file(nfd));
+		return 1;
+	}
+	case NR_close_range:
+		/* the fds are closed by now; CLOEXEC only marks them */
+		if (!(regs->dx & CLOSE_RANGE_CLOEXEC))
+			scan_close(id, (__u32)regs->di, (__u32)regs->si, SCAN_ALL);
+		return 1;
+	case NR_accept:
+	case NR_accept4:
+		if (ret >= 0)
+			get_conn(id, (__u32)ret, fd_file((__u32)ret), &sk, 2, 1);
+		return 1;
+	case NR_connect: {
+		struct file *f = fd_file(fd);
+		if (f && (ret == 0 || ret == -EINPROGRESS))
+			/* 2: a TCP socket's second connect (non-blocking: the
+			 * one that finds it connected) is the same connection;
+			 * a UDP socket connects anew to each peer */
+			get_conn(id, fd, f, &sk, 1, 2);
+		return 1;
+	}
+	}
+	return 0;
+}
+
+/* The rest of a data call's DATA event, from its arguments: the syscall,
+ * the peer of a UDP socket, the iovecs.  1 to emit it, 0 when done
+ * (sendmmsg/recvmmsg emit their own) or nothing to emit. */
+static __always_inline int sys_data(struct data_arg *a, struct conn *c, struct sock *sk,
+				    struct pt_regs *regs, long nr)
+{
+	int udp = c->proto == IPPROTO_UDP;
+	switch (nr) {
+	case NR_read:
+	case NR_write:
+		a->sys = a->dir ? FR_EV_SYS_READ : FR_EV_SYS_WRITE;
+		if (udp)
+			sk_peer(sk, &a->peer);
+		return 1;
+	case NR_readv:
+	case NR_writev:
+		a->sys = a->dir ? FR_EV_SYS_READV : FR_EV_SYS_WRITEV;
+		a->niov = regs->dx;
+		if (udp)
+			sk_peer(sk, &a->peer);
+		return 1;
+	case NR_sendto:
+	case NR_recvfrom:
+		a->sys = a->dir ? FR_EV_SYS_RECVFROM : FR_EV_SYS_SENDTO;
+		if (udp) {
+			if (regs->r8)
+				user_addr(&a->peer, (const void *)regs->r8, IPPROTO_UDP);
+			else
+				sk_peer(sk, &a->peer);
+		}
+		return 1;
+	case NR_sendmsg:
+	case NR_recvmsg: {
+		struct user_msghdr m;
+		if (bpf_probe_read_user(&m, sizeof(m), (const void *)a->src))
+			return 0;
+		a->sys = a->dir ? FR_EV_SYS_RECVMSG : FR_EV_SYS_SENDMSG;
+		if (udp) {
+			if (m.msg_name)
+				user_addr(&a->peer, m.msg_name, IPPROTO_UDP);
+			else
+				sk_peer(sk, &a->peer);
+		}
+		a->src = (__u64)m.msg_iov;
+		a->niov = m.msg_iovlen;
+		return 1;
+	}
+	case NR_sendmmsg:
+	case NR_recvmmsg:
+		a->sys = a->dir ? FR_EV_SYS_RECVMMSG : FR_EV_SYS_SENDMMSG;
+		do_mmsg(a, c, sk, a->bytes);
+		return 0;
+	case NR_sendfile:
+		a->sys = FR_EV_SYS_SENDFILE;
+		a->src = 0; /* the bytes come from a file: counted only */
+		return 1;
+	}
+	return 0;
+}
+
 /* One program, at the exit of every system call: the kernel has filled
- * the buffers and says how many bytes moved. */
+ * the buffers and says how many bytes moved.  The call's arguments are
+ * still in pt_regs (x86_64 keeps the caller's argument registers there):
+ * fd in di, the buffer (iovec array, msghdr, mmsghdr array) in si, the
+ * length or count in dx, recvfrom's flags in r10 and its sockaddr in r8. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -876,58 +970,21 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tgid_ok(id >> 32))
 		return 0;
-	struct args in = {};
-	in.nr = (__u32)nr;
-	in.fd = (__u32)regs->di;
-	in.buf = regs->si;
-	in.len = regs->dx;
-	in.addr = regs->r8;
-	in.flags = nr == NR_recvfrom ? (__u32)regs->r10 : nr == NR_recvmsg ? (__u32)regs->dx : 0;
-	if (nr == NR_close) {
-		do_close(id, in.fd, 0);
+	if (sys_fd_call(id, regs, nr, ret))
 		return 0;
-	}
-	if (nr == NR_dup2 || nr == NR_dup3) {
-		/* the kernel closed newfd's file, if newfd was open and not
-		 * oldfd's file already (dup2(fd, fd), or a dup of the same
-		 * socket: the connection goes on) */
-		__u32 nfd = (__u32)ret;
-		do_close(id, nfd, (__u64)fd_file(nfd));
-		return 0;
-	}
-	if (nr == NR_close_range) {
-		/* the fds are closed by now; CLOEXEC only marks them */
-		if (!(regs->dx & CLOSE_RANGE_CLOEXEC))
-			scan_close(id, (__u32)regs->di, (__u32)regs->si, SCAN_ALL);
-		return 0;
-	}
-	if (in.nr == NR_accept || in.nr == NR_accept4) {
-		if (ret < 0)
-			return 0;
-		struct sock *nsk;
-		get_conn(id, (__u32)ret, fd_file((__u32)ret), &nsk, 2, 1);
-		return 0;
-	}
-	struct file *f = fd_file(in.fd);
+	__u32 fd = (__u32)regs->di;
+	__u32 flags = nr == NR_recvfrom ? (__u32)regs->r10 : nr == NR_recvmsg ? (__u32)regs->dx : 0;
+	struct file *f = fd_file(fd);
 	if (!f)
 		return 0;
+	if (ret <= 0 || (flags & MSG_PEEK)) /* a peek is read again later */
+		return 0;
 	struct sock *sk = NULL;
-	if (in.nr == NR_connect) {
-		if (ret == 0 || ret == -EINPROGRESS)
-			/* 2: a TCP socket's second connect (non-blocking: the
-			 * one that finds it connected) is the same connection;
-			 * a UDP socket connects anew to each peer */
-			get_conn(id, in.fd, f, &sk, 1, 2);
-		return 0;
-	}
-	if (ret <= 0 || (in.flags & MSG_PEEK)) /* a peek is read again later */
-		return 0;
-	struct conn *c = get_conn(id, in.fd, f, &sk, 0, 0);
+	struct conn *c = get_conn(id, fd, f, &sk, 0, 0);
 	if (!c || !sk)
 		return 0;
-	int udp = c->proto == IPPROTO_UDP;
-	struct data_arg a = {.id = id, .src = in.buf, .fd = in.fd, .bytes = (__u32)ret, .dir = 1};
-	switch (in.nr) {
+	struct data_arg a = {.id = id, .src = regs->si, .fd = fd, .bytes = (__u32)ret, .dir = 1};
+	switch (nr) {
 	case NR_write: case NR_writev: case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
 	case NR_sendfile: {
 		a.dir = 0;
@@ -936,59 +993,8 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 			a.ts = t->send_ts;
 	}
 	}
-	switch (in.nr) {
-	case NR_read:
-	case NR_write:
-		a.sys = a.dir ? FR_EV_SYS_READ : FR_EV_SYS_WRITE;
-		if (udp)
-			sk_peer(sk, &a.peer);
-		break;
-	case NR_readv:
-	case NR_writev:
-		a.sys = a.dir ? FR_EV_SYS_READV : FR_EV_SYS_WRITEV;
-		a.niov = in.len;
-		if (udp)
-			sk_peer(sk, &a.peer);
-		break;
-	case NR_sendto:
-	case NR_recvfrom:
-		a.sys = a.dir ? FR_EV_SYS_RECVFROM : FR_EV_SYS_SENDTO;
-		if (udp) {
-			if (in.addr)
-				user_addr(&a.peer, (const void *)in.addr, IPPROTO_UDP);
-			else
-				sk_peer(sk, &a.peer);
-		}
-		break;
-	case NR_sendmsg:
-	case NR_recvmsg: {
-		struct user_msghdr m;
-		if (bpf_probe_read_user(&m, sizeof(m), (const void *)in.buf))
-			return 0;
-		a.sys = a.dir ? FR_EV_SYS_RECVMSG : FR_EV_SYS_SENDMSG;
-		if (udp) {
-			if (m.msg_name)
-				user_addr(&a.peer, m.msg_name, IPPROTO_UDP);
-			else
-				sk_peer(sk, &a.peer);
-		}
-		a.src = (__u64)m.msg_iov;
-		a.niov = m.msg_iovlen;
-		break;
-	}
-	case NR_sendmmsg:
-	case NR_recvmmsg:
-		a.sys = a.dir ? FR_EV_SYS_RECVMMSG : FR_EV_SYS_SENDMMSG;
-		do_mmsg(&a, c, sk, a.bytes);
-		return 0;
-	case NR_sendfile:
-		a.sys = FR_EV_SYS_SENDFILE;
-		a.src = 0; /* the bytes come from a file: counted only */
-		break;
-	default:
-		return 0;
-	}
-	fr_emit_data(c, &a);
+	if (sys_data(&a, c, sk, regs, nr))
+		fr_emit_data(c, &a);
 	return 0;
 }
 
