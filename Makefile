@@ -7,6 +7,11 @@ CLANG ?= clang
 BPFTOOL ?= bpftool
 ARCH := $(shell uname -m | sed 's/x86_64/x86/;s/aarch64/arm64/')
 
+# The builds the test and demo targets make first use every core (unless
+# make already runs with -j).
+NPROC := $(shell nproc)
+SUBJ = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(NPROC))
+
 ifeq ($(V),1)
 Q :=
 else
@@ -57,7 +62,7 @@ endif
 FUZZ_REPLAY := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz-replay/%,$(FUZZ_SRCS))
 BENCHES := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
-.PHONY: all deps test test-deploy demo unit fuzz-replay fuzz bench clean check-deps qemu-test kill-trials overflow-soak patho-full
+.PHONY: all deps test test-hooks test-deploy demo unit fuzz-replay fuzz bench clean check-deps qemu-test kill-trials overflow-soak patho-full
 all: $(PROGRAMS) $(BENCHES)
 
 $(BUILD)/obj/%.o: %.c
@@ -152,19 +157,25 @@ check-deps:
 	$(Q)bash tests/deps.sh --check
 
 test: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory $(SUBJ) all
 	$(Q)bash tests/run.sh
+
+# The e2e tests marked "# hooks: one" with the recorder's other hook sets
+# (make test runs them with the first; tests/run.sh says why).
+test-hooks: deps
+	$(Q)$(MAKE) --no-print-directory $(SUBJ) all
+	$(Q)bash tests/run.sh --other-hooks
 
 # The manifests validated offline and the image run under podman
 # (tests/deploy/run.sh); apart from `make test` for its time.
 test-deploy: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory $(SUBJ) all
 	$(Q)bash tests/deploy/run.sh
 
 # The recorder on Debian 12's own 6.1 kernel under qemu (issue 16): the
 # kernel package is fetched once into $(BUILD)/qemu (tests/qemu/run.sh).
 qemu-test: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory $(SUBJ) all
 	$(Q)bash tests/qemu/run.sh
 
 # The long runs of the recorder's fault tests (issue 11), as root: kill -9
@@ -173,10 +184,10 @@ qemu-test: deps
 KILL_TRIALS ?= 50
 OVERFLOW_SECONDS ?= 180
 kill-trials: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory $(SUBJ) all
 	$(Q)FR_FAULTS=kill FR_KILL_TRIALS=$(KILL_TRIALS) bash tests/e2e/test_record_faults.sh
 overflow-soak: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory $(SUBJ) all
 	$(Q)FR_FAULTS=overflow FR_OVERFLOW_SECONDS=$(OVERFLOW_SECONDS) bash tests/e2e/test_record_faults.sh
 
 # The pathological inputs at the issue's sizes (512 MiB of junk on one
@@ -186,7 +197,7 @@ patho-full: all
 	$(Q)FR_PATHO_BIN=$(BUILD)/flightrec FR_PATHO_JUNK_MB=512 FR_PATHO_CONNS=1000000 bash tests/unit/pathological.sh
 
 demo: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory $(SUBJ) all
 	$(Q)bash tests/e2e/demo.sh
 
 clean:

@@ -9,6 +9,7 @@
 # second load that sends nothing, a shard killed in the middle of a load
 # and the load finished by running it again (no duplicates, nothing
 # missing), an unreachable server and a table of another shape.
+# hooks: one (the export of analyses, not the capture): the other hook sets run under `make test-hooks`
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh

@@ -2,6 +2,7 @@
 # e2e: flightrec-record's command line: --help documents every option, and
 # setup errors are one clear line with a non-zero status (not root, output
 # directory not writable, bad options), privileges are dropped after attach.
+# hooks: one (the command line and its errors): the other hook sets run under `make test-hooks`
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh

@@ -13,6 +13,7 @@
 #   - a disk with no room for even one segment (filled by another file)
 #     stops the recorder with status 1 and one line, and leaves no
 #     segment behind.
+# hooks: one (the ring on a full disk, not the capture): the other hook sets run under `make test-hooks`
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh

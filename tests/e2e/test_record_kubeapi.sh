@@ -10,6 +10,7 @@
 # stand-in and copies each one's snapshot with kubectl exec ... tar
 # (tests/tools/kubectl_standin.sh runs the command in a mount namespace
 # where the pod's ring is /var/lib/flightrec), and the analysis takes both.
+# hooks: one (metadata from the API and the cluster commands, not the capture): the other hook sets run under `make test-hooks`
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh

@@ -4,6 +4,7 @@
 # the pid written in a stale pid file; the recorder refuses an output
 # directory another user owns or can rewrite, and never follows a symlink
 # planted in it (pid file, .snapshot-last, .snapshot-reason, snapshots/).
+# hooks: one (the output directory, pid file and symlinks): the other hook sets run under `make test-hooks`
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh

@@ -9,6 +9,7 @@
 # automatic trigger into a MARK trigger-suppressed; the cap keeps the newest
 # --snapshots-max snapshots; the control socket (root only, or
 # --control-group) records who asked.
+# hooks: one (the triggers come from the sched: and oom: tracepoints, in every hook set): the other hook sets run under `make test-hooks`
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh

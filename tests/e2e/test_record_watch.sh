@@ -7,6 +7,7 @@
 # stays quiet while the endpoint answers 200.  Then nginx starts answering
 # 500: the http_error_rate rule fires, the recorder takes a snapshot named
 # after it, and the report of that snapshot names the failing endpoint.
+# hooks: one (the ring followed by `flightrec watch` and its rules, not how the bytes are captured): the other hook sets run under `make test-hooks`
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh
