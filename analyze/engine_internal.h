@@ -80,6 +80,7 @@ struct conn {
 	uint64_t start_ns, end_ns;
 	uint64_t bytes[2]; /* by recorded direction: egress, ingress */
 	uint64_t gap_bytes;
+	uint64_t pre_gap[2]; /* gap bytes before the parser started, by recorded direction */
 	uint64_t next_pos[2];
 	int pos_init[2];
 	const struct fr_proto *proto;

@@ -333,6 +333,16 @@ void on_payload(struct worker *w, struct conn *c, int rdir, uint64_t ts, const u
 		start_parser(w, c, pr, rdir, ans);
 		if (c->detect != 1)
 			return;
+		if (c->pre_gap[c->c2s_dir]) {
+			/* requests were lost before the parser's first bytes (a
+			 * window that starts inside the connection): the parser
+			 * knows, so an answer to one of them is not "without a
+			 * request" */
+			struct cbarg a;
+			struct fr_pctx ctx;
+			pctx_init(&ctx, &a, w, c);
+			c->proto->gap(c->pstate, &ctx, FR_C2S, c->pre_gap[c->c2s_dir], ts);
+		}
 		if (c->plen[rdir]) {
 			feed(w, c, rdir, c->pts[rdir], c->pbuf[rdir], c->plen[rdir], d);
 			c->plen[rdir] = 0;

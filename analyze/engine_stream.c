@@ -19,6 +19,7 @@ static void on_gap(struct worker *w, struct conn *c, int rdir, uint64_t len, uin
 	conn_anomaly(w, c, ts, "gap", detail);
 	if (c->detect == 0) {
 		c->plen[rdir] = 0; /* bytes before the gap cannot start a message */
+		c->pre_gap[rdir] += len;
 		return;
 	}
 	if (c->detect != 1 || c->dead)

@@ -85,6 +85,10 @@ struct http1 {
 	struct resp cur; /* response being received */
 	int resp_active;
 	int dead;
+	/* a gap cut the requests: a response that finds none waiting answers
+	 * one lost in it (a window that starts between a request and its
+	 * response), not a response without a request */
+	int req_gap;
 };
 
 static const char *const methods[] = {
@@ -256,7 +260,6 @@ static void emit(struct http1 *s, struct fr_pctx *ctx, const struct pend *q, con
 	struct fr_req r;
 	memset(&r, 0, offsetof(struct fr_req, f)); /* the fields: as many as n_fields says */
 	char summary[600], status[16], norm[512], ep[540];
-	(void)s;
 	if (q) {
 		size_t pl = strcspn(q->path, "?");
 		/* "%s %.*s" */
@@ -268,7 +271,7 @@ static void emit(struct http1 *s, struct fr_pctx *ctx, const struct pend *q, con
 		r.req_bytes = q->bytes;
 		fr_path_endpoint(q->path, norm, sizeof(norm));
 	} else {
-		snprintf(summary, sizeof(summary), "(response without request)");
+		snprintf(summary, sizeof(summary), s->req_gap ? "(request lost in gap)" : "(response without request)");
 		norm[0] = 0;
 	}
 	r.summary = summary;
@@ -459,10 +462,13 @@ static void msg_done(struct http1 *s, struct fr_pctx *ctx, int dir, uint64_t ts)
 	} else if (s->resp_active) {
 		struct pend *p = q_front(s);
 		s->cur.body = d->body;
+		const char *lost = s->req_gap ? "request lost in gap" : "response without request";
 		emit(s, ctx, p, &s->cur, d->first_ts, ts, d->msg_bytes,
-		     d->truncated ? "truncated response" : (p ? NULL : "response without request"));
-		if (!p)
+		     d->truncated ? "truncated response" : (p ? NULL : lost));
+		if (!p && !s->req_gap)
 			ctx->anomaly(ctx, ts, "unpaired_response", "http1: response without a request");
+		if (p)
+			s->req_gap = 0;
 		q_pop(s);
 		s->resp_active = 0;
 	}
@@ -832,6 +838,8 @@ static void http1_gap(void *state, struct fr_pctx *ctx, int dir, uint64_t len, u
 	default:
 		break;
 	}
+	if (dir == FR_C2S)
+		s->req_gap = 1;
 	to_resync(s, ctx, dir, ts, NULL);
 }
 

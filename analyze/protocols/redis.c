@@ -82,6 +82,10 @@ struct redis {
 	int resp; /* protocol version a HELLO switched to (2, 3); 0: none seen */
 	int pubsub;
 	int64_t confirm_left; /* confirmations still due for the last SUBSCRIBE */
+	/* a gap cut the commands: a reply that finds none waiting answers one
+	 * lost in it (a window that starts between a command and its reply),
+	 * not a reply without a command */
+	int cmd_gap;
 };
 
 static const char *type_name(uint8_t t)
@@ -172,7 +176,7 @@ static void emit(const struct redis *s, struct fr_pctx *ctx, const struct pend *
 		q.req_bytes = p->bytes;
 		q.endpoint = p->cmd;
 	} else {
-		snprintf(summary, sizeof(summary), "(reply without command)");
+		snprintf(summary, sizeof(summary), s->cmd_gap ? "(command lost in gap)" : "(reply without command)");
 	}
 	q.summary = summary;
 	err[0] = 0;
@@ -300,13 +304,16 @@ static void on_reply(struct redis *s, struct fr_pctx *ctx, struct rdir *d, uint6
 			s->confirm_left = h->argc - 2;
 	}
 	struct pend *p = q_front(s);
-	if (!p)
-		ctx->anomaly(ctx, ts, "unpaired_response", "redis: reply without a command");
-	else if (!strcmp(p->cmd, "HELLO") && (d->type == '%' || d->type == '*'))
+	if (!p) {
+		if (!s->cmd_gap)
+			ctx->anomaly(ctx, ts, "unpaired_response", "redis: reply without a command");
+	} else if (!strcmp(p->cmd, "HELLO") && (d->type == '%' || d->type == '*'))
 		/* HELLO's reply is a map in RESP3, an array in RESP2, and
 		 * already in the version asked for: the replies from here on */
 		s->resp = d->type == '%' ? 3 : 2;
-	emit(s, ctx, p, d, ts, p ? NULL : "reply without command");
+	emit(s, ctx, p, d, ts, p ? NULL : s->cmd_gap ? "command lost in gap" : "reply without command");
+	if (p)
+		s->cmd_gap = 0;
 	q_pop(s);
 }
 
@@ -694,10 +701,8 @@ static void redis_gap(void *state, struct fr_pctx *ctx, int dir, uint64_t len, u
 		d->bytes += len;
 		return;
 	}
-	if (d->st == ST_LINE && !d->in_msg && d->llen == 0 && dir == FR_C2S) {
-		to_resync(s, ctx, dir, ts, NULL);
-		return;
-	}
+	if (dir == FR_C2S)
+		s->cmd_gap = 1;
 	to_resync(s, ctx, dir, ts, NULL);
 }
 
