@@ -327,8 +327,20 @@ static int async_start(struct fr_writer *w)
 	pthread_cond_init(&as->work, NULL);
 	pthread_cond_init(&as->done, NULL);
 	as->offset = as->told = w->offset;
+	/* the buffer the caller fills next, as large as the first one and
+	 * touched now: the memory the second buffer costs comes at once, at
+	 * the first block (as the compression buffers do), not page by page
+	 * while the next block fills (an RSS that seemed to grow) */
+	as->b.raw = malloc(w->raw_cap);
+	if (!as->b.raw) {
+		free(as);
+		return -1;
+	}
+	memset(as->b.raw, 0, w->raw_cap);
+	as->b.cap = w->raw_cap;
 	w->as = as;
 	if (pthread_create(&as->thread, NULL, writer_thread, w)) {
+		free(as->b.raw);
 		free(as);
 		w->as = NULL;
 		return -1;
