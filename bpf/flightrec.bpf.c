@@ -78,10 +78,29 @@ __u32 gen_counter = 0;
 #define NR_sendmmsg 307
 
 
-struct {
+/* One ring buffer per CPU, each event into the ring of the CPU it runs
+ * on: a shared ring's reservation takes a spinlock every CPU contends for
+ * (its cache line bouncing between them), which was most of an event's
+ * cost (issue 16).  The loader creates the rings (capture/rings.c), all of
+ * one size, and puts them in this array; the reader merges them. */
+struct cpu_ringbuf {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 << 20); /* set by the loader */
+	__uint(max_entries, 1 << 18); /* a template: the loader sizes each ring */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1); /* set by the loader: the possible CPUs */
+	__type(key, __u32);
+	__array(values, struct cpu_ringbuf);
 } events SEC(".maps");
+
+/* The ring buffer of the current CPU, or NULL (none set for it). */
+static __always_inline void *cpu_ring(void)
+{
+	__u32 cpu = bpf_get_smp_processor_id();
+	return bpf_map_lookup_elem(&events, &cpu);
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -103,18 +122,6 @@ struct {
 	__type(key, __u16);
 	__type(value, __u8);
 } port_filter SEC(".maps");
-
-/* The arguments of the call, as sys_exit finds them in pt_regs (x86_64
- * keeps the caller's argument registers there). */
-struct args {
-	__u32 nr;
-	__u32 fd;
-	__u32 flags; /* recvfrom/recvmsg flags */
-	__u32 pad;
-	__u64 buf;  /* buffer, iovec array, msghdr or mmsghdr array */
-	__u64 len;  /* iovcnt, vlen */
-	__u64 addr; /* sockaddr (sendto/recvfrom) */
-};
 
 
 struct conn_key {
@@ -168,11 +175,11 @@ struct {
  * under load.  pending: bytes of this event not yet counted by the ring
  * (bpf_ringbuf_output: all of them; reserve/submit: none).  A crossing
  * missed in a race between CPUs costs latency only: the reader also polls. */
-static __always_inline __u64 rb_flags(__u64 size, __u64 pending)
+static __always_inline __u64 rb_flags(void *rb, __u64 size, __u64 pending)
 {
 	if (!wakeup_bytes)
 		return 0;
-	__u64 after = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) + pending;
+	__u64 after = bpf_ringbuf_query(rb, BPF_RB_AVAIL_DATA) + pending;
 	__u64 before = after > size ? after - size : 0;
 	if (after / wakeup_bytes != before / wakeup_bytes)
 		return BPF_RB_FORCE_WAKEUP;
@@ -338,7 +345,10 @@ static __always_inline int emit_proc(__u64 id, __u32 flags)
 	__u64 *old = bpf_map_lookup_elem(&seen, &tgid);
 	if (old && *old == cg && !flags)
 		return 1;
-	struct fr_ev_proc *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	void *rb = cpu_ring();
+	struct fr_ev_proc *e = NULL;
+	if (rb)
+		e = bpf_ringbuf_reserve(rb, sizeof(*e), 0);
 	if (!e) {
 		count_loss(0);
 		return 0; /* not announced: tried again with the next event */
@@ -367,7 +377,7 @@ static __always_inline int emit_proc(__u64 id, __u32 flags)
 	/* an announcement wakes the reader at once when the TLS uprobes are
 	 * on: it looks into the process's libraries (tls_scan) while a short
 	 * one (a curl) still lives; one wakeup per new process */
-	bpf_ringbuf_submit(e, tls_on && !flags ? BPF_RB_FORCE_WAKEUP : rb_flags(sizeof(*e) + 8, 0));
+	bpf_ringbuf_submit(e, tls_on && !flags ? BPF_RB_FORCE_WAKEUP : rb_flags(rb, sizeof(*e) + 8, 0));
 	return 1;
 }
 
@@ -393,7 +403,10 @@ static __always_inline void do_close(__u64 id, __u32 fd, __u64 keep_file)
 	if (!c->ignored) {
 		if (c->proto == IPPROTO_TCP)
 			tcp_close_sample(id, fd, c); /* hooks_tcp.h */
-		struct fr_ev_close *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+		void *rb = cpu_ring();
+		struct fr_ev_close *e = NULL;
+		if (rb)
+			e = bpf_ringbuf_reserve(rb, sizeof(*e), 0);
 		if (e) {
 			fill_hdr(&e->h, FR_EV_CLOSE, id);
 			e->fd = fd;
@@ -402,7 +415,7 @@ static __always_inline void do_close(__u64 id, __u32 fd, __u64 keep_file)
 			e->bytes_in = c->pos_in;
 			e->calls_out = c->calls_out;
 			e->calls_in = c->calls_in;
-			bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
+			bpf_ringbuf_submit(e, rb_flags(rb, sizeof(*e) + 8, 0));
 		} else {
 			count_loss(0);
 		}
@@ -434,7 +447,10 @@ static __always_inline struct conn *new_conn(__u64 id, __u32 fd, struct file *f,
 	c->announced = emit_proc(id, 0);
 	if (nc.proto == IPPROTO_TCP)
 		tcp_track((__u64)sk, k.tgid, fd, nc.gen); /* hooks_tcp.h */
-	struct fr_ev_open *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	void *rb = cpu_ring();
+	struct fr_ev_open *e = NULL;
+	if (rb)
+		e = bpf_ringbuf_reserve(rb, sizeof(*e), 0);
 	if (!e) {
 		count_loss(0);
 		return c;
@@ -449,7 +465,7 @@ static __always_inline struct conn *new_conn(__u64 id, __u32 fd, struct file *f,
 	e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	e->local = l;
 	e->remote = r;
-	bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
+	bpf_ringbuf_submit(e, rb_flags(rb, sizeof(*e) + 8, 0));
 	return c;
 }
 
@@ -574,8 +590,8 @@ static __always_inline __u32 copy_iov(__u8 *dst, const struct iovec *iov, __u64 
  * record's unused tail costs ring space only (cap_len says what is
  * payload; the reader accepts a record longer than that).  Returns 0, or
  * -1 when the ring is full. */
-static __always_inline int emit_sized(const struct data_arg *a, const struct conn *c, __u64 pos,
-				      __u32 want, const __u32 C)
+static __always_inline int emit_sized(void *rb, const struct data_arg *a, const struct conn *c,
+				      __u64 pos, __u32 want, const __u32 C)
 {
 	const void *src = (const void *)a->src;
 	struct fr_ev_data *d;
@@ -583,13 +599,13 @@ static __always_inline int emit_sized(const struct data_arg *a, const struct con
 	__u64 size;
 	if (src && a->niov > 1) {
 		size = sizeof(*d) + 2 * C;
-		d = bpf_ringbuf_reserve(&events, sizeof(*d) + 2 * C, 0);
+		d = bpf_ringbuf_reserve(rb, sizeof(*d) + 2 * C, 0);
 		if (!d)
 			return -1;
 		cap = copy_iov(d->payload, src, a->niov, want, C);
 	} else {
 		size = sizeof(*d) + C;
-		d = bpf_ringbuf_reserve(&events, sizeof(*d) + C, 0);
+		d = bpf_ringbuf_reserve(rb, sizeof(*d) + C, 0);
 		if (!d)
 			return -1;
 		if (src && a->niov == 1) {
@@ -610,7 +626,7 @@ static __always_inline int emit_sized(const struct data_arg *a, const struct con
 			cap = n;
 	}
 	data_hdr(d, a, c, pos, cap);
-	bpf_ringbuf_submit(d, rb_flags(size + 8, 0));
+	bpf_ringbuf_submit(d, rb_flags(rb, size + 8, 0));
 	return 0;
 }
 
@@ -649,23 +665,26 @@ __noinline int fr_emit_data(struct conn *c, const struct data_arg *a)
 	__u32 want = bytes < snaplen ? bytes : snaplen;
 	if (!a->src)
 		want = 0;
-	int err;
-	if (want <= 64)
-		err = emit_sized(a, c, pos, want, 64);
+	void *rb = cpu_ring();
+	int err = -1;
+	if (!rb)
+		;
+	else if (want <= 64)
+		err = emit_sized(rb, a, c, pos, want, 64);
 	else if (want <= 256)
-		err = emit_sized(a, c, pos, want, 256);
+		err = emit_sized(rb, a, c, pos, want, 256);
 	else if (want <= 1024)
-		err = emit_sized(a, c, pos, want, 1024);
+		err = emit_sized(rb, a, c, pos, want, 1024);
 	else if (want <= 2048)
-		err = emit_sized(a, c, pos, want, 2048);
+		err = emit_sized(rb, a, c, pos, want, 2048);
 	else if (want <= 4096)
-		err = emit_sized(a, c, pos, want, 4096);
+		err = emit_sized(rb, a, c, pos, want, 4096);
 	else if (want <= 8192)
-		err = emit_sized(a, c, pos, want, 8192);
+		err = emit_sized(rb, a, c, pos, want, 8192);
 	else if (want <= 16384)
-		err = emit_sized(a, c, pos, want, 16384);
+		err = emit_sized(rb, a, c, pos, want, 16384);
 	else
-		err = emit_sized(a, c, pos, want, FR_EV_MAX_SNAP);
+		err = emit_sized(rb, a, c, pos, want, FR_EV_MAX_SNAP);
 	if (err)
 		count_loss(bytes);
 	return 0;
@@ -828,8 +847,114 @@ int BPF_PROG(fr_sys_enter, struct pt_regs *regs, long nr)
 	return 0;
 }
 
+/* The calls of fr_sys_exit that change the fd table or make a connection
+ * (close, dup2/dup3, close_range, accept, connect): what they do to the
+ * connections.  1 when nr is one of them. */
+static __always_inline int sys_fd_call(__u64 id, struct pt_regs *regs, long nr, long ret)
+{
+	__u32 fd = (__u32)regs->di;
+	struct sock *sk = NULL;
+	switch (nr) {
+	case NR_close:
+		do_close(id, fd, 0);
+		return 1;
+	case NR_dup2:
+	case NR_dup3: {
+		/* the kernel closed newfd's file, if newfd was open and not
+		 * oldfd's file already (dup2(fd, fd), or a dup of the same
+		 * socket: the connection goes on) */
+		__u32 nfd = (__u32)ret;
+		do_close(id, nfd, (__u64)fd_file(nfd));
+		return 1;
+	}
+	case NR_close_range:
+		/* the fds are closed by now; CLOEXEC only marks them */
+		if (!(regs->dx & CLOSE_RANGE_CLOEXEC))
+			scan_close(id, (__u32)regs->di, (__u32)regs->si, SCAN_ALL);
+		return 1;
+	case NR_accept:
+	case NR_accept4:
+		if (ret >= 0)
+			get_conn(id, (__u32)ret, fd_file((__u32)ret), &sk, 2, 1);
+		return 1;
+	case NR_connect: {
+		struct file *f = fd_file(fd);
+		if (f && (ret == 0 || ret == -EINPROGRESS))
+			/* 2: a TCP socket's second connect (non-blocking: the
+			 * one that finds it connected) is the same connection;
+			 * a UDP socket connects anew to each peer */
+			get_conn(id, fd, f, &sk, 1, 2);
+		return 1;
+	}
+	}
+	return 0;
+}
+
+/* The rest of a data call's DATA event, from its arguments: the syscall,
+ * the peer of a UDP socket, the iovecs.  1 to emit it, 0 when done
+ * (sendmmsg/recvmmsg emit their own) or nothing to emit. */
+static __always_inline int sys_data(struct data_arg *a, struct conn *c, struct sock *sk,
+				    struct pt_regs *regs, long nr)
+{
+	int udp = c->proto == IPPROTO_UDP;
+	switch (nr) {
+	case NR_read:
+	case NR_write:
+		a->sys = a->dir ? FR_EV_SYS_READ : FR_EV_SYS_WRITE;
+		if (udp)
+			sk_peer(sk, &a->peer);
+		return 1;
+	case NR_readv:
+	case NR_writev:
+		a->sys = a->dir ? FR_EV_SYS_READV : FR_EV_SYS_WRITEV;
+		a->niov = regs->dx;
+		if (udp)
+			sk_peer(sk, &a->peer);
+		return 1;
+	case NR_sendto:
+	case NR_recvfrom:
+		a->sys = a->dir ? FR_EV_SYS_RECVFROM : FR_EV_SYS_SENDTO;
+		if (udp) {
+			if (regs->r8)
+				user_addr(&a->peer, (const void *)regs->r8, IPPROTO_UDP);
+			else
+				sk_peer(sk, &a->peer);
+		}
+		return 1;
+	case NR_sendmsg:
+	case NR_recvmsg: {
+		struct user_msghdr m;
+		if (bpf_probe_read_user(&m, sizeof(m), (const void *)a->src))
+			return 0;
+		a->sys = a->dir ? FR_EV_SYS_RECVMSG : FR_EV_SYS_SENDMSG;
+		if (udp) {
+			if (m.msg_name)
+				user_addr(&a->peer, m.msg_name, IPPROTO_UDP);
+			else
+				sk_peer(sk, &a->peer);
+		}
+		a->src = (__u64)m.msg_iov;
+		a->niov = m.msg_iovlen;
+		return 1;
+	}
+	case NR_sendmmsg:
+	case NR_recvmmsg:
+		a->sys = a->dir ? FR_EV_SYS_RECVMMSG : FR_EV_SYS_SENDMMSG;
+		do_mmsg(a, c, sk, a->bytes);
+		return 0;
+	case NR_sendfile:
+		a->sys = FR_EV_SYS_SENDFILE;
+		a->src = 0; /* the bytes come from a file: counted only */
+		return 1;
+	}
+	return 0;
+}
+
 /* One program, at the exit of every system call: the kernel has filled
- * the buffers and says how many bytes moved. */
+ * the buffers and says how many bytes moved.  The call's arguments are
+ * still in pt_regs (x86_64 keeps the caller's argument registers there):
+ * fd in di, the buffer (iovec array, msghdr, mmsghdr array) in si, the
+ * length or count in dx, recvfrom's flags in r10 and its sockaddr in r8. */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 {
@@ -851,58 +976,21 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tgid_ok(id >> 32))
 		return 0;
-	struct args in = {};
-	in.nr = (__u32)nr;
-	in.fd = (__u32)regs->di;
-	in.buf = regs->si;
-	in.len = regs->dx;
-	in.addr = regs->r8;
-	in.flags = nr == NR_recvfrom ? (__u32)regs->r10 : nr == NR_recvmsg ? (__u32)regs->dx : 0;
-	if (nr == NR_close) {
-		do_close(id, in.fd, 0);
+	if (sys_fd_call(id, regs, nr, ret))
 		return 0;
-	}
-	if (nr == NR_dup2 || nr == NR_dup3) {
-		/* the kernel closed newfd's file, if newfd was open and not
-		 * oldfd's file already (dup2(fd, fd), or a dup of the same
-		 * socket: the connection goes on) */
-		__u32 nfd = (__u32)ret;
-		do_close(id, nfd, (__u64)fd_file(nfd));
-		return 0;
-	}
-	if (nr == NR_close_range) {
-		/* the fds are closed by now; CLOEXEC only marks them */
-		if (!(regs->dx & CLOSE_RANGE_CLOEXEC))
-			scan_close(id, (__u32)regs->di, (__u32)regs->si, SCAN_ALL);
-		return 0;
-	}
-	if (in.nr == NR_accept || in.nr == NR_accept4) {
-		if (ret < 0)
-			return 0;
-		struct sock *nsk;
-		get_conn(id, (__u32)ret, fd_file((__u32)ret), &nsk, 2, 1);
-		return 0;
-	}
-	struct file *f = fd_file(in.fd);
+	__u32 fd = (__u32)regs->di;
+	__u32 flags = nr == NR_recvfrom ? (__u32)regs->r10 : nr == NR_recvmsg ? (__u32)regs->dx : 0;
+	struct file *f = fd_file(fd);
 	if (!f)
 		return 0;
+	if (ret <= 0 || (flags & MSG_PEEK)) /* a peek is read again later */
+		return 0;
 	struct sock *sk = NULL;
-	if (in.nr == NR_connect) {
-		if (ret == 0 || ret == -EINPROGRESS)
-			/* 2: a TCP socket's second connect (non-blocking: the
-			 * one that finds it connected) is the same connection;
-			 * a UDP socket connects anew to each peer */
-			get_conn(id, in.fd, f, &sk, 1, 2);
-		return 0;
-	}
-	if (ret <= 0 || (in.flags & MSG_PEEK)) /* a peek is read again later */
-		return 0;
-	struct conn *c = get_conn(id, in.fd, f, &sk, 0, 0);
+	struct conn *c = get_conn(id, fd, f, &sk, 0, 0);
 	if (!c || !sk)
 		return 0;
-	int udp = c->proto == IPPROTO_UDP;
-	struct data_arg a = {.id = id, .src = in.buf, .fd = in.fd, .bytes = (__u32)ret, .dir = 1};
-	switch (in.nr) {
+	struct data_arg a = {.id = id, .src = regs->si, .fd = fd, .bytes = (__u32)ret, .dir = 1};
+	switch (nr) {
 	case NR_write: case NR_writev: case NR_sendto: case NR_sendmsg: case NR_sendmmsg:
 	case NR_sendfile: {
 		a.dir = 0;
@@ -911,59 +999,8 @@ int BPF_PROG(fr_sys_exit, struct pt_regs *regs, long ret)
 			a.ts = t->send_ts;
 	}
 	}
-	switch (in.nr) {
-	case NR_read:
-	case NR_write:
-		a.sys = a.dir ? FR_EV_SYS_READ : FR_EV_SYS_WRITE;
-		if (udp)
-			sk_peer(sk, &a.peer);
-		break;
-	case NR_readv:
-	case NR_writev:
-		a.sys = a.dir ? FR_EV_SYS_READV : FR_EV_SYS_WRITEV;
-		a.niov = in.len;
-		if (udp)
-			sk_peer(sk, &a.peer);
-		break;
-	case NR_sendto:
-	case NR_recvfrom:
-		a.sys = a.dir ? FR_EV_SYS_RECVFROM : FR_EV_SYS_SENDTO;
-		if (udp) {
-			if (in.addr)
-				user_addr(&a.peer, (const void *)in.addr, IPPROTO_UDP);
-			else
-				sk_peer(sk, &a.peer);
-		}
-		break;
-	case NR_sendmsg:
-	case NR_recvmsg: {
-		struct user_msghdr m;
-		if (bpf_probe_read_user(&m, sizeof(m), (const void *)in.buf))
-			return 0;
-		a.sys = a.dir ? FR_EV_SYS_RECVMSG : FR_EV_SYS_SENDMSG;
-		if (udp) {
-			if (m.msg_name)
-				user_addr(&a.peer, m.msg_name, IPPROTO_UDP);
-			else
-				sk_peer(sk, &a.peer);
-		}
-		a.src = (__u64)m.msg_iov;
-		a.niov = m.msg_iovlen;
-		break;
-	}
-	case NR_sendmmsg:
-	case NR_recvmmsg:
-		a.sys = a.dir ? FR_EV_SYS_RECVMMSG : FR_EV_SYS_SENDMMSG;
-		do_mmsg(&a, c, sk, a.bytes);
-		return 0;
-	case NR_sendfile:
-		a.sys = FR_EV_SYS_SENDFILE;
-		a.src = 0; /* the bytes come from a file: counted only */
-		break;
-	default:
-		return 0;
-	}
-	fr_emit_data(c, &a);
+	if (sys_data(&a, c, sk, regs, nr))
+		fr_emit_data(c, &a);
 	return 0;
 }
 

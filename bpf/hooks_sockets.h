@@ -306,7 +306,14 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 		}
 	}
 	const void *buf = (const void *)regs->si;
-	struct user_msghdr m;
+	/* the head of a struct user_msghdr (of a struct mmsghdr too): all
+	 * this needs of it, in less stack than the whole */
+	struct {
+		void *name;
+		__u64 namelen;
+		struct iovec *iov;
+		__u64 iovlen;
+	} m;
 	switch (sys) {
 	case FR_EV_SYS_READV:
 	case FR_EV_SYS_WRITEV:
@@ -320,10 +327,10 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 	case FR_EV_SYS_RECVMSG:
 		if (bpf_probe_read_user(&m, sizeof(m), buf))
 			return;
-		if (udp && !dir && m.msg_name)
-			user_addr(&a.peer, m.msg_name, IPPROTO_UDP);
-		a.src = (__u64)m.msg_iov;
-		a.niov = m.msg_iovlen;
+		if (udp && !dir && m.name)
+			user_addr(&a.peer, m.name, IPPROTO_UDP);
+		a.src = (__u64)m.iov;
+		a.niov = m.iovlen;
 		break;
 	case FR_EV_SYS_SENDMMSG:
 	case FR_EV_SYS_RECVMMSG: {
@@ -347,13 +354,12 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 		t->mm_vec = (__u64)v;
 		t->mm_idx = i + 1;
 		t->mm_last = (__u32)n;
-		struct mmsghdr mm;
-		if (bpf_probe_read_user(&mm, sizeof(mm), &v[i & 1023]))
+		if (bpf_probe_read_user(&m, sizeof(m), &v[i & 1023]))
 			return;
-		if (udp && !dir && mm.msg_hdr.msg_name)
-			user_addr(&a.peer, mm.msg_hdr.msg_name, IPPROTO_UDP);
-		a.src = (__u64)mm.msg_hdr.msg_iov;
-		a.niov = mm.msg_hdr.msg_iovlen;
+		if (udp && !dir && m.name)
+			user_addr(&a.peer, m.name, IPPROTO_UDP);
+		a.src = (__u64)m.iov;
+		a.niov = m.iovlen;
 		break;
 	}
 	case FR_EV_SYS_SENDFILE:

@@ -47,7 +47,10 @@ static __always_inline void tcp_emit(__u32 tgid, __u32 fd, __u32 gen, const stru
 				     __u16 segs)
 {
 	const struct tcp_sock *tp = (const struct tcp_sock *)sk;
-	struct fr_ev_tcp *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	void *rb = cpu_ring();
+	struct fr_ev_tcp *e = NULL;
+	if (rb)
+		e = bpf_ringbuf_reserve(rb, sizeof(*e), 0);
 	if (!e) {
 		count_loss(0);
 		return;
@@ -65,7 +68,7 @@ static __always_inline void tcp_emit(__u32 tgid, __u32 fd, __u32 gen, const stru
 	e->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	e->total_retrans = BPF_CORE_READ(tp, total_retrans);
 	e->pad = 0;
-	bpf_ringbuf_submit(e, rb_flags(sizeof(*e) + 8, 0));
+	bpf_ringbuf_submit(e, rb_flags(rb, sizeof(*e) + 8, 0));
 }
 
 /* An event of sk, if it is a recorded socket. */

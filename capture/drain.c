@@ -135,10 +135,139 @@ static int tls_note(struct recorder *r, struct fr_conn *c, const struct fr_data 
 	return r->failed ? -1 : 0;
 }
 
-/* One event from the ring buffer; its size is checked before any field is
- * trusted. */
+/* The handlers of each kind of event: they fill rec from the event (its
+ * size checked first) and return 1 to have it written, 0 to skip the
+ * event (malformed ones are counted), or -1 when the writer failed. */
+
+static int ev_data(struct recorder *r, const void *data, size_t size, struct fr_record *rec)
+{
+	const struct fr_ev_data *e = data;
+	const struct fr_ev_hdr *h = &e->h;
+	if (size < sizeof(*e) || e->cap_len > FR_EV_MAX_SNAP || size < sizeof(*e) + e->cap_len ||
+	    e->cap_len > e->orig_len) {
+		r->n_bad++;
+		return 0;
+	}
+	struct fr_data *d = &rec->u.data;
+	*d = (struct fr_data){0};
+	rec->kind = FR_DATA;
+	d->conn = (struct fr_connkey){h->pid, e->fd, e->gen};
+	d->tid = h->tid;
+	d->dir = e->dir ? FR_INGRESS : FR_EGRESS;
+	d->syscall = e->syscall <= FR_EV_SYS_SENDFILE ? e->syscall : FR_SYS_UNKNOWN;
+	if (e->flags & FR_EV_TLS)
+		d->syscall = e->dir ? FR_SYS_SSL_READ : FR_SYS_SSL_WRITE;
+	d->flags = e->flags & (FR_EV_TRUNCATED | FR_EV_NO_POS | FR_EV_TLS);
+	d->stream_pos = e->stream_pos;
+	d->orig_len = e->orig_len;
+	conv_addr(&d->peer, &e->peer);
+	const uint8_t *pl = e->payload;
+	struct fr_conn *c = fr_conntab_get(r->conns, &d->conn, h->ts);
+	if (r->o->redact.enabled && e->cap_len) {
+		/* scanned in the ring buffer; copied only to overwrite */
+		struct fr_redact_state tmp;
+		struct fr_redact_state *st = redact_state(c, d, e->payload, e->cap_len, &tmp);
+		if (fr_redact_copy(&r->o->redact, st, e->payload, e->cap_len, r->payload, &pl))
+			d->flags |= FR_DATA_REDACTED;
+	}
+	d->payload = (struct fr_span){pl, e->cap_len};
+	if (c && (d->flags & FR_DATA_TLS) && tls_note(r, c, d, e->pad, h->ts))
+		return -1;
+	if (c)
+		fr_conntab_data(r->conns, c, d, h->ts);
+	r->n_data++;
+	if (e->arrival && e->arrival < h->ts && d->dir == FR_INGRESS) {
+		/* the bytes waited for the reader: when they came, just
+		 * before their DATA record */
+		struct fr_record ar;
+		ar.kind = FR_ARRIVAL;
+		ar.flags = 0;
+		ar.seq = 0;
+		ar.ts = h->ts;
+		ar.u.arrival = (struct fr_arrival){d->conn, d->stream_pos, e->arrival};
+		add(r, &ar);
+		if (r->failed)
+			return -1;
+	}
+	return 1;
+}
+
+static int ev_open(struct recorder *r, const void *data, size_t size, struct fr_record *rec)
+{
+	const struct fr_ev_open *e = data;
+	if (size < sizeof(*e)) {
+		r->n_bad++;
+		return 0;
+	}
+	rec->kind = FR_CONN_OPEN;
+	rec->u.open = (struct fr_conn_open){0};
+	rec->u.open.conn = (struct fr_connkey){e->h.pid, e->fd, e->gen};
+	rec->u.open.tid = e->h.tid;
+	rec->u.open.role = e->role <= FR_ROLE_SERVER ? e->role : FR_ROLE_UNKNOWN;
+	rec->u.open.netns = e->netns;
+	conv_addr(&rec->u.open.local, &e->local);
+	conv_addr(&rec->u.open.remote, &e->remote);
+	fr_conntab_add(r->conns, rec);
+	return 1;
+}
+
+static int ev_close(struct recorder *r, const void *data, size_t size, struct fr_record *rec)
+{
+	const struct fr_ev_close *e = data;
+	if (size < sizeof(*e)) {
+		r->n_bad++;
+		return 0;
+	}
+	rec->kind = FR_CONN_CLOSE;
+	rec->u.close = (struct fr_conn_close){0};
+	rec->u.close.conn = (struct fr_connkey){e->h.pid, e->fd, e->gen};
+	rec->u.close.tid = e->h.tid;
+	rec->u.close.bytes_out = e->bytes_out;
+	rec->u.close.bytes_in = e->bytes_in;
+	rec->u.close.calls_out = e->calls_out;
+	rec->u.close.calls_in = e->calls_in;
+	fr_conntab_add(r->conns, rec);
+	return 1;
+}
+
+static int ev_tcp(struct recorder *r, const void *data, size_t size, struct fr_record *rec)
+{
+	const struct fr_ev_tcp *e = data;
+	if (size < sizeof(*e)) {
+		r->n_bad++;
+		return 0;
+	}
+	rec->kind = FR_CONN_TCP;
+	rec->u.tcp = (struct fr_conn_tcp){
+		.conn = {e->h.pid, e->fd, e->gen},
+		.event = e->event,
+		.state = e->state,
+		.segs = e->segs,
+		.srtt_us = e->srtt_us,
+		.total_retrans = e->total_retrans,
+	};
+	return 1;
+}
+
+static int ev_proc(struct recorder *r, const void *data, size_t size, struct fr_record *rec)
+{
+	(void)rec;
+	if (size < sizeof(struct fr_ev_proc)) {
+		r->n_bad++;
+		return 0;
+	}
+	on_proc(r, data);
+	return r->failed ? -1 : 0;
+}
+
+/* One event from the ring buffers; its size is checked before any field
+ * is trusted. */
 int on_event(void *ctx, void *data, size_t size)
 {
+	static int (*const handler[])(struct recorder *, const void *, size_t, struct fr_record *) = {
+		[FR_EV_DATA] = ev_data, [FR_EV_OPEN] = ev_open, [FR_EV_CLOSE] = ev_close,
+		[FR_EV_PROC] = ev_proc, [FR_EV_TCP] = ev_tcp,
+	};
 	struct recorder *r = ctx;
 	const struct fr_ev_hdr *h = data;
 	struct fr_record rec;
@@ -147,126 +276,18 @@ int on_event(void *ctx, void *data, size_t size)
 		return 0;
 	}
 	r->n_events++;
-	/* not memset: the record is 2 KiB (its union holds a pod); each case
-	 * zeroes its own member */
-	rec.flags = 0;
-	rec.seq = 0;
-	rec.ts = h->ts;
-	switch (h->type) {
-	case FR_EV_DATA: {
-		const struct fr_ev_data *e = data;
-		if (size < sizeof(*e) || e->cap_len > FR_EV_MAX_SNAP ||
-		    size < sizeof(*e) + e->cap_len || e->cap_len > e->orig_len) {
-			r->n_bad++;
-			return 0;
-		}
-		struct fr_data *d = &rec.u.data;
-		*d = (struct fr_data){0};
-		rec.kind = FR_DATA;
-		d->conn = (struct fr_connkey){h->pid, e->fd, e->gen};
-		d->tid = h->tid;
-		d->dir = e->dir ? FR_INGRESS : FR_EGRESS;
-		d->syscall = e->syscall <= FR_EV_SYS_SENDFILE ? e->syscall : FR_SYS_UNKNOWN;
-		if (e->flags & FR_EV_TLS)
-			d->syscall = e->dir ? FR_SYS_SSL_READ : FR_SYS_SSL_WRITE;
-		d->flags = e->flags & (FR_EV_TRUNCATED | FR_EV_NO_POS | FR_EV_TLS);
-		d->stream_pos = e->stream_pos;
-		d->orig_len = e->orig_len;
-		conv_addr(&d->peer, &e->peer);
-		const uint8_t *pl = e->payload;
-		struct fr_conn *c = fr_conntab_get(r->conns, &d->conn, h->ts);
-		if (r->o->redact.enabled && e->cap_len) {
-			/* scanned in the ring buffer; copied only to overwrite */
-			struct fr_redact_state tmp;
-			struct fr_redact_state *st = redact_state(c, d, e->payload, e->cap_len, &tmp);
-			if (fr_redact_copy(&r->o->redact, st, e->payload, e->cap_len, r->payload, &pl))
-				d->flags |= FR_DATA_REDACTED;
-		}
-		d->payload = (struct fr_span){pl, e->cap_len};
-		if (c && (d->flags & FR_DATA_TLS) && tls_note(r, c, d, e->pad, h->ts))
-			return -1;
-		if (c)
-			fr_conntab_data(r->conns, c, d, h->ts);
-		r->n_data++;
-		if (e->arrival && e->arrival < h->ts && d->dir == FR_INGRESS) {
-			/* the bytes waited for the reader: when they came,
-			 * just before their DATA record */
-			struct fr_record ar;
-			ar.kind = FR_ARRIVAL;
-			ar.flags = 0;
-			ar.seq = 0;
-			ar.ts = h->ts;
-			ar.u.arrival = (struct fr_arrival){d->conn, d->stream_pos, e->arrival};
-			add(r, &ar);
-			if (r->failed)
-				return -1;
-		}
-		break;
-	}
-	case FR_EV_OPEN: {
-		const struct fr_ev_open *e = data;
-		if (size < sizeof(*e)) {
-			r->n_bad++;
-			return 0;
-		}
-		rec.kind = FR_CONN_OPEN;
-		rec.u.open = (struct fr_conn_open){0};
-		rec.u.open.conn = (struct fr_connkey){h->pid, e->fd, e->gen};
-		rec.u.open.tid = h->tid;
-		rec.u.open.role = e->role <= FR_ROLE_SERVER ? e->role : FR_ROLE_UNKNOWN;
-		rec.u.open.netns = e->netns;
-		conv_addr(&rec.u.open.local, &e->local);
-		conv_addr(&rec.u.open.remote, &e->remote);
-		fr_conntab_add(r->conns, &rec);
-		break;
-	}
-	case FR_EV_CLOSE: {
-		const struct fr_ev_close *e = data;
-		if (size < sizeof(*e)) {
-			r->n_bad++;
-			return 0;
-		}
-		rec.kind = FR_CONN_CLOSE;
-		rec.u.close = (struct fr_conn_close){0};
-		rec.u.close.conn = (struct fr_connkey){h->pid, e->fd, e->gen};
-		rec.u.close.tid = h->tid;
-		rec.u.close.bytes_out = e->bytes_out;
-		rec.u.close.bytes_in = e->bytes_in;
-		rec.u.close.calls_out = e->calls_out;
-		rec.u.close.calls_in = e->calls_in;
-		fr_conntab_add(r->conns, &rec);
-		break;
-	}
-	case FR_EV_TCP: {
-		const struct fr_ev_tcp *e = data;
-		if (size < sizeof(*e)) {
-			r->n_bad++;
-			return 0;
-		}
-		rec.kind = FR_CONN_TCP;
-		rec.u.tcp = (struct fr_conn_tcp){
-			.conn = {h->pid, e->fd, e->gen},
-			.event = e->event,
-			.state = e->state,
-			.segs = e->segs,
-			.srtt_us = e->srtt_us,
-			.total_retrans = e->total_retrans,
-		};
-		break;
-	}
-	case FR_EV_PROC: {
-		const struct fr_ev_proc *e = data;
-		if (size < sizeof(*e)) {
-			r->n_bad++;
-			return 0;
-		}
-		on_proc(r, e);
-		return r->failed ? -1 : 0;
-	}
-	default:
+	if (h->type >= sizeof(handler) / sizeof(handler[0]) || !handler[h->type]) {
 		r->n_bad++;
 		return 0;
 	}
+	/* not memset: the record is 2 KiB (its union holds a pod); each
+	 * handler zeroes its own member */
+	rec.flags = 0;
+	rec.seq = 0;
+	rec.ts = h->ts;
+	int rc = handler[h->type](r, data, size, &rec);
+	if (rc <= 0)
+		return rc;
 	if (h->ts > r->last_ts)
 		r->last_ts = h->ts;
 	add(r, &rec);
@@ -274,7 +295,7 @@ int on_event(void *ctx, void *data, size_t size)
 		return -1;
 	if (r->w && segment_full(r))
 		rotate(r);
-	/* Under sustained load libbpf would keep consuming in one poll call:
+	/* Under sustained load the reader would keep consuming in one call:
 	 * come back to the main loop now and then (timers, signals). */
 	if (++r->burst >= 4096) {
 		r->burst = 0;

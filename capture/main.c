@@ -160,9 +160,49 @@ static int recorder_init(struct recorder *r, struct opts *o)
 	return 0;
 }
 
-/* Opens, configures, loads and attaches the programs, fills the filter
- * maps and opens the ring buffer.  0, or -1 after a message. */
-static int load_and_attach(struct recorder *r)
+/* Each CPU's ring buffer: --ringbuf shared among the CPUs (a power of two
+ * each), but at least 1 MiB each (or --ringbuf if smaller), so that a
+ * node of many CPUs does not get rings too small for a burst. */
+static uint64_t cpu_ring_size(uint64_t total, int ncpu)
+{
+	uint64_t floor = total < (1u << 20) ? total : (1u << 20);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), each = page;
+	while (each * 2 <= total / (uint64_t)ncpu)
+		each *= 2;
+	return each < floor ? floor : each;
+}
+
+/* The rings of the CPUs, into the loaded programs' array, and the reader
+ * of them.  0, or -1 after a message. */
+static int make_rings(struct recorder *r)
+{
+	r->rb = rings_new();
+	if (!r->rb) {
+		logmsg("out of memory");
+		return -1;
+	}
+	int outer = bpf_map__fd(r->skel->maps.events);
+	for (__u32 cpu = 0; cpu < (__u32)r->ncpu; cpu++) {
+		int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, "fr_cpu_ring", 0, 0, (__u32)r->ring_size, NULL);
+		int err = fd < 0 ? -errno : 0;
+		if (!err && bpf_map_update_elem(outer, &cpu, &fd, BPF_ANY))
+			err = -errno;
+		if (!err)
+			err = rings_add(r->rb, fd, on_event, r, 1);
+		if (fd >= 0)
+			close(fd);
+		if (err) {
+			logmsg("cannot make the BPF ring buffer of CPU %u (%" PRIu64 " bytes): %s", cpu,
+			       r->ring_size, strerror(-err));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Opens, configures and loads the programs, fills the filter maps and
+ * makes the ring buffers.  0, or -1 after a message. */
+static int load(struct recorder *r)
 {
 	const struct opts *o = r->o;
 	libbpf_set_print(libbpf_log);
@@ -176,13 +216,14 @@ static int load_and_attach(struct recorder *r)
 	r->skel->rodata->filter_pids = o->pids.n > 0;
 	r->skel->rodata->filter_cgroups = o->cgroups.n > 0;
 	r->skel->rodata->filter_ports = o->ports.n > 0;
-	r->skel->rodata->wakeup_bytes = o->ringbuf / 16;
+	r->ring_size = cpu_ring_size(o->ringbuf, r->ncpu);
+	r->skel->rodata->wakeup_bytes = r->ring_size / 16;
 	/* bpf_loop is a base helper, the same for every tracing program;
 	 * libbpf cannot probe BPF_PROG_TYPE_TRACING itself (-EOPNOTSUPP: it
 	 * needs an attach target), which left has_loop 0 on every kernel */
 	r->skel->rodata->has_loop =
 		libbpf_probe_bpf_helper(BPF_PROG_TYPE_KPROBE, BPF_FUNC_loop, NULL) == 1;
-	bpf_map__set_max_entries(r->skel->maps.events, (__u32)o->ringbuf);
+	bpf_map__set_max_entries(r->skel->maps.events, (__u32)r->ncpu);
 	tls_prepare(r);
 	if (hooks_choose(r))
 		return -1;
@@ -207,12 +248,13 @@ static int load_and_attach(struct recorder *r)
 		}
 		bpf_map_update_elem(bpf_map__fd(r->skel->maps.cgroup_filter), &id, &one, BPF_ANY);
 	}
-	r->rb = ring_buffer__new(bpf_map__fd(r->skel->maps.events), on_event, r, NULL);
-	if (!r->rb) {
-		logmsg("cannot open the BPF ring buffer: %s", strerror(errno));
-		return -1;
-	}
-	err = flightrec_bpf__attach(r->skel);
+	return make_rings(r);
+}
+
+/* Attaches the programs: the events start.  0, or -1 after a message. */
+static int attach(struct recorder *r)
+{
+	int err = flightrec_bpf__attach(r->skel);
 	if (err) {
 		logmsg("cannot attach the %s hooks: %s", r->hooks, strerror(-err));
 		return -1;
@@ -261,10 +303,10 @@ static void run(struct recorder *r)
 	while (!stop_flag) {
 		/* The kernel side wakes us only when much is waiting: consume
 		 * after every timeout too. */
-		int n = ring_buffer__poll(r->rb, 50);
+		int n = rings_poll(r->rb, 50);
 		r->burst = 0;
 		if (n >= 0 || n == -EAGAIN)
-			n = ring_buffer__consume(r->rb);
+			n = rings_consume(r->rb);
 		r->burst = 0;
 		if (n < 0 && n != -EINTR && n != -EAGAIN && !r->failed) {
 			logmsg("ring buffer: %s", strerror(-n));
@@ -295,7 +337,7 @@ static void run(struct recorder *r)
 	ring_check_dir(r);
 	/* drain what the kernel still holds, then account for its losses */
 	if (!r->failed) {
-		ring_buffer__consume(r->rb);
+		rings_consume(r->rb);
 		poll_losses(r);
 		disk_full_note(r);
 		snapshots_end(r, mono_ns(), 1);
@@ -328,8 +370,21 @@ int main(int argc, char **argv)
 	if (check_environment(&o) || (pidfd = pidfile_lock(o.dir)) < 0)
 		return EXIT_FAIL;
 	snprintf(pidpath, sizeof(pidpath), "%s/%s", o.dir, PIDFILE);
-	if (recorder_init(&r, &o) || load_and_attach(&r) || triggers_load(&r) || ctl_open(&r))
+	if (recorder_init(&r, &o) || load(&r) || triggers_load(&r) || ctl_open(&r))
 		goto cleanup;
+	/* the first segment is open before the hooks are attached, and the
+	 * loop starts right after: no events wait in the ring buffers for
+	 * the setup (under load they filled them: LOSS at the start) */
+	ring_start(&r);
+	if (seg_open(&r))
+		goto cleanup;
+	add_mark(&r, "start", r.filters);
+	if (attach(&r)) {
+		fr_writer_abandon(r.w); /* a failed start leaves no segment */
+		r.w = NULL;
+		unlink(r.cur_path);
+		goto cleanup;
+	}
 	if (privs_drop(!o.no_tls) < 0) {
 		logmsg("cannot drop privileges: %s", strerror(errno));
 		goto cleanup;
@@ -341,10 +396,6 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	ring_start(&r);
-	if (seg_open(&r))
-		goto cleanup;
-	add_mark(&r, "start", r.filters);
 	logmsg("recording into %s (hooks: %s, %s; %s; redaction: %s)", o.dir, r.hooks, r.hooks_why, r.filters,
 	       r.redaction[0] ? r.redaction : "off");
 	run(&r);
@@ -357,7 +408,7 @@ cleanup:
 	triggers_free(&r);
 	unlink(pidpath);
 	close(pidfd);
-	ring_buffer__free(r.rb);
+	rings_free(r.rb);
 	hooks_detach(&r);
 	tls_detach();
 	flightrec_bpf__destroy(r.skel);

@@ -205,9 +205,11 @@ static const struct opt table[] = {
 	{.help = "Capture:"},
 	{"snaplen", 's', "N", "4096", p_u32, F(snaplen), 1, FR_EV_MAX_SNAP,
 	 "payload bytes kept per system call (at most\n65536); the original length is always kept"},
-	{"ringbuf", 0, "SIZE", "16M", p_pow2, F(ringbuf), 4 << 10, 1 << 30,
-	 "kernel ring buffer size (a power of two, at least\n"
-	 "4K); events that do not fit become LOSS records"},
+	{"ringbuf", 0, "SIZE", "32M", p_pow2, F(ringbuf), 4 << 10, 1 << 30,
+	 "kernel ring buffers' size (a power of two, at least\n"
+	 "4K), shared among the CPUs' rings (each at least\n"
+	 "1M, or SIZE if less); events that do not fit\n"
+	 "become LOSS records"},
 	{"pid", 'p', "PID", NULL, p_numlist, F(pids), 1, INT32_MAX,
 	 "capture only these processes (repeatable)"},
 	{"cgroup", 'c', "PATH", NULL, p_strlist, F(cgroups), 0, 0,

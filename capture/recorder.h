@@ -8,6 +8,7 @@
  *   control.c   the output directory as a shared place: its safety checks,
  *               the pid file, the trigger files, the `snapshot` command
  *   ring.c      segments: open, rotate, the ring's bounds; snapshots
+ *   rings.c     the BPF ring buffers (one per CPU) read and merged
  *   drain.c     ring-buffer events into records; the connection table
  *               (redaction state, stream positions, kept heads) and its
  *               CONN_STATE/CONN_HEAD records; losses
@@ -108,7 +109,8 @@ struct conn_user {
 struct recorder {
 	struct opts *o;
 	struct flightrec_bpf *skel;
-	struct ring_buffer *rb;
+	struct fr_rings *rb; /* the capture's rings and the triggers' (rings.c) */
+	uint64_t ring_size;  /* of each CPU's ring buffer */
 	struct fr_writer *w;
 	char cur_path[PATH_MAX];
 	uint64_t seg_index, seg_open_ns, good_bytes, seg_start_bytes, seq;
@@ -211,6 +213,23 @@ void snapshots_end(struct recorder *r, uint64_t now, int stopping);
 /* A snapshot named after reason, with mark as its MARK "trigger" text:
  * 0 (its directory in r->snap_dir), or -1 after a message. */
 int snapshot_begin(struct recorder *r, const char *reason, const char *mark);
+
+/* rings.c: the reader of BPF ring buffers.  rings_new: NULL when out of
+ * memory.  rings_add maps the ring buffer map_fd (a dup of it is kept):
+ * merged ones are read as one stream of struct fr_ev_hdr records, the
+ * oldest head first; the others each in order, cb(ctx, record, size) for
+ * each record.  0 or -errno.  rings_consume delivers what is committed:
+ * the count, or a callback's negative return (it stops there; the record
+ * is consumed).  rings_poll waits up to timeout_ms for any ring to have
+ * data (the kernel's wakeups), then consumes: the count or -errno.
+ * rings_free unmaps and closes (NULL is fine). */
+struct fr_rings;
+typedef int (*fr_ring_cb)(void *ctx, void *data, size_t size);
+struct fr_rings *rings_new(void);
+int rings_add(struct fr_rings *rs, int map_fd, fr_ring_cb cb, void *ctx, int merged);
+int rings_consume(struct fr_rings *rs);
+int rings_poll(struct fr_rings *rs, int timeout_ms);
+void rings_free(struct fr_rings *rs);
 
 /* drain.c */
 int conns_init(struct recorder *r); /* 0, or -1 when out of memory */

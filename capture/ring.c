@@ -313,6 +313,10 @@ int seg_open(struct recorder *r)
 	struct fr_writer_opts wo = {.level = (int)r->o->zstd_level,
 				    .block_bytes = block_bytes(r->o),
 				    .fsync = FR_FSYNC_CLOSE,
+				    /* the drain does not wait for zstd; with small blocks
+				     * (small segments) the hand-over to the thread would
+				     * cost more than compressing */
+				    .thread = block_bytes(r->o) >= (1u << 20),
 				    .on_block = on_block,
 				    .arg = r};
 	char err[512];

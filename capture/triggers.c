@@ -510,7 +510,7 @@ int triggers_load(struct recorder *r)
 	if ((want & TRIG_RESTART) &&
 	    attach_one(s->progs.fr_texec, &s->links.fr_texec, "sched:sched_process_exec"))
 		return -1;
-	err = ring_buffer__add(r->rb, bpf_map__fd(s->maps.tevents), on_tev, r);
+	err = rings_add(r->rb, bpf_map__fd(s->maps.tevents), on_tev, r, 0);
 	if (err) {
 		logmsg("triggers: cannot poll their ring buffer: %s", strerror(-err));
 		return -1;

@@ -315,6 +315,13 @@ struct fr_writer_opts {
 	/* 0: the current format (FR_FORMAT_VERSION, columnar blocks); 1: a
 	 * version 1.0 file, for readers older than version 2 (and tests). */
 	int format;
+	/* 1: full blocks are compressed and written by a thread of the
+	 * writer's while the caller fills the next (segment_writer.c); the
+	 * calls below then report a block's failure at the next block or
+	 * flush, and on_block is called from them, in the caller's thread.
+	 * The thread starts at the first full block (without one, if it
+	 * cannot be started). */
+	int thread;
 	/* Called after each block reaches the file, with the file's size. */
 	void (*on_block)(void *arg, uint64_t file_bytes);
 	void *arg;

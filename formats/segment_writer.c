@@ -6,12 +6,25 @@
  * block is built as plain records (segment_record.c); at flush it becomes
  * a columnar block (segment_columnar.c) unless the writer writes version
  * 1.0 files, and is framed by segment_framing.c.
+ *
+ * With fr_writer_opts.thread, a thread of the writer's own compresses and
+ * writes each full block while the caller fills the next: a caller that
+ * must keep up with a stream (the recorder's drain of the kernel's ring
+ * buffers) then never waits for zstd, unless a whole block fills before
+ * the one before it is written.  One block at most is in the thread's
+ * hands, so what the caller knows of the file (fr_writer_bytes, on_block,
+ * called in the caller's thread) lags by that block only.  The thread
+ * starts with the first full block, not at open: a caller that drops
+ * privileges after opening its first file (flightrec-record) has dropped
+ * them by then, and the thread inherits what is left.
  */
 #define _GNU_SOURCE
 #include "segment_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -35,7 +48,33 @@ struct fr_writer {
 	struct col_enc *col; /* version 2: stream buffers, reused per block */
 	uint8_t *colbuf;     /* the streams gathered for zstd */
 	size_t colbuf_cap;
+	struct async *as;    /* o.thread: the thread writing blocks */
 };
+
+/* A block handed to the writer's thread: its records (a buffer swapped
+ * with the caller's) and what its index entry says. */
+struct blk {
+	uint8_t *raw;
+	size_t len, cap;
+	uint32_t count;
+	uint64_t first_ts, last_ts;
+};
+
+struct async {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	struct blk b;      /* b.len > 0: the block the thread has to write */
+	int stop;
+	int err;           /* the thread's failure: -ENOSPC pauses it (b stays) */
+	uint64_t offset;   /* the file's size after the thread's last block */
+	uint64_t told;     /* the offset last passed to on_block */
+	int held;          /* the caller's view: b was handed over, not settled */
+};
+
+static int async_start(struct fr_writer *w);
+static void async_stop(struct fr_writer *w);
+static int hand_over(struct fr_writer *w);
 
 static int write_all(int fd, const void *buf, size_t n)
 {
@@ -143,9 +182,15 @@ static int end_record(struct fr_writer *w, size_t blen, uint64_t ts)
 		w->last_ts = ts;
 	w->count++;
 	w->records++;
-	if (w->raw_len >= w->o.block_bytes)
-		return fr_writer_flush(w);
-	return 0;
+	if (w->raw_len < w->o.block_bytes)
+		return 0;
+	if (w->o.thread && !w->as && async_start(w))
+		w->o.thread = 0; /* no thread: the caller writes */
+	if (w->as) {
+		int rc = hand_over(w);
+		return w->failed ? w->failed : rc;
+	}
+	return fr_writer_flush(w);
 }
 
 int fr_writer_add(struct fr_writer *w, const struct fr_record *r)
@@ -178,58 +223,227 @@ int fr_writer_add_raw(struct fr_writer *w, uint16_t kind, uint64_t ts, uint64_t 
 	return end_record(w, len, ts);
 }
 
-/* The bytes zstd compresses for the current block: the columnar streams
- * (version 2) when they encode and are no longer than the records (in
- * practice always), else the records as they are.  Sets *magic. */
-static const uint8_t *block_source(struct fr_writer *w, size_t *len, uint32_t *magic)
+/* The bytes zstd compresses for block b: the columnar streams (version
+ * 2) when they encode and are no longer than the records (in practice
+ * always), else the records as they are.  Sets *magic. */
+static const uint8_t *block_source(struct fr_writer *w, const struct blk *b, size_t *len,
+				   uint32_t *magic)
 {
-	*len = w->raw_len;
+	*len = b->len;
 	*magic = BLOCK_MAGIC;
 	if (w->o.format == 1)
-		return w->raw;
-	long total = seg_col_encode(&w->col, w->raw, w->raw_len, w->count);
-	if (total < 0 || (size_t)total > w->raw_len ||
+		return b->raw;
+	long total = seg_col_encode(&w->col, b->raw, b->len, b->count);
+	if (total < 0 || (size_t)total > b->len ||
 	    seg_grow((void **)&w->colbuf, &w->colbuf_cap, (size_t)total, 1))
-		return w->raw;
+		return b->raw;
 	seg_col_gather(w->col, w->colbuf);
 	*len = (size_t)total;
 	*magic = COL_MAGIC;
 	return w->colbuf;
 }
 
-int fr_writer_flush(struct fr_writer *w)
+/* Compresses block b and writes it at the end of the file, with its index
+ * entry.  0, or -errno: -ENOSPC leaves the file at its last block (b is
+ * still to be written); any other is a failure. */
+static int write_block(struct fr_writer *w, const struct blk *b)
 {
-	if (w->failed)
-		return w->failed;
-	if (w->count == 0)
-		return 0;
-	size_t bound = ZSTD_compressBound(w->raw_len);
+	size_t bound = ZSTD_compressBound(b->len);
 	int rc = seg_grow((void **)&w->comp, &w->comp_cap, BLOCK_HDR + bound, 1);
 	if (rc)
-		return w->failed = rc;
+		return rc;
 	size_t src_len;
 	uint32_t magic;
-	const uint8_t *src = block_source(w, &src_len, &magic);
+	const uint8_t *src = block_source(w, b, &src_len, &magic);
 	size_t clen = ZSTD_compress2(w->cctx, w->comp + BLOCK_HDR, bound, src, src_len);
 	if (ZSTD_isError(clen))
-		return w->failed = -EIO;
-	struct seg_block_hdr bh = {magic, (uint32_t)clen, (uint32_t)w->raw_len, w->count,
-				   w->first_ts, w->last_ts, seg_crc(w->comp + BLOCK_HDR, clen)};
+		return -EIO;
+	struct seg_block_hdr bh = {magic, (uint32_t)clen, (uint32_t)b->len, b->count,
+				   b->first_ts, b->last_ts, seg_crc(w->comp + BLOCK_HDR, clen)};
 	seg_block_hdr_put(w->comp, &bh);
 	rc = write_all(w->fd, w->comp, BLOCK_HDR + clen);
 	if (rc == -ENOSPC && ftruncate(w->fd, (off_t)w->offset) == 0 &&
 	    lseek(w->fd, (off_t)w->offset, SEEK_SET) == (off_t)w->offset)
 		return rc; /* the file ends at its last block; this one stays pending */
 	if (rc)
-		return w->failed = rc;
+		return rc == -ENOSPC ? -EIO : rc;
 	if (w->o.fsync == FR_FSYNC_BLOCK && fdatasync(w->fd) < 0)
-		return w->failed = -errno;
+		return -errno;
 	rc = seg_grow((void **)&w->idx, &w->idx_cap, w->n_idx + 1, sizeof(*w->idx));
 	if (rc)
-		return w->failed = rc;
-	w->idx[w->n_idx++] = (struct seg_index_entry){w->offset, w->first_ts, w->last_ts,
-						       w->count, (uint32_t)w->raw_len};
+		return rc;
+	w->idx[w->n_idx++] = (struct seg_index_entry){w->offset, b->first_ts, b->last_ts,
+						       b->count, (uint32_t)b->len};
 	w->offset += BLOCK_HDR + clen;
+	return 0;
+}
+
+/* The current block as a struct blk (its buffer still the writer's). */
+static struct blk cur_blk(const struct fr_writer *w)
+{
+	return (struct blk){w->raw, w->raw_len, w->raw_cap, w->count, w->first_ts, w->last_ts};
+}
+
+/* ---- the writer's thread (o.thread) ---------------------------------------
+ * The caller hands it a full block (hand_over) by swapping buffers, and
+ * learns what became of it at its next hand-over or flush (settle), where
+ * on_block is called.  The thread owns w->cctx, col, colbuf, comp, idx and
+ * offset while it writes; the caller reads them only when it holds nothing
+ * (flush, close). */
+
+static void *writer_thread(void *arg)
+{
+	struct fr_writer *w = arg;
+	struct async *as = w->as;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL); /* the caller's thread takes the signals */
+	pthread_mutex_lock(&as->mu);
+	for (;;) {
+		while (!as->stop && (!as->b.len || as->err))
+			pthread_cond_wait(&as->work, &as->mu);
+		if (!as->b.len || as->err)
+			break; /* stopping */
+		pthread_mutex_unlock(&as->mu);
+		int rc = write_block(w, &as->b);
+		pthread_mutex_lock(&as->mu);
+		if (rc)
+			as->err = rc;
+		else
+			as->b.len = as->b.count = 0;
+		as->offset = w->offset;
+		pthread_cond_broadcast(&as->done);
+	}
+	pthread_mutex_unlock(&as->mu);
+	return NULL;
+}
+
+static int async_start(struct fr_writer *w)
+{
+	struct async *as = calloc(1, sizeof(*as));
+	if (!as)
+		return -1;
+	pthread_mutex_init(&as->mu, NULL);
+	pthread_cond_init(&as->work, NULL);
+	pthread_cond_init(&as->done, NULL);
+	as->offset = as->told = w->offset;
+	/* the buffer the caller fills next, as large as the first one and
+	 * touched now: the memory the second buffer costs comes at once, at
+	 * the first block (as the compression buffers do), not page by page
+	 * while the next block fills (an RSS that seemed to grow) */
+	as->b.raw = malloc(w->raw_cap);
+	if (!as->b.raw) {
+		free(as);
+		return -1;
+	}
+	memset(as->b.raw, 0, w->raw_cap);
+	as->b.cap = w->raw_cap;
+	w->as = as;
+	if (pthread_create(&as->thread, NULL, writer_thread, w)) {
+		free(as->b.raw);
+		free(as);
+		w->as = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+static void async_stop(struct fr_writer *w)
+{
+	struct async *as = w->as;
+	if (!as)
+		return;
+	pthread_mutex_lock(&as->mu);
+	as->stop = 1;
+	pthread_cond_signal(&as->work);
+	pthread_mutex_unlock(&as->mu);
+	pthread_join(as->thread, NULL);
+	free(as->b.raw);
+	pthread_mutex_destroy(&as->mu);
+	pthread_cond_destroy(&as->work);
+	pthread_cond_destroy(&as->done);
+	free(as);
+	w->as = NULL;
+}
+
+/* Waits (as->mu held) until the thread holds no block or has failed;
+ * then tells on_block of what it wrote.  Returns the thread's error: a
+ * failure (kept in w->failed) or -ENOSPC. */
+static int settle(struct fr_writer *w)
+{
+	struct async *as = w->as;
+	while (as->b.len && !as->err)
+		pthread_cond_wait(&as->done, &as->mu);
+	uint64_t off = as->offset;
+	int err = as->err;
+	as->held = as->b.len != 0;
+	if (err && err != -ENOSPC)
+		w->failed = err;
+	if (off != as->told) {
+		as->told = off;
+		if (w->o.on_block) {
+			pthread_mutex_unlock(&as->mu);
+			w->o.on_block(w->o.arg, off);
+			pthread_mutex_lock(&as->mu);
+		}
+	}
+	return err;
+}
+
+/* Gives the current block to the thread, once it wrote the one before.
+ * 0, or the thread's error (the current block then stays the caller's). */
+static int hand_over(struct fr_writer *w)
+{
+	struct async *as = w->as;
+	pthread_mutex_lock(&as->mu);
+	int rc = settle(w);
+	if (!rc) {
+		struct blk b = cur_blk(w);
+		w->raw = as->b.raw;
+		w->raw_cap = as->b.cap;
+		as->b = b;
+		as->held = 1;
+		w->raw_len = 0;
+		w->count = 0;
+		pthread_cond_signal(&as->work);
+	}
+	pthread_mutex_unlock(&as->mu);
+	return rc;
+}
+
+/* fr_writer_flush with the thread: the block it holds (tried again after
+ * -ENOSPC), then the current one, written before this returns. */
+static int async_flush(struct fr_writer *w)
+{
+	struct async *as = w->as;
+	pthread_mutex_lock(&as->mu);
+	if (as->err == -ENOSPC) {
+		as->err = 0;
+		pthread_cond_signal(&as->work);
+	}
+	pthread_mutex_unlock(&as->mu);
+	int rc = w->count ? hand_over(w) : 0;
+	pthread_mutex_lock(&as->mu);
+	if (!rc)
+		rc = settle(w);
+	pthread_mutex_unlock(&as->mu);
+	return w->failed ? w->failed : rc;
+}
+
+int fr_writer_flush(struct fr_writer *w)
+{
+	if (w->failed)
+		return w->failed;
+	if (w->as)
+		return async_flush(w);
+	if (w->count == 0)
+		return 0;
+	struct blk b = cur_blk(w);
+	int rc = write_block(w, &b);
+	if (rc == -ENOSPC)
+		return rc;
+	if (rc)
+		return w->failed = rc;
 	w->raw_len = 0;
 	w->count = 0;
 	if (w->o.on_block)
@@ -253,6 +467,7 @@ static int write_footer(struct fr_writer *w)
 
 static void writer_free(struct fr_writer *w)
 {
+	async_stop(w);
 	ZSTD_freeCCtx(w->cctx);
 	seg_col_free(w->col);
 	free(w->colbuf);
@@ -280,12 +495,34 @@ int fr_writer_close(struct fr_writer *w)
 void fr_writer_drop(struct fr_writer *w, struct fr_writer_pending *out)
 {
 	memset(out, 0, sizeof(*out));
-	if (w->failed || !w->count)
+	if (w->failed)
 		return;
-	out->records = w->count;
-	out->bytes = w->raw_len;
-	out->first_ts = w->first_ts;
-	out->last_ts = w->last_ts;
+	if (w->as) { /* the block the thread could not write (-ENOSPC) goes too */
+		struct async *as = w->as;
+		pthread_mutex_lock(&as->mu);
+		while (as->b.len && !as->err)
+			pthread_cond_wait(&as->done, &as->mu);
+		if (as->b.len) {
+			out->records = as->b.count;
+			out->bytes = as->b.len;
+			out->first_ts = as->b.first_ts;
+			out->last_ts = as->b.last_ts;
+			w->records -= as->b.count;
+			as->b.len = as->b.count = 0;
+		}
+		as->held = 0;
+		if (as->err == -ENOSPC)
+			as->err = 0;
+		pthread_mutex_unlock(&as->mu);
+	}
+	if (!w->count)
+		return;
+	if (!out->records || w->first_ts < out->first_ts)
+		out->first_ts = w->first_ts;
+	if (w->last_ts > out->last_ts)
+		out->last_ts = w->last_ts;
+	out->records += w->count;
+	out->bytes += w->raw_len;
 	w->records -= w->count;
 	w->raw_len = 0;
 	w->count = 0;
@@ -295,9 +532,15 @@ void fr_writer_abandon(struct fr_writer *w)
 {
 	if (!w)
 		return;
+	async_stop(w);
 	close(w->fd);
 	writer_free(w);
 }
 
-uint64_t fr_writer_bytes(const struct fr_writer *w) { return w->offset + (w->count ? BLOCK_HDR : 0); }
+uint64_t fr_writer_bytes(const struct fr_writer *w)
+{
+	if (w->as) /* as of the last hand-over, and a header for each block held */
+		return w->as->told + (w->count ? BLOCK_HDR : 0) + (w->as->held ? BLOCK_HDR : 0);
+	return w->offset + (w->count ? BLOCK_HDR : 0);
+}
 uint64_t fr_writer_records(const struct fr_writer *w) { return w->records; }

@@ -179,13 +179,16 @@ static char *path_in_tmp(const char *name)
 
 /* The format write_segment writes: 0 the current one, 1 version 1.0. */
 static int g_format;
+/* write_segment's writer compresses in a thread of its own (opts.thread). */
+static int g_thread;
 
 /* Writes n records in blocks of about block_bytes; returns 0. */
 static int write_segment(const char *path, uint64_t n, uint32_t block_bytes, int close_it)
 {
 	struct fr_header h;
 	header(&h);
-	struct fr_writer_opts o = {.level = 3, .block_bytes = block_bytes, .format = g_format};
+	struct fr_writer_opts o = {.level = 3, .block_bytes = block_bytes, .format = g_format,
+				   .thread = g_thread};
 	char err[256];
 	struct fr_writer *w = fr_writer_open(path, &h, &o, err, sizeof(err));
 	if (!w)
@@ -312,6 +315,32 @@ TEST(segment_v1_roundtrip_every_kind)
 	roundtrip_every_kind();
 }
 
+TEST(segment_thread_roundtrip_every_kind)
+{
+	g_thread = 1;
+	roundtrip_every_kind();
+	g_thread = 0;
+}
+
+/* A writer with its thread writes the very bytes of one without. */
+TEST(segment_thread_writes_the_same_bytes)
+{
+	char *a = path_in_tmp("sync.frs"), *b = path_in_tmp("thread.frs");
+	CHECK_EQ(write_segment(a, 3000, 8192, 1), 0);
+	g_thread = 1;
+	CHECK_EQ(write_segment(b, 3000, 8192, 1), 0);
+	g_thread = 0;
+	size_t na, nb;
+	uint8_t *x = slurp(a, &na), *y = slurp(b, &nb);
+	CHECK(x && y);
+	CHECK_EQ(na, nb);
+	CHECK(memcmp(x, y, na) == 0);
+	free(x);
+	free(y);
+	free(a);
+	free(b);
+}
+
 TEST(segment_fields_decode_as_written)
 {
 	char *p = path_in_tmp("b.frs");
@@ -363,6 +392,12 @@ static void killed_writer_at_block_boundaries(void)
 }
 
 TEST(segment_killed_writer_at_block_boundaries) { killed_writer_at_block_boundaries(); }
+TEST(segment_thread_killed_writer_at_block_boundaries)
+{
+	g_thread = 1;
+	killed_writer_at_block_boundaries();
+	g_thread = 0;
+}
 TEST(segment_v1_killed_writer_at_block_boundaries)
 {
 	g_format = 1;
