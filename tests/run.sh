@@ -114,9 +114,9 @@ fi
 make --no-print-directory -s -j"$(nproc)" BUILD="$FR_ASAN" SAN=1 unit fuzz-replay "$FR_ASAN/flightrec" >/dev/null || { echo "sanitizer build failed"; exit 1; }
 
 # The longest first, so that the pool ends together.
-long=(pcap_roundtrip throwaway_protocol pcap_oracle_analyze pcap_import kafka_kcat)
-for n in "${long[@]}"; do [[ -e tests/unit/$n.sh ]] && pool_add "$n" bash "tests/unit/$n.sh"; done
 pool_add mutants bash tests/fuzz/mutate.sh "$FR_ASAN/mutate"
+long=(pcap_roundtrip throwaway_protocol pcap_oracle_analyze)
+for n in "${long[@]}"; do [[ -e tests/unit/$n.sh ]] && pool_add "$n" bash "tests/unit/$n.sh"; done
 pool_add unit "$FR_ASAN/test-unit"
 pool_add fuzz-corpora bash tests/fuzz/replay.sh "$FR_ASAN/fuzz-replay"
 for t in tests/unit/*.sh; do

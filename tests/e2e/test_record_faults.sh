@@ -9,7 +9,7 @@
 #           made again: exit 1 with one clear line, no crash, nothing
 #           written anywhere else (the new directory stays empty).
 #   overflow the kernel ring buffer (4 KiB) overflowing for
-#           FR_OVERFLOW_SECONDS (24 here, 180 in `make overflow-soak`):
+#           FR_OVERFLOW_SECONDS (12 here, 180 in `make overflow-soak`):
 #           recorder memory (VmRSS, VmHWM) flat, and LOSS exact: the LOSS
 #           records add up to the recorder's own count, and captured + lost
 #           events equal what the client's sends generated.
@@ -24,7 +24,7 @@ FR_BUILD=$(realpath "$FR_BUILD") # the recorder runs in $T/cwd below
 FR=$FR_BUILD/flightrec
 REC=$FR_BUILD/flightrec-record
 TRIALS=${FR_KILL_TRIALS:-5}
-SOAK=${FR_OVERFLOW_SECONDS:-24}
+SOAK=${FR_OVERFLOW_SECONDS:-12}
 SECTIONS=${FR_FAULTS:-kill removed overflow}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
