@@ -246,6 +246,35 @@ fr_start_nginx() {
 	fr_wait_port "$SRV" 80 || fr_die "nginx did not start"
 }
 
+# For the TLS tests: DIR/www/index.html, a self-signed certificate for IP
+# (DIR/cert.pem, DIR/key.pem), and DIR/nginx.conf (single process, one
+# worker) with the server blocks read from stdin.
+fr_tls_nginx_conf() { # dir ip <servers
+	mkdir -p "$1/www"
+	echo "hello tls" >"$1/www/index.html"
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$2" -keyout "$1/key.pem" -out "$1/cert.pem" \
+		>/dev/null 2>&1 || fr_die "openssl req"
+	{
+		cat <<EOF
+daemon off;
+master_process off;
+worker_processes 1;
+pid $1/nginx.pid;
+error_log $1/nginx-error.log;
+events { worker_connections 64; }
+http {
+	access_log off;
+	client_body_temp_path $1/body;
+	proxy_temp_path $1/proxy;
+	fastcgi_temp_path $1/fastcgi;
+	uwsgi_temp_path $1/uwsgi;
+	scgi_temp_path $1/scgi;
+EOF
+		cat
+		echo "}"
+	} >"$1/nginx.conf"
+}
+
 # nginx (single process, one worker) serving DIR/www on IP:80; sendfile off
 # (bodies go through write calls) except under /sf/; and on a dual-stack
 # [::]:8080 socket (IPv4 clients appear as v4-mapped IPv6 to nginx).

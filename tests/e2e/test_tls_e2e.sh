@@ -21,24 +21,7 @@ fr_container srv nginx nginx:1.22
 fr_pod cli
 fr_container cli client debian:12
 SRV=${FR_IP[srv]}
-mkdir -p "$T/www"
-echo "hello tls" >"$T/www/index.html"
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$SRV" -keyout "$T/key.pem" -out "$T/cert.pem" \
-	>/dev/null 2>&1 || fr_die "openssl req"
-cat >"$T/nginx.conf" <<EOF
-daemon off;
-master_process off;
-worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/nginx-error.log;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path $T/body;
-	proxy_temp_path $T/proxy;
-	fastcgi_temp_path $T/fastcgi;
-	uwsgi_temp_path $T/uwsgi;
-	scgi_temp_path $T/scgi;
+fr_tls_nginx_conf "$T" "$SRV" <<EOF
 	server {
 		listen $SRV:8443 ssl http2;
 		ssl_certificate $T/cert.pem;
@@ -46,7 +29,6 @@ http {
 		root $T/www;
 		location = /teapot { return 418 "tea\n"; }
 	}
-}
 EOF
 fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_wait_port "$SRV" 8443 || fr_die "nginx did not start: $(cat "$T/nginx-error.log" 2>/dev/null)"

@@ -44,24 +44,7 @@ fr_container srv nginx nginx:1.22
 fr_pod cli
 fr_container cli client debian:12
 SRV=${FR_IP[srv]}
-mkdir -p "$T/www"
-echo "hello tls" >"$T/www/index.html"
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=$SRV" -keyout "$T/key.pem" -out "$T/cert.pem" \
-	>/dev/null 2>&1 || fr_die "openssl req"
-cat >"$T/nginx.conf" <<EON
-daemon off;
-master_process off;
-worker_processes 1;
-pid $T/nginx.pid;
-error_log $T/nginx-error.log;
-events { worker_connections 64; }
-http {
-	access_log off;
-	client_body_temp_path $T/body;
-	proxy_temp_path $T/proxy;
-	fastcgi_temp_path $T/fastcgi;
-	uwsgi_temp_path $T/uwsgi;
-	scgi_temp_path $T/scgi;
+fr_tls_nginx_conf "$T" "$SRV" <<EON
 	server { listen $SRV:8080; root $T/www; }
 	server {
 		listen $SRV:8443 ssl;
@@ -69,7 +52,6 @@ http {
 		ssl_certificate_key $T/key.pem;
 		root $T/www;
 	}
-}
 EON
 fr_run srv node "$NODE" tests/e2e/tls_node.js server "$SRV" 7443 "$T/cert.pem" "$T/key.pem" >"$T/nodesrv.out" 2>&1
 fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
