@@ -117,9 +117,7 @@ for i in 1 2 3; do fr_exec cli client curl -sk -o /dev/null "https://$WEB:8443/t
 mkdir -p "$T/alt"
 cp /usr/lib/x86_64-linux-gnu/libssl.so.3 "$T/alt/libssl.so.3"
 late_curl() {
-	fr_exec cli client unshare -m --propagation private sh -c \
-		'mount --bind "$1" /usr/lib/x86_64-linux-gnu/libssl.so.3 && exec curl -sk -o /dev/null "$2"' _ \
-		"$T/alt/libssl.so.3" "https://$WEB:8444/$1"
+	fr_exec_own_libssl cli client "$T/alt/libssl.so.3" curl -sk -o /dev/null "https://$WEB:8444/$1"
 }
 for i in $(seq 20); do
 	late_curl "tls-late-$i"

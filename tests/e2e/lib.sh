@@ -275,6 +275,16 @@ EOF
 	} >"$1/nginx.conf"
 }
 
+# Runs a command in a pod's container with its own copy of libssl: in a
+# private mount namespace where LIB is bind-mounted over the system's
+# libssl.so.3 (a container started with its own library).
+fr_exec_own_libssl() { # pod container lib command...
+	local pod=$1 ctr=$2 lib=$3
+	shift 3
+	fr_exec "$pod" "$ctr" unshare -m --propagation private sh -c \
+		'mount --bind "$1" /usr/lib/x86_64-linux-gnu/libssl.so.3 && shift && exec "$@"' _ "$lib" "$@"
+}
+
 # nginx (single process, one worker) serving DIR/www on IP:80; sendfile off
 # (bodies go through write calls) except under /sf/; and on a dual-stack
 # [::]:8080 socket (IPv4 clients appear as v4-mapped IPv6 to nginx).

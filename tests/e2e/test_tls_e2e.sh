@@ -153,9 +153,7 @@ check "both ends' TLS DATA of that request are flagged redacted ($nred)" test "$
 fr_record -o "$T/late" --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" || fr_die "recorder"
 cp /usr/lib/x86_64-linux-gnu/libssl.so.3 "$T/alt/libssl-late.so.3"
 late_curl() {
-	fr_exec cli client unshare -m --propagation private sh -c \
-		'mount --bind "$1" /usr/lib/x86_64-linux-gnu/libssl.so.3 && exec curl -sk --http1.1 -o /dev/null "$2"' _ \
-		"$T/alt/libssl-late.so.3" "$U/$1"
+	fr_exec_own_libssl cli client "$T/alt/libssl-late.so.3" curl -sk --http1.1 -o /dev/null "$U/$1"
 }
 for i in $(seq 20); do
 	late_curl "late-$i"
