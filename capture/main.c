@@ -287,8 +287,11 @@ static void every_second(struct recorder *r, uint64_t now)
 		}
 	}
 	kube_triggers(r);
-	if (r->n_snaps && now >= r->snaps[0].until)
-		snapshots_end(r, now, 0);
+	/* An after-window is counted on the events' clock: a reader behind
+	 * after a burst has not yet written the window's last seconds. */
+	uint64_t drained = r->backlog && r->last_ts ? r->last_ts : now;
+	if (r->n_snaps && drained >= r->snaps[0].until)
+		snapshots_end(r, drained, 0);
 	else if (r->w && ((r->o->segment_age > 0 && now - r->seg_open_ns >= r->o->segment_age * 1e9) ||
 			  segment_full(r)))
 		rotate(r);
@@ -308,6 +311,7 @@ static void run(struct recorder *r)
 		if (n >= 0 || n == -EAGAIN)
 			n = rings_consume(r->rb);
 		r->burst = 0;
+		r->backlog = n < 0; /* only a drain to the end says none wait */
 		if (n < 0 && n != -EINTR && n != -EAGAIN && !r->failed) {
 			logmsg("ring buffer: %s", strerror(-n));
 			break;

@@ -129,6 +129,7 @@ struct recorder {
 	size_t n_procs;
 	struct fr_conntab *conns; /* open connections: drain.c */
 	uint64_t last_ts;         /* largest event time so far */
+	int backlog;              /* the last drain stopped with events waiting */
 	uint64_t last_sweep;      /* of the connection table (sweep_conns) */
 	int heads_due;            /* the next seg_open writes the kept heads */
 	char run_first[NAME_MAX + 1]; /* name of this run's first segment */

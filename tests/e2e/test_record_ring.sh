@@ -90,7 +90,18 @@ watch_ring() { while :; do segs_bytes "$T/snap"; sleep 0.02; done >"$T/ring.size
 watch_ring &
 WATCH=$!
 FR_PIDS+=("$WATCH")
+caught_up() { # the recorder has written a request sent now (the load's
+	# backlog is drained: the next request cannot be lost to a full buffer)
+	local i tag=caught-up-$RANDOM
+	fr_exec cli client curl -s -o /dev/null "http://$SRV/small.txt?$tag"
+	for i in $(seq 100); do
+		"$FR" cat --json --kind DATA "$T/snap" 2>/dev/null | grep -q "$tag" && return 0
+		sleep 0.1
+	done
+	return 1
+}
 load 2
+check "snapshot: the recorder catches up after the load" caught_up
 fr_exec cli client curl -s -o /dev/null "http://$SRV/small.txt?before-trigger"
 sleep 0.3
 kill -USR1 "$FR_REC_PID"

@@ -9,6 +9,9 @@
 #     it); the segments of the overlap are one file (hard links);
 #   - `flightrec snapshots` lists both: complete, reason, trigger order,
 #     at least --after seconds after each trigger;
+#   - an after-window is counted on the events' clock: a recorder stopped
+#     (SIGSTOP) through a window comes back to a backlog, and the request
+#     made inside the window, behind it, is still the snapshot's;
 #   - the ring analyzed with its snapshot (hard links) and with a copy of
 #     it gives the dump of the ring alone, and stderr says so.
 # The ordering checks wait for the recorder's marks instead of timing it.
@@ -99,6 +102,33 @@ EOF
 cat "$T/list.out"
 FR_PASS=$((FR_PASS + $(grep -c '^ok ' "$T/list.out")))
 FR_FAILN=$((FR_FAILN + $(grep -c '^FAIL' "$T/list.out")))
+
+# ---- an after-window is counted on the events' clock: a recorder stopped
+# right after a trigger comes back to a backlog of more events than it
+# drains between two looks at the clock; the request made inside the
+# window, behind that backlog, is still the snapshot's
+R2=$T/R2
+fr_record -o "$R2" --pods "$T/pods.json" --cgroup "$(fr_slice srv)" --cgroup "$(fr_slice cli)" \
+	--after 3 --ringbuf 64M || fr_die "recorder"
+sleep 0.5
+kill -USR1 "$FR_REC_PID"
+for i in $(seq 100); do C=$(ls -d "$R2"/snapshots/*-signal 2>/dev/null | head -1); [[ -n $C ]] && break; sleep 0.02; done
+kill -STOP "$FR_REC_PID"
+T0=$SECONDS
+fr_exec cli client wrk -t1 -c2 -d1s "http://$SRV/small.txt" >"$T/wrk.out" 2>&1
+req inwindow
+check "backlog: the request was made inside the 3 s window ($((SECONDS - T0)) s)" test $((SECONDS - T0)) -lt 3
+sleep 3
+kill -CONT "$FR_REC_PID"
+check "backlog: the window ends with its mark" wait_end "$C" "$(basename "$C")"
+req afterC
+fr_record_stop
+check "backlog: recorder exits 0" test $? = 0
+NREQ=$(awk '/requests in/ {print $1}' "$T/wrk.out")
+check "backlog: the backlog was more than two drains (${NREQ:-?} requests)" test "${NREQ:-0}" -ge 3000
+DC=$(data "$C")
+check "backlog: the snapshot holds the request behind it" bash -c "[[ '$DC' == *m=inwindow* ]]"
+check "backlog: and not the one after its end" bash -c "[[ '$DC' != *m=afterC* ]]"
 
 # ---- inputs deduplicated: the ring (which still holds every segment: no
 # --ring-size was reached) with its snapshot, and with a copy of it
