@@ -59,18 +59,20 @@ suite() { # name, command...: run now
   tally "$R/now" "$1"
 }
 
-# The side-by-side pool: pool_add starts a suite when a core is free;
-# pool_end waits for all and prints their reports in the order added.
+# The side-by-side pool: pool_add starts a suite when a core is free, and
+# says when it ends (its summary line, "(pool)"); pool_end waits for all
+# and prints their reports in the order added.
 pool_jobs=$(nproc 2>/dev/null || echo 2)
 pool_names=()
 pool_add() { # name, command...
   local i=${#pool_names[@]}
   pool_names+=("$1")
   while (($(jobs -rp | wc -l) >= pool_jobs)); do wait -n; done
-  run_suite "$R/pool.$i" "$@" >"$R/pool.$i.out" 2>&1 &
+  { run_suite "$R/pool.$i" "$@" >"$R/pool.$i.out" 2>&1; echo "(pool) $(tail -1 "$R/pool.$i.out" | sed 's/^ *//')"; } &
 }
 pool_end() {
   wait
+  echo
   local i
   for i in "${!pool_names[@]}"; do
     cat "$R/pool.$i.out"
@@ -114,6 +116,7 @@ fi
 make --no-print-directory -s -j"$(nproc)" BUILD="$FR_ASAN" SAN=1 unit fuzz-replay "$FR_ASAN/flightrec" >/dev/null || { echo "sanitizer build failed"; exit 1; }
 
 # The longest first, so that the pool ends together.
+echo "== the suites that record nothing, $pool_jobs side by side (reports when all are done)"
 pool_add mutants bash tests/fuzz/mutate.sh "$FR_ASAN/mutate"
 long=(pcap_roundtrip throwaway_protocol pcap_oracle_analyze)
 for n in "${long[@]}"; do [[ -e tests/unit/$n.sh ]] && pool_add "$n" bash "tests/unit/$n.sh"; done
