@@ -186,7 +186,15 @@ static __always_inline __u64 rb_flags(void *rb, __u64 size, __u64 pending)
 	return BPF_RB_NO_WAKEUP;
 }
 
+static __always_inline void count_losses(__u64 n, __u64 bytes);
+
 static __always_inline void count_loss(__u64 bytes)
+{
+	count_losses(1, bytes);
+}
+
+/* n events lost, of bytes in all (0 when unknown). */
+static __always_inline void count_losses(__u64 n, __u64 bytes)
 {
 	__u32 zero = 0;
 	struct fr_loss_ctr *l = bpf_map_lookup_elem(&losses, &zero);
@@ -196,7 +204,7 @@ static __always_inline void count_loss(__u64 bytes)
 	if (l->count == 0 || l->last_ns < loss_epoch_ns)
 		l->first_ns = now;
 	l->last_ns = now;
-	l->count++;
+	l->count += n;
 	l->bytes += bytes;
 }
 
@@ -772,29 +780,46 @@ static __always_inline void scan_close(__u64 id, __u32 first, __u32 last, __u32 
 	}
 }
 
+/* The head of a struct user_msghdr (of a struct mmsghdr too): all the
+ * hooks need of it, in less stack than the whole. */
+struct msg_head {
+	void *name;
+	__u64 namelen;
+	struct iovec *iov;
+	__u64 iovlen;
+};
+
 /* The messages of a sendmmsg/recvmmsg that moved nmsg of them: a DATA
- * event each (a: the call's, src the mmsghdr array; changed here). */
+ * event each (a: the call's, src the mmsghdr array; changed here), for
+ * the first FR_EV_MAX_MMSG; the others are counted as lost (a LOSS record,
+ * their bytes unknown: 0).  A bpf_loop over all of them would add a frame
+ * between fr_sys_exit's and fr_emit_data's, past the 512-byte stack.  The
+ * socket hook set sees each message on its own (hooks_sockets.h). */
 static __always_inline void do_mmsg(struct data_arg *a, struct conn *c, struct sock *sk, __u32 nmsg)
 {
 	struct mmsghdr *v = (struct mmsghdr *)a->src;
 	for (int i = 0; i < FR_EV_MAX_MMSG; i++) {
 		if (i >= nmsg)
 			break;
-		struct mmsghdr m;
-		if (bpf_probe_read_user(&m, sizeof(m), &v[i]))
+		struct msg_head m;
+		__u32 len = 0;
+		if (bpf_probe_read_user(&m, sizeof(m), &v[i].msg_hdr) ||
+		    bpf_probe_read_user(&len, sizeof(len), &v[i].msg_len))
 			break;
 		__builtin_memset(&a->peer, 0, sizeof(a->peer));
 		if (c->proto == IPPROTO_UDP) {
-			if (m.msg_hdr.msg_name)
-				user_addr(&a->peer, m.msg_hdr.msg_name, IPPROTO_UDP);
+			if (m.name)
+				user_addr(&a->peer, m.name, IPPROTO_UDP);
 			else
 				sk_peer(sk, &a->peer);
 		}
-		a->bytes = m.msg_len;
-		a->src = (__u64)m.msg_hdr.msg_iov;
-		a->niov = m.msg_hdr.msg_iovlen;
+		a->bytes = len;
+		a->src = (__u64)m.iov;
+		a->niov = m.iovlen;
 		fr_emit_data(c, a);
 	}
+	if (nmsg > FR_EV_MAX_MMSG)
+		count_losses(nmsg - FR_EV_MAX_MMSG, 0);
 }
 
 /* Entry time of the calls that send: a DATA egress event carries the time
@@ -923,18 +948,18 @@ static __always_inline int sys_data(struct data_arg *a, struct conn *c, struct s
 		return 1;
 	case NR_sendmsg:
 	case NR_recvmsg: {
-		struct user_msghdr m;
+		struct msg_head m;
 		if (bpf_probe_read_user(&m, sizeof(m), (const void *)a->src))
 			return 0;
 		a->sys = a->dir ? FR_EV_SYS_RECVMSG : FR_EV_SYS_SENDMSG;
 		if (udp) {
-			if (m.msg_name)
-				user_addr(&a->peer, m.msg_name, IPPROTO_UDP);
+			if (m.name)
+				user_addr(&a->peer, m.name, IPPROTO_UDP);
 			else
 				sk_peer(sk, &a->peer);
 		}
-		a->src = (__u64)m.msg_iov;
-		a->niov = m.msg_iovlen;
+		a->src = (__u64)m.iov;
+		a->niov = m.iovlen;
 		return 1;
 	}
 	case NR_sendmmsg:

@@ -11,7 +11,7 @@
 #define FR_EV_COMM 16
 #define FR_EV_EXE 64
 #define FR_EV_MAX_IOV 8  /* iovecs copied per vectored call */
-#define FR_EV_MAX_MMSG 8 /* messages reported per sendmmsg/recvmmsg */
+#define FR_EV_MAX_MMSG 8 /* messages reported per sendmmsg/recvmmsg by the system call hooks (the rest: LOSS) */
 
 enum fr_ev_type {
 	FR_EV_DATA = 1,

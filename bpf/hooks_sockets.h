@@ -248,6 +248,57 @@ static __always_inline struct conn *sk_get_conn(__u64 id, __u32 fd, struct sock 
 	return new_conn(id, fd, f, sk, 0, role, ts);
 }
 
+/* The data call the task's registers describe, as an fr_ev_syscall, if
+ * its direction agrees with the hook's (dir 0 sent, 1 received: a read on
+ * a socket receives); else 0. */
+static __always_inline __u8 sock_sys(long nr, __u8 dir)
+{
+	__u8 sys;
+	switch (nr) {
+	case NR_read: sys = FR_EV_SYS_READ; break;
+	case NR_write: sys = FR_EV_SYS_WRITE; break;
+	case NR_readv: sys = FR_EV_SYS_READV; break;
+	case NR_writev: sys = FR_EV_SYS_WRITEV; break;
+	case NR_sendto: sys = FR_EV_SYS_SENDTO; break;
+	case NR_recvfrom: sys = FR_EV_SYS_RECVFROM; break;
+	case NR_sendmsg: sys = FR_EV_SYS_SENDMSG; break;
+	case NR_recvmsg: sys = FR_EV_SYS_RECVMSG; break;
+	case NR_sendmmsg: sys = FR_EV_SYS_SENDMMSG; break;
+	case NR_recvmmsg: sys = FR_EV_SYS_RECVMMSG; break;
+	case NR_sendfile: sys = FR_EV_SYS_SENDFILE; break;
+	default:
+		return 0;
+	}
+	int sends = sys == FR_EV_SYS_WRITE || sys == FR_EV_SYS_WRITEV || sys == FR_EV_SYS_SENDTO ||
+		    sys == FR_EV_SYS_SENDMSG || sys == FR_EV_SYS_SENDMMSG || sys == FR_EV_SYS_SENDFILE;
+	return (dir == 0) == sends ? sys : 0;
+}
+
+/* The message of a sendmmsg/recvmmsg call (vector v of vlen) that n bytes
+ * just moved, read into m.  The hooks see the messages one by one, in
+ * order, with no sign of where a call starts: message i follows when the
+ * kernel has just written message i-1's length (the count of the event
+ * before) into the same vector.  A stale entry of an earlier call with
+ * that same length misleads it.  0, or -1. */
+static __always_inline int mmsg_head(struct task_struct *task, const struct mmsghdr *v, __u64 vlen,
+				     int n, struct msg_head *m)
+{
+	__u32 i = 0;
+	struct task_ctx *t = bpf_task_storage_get(&task_ctx, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
+	if (!t)
+		return -1;
+	if (t->mm_vec == (__u64)v && t->mm_idx > 0 && t->mm_idx < (__u32)vlen && t->mm_idx < 1024) {
+		__u32 prev = ~0u;
+		bpf_probe_read_user(&prev, sizeof(prev), &v[t->mm_idx - 1].msg_len);
+		if (prev == t->mm_last)
+			i = t->mm_idx;
+	}
+	t->mm_vec = (__u64)v;
+	t->mm_idx = i + 1;
+	t->mm_last = (__u32)n;
+	return bpf_probe_read_user(m, sizeof(*m), &v[i & 1023]) ? -1 : 0;
+}
+
 /* A socket moved n bytes (dir 0 sent, 1 received), cheapest tests first:
  * the count, the socket's kind, the process, the system call. */
 static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 dir, __u64 ts)
@@ -269,26 +320,8 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(task);
 	if (!regs)
 		return;
-	long nr = regs->orig_ax;
-	__u8 sys;
-	switch (nr) {
-	case NR_read: sys = FR_EV_SYS_READ; break;
-	case NR_write: sys = FR_EV_SYS_WRITE; break;
-	case NR_readv: sys = FR_EV_SYS_READV; break;
-	case NR_writev: sys = FR_EV_SYS_WRITEV; break;
-	case NR_sendto: sys = FR_EV_SYS_SENDTO; break;
-	case NR_recvfrom: sys = FR_EV_SYS_RECVFROM; break;
-	case NR_sendmsg: sys = FR_EV_SYS_SENDMSG; break;
-	case NR_recvmsg: sys = FR_EV_SYS_RECVMSG; break;
-	case NR_sendmmsg: sys = FR_EV_SYS_SENDMMSG; break;
-	case NR_recvmmsg: sys = FR_EV_SYS_RECVMMSG; break;
-	case NR_sendfile: sys = FR_EV_SYS_SENDFILE; break;
-	default:
-		return;
-	}
-	/* a send's direction and call agree (a read on a socket receives) */
-	if ((dir == 0) != (sys == FR_EV_SYS_WRITE || sys == FR_EV_SYS_WRITEV || sys == FR_EV_SYS_SENDTO ||
-			   sys == FR_EV_SYS_SENDMSG || sys == FR_EV_SYS_SENDMMSG || sys == FR_EV_SYS_SENDFILE))
+	__u8 sys = sock_sys(regs->orig_ax, dir);
+	if (!sys)
 		return;
 	__u32 fd = (__u32)regs->di;
 	struct conn *c = sk_get_conn(id, fd, sk);
@@ -306,14 +339,7 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 		}
 	}
 	const void *buf = (const void *)regs->si;
-	/* the head of a struct user_msghdr (of a struct mmsghdr too): all
-	 * this needs of it, in less stack than the whole */
-	struct {
-		void *name;
-		__u64 namelen;
-		struct iovec *iov;
-		__u64 iovlen;
-	} m;
+	struct msg_head m;
 	switch (sys) {
 	case FR_EV_SYS_READV:
 	case FR_EV_SYS_WRITEV:
@@ -325,43 +351,17 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 		break;
 	case FR_EV_SYS_SENDMSG:
 	case FR_EV_SYS_RECVMSG:
-		if (bpf_probe_read_user(&m, sizeof(m), buf))
-			return;
-		if (udp && !dir && m.name)
-			user_addr(&a.peer, m.name, IPPROTO_UDP);
-		a.src = (__u64)m.iov;
-		a.niov = m.iovlen;
-		break;
 	case FR_EV_SYS_SENDMMSG:
-	case FR_EV_SYS_RECVMMSG: {
-		/* The hooks see the messages one by one, in order, with no
-		 * sign of where a call starts: message i follows when the
-		 * kernel has just written message i-1's length (the count of
-		 * the event before) into the same vector.  A stale entry of an
-		 * earlier call with that same length misleads it. */
-		const struct mmsghdr *v = buf;
-		__u32 i = 0;
-		struct task_ctx *t = bpf_task_storage_get(&task_ctx, task, 0, BPF_LOCAL_STORAGE_GET_F_CREATE);
-		if (!t)
-			return;
-		if (t->mm_vec == (__u64)v && t->mm_idx > 0 && t->mm_idx < (__u32)regs->dx &&
-		    t->mm_idx < 1024) {
-			__u32 prev = ~0u;
-			bpf_probe_read_user(&prev, sizeof(prev), &v[t->mm_idx - 1].msg_len);
-			if (prev == t->mm_last)
-				i = t->mm_idx;
-		}
-		t->mm_vec = (__u64)v;
-		t->mm_idx = i + 1;
-		t->mm_last = (__u32)n;
-		if (bpf_probe_read_user(&m, sizeof(m), &v[i & 1023]))
+	case FR_EV_SYS_RECVMMSG:
+		if (sys == FR_EV_SYS_SENDMSG || sys == FR_EV_SYS_RECVMSG ?
+			    bpf_probe_read_user(&m, sizeof(m), buf) :
+			    mmsg_head(task, buf, regs->dx, n, &m))
 			return;
 		if (udp && !dir && m.name)
 			user_addr(&a.peer, m.name, IPPROTO_UDP);
 		a.src = (__u64)m.iov;
 		a.niov = m.iovlen;
 		break;
-	}
 	case FR_EV_SYS_SENDFILE:
 		a.src = 0; /* the bytes come from a file: counted only */
 		break;
