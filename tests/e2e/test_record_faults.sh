@@ -224,7 +224,7 @@ if want overflow; then
 	stats=$(grep -oE '[0-9]+ events, [0-9]+ data, [0-9]+ lost' "$T/recorder.err" | tail -1)
 	echo "# overflow: $SOAK s, $sent datagrams sent; recorder: $stats; VmHWM $((hwm / 1024)) MiB"
 	"$FR" cat --json "$T/over" >"$T/over.jsonl"
-	python3 - "$T/over.jsonl" "$FLOOD" "$sent" "$stats" "$T/rss" "$hwm" >"$T/over.out" <<'EOF'
+	python3 - "$T/over.jsonl" "$FLOOD" "$sent" "$stats" "$T/rss" "$hwm" "$SOAK" >"$T/over.out" <<'EOF'
 import json, re, sys
 pid, sent, stats = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 kinds = ("DATA", "CONN_OPEN", "CONN_CLOSE", "PROCESS")
@@ -244,12 +244,17 @@ ok(lost == rlost, "LOSS records add up to the recorder's lost counter (%d == %d)
 ok(mine + lost == sent + 3, "captured %d + lost %d == generated %d + 3" % (mine, lost, sent))
 rss = [int(x) for x in open(sys.argv[5]) if x.strip()]
 hwm = int(sys.argv[6])
-# the first third warms up (buffers, zstd context); then no growth
+# the first third warms up (buffers, zstd context); then no growth.  The
+# warm-up is counted in blocks, not seconds: the segment writer's second
+# 4 MiB block buffer is first filled when its first block is handed over,
+# and a drain slowed down by a loaded machine fills a block every 3 s or
+# so here.  A short run allows that one step; the 180 s soak does not.
 third = len(rss) // 3
+tol = 2048 if int(sys.argv[7]) >= 60 else 2048 + 4096
 ok(len(rss) >= 6, "RSS sampled (%d samples)" % len(rss))
 if len(rss) >= 6:
     a, b = max(rss[third:2 * third]), max(rss[2 * third:])
-    ok(b <= a + 2048, "RSS flat: max %d KiB in the last third, %d KiB in the second" % (b, a))
+    ok(b <= a + tol, "RSS flat: max %d KiB in the last third, %d KiB in the second (%d KiB allowed)" % (b, a, tol))
 ok(hwm < 256 * 1024, "VmHWM %d KiB under 256 MiB" % hwm)
 EOF
 	cat "$T/over.out"
