@@ -156,17 +156,38 @@ EOF
 echo "# initramfs: $(($(stat -c %s "$Q/initramfs.cpio") / 1048576)) MiB; recorder runs: $(echo $RUNS)"
 
 # ---- boot it
+# Under software emulation a guest was seen once in about ten boots to lock
+# up (both vCPUs stuck in the kernel, "soft lockup" on the console, as the
+# third run's recorder started; the same build passed on the next boot):
+# a boot whose console says a CPU has been stuck for a minute is stopped
+# and the guest booted once more, which a "# retry" line says.
 OUT=$Q/out
-rm -rf "$OUT" && mkdir -p "$OUT"
 ACCEL=(-accel tcg -cpu max)
 [[ -w /dev/kvm ]] && ACCEL=(-accel kvm -cpu host)
+LOCKUP='soft lockup - CPU#[0-9]+ stuck for ([6-9][0-9]|[0-9]{3,})s'
+boot() {
+	rm -rf "$OUT" && mkdir -p "$OUT"
+	: >"$Q/console.log"
+	timeout "$TIMEOUT" qemu-system-x86_64 "${ACCEL[@]}" -m 1024 -smp 2 -nodefaults -display none \
+		-no-reboot -serial "file:$OUT/../console.log" -monitor none \
+		-kernel "$KDIR/vmlinuz" -initrd "$Q/initramfs.cpio" \
+		-append "console=ttyS0 rdinit=/init panic=-1 loglevel=4" \
+		-virtfs "local,path=$OUT,mount_tag=fr,security_model=none,id=fr" >"$Q/qemu.log" 2>&1 &
+	local qp=$!
+	while kill -0 "$qp" 2>/dev/null; do
+		grep -qE "$LOCKUP" "$Q/console.log" && kill "$qp"
+		sleep 2
+	done
+	wait "$qp"
+	QRC=$?
+}
 t0=$SECONDS
-timeout "$TIMEOUT" qemu-system-x86_64 "${ACCEL[@]}" -m 1024 -smp 2 -nodefaults -display none \
-	-no-reboot -serial "file:$OUT/../console.log" -monitor none \
-	-kernel "$KDIR/vmlinuz" -initrd "$Q/initramfs.cpio" \
-	-append "console=ttyS0 rdinit=/init panic=-1 loglevel=4" \
-	-virtfs "local,path=$OUT,mount_tag=fr,security_model=none,id=fr" >"$Q/qemu.log" 2>&1
-QRC=$?
+boot
+if [[ ! -e $OUT/guest.done ]] && grep -qE "$LOCKUP" "$Q/console.log"; then
+	echo "# retry: the guest locked up ($(grep -m1 -oE 'soft lockup.*' "$Q/console.log")); booting it again"
+	cp "$Q/console.log" "$Q/console-lockup.log"
+	boot
+fi
 echo "# qemu (${ACCEL[*]}) ran $((SECONDS - t0)) s, exit $QRC"
 check "qemu: the guest powered off by itself (no timeout, no panic)" test "$QRC" = 0
 check "qemu: the guest ran every step" test -e "$OUT/guest.done"
