@@ -90,13 +90,15 @@ watch_ring() { while :; do segs_bytes "$T/snap"; sleep 0.02; done >"$T/ring.size
 watch_ring &
 WATCH=$!
 FR_PIDS+=("$WATCH")
-caught_up() { # the recorder has written a request sent now (the load's
-	# backlog is drained: the next request cannot be lost to a full buffer)
+caught_up() { # the recorder has written a request made after the load (its
+	# backlog is drained: the next request cannot be lost to a full buffer);
+	# a request every 0.3 s until one is on disk, as the first ones may be
+	# lost to that very backlog
 	local i tag=caught-up-$RANDOM
-	fr_exec cli client curl -s -o /dev/null "http://$SRV/small.txt?$tag"
-	for i in $(seq 100); do
-		"$FR" cat --json --kind DATA "$T/snap" 2>/dev/null | grep -q "$tag" && return 0
-		sleep 0.1
+	for i in $(seq 40); do
+		fr_exec cli client curl -s -o /dev/null "http://$SRV/small.txt?$tag-$i"
+		sleep 0.3
+		"$FR" cat --json --kind DATA "$T/snap" 2>/dev/null | grep -q "$tag-" && return 0
 	done
 	return 1
 }
