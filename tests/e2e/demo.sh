@@ -159,8 +159,9 @@ FR_PIDS+=("$LOOP")
 # The incident: half-way, /api/checkout starts failing slowly and a typo'd DNS name
 # is asked (a bad deploy); a few seconds later someone triggers a snapshot.
 sleep "$INCIDENT_AT"
-touch "$T/incident"
-echo "incident injected at $(date -u +%H:%M:%S) UTC: POST /api/checkout returns 500 after 0.4 s, cahce.shop... NXDOMAIN"
+: >"$T/incident" # a builtin: the time below is the flag's to the microsecond
+INJECTED=${EPOCHREALTIME/,/.}
+echo "incident injected at $(date -u -d "@$INJECTED" +%H:%M:%S.%3N) UTC: POST /api/checkout returns 500 after 0.4 s, cahce.shop... NXDOMAIN"
 sleep "$TRIGGER_AFTER"
 "$FR_BUILD/flightrec-record" snapshot "$OUT/recording" --reason checkout-500s >/dev/null ||
 	fr_die "the snapshot was not triggered"

@@ -25,7 +25,7 @@ wait "$demo"
 rc=$?
 check "the demo exits 0" test "$rc" = 0 || tail -30 "$OUT/demo.log"
 DB=$OUT/demo/incident.db
-injected=$(sed -n 's/^incident injected at \([0-9:]*\) UTC.*/\1/p' "$OUT/demo.log")
+injected=$(sed -n 's/^incident injected at \([0-9:.]*\) UTC.*/\1/p' "$OUT/demo.log")
 verdict=$(sed -n '/^Verdict/,/^report:/p' "$OUT/demo.log")
 first=$(echo "$verdict" | sed -n 2p)
 echo "  injected at $injected; verdict: $first"
