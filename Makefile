@@ -188,7 +188,7 @@ kill-trials: deps
 	$(Q)FR_FAULTS=kill FR_KILL_TRIALS=$(KILL_TRIALS) bash tests/e2e/test_record_faults.sh
 overflow-soak: deps
 	$(Q)$(MAKE) --no-print-directory $(SUBJ) all
-	$(Q)FR_FAULTS=overflow FR_OVERFLOW_SECONDS=$(OVERFLOW_SECONDS) bash tests/e2e/test_record_faults.sh
+	$(Q)FR_OVERFLOW_SECONDS=$(OVERFLOW_SECONDS) bash tests/e2e/test_record_overflow.sh
 
 # The pathological inputs at the issue's sizes (512 MiB of junk on one
 # connection, a million connections), with the release build; `make test`

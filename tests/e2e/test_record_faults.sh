@@ -8,13 +8,10 @@
 #   removed the output directory removed while recording, and removed then
 #           made again: exit 1 with one clear line, no crash, nothing
 #           written anywhere else (the new directory stays empty).
-#   overflow the kernel ring buffer (4 KiB) overflowing for
-#           FR_OVERFLOW_SECONDS (12 here, 180 in `make overflow-soak`):
-#           recorder memory (VmRSS, VmHWM) flat, and LOSS exact: the LOSS
-#           records add up to the recorder's own count, and captured + lost
-#           events equal what the client's sends generated.
-# FR_FAULTS="kill removed overflow" picks sections.  Figures are printed as
-# "# " lines (trials, blocks recovered, torn tails, max RSS).
+# FR_FAULTS="kill removed" picks sections.  Figures are printed as "# "
+# lines (trials, blocks recovered, torn tails).  The kernel ring buffer
+# overflowing is tests/e2e/test_record_overflow.sh.
+# hooks: one (the segment writer and the output directory): the other hook sets run under `make test-hooks`
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh
@@ -24,51 +21,14 @@ FR_BUILD=$(realpath "$FR_BUILD") # the recorder runs in $T/cwd below
 FR=$FR_BUILD/flightrec
 REC=$FR_BUILD/flightrec-record
 TRIALS=${FR_KILL_TRIALS:-5}
-SOAK=${FR_OVERFLOW_SECONDS:-12}
-SECTIONS=${FR_FAULTS:-kill removed overflow}
+SECTIONS=${FR_FAULTS:-kill removed}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
-# The flood: one process sending UDP datagrams to the discard port and
-# bytes both ways over a TCP loopback connection, until the stop file
-# appears (mixed), or bursts of UDP datagrams for a time (bursts: prints
-# how many sends succeeded; it waits for the go file, made once the
-# recorder records, so that every send it counts can be recorded).
-cat >"$T/flood.py" <<'EOF'
-import os, socket, sys, time
-mode, stop, secs = sys.argv[1], sys.argv[2], float(sys.argv[3])
-u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-data = b"f" * 512
-end = time.monotonic() + secs
-if mode == "bursts":
-    while not os.path.exists(stop + ".go"):
-        time.sleep(0.01)
-    end = time.monotonic() + secs
-    sent = 0
-    while time.monotonic() < end:
-        for i in range(200):
-            sent += u.sendto(data, ("127.0.0.1", 9)) == len(data)
-        time.sleep(0.005)
-    u.close()
-    print(sent)
-    sys.exit(0)
-l = socket.socket()
-l.bind(("127.0.0.1", 0))
-l.listen(1)
-c = socket.create_connection(l.getsockname())
-a, _ = l.accept()
-msg = b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n" + os.urandom(900)
-while not os.path.exists(stop) and time.monotonic() < end:
-    for i in range(50):
-        u.sendto(data, ("127.0.0.1", 9))
-        c.sendall(msg)
-        got = 0
-        while got < len(msg):
-            got += len(a.recv(65536))
-    time.sleep(0.001)
-EOF
+# The flood: one process sending UDP datagrams and TCP bytes until the
+# stop file appears (tests/e2e/flood.py).
 start_flood() { # mode seconds: the flood in the background, pid in FLOOD
 	rm -f "$T/stop" "$T/stop.go"
-	python3 "$T/flood.py" "$1" "$T/stop" "$2" >"$T/flood.out" &
+	python3 tests/e2e/flood.py "$1" "$T/stop" "$2" >"$T/flood.out" &
 	FLOOD=$!
 	FR_PIDS+=("$FLOOD")
 }
@@ -205,62 +165,4 @@ if want removed; then
 	stop_flood
 fi
 
-# ---- overflow: a 4 KiB kernel ring buffer overflowing for SOAK seconds
-if want overflow; then
-	start_flood bursts "$SOAK"
-	fr_record -o "$T/over" --pid "$FLOOD" --ringbuf 4096 -v --segment-size 1G --ring-size 2G || fr_die "recorder"
-	touch "$T/stop.go"
-	: >"$T/rss"
-	while kill -0 "$FLOOD" 2>/dev/null; do
-		awk '/^VmRSS/ { print $2 }' "/proc/$FR_REC_PID/status" >>"$T/rss"
-		sleep 0.5
-	done
-	wait "$FLOOD"
-	hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$FR_REC_PID/status")
-	sleep 0.5
-	fr_record_stop
-	check "overflow: recorder exits 0" test $? = 0
-	sent=$(cat "$T/flood.out")
-	stats=$(grep -oE '[0-9]+ events, [0-9]+ data, [0-9]+ lost' "$T/recorder.err" | tail -1)
-	echo "# overflow: $SOAK s, $sent datagrams sent; recorder: $stats; VmHWM $((hwm / 1024)) MiB"
-	"$FR" cat --json "$T/over" >"$T/over.jsonl"
-	python3 - "$T/over.jsonl" "$FLOOD" "$sent" "$stats" "$T/rss" "$hwm" "$SOAK" >"$T/over.out" <<'EOF'
-import json, re, sys
-pid, sent, stats = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-kinds = ("DATA", "CONN_OPEN", "CONN_CLOSE", "PROCESS")
-mine = lost = nloss = 0
-for l in open(sys.argv[1]):
-    r = json.loads(l)
-    if r["kind"] == "LOSS":
-        lost += r["count"]
-        nloss += 1
-    elif r.get("pid") == pid and r["kind"] in kinds:
-        mine += 1
-m = re.match(r"(\d+) events, (\d+) data, (\d+) lost", stats)
-rlost = int(m.group(3)) if m else -1
-def ok(c, what): print(("ok" if c else "FAIL") + " overflow: " + what)
-ok(lost > 0 and nloss > 0, "LOSS records under the flood (%d records, %d events lost)" % (nloss, lost))
-ok(lost == rlost, "LOSS records add up to the recorder's lost counter (%d == %d)" % (lost, rlost))
-ok(mine + lost == sent + 3, "captured %d + lost %d == generated %d + 3" % (mine, lost, sent))
-rss = [int(x) for x in open(sys.argv[5]) if x.strip()]
-hwm = int(sys.argv[6])
-# the first third warms up (buffers, zstd context); then no growth.  The
-# warm-up is counted in blocks, not seconds: the segment writer's second
-# 4 MiB block buffer is first filled when its first block is handed over,
-# and a drain slowed down by a loaded machine fills a block every 3 s or
-# so here.  A short run allows that one step; the 180 s soak does not.
-third = len(rss) // 3
-tol = 2048 if int(sys.argv[7]) >= 60 else 2048 + 4096
-ok(len(rss) >= 6, "RSS sampled (%d samples)" % len(rss))
-if len(rss) >= 6:
-    a, b = max(rss[third:2 * third]), max(rss[2 * third:])
-    ok(b <= a + tol, "RSS flat: max %d KiB in the last third, %d KiB in the second (%d KiB allowed)" % (b, a, tol))
-ok(hwm < 256 * 1024, "VmHWM %d KiB under 256 MiB" % hwm)
-EOF
-	cat "$T/over.out"
-	FR_PASS=$((FR_PASS + $(grep -c '^ok ' "$T/over.out")))
-	FR_FAILN=$((FR_FAILN + $(grep -c '^FAIL' "$T/over.out")))
-	grep -q . "$T/over.out" || FR_FAILN=$((FR_FAILN + 1))
-	[[ -s $T/rss ]] && echo "# overflow: VmRSS min/max $(sort -n "$T/rss" | head -1)/$(sort -n "$T/rss" | tail -1) KiB"
-fi
 fr_finish
