@@ -98,11 +98,12 @@ struct sock {
 	} sk_backlog;
 };
 
-/* What bpf/hooks_tcp.h reads of a TCP socket and a TCP packet (with
+/* What bpf/hooks_tcp.h and hooks_sockets.h read of a TCP socket and a TCP packet (with
  * BPF_CORE_READ: beyond struct sock, the verifier's direct loads stop). */
 struct tcp_sock {
 	u32 srtt_us; /* smoothed RTT << 3 */
 	u32 total_retrans;
+	u64 tcp_mstamp; /* most recent packet received or sent, us */
 };
 struct sk_buff {
 	char cb[48];
