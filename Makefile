@@ -114,6 +114,12 @@ $(BUILD)/fuzz-replay/%: $(call obj,tests/fuzz/%.c tests/fuzz/driver.c) $(ANALYZE
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT)
 
+# The recorder's redaction alone (tests/bench/redactbench.c).
+$(BUILD)/bench/redactbench: $(call obj,tests/bench/redactbench.c capture/redact.c capture/redact_wire.c)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
 $(BUILD)/bench/%: $(call obj,tests/bench/%.c) $(ANALYZE_OBJS) $(FORMAT_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")

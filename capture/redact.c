@@ -34,6 +34,9 @@ int fr_redact_add_header(struct fr_redact *r, const char *name)
 		if (!strcmp(r->headers[i], low))
 			return 0;
 	memcpy(r->headers[r->n_headers++], low, n + 1);
+	r->first[(uint8_t)low[0]] = 1;
+	if (low[0] >= 'a' && low[0] <= 'z')
+		r->first[(uint8_t)(low[0] - 32)] = 1;
 	if ((int)n > r->max_len)
 		r->max_len = (int)n;
 	return 0;
@@ -449,6 +452,12 @@ static size_t http_pass(const struct fr_redact *r, struct fr_redact_state *st, c
 			if (!nl)
 				break;
 			i = (size_t)(nl - p) + 1;
+			/* a line whose first byte starts no secret header's name
+			 * (most lines of a body) is skipped here: http_byte
+			 * would go back to H_SKIP on it (for every byte but a
+			 * newline, an empty line) */
+			if (i < n && p[i] != '\n' && !r->first[p[i]])
+				continue;
 			st->h_mode = H_NAME;
 			st->h_len = 0;
 			continue;

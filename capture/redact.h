@@ -34,6 +34,7 @@ struct fr_redact {
 	int n_headers;
 	int max_len; /* longest header name */
 	char headers[FR_REDACT_MAX_HEADERS][FR_REDACT_NAME]; /* lower case */
+	uint8_t first[256]; /* 1: a byte some header name starts with (either case) */
 };
 
 struct fr_redact_state {

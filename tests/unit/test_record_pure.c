@@ -87,6 +87,19 @@ TEST(redact_http_headers_any_split)
 			  "HTTP/1.1 200 OK\r\nSet-Cookie: ***************\r\nProxy-Authorization: *\r\n\r\n"));
 }
 
+/* Lines whose first byte starts no secret header are skipped whole (a
+ * body's, mostly): the lines after them still are header lines, whatever
+ * byte they start with, an empty line or a fold included. */
+TEST(redact_skips_lines_by_first_byte)
+{
+	CHECK(check_split("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nzzzz+/==\n"
+			  "\nAuthorization: a1\r\n+x\nCookie: c2\r\n \tfold\r\n=q\nset-cookie:s3\n"
+			  "xAuthorization: no\r\n9cookie: no\n",
+			  "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nzzzz+/==\n"
+			  "\nAuthorization: **\r\n+x\nCookie: **\r\n \t****\r\n=q\nset-cookie:**\n"
+			  "xAuthorization: no\r\n9cookie: no\n"));
+}
+
 TEST(redact_extra_header_and_off)
 {
 	struct fr_redact r;
