@@ -98,8 +98,9 @@ struct sock {
 	} sk_backlog;
 };
 
-/* What bpf/hooks_tcp.h and hooks_sockets.h read of a TCP socket and a TCP packet (with
- * BPF_CORE_READ: beyond struct sock, the verifier's direct loads stop). */
+/* What bpf/hooks_tcp.h and hooks_sockets.h read of a TCP socket and a TCP
+ * packet (with BPF_CORE_READ: beyond struct sock, the verifier's direct
+ * loads stop; or through bpf_skc_to_tcp_sock's pointer). */
 struct tcp_sock {
 	u32 srtt_us; /* smoothed RTT << 3 */
 	u32 total_retrans;
