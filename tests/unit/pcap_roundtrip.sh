@@ -19,7 +19,7 @@ cd "$(dirname "$0")/../.."
 # The export and the re-import of what it wrote run under ASan (the other
 # suites import and analyze the same captures under ASan, not the export);
 # the rest (import, cat, analyze, dump: seven runs a capture) runs the plain
-# build, a third of the time.
+# build (203 s -> 126 s for this suite in make test's pool).
 FR=${FR_BUILD:-build}/flightrec
 FRA=${FR_ASAN:-build/asan}/flightrec
 [[ -x $FRA ]] || FRA=$FR
