@@ -329,7 +329,12 @@ int seg_open(struct recorder *r)
 	       drop_oldest(r))
 		;
 	if (!r->w) {
-		if (errno == ENOSPC)
+		int e = errno;
+		if (e != ENOSPC && ring_check_dir(r)) { /* removed between the check and the open */
+			r->cur_path[0] = 0;
+			return -1;
+		}
+		if (e == ENOSPC)
 			logmsg("disk full: %s, with every older segment no snapshot holds deleted; "
 			       "recording stopped", err);
 		else
