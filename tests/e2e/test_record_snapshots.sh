@@ -15,6 +15,7 @@
 #   - the ring analyzed with its snapshot (hard links) and with a copy of
 #     it gives the dump of the ring alone, and stderr says so.
 # The ordering checks wait for the recorder's marks instead of timing it.
+# hooks: one (the ring's snapshots, marks and links, counted on the events' clock): the other hook sets run under `make test-hooks`
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 source tests/e2e/lib.sh
