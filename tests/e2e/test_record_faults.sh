@@ -19,16 +19,15 @@ fr_init
 T=$FR_TMP
 FR_BUILD=$(realpath "$FR_BUILD") # the recorder runs in $T/cwd below
 FR=$FR_BUILD/flightrec
-REC=$FR_BUILD/flightrec-record
 TRIALS=${FR_KILL_TRIALS:-5}
 SECTIONS=${FR_FAULTS:-kill removed}
 want() { [[ " $SECTIONS " == *" $1 "* ]]; }
 
 # The flood: one process sending UDP datagrams and TCP bytes until the
 # stop file appears (tests/e2e/flood.py).
-start_flood() { # mode seconds: the flood in the background, pid in FLOOD
-	rm -f "$T/stop" "$T/stop.go"
-	python3 tests/e2e/flood.py "$1" "$T/stop" "$2" >"$T/flood.out" &
+start_flood() { # seconds: the flood in the background, pid in FLOOD
+	rm -f "$T/stop"
+	python3 tests/e2e/flood.py mixed "$T/stop" "$1" &
 	FLOOD=$!
 	FR_PIDS+=("$FLOOD")
 }
@@ -94,7 +93,7 @@ print("#fig %d %d %d" % (blocks, len(torn), sum(w["torn"] for w in torn)))
 EOF
 }
 if want kill; then
-	start_flood mixed 3600
+	start_flood 3600
 	: >"$T/kill.figs"
 	for i in $(seq "$TRIALS"); do
 		kill_trial "$i" >"$T/trial.out" || { echo "FAIL kill -9 trial $i: recorder did not start"; FR_FAILN=$((FR_FAILN + 1)); continue; }
@@ -124,7 +123,7 @@ fi
 # ---- removed: the output directory removed while recording
 if want removed; then
 	mkdir -p "$T/cwd" "$T/rm"
-	start_flood mixed 60
+	start_flood 60
 	touch "$T/rm/.marker"
 	for how in removed recreated moved; do
 		D=$T/rm/$how
