@@ -71,10 +71,16 @@ struct {
  * first; what it leaves queued arrived by last.
  *
  * send_ts: when the TCP send in progress started (tcp_sendmsg_locked),
- * taken and cleared by the socket hook at the end of the call. */
+ * taken and cleared by the socket hook at the end of the call.
+ *
+ * skip: the last process to move bytes on the socket is one the filters
+ * leave out (a server's socket has its storage before any process uses
+ * it): no clock is read for it until a wanted process uses it again. */
 struct sk_ctx {
 	__u64 first, last;
 	__u64 send_ts;
+	__u32 skip;
+	__u32 pad;
 };
 
 struct {
@@ -111,7 +117,7 @@ SEC("tp_btf/sk_data_ready")
 int BPF_PROG(fr_data_ready, const struct sock *sk)
 {
 	struct sk_ctx *a = bpf_sk_storage_get(&sk_ctx, (struct sock *)sk, 0, 0);
-	if (!a)
+	if (!a || a->skip)
 		return 0;
 	__u64 now = sk->sk_protocol == IPPROTO_TCP ? tcp_rcv_time(sk) : bpf_ktime_get_ns();
 	if (!a->first)
@@ -125,7 +131,14 @@ int BPF_PROG(fr_data_ready, const struct sock *sk)
 static __always_inline __u64 read_arrival(struct sock *sk, __u64 now)
 {
 	struct sk_ctx *a = bpf_sk_storage_get(&sk_ctx, sk, 0, 0);
-	if (!a || !a->first)
+	if (!a)
+		return 0;
+	if (a->skip) { /* arrivals are taken again from now on */
+		a->skip = 0;
+		a->first = 0;
+		return 0;
+	}
+	if (!a->first)
 		return 0;
 	__u64 first = a->first;
 	a->first = sk->sk_backlog.rmem_alloc.counter ? a->last : 0;
@@ -315,8 +328,10 @@ static __always_inline int mmsg_head(struct task_struct *task, const struct mmsg
 }
 
 /* A socket moved n bytes (dir 0 sent, 1 received), cheapest tests first:
- * the count, the socket's kind, the process, the system call. */
-static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 dir, __u64 ts)
+ * the count, the socket's kind, the process, the system call.  sc: the
+ * socket's storage if the caller has it (a send), else NULL. */
+static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 dir, __u64 ts,
+				      struct sk_ctx *sc)
 {
 	if (n <= 0 || (dir && (flags & MSG_PEEK)))
 		return;
@@ -327,8 +342,15 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 	if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
 		return;
 	__u64 id = bpf_get_current_pid_tgid();
-	if (!tgid_ok(id >> 32))
+	if (!tgid_ok(id >> 32)) {
+		if (sc)
+			sc->skip = 1;
 		return;
+	}
+	if (sc && sc->skip) { /* arrivals seen while skipped are stale */
+		sc->skip = 0;
+		sc->first = 0;
+	}
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->flags & (PF_KTHREAD | PF_IO_WORKER))
 		return;
@@ -396,21 +418,22 @@ int BPF_PROG(fr_sock_send, struct sock *sk, int ret, int flags)
 	/* the start time of the send, if tcp_sendmsg_locked saw it (taken
 	 * and cleared first: a failed send leaves none for the next one) */
 	__u64 ts = 0;
+	struct sk_ctx *a = NULL;
 	if (sk->sk_protocol == IPPROTO_TCP) {
-		struct sk_ctx *a = bpf_sk_storage_get(&sk_ctx, sk, 0, 0);
+		a = bpf_sk_storage_get(&sk_ctx, sk, 0, 0);
 		if (a) {
 			ts = a->send_ts;
 			a->send_ts = 0;
 		}
 	}
-	sock_data(sk, ret, flags, 0, ts);
+	sock_data(sk, ret, flags, 0, ts, a);
 	return 0;
 }
 
 SEC("tp_btf/sock_recv_length")
 int BPF_PROG(fr_sock_recv, struct sock *sk, int ret, int flags)
 {
-	sock_data(sk, ret, flags, 1, 0);
+	sock_data(sk, ret, flags, 1, 0, NULL);
 	return 0;
 }
 
@@ -423,7 +446,7 @@ SEC("tp_btf/tcp_sendmsg_locked")
 int BPF_PROG(fr_send_start, const struct sock *sk)
 {
 	struct sk_ctx *a = bpf_sk_storage_get(&sk_ctx, (struct sock *)sk, 0, 0);
-	if (a && !a->send_ts)
+	if (a && !a->send_ts && !a->skip)
 		a->send_ts = bpf_ktime_get_ns();
 	return 0;
 }
