@@ -33,10 +33,10 @@ int fr_redact_add_header(struct fr_redact *r, const char *name)
 	for (int i = 0; i < r->n_headers; i++)
 		if (!strcmp(r->headers[i], low))
 			return 0;
-	memcpy(r->headers[r->n_headers++], low, n + 1);
-	r->first[(uint8_t)low[0]] = 1;
+	r->first[(uint8_t)low[0]] |= 1u << r->n_headers;
 	if (low[0] >= 'a' && low[0] <= 'z')
-		r->first[(uint8_t)(low[0] - 32)] = 1;
+		r->first[(uint8_t)(low[0] - 32)] |= 1u << r->n_headers;
+	memcpy(r->headers[r->n_headers++], low, n + 1);
 	if ((int)n > r->max_len)
 		r->max_len = (int)n;
 	return 0;
@@ -123,17 +123,19 @@ static int is_tchar(uint8_t c)
 	       (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-/* Header names are matched byte by byte against the candidates left. */
-static uint32_t all_headers(const struct fr_redact *r)
+/* Header names are matched byte by byte against the candidates left: the
+ * first byte by a table, the others against each candidate (one or two
+ * after the first byte). */
+static uint32_t match_byte(const struct fr_redact *r, uint32_t cand, unsigned pos, uint8_t c)
 {
-	return r->n_headers >= 32 ? 0xffffffffu : (1u << r->n_headers) - 1;
-}
-
-static uint32_t match_byte(const struct fr_redact *r, uint32_t cand, unsigned pos, char c)
-{
-	for (int i = 0; i < r->n_headers; i++)
-		if ((cand >> i & 1) && r->headers[i][pos] != c)
+	if (pos == 0)
+		return r->first[c];
+	c = (uint8_t)lower((char)c);
+	for (uint32_t m = cand; m; m &= m - 1) {
+		int i = __builtin_ctz(m);
+		if ((uint8_t)r->headers[i][pos] != c)
 			cand &= ~(1u << i);
+	}
 	return cand;
 }
 
@@ -164,8 +166,7 @@ static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, u
 		} else if (c == '\n') {
 			st->h_len = 0;
 		} else if (is_tchar(c) && st->h_len < r->max_len) {
-			st->h_cand = match_byte(r, st->h_len ? st->h_cand : all_headers(r), st->h_len,
-						lower((char)c));
+			st->h_cand = match_byte(r, st->h_cand, st->h_len, c);
 			st->h_len++;
 			if (!st->h_cand) /* most lines end here, after a byte or two */
 				st->h_mode = H_SKIP;

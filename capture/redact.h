@@ -34,7 +34,7 @@ struct fr_redact {
 	int n_headers;
 	int max_len; /* longest header name */
 	char headers[FR_REDACT_MAX_HEADERS][FR_REDACT_NAME]; /* lower case */
-	uint8_t first[256]; /* 1: a byte some header name starts with (either case) */
+	uint32_t first[256]; /* the headers whose names start with a byte (either case) */
 };
 
 struct fr_redact_state {

@@ -33,6 +33,8 @@ size_t fr_redact_url_pass(struct fr_redact_state *st, const uint8_t *p, uint8_t 
 			if (!c)
 				break;
 			i = (size_t)(c - p) + 1;
+			if (i < n && p[i] != '/')
+				continue; /* no "://" here (most colons) */
 			st->u_mode = 1;
 			continue;
 		}
