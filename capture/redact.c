@@ -6,9 +6,31 @@
 #include <stdio.h>
 #include <string.h>
 
+#define CL_BIT FR_REDACT_MAX_HEADERS /* the framing headers' entries */
+#define TE_BIT (FR_REDACT_MAX_HEADERS + 1)
+#define CONTENT_LENGTH_LEN 14
+#define TRANSFER_ENCODING_LEN 17
+
+static void add_name(struct fr_redact *r, int i, const char *low, size_t n)
+{
+	memcpy(r->headers[i], low, n + 1);
+	r->first[(uint8_t)low[0]] |= 1u << i;
+	if (low[0] >= 'a' && low[0] <= 'z')
+		r->first[(uint8_t)(low[0] - 32)] |= 1u << i;
+	if ((int)n > r->max_len)
+		r->max_len = (int)n;
+}
+
+static int is_tchar(uint8_t c);
+static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
+
 void fr_redact_init(struct fr_redact *r)
 {
 	memset(r, 0, sizeof(*r));
+	for (int c = 1; c < 256; c++)
+		r->name[c] = is_tchar((uint8_t)c) ? (uint8_t)lower((char)c) : 0;
+	add_name(r, CL_BIT, "content-length", CONTENT_LENGTH_LEN);
+	add_name(r, TE_BIT, "transfer-encoding", TRANSFER_ENCODING_LEN);
 	r->enabled = 1;
 	r->redis = 1;
 	fr_redact_add_header(r, "authorization");
@@ -20,7 +42,7 @@ void fr_redact_init(struct fr_redact *r)
 	r->cmdline = FR_CMDLINE_NAMES;
 }
 
-static char lower(char c) { return c >= 'A' && c <= 'Z' ? (char)(c + 32) : c; }
+
 
 int fr_redact_add_header(struct fr_redact *r, const char *name)
 {
@@ -33,12 +55,7 @@ int fr_redact_add_header(struct fr_redact *r, const char *name)
 	for (int i = 0; i < r->n_headers; i++)
 		if (!strcmp(r->headers[i], low))
 			return 0;
-	r->first[(uint8_t)low[0]] |= 1u << r->n_headers;
-	if (low[0] >= 'a' && low[0] <= 'z')
-		r->first[(uint8_t)(low[0] - 32)] |= 1u << r->n_headers;
-	memcpy(r->headers[r->n_headers++], low, n + 1);
-	if ((int)n > r->max_len)
-		r->max_len = (int)n;
+	add_name(r, r->n_headers++, low, n);
 	return 0;
 }
 
@@ -115,7 +132,59 @@ size_t fr_redact_cmdline(const struct fr_redact *r, const uint8_t *in, size_t n,
  * the line after a secret value (a line starting with a blank continues
  * it: obs-fold, RFC 9112 section 5.2), H_SKIP waits for the end of the
  * line. */
-enum { H_NAME = 0, H_NAME_WS, H_OWS, H_VALUE, H_FOLD, H_SKIP };
+enum { H_NAME = 0, H_NAME_WS, H_OWS, H_VALUE, H_FOLD, H_SKIP, H_CLEN, H_BODY1, H_BODY };
+
+/* Message framing (redact.h): F_START before a message's first line
+ * (empty lines before it are ignored, RFC 9112 section 2.2), F_HEAD from
+ * it to the empty line that ends the head.  At that line: a body of
+ * Content-Length bytes is skipped (H_BODY1 looks at its first byte,
+ * H_BODY skips it); no length on a request means no body; anything else
+ * (Transfer-Encoding, two lengths that differ, a value that is not
+ * digits, a response without a length) turns framing off.  Only the
+ * header scanner skips: a wrong length skips header lines only, never
+ * URLs. */
+enum { F_OFF = 0, F_START, F_HEAD };
+enum { CL_NONE = 0, CL_ONE, CL_BAD };
+
+/* An empty line: the end of a message's head (see above). */
+static void blank_line(struct fr_redact_state *st)
+{
+	if (st->h_frame != F_HEAD)
+		return;
+	if (st->h_cl == CL_ONE && st->h_clen > 0) {
+		st->h_mode = H_BODY1;
+		st->h_left = st->h_clen;
+	} else if (st->h_cl != CL_ONE && !(st->h_cl == CL_NONE && st->h_req)) {
+		st->h_frame = F_OFF;
+		return;
+	}
+	st->h_frame = F_START;
+	st->h_cl = CL_NONE;
+	st->h_clen = 0;
+}
+
+/* A Content-Length value: digits between blanks. */
+static void clen_byte(struct fr_redact_state *st, uint8_t c)
+{
+	if (c >= '0' && c <= '9' && !st->h_tail && st->h_num < (1ull << 50)) {
+		st->h_num = st->h_num * 10 + (uint64_t)(c - '0');
+		st->h_nd = 1;
+	} else if (c == ' ' || c == '\t' || c == '\r') {
+		st->h_tail = st->h_nd;
+	} else if (c == '\n') {
+		if (!st->h_nd || (st->h_cl == CL_ONE && st->h_clen != st->h_num)) {
+			st->h_cl = CL_BAD;
+		} else if (st->h_cl == CL_NONE) {
+			st->h_cl = CL_ONE;
+			st->h_clen = st->h_num;
+		}
+		st->h_mode = H_NAME;
+		st->h_len = 0;
+	} else {
+		st->h_cl = CL_BAD;
+		st->h_mode = H_SKIP;
+	}
+}
 
 static int is_tchar(uint8_t c)
 {
@@ -130,13 +199,19 @@ static uint32_t match_byte(const struct fr_redact *r, uint32_t cand, unsigned po
 {
 	if (pos == 0)
 		return r->first[c];
-	c = (uint8_t)lower((char)c);
 	for (uint32_t m = cand; m; m &= m - 1) {
 		int i = __builtin_ctz(m);
 		if ((uint8_t)r->headers[i][pos] != c)
 			cand &= ~(1u << i);
 	}
 	return cand;
+}
+
+/* The name read (h_len bytes) is the framing header of entry bit, in a
+ * message's head. */
+static int framing_header(const struct fr_redact_state *st, int bit, unsigned len)
+{
+	return st->h_frame == F_HEAD && (st->h_cand >> bit & 1) && st->h_len == len;
 }
 
 static int secret_header(const struct fr_redact *r, const struct fr_redact_state *st)
@@ -158,23 +233,48 @@ static size_t http_byte(const struct fr_redact *r, struct fr_redact_state *st, u
 		st->h_mode = H_NAME;
 		st->h_len = 0;
 		/* fall through */
-	case H_NAME:
-		if (c == ':') {
-			st->h_mode = st->h_len && secret_header(r, st) ? H_OWS : H_SKIP;
-		} else if ((c == ' ' || c == '\t') && st->h_len) {
-			st->h_mode = H_NAME_WS;
-		} else if (c == '\n') {
-			st->h_len = 0;
-		} else if (is_tchar(c) && st->h_len < r->max_len) {
-			st->h_cand = match_byte(r, st->h_cand, st->h_len, c);
+	case H_NAME: {
+		uint8_t l = r->name[c]; /* most bytes here: a name's */
+		if (l && st->h_len < r->max_len) {
+			if (!st->h_len && st->h_frame == F_START)
+				st->h_frame = F_HEAD; /* the message's first line */
+			st->h_cand = match_byte(r, st->h_cand, st->h_len, l);
 			st->h_len++;
 			if (!st->h_cand) /* most lines end here, after a byte or two */
 				st->h_mode = H_SKIP;
-		} else {
+			return 0;
+		}
+		if (!st->h_len && st->h_frame == F_START && c != '\r' && c != '\n')
+			st->h_frame = F_HEAD;
+		if (c == ':') {
+			if (st->h_len && secret_header(r, st)) {
+				st->h_mode = H_OWS;
+			} else if (framing_header(st, CL_BIT, CONTENT_LENGTH_LEN)) {
+				st->h_mode = H_CLEN;
+				st->h_num = st->h_nd = st->h_tail = 0;
+			} else {
+				if (framing_header(st, TE_BIT, TRANSFER_ENCODING_LEN))
+					st->h_cl = CL_BAD;
+				st->h_mode = H_SKIP;
+			}
+		} else if ((c == ' ' || c == '\t') && st->h_len) {
+			st->h_mode = H_NAME_WS;
+		} else if (c == '\n') {
+			if (!st->h_len)
+				blank_line(st);
+			st->h_len = 0;
+		} else if (c != '\r' || st->h_len) { /* (an empty line's CR stays) */
 			st->h_mode = H_SKIP;
 		}
 		return 0;
+	}
+	case H_CLEN:
+		clen_byte(st, c);
+		return 0;
 	case H_NAME_WS:
+		if (c == ':' && (framing_header(st, CL_BIT, CONTENT_LENGTH_LEN) ||
+				 framing_header(st, TE_BIT, TRANSFER_ENCODING_LEN)))
+			st->h_cl = CL_BAD; /* "Content-Length :": a framing of its own */
 		if (c == ':')
 			st->h_mode = secret_header(r, st) ? H_OWS : H_SKIP;
 		else if (c != ' ' && c != '\t')
@@ -448,6 +548,26 @@ static size_t http_pass(const struct fr_redact *r, struct fr_redact_state *st, c
 {
 	size_t red = 0, i = 0;
 	while (i < n) {
+		if (st->h_mode == H_BODY) {
+			size_t k = n - i < st->h_left ? n - i : (size_t)st->h_left;
+			i += k;
+			st->h_left -= k;
+			if (!st->h_left) {
+				st->h_mode = H_NAME;
+				st->h_len = 0;
+			}
+			continue;
+		}
+		if (st->h_mode == H_BODY1) {
+			if (st->h_req ? p[i] >= 'A' && p[i] <= 'Z' : p[i] == 'H') { /* no body: the next message */
+				st->h_frame = F_OFF;
+				st->h_mode = H_NAME;
+				st->h_len = 0;
+			} else {
+				st->h_mode = H_BODY;
+			}
+			continue;
+		}
 		if (st->h_mode == H_SKIP) {
 			const uint8_t *nl = memchr(p + i, '\n', n - i);
 			if (!nl)
@@ -456,8 +576,9 @@ static size_t http_pass(const struct fr_redact *r, struct fr_redact_state *st, c
 			/* a line whose first byte starts no secret header's name
 			 * (most lines of a body) is skipped here: http_byte
 			 * would go back to H_SKIP on it (for every byte but a
-			 * newline, an empty line) */
-			if (i < n && p[i] != '\n' && !r->first[p[i]])
+			 * newline, an empty line; in a message's head, a CR and
+			 * the framing headers' first letters too) */
+			if (i < n && p[i] != '\n' && !r->first[p[i]] && !(p[i] == '\r' && st->h_frame == F_HEAD))
 				continue;
 			st->h_mode = H_NAME;
 			st->h_len = 0;
@@ -731,8 +852,11 @@ void fr_redact_stream_start(struct fr_redact_state *st, const uint8_t *p, size_t
 	st->q_mode = Q_DETECT;
 	if (n >= 2 && (p[0] == '*' || p[0] == '$') && is_digit(p[1]))
 		st->only = FR_REDACT_ONLY_RESP;
-	else if (http_start(p, n))
+	else if (http_start(p, n)) {
 		st->only = FR_REDACT_ONLY_HTTP;
+		st->h_frame = F_START;
+		st->h_req = memcmp(p, "HTTP/1.", 7) != 0;
+	}
 }
 
 /* w: where overwritten bytes go (p itself), or NULL to count only. */

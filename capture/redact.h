@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FR_REDACT_MAX_HEADERS 32
+#define FR_REDACT_MAX_HEADERS 30 /* secret headers; two more entries are framing's */
 #define FR_REDACT_NAME 64
 
 /* What of a process's command line reaches the disk. */
@@ -33,8 +33,11 @@ struct fr_redact {
 	int cmdline; /* FR_CMDLINE_* */
 	int n_headers;
 	int max_len; /* longest header name */
-	char headers[FR_REDACT_MAX_HEADERS][FR_REDACT_NAME]; /* lower case */
+	/* lower case; the last two, content-length and transfer-encoding, are
+	 * matched for message framing (fr_redact_stream_start), not redacted */
+	char headers[FR_REDACT_MAX_HEADERS + 2][FR_REDACT_NAME];
 	uint32_t first[256]; /* the headers whose names start with a byte (either case) */
+	uint8_t name[256];   /* a byte of a header name (tchar) in lower case, else 0 */
 };
 
 struct fr_redact_state {
@@ -42,6 +45,15 @@ struct fr_redact_state {
 	uint8_t h_mode;
 	uint8_t h_len;
 	uint32_t h_cand; /* headers whose names still match; valid when h_len > 0 */
+	/* HTTP message framing (a stream seen from byte 0): where the bodies
+	 * framed by Content-Length are, which the header machine skips */
+	uint8_t h_frame; /* F_*: off, before a message, in its head */
+	uint8_t h_req;   /* the stream carries requests (else responses) */
+	uint8_t h_cl;    /* CL_*: the head's Content-Length */
+	uint8_t h_nd, h_tail; /* Content-Length value: digits seen, past them */
+	uint64_t h_num;  /* the value being read */
+	uint64_t h_clen; /* the head's Content-Length */
+	uint64_t h_left; /* body bytes left to skip */
 	/* RESP machine */
 	uint8_t r_mode;
 	uint8_t r_cmd;  /* C_*: what the command's first words were */
@@ -98,7 +110,12 @@ size_t fr_redact_copy(const struct fr_redact *r, struct fr_redact_state *st, con
  * is scanned for HTTP headers only from then on, one that starts with a
  * RESP array or bulk string ("*<digit>", "$<digit>") for Redis AUTH only;
  * otherwise, or mid-stream, both scanners run.  Halves the scanning of the
- * common case.  (Redis itself closes a connection that sends an HTTP
+ * common case.  An HTTP stream is also followed message by message: the
+ * body of a message framed by a Content-Length is skipped by the header
+ * scanner (not by the URL scanner), unless it starts as the next message
+ * would ('H' in responses: a response to HEAD, or a 304, has no body;
+ * a capital letter in requests); any other framing (chunked, a response without a length)
+ * ends that, and the rest of the stream is scanned line by line.  (Redis itself closes a connection that sends an HTTP
  * request, so an AUTH cannot follow one.)  A stream seen from byte 0 is
  * also judged on its first 8 bytes (read on, across chunks): a MySQL login
  * request or a PostgreSQL startup message makes its authentication data

@@ -48,26 +48,30 @@ TEST(cgroup_pod_uid_forms)
 	CHECK_EQ(fr_cgroup_pod_uid("/system.slice/podman.service", uid, sizeof(uid)), 0);
 }
 
-static void redact_all(const char *in, char *out, size_t split)
+/* start: the stream is seen from its byte 0 (fr_redact_stream_start on
+ * the whole input, as on a first call that holds it all). */
+static void redact_all(const char *in, char *out, size_t split, int start)
 {
 	struct fr_redact r;
 	struct fr_redact_state st;
 	fr_redact_init(&r);
 	memset(&st, 0, sizeof(st));
 	size_t n = strlen(in);
+	if (start)
+		fr_redact_stream_start(&st, (const uint8_t *)in, n);
 	memcpy(out, in, n + 1);
 	for (size_t off = 0; off < n; off += split)
 		fr_redact(&r, &st, (uint8_t *)out + off, n - off < split ? n - off : split);
 }
 
 /* Every split size gives the same result as the whole buffer. */
-static int check_split(const char *in, const char *want)
+static int check_split_from(const char *in, const char *want, int start)
 {
 	size_t n = strlen(in);
 	char *out = malloc(n + 1);
 	int ok = 1;
 	for (size_t s = 1; s <= n && ok; s++) {
-		redact_all(in, out, s);
+		redact_all(in, out, s, start);
 		if (strcmp(out, want)) {
 			fprintf(stderr, "split %zu: got [%s]\n", s, out);
 			ok = 0;
@@ -75,6 +79,11 @@ static int check_split(const char *in, const char *want)
 	}
 	free(out);
 	return ok;
+}
+
+static int check_split(const char *in, const char *want)
+{
+	return check_split_from(in, want, 0);
 }
 
 TEST(redact_http_headers_any_split)
@@ -98,6 +107,50 @@ TEST(redact_skips_lines_by_first_byte)
 			  "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nzzzz+/==\n"
 			  "\nAuthorization: **\r\n+x\nCookie: **\r\n \t****\r\n=q\nset-cookie:**\n"
 			  "xAuthorization: no\r\n9cookie: no\n"));
+}
+
+/* A stream seen from its start is followed message by message: a body
+ * framed by Content-Length is not scanned for header lines (a "Cookie:"
+ * line in it is kept), the heads after it are; anything else about the
+ * framing (Transfer-Encoding, two lengths, "Content-Length :", a response
+ * with no length, a "body" that is the next message) turns that off,
+ * and the rest is scanned line by line as a stream seen mid-way is. */
+TEST(redact_http_skips_bodies_by_length_any_split)
+{
+	/* responses: the body (16 bytes) kept, the next head redacted */
+	CHECK(check_split_from("HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\nxx\r\nCookie: no\r\n"
+			       "HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\ncontent-length:0\r\n\r\n"
+			       "HTTP/1.1 200 OK\r\nSet-Cookie: t=2\r\n",
+			       "HTTP/1.1 200 OK\r\nContent-Length: 16\r\n\r\nxx\r\nCookie: no\r\n"
+			       "HTTP/1.1 200 OK\r\nSet-Cookie: ***\r\ncontent-length:0\r\n\r\n"
+			       "HTTP/1.1 200 OK\r\nSet-Cookie: ***\r\n", 1));
+	/* requests: empty lines before one, a GET has no body */
+	CHECK(check_split_from("POST /a HTTP/1.1\r\nContent-Length:  17 \r\n\r\nx=1\nCookie: keep\n"
+			       "\r\nGET /b HTTP/1.1\r\nAuthorization: Basic zz\r\n\r\n"
+			       "GET /c HTTP/1.1\r\nCookie: c=3\r\n\r\n",
+			       "POST /a HTTP/1.1\r\nContent-Length:  17 \r\n\r\nx=1\nCookie: keep\n"
+			       "\r\nGET /b HTTP/1.1\r\nAuthorization: ********\r\n\r\n"
+			       "GET /c HTTP/1.1\r\nCookie: ***\r\n\r\n", 1));
+	/* a response to HEAD (a length, no body): the next message */
+	CHECK(check_split_from("HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n"
+			       "HTTP/1.1 200 OK\r\nSet-Cookie: s=1\r\n\r\nab\nCookie: c\n",
+			       "HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n"
+			       "HTTP/1.1 200 OK\r\nSet-Cookie: ***\r\n\r\nab\nCookie: *\n", 1));
+	/* framing this scanner does not follow: every line scanned */
+	static const char *const off[] = {
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: 3\r\ncontent-length: 4\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length : 3\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: 3x\r\n\r\n",
+		"POST / HTTP/1.1\r\nContent-Length: 3 4\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nServer: x\r\n\r\n",
+	};
+	for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
+		char in[256], want[256];
+		snprintf(in, sizeof(in), "%sab\nCookie: c\nGET / HTTP/1.1\r\nCookie: d\r\n", off[i]);
+		snprintf(want, sizeof(want), "%sab\nCookie: *\nGET / HTTP/1.1\r\nCookie: *\r\n", off[i]);
+		CHECK(check_split_from(in, want, 1));
+	}
 }
 
 TEST(redact_extra_header_and_off)
@@ -496,7 +549,7 @@ TEST(redact_url_userinfo_any_split)
 	/* no userinfo: kept (in one piece; a host cut by the end of a write
 	 * is overwritten, as its '@' could follow) */
 	char out[128];
-	redact_all("X: mailto:a@b, ftp://host/@x, http://h:80/\r\n", out, 128);
+	redact_all("X: mailto:a@b, ftp://host/@x, http://h:80/\r\n", out, 128, 0);
 	CHECK_STREQ(out, "X: mailto:a@b, ftp://host/@x, http://h:80/\r\n");
 }
 
