@@ -56,7 +56,8 @@ int conns_init(struct recorder *r)
 	return r->conns ? 0 : -1;
 }
 
-/* The scanner state of d's direction; fresh (in *tmp) for a datagram. */
+/* The scanner state of d's direction, told of the bytes it missed since
+ * the event before (lost events); fresh (in *tmp) for a datagram. */
 static struct fr_redact_state *redact_state(struct fr_conn *c, const struct fr_data *d,
 					    const uint8_t *p, uint32_t n, struct fr_redact_state *tmp)
 {
@@ -65,12 +66,17 @@ static struct fr_redact_state *redact_state(struct fr_conn *c, const struct fr_d
 		return tmp;
 	}
 	struct conn_user *u = c->user;
+	struct fr_redact_state *st = &u->rs[d->dir];
 	if (!u->started[d->dir]) {
 		u->started[d->dir] = 1;
+		u->next[d->dir] = d->stream_pos;
 		if (d->stream_pos == 0)
-			fr_redact_stream_start(&u->rs[d->dir], p, n);
+			fr_redact_stream_start(st, p, n);
 	}
-	return &u->rs[d->dir];
+	if (d->stream_pos != u->next[d->dir])
+		fr_redact_gap(st, d->stream_pos > u->next[d->dir] ? d->stream_pos - u->next[d->dir] : UINT64_MAX);
+	u->next[d->dir] = d->stream_pos + d->orig_len;
+	return st;
 }
 
 static int emit_one(void *arg, struct fr_record *rec)
@@ -163,12 +169,14 @@ static int ev_data(struct recorder *r, const void *data, size_t size, struct fr_
 	conv_addr(&d->peer, &e->peer);
 	const uint8_t *pl = e->payload;
 	struct fr_conn *c = fr_conntab_get(r->conns, &d->conn, h->ts);
-	if (r->o->redact.enabled && e->cap_len) {
+	if (r->o->redact.enabled) {
 		/* scanned in the ring buffer; copied only to overwrite */
 		struct fr_redact_state tmp;
 		struct fr_redact_state *st = redact_state(c, d, e->payload, e->cap_len, &tmp);
-		if (fr_redact_copy(&r->o->redact, st, e->payload, e->cap_len, r->payload, &pl))
+		if (e->cap_len && fr_redact_copy(&r->o->redact, st, e->payload, e->cap_len, r->payload, &pl))
 			d->flags |= FR_DATA_REDACTED;
+		if (e->cap_len < e->orig_len) /* past the snap length */
+			fr_redact_gap(st, e->orig_len - e->cap_len);
 	}
 	d->payload = (struct fr_span){pl, e->cap_len};
 	if (c && (d->flags & FR_DATA_TLS) && tls_note(r, c, d, e->pad, h->ts))

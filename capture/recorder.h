@@ -103,6 +103,7 @@ struct proc {
 struct conn_user {
 	struct fr_redact_state rs[2];
 	uint8_t started[2]; /* rs[dir] has seen the direction's first bytes */
+	uint64_t next[2];   /* the stream position after what rs[dir] saw or was told it missed */
 	uint64_t tls_seg;   /* 1 + index of the segment its CONN_TLS is in; 0 none */
 };
 

@@ -859,6 +859,23 @@ void fr_redact_stream_start(struct fr_redact_state *st, const uint8_t *p, size_t
 	}
 }
 
+void fr_redact_gap(struct fr_redact_state *st, uint64_t n)
+{
+	if (!n)
+		return;
+	if (st->h_mode == H_BODY && n <= st->h_left) {
+		st->h_left -= n;
+		if (!st->h_left) {
+			st->h_mode = H_NAME;
+			st->h_len = 0;
+		}
+		return;
+	}
+	if (st->h_mode == H_BODY || st->h_mode == H_BODY1)
+		st->h_mode = H_SKIP; /* somewhere in a line, or a body, or a head */
+	st->h_frame = F_OFF;
+}
+
 /* w: where overwritten bytes go (p itself), or NULL to count only. */
 static size_t redact(const struct fr_redact *r, struct fr_redact_state *st, const uint8_t *p,
 		     uint8_t *w, size_t n)

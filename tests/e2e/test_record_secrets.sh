@@ -4,8 +4,8 @@
 # recorder redacts: Redis AUTH, HELLO AUTH, CONFIG SET masterauth, the reply
 # to CONFIG GET requirepass, ACL SETUSER >pass, MIGRATE AUTH; HTTP
 # Authorization, X-Api-Key, Cookie, Set-Cookie, an obs-fold continuation
-# and "Authorization :", URL userinfo in a Referer, a Location and a request
-# target; Kafka SASL PLAIN (kcat, librdkafka, against the Kafka stub of
+# and "Authorization :", a Set-Cookie after a body longer than the snap
+# length, URL userinfo in a Referer, a Location and a request target; Kafka SASL PLAIN (kcat, librdkafka, against the Kafka stub of
 # tests/unit/kafka_stub.py: Debian has no broker); and the clients'
 # command lines (redis-cli -a, curl -H, kcat -X sasl.password=).  Every record of the recording (decompressed), the analysis
 # database and a corpus case cut from it are scanned: no secret by default,
@@ -23,6 +23,11 @@ sed -i 's|root '"$T"'/www;|&\n\t\tadd_header Set-Cookie "sid=FRSECRETsetcookie";
 # a redirect whose Location carries credentials in its userinfo
 sed -i '0,/location \/sf\/ { sendfile on; }/s||&\n\t\tlocation = /go { return 302 "http://admin:FRSECRETlocation@$host/ok"; }|' "$T/nginx.conf"
 echo ok >"$T/www/ok"
+# a body past the snap length (4096) and then, on the same connection, a
+# response with a secret: the body's bytes not captured are skipped with
+# it, not into the next head (the scanner skips bodies by Content-Length)
+{ printf x; head -c 15000 /dev/urandom | base64 -w 76; } >"$T/www/big"
+sed -i '0,/location \/sf\/ { sendfile on; }/s||&\n\t\tlocation = /after { add_header Set-Cookie "sid=FRSECRETafterbody"; return 200 "ok"; }|' "$T/nginx.conf"
 fr_run srv nginx nginx -c "$T/nginx.conf" -p "$T"
 fr_run srv redis redis-server --bind "$SRV" --port 6379 --save '' --appendonly no \
 	--requirepass "$PW" --dir "$T" --logfile "$T/redis.log"
@@ -34,7 +39,7 @@ fr_wait_port "$SRV" 80 && fr_wait_port "$SRV" 6379 && fr_wait_port "$SRV" 9092 |
 # shows it as it is).
 SECRETS="FRSECRETrequirepass FRSECRETmasterauth FRSECRETaclpass FRSECRETmigrate FRSECREThello
 FRSECREThttpauth FRSECRETapikey FRSECRETcookie FRSECRETsetcookie FRSECRETobsfold FRSECRETspacecolon
-FRSECRETlocation FRSECRETreferer FRSECRETurl FRSECRETkafka"
+FRSECRETlocation FRSECRETreferer FRSECRETurl FRSECRETkafka FRSECRETafterbody"
 traffic() {
 	local rc="fr_exec cli client redis-cli --no-auth-warning -h $SRV"
 	$rc -a "$PW" PING
@@ -60,6 +65,7 @@ import socket, sys
 s = socket.create_connection((sys.argv[1], 80))
 s.sendall(b"GET http://carol:FRSECRETurl@" + sys.argv[1].encode() + b"/ok HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 s.recv(4096)' "$SRV"
+	fr_exec cli client curl -s -o /dev/null -o /dev/null "http://$SRV/big" "http://$SRV/after"
 	fr_exec cli client timeout 10 kcat -b "$SRV:9092" -L -t orders -m 5 -X security.protocol=SASL_PLAINTEXT \
 		-X sasl.mechanisms=PLAIN -X sasl.username=alice -X sasl.password=FRSECRETkafka
 }
