@@ -4,9 +4,9 @@
  *   sockets   the socket tracepoints (bpf/hooks_sockets.h): only calls
  *             that move socket bytes run a program; Linux 6.12+
  *             (sock_send_length/recv_length 6.3, tcp_sendmsg_locked 6.12)
- *   syscalls  the raw sys_enter/sys_exit tracepoints: every system call
- *             of the machine takes the slow path and runs a program;
- *             Linux 5.13+
+ *   syscalls  the raw sys_enter/sys_exit tracepoints
+ *             (bpf/hooks_syscalls.h): every system call of the machine
+ *             takes the slow path and runs a program; Linux 5.13+
  *
  * Both sets attach the tcp: tracepoints of bpf/hooks_tcp.h (TCP records).
  * With --hooks auto the sockets set is taken when the running kernel's
