@@ -317,6 +317,7 @@ int seg_open(struct recorder *r)
 				     * (small segments) the hand-over to the thread would
 				     * cost more than compressing */
 				    .thread = block_bytes(r->o) >= (1u << 20),
+				    .fast_behind = 1,
 				    .on_block = on_block,
 				    .arg = r};
 	char err[512];

@@ -322,6 +322,12 @@ struct fr_writer_opts {
 	 * The thread starts at the first full block (without one, if it
 	 * cannot be started). */
 	int thread;
+	/* With thread: a block handed over while the thread still writes the
+	 * one before is compressed at zstd's fastest level (-1), so that a
+	 * writer behind its caller catches up instead of holding it up (the
+	 * recorder: events lost in the kernel); the file then differs from
+	 * one written without. */
+	int fast_behind;
 	/* Called after each block reaches the file, with the file's size. */
 	void (*on_block)(void *arg, uint64_t file_bytes);
 	void *arg;
@@ -365,6 +371,9 @@ int fr_writer_close(struct fr_writer *w);
 void fr_writer_abandon(struct fr_writer *w);
 uint64_t fr_writer_bytes(const struct fr_writer *w); /* file size so far */
 uint64_t fr_writer_records(const struct fr_writer *w);
+/* Blocks written at the fast level (fast_behind) so far; read it after a
+ * flush. */
+uint64_t fr_writer_fast_blocks(const struct fr_writer *w);
 
 /* ---- reader -------------------------------------------------------------- */
 
