@@ -42,8 +42,6 @@ void fr_redact_init(struct fr_redact *r)
 	r->cmdline = FR_CMDLINE_NAMES;
 }
 
-
-
 int fr_redact_add_header(struct fr_redact *r, const char *name)
 {
 	size_t n = strlen(name);
@@ -576,8 +574,8 @@ static size_t http_pass(const struct fr_redact *r, struct fr_redact_state *st, c
 			/* a line whose first byte starts no secret header's name
 			 * (most lines of a body) is skipped here: http_byte
 			 * would go back to H_SKIP on it (for every byte but a
-			 * newline, an empty line; in a message's head, a CR and
-			 * the framing headers' first letters too) */
+			 * newline, an empty line; in a message's head, a CR too:
+			 * the empty line that ends it) */
 			if (i < n && p[i] != '\n' && !r->first[p[i]] && !(p[i] == '\r' && st->h_frame == F_HEAD))
 				continue;
 			st->h_mode = H_NAME;
