@@ -37,7 +37,7 @@ FORMAT_SRCS := $(wildcard formats/*.c)
 ANALYZE_SRCS := $(filter-out $(MAIN_ANALYZE),$(wildcard analyze/*.c analyze/*/*.c reports/*.c))
 RECORD_SRCS := $(filter-out $(MAIN_RECORD),$(wildcard capture/*.c))
 # Pure functions of the recorder (no libbpf) that the unit tests link.
-RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/redact_wire.c capture/cgroup.c capture/kevents.c)
+RECORD_PURE_SRCS := $(wildcard capture/redact.c capture/redact_wire.c capture/redact_sql.c capture/cgroup.c capture/kevents.c)
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
 SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.skel.h,$(BPF_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*.c)
@@ -115,7 +115,7 @@ $(BUILD)/fuzz-replay/%: $(call obj,tests/fuzz/%.c tests/fuzz/driver.c) $(ANALYZE
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS_ANALYZE) $(LIBS_FORMAT)
 
 # The recorder's redaction alone (tests/bench/redactbench.c).
-$(BUILD)/bench/redactbench: $(call obj,tests/bench/redactbench.c capture/redact.c capture/redact_wire.c)
+$(BUILD)/bench/redactbench: $(call obj,tests/bench/redactbench.c capture/redact.c capture/redact_wire.c capture/redact_sql.c)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^

@@ -6,11 +6,6 @@
 
 #include <string.h>
 
-static uint32_t be32_at(const uint8_t *h)
-{
-	return (uint32_t)h[0] << 24 | (uint32_t)h[1] << 16 | (uint32_t)h[2] << 8 | h[3];
-}
-
 /* ---- credentials in URLs ---------------------------------------------------
  * After "://", the userinfo of the authority (the bytes before its '@') is
  * overwritten, wherever the URL is in an HTTP stream.  The '@' is looked
