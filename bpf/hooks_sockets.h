@@ -126,19 +126,23 @@ int BPF_PROG(fr_data_ready, const struct sock *sk)
 	return 0;
 }
 
+/* A wanted process uses the socket: if it was skipped, arrivals are taken
+ * again from now on, and those seen before are stale.  1 if it was. */
+static __always_inline int sk_unskip(struct sk_ctx *a)
+{
+	if (!a->skip)
+		return 0;
+	a->skip = 0;
+	a->first = 0;
+	return 1;
+}
+
 /* The arrival time of the bytes a read of sk just returned (at now), if
  * they waited at least arrival_min_ns, else 0. */
 static __always_inline __u64 read_arrival(struct sock *sk, __u64 now)
 {
 	struct sk_ctx *a = bpf_sk_storage_get(&sk_ctx, sk, 0, 0);
-	if (!a)
-		return 0;
-	if (a->skip) { /* arrivals are taken again from now on */
-		a->skip = 0;
-		a->first = 0;
-		return 0;
-	}
-	if (!a->first)
+	if (!a || sk_unskip(a) || !a->first)
 		return 0;
 	__u64 first = a->first;
 	a->first = sk->sk_backlog.rmem_alloc.counter ? a->last : 0;
@@ -347,10 +351,8 @@ static __always_inline void sock_data(struct sock *sk, int n, int flags, __u8 di
 			sc->skip = 1;
 		return;
 	}
-	if (sc && sc->skip) { /* arrivals seen while skipped are stale */
-		sc->skip = 0;
-		sc->first = 0;
-	}
+	if (sc)
+		sk_unskip(sc);
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->flags & (PF_KTHREAD | PF_IO_WORKER))
 		return;
