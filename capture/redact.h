@@ -118,10 +118,11 @@ void fr_redact_gap(struct fr_redact_state *st, uint64_t n);
  * common case.  An HTTP stream is also followed message by message: the
  * body of a message framed by a Content-Length is skipped by the header
  * scanner (not by the URL scanner), unless it starts as the next message
- * would ('H' in responses: a response to HEAD, or a 304, has no body;
- * a capital letter in requests); any other framing (chunked, a response without a length)
- * ends that, and the rest of the stream is scanned line by line.  (Redis itself closes a connection that sends an HTTP
- * request, so an AUTH cannot follow one.)  A stream seen from byte 0 is
+ * would ('H' in responses: a response to HEAD, or a 304, has no body; a
+ * capital letter in requests); any other framing (chunked, a response
+ * without a length) ends that, and the rest of the stream is scanned line
+ * by line.  (Redis itself closes a connection that sends an HTTP request,
+ * so an AUTH cannot follow one.)  A stream seen from byte 0 is
  * also judged on its first 8 bytes (read on, across chunks): a MySQL login
  * request or a PostgreSQL startup message makes its authentication data
  * overwritten from then on (MySQL: the login's and CHANGE_USER's auth

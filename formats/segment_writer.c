@@ -577,9 +577,6 @@ uint64_t fr_writer_bytes(const struct fr_writer *w)
 		return w->as->told + (w->count ? BLOCK_HDR : 0) + (w->as->held ? BLOCK_HDR : 0);
 	return w->offset + (w->count ? BLOCK_HDR : 0);
 }
-uint64_t fr_writer_fast_blocks(const struct fr_writer *w)
-{
-	return w->fast_blocks;
-}
 
 uint64_t fr_writer_records(const struct fr_writer *w) { return w->records; }
+uint64_t fr_writer_fast_blocks(const struct fr_writer *w) { return w->fast_blocks; }
