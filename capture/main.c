@@ -32,9 +32,11 @@ void logmsg(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	flockfile(stderr); /* one line, also from the syncer's thread */
 	fprintf(stderr, PROG ": ");
 	vfprintf(stderr, fmt, ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 	va_end(ap);
 }
 
@@ -402,10 +404,14 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	logmsg("recording into %s (hooks: %s, %s; %s; redaction: %s)", o.dir, r.hooks, r.hooks_why, r.filters,
 	       r.redaction[0] ? r.redaction : "off");
+	/* started with the capabilities dropped, which a thread inherits;
+	 * NULL: the drain syncs each closed segment itself */
+	r.sync = syncer_start();
 	run(&r);
 	rc = 0;
 cleanup:
 	seg_close(&r);
+	syncer_stop(r.sync);
 	if (r.failed)
 		rc = EXIT_FAIL;
 	ctl_close(&r);

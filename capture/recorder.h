@@ -8,6 +8,7 @@
  *   control.c   the output directory as a shared place: its safety checks,
  *               the pid file, the trigger files, the `snapshot` command
  *   ring.c      segments: open, rotate, the ring's bounds; snapshots
+ *   syncer.c    the fsync of each closed segment, off the drain's thread
  *   rings.c     the BPF ring buffers (one per CPU) read and merged
  *   drain.c     ring-buffer events into records; the connection table
  *               (redaction state, stream positions, kept heads) and its
@@ -29,6 +30,7 @@
 #include "redact.h"
 
 struct fr_kubeapi;
+struct syncer;
 
 #include <limits.h>
 #include <signal.h>
@@ -113,6 +115,7 @@ struct recorder {
 	struct fr_rings *rb; /* the capture's rings and the triggers' (rings.c) */
 	uint64_t ring_size;  /* of each CPU's ring buffer */
 	struct fr_writer *w;
+	struct syncer *sync; /* syncs and closes closed segments (syncer.c) */
 	char cur_path[PATH_MAX];
 	uint64_t seg_index, seg_open_ns, good_bytes, seg_start_bytes, seq;
 	uint64_t ring_bytes, ring_cur_bytes; /* at the last directory scan: all, current */
@@ -191,6 +194,13 @@ void ring_start(struct recorder *r);
 int seg_open(struct recorder *r);
 void seg_close(struct recorder *r);
 void rotate(struct recorder *r);
+
+/* syncer.c: syncer_hand takes a closed segment's open fd and fsyncs and
+ * closes it on the syncer's thread (or at once, when the thread is busy
+ * with SYNC_MAX files or absent: s NULL).  syncer_stop waits for all. */
+struct syncer *syncer_start(void);
+void syncer_hand(struct syncer *s, int fd, const char *path);
+void syncer_stop(struct syncer *s);
 int segment_full(struct recorder *r);
 uint64_t headroom_bytes(const struct recorder *r);
 void enforce_ring(struct recorder *r, uint64_t headroom);

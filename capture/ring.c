@@ -375,8 +375,13 @@ void seg_close(struct recorder *r)
 		rc = fr_writer_flush(r->w);
 	if (rc == -ENOSPC) /* no room for the last block: it is lost, and told */
 		drop_pending(r);
-	rc = fr_writer_close(r->w);
+	int fd;
+	rc = fr_writer_close_unsynced(r->w, &fd);
 	r->w = NULL;
+	if (rc == 0) /* the fsync, 35-50 ms for 64 MiB here, is not the drain's wait */
+		syncer_hand(r->sync, fd, r->cur_path);
+	else
+		close(fd);
 	if (rc == -ENOSPC) { /* no room for the footer: a segment without one reads the same */
 		if (truncate(r->cur_path, (off_t)r->good_bytes) < 0)
 			logmsg("cannot cut %s back to %" PRIu64 " bytes: %s", r->cur_path,

@@ -367,6 +367,10 @@ void fr_writer_drop(struct fr_writer *w, struct fr_writer_pending *out);
 /* Flushes, writes the footer index, fsyncs per policy, closes and frees.
  * Returns 0 or -errno; w is freed either way.  NULL is accepted. */
 int fr_writer_close(struct fr_writer *w);
+/* As fr_writer_close, but without its fsync and its close: the file is
+ * handed over in *fd, for the caller to sync and close (the recorder does
+ * it on another thread).  Returns 0 or -errno; w is freed either way. */
+int fr_writer_close_unsynced(struct fr_writer *w, int *fd);
 /* Closes the file without a footer (as if the writer died); for tests. */
 void fr_writer_abandon(struct fr_writer *w);
 uint64_t fr_writer_bytes(const struct fr_writer *w); /* file size so far */

@@ -511,18 +511,26 @@ static void writer_free(struct fr_writer *w)
 	free(w);
 }
 
+int fr_writer_close_unsynced(struct fr_writer *w, int *fd)
+{
+	int rc = fr_writer_flush(w);
+	if (rc == 0)
+		rc = write_footer(w);
+	*fd = w->fd;
+	writer_free(w);
+	return rc;
+}
+
 int fr_writer_close(struct fr_writer *w)
 {
 	if (!w)
 		return 0;
-	int rc = fr_writer_flush(w);
-	if (rc == 0)
-		rc = write_footer(w);
-	if (rc == 0 && w->o.fsync != FR_FSYNC_NONE && fsync(w->fd) < 0)
+	int sync = w->o.fsync != FR_FSYNC_NONE, fd;
+	int rc = fr_writer_close_unsynced(w, &fd);
+	if (rc == 0 && sync && fsync(fd) < 0)
 		rc = -errno;
-	if (close(w->fd) < 0 && rc == 0)
+	if (close(fd) < 0 && rc == 0)
 		rc = -errno;
-	writer_free(w);
 	return rc;
 }
 

@@ -12,6 +12,7 @@ pkgs=(
   nginx-light redis-server redis-tools dnsmasq-base dnsutils curl wrk
   kcat  # Kafka client (librdkafka) for tests/unit/kafka_kcat.sh
   tcpdump tshark openssl bc
+  strace  # which thread syncs a closed segment (tests/e2e/test_record_ring.sh)
   iptables  # packet loss for tests/e2e/test_record_tcp.sh (this kernel has no sch_netem)
   # MySQL and PostgreSQL peers (issue 14)
   mariadb-server mariadb-client libdbd-mariadb-perl postgresql-15 postgresql-client-15
