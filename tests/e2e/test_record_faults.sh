@@ -127,7 +127,10 @@ if want removed; then
 	touch "$T/rm/.marker"
 	for how in removed recreated moved; do
 		D=$T/rm/$how
-		cd "$T/cwd" && fr_record -o "$D" --pid "$FLOOD" --segment-size 64K || fr_die "recorder"
+		# segments of 1M: rotating at the flood's pace (64K segments,
+		# hundreds a second, none waiting for its fsync) the recorder
+		# created files faster than rm -rf could empty the directory
+		cd "$T/cwd" && fr_record -o "$D" --pid "$FLOOD" --segment-size 1M || fr_die "recorder"
 		cd - >/dev/null
 		sleep 1
 		msg="recording directory $D was removed: recording stopped"
