@@ -16,8 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FR_FORMAT_VERSION 2        /* major: a reader refuses a larger one */
-#define FR_FORMAT_MINOR 4          /* minor: additions a reader of the same major can skip */
+#define FR_FORMAT_VERSION 3        /* major: a reader refuses a larger one */
+#define FR_FORMAT_MINOR 0          /* minor: additions a reader of the same major can skip */
 #define FR_SEGMENT_SUFFIX ".frs"
 
 #define FR_MAX_SNAPLEN (64u * 1024)

@@ -5,17 +5,21 @@
  * varints and deltas, DATA fixed parts are predicted from the previous DATA
  * record of the same connection and direction, a payload equal to the
  * last one in its direction is not stored again, other payloads are
- * concatenated.  The writer keeps building plain records (seg_col_encode
- * turns them into streams when it flushes a block); the reader turns
- * streams back into plain records (seg_col_decode), so record parsing is
- * shared.  Both walk the DATA fixed part of segment_record.c field by field.
+ * concatenated; an ARRIVAL record (3.0) is its connection's slot, its
+ * position against the slot's and its time against the previous one's.
+ * The writer keeps building plain records (seg_col_encode turns them into
+ * streams when it flushes a block); the reader turns streams back into
+ * plain records (seg_col_decode), so record parsing is shared.  Both
+ * walk the DATA fixed part of segment_record.c field by field.
  */
 #include "segment_internal.h"
 
 #include <string.h>
 
 enum { S_KIND, S_FLAGS, S_TSLO, S_TS, S_SEQ, S_LEN, S_BODY, S_MASK, S_CONN, S_NEW, S_TID,
-       S_SYS, S_DFLAGS, S_POS, S_CAP, S_ORIG, S_PEER, S_PAY, N_STREAMS };
+       S_SYS, S_DFLAGS, S_POS, S_CAP, S_ORIG, S_PEER, S_PAY, S_ARR, N_STREAMS };
+#define N_STREAMS_V2 S_ARR /* a block of format 2.x: no ARR stream */
+#define ARRIVAL_LEN 32     /* an ARRIVAL body */
 
 #define COL_MAX_SLOTS 65536u /* connections per block with predicted DATA */
 #define COL_HASH (2 * COL_MAX_SLOTS)
@@ -32,7 +36,8 @@ enum { S_KIND, S_FLAGS, S_TSLO, S_TS, S_SEQ, S_LEN, S_BODY, S_MASK, S_CONN, S_NE
 #define M_ORIG 0x40u
 #define M_PEER 0x80u
 
-/* KIND low bits: the DATA streams hold the record; its payload repeats. */
+/* KIND low bits: the streams hold the record (DATA, or ARRIVAL); its
+ * payload repeats. */
 #define K_DATA 0x1u
 #define K_REPEAT 0x2u
 #define K_SHIFT 2
@@ -224,6 +229,32 @@ static int col_put_data(struct col_enc *e, const uint8_t *raw, const uint8_t *b,
 	return done;
 }
 
+/* Encodes one ARRIVAL body (32 bytes, pad 0) into CONN (NEW), POS and ARR;
+ * *prev: the block's previous ARRIVAL time held so.  Returns K_DATA, 0 when
+ * it must be written whole, -1 on allocation failure.  Its slot's
+ * predictions stay as they are: the DATA record it precedes has the same
+ * position. */
+static int col_put_arrival(struct col_enc *e, const uint8_t *b, size_t blen, uint64_t *prev)
+{
+	struct fr_cur c;
+	cur_init(&c, b, blen);
+	uint32_t pid = cur_le32(&c), fd = cur_le32(&c), gen = cur_le32(&c), pad = cur_le32(&c);
+	uint64_t pos = cur_le64(&c), at = cur_le64(&c);
+	if (c.bad || pad || cur_left(&c) != 0)
+		return 0;
+	int fresh;
+	size_t si = slot_find(e, pid, fd, gen, &fresh);
+	if (si > e->n_slots)
+		return 0;
+	const struct col_slot *s = &e->slots[si];
+	if (sb_uv(&e->s[S_CONN], si) ||
+	    (fresh && (sb_uv(&e->s[S_NEW], pid) || sb_uv(&e->s[S_NEW], fd) || sb_uv(&e->s[S_NEW], gen))) ||
+	    sb_uv(&e->s[S_POS], zigzag(pos - s->d[1].next_pos)) || sb_uv(&e->s[S_ARR], zigzag(at - *prev)))
+		return -1;
+	*prev = at;
+	return K_DATA;
+}
+
 /* Writes the stream table (n, then each stream's length) and sets
  * e->total. */
 static void col_table(struct col_enc *e)
@@ -251,7 +282,7 @@ long seg_col_encode(struct col_enc **ep, const uint8_t *raw, size_t len, uint32_
 	e->n_slots = 0;
 	struct fr_cur c;
 	cur_init(&c, raw, len);
-	uint64_t prev_ts = 0, prev_seq = 0;
+	uint64_t prev_ts = 0, prev_seq = 0, prev_arr = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct seg_rec_hdr h;
 		const uint8_t *body;
@@ -260,7 +291,11 @@ long seg_col_encode(struct col_enc **ep, const uint8_t *raw, size_t len, uint32_
 		uint64_t dts = zigzag(h.ts - prev_ts);
 		uint8_t tlo = (uint8_t)dts;
 		int done = 0;
-		if (h.kind == FR_DATA && (done = col_put_data(e, raw, body, h.len)) < 0)
+		if (h.kind == FR_DATA)
+			done = col_put_data(e, raw, body, h.len);
+		else if (h.kind == FR_ARRIVAL)
+			done = col_put_arrival(e, body, h.len, &prev_arr);
+		if (done < 0)
 			goto out;
 		if (sb_uv(&e->s[S_KIND], (uint64_t)h.kind << K_SHIFT | (unsigned)done) ||
 		    sb_uv(&e->s[S_FLAGS], h.flags) || sb_mem(&e->s[S_TSLO], &tlo, 1) ||
@@ -315,6 +350,8 @@ static inline uint64_t cur_uv(struct fr_cur *c)
 /* The decoder's state in one block. */
 struct col_dec {
 	struct fr_cur s[N_STREAMS];
+	int v2;            /* a block of format 2.x: 18 streams, DATA only held in them */
+	uint64_t prev_arr; /* the previous ARRIVAL time held in the streams */
 	uint8_t *out;
 	size_t out_len, o; /* records rebuilt so far: out[0, o) */
 	struct col_slot **slots;
@@ -327,10 +364,12 @@ static int col_streams(struct col_dec *d, const uint8_t *col, size_t clen)
 {
 	struct fr_cur h;
 	cur_init(&h, col, clen);
-	if (cur_u8(&h) != N_STREAMS)
+	unsigned n = cur_u8(&h);
+	if (n != N_STREAMS && n != N_STREAMS_V2)
 		return -1;
-	uint64_t lens[N_STREAMS], sum = 0;
-	for (int i = 0; i < N_STREAMS; i++) {
+	d->v2 = n == N_STREAMS_V2;
+	uint64_t lens[N_STREAMS] = {0}, sum = 0;
+	for (unsigned i = 0; i < n; i++) {
 		lens[i] = cur_uv(&h);
 		sum += lens[i];
 		if (h.bad || lens[i] > clen || sum > clen)
@@ -414,6 +453,32 @@ static int col_fields(struct col_dec *d, unsigned m, const struct col_slot *sl,
 	return 0;
 }
 
+/* An ARRIVAL record held in the streams: rebuilds its body at out + o.
+ * Returns its length, or -1. */
+static long col_arrival(struct col_dec *d)
+{
+	uint64_t si = cur_uv(&d->s[S_CONN]);
+	if (d->v2 || d->s[S_CONN].bad || si > d->n_slots || ARRIVAL_LEN > d->out_len - d->o)
+		return -1;
+	if (si == d->n_slots && col_open_slot(d))
+		return -1;
+	const struct col_slot *sl = &(*d->slots)[si];
+	uint64_t pos = sl->d[1].next_pos + unzigzag(cur_uv(&d->s[S_POS]));
+	uint64_t at = d->prev_arr + unzigzag(cur_uv(&d->s[S_ARR]));
+	if (d->s[S_POS].bad || d->s[S_ARR].bad)
+		return -1;
+	d->prev_arr = at;
+	/* the ARRIVAL body of segment_record.c */
+	uint8_t *q = d->out + d->o;
+	q = put_le32(q, sl->pid);
+	q = put_le32(q, sl->fd);
+	q = put_le32(q, sl->gen);
+	q = put_le32(q, 0);
+	q = put_le64(q, pos);
+	put_le64(q, at);
+	return ARRIVAL_LEN;
+}
+
 /* A record held in the DATA streams (kind word k): rebuilds its DATA body
  * at out + o.  Returns its length, or -1. */
 static long col_data(struct col_dec *d, uint64_t k)
@@ -480,8 +545,10 @@ int seg_col_decode(const uint8_t *col, size_t clen, uint32_t count, uint8_t *out
 		if (s[S_KIND].bad || s[S_FLAGS].bad || s[S_TSLO].bad || s[S_TS].bad || s[S_SEQ].bad)
 			return -1;
 		*why = "bad record header";
-		if (k >> K_SHIFT > 0xffff || flags > 0xffff ||
-		    ((k & K_DATA) && k >> K_SHIFT != FR_DATA) || (k & 3) == K_REPEAT)
+		uint64_t kind = k >> K_SHIFT;
+		if (kind > 0xffff || flags > 0xffff ||
+		    ((k & K_DATA) && kind != FR_DATA && kind != FR_ARRIVAL) ||
+		    ((k & K_REPEAT) && kind != FR_DATA) || (k & 3) == K_REPEAT)
 			return -1;
 		uint8_t *rh = out + d.o; /* the record header, written below */
 		if (out_len - d.o < REC_HDR) {
@@ -489,7 +556,9 @@ int seg_col_decode(const uint8_t *col, size_t clen, uint32_t count, uint8_t *out
 			return -1;
 		}
 		d.o += REC_HDR;
-		long blen = (k & K_DATA) ? col_data(&d, k) : col_body(&d);
+		long blen = !(k & K_DATA)   ? col_body(&d)
+			    : kind == FR_DATA ? col_data(&d, k)
+					      : col_arrival(&d);
 		if (blen < 0) {
 			*why = (k & K_DATA) ? "bad DATA fields" : "bad body length";
 			return -1;

@@ -845,13 +845,72 @@ static struct fr_record data_rec(uint64_t ts, uint64_t seq, uint32_t pid, uint8_
 	return r;
 }
 
-/* Records that stress every prediction, and bodies the DATA streams cannot
- * hold: a version 2 file reads exactly as the version 1 file of the same
+static uint64_t uv_at(const uint8_t *p, size_t len, size_t *i)
+{
+	uint64_t v = 0;
+	for (int sh = 0; *i < len && sh < 64; sh += 7) {
+		uint8_t b = p[(*i)++];
+		v |= (uint64_t)(b & 0x7f) << sh;
+		if (!(b & 0x80))
+			break;
+	}
+	return v;
+}
+
+/* The first block of path, a columnar one: its stream count in *n, and
+ * how many varints its stream k holds (-1: not a columnar block). */
+static long stream_varints(const char *path, unsigned k, unsigned *n)
+{
+	size_t flen;
+	uint8_t *f = slurp(path, &flen);
+	long count = -1;
+	uint32_t off = f && flen > 16 ? f[12] | f[13] << 8 | f[14] << 16 | (uint32_t)f[15] << 24 : 0;
+	if (!f || (uint64_t)off + 40 > flen || memcmp(f + off, "FRB2", 4)) {
+		free(f);
+		return -1;
+	}
+	uint32_t clen = f[off + 4] | f[off + 5] << 8 | f[off + 6] << 16 | (uint32_t)f[off + 7] << 24;
+	uint32_t raw = f[off + 8] | f[off + 9] << 8 | f[off + 10] << 16 | (uint32_t)f[off + 11] << 24;
+	uint8_t *col = malloc(raw + 1);
+	size_t cl = col && (uint64_t)off + 40 + clen <= flen ? ZSTD_decompress(col, raw, f + off + 40, clen) : 0;
+	if (col && cl && !ZSTD_isError(cl)) {
+		size_t i = 1, at = 0, len = 0;
+		*n = col[0];
+		uint64_t lens[32] = {0};
+		for (unsigned j = 0; j < *n && j < 32; j++)
+			lens[j] = uv_at(col, cl, &i);
+		for (unsigned j = 0; j < k && j < 32; j++)
+			at += lens[j];
+		len = k < 32 ? lens[k] : 0;
+		const uint8_t *sp = col + i + at;
+		count = 0;
+		for (size_t q = 0; q < len; count++)
+			uv_at(sp, len, &q);
+	}
+	free(col);
+	free(f);
+	return count;
+}
+
+static struct fr_record arrival_rec(uint64_t ts, uint64_t seq, struct fr_connkey k, uint64_t pos,
+				    uint64_t at)
+{
+	struct fr_record r;
+	memset(&r, 0, sizeof(r));
+	r.kind = FR_ARRIVAL;
+	r.ts = ts;
+	r.seq = seq;
+	r.u.arrival = (struct fr_arrival){k, pos, at};
+	return r;
+}
+
+/* Records that stress every prediction, and bodies the streams cannot
+ * hold: a columnar file reads exactly as the version 1 file of the same
  * writer calls, blocks of any size. */
 TEST(segment_columnar_reads_as_v1)
 {
 	enum { N = 64 };
-	static struct op ops[N + 16];
+	static struct op ops[N + N / 16 * 2 + 16];
 	static uint8_t big[FR_MAX_SNAPLEN];
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)(i * 7);
@@ -880,6 +939,21 @@ TEST(segment_columnar_reads_as_v1)
 			r = data_rec(ts += 5, (uint64_t)i + 100, 7, 1, 0, 18, pl, 18);
 			r.u.data.conn.gen = 2; /* a reused fd: a new connection */
 			break;
+		/* 3.0: ARRIVAL records held in the streams */
+		case 9: /* at the slot's position, before its DATA */
+			ts += 7;
+			r = arrival_rec(ts, (uint64_t)i + 1, (struct fr_connkey){7, 3, 1}, 36, ts - 1200);
+			break;
+		case 10: /* a slot opened by an ARRIVAL; far positions and times */
+			r = arrival_rec(ts, (uint64_t)i + 1, (struct fr_connkey){9, 4, (uint32_t)i}, UINT64_MAX - (uint64_t)i,
+					UINT64_MAX - 3 * (uint64_t)i);
+			break;
+		case 11: /* times going back, position 0; then its slot's DATA */
+			r = arrival_rec(ts += 1, (uint64_t)i + 1, (struct fr_connkey){9, 4, (uint32_t)i - 1}, 0, 0);
+			ops[n++] = (struct op){.r = r};
+			r = data_rec(ts, (uint64_t)i + 300, 9, 1, 0, 18, pl, 18);
+			r.u.data.conn = (struct fr_connkey){9, 4, (uint32_t)i - 1};
+			break;
 		default:
 			make_record((uint64_t)i, &r);
 		}
@@ -902,6 +976,15 @@ TEST(segment_columnar_reads_as_v1)
 	odd2[20] = 1; /* orig_len 1 < cap_len 18 */
 	odd2[21] = odd2[22] = odd2[23] = 0;
 	ops[n++] = (struct op){.raw = 1, .kind = FR_DATA, .ts = 9, .seq = 204, .body = odd2, .len = (uint32_t)bl};
+	/* ARRIVAL bodies the streams cannot hold: a pad that is not 0, a
+	 * longer body (both read as ARRIVAL records), a shorter one */
+	static uint8_t arr[40];
+	struct fr_record ar = arrival_rec(9, 207, (struct fr_connkey){7, 3, 1}, 36, 8);
+	CHECK_EQ(fr_record_encode(&ar, arr, sizeof(arr)), 32);
+	arr[12] = 1;
+	ops[n++] = (struct op){.raw = 1, .kind = FR_ARRIVAL, .ts = 9, .seq = 207, .body = arr, .len = 32};
+	ops[n++] = (struct op){.raw = 1, .kind = FR_ARRIVAL, .ts = 9, .seq = 208, .body = arr, .len = 40};
+	ops[n++] = (struct op){.raw = 1, .kind = FR_ARRIVAL, .ts = 9, .seq = 209, .body = arr, .len = 31};
 	ops[n++] = (struct op){.raw = 1, .kind = 0, .ts = 9, .seq = 205, .body = body, .len = 5};
 	ops[n++] = (struct op){.raw = 1, .kind = 0xffff, .ts = 9, .seq = 206, .body = body, .len = 0};
 	make_record(1, &r);
@@ -913,8 +996,18 @@ TEST(segment_columnar_reads_as_v1)
 		CHECK_EQ(write_ops(b, 0, ops, n, sizes[k]), 0);
 		CHECK(first_block_magic_is(b, "FRB2"));
 		long got = same_reading(a, b);
-		CHECKF(got == (long)n - 6, "block %u: %ld records", sizes[k], got);
+		/* the raw bodies that do not read: 6, and the short ARRIVAL */
+		CHECKF(got == (long)n - 7, "block %u: %ld records", sizes[k], got);
 	}
+	/* in one block: 19 streams, and every ARRIVAL of a plain shape held
+	 * in ARR (stream 18), one varint each */
+	long arrivals = 0;
+	for (size_t i = 0; i < n; i++)
+		arrivals += !ops[i].raw && ops[i].r.kind == FR_ARRIVAL;
+	unsigned nstreams = 0;
+	CHECK_GE(arrivals, 12);
+	CHECK_EQ(stream_varints(b, 18, &nstreams), arrivals);
+	CHECK_EQ(nstreams, 19);
 	free(a);
 	free(b);
 }
