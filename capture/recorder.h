@@ -197,9 +197,12 @@ void rotate(struct recorder *r);
 
 /* syncer.c: syncer_hand takes a closed segment's open fd and fsyncs and
  * closes it on the syncer's thread (or at once, when the thread is busy
- * with SYNC_MAX files or absent: s NULL).  syncer_stop waits for all. */
+ * with SYNC_MAX files or absent: s NULL).  syncer_drain waits until no
+ * file waits, and returns how many did; syncer_stop waits for all and
+ * ends the thread. */
 struct syncer *syncer_start(void);
 void syncer_hand(struct syncer *s, int fd, const char *path);
+int syncer_drain(struct syncer *s);
 void syncer_stop(struct syncer *s);
 int segment_full(struct recorder *r);
 uint64_t headroom_bytes(const struct recorder *r);

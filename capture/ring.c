@@ -200,6 +200,15 @@ static int drop_oldest(struct recorder *r)
 	return done >= 0;
 }
 
+/* Room on a full disk: first the blocks of segments closed but still held
+ * open by the syncer (a deleted one frees nothing until it is closed: on a
+ * small disk the ring deleted the segment just closed and found no room),
+ * else the oldest segment (drop_oldest).  1 when there may be room now. */
+static int make_room(struct recorder *r)
+{
+	return syncer_drain(r->sync) > 0 || drop_oldest(r);
+}
+
 /* Discards the block the writer could not write, counted in r->df. */
 static void drop_pending(struct recorder *r)
 {
@@ -228,7 +237,7 @@ static int disk_full(struct recorder *r)
 		int rc = fr_writer_flush(r->w);
 		if (rc != -ENOSPC)
 			return rc;
-		if (drop_oldest(r))
+		if (make_room(r))
 			continue;
 		if (r->df_busy || r->good_bytes <= r->seg_start_bytes)
 			return -ENOSPC;
@@ -327,7 +336,7 @@ int seg_open(struct recorder *r)
 		return -1;
 	}
 	while (!(r->w = fr_writer_open(r->cur_path, &h, &wo, err, sizeof(err))) && errno == ENOSPC &&
-	       drop_oldest(r))
+	       make_room(r))
 		;
 	if (!r->w) {
 		int e = errno;
@@ -371,7 +380,7 @@ void seg_close(struct recorder *r)
 	if (!r->w)
 		return;
 	int rc = fr_writer_flush(r->w);
-	while (rc == -ENOSPC && drop_oldest(r))
+	while (rc == -ENOSPC && make_room(r))
 		rc = fr_writer_flush(r->w);
 	if (rc == -ENOSPC) /* no room for the last block: it is lost, and told */
 		drop_pending(r);

@@ -8,6 +8,10 @@
  * goes on, and the next write says whether the disk still works.  At most
  * SYNC_MAX files wait: past that, or without the thread, the caller syncs
  * the file itself, so a slow disk slows the drain as it did before.
+ *
+ * A file the ring deletes while it waits here keeps its blocks until it is
+ * closed: on a full disk the recorder lets the syncer finish (syncer_drain)
+ * before it deletes anything.
  */
 #include "recorder.h"
 
@@ -21,8 +25,8 @@
 struct syncer {
 	pthread_t thread;
 	pthread_mutex_t mu;
-	pthread_cond_t work;
-	int stop, head, n;
+	pthread_cond_t work, idle;
+	int stop, head, n; /* n: files waiting, the one being synced included */
 	struct {
 		int fd;
 		char path[PATH_MAX];
@@ -55,7 +59,8 @@ static void *run(void *arg)
 		sync_close(fd, path);
 		pthread_mutex_lock(&s->mu);
 		s->head = (s->head + 1) % SYNC_MAX;
-		s->n--;
+		if (!--s->n)
+			pthread_cond_broadcast(&s->idle);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -68,9 +73,11 @@ struct syncer *syncer_start(void)
 		return NULL;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->work, NULL);
+	pthread_cond_init(&s->idle, NULL);
 	if (pthread_create(&s->thread, NULL, run, s)) {
 		pthread_mutex_destroy(&s->mu);
 		pthread_cond_destroy(&s->work);
+		pthread_cond_destroy(&s->idle);
 		free(s);
 		return NULL;
 	}
@@ -94,6 +101,18 @@ void syncer_hand(struct syncer *s, int fd, const char *path)
 	sync_close(fd, path);
 }
 
+int syncer_drain(struct syncer *s)
+{
+	if (!s)
+		return 0;
+	pthread_mutex_lock(&s->mu);
+	int had = s->n;
+	while (s->n)
+		pthread_cond_wait(&s->idle, &s->mu);
+	pthread_mutex_unlock(&s->mu);
+	return had;
+}
+
 void syncer_stop(struct syncer *s)
 {
 	if (!s)
@@ -105,5 +124,6 @@ void syncer_stop(struct syncer *s)
 	pthread_join(s->thread, NULL); /* after the files still waiting */
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->work);
+	pthread_cond_destroy(&s->idle);
 	free(s);
 }
