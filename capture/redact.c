@@ -668,6 +668,8 @@ void fr_redact_gap(struct fr_redact_state *st, uint64_t n)
 {
 	if (!n)
 		return;
+	fr_redact_sql_gap(st, n);
+	fr_redact_kafka_gap(st, n);
 	if (st->h_mode == H_BODY && n <= st->h_left) {
 		st->h_left -= n;
 		if (!st->h_left) {

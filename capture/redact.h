@@ -106,9 +106,11 @@ size_t fr_redact(const struct fr_redact *r, struct fr_redact_state *st, uint8_t 
 size_t fr_redact_copy(const struct fr_redact *r, struct fr_redact_state *st, const uint8_t *src,
 		      size_t n, uint8_t *buf, const uint8_t **out);
 /* n bytes of the stream were not seen (past the snap length, or lost
- * events; UINT64_MAX: an unknown number): inside a body being skipped
- * they are skipped; anywhere else the message framing is lost, and the
- * rest of the stream is scanned line by line. */
+ * events; UINT64_MAX: an unknown number).  HTTP: inside a body being
+ * skipped they are skipped; anywhere else the message framing is lost, and
+ * the rest of the stream is scanned line by line.  MySQL, PostgreSQL and
+ * Kafka: inside a packet, message or request the framing holds; anywhere
+ * else their machine stops (redact_sql.c, redact_wire.c). */
 void fr_redact_gap(struct fr_redact_state *st, uint64_t n);
 /* Looks at the first bytes of a stream (p[0] is its byte 0; st is
  * zeroed): a stream that starts with an HTTP/1 request line or status line

@@ -21,5 +21,8 @@ enum { Q_OFF = 0, Q_DETECT, Q_DETECT_PG, Q_DONE, Q_MY_HDR, Q_MY_BODY, Q_PG_HDR, 
 size_t fr_redact_url_pass(struct fr_redact_state *st, const uint8_t *p, uint8_t *w, size_t n);
 size_t fr_redact_kafka_pass(struct fr_redact_state *st, const uint8_t *p, uint8_t *w, size_t n);
 size_t fr_redact_sql_pass(struct fr_redact_state *st, const uint8_t *p, uint8_t *w, size_t n);
+/* fr_redact_gap for those two machines */
+void fr_redact_kafka_gap(struct fr_redact_state *st, uint64_t n);
+void fr_redact_sql_gap(struct fr_redact_state *st, uint64_t n);
 
 #endif

@@ -133,6 +133,30 @@ static size_t my_step(struct fr_redact_state *st, const uint8_t *p, uint8_t *w, 
 	return k;
 }
 
+/* n bytes of the client stream not seen (a query longer than the snap
+ * length, lost events).  Inside a packet or message the framing holds
+ * (the rest of a MySQL packet with authentication data is then redacted
+ * whole: where that data ends may have been in the gap); anywhere else it
+ * is lost and the machine stops, as parsing on from a wrong place would
+ * overwrite random bytes (the secrets it looks for come at a
+ * connection's start, and with CHANGE_USER). */
+void fr_redact_sql_gap(struct fr_redact_state *st, uint64_t n)
+{
+	if (st->q_mode == Q_OFF || st->q_mode == Q_DONE || !n)
+		return;
+	if ((st->q_mode != Q_PG_BODY && st->q_mode != Q_MY_BODY) || n > st->q_pkt) {
+		st->q_mode = Q_DONE;
+		return;
+	}
+	if (st->q_mode == Q_MY_BODY && st->q_part != QP_KEEP)
+		st->q_part = QP_SECRET;
+	st->q_pkt -= (uint32_t)n;
+	if (!st->q_pkt && st->q_mode == Q_PG_BODY)
+		pg_end(st);
+	else if (!st->q_pkt)
+		st->q_mode = Q_MY_HDR;
+}
+
 size_t fr_redact_sql_pass(struct fr_redact_state *st, const uint8_t *p, uint8_t *w, size_t n)
 {
 	size_t red = 0, i = 0;

@@ -664,3 +664,92 @@ TEST(redact_mysql_auth_response_any_split)
 	static const uint8_t greet[] = "\x0e\0\0\0\x0a" "5.5.5-10\0\x01\0\0\0";
 	CHECK(check_split_bin(greet, greet, sizeof(greet) - 1));
 }
+
+/* Redacts in[0, n) as the drain would with bytes [g0, g1) never seen (a
+ * request past the snap length): the bytes seen go through fr_redact, the
+ * others through fr_redact_gap.  1 when the bytes seen are want's. */
+static int gap_run(const uint8_t *in, size_t n, size_t g0, size_t g1, const uint8_t *want)
+{
+	struct fr_redact r;
+	struct fr_redact_state st;
+	fr_redact_init(&r);
+	memset(&st, 0, sizeof(st));
+	uint8_t out[1024];
+	memcpy(out, in, n);
+	fr_redact_stream_start(&st, in, g0);
+	fr_redact(&r, &st, out, g0);
+	fr_redact_gap(&st, g1 - g0);
+	fr_redact(&r, &st, out + g1, n - g1);
+	return !memcmp(out, want, g0) && !memcmp(out + g1, want + g1, n - g1);
+}
+
+/* A request longer than the snap length, its tail not seen: the MySQL,
+ * PostgreSQL and Kafka machines keep their framing through it, so the
+ * secret after it is still found (without the gap's count they read the
+ * next message as that request's tail); a gap across a message boundary
+ * stops the machine, which then overwrites nothing. */
+TEST(redact_sql_kafka_gap_in_a_request)
+{
+	uint8_t in[1024], want[1024];
+	/* PostgreSQL: startup, a 100-byte query seen up to 30 of its bytes,
+	 * then a password message */
+	static const uint8_t su[] = "\0\0\0\x1f\0\x03\0\0user\0e2e\0database\0app\0";
+	size_t o = put(in, 0, su, sizeof(su));
+	size_t q = o;
+	o = put(in, o, "Q\0\0\0\x68", 5);
+	memset(in + o, 'x', 100);
+	o += 100;
+	size_t pw = o;
+	o = put(in, o, "p\0\0\0\x0bsecret\0", 12);
+	memcpy(want, in, o);
+	memset(want + pw + 5, '*', 7);
+	CHECK(gap_run(in, o, q + 30, q + 105, want));
+	/* the gap runs into the password message: stopped, nothing overwritten */
+	CHECK(gap_run(in, o, q + 30, pw + 2, in));
+
+	/* MySQL: a login request (user app, 20-byte auth response), a 200-byte
+	 * query seen up to 50 bytes, then CHANGE_USER (user bob, 8 bytes of auth) */
+	uint8_t pay[128];
+	size_t n = 0;
+	uint32_t caps = 0x00000200u | 0x00000008u | 0x00008000u | 0x00080000u;
+	for (int i = 0; i < 4; i++)
+		pay[n++] = (uint8_t)(caps >> (8 * i));
+	memset(pay + n, 0, 28);
+	n += 28;
+	n = put(pay, n, "app", 4);
+	pay[n++] = 20;
+	size_t auth = n;
+	for (int i = 0; i < 20; i++)
+		pay[n++] = (uint8_t)(0xa0 + i);
+	n = put(pay, n, "e2e", 4);
+	o = put(in, 0, (uint8_t[]){(uint8_t)n, 0, 0, 1}, 4);
+	o = put(in, o, pay, n);
+	q = o;
+	o = put(in, o, "\xc8\0\0\0\x03", 5);
+	memset(in + o, 'y', 199);
+	o += 199;
+	size_t cu = o;
+	o = put(in, o, "\x0e\0\0\0\x11" "bob\0\x08" "12345678", 18);
+	memcpy(want, in, o);
+	memset(want + 4 + auth, '*', 20);
+	memset(want + cu + 10, '*', 8);
+	CHECK(gap_run(in, o, q + 50, cu, want));
+	/* a gap inside the login's user name: where the auth response starts
+	 * is not known, the rest of that packet is overwritten */
+	memcpy(want, in, o);
+	memset(want + 4 + auth - 2, '*', n - (auth - 2));
+	memset(want + cu + 10, '*', 8);
+	CHECK(gap_run(in, o, 4 + auth - 4, 4 + auth - 2, want));
+
+	/* Kafka: a 300-byte produce request seen up to 40 bytes, then
+	 * SaslAuthenticate v0 */
+	uint8_t body[300];
+	memset(body, 'z', sizeof(body));
+	o = kafka_req(in, 0, 0, 7, body, sizeof(body));
+	size_t a = o;
+	o = kafka_req(in, o, 36, 0, "\0\0\0\x0e\0alice\0wonder1", 18);
+	memcpy(want, in, o);
+	memset(want + a + 17, '*', 18);
+	CHECK(gap_run(in, o, 40, a, want));
+	CHECK(gap_run(in, o, 40, a + 3, in)); /* across the boundary: stopped */
+}
