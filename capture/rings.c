@@ -148,7 +148,14 @@ static uint64_t rec_ts(const uint8_t *p, uint32_t len)
 }
 
 /* The merged rings' records, oldest head first, until all are empty or a
- * callback returns < 0 (returned). */
+ * callback returns < 0 (returned).
+ *
+ * The rings are looked at one after the other: one found empty may have
+ * received a record before a later one did (a thread's send, committed on
+ * one CPU, then its read of the reply on another), and that reply would
+ * go first, before its request.  So the rings found empty are looked at
+ * again once a head is chosen: what was committed before the chosen one
+ * is visible by then. */
 static int consume_merged(struct fr_rings *rs, int *count)
 {
 	for (;;) {
@@ -156,18 +163,25 @@ static int consume_merged(struct fr_rings *rs, int *count)
 		const uint8_t *bp = NULL;
 		uint32_t blen = 0;
 		uint64_t bts = 0;
-		for (int i = 0; i < rs->n; i++) {
-			struct ring *g = &rs->r[i];
-			uint32_t len;
-			const uint8_t *p;
-			if (!g->merged || !(p = head(g, &len)))
-				continue;
-			uint64_t ts = rec_ts(p, len);
-			if (!best || ts < bts) {
-				best = g;
-				bp = p;
-				blen = len;
-				bts = ts;
+		int empty = 0;
+		for (int pass = 0; pass < 2 && (pass == 0 || (best && empty)); pass++) {
+			for (int i = 0; i < rs->n; i++) {
+				struct ring *g = &rs->r[i];
+				uint32_t len;
+				const uint8_t *p;
+				if (!g->merged || (pass && g->cons_pos != g->prod_pos))
+					continue; /* the second pass: only the rings found empty */
+				if (!(p = head(g, &len))) {
+					empty += !pass;
+					continue;
+				}
+				uint64_t ts = rec_ts(p, len);
+				if (!best || ts < bts) {
+					best = g;
+					bp = p;
+					blen = len;
+					bts = ts;
+				}
 			}
 		}
 		if (!best)
