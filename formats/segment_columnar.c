@@ -168,6 +168,15 @@ static size_t slot_find(struct col_enc *e, uint32_t pid, uint32_t fd, uint32_t g
 	return e->n_slots - 1;
 }
 
+/* A record's slot si into CONN, and its key into NEW when fresh. */
+static int col_put_slot(struct col_enc *e, size_t si, int fresh)
+{
+	const struct col_slot *s = &e->slots[si];
+	return sb_uv(&e->s[S_CONN], si) ||
+	       (fresh && (sb_uv(&e->s[S_NEW], s->pid) || sb_uv(&e->s[S_NEW], s->fd) ||
+			  sb_uv(&e->s[S_NEW], s->gen)));
+}
+
 /* Encodes one well-formed DATA body (b, DATA_FIXED + cap bytes, inside the
  * block's records at raw) into the DATA streams.  Returns the KIND low bits
  * (K_DATA, and K_REPEAT when the payload repeats the slot's last one in
@@ -212,9 +221,7 @@ static int col_put_data(struct col_enc *e, const uint8_t *raw, const uint8_t *b,
 	if (cap == s->d[dir].cap && (cap == 0 || !memcmp(raw + s->d[dir].pay_off, pl, cap)))
 		done |= K_REPEAT;
 	uint8_t mb = (uint8_t)m;
-	if (sb_mem(&e->s[S_MASK], &mb, 1) || sb_uv(&e->s[S_CONN], si))
-		return -1;
-	if (fresh && (sb_uv(&e->s[S_NEW], pid) || sb_uv(&e->s[S_NEW], fd) || sb_uv(&e->s[S_NEW], gen)))
+	if (sb_mem(&e->s[S_MASK], &mb, 1) || col_put_slot(e, si, fresh))
 		return -1;
 	if (((m & M_TID) && sb_uv(&e->s[S_TID], tid)) ||
 	    ((m & M_SYS) && sb_mem(&e->s[S_SYS], &sys, 1)) ||
@@ -247,9 +254,8 @@ static int col_put_arrival(struct col_enc *e, const uint8_t *b, size_t blen, uin
 	if (si > e->n_slots)
 		return 0;
 	const struct col_slot *s = &e->slots[si];
-	if (sb_uv(&e->s[S_CONN], si) ||
-	    (fresh && (sb_uv(&e->s[S_NEW], pid) || sb_uv(&e->s[S_NEW], fd) || sb_uv(&e->s[S_NEW], gen))) ||
-	    sb_uv(&e->s[S_POS], zigzag(pos - s->d[1].next_pos)) || sb_uv(&e->s[S_ARR], zigzag(at - *prev)))
+	if (col_put_slot(e, si, fresh) || sb_uv(&e->s[S_POS], zigzag(pos - s->d[1].next_pos)) ||
+	    sb_uv(&e->s[S_ARR], zigzag(at - *prev)))
 		return -1;
 	*prev = at;
 	return K_DATA;
@@ -411,6 +417,16 @@ static int col_open_slot(struct col_dec *d)
 	return 0;
 }
 
+/* The slot read from CONN (opened from NEW when it is the next one), or
+ * NULL when CONN is malformed. */
+static struct col_slot *col_slot(struct col_dec *d)
+{
+	uint64_t si = cur_uv(&d->s[S_CONN]);
+	if (d->s[S_CONN].bad || si > d->n_slots || (si == d->n_slots && col_open_slot(d)))
+		return NULL;
+	return &(*d->slots)[si];
+}
+
 /* A DATA record's fixed fields, from its slot's predictions and the
  * streams its mask names. */
 struct col_fields {
@@ -457,12 +473,11 @@ static int col_fields(struct col_dec *d, unsigned m, const struct col_slot *sl,
  * Returns its length, or -1. */
 static long col_arrival(struct col_dec *d)
 {
-	uint64_t si = cur_uv(&d->s[S_CONN]);
-	if (d->v2 || d->s[S_CONN].bad || si > d->n_slots || ARRIVAL_LEN > d->out_len - d->o)
+	if (d->v2 || ARRIVAL_LEN > d->out_len - d->o)
 		return -1;
-	if (si == d->n_slots && col_open_slot(d))
+	const struct col_slot *sl = col_slot(d);
+	if (!sl)
 		return -1;
-	const struct col_slot *sl = &(*d->slots)[si];
 	uint64_t pos = sl->d[1].next_pos + unzigzag(cur_uv(&d->s[S_POS]));
 	uint64_t at = d->prev_arr + unzigzag(cur_uv(&d->s[S_ARR]));
 	if (d->s[S_POS].bad || d->s[S_ARR].bad)
@@ -484,12 +499,9 @@ static long col_arrival(struct col_dec *d)
 static long col_data(struct col_dec *d, uint64_t k)
 {
 	unsigned m = cur_u8(&d->s[S_MASK]);
-	uint64_t si = cur_uv(&d->s[S_CONN]);
-	if (d->s[S_MASK].bad || d->s[S_CONN].bad || si > d->n_slots)
+	struct col_slot *sl = col_slot(d);
+	if (d->s[S_MASK].bad || !sl)
 		return -1;
-	if (si == d->n_slots && col_open_slot(d))
-		return -1;
-	struct col_slot *sl = &(*d->slots)[si];
 	unsigned dir = m & M_DIR;
 	struct col_fields f;
 	const uint8_t *pl;
