@@ -625,12 +625,11 @@ TEST(redact_kafka_sasl_any_split)
 	CHECK(check_split_bin(in2, want2, o2));
 }
 
-TEST(redact_mysql_auth_response_any_split)
+/* A MySQL login request's payload: PROTOCOL_41 | CONNECT_WITH_DB |
+ * SECURE_CONNECTION | PLUGIN_AUTH; user app, a 20-byte auth response (at
+ * *auth), db e2e, plugin.  Returns its length. */
+static size_t my_login(uint8_t *pay, size_t *auth)
 {
-	uint8_t in[512], want[512];
-	/* login request: PROTOCOL_41 | CONNECT_WITH_DB | SECURE_CONNECTION |
-	 * PLUGIN_AUTH; user app, a 20-byte auth response, db e2e, plugin */
-	uint8_t pay[256];
 	size_t n = 0;
 	uint32_t caps = 0x00000200u | 0x00000008u | 0x00008000u | 0x00080000u;
 	for (int i = 0; i < 4; i++)
@@ -640,11 +639,18 @@ TEST(redact_mysql_auth_response_any_split)
 	n += 28;
 	n = put(pay, n, "app", 4);
 	pay[n++] = 20;
-	size_t auth = n;
+	*auth = n;
 	for (int i = 0; i < 20; i++)
 		pay[n++] = (uint8_t)(0xa0 + i);
 	n = put(pay, n, "e2e", 4);
-	n = put(pay, n, "mysql_native_password", 22);
+	return put(pay, n, "mysql_native_password", 22);
+}
+
+TEST(redact_mysql_auth_response_any_split)
+{
+	uint8_t in[512], want[512];
+	uint8_t pay[256];
+	size_t auth, n = my_login(pay, &auth);
 	size_t o = 0;
 	uint8_t hdr[4] = {(uint8_t)n, 0, 0, 1};
 	o = put(in, o, hdr, 4);
@@ -707,21 +713,10 @@ TEST(redact_sql_kafka_gap_in_a_request)
 	/* the gap runs into the password message: stopped, nothing overwritten */
 	CHECK(gap_run(in, o, q + 30, pw + 2, in));
 
-	/* MySQL: a login request (user app, 20-byte auth response), a 200-byte
-	 * query seen up to 50 bytes, then CHANGE_USER (user bob, 8 bytes of auth) */
+	/* MySQL: a login request (my_login), a 200-byte query seen up to 50
+	 * bytes, then CHANGE_USER (user bob, 8 bytes of auth) */
 	uint8_t pay[128];
-	size_t n = 0;
-	uint32_t caps = 0x00000200u | 0x00000008u | 0x00008000u | 0x00080000u;
-	for (int i = 0; i < 4; i++)
-		pay[n++] = (uint8_t)(caps >> (8 * i));
-	memset(pay + n, 0, 28);
-	n += 28;
-	n = put(pay, n, "app", 4);
-	pay[n++] = 20;
-	size_t auth = n;
-	for (int i = 0; i < 20; i++)
-		pay[n++] = (uint8_t)(0xa0 + i);
-	n = put(pay, n, "e2e", 4);
+	size_t auth, n = my_login(pay, &auth);
 	o = put(in, 0, (uint8_t[]){(uint8_t)n, 0, 0, 1}, 4);
 	o = put(in, o, pay, n);
 	q = o;
